@@ -1,0 +1,119 @@
+"""Settings read from environment variables and validated at start-up."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+MIN_SECRET_BYTES = 32
+DEV_SECRET = "dev-only-secret-do-not-use-in-production-0123456789"
+
+
+class ConfigError(Exception):
+    """A setting is missing or invalid; the message is one line for the operator."""
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float, minimum: float = 0.0) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    if raw.lower() in ("1", "true", "yes", "on"):
+        return True
+    if raw.lower() in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+
+@dataclass(frozen=True)
+class Settings:
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    queue_redis_url: str = ""
+    redis_cluster: bool = False
+    host: str = "0.0.0.0"
+    port: int = 8000
+    web_workers: int = 1
+    jwt_secret: str = ""
+    jwt_issuer: str = "jackpot-gateway"
+    token_ttl_s: int = 1800
+    idempotency_ttl_s: int = 86400
+    login_max_failures: int = 5
+    login_window_s: int = 900
+    max_body_bytes: int = 64 * 1024
+    config_refresh_s: float = 1.0
+    update_interval_s: float = 5.0
+    callback_allowlist: tuple[str, ...] = field(default_factory=tuple)
+    dev_mode: bool = False
+
+    @property
+    def queue_url(self) -> str:
+        return self.queue_redis_url or self.redis_url
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, *, dev_mode: bool = False) -> Settings:
+        env = os.environ if env is None else env
+        dev_mode = dev_mode or _bool(env, "DEV_MODE", False)
+        secret = env.get("JWT_SECRET", "")
+        if not secret:
+            if not dev_mode:
+                raise ConfigError(
+                    "JWT_SECRET is not set: export a random secret of at least "
+                    f"{MIN_SECRET_BYTES} bytes (e.g. `openssl rand -hex 32`)"
+                )
+            secret = DEV_SECRET
+        if len(secret.encode()) < MIN_SECRET_BYTES:
+            raise ConfigError(
+                f"JWT_SECRET is too weak: {len(secret.encode())} bytes, "
+                f"at least {MIN_SECRET_BYTES} are required"
+            )
+        redis_url = env.get("REDIS_URL", cls.redis_url)
+        if not redis_url.startswith(("redis://", "rediss://", "unix://", "memory://")):
+            raise ConfigError(f"REDIS_URL must be a redis://, rediss:// or unix:// URL: {redis_url!r}")
+        allow = tuple(
+            part.strip() for part in env.get("CALLBACK_ALLOWLIST", "").split(",") if part.strip()
+        )
+        return cls(
+            redis_url=redis_url,
+            queue_redis_url=env.get("QUEUE_REDIS_URL", ""),
+            redis_cluster=_bool(env, "REDIS_CLUSTER", False),
+            host=env.get("HOST", cls.host),
+            port=_int(env, "PORT", cls.port, minimum=0),
+            web_workers=_int(env, "WEB_CONCURRENCY", cls.web_workers, minimum=1),
+            jwt_secret=secret,
+            jwt_issuer=env.get("JWT_ISSUER", cls.jwt_issuer),
+            token_ttl_s=_int(env, "TOKEN_TTL_SECONDS", cls.token_ttl_s, minimum=1),
+            idempotency_ttl_s=_int(env, "IDEMPOTENCY_TTL_SECONDS", cls.idempotency_ttl_s, 1),
+            login_max_failures=_int(env, "LOGIN_MAX_FAILURES", cls.login_max_failures, 1),
+            login_window_s=_int(env, "LOGIN_WINDOW_SECONDS", cls.login_window_s, 1),
+            max_body_bytes=_int(env, "MAX_BODY_BYTES", cls.max_body_bytes, 1024),
+            config_refresh_s=_float(env, "CONFIG_REFRESH_SECONDS", cls.config_refresh_s),
+            update_interval_s=_float(env, "UPDATE_INTERVAL_SECONDS", cls.update_interval_s, 0.1),
+            callback_allowlist=allow,
+            dev_mode=dev_mode,
+        )

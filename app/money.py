@@ -1,0 +1,62 @@
+"""Exact money: API decimals <-> integer micro-units (1e-6) of a currency.
+
+Rounding rule (documented in the README): amounts entering the system are refused if they
+have more than 6 decimal places; derived amounts (percentages, conversions) round DOWN to the
+micro-unit, so the system never credits more than was paid.
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_DOWN, Decimal, InvalidOperation
+
+MICROS_PER_UNIT = 1_000_000
+MICRO = Decimal("0.000001")
+PPM = 1_000_000  # shares and percentages are carried to Lua as parts per million
+
+
+class MoneyError(ValueError):
+    pass
+
+
+def to_decimal(value: object) -> Decimal:
+    """Parse a str/int/Decimal amount exactly; floats go through their repr, never binary."""
+    if isinstance(value, bool):
+        raise MoneyError("a boolean is not an amount")
+    if isinstance(value, float):
+        value = repr(value)
+    try:
+        result = Decimal(str(value)) if not isinstance(value, Decimal) else value
+    except (InvalidOperation, ValueError):
+        raise MoneyError(f"not a number: {value!r}") from None
+    if not result.is_finite():
+        raise MoneyError("amount must be finite")
+    return result
+
+
+def to_micros(amount: Decimal) -> int:
+    """Exact conversion; refuses sub-micro precision."""
+    scaled = amount * MICROS_PER_UNIT
+    if scaled != scaled.to_integral_value():
+        raise MoneyError(f"{amount} has more than 6 decimal places")
+    return int(scaled)
+
+
+def to_micros_down(amount: Decimal) -> int:
+    """Conversion of a derived amount, rounding toward zero."""
+    return int((amount * MICROS_PER_UNIT).to_integral_value(rounding=ROUND_DOWN))
+
+
+def from_micros(micros: int) -> Decimal:
+    return (Decimal(micros) / MICROS_PER_UNIT).quantize(MICRO)
+
+
+def to_ppm(share: Decimal) -> int:
+    """A fraction (0.25) as parts per million (250000); refuses finer precision."""
+    return to_micros(share)
+
+
+def format_amount(amount: Decimal) -> str:
+    """Canonical string of a decimal amount: no exponent, no trailing zeros."""
+    normalized = amount.normalize()
+    text = format(normalized, "f")
+    return text if text != "-0" else "0"

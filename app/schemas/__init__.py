@@ -1,0 +1,1 @@
+"""marshmallow schemas: they validate requests, shape responses and feed /openapi.json."""

@@ -1,0 +1,301 @@
+"""Definitions of operators, accounts, currencies, sources and jackpot instances.
+
+The same schemas read the `load` file and the admin API bodies. Cross references (a brand
+that must exist, a known currency) are checked by the admin service against the whole config.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from typing import Any
+
+from marshmallow import ValidationError, fields, post_load, validate, validates_schema
+
+from app.schemas.common import (
+    Amount,
+    BrandPath,
+    Country,
+    Currency,
+    Id,
+    StrictInt,
+    StrictSchema,
+    exactly_one,
+)
+from app.security import ROLES
+
+STATUSES = ("Pending", "Active", "Paused", "Terminated")
+PERIOD_PATTERN = re.compile(r"^(?P<count>[1-9]\d{0,5})(?P<unit>[smhd])$")
+PERIOD_UNIT_MS = {"s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
+SHARE = {"places": 6, "minimum": 0, "maximum": 1}
+
+
+def period_ms(text: str) -> int:
+    match = PERIOD_PATTERN.match(text)
+    if not match:
+        raise ValueError(text)
+    return int(match.group("count")) * PERIOD_UNIT_MS[match.group("unit")]
+
+
+class OperatorSchema(StrictSchema):
+    id = Id(required=True)
+    name = fields.String(load_default=None, allow_none=True)
+    brands = fields.List(Id(), required=True, validate=validate.Length(min=1, max=1000))
+    callback_secret = fields.String(
+        load_default=None, allow_none=True, validate=validate.Length(min=16, max=256)
+    )
+
+    @validates_schema
+    def _unique_brands(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if len(set(data["brands"])) != len(data["brands"]):
+            raise ValidationError("Brand ids must be unique.", "brands")
+
+
+class AccountFileSchema(StrictSchema):
+    """An account in a definitions file: the password comes from an environment variable."""
+
+    username = Id(required=True)
+    password_env = fields.String(required=True, validate=validate.Length(min=1))
+    operator_id = Id(required=True)
+    roles = fields.List(
+        fields.String(validate=validate.OneOf(ROLES)),
+        load_default=lambda: ["operator"],
+        validate=validate.Length(min=1),
+    )
+
+
+class AccountSchema(StrictSchema):
+    """An account created through the admin API."""
+
+    username = Id(required=True)
+    password = fields.String(required=True, load_only=True, validate=validate.Length(min=12))
+    operator_id = Id(required=True)
+    roles = fields.List(
+        fields.String(validate=validate.OneOf(ROLES)),
+        load_default=lambda: ["operator"],
+        validate=validate.Length(min=1),
+    )
+
+
+class AccountViewSchema(StrictSchema):
+    username = fields.String()
+    operator_id = fields.String()
+    roles = fields.List(fields.String())
+
+
+class CurrenciesSchema(StrictSchema):
+    base_currency = Currency(required=True)
+    multipliers = fields.Dict(
+        keys=Currency(),
+        values=Amount(places=10, minimum=0, min_inclusive=False),
+        required=True,
+        validate=validate.Length(min=1),
+    )
+    decimals = fields.Dict(
+        keys=Currency(), values=StrictInt(validate=validate.Range(0, 6)), load_default=dict
+    )
+    brand_overrides = fields.Dict(
+        keys=BrandPath(),
+        values=fields.Dict(keys=Currency(), values=Amount(places=10, minimum=0, min_inclusive=False)),
+        load_default=dict,
+    )
+
+    @validates_schema
+    def _consistent(self, data: dict[str, Any], **kwargs: Any) -> None:
+        multipliers = data["multipliers"]
+        if multipliers.get(data["base_currency"]) != Decimal(1):
+            raise ValidationError("The base currency must be in multipliers with value 1.", "multipliers")
+        unknown = sorted(set(data["decimals"]) - set(multipliers))
+        if unknown:
+            raise ValidationError(f"Unknown currencies: {', '.join(unknown)}.", "decimals")
+        for brand, overrides in data["brand_overrides"].items():
+            unknown = sorted(set(overrides) - set(multipliers))
+            if unknown:
+                raise ValidationError(
+                    f"Unknown currencies for {brand}: {', '.join(unknown)}.", "brand_overrides"
+                )
+            if data["base_currency"] in overrides:
+                raise ValidationError(
+                    f"{brand} may not override the base currency.", "brand_overrides"
+                )
+
+
+class SourceSchema(StrictSchema):
+    source_id = Id(required=True)
+    owner_id = BrandPath(required=True)
+    source_name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    instance_ids = fields.List(Id(), load_default=list)
+
+
+class OneOfSchema(StrictSchema):
+    """An object with exactly one of several keys; the absent ones are dropped on load."""
+
+    @post_load
+    def _drop_absent(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        return {name: value for name, value in data.items() if value is not None}
+
+
+class HitRateSchema(StrictSchema):
+    max_magic_number = StrictInt(required=True, validate=validate.Range(1, 10**12))
+    cost_per_attempt = Amount(required=True, minimum=0, min_inclusive=False)
+
+
+class MustDropBySchema(StrictSchema):
+    min = Amount(required=True)
+    max = Amount(required=True)
+
+    @validates_schema
+    def _ordered(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if data["min"] >= data["max"]:
+            raise ValidationError("min must be below max.", "max")
+
+
+class TriggerSchema(OneOfSchema):
+    HitRate = fields.Nested(HitRateSchema, load_default=None)
+    MustDropBy = fields.Nested(MustDropBySchema, load_default=None)
+
+    @validates_schema
+    def _one(self, data: dict[str, Any], **kwargs: Any) -> None:
+        exactly_one(data, ("HitRate", "MustDropBy"), "trigger")
+
+
+class PotSchema(StrictSchema):
+    id = Id(required=True)
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    is_progressive = fields.Boolean(load_default=True)
+    share = Amount(required=True, **SHARE)
+    reserve_share = Amount(load_default=Decimal(0), minimum=0, maximum=1, max_inclusive=False)
+    seed = Amount(load_default=Decimal(0))
+    max_value = Amount(load_default=None, allow_none=True, minimum=0, min_inclusive=False)
+    trigger = fields.Nested(TriggerSchema, required=True)
+
+    @validates_schema
+    def _bounds(self, data: dict[str, Any], **kwargs: Any) -> None:
+        cap = data["max_value"]
+        if cap is not None and data["seed"] > cap:
+            raise ValidationError("seed must not exceed max_value.", "seed")
+        drop = data["trigger"].get("MustDropBy")
+        if drop:
+            if drop["min"] < data["seed"]:
+                raise ValidationError("MustDropBy.min must be at least the seed.", "trigger")
+            if cap is not None and drop["max"] > cap:
+                raise ValidationError("MustDropBy.max must not exceed max_value.", "trigger")
+
+
+class ContributionTypeSchema(OneOfSchema):
+    Fixed = Amount(load_default=None, minimum=0, min_inclusive=False)
+    Percentage = Amount(load_default=None, minimum=0, maximum=1, min_inclusive=False)
+
+    @validates_schema
+    def _one(self, data: dict[str, Any], **kwargs: Any) -> None:
+        exactly_one(data, ("Fixed", "Percentage"), "contribution_type")
+
+
+class LimitSchema(StrictSchema):
+    min = Amount(load_default=Decimal(0))
+    max = Amount(load_default=None, allow_none=True)
+
+    @validates_schema
+    def _ordered(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if data["max"] is not None and data["min"] > data["max"]:
+            raise ValidationError("min must not exceed max.", "min")
+
+
+class RaffleDrawSchema(OneOfSchema):
+    at = fields.String(load_default=None, validate=validate.OneOf(["end"]))
+    every = fields.String(
+        load_default=None,
+        validate=validate.Regexp(PERIOD_PATTERN, error="A period such as 30m, 6h or 1d."),
+    )
+
+    @validates_schema
+    def _one(self, data: dict[str, Any], **kwargs: Any) -> None:
+        exactly_one(data, ("at", "every"), "draw")
+
+
+class RaffleSchema(StrictSchema):
+    ticket_cost = Amount(required=True, minimum=0, min_inclusive=False)
+    ticket_basis = fields.String(
+        load_default="contribution", validate=validate.OneOf(["contribution", "base_wager"])
+    )
+    prizes = fields.List(
+        Amount(minimum=0, min_inclusive=False), required=True, validate=validate.Length(1, 100)
+    )
+    draw = fields.Nested(RaffleDrawSchema, required=True)
+
+
+class InstanceSchema(StrictSchema):
+    id = Id(load_default=None)
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    jackpot_type = fields.String(load_default="Jackpot", validate=validate.OneOf(["Jackpot", "Raffle"]))
+    currency = Currency(required=True)
+    status = fields.String(load_default="Active", validate=validate.OneOf(STATUSES[:3]))
+    timestamp_start = StrictInt(load_default=None, allow_none=True, validate=validate.Range(0))
+    timestamp_end = StrictInt(load_default=None, allow_none=True, validate=validate.Range(0))
+    opt_in_required = fields.Boolean(load_default=False)
+    contribution_type = fields.Nested(ContributionTypeSchema, required=True)
+    contribution_limits = fields.Dict(
+        keys=Currency(), values=fields.Nested(LimitSchema), load_default=dict
+    )
+    allowed_brands = fields.List(BrandPath(), required=True, validate=validate.Length(min=1))
+    allowed_countries = fields.List(Country(), load_default=list)
+    blocked_countries = fields.List(Country(), load_default=list)
+    segments = fields.List(fields.String(validate=validate.Length(1, 100)), load_default=list)
+    house_share = Amount(load_default=Decimal(0), **SHARE)
+    auto_payout_limit = Amount(load_default=None, allow_none=True)
+    linked_instances = fields.List(Id(), load_default=list)
+    pots = fields.List(fields.Nested(PotSchema), load_default=list, validate=validate.Length(max=20))
+    raffle = fields.Nested(RaffleSchema, load_default=None, allow_none=True)
+
+    @validates_schema
+    def _consistent(self, data: dict[str, Any], **kwargs: Any) -> None:
+        pots = data["pots"]
+        if data["jackpot_type"] == "Jackpot" and not pots:
+            raise ValidationError("A Jackpot needs at least one pot.", "pots")
+        if data["jackpot_type"] == "Raffle" and data["raffle"] is None:
+            raise ValidationError("A Raffle needs a raffle definition.", "raffle")
+        pot_ids = [pot["id"] for pot in pots]
+        if len(set(pot_ids)) != len(pot_ids):
+            raise ValidationError("Pot ids must be unique.", "pots")
+        total = sum((pot["share"] for pot in pots), Decimal(0)) + data["house_share"]
+        if total != 1:
+            raise ValidationError(
+                f"Pot shares plus house_share must add up to exactly 1, not {total}.", "pots"
+            )
+        start, end = data["timestamp_start"], data["timestamp_end"]
+        if start is not None and end is not None and start >= end:
+            raise ValidationError("timestamp_end must be after timestamp_start.", "timestamp_end")
+        if data["status"] == "Pending" and start is None:
+            raise ValidationError("A Pending instance needs a timestamp_start.", "timestamp_start")
+        raffle = data["raffle"]
+        if raffle and raffle["draw"].get("at") == "end" and end is None:
+            raise ValidationError("A raffle drawn at the end needs a timestamp_end.", "raffle")
+        overlap = set(data["allowed_countries"]) & set(data["blocked_countries"])
+        if overlap:
+            raise ValidationError(
+                f"Countries both allowed and blocked: {', '.join(sorted(overlap))}.",
+                "blocked_countries",
+            )
+        if data["id"] is not None and data["id"] in data["linked_instances"]:
+            raise ValidationError("An instance cannot link to itself.", "linked_instances")
+
+
+class CurrenciesViewSchema(StrictSchema):
+    base_currency = fields.String()
+    multipliers = fields.Dict(keys=fields.String(), values=Amount(places=10))
+
+
+class DefinitionsSchema(StrictSchema):
+    """A whole definitions file, as `jackpot-gateway load` reads it."""
+
+    operators = fields.List(fields.Nested(OperatorSchema), load_default=list)
+    accounts = fields.List(fields.Nested(AccountFileSchema), load_default=list)
+    currencies = fields.Nested(CurrenciesSchema, load_default=None, allow_none=True)
+    sources = fields.List(fields.Nested(SourceSchema), load_default=list)
+    instances = fields.List(fields.Nested(InstanceSchema), load_default=list)
+
+
+class StatusActionSchema(StrictSchema):
+    action = fields.String(
+        required=True, validate=validate.OneOf(["activate", "pause", "resume", "terminate"])
+    )

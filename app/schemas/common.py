@@ -1,0 +1,119 @@
+"""Fields and base schema shared by every resource."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from marshmallow import RAISE, Schema, ValidationError, fields, validate
+
+from app.money import MoneyError, format_amount, to_decimal
+
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
+CURRENCY_PATTERN = r"^[A-Z]{3}$"
+COUNTRY_PATTERN = r"^[A-Z]{2}$"
+BRAND_PATH_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}:[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
+ABSURD_AMOUNT = Decimal("1000000000")  # 1e9 units: beyond any real stake, and keeps Lua exact
+
+
+class StrictSchema(Schema):
+    """Unknown fields are errors, not silently dropped."""
+
+    class Meta:
+        unknown = RAISE
+
+
+def Id(**kwargs: Any) -> fields.String:  # noqa: N802 - reads like a field class
+    return fields.String(validate=validate.Regexp(ID_PATTERN, error="Not a valid id."), **kwargs)
+
+
+def Currency(**kwargs: Any) -> fields.String:  # noqa: N802
+    return fields.String(
+        validate=validate.Regexp(CURRENCY_PATTERN, error="Not a 3-letter currency code."), **kwargs
+    )
+
+
+def Country(**kwargs: Any) -> fields.String:  # noqa: N802
+    return fields.String(
+        validate=validate.Regexp(COUNTRY_PATTERN, error="Not a 2-letter country code."), **kwargs
+    )
+
+
+def BrandPath(**kwargs: Any) -> fields.String:  # noqa: N802
+    return fields.String(
+        validate=validate.Regexp(BRAND_PATH_PATTERN, error="Not an operator_id:brand_id path."),
+        **kwargs,
+    )
+
+
+def StrictInt(**kwargs: Any) -> fields.Integer:  # noqa: N802
+    return fields.Integer(strict=True, **kwargs)
+
+
+class Amount(fields.Field):
+    """An exact decimal from a JSON string or number; NaN, infinities and booleans refused.
+
+    Serializes to a canonical string ("0.1", never "1E-1"), so stored JSON compares equal.
+    """
+
+    default_error_messages = {
+        "invalid": "Not a valid amount.",
+        "places": "At most {places} decimal places.",
+        "min": "Must be {op} {bound}.",
+        "max": "Must be {op} {bound}.",
+    }
+
+    def __init__(
+        self,
+        *,
+        places: int = 6,
+        minimum: Decimal | int | None = 0,
+        maximum: Decimal | int | None = ABSURD_AMOUNT,
+        min_inclusive: bool = True,
+        max_inclusive: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.places = places
+        self.minimum = None if minimum is None else Decimal(minimum)
+        self.maximum = None if maximum is None else Decimal(maximum)
+        self.min_inclusive = min_inclusive
+        self.max_inclusive = max_inclusive
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Decimal:
+        if isinstance(value, bool) or not isinstance(value, str | int | float | Decimal):
+            raise self.make_error("invalid")
+        try:
+            amount = to_decimal(value.strip() if isinstance(value, str) else value)
+        except MoneyError:
+            raise self.make_error("invalid") from None
+        # Trailing zeros are harmless ("0.1000000"); significant digits past the places are not.
+        if amount.normalize().as_tuple().exponent < -self.places:  # type: ignore[operator]
+            raise self.make_error("places", places=self.places)
+        if self.minimum is not None:
+            too_low = amount < self.minimum if self.min_inclusive else amount <= self.minimum
+            if too_low:
+                op = ">=" if self.min_inclusive else ">"
+                raise self.make_error("min", op=op, bound=format_amount(self.minimum))
+        if self.maximum is not None:
+            too_high = amount > self.maximum if self.max_inclusive else amount >= self.maximum
+            if too_high:
+                op = "<=" if self.max_inclusive else "<"
+                raise self.make_error("max", op=op, bound=format_amount(self.maximum))
+        return amount
+
+    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> str | None:
+        return None if value is None else format_amount(Decimal(value))
+
+
+def exactly_one(data: dict[str, Any], names: tuple[str, ...], what: str) -> str:
+    present = [name for name in names if data.get(name) is not None]
+    if len(present) != 1:
+        raise ValidationError(f"{what} must have exactly one of: {', '.join(names)}.")
+    return present[0]
+
+
+class ErrorSchema(Schema):
+    error = fields.String(required=True)
+    code = fields.String(required=True)
+    details = fields.Dict()

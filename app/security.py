@@ -1,0 +1,93 @@
+"""Service tokens (JWT HS256 via joserfc) and password hashing (argon2id)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from joserfc import jwt
+from joserfc.errors import ExpiredTokenError, JoseError
+from joserfc.jwk import OctKey
+from joserfc.jwt import JWTClaimsRegistry
+
+ALGORITHM = "HS256"
+ROLES = ("operator", "admin")
+
+_hasher = PasswordHasher()  # argon2id with the library's current defaults
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+# A valid hash to verify against when the username is unknown, so timing does not tell.
+DUMMY_HASH = hash_password("not-a-real-password")
+
+
+class TokenError(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the service account behind a valid token."""
+
+    username: str
+    operator_id: str
+    roles: tuple[str, ...]
+
+    @property
+    def is_admin(self) -> bool:
+        return "admin" in self.roles
+
+
+class TokenIssuer:
+    def __init__(self, secret: str, issuer: str, ttl_s: int) -> None:
+        self._key = OctKey.import_key(secret)
+        self._issuer = issuer
+        self.ttl_s = ttl_s
+        self._registry = JWTClaimsRegistry(
+            leeway=5,
+            iss={"essential": True, "value": issuer},
+            sub={"essential": True},
+            exp={"essential": True},
+            op={"essential": True},
+        )
+
+    def issue(self, principal: Principal, *, now: float | None = None) -> str:
+        issued = int(time.time() if now is None else now)
+        claims = {
+            "iss": self._issuer,
+            "sub": principal.username,
+            "op": principal.operator_id,
+            "roles": list(principal.roles),
+            "iat": issued,
+            "exp": issued + self.ttl_s,
+        }
+        return jwt.encode({"alg": ALGORITHM}, claims, self._key, algorithms=[ALGORITHM])
+
+    def verify(self, token: str) -> Principal:
+        try:
+            decoded = jwt.decode(token, self._key, algorithms=[ALGORITHM])
+            self._registry.validate(decoded.claims)
+        except ExpiredTokenError:
+            raise TokenError("TOKEN_EXPIRED", "the token has expired") from None
+        except (JoseError, ValueError, TypeError):
+            raise TokenError("INVALID_TOKEN", "the token is not valid") from None
+        claims = decoded.claims
+        roles = claims.get("roles") or []
+        if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
+            raise TokenError("INVALID_TOKEN", "the token is not valid")
+        return Principal(str(claims["sub"]), str(claims["op"]), tuple(roles))

@@ -1,0 +1,86 @@
+"""Compile a validated instance definition into the integer form the Lua scripts read.
+
+Every amount becomes micro-units of the instance currency, every share parts per million.
+Engine JSON (the contract with lua/*.lua):
+  {id, currency, house_ppm, auto_payout_limit (micros, -1 = none), opt_in_required,
+   contribution: {type: "Fixed", amount} | {type: "Percentage", ppm},
+   pots: [{id, share_ppm, reserve_ppm, seed, max_value (-1 = uncapped), progressive,
+           trigger: {type: "HitRate", max_magic_number, cost_per_attempt}
+                  | {type: "MustDropBy", min, max}}],
+   raffle: null | {ticket_cost, ticket_basis, prizes: [micros], draw_every_ms (null = at end)}}
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from app.money import to_micros, to_ppm
+from app.schemas.admin import period_ms
+
+NONE = -1
+
+
+def compile_engine(definition: dict[str, Any]) -> dict[str, Any]:
+    contribution_type = definition["contribution_type"]
+    if "Fixed" in contribution_type:
+        contribution = {"type": "Fixed", "amount": to_micros(contribution_type["Fixed"])}
+    else:
+        contribution = {"type": "Percentage", "ppm": to_ppm(contribution_type["Percentage"])}
+    limit = definition["auto_payout_limit"]
+    return {
+        "id": definition["id"],
+        "currency": definition["currency"],
+        "house_ppm": to_ppm(definition["house_share"]),
+        "auto_payout_limit": NONE if limit is None else to_micros(limit),
+        "opt_in_required": bool(definition["opt_in_required"]),
+        "contribution": contribution,
+        "pots": [_compile_pot(pot) for pot in definition["pots"]],
+        "raffle": _compile_raffle(definition["raffle"]),
+    }
+
+
+def _compile_pot(pot: dict[str, Any]) -> dict[str, Any]:
+    trigger = pot["trigger"]
+    if "HitRate" in trigger:
+        compiled_trigger = {
+            "type": "HitRate",
+            "max_magic_number": trigger["HitRate"]["max_magic_number"],
+            "cost_per_attempt": to_micros(trigger["HitRate"]["cost_per_attempt"]),
+        }
+    else:
+        compiled_trigger = {
+            "type": "MustDropBy",
+            "min": to_micros(trigger["MustDropBy"]["min"]),
+            "max": to_micros(trigger["MustDropBy"]["max"]),
+        }
+    cap = pot["max_value"]
+    return {
+        "id": pot["id"],
+        "share_ppm": to_ppm(pot["share"]),
+        "reserve_ppm": to_ppm(pot["reserve_share"]),
+        "seed": to_micros(pot["seed"]),
+        "max_value": NONE if cap is None else to_micros(cap),
+        "progressive": bool(pot["is_progressive"]),
+        "trigger": compiled_trigger,
+    }
+
+
+def _compile_raffle(raffle: dict[str, Any] | None) -> dict[str, Any] | None:
+    if raffle is None:
+        return None
+    every = raffle["draw"].get("every")
+    return {
+        "ticket_cost": to_micros(raffle["ticket_cost"]),
+        "ticket_basis": raffle["ticket_basis"],
+        "prizes": [to_micros(prize) for prize in raffle["prizes"]],
+        "draw_every_ms": None if every is None else period_ms(every),
+    }
+
+
+def draw_drop_value(pot: dict[str, Any]) -> int | None:
+    """A MustDropBy pot's hidden drop value, uniform in [min, max) micro-units (CSPRNG)."""
+    trigger = pot["trigger"]
+    if trigger["type"] != "MustDropBy":
+        return None
+    return int(trigger["min"]) + secrets.randbelow(int(trigger["max"]) - int(trigger["min"]))

@@ -1,0 +1,30 @@
+"""The only package that talks to Redis. Everything above it calls `Store` methods."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.config import Settings
+from app.store.accounts import AccountStore
+from app.store.config import ConfigStore
+from app.store.connection import async_client
+from app.store.instances import InstanceStore
+from app.store.scripts import Refusal, ScriptRefusal, ScriptRunner
+
+__all__ = ["Refusal", "ScriptRefusal", "Store"]
+
+
+class Store(ConfigStore, AccountStore, InstanceStore):
+    """Jackpot state on one Redis (or Redis Cluster) client."""
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Store:
+        client = async_client(settings.redis_url, cluster=settings.redis_cluster)
+        return cls(client, ScriptRunner(), cluster=settings.redis_cluster)
+
+    async def ping(self) -> bool:
+        return bool(await self.client.ping())
+
+    async def close(self) -> None:
+        close: Any = getattr(self.client, "aclose", None) or self.client.close
+        await close()

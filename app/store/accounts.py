@@ -1,0 +1,36 @@
+"""Service accounts and the failed-login throttle."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.store import keys
+from app.store.base import StoreBase, dumps, loads
+
+
+class AccountStore(StoreBase):
+    async def account(self, username: str) -> dict[str, Any] | None:
+        return loads(await self.client.hget(keys.ACCOUNTS, username))  # type: ignore[no-any-return]
+
+    async def accounts(self) -> list[dict[str, Any]]:
+        raw = await self.client.hgetall(keys.ACCOUNTS)
+        return [loads(value) for value in raw.values()]
+
+    async def put_account(self, account: dict[str, Any]) -> None:
+        await self.client.hset(keys.ACCOUNTS, account["username"], dumps(account))
+
+    async def delete_account(self, username: str) -> bool:
+        return bool(await self.client.hdel(keys.ACCOUNTS, username))
+
+    async def login_failures(self, username: str) -> int:
+        return int(await self.client.get(keys.login_failures(username)) or 0)
+
+    async def record_login_failure(self, username: str, window_ms: int) -> int:
+        result = await self.script("record_login_failure", [keys.login_failures(username)], [window_ms])
+        return int(result)
+
+    async def login_retry_after_ms(self, username: str) -> int:
+        return max(int(await self.client.pttl(keys.login_failures(username))), 0)
+
+    async def clear_login_failures(self, username: str) -> None:
+        await self.client.delete(keys.login_failures(username))

@@ -1,0 +1,27 @@
+"""What every store mixin shares: the client, the script runner and JSON helpers."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from app.store.scripts import ScriptRunner
+
+
+def dumps(value: Any) -> str:
+    """Canonical JSON, so equal objects are equal strings (idempotent writes compare them)."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def loads(raw: str | None) -> Any:
+    return None if raw is None else json.loads(raw)
+
+
+class StoreBase:
+    def __init__(self, client: Any, runner: ScriptRunner, *, cluster: bool = False) -> None:
+        self.client = client
+        self.runner = runner
+        self.cluster = cluster
+
+    async def script(self, name: str, keys: list[str], args: list[Any]) -> Any:
+        return await self.runner.run(self.client, name, keys, args)

@@ -1,0 +1,43 @@
+"""Redis clients for jackpot state (maybe a cluster) and for the RQ queues (never a cluster).
+
+`memory://NAME` selects an in-process fakeredis server shared by every client of the same
+NAME in this process: the embedded store of dev mode when no redis-server binary exists.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import fakeredis
+import redis
+import redis.asyncio as aredis
+from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+_memory_servers: dict[str, fakeredis.FakeServer] = {}
+
+AsyncClient = aredis.Redis | AsyncRedisCluster
+
+
+def memory_server(url: str) -> fakeredis.FakeServer:
+    return _memory_servers.setdefault(url, fakeredis.FakeServer())
+
+
+def async_client(url: str, *, cluster: bool = False) -> Any:
+    """Client for jackpot state. No automatic retries: a retried script could move money twice."""
+    if url.startswith("memory://"):
+        return fakeredis.FakeAsyncRedis(server=memory_server(url), decode_responses=True)
+    no_retry = Retry(NoBackoff(), 0)
+    if cluster:
+        return AsyncRedisCluster.from_url(url, decode_responses=True, retry=no_retry)
+    return aredis.Redis.from_url(
+        url, decode_responses=True, retry=no_retry, health_check_interval=30
+    )
+
+
+def sync_client(url: str, *, decode_responses: bool = False) -> Any:
+    """Plain client, used for the RQ queues (RQ needs bytes, hence no decoding by default)."""
+    if url.startswith("memory://"):
+        return fakeredis.FakeRedis(server=memory_server(url), decode_responses=decode_responses)
+    return redis.Redis.from_url(url, decode_responses=decode_responses)

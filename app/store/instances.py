@@ -1,0 +1,84 @@
+"""Instance definitions, lifecycle state and ledger reads."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.store import keys
+from app.store.base import StoreBase, dumps, loads
+
+
+class InstanceStore(StoreBase):
+    async def instance_ids(self) -> list[str]:
+        return list(await self.client.zrange(keys.INSTANCES, 0, -1))
+
+    async def definitions(self, instance_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """Definitions by id (one pipeline; on a cluster the ids may live on several nodes)."""
+        if not instance_ids:
+            return {}
+        async with self.client.pipeline(transaction=False) as pipe:
+            for instance_id in instance_ids:
+                pipe.get(keys.instance_definition(instance_id))
+            raws = await pipe.execute()
+        return {i: loads(raw) for i, raw in zip(instance_ids, raws, strict=True) if raw}
+
+    async def states(self, instance_ids: list[str]) -> dict[str, dict[str, str]]:
+        """The state hash (status, pots, totals) of each instance, in one pipeline."""
+        if not instance_ids:
+            return {}
+        async with self.client.pipeline(transaction=False) as pipe:
+            for instance_id in instance_ids:
+                pipe.hgetall(keys.instance_state(instance_id))
+            raws = await pipe.execute()
+        return {i: raw for i, raw in zip(instance_ids, raws, strict=True) if raw}
+
+    async def create_instance(
+        self,
+        definition: dict[str, Any],
+        engine: dict[str, Any],
+        *,
+        now_ms: int,
+        status: str,
+        timestamp_start: int | None,
+        timestamp_end: int | None,
+        drop_values: list[int | None],
+    ) -> bool:
+        """True when created, False when the identical instance already existed."""
+        instance_id = definition["id"]
+        created = await self.script(
+            "create_instance",
+            [
+                keys.instance_definition(instance_id),
+                keys.instance_engine(instance_id),
+                keys.instance_state(instance_id),
+                keys.instance_ledger(instance_id),
+            ],
+            [
+                dumps(definition),
+                dumps(engine),
+                now_ms,
+                status,
+                "" if timestamp_start is None else timestamp_start,
+                "" if timestamp_end is None else timestamp_end,
+                *("" if drop is None else drop for drop in drop_values),
+            ],
+        )
+        # The index lives outside the instance's slot; re-adding is harmless (NX keeps order).
+        await self.client.zadd(keys.INSTANCES, {instance_id: now_ms}, nx=True)
+        return bool(created)
+
+    async def set_status(self, instance_id: str, action: str, *, now_ms: int, by: str) -> str:
+        return str(
+            await self.script(
+                "set_status",
+                [keys.instance_state(instance_id), keys.instance_ledger(instance_id)],
+                [action, now_ms, by],
+            )
+        )
+
+    async def ledger(
+        self, instance_id: str, *, after: str = "-", count: int = 100
+    ) -> list[tuple[str, dict[str, str]]]:
+        start = after if after == "-" else f"({after}"
+        entries = await self.client.xrange(keys.instance_ledger(instance_id), start, "+", count)
+        return [(entry_id, fields) for entry_id, fields in entries]

@@ -1,0 +1,89 @@
+"""Every Redis key name is built here.
+
+Global configuration keys live under `jg:`; all keys of one jackpot instance share the hash
+tag `{jp:<instance_id>}` so that every script touching an instance stays in one cluster slot.
+"""
+
+from __future__ import annotations
+
+PREFIX = "jg"
+
+# -- global configuration -------------------------------------------------------------
+CONFIG_VERSION = f"{PREFIX}:cfg:version"  # INCR on every admin change
+CONFIG_CHANNEL = f"{PREFIX}:cfg:changed"  # PUBLISH <version> on every admin change
+OPERATORS = f"{PREFIX}:operators"  # hash operator_id -> JSON
+ACCOUNTS = f"{PREFIX}:accounts"  # hash username -> JSON (argon2id hash inside)
+CURRENCIES = f"{PREFIX}:currencies"  # string JSON
+SOURCES = f"{PREFIX}:sources"  # hash "<owner_id>|<source_id>" -> JSON
+INSTANCES = f"{PREFIX}:instances"  # sorted set of instance ids, scored by creation time
+SCHEDULE = f"{PREFIX}:schedule"  # sorted set "<action>|<instance_id>" -> due ms
+
+
+def login_failures(username: str) -> str:
+    return f"{PREFIX}:login-failures:{username}"
+
+
+def source_field(owner_id: str, source_id: str) -> str:
+    return f"{owner_id}|{source_id}"
+
+
+# -- one jackpot instance -------------------------------------------------------------
+def instance_tag(instance_id: str) -> str:
+    return "{jp:" + instance_id + "}"
+
+
+def instance_definition(instance_id: str) -> str:
+    """String: the validated definition as JSON (decimals as strings)."""
+    return instance_tag(instance_id) + ":def"
+
+
+def instance_engine(instance_id: str) -> str:
+    """String: the definition compiled to integer micro-units, read by the Lua scripts."""
+    return instance_tag(instance_id) + ":engine"
+
+
+def instance_state(instance_id: str) -> str:
+    """Hash: status, time window, pot balances, reserves, drop values and money totals."""
+    return instance_tag(instance_id) + ":state"
+
+
+def instance_ledger(instance_id: str) -> str:
+    """Stream: every money movement and draw of the instance; never trimmed."""
+    return instance_tag(instance_id) + ":ledger"
+
+
+def instance_optins(instance_id: str) -> str:
+    """Hash: "<operator>:<brand>:<player>" -> JSON opt-in record."""
+    return instance_tag(instance_id) + ":optins"
+
+
+def instance_idempotency(instance_id: str, operator_id: str, key: str) -> str:
+    return f"{instance_tag(instance_id)}:idem:{operator_id}:{key}"
+
+
+def instance_winners(instance_id: str) -> str:
+    """List, newest first, capped: winner records as JSON."""
+    return instance_tag(instance_id) + ":winners"
+
+
+def pot_winners(instance_id: str, pot_id: str) -> str:
+    return f"{instance_tag(instance_id)}:winners:{pot_id}"
+
+
+def instance_tickets(instance_id: str) -> str:
+    """Hash: raffle ticket records of the current round."""
+    return instance_tag(instance_id) + ":tickets"
+
+
+def instance_events(instance_id: str) -> str:
+    """Capped stream of the instance's events, for websocket resume."""
+    return instance_tag(instance_id) + ":events"
+
+
+def instance_channel(instance_id: str) -> str:
+    """Pub/sub channel (SPUBLISH on a cluster) of the instance's events."""
+    return instance_tag(instance_id) + ":channel"
+
+
+def player_key(operator_id: str, brand_id: str, player_id: str) -> str:
+    return f"{operator_id}:{brand_id}:{player_id}"

@@ -1,0 +1,140 @@
+"""Loads the Lua scripts of `lua/` by name and runs them with their KEYS count checked.
+
+File names follow `<verb_noun>-<N>.lua`, N being the number of KEYS the script takes. A
+business refusal in Lua is `redis.error_reply('CODE detail')`; it reaches Python as a
+`ScriptRefusal` whose `code` is a member of `Refusal`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from redis.exceptions import NoScriptError, ResponseError
+
+_NAME = re.compile(r"^(?P<name>[a-z][a-z0-9_]*)-(?P<nkeys>\d+)\.lua$")
+
+
+class Refusal(StrEnum):
+    """Every error code a Lua script may answer; mirrored from the scripts' headers."""
+
+    INSTANCE_EXISTS = "INSTANCE_EXISTS"
+    INSTANCE_NOT_FOUND = "INSTANCE_NOT_FOUND"
+    INSTANCE_NOT_ACTIVE = "INSTANCE_NOT_ACTIVE"
+    INSTANCE_NOT_STARTED = "INSTANCE_NOT_STARTED"
+    INSTANCE_ENDED = "INSTANCE_ENDED"
+    INSTANCE_TERMINATED = "INSTANCE_TERMINATED"
+    INVALID_TRANSITION = "INVALID_TRANSITION"
+    NOT_OPTED_IN = "NOT_OPTED_IN"
+    IDEMPOTENCY_MISMATCH = "IDEMPOTENCY_MISMATCH"
+    STALE_CONFIG = "STALE_CONFIG"
+    BAD_ARGUMENT = "BAD_ARGUMENT"
+
+
+class ScriptKeysError(TypeError):
+    """A script was called with the wrong number of KEYS (a programming error)."""
+
+
+class ScriptRefusal(Exception):
+    """A script refused the operation with one of the `Refusal` codes."""
+
+    def __init__(self, code: Refusal, detail: str = "") -> None:
+        super().__init__(f"{code.value} {detail}".strip())
+        self.code = code
+        self.detail = detail
+
+
+def parse_refusal(error: ResponseError) -> ScriptRefusal | None:
+    """Find `CODE detail` in a script's error reply (fakeredis may wrap the text)."""
+    text = str(error)
+    for word_match in re.finditer(r"[A-Z][A-Z0-9_]{2,}", text):
+        word = word_match.group(0)
+        if word in Refusal.__members__:
+            detail = text[word_match.end() :].strip()
+            return ScriptRefusal(Refusal(word), detail)
+    return None
+
+
+def lua_dir() -> Path:
+    """`lua/` of a checkout, else the copy packaged inside the installed wheel."""
+    checkout = Path(__file__).resolve().parents[2] / "lua"
+    if checkout.is_dir():
+        return checkout
+    return Path(str(resources.files("app") / "_lua"))
+
+
+@dataclass(frozen=True)
+class LuaScript:
+    name: str
+    nkeys: int
+    source: str
+    path: Path
+
+    def check_keys(self, keys: list[str]) -> None:
+        if len(keys) != self.nkeys:
+            raise ScriptKeysError(f"{self.name} takes {self.nkeys} KEYS, got {len(keys)}")
+
+
+def load_scripts(directory: Path | None = None) -> dict[str, LuaScript]:
+    directory = directory or lua_dir()
+    scripts: dict[str, LuaScript] = {}
+    for path in sorted(directory.glob("*.lua")):
+        match = _NAME.match(path.name)
+        if not match:
+            raise ValueError(f"Lua file {path.name} does not follow <verb_noun>-<N>.lua")
+        name = match.group("name")
+        if name in scripts:
+            raise ValueError(f"two Lua scripts are named {name}")
+        scripts[name] = LuaScript(name, int(match.group("nkeys")), path.read_text(), path)
+    return scripts
+
+
+class ScriptRunner:
+    """Runs the scripts on one client (async or sync) by EVALSHA, loading them on NOSCRIPT."""
+
+    def __init__(self, scripts: dict[str, LuaScript] | None = None) -> None:
+        self.scripts = scripts if scripts is not None else load_scripts()
+        self._shas: dict[str, str] = {}
+
+    def _script(self, name: str, keys: list[str]) -> LuaScript:
+        script = self.scripts[name]
+        script.check_keys(keys)
+        return script
+
+    async def run(self, client: Any, name: str, keys: list[str], args: list[Any]) -> Any:
+        script = self._script(name, keys)
+        try:
+            sha = self._shas.get(name)
+            if sha is None:
+                sha = self._shas[name] = await client.script_load(script.source)
+            try:
+                return await client.evalsha(sha, len(keys), *keys, *args)
+            except NoScriptError:
+                self._shas[name] = await client.script_load(script.source)
+                return await client.evalsha(self._shas[name], len(keys), *keys, *args)
+        except ResponseError as error:
+            refusal = parse_refusal(error)
+            if refusal is not None:
+                raise refusal from None
+            raise
+
+    def run_sync(self, client: Any, name: str, keys: list[str], args: list[Any]) -> Any:
+        script = self._script(name, keys)
+        try:
+            sha = self._shas.get(name)
+            if sha is None:
+                sha = self._shas[name] = client.script_load(script.source)
+            try:
+                return client.evalsha(sha, len(keys), *keys, *args)
+            except NoScriptError:
+                self._shas[name] = client.script_load(script.source)
+                return client.evalsha(self._shas[name], len(keys), *keys, *args)
+        except ResponseError as error:
+            refusal = parse_refusal(error)
+            if refusal is not None:
+                raise refusal from None
+            raise

@@ -1,0 +1,68 @@
+--[[
+  Create a jackpot instance: store its definition and compiled engine, set every pot to its
+  seed and record the seed funding in the ledger. Creating an identical instance again is a
+  no-op, so loading the same definitions twice changes nothing.
+
+  KEYS[1]  instance definition (string, JSON)
+  KEYS[2]  instance engine (string, JSON in micro-units)
+  KEYS[3]  instance state (hash)
+  KEYS[4]  instance ledger (stream)
+  ARGV[1]  definition JSON
+  ARGV[2]  engine JSON: {pots: [{id, seed (micro-units), ...}], ...}
+  ARGV[3]  now, epoch milliseconds
+  ARGV[4]  initial status: Pending | Active | Paused
+  ARGV[5]  timestamp_start, epoch ms, or '' for none
+  ARGV[6]  timestamp_end, epoch ms, or '' for none
+  ARGV[7..] one drop value per pot in engine order, micro-units ('' for pots without MustDropBy)
+
+  Returns: 1 when created, 0 when an identical definition already existed.
+  Errors:  INSTANCE_EXISTS when the id exists with another definition;
+           BAD_ARGUMENT when the engine JSON or a drop value is malformed.
+]]
+local rcall = redis.call
+local existing = rcall('GET', KEYS[1])
+if existing then
+  if existing == ARGV[1] then
+    return 0
+  end
+  return redis.error_reply('INSTANCE_EXISTS definition differs')
+end
+local ok, engine = pcall(cjson.decode, ARGV[2])
+if not ok or type(engine) ~= 'table' or type(engine.pots) ~= 'table' then
+  return redis.error_reply('BAD_ARGUMENT engine')
+end
+local now = tonumber(ARGV[3])
+if not now then
+  return redis.error_reply('BAD_ARGUMENT now')
+end
+local seeds = {}
+local total_seed = 0
+for i, pot in ipairs(engine.pots) do
+  local seed = tonumber(pot.seed)
+  if not seed or seed < 0 or seed ~= math.floor(seed) then
+    return redis.error_reply('BAD_ARGUMENT seed of pot ' .. tostring(pot.id))
+  end
+  local drop = ARGV[6 + i]
+  if drop == nil or (drop ~= '' and not tonumber(drop)) then
+    return redis.error_reply('BAD_ARGUMENT drop value of pot ' .. tostring(pot.id))
+  end
+  seeds[i] = string.format('%d', seed)
+  total_seed = total_seed + seed
+end
+
+-- all checks passed: write
+rcall('SET', KEYS[1], ARGV[1])
+rcall('SET', KEYS[2], ARGV[2])
+rcall('HSET', KEYS[3], 'status', ARGV[4], 'timestamp_start', ARGV[5], 'timestamp_end', ARGV[6],
+  'created', ARGV[3], 'last_updated', ARGV[3],
+  'total:contributions', 0, 'total:seed_funding', 0, 'total:house', 0, 'total:wins', 0)
+for i, pot in ipairs(engine.pots) do
+  local prefix = 'pot:' .. pot.id .. ':'
+  rcall('HSET', KEYS[3], prefix .. 'value', seeds[i], prefix .. 'reserve', 0,
+    prefix .. 'drop_at', ARGV[6 + i], prefix .. 'deficit', 0)
+  rcall('HINCRBY', KEYS[3], 'total:seed_funding', seeds[i])
+  rcall('XADD', KEYS[4], '*', 'type', 'seed_funding', 'pot', pot.id, 'amount', seeds[i],
+    'drop_at', ARGV[6 + i], 'ts', ARGV[3])
+end
+rcall('XADD', KEYS[4], '*', 'type', 'status', 'status', ARGV[4], 'ts', ARGV[3])
+return 1

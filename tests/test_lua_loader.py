@@ -1,0 +1,59 @@
+"""The Lua loader: naming convention, headers, KEYS count check, error-code mapping."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from app.store import Refusal, ScriptRefusal, Store
+from app.store.scripts import ScriptKeysError, load_scripts, lua_dir
+
+
+def test_every_script_follows_the_naming_and_header_convention() -> None:
+    scripts = load_scripts()
+    assert scripts, "no Lua scripts found"
+    for script in scripts.values():
+        header = script.source.split("]]", 1)[0]
+        assert script.source.startswith("--[["), f"{script.name} has no header comment"
+        for i in range(1, script.nkeys + 1):
+            assert f"KEYS[{i}]" in header, f"{script.name} header does not describe KEYS[{i}]"
+        assert f"KEYS[{script.nkeys + 1}]" not in script.source, f"{script.name} uses extra KEYS"
+        assert "Returns" in header and "Errors" in header, f"{script.name} header incomplete"
+        for forbidden in ("math.random", "TIME", "cmsgpack", "bit.", "struct."):
+            assert forbidden not in script.source.split("]]", 1)[1], (script.name, forbidden)
+
+
+def test_every_error_code_in_lua_is_mirrored_in_python() -> None:
+    codes: set[str] = set()
+    for path in Path(lua_dir()).glob("*.lua"):
+        codes |= set(re.findall(r"error_reply\('([A-Z_]+)", path.read_text()))
+    assert codes, "no error codes found"
+    assert codes <= set(Refusal.__members__), codes - set(Refusal.__members__)
+
+
+def test_bad_file_names_are_refused(tmp_path: Path) -> None:
+    (tmp_path / "noKeysCount.lua").write_text("return 1")
+    with pytest.raises(ValueError, match="verb_noun"):
+        load_scripts(tmp_path)
+
+
+async def test_wrong_keys_count_is_refused_before_redis(store: Store) -> None:
+    with pytest.raises(ScriptKeysError, match="takes 2 KEYS, got 1"):
+        await store.script("set_status", ["only-one"], ["pause", 1, "me"])
+
+
+async def test_error_reply_becomes_a_refusal_with_its_code(store: Store) -> None:
+    with pytest.raises(ScriptRefusal) as caught:
+        await store.set_status("missing", "pause", now_ms=1, by="test")
+    assert caught.value.code is Refusal.INSTANCE_NOT_FOUND
+    with pytest.raises(ScriptRefusal) as caught:
+        await store.record_login_failure("user", 0)
+    assert caught.value.code is Refusal.BAD_ARGUMENT
+
+
+async def test_scripts_survive_a_script_flush(store: Store) -> None:
+    assert await store.record_login_failure("u", 60_000) == 1
+    await store.client.script_flush()
+    assert await store.record_login_failure("u", 60_000) == 2
