@@ -27,7 +27,6 @@ from app.security import ROLES
 STATUSES = ("Pending", "Active", "Paused", "Terminated")
 PERIOD_PATTERN = re.compile(r"^(?P<count>[1-9]\d{0,5})(?P<unit>[smhd])$")
 PERIOD_UNIT_MS = {"s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
-SHARE = {"places": 6, "minimum": 0, "maximum": 1}
 
 
 def period_ms(text: str) -> int:
@@ -96,7 +95,9 @@ class CurrenciesSchema(StrictSchema):
     )
     brand_overrides = fields.Dict(
         keys=BrandPath(),
-        values=fields.Dict(keys=Currency(), values=Amount(places=10, minimum=0, min_inclusive=False)),
+        values=fields.Dict(
+            keys=Currency(), values=Amount(places=10, minimum=0, min_inclusive=False)
+        ),
         load_default=dict,
     )
 
@@ -104,7 +105,9 @@ class CurrenciesSchema(StrictSchema):
     def _consistent(self, data: dict[str, Any], **kwargs: Any) -> None:
         multipliers = data["multipliers"]
         if multipliers.get(data["base_currency"]) != Decimal(1):
-            raise ValidationError("The base currency must be in multipliers with value 1.", "multipliers")
+            raise ValidationError(
+                "The base currency must be in multipliers with value 1.", "multipliers"
+            )
         unknown = sorted(set(data["decimals"]) - set(multipliers))
         if unknown:
             raise ValidationError(f"Unknown currencies: {', '.join(unknown)}.", "decimals")
@@ -163,7 +166,7 @@ class PotSchema(StrictSchema):
     id = Id(required=True)
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
     is_progressive = fields.Boolean(load_default=True)
-    share = Amount(required=True, **SHARE)
+    share = Amount(required=True, minimum=0, maximum=1)
     reserve_share = Amount(load_default=Decimal(0), minimum=0, maximum=1, max_inclusive=False)
     seed = Amount(load_default=Decimal(0))
     max_value = Amount(load_default=None, allow_none=True, minimum=0, min_inclusive=False)
@@ -227,7 +230,9 @@ class RaffleSchema(StrictSchema):
 class InstanceSchema(StrictSchema):
     id = Id(load_default=None)
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    jackpot_type = fields.String(load_default="Jackpot", validate=validate.OneOf(["Jackpot", "Raffle"]))
+    jackpot_type = fields.String(
+        load_default="Jackpot", validate=validate.OneOf(["Jackpot", "Raffle"])
+    )
     currency = Currency(required=True)
     status = fields.String(load_default="Active", validate=validate.OneOf(STATUSES[:3]))
     timestamp_start = StrictInt(load_default=None, allow_none=True, validate=validate.Range(0))
@@ -241,10 +246,12 @@ class InstanceSchema(StrictSchema):
     allowed_countries = fields.List(Country(), load_default=list)
     blocked_countries = fields.List(Country(), load_default=list)
     segments = fields.List(fields.String(validate=validate.Length(1, 100)), load_default=list)
-    house_share = Amount(load_default=Decimal(0), **SHARE)
+    house_share = Amount(load_default=Decimal(0), minimum=0, maximum=1)
     auto_payout_limit = Amount(load_default=None, allow_none=True)
     linked_instances = fields.List(Id(), load_default=list)
-    pots = fields.List(fields.Nested(PotSchema), load_default=list, validate=validate.Length(max=20))
+    pots = fields.List(
+        fields.Nested(PotSchema), load_default=list, validate=validate.Length(max=20)
+    )
     raffle = fields.Nested(RaffleSchema, load_default=None, allow_none=True)
 
     @validates_schema

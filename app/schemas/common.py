@@ -23,30 +23,30 @@ class StrictSchema(Schema):
         unknown = RAISE
 
 
-def Id(**kwargs: Any) -> fields.String:  # noqa: N802 - reads like a field class
+def Id(**kwargs: Any) -> fields.String:
     return fields.String(validate=validate.Regexp(ID_PATTERN, error="Not a valid id."), **kwargs)
 
 
-def Currency(**kwargs: Any) -> fields.String:  # noqa: N802
+def Currency(**kwargs: Any) -> fields.String:
     return fields.String(
         validate=validate.Regexp(CURRENCY_PATTERN, error="Not a 3-letter currency code."), **kwargs
     )
 
 
-def Country(**kwargs: Any) -> fields.String:  # noqa: N802
+def Country(**kwargs: Any) -> fields.String:
     return fields.String(
         validate=validate.Regexp(COUNTRY_PATTERN, error="Not a 2-letter country code."), **kwargs
     )
 
 
-def BrandPath(**kwargs: Any) -> fields.String:  # noqa: N802
+def BrandPath(**kwargs: Any) -> fields.String:
     return fields.String(
         validate=validate.Regexp(BRAND_PATH_PATTERN, error="Not an operator_id:brand_id path."),
         **kwargs,
     )
 
 
-def StrictInt(**kwargs: Any) -> fields.Integer:  # noqa: N802
+def StrictInt(**kwargs: Any) -> fields.Integer:
     return fields.Integer(strict=True, **kwargs)
 
 

@@ -8,13 +8,15 @@ from app.config import Settings
 from app.store.accounts import AccountStore
 from app.store.config import ConfigStore
 from app.store.connection import async_client
+from app.store.contributions import ContributionStore
 from app.store.instances import InstanceStore
+from app.store.optins import OptInStore
 from app.store.scripts import Refusal, ScriptRefusal, ScriptRunner
 
 __all__ = ["Refusal", "ScriptRefusal", "Store"]
 
 
-class Store(ConfigStore, AccountStore, InstanceStore):
+class Store(ConfigStore, AccountStore, InstanceStore, ContributionStore, OptInStore):
     """Jackpot state on one Redis (or Redis Cluster) client."""
 
     @classmethod

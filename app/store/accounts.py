@@ -10,7 +10,7 @@ from app.store.base import StoreBase, dumps, loads
 
 class AccountStore(StoreBase):
     async def account(self, username: str) -> dict[str, Any] | None:
-        return loads(await self.client.hget(keys.ACCOUNTS, username))  # type: ignore[no-any-return]
+        return loads(await self.client.hget(keys.ACCOUNTS, username))
 
     async def accounts(self) -> list[dict[str, Any]]:
         raw = await self.client.hgetall(keys.ACCOUNTS)
@@ -26,7 +26,9 @@ class AccountStore(StoreBase):
         return int(await self.client.get(keys.login_failures(username)) or 0)
 
     async def record_login_failure(self, username: str, window_ms: int) -> int:
-        result = await self.script("record_login_failure", [keys.login_failures(username)], [window_ms])
+        result = await self.script(
+            "record_login_failure", [keys.login_failures(username)], [window_ms]
+        )
         return int(result)
 
     async def login_retry_after_ms(self, username: str) -> int:

@@ -36,7 +36,7 @@ class ConfigStore(StoreBase):
         return await self._put_json_field(keys.OPERATORS, operator["id"], operator)
 
     async def currencies(self) -> dict[str, Any] | None:
-        return loads(await self.client.get(keys.CURRENCIES))  # type: ignore[no-any-return]
+        return loads(await self.client.get(keys.CURRENCIES))
 
     async def put_currencies(self, currencies: dict[str, Any]) -> bool:
         encoded = dumps(currencies)

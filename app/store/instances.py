@@ -76,6 +76,23 @@ class InstanceStore(StoreBase):
             )
         )
 
+    async def schedule(self, action: str, instance_id: str, due_ms: int) -> None:
+        await self.client.zadd(keys.SCHEDULE, {f"{action}|{instance_id}": due_ms})
+
+    async def claim_due(self, now_ms: int, limit: int, lease_ms: int) -> list[tuple[str, str]]:
+        """(action, instance_id) pairs now due, leased to this caller for `lease_ms`."""
+        members = await self.script("claim_due", [keys.SCHEDULE], [now_ms, limit, lease_ms])
+        return [tuple(member.split("|", 1)) for member in members]
+
+    async def complete_due(self, action: str, instance_id: str) -> None:
+        await self.client.zrem(keys.SCHEDULE, f"{action}|{instance_id}")
+
+    async def scheduled(self) -> list[tuple[str, int]]:
+        return [
+            (member, int(score))
+            for member, score in await self.client.zrange(keys.SCHEDULE, 0, -1, withscores=True)
+        ]
+
     async def ledger(
         self, instance_id: str, *, after: str = "-", count: int = 100
     ) -> list[tuple[str, dict[str, str]]]:

@@ -1,0 +1,135 @@
+"""Jackpot Gateway: the Quart application factory."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any
+
+from marshmallow import ValidationError
+from quart import Quart, Response, g, request
+from werkzeug.exceptions import HTTPException
+
+from app.config import Settings
+from app.errors import APIError
+from app.http import validation_error
+from app.metrics import Metrics
+from app.security import TokenError
+from app.services import Services
+
+log = logging.getLogger("jackpot_gateway")
+
+HTTP_CODES = {
+    400: "BAD_REQUEST",
+    401: "UNAUTHORIZED",
+    403: "FORBIDDEN",
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    413: "BODY_TOO_LARGE",
+    415: "UNSUPPORTED_MEDIA_TYPE",
+    429: "TOO_MANY_REQUESTS",
+}
+
+
+def _json_error(error: APIError) -> Response:
+    response = Response(
+        _dumps(error.to_dict()), status=error.status, content_type="application/json"
+    )
+    if error.status == 401:
+        response.headers["WWW-Authenticate"] = "Bearer"
+    retry_after = error.details.get("retry_after")
+    if retry_after is not None:
+        response.headers["Retry-After"] = str(retry_after)
+    return response
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, default=str)
+
+
+def create_app(settings: Settings | None = None, services: Services | None = None) -> Quart:
+    settings = settings or Settings.from_env()
+    app = Quart("jackpot_gateway", static_folder=None)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False
+    app.extensions["settings"] = settings
+    app.extensions["metrics"] = Metrics()
+
+    @app.before_serving
+    async def open_services() -> None:
+        app.extensions["gateway"] = services or Services.create(settings)
+
+    @app.after_serving
+    async def close_services() -> None:
+        gateway: Services | None = app.extensions.pop("gateway", None)
+        if gateway is not None and services is None:
+            await gateway.close()
+
+    @app.before_request
+    async def authenticate() -> None:
+        g.started = time.perf_counter()
+        view = app.view_functions.get(request.endpoint or "")
+        if view is None or getattr(view, "is_public", False):
+            return
+        header = request.headers.get("Authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise APIError(
+                401, "MISSING_TOKEN", "An Authorization: Bearer <token> header is required."
+            )
+        try:
+            g.principal = app.extensions["gateway"].tokens.verify(token.strip())
+        except TokenError as error:
+            raise APIError(401, error.code, error.message) from None
+
+    @app.after_request
+    async def count_request(response: Response) -> Response:
+        rule = request.url_rule.rule if request.url_rule else "unmatched"
+        metrics: Metrics = app.extensions["metrics"]
+        metrics.inc(
+            "jg_http_requests_total",
+            "HTTP requests by route and status.",
+            method=request.method,
+            route=rule,
+            status=str(response.status_code),
+        )
+        started = g.get("started")
+        if started is not None:
+            metrics.observe(
+                "jg_http_request_seconds",
+                "HTTP request latency by route.",
+                time.perf_counter() - started,
+                route=rule,
+            )
+        return response
+
+    @app.errorhandler(APIError)
+    async def api_error(error: APIError) -> Response:
+        return _json_error(error)
+
+    @app.errorhandler(ValidationError)
+    async def schema_error(error: ValidationError) -> Response:
+        return _json_error(validation_error(error))
+
+    @app.errorhandler(HTTPException)
+    async def http_error(error: HTTPException) -> Response:
+        status = error.code or 500
+        code = HTTP_CODES.get(status, "HTTP_ERROR")
+        message = {
+            404: "No such resource.",
+            405: f"Method {request.method} is not allowed here.",
+            413: f"The body is larger than {settings.max_body_bytes} bytes.",
+        }.get(status, error.description or error.name)
+        return _json_error(APIError(status, code, message))
+
+    @app.errorhandler(Exception)
+    async def unexpected(error: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return _json_error(APIError(500, "INTERNAL_ERROR", "An unexpected error occurred."))
+
+    from app.blueprints import admin, auth, health
+
+    for module in (auth, health, admin):
+        app.register_blueprint(module.blueprint)
+    return app

@@ -1,0 +1,81 @@
+"""`jackpot-gateway dev`: web, worker and scheduler in one process on an embedded store."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+from app.config import Settings
+from app.store.embedded import EmbeddedRedis
+
+DEMO_PASSWORD = "demo-password-123"
+RIVAL_PASSWORD = "rival-password-123"
+
+
+def demo_file() -> Path:
+    checkout = Path(__file__).resolve().parents[1] / "examples" / "demo.yaml"
+    if checkout.is_file():
+        return checkout
+    from importlib import resources
+
+    return Path(str(resources.files("app") / "_examples" / "demo.yaml"))
+
+
+async def _run(settings: Settings, demo: bool, store_name: str) -> None:
+    from app import create_app
+    from app.cli import load_file
+    from app.server import serve
+    from app.services import Services
+    from schedulers.main import start_scheduler
+    from workers.main import start_worker_thread
+
+    services = Services.create(settings)
+    if demo:
+        await load_file(services, demo_file())
+    app = create_app(settings, services)
+    scheduler = start_scheduler(services)
+    stop_worker = start_worker_thread(settings)
+    base = f"http://127.0.0.1:{settings.port}"
+    print(
+        f"Jackpot Gateway dev server on {base}  (store: {store_name})\n"
+        f"  health     {base}/health\n"
+        f"  login      POST {base}/authenticate/service\n"
+        f"  demo       username demo-service  password {os.environ['DEMO_SERVICE_PASSWORD']}"
+        "  (operator demo, roles operator+admin)\n"
+        "  Ctrl-C stops everything.",
+        flush=True,
+    )
+    try:
+        await serve(app, settings)
+    finally:
+        scheduler.shutdown(wait=False)
+        stop_worker.set()
+        await services.close()
+
+
+def run_dev(port: int | None = None, demo: bool = True) -> int:
+    os.environ.setdefault("DEMO_SERVICE_PASSWORD", DEMO_PASSWORD)
+    os.environ.setdefault("RIVAL_SERVICE_PASSWORD", RIVAL_PASSWORD)
+    embedded = EmbeddedRedis.start_if_available()
+    try:
+        settings = Settings.from_env(dev_mode=True)
+        url = embedded.url if embedded else "memory://dev"
+        settings = replace(
+            settings,
+            redis_url=url,
+            queue_redis_url=url,
+            redis_cluster=False,
+            port=settings.port if port is None else port,
+        )
+        store_name = f"private redis-server on port {embedded.port}" if embedded else "fakeredis"
+        asyncio.run(_run(settings, demo, store_name))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if embedded:
+            embedded.stop()
+    print("stopped", file=sys.stderr)
+    return 0

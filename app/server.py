@@ -1,0 +1,49 @@
+"""Serve the app with Hypercorn; on SIGTERM/SIGINT close websockets first, then stop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import Awaitable, Callable
+
+from hypercorn.asyncio import serve as hypercorn_serve
+from hypercorn.config import Config
+from quart import Quart
+
+from app.config import Settings
+
+ShutdownHook = Callable[[], Awaitable[None]]
+
+
+def shutdown_hooks(app: Quart) -> list[ShutdownHook]:
+    """Callables run before the server stops (the event stream closes its sockets with 1001)."""
+    hooks: list[ShutdownHook] = app.extensions.setdefault("shutdown_hooks", [])
+    return hooks
+
+
+def hypercorn_config(settings: Settings) -> Config:
+    config = Config()
+    config.bind = [f"{settings.host}:{settings.port}"]
+    config.graceful_timeout = 5
+    config.accesslog = None
+    config.errorlog = "-"
+    return config
+
+
+async def serve(app: Quart, settings: Settings, stop: asyncio.Event | None = None) -> None:
+    """Run until `stop` is set or a termination signal arrives."""
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+
+    async def shutdown_trigger() -> None:
+        await stop.wait()
+        # Hypercorn does not finish a graceful shutdown while websockets are open: close them.
+        for hook in shutdown_hooks(app):
+            with contextlib.suppress(Exception):
+                await hook()
+
+    await hypercorn_serve(app, hypercorn_config(settings), shutdown_trigger=shutdown_trigger)

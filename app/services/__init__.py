@@ -1,0 +1,43 @@
+"""Domain logic. Routes call services; services call the store."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from app.config import Settings
+from app.security import TokenIssuer
+from app.services.admin import AdminService
+from app.services.auth import AuthService
+from app.services.config import ConfigCache
+from app.services.lifecycle import LifecycleService
+from app.store import Store
+
+
+@dataclass
+class Services:
+    settings: Settings
+    store: Store
+    config: ConfigCache
+    tokens: TokenIssuer
+    auth: AuthService
+    admin: AdminService
+    lifecycle: LifecycleService
+
+    @classmethod
+    def create(cls, settings: Settings, store: Store | None = None) -> Services:
+        store = store or Store.from_settings(settings)
+        config = ConfigCache(store, settings.config_refresh_s)
+        tokens = TokenIssuer(settings.jwt_secret, settings.jwt_issuer, settings.token_ttl_s)
+        admin = AdminService(store, config)
+        return cls(
+            settings=settings,
+            store=store,
+            config=config,
+            tokens=tokens,
+            auth=AuthService(store, tokens, settings),
+            admin=admin,
+            lifecycle=LifecycleService(store, admin),
+        )
+
+    async def close(self) -> None:
+        await self.store.close()

@@ -1,0 +1,372 @@
+"""Jackpot managers' operations: operators, accounts, currencies, sources, instances.
+
+Every write is validated against the whole configuration first (schema rules, then cross
+references), so bad input changes nothing. Each successful change bumps the configuration
+version, which tells every process to refresh its cache.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from app.clock import now_ms
+from app.errors import APIError
+from app.money import from_micros
+from app.schemas.admin import (
+    CurrenciesSchema,
+    InstanceSchema,
+    OperatorSchema,
+    SourceSchema,
+)
+from app.security import hash_password, verify_password
+from app.services.config import ConfigCache, ConfigSnapshot
+from app.services.engine import compile_engine, draw_drop_value
+from app.store import Refusal, ScriptRefusal, Store
+
+PasswordLookup = Callable[[str], str | None]
+
+
+def invalid_reference(where: str, message: str) -> APIError:
+    return APIError(400, "INVALID_REFERENCE", message, {where: [message]})
+
+
+@dataclass
+class Plan:
+    """What a definitions file would change, checked before anything is written."""
+
+    operators: list[dict[str, Any]] = field(default_factory=list)
+    currencies: dict[str, Any] | None = None
+    accounts: list[dict[str, Any]] = field(default_factory=list)
+    instances: list[dict[str, Any]] = field(default_factory=list)
+    sources: list[dict[str, Any]] = field(default_factory=list)
+
+
+class AdminService:
+    def __init__(self, store: Store, config: ConfigCache) -> None:
+        self._store = store
+        self._config = config
+
+    async def _changed(self) -> None:
+        await self._store.bump_config_version()
+        self._config.invalidate()
+
+    # -- reference checks against a (possibly not yet written) configuration ----------
+    @staticmethod
+    def _check_brands(where: str, brands: list[str], config: ConfigSnapshot) -> None:
+        for brand in brands:
+            if not config.brand_exists(brand):
+                raise invalid_reference(where, f"Brand {brand} does not exist.")
+
+    @staticmethod
+    def _check_currency(where: str, currency: str, config: ConfigSnapshot) -> None:
+        if not config.currency_known(currency):
+            raise invalid_reference(where, f"Currency {currency} is not configured.")
+
+    def _check_instance(self, definition: dict[str, Any], config: ConfigSnapshot) -> None:
+        where = f"instances.{definition['id']}"
+        self._check_currency(where, definition["currency"], config)
+        for currency in definition["contribution_limits"]:
+            self._check_currency(where, currency, config)
+        self._check_brands(where, definition["allowed_brands"], config)
+        for linked in definition["linked_instances"]:
+            if linked not in config.instances:
+                raise invalid_reference(where, f"Linked instance {linked} does not exist.")
+
+    def _check_source(self, source: dict[str, Any], config: ConfigSnapshot) -> None:
+        where = f"sources.{source['source_id']}"
+        self._check_brands(where, [source["owner_id"]], config)
+        for instance_id in source["instance_ids"]:
+            if instance_id not in config.instances:
+                raise invalid_reference(where, f"Instance {instance_id} does not exist.")
+
+    def _check_currencies(self, currencies: dict[str, Any], config: ConfigSnapshot) -> None:
+        self._check_brands("currencies", list(currencies["brand_overrides"]), config)
+        for definition in config.instances.values():
+            for currency in [definition["currency"], *definition["contribution_limits"]]:
+                if currency not in currencies["multipliers"]:
+                    raise invalid_reference(
+                        "currencies", f"Instance {definition['id']} uses {currency}."
+                    )
+
+    # -- single-object operations (admin API) ------------------------------------------
+    async def put_operator(self, operator: dict[str, Any]) -> dict[str, Any]:
+        stored: dict[str, Any] = OperatorSchema().dump(operator)
+        if await self._store.put_operator(stored):
+            await self._changed()
+        return stored
+
+    async def put_currencies(self, currencies: dict[str, Any]) -> dict[str, Any]:
+        config = await self._config.get()
+        self._check_currencies(currencies, config)
+        stored: dict[str, Any] = CurrenciesSchema().dump(currencies)
+        if await self._store.put_currencies(stored):
+            await self._changed()
+        return stored
+
+    async def put_source(self, source: dict[str, Any]) -> dict[str, Any]:
+        self._check_source(source, await self._config.get())
+        stored: dict[str, Any] = SourceSchema().dump(source)
+        if await self._store.put_source(stored):
+            await self._changed()
+        return stored
+
+    async def delete_source(self, owner_id: str, source_id: str) -> None:
+        if not await self._store.delete_source(owner_id, source_id):
+            raise APIError(
+                404, "SOURCE_NOT_FOUND", f"Source {owner_id}/{source_id} does not exist."
+            )
+        await self._changed()
+
+    async def create_account(
+        self, username: str, password: str, operator_id: str, roles: list[str]
+    ) -> dict[str, Any]:
+        config = await self._config.get()
+        if operator_id not in config.operators:
+            raise invalid_reference("operator_id", f"Operator {operator_id} does not exist.")
+        if await self._store.account(username) is not None:
+            raise APIError(409, "ACCOUNT_EXISTS", f"Account {username} already exists.")
+        return await self._write_account(username, password, operator_id, roles)
+
+    async def _write_account(
+        self, username: str, password: str, operator_id: str, roles: list[str]
+    ) -> dict[str, Any]:
+        password_hash = await asyncio.to_thread(hash_password, password)
+        account = {
+            "username": username,
+            "password_hash": password_hash,
+            "operator_id": operator_id,
+            "roles": sorted(set(roles)),
+        }
+        await self._store.put_account(account)
+        return {key: account[key] for key in ("username", "operator_id", "roles")}
+
+    async def accounts(self) -> list[dict[str, Any]]:
+        return [
+            {key: account[key] for key in ("username", "operator_id", "roles")}
+            for account in await self._store.accounts()
+        ]
+
+    async def delete_account(self, username: str) -> None:
+        if not await self._store.delete_account(username):
+            raise APIError(404, "ACCOUNT_NOT_FOUND", f"Account {username} does not exist.")
+
+    async def create_instance(self, definition: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+        """Returns the stored definition and whether it was created (False: identical exists)."""
+        if definition["id"] is None:
+            definition = {**definition, "id": str(uuid.uuid4())}
+        config = await self._config.get()
+        self._check_instance(definition, config)
+        return await self._write_instance(definition)
+
+    async def _write_instance(self, definition: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+        stored: dict[str, Any] = InstanceSchema().dump(definition)
+        engine = compile_engine(definition)
+        try:
+            created = await self._store.create_instance(
+                stored,
+                engine,
+                now_ms=now_ms(),
+                status=definition["status"],
+                timestamp_start=definition["timestamp_start"],
+                timestamp_end=definition["timestamp_end"],
+                drop_values=[draw_drop_value(pot) for pot in engine["pots"]],
+            )
+        except ScriptRefusal as refusal:
+            if refusal.code is Refusal.INSTANCE_EXISTS:
+                raise APIError(
+                    409,
+                    "INSTANCE_EXISTS",
+                    f"Instance {definition['id']} exists with another definition.",
+                ) from None
+            raise
+        if created:
+            await self._schedule_lifecycle(definition)
+            await self._changed()
+        return stored, created
+
+    async def _schedule_lifecycle(self, definition: dict[str, Any]) -> None:
+        """Pending instances activate at their start; every instance ends at its end."""
+        if definition["status"] == "Pending":
+            await self._store.schedule("activate", definition["id"], definition["timestamp_start"])
+        if definition["timestamp_end"] is not None:
+            await self._store.schedule("terminate", definition["id"], definition["timestamp_end"])
+
+    async def set_status(self, instance_id: str, action: str, by: str) -> str:
+        try:
+            status = await self._store.set_status(instance_id, action, now_ms=now_ms(), by=by)
+        except ScriptRefusal as refusal:
+            if refusal.code is Refusal.INSTANCE_NOT_FOUND:
+                raise APIError(
+                    404, "INSTANCE_NOT_FOUND", f"Instance {instance_id} does not exist."
+                ) from None
+            if refusal.code is Refusal.INVALID_TRANSITION:
+                raise APIError(
+                    409, "INVALID_TRANSITION", f"Cannot {action}: {refusal.detail}."
+                ) from None
+            raise
+        await self._changed()
+        return status
+
+    async def instance(self, instance_id: str) -> dict[str, Any]:
+        """The definition with its live status, pot balances, reserves and money totals."""
+        config = await self._config.get()
+        definition = config.instances.get(instance_id)
+        states = await self._store.states([instance_id])
+        if definition is None or instance_id not in states:
+            # The cache may predate the instance: fall back to Redis before saying 404.
+            definition = (await self._store.definitions([instance_id])).get(instance_id)
+        if definition is None or instance_id not in states:
+            raise APIError(404, "INSTANCE_NOT_FOUND", f"Instance {instance_id} does not exist.")
+        return self._view(definition, states[instance_id])
+
+    async def instances(self) -> list[dict[str, Any]]:
+        config = await self._config.get()
+        states = await self._store.states(list(config.instances))
+        return [
+            self._view(definition, states[instance_id])
+            for instance_id, definition in config.instances.items()
+            if instance_id in states
+        ]
+
+    async def ledger(
+        self, instance_id: str, after: str, count: int
+    ) -> list[tuple[str, dict[str, str]]]:
+        await self.instance(instance_id)  # 404 for an unknown instance
+        return await self._store.ledger(instance_id, after=after, count=count)
+
+    @staticmethod
+    def _view(definition: dict[str, Any], state: dict[str, str]) -> dict[str, Any]:
+        def amount(name: str) -> str:
+            return str(from_micros(int(state.get(name) or 0)))
+
+        pots = [
+            {
+                "id": pot["id"],
+                "name": pot["name"],
+                "current_value": amount(f"pot:{pot['id']}:value"),
+                "reserve": amount(f"pot:{pot['id']}:reserve"),
+                "seed_deficit": amount(f"pot:{pot['id']}:deficit"),
+            }
+            for pot in definition["pots"]
+        ]
+        totals = {
+            name: amount(f"total:{name}")
+            for name in ("contributions", "seed_funding", "house", "wins")
+        }
+        return {
+            "definition": definition,
+            "status": state.get("status"),
+            "last_updated": int(state.get("last_updated") or 0),
+            "pots": pots,
+            "totals": totals,
+        }
+
+    # -- a whole definitions file (CLI `load`) ------------------------------------------
+    async def apply(self, definitions: dict[str, Any], passwords: PasswordLookup) -> dict[str, Any]:
+        """Validate everything, then write; a second identical apply changes nothing."""
+        config = await self._config.get()
+        plan = await self._plan(definitions, passwords, config)
+        summary: dict[str, dict[str, int]] = {}
+
+        def count(kind: str, changed: bool | str) -> None:
+            outcome = (
+                changed if isinstance(changed, str) else ("changed" if changed else "unchanged")
+            )
+            summary.setdefault(kind, {}).setdefault(outcome, 0)
+            summary[kind][outcome] += 1
+
+        changed_any = False
+        for operator in plan.operators:
+            changed = await self._store.put_operator(OperatorSchema().dump(operator))
+            count("operators", changed)
+            changed_any |= changed
+        if plan.currencies is not None:
+            changed = await self._store.put_currencies(CurrenciesSchema().dump(plan.currencies))
+            count("currencies", changed)
+            changed_any |= changed
+        for account in plan.accounts:
+            count("accounts", await self._ensure_account(account))
+        if changed_any:
+            await self._changed()
+        for definition in plan.instances:
+            _, created = await self._write_instance(definition)
+            count("instances", "created" if created else "unchanged")
+        changed_any = False
+        for source in plan.sources:
+            changed = await self._store.put_source(SourceSchema().dump(source))
+            count("sources", changed)
+            changed_any |= changed
+        if changed_any:
+            await self._changed()
+        return summary
+
+    async def _plan(
+        self, definitions: dict[str, Any], passwords: PasswordLookup, config: ConfigSnapshot
+    ) -> Plan:
+        plan = Plan(
+            operators=definitions["operators"],
+            currencies=definitions["currencies"],
+            instances=definitions["instances"],
+            sources=definitions["sources"],
+        )
+        operators = {**config.operators, **{op["id"]: op for op in plan.operators}}
+        merged = replace(config, operators=operators)
+        if plan.currencies is not None:
+            merged = replace(merged, currencies=CurrenciesSchema().dump(plan.currencies))
+        for account in definitions["accounts"]:
+            where = f"accounts.{account['username']}"
+            if account["operator_id"] not in operators:
+                raise invalid_reference(where, f"Operator {account['operator_id']} does not exist.")
+            password = passwords(account["password_env"])
+            if not password:
+                raise invalid_reference(
+                    where, f"Environment variable {account['password_env']} is not set."
+                )
+            plan.accounts.append({**account, "password": password})
+        new_ids = [definition.get("id") for definition in plan.instances]
+        if None in new_ids:
+            raise invalid_reference("instances", "Every instance in a file needs an id.")
+        if len(set(new_ids)) != len(new_ids):
+            raise invalid_reference("instances", "Instance ids must be unique.")
+        existing = await self._store.definitions(list(new_ids))  # type: ignore[arg-type]
+        instances = {**config.instances}
+        for definition in plan.instances:
+            stored = InstanceSchema().dump(definition)
+            if definition["id"] in existing and existing[definition["id"]] != stored:
+                raise APIError(
+                    409,
+                    "INSTANCE_EXISTS",
+                    f"Instance {definition['id']} exists with another definition.",
+                )
+            instances[definition["id"]] = stored
+        merged = replace(merged, instances=instances)
+        if plan.currencies is not None:
+            self._check_currencies(plan.currencies, merged)
+        for definition in plan.instances:
+            self._check_instance(definition, merged)
+        for source in plan.sources:
+            self._check_source(source, merged)
+        return plan
+
+    async def _ensure_account(self, account: dict[str, Any]) -> str:
+        existing = await self._store.account(account["username"])
+        if existing is not None:
+            same = existing["operator_id"] == account["operator_id"] and existing[
+                "roles"
+            ] == sorted(set(account["roles"]))
+            if same and await asyncio.to_thread(
+                verify_password, existing["password_hash"], account["password"]
+            ):
+                return "unchanged"
+        await self._write_account(
+            account["username"], account["password"], account["operator_id"], account["roles"]
+        )
+        return "created" if existing is None else "changed"
+
+
+def environment_passwords(env: Mapping[str, str]) -> PasswordLookup:
+    return env.get

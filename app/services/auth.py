@@ -1,0 +1,39 @@
+"""Service login: argon2id password check, throttling of failures, token issue."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+
+from app.config import Settings
+from app.errors import APIError
+from app.security import DUMMY_HASH, Principal, TokenIssuer, verify_password
+from app.store import Store
+
+
+class AuthService:
+    def __init__(self, store: Store, tokens: TokenIssuer, settings: Settings) -> None:
+        self._store = store
+        self._tokens = tokens
+        self._max_failures = settings.login_max_failures
+        self._window_ms = settings.login_window_s * 1000
+
+    async def login(self, username: str, password: str) -> str:
+        if await self._store.login_failures(username) >= self._max_failures:
+            retry_ms = await self._store.login_retry_after_ms(username)
+            raise APIError(
+                429,
+                "TOO_MANY_LOGIN_ATTEMPTS",
+                "Too many failed logins for this username; try again later.",
+                {"retry_after": max(1, math.ceil(retry_ms / 1000))},
+            )
+        account = await self._store.account(username)
+        password_hash = account["password_hash"] if account else DUMMY_HASH
+        # argon2 takes tens of milliseconds of CPU: keep it off the event loop.
+        valid = await asyncio.to_thread(verify_password, password_hash, password)
+        if account is None or not valid:
+            await self._store.record_login_failure(username, self._window_ms)
+            raise APIError(401, "INVALID_CREDENTIALS", "Unknown username or wrong password.")
+        await self._store.clear_login_failures(username)
+        principal = Principal(username, account["operator_id"], tuple(account["roles"]))
+        return self._tokens.issue(principal)

@@ -1,0 +1,1 @@
+"""The APScheduler process: instance lifecycle and raffle draws."""

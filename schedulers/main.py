@@ -1,0 +1,45 @@
+"""The `scheduler` process: one APScheduler ticking every second over the due set in Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from app.services import Services
+
+log = logging.getLogger("jackpot_gateway.scheduler")
+TICK_SECONDS = 1
+
+
+def start_scheduler(services: Services) -> AsyncIOScheduler:
+    """Start ticking on the running event loop; the due work itself is claimed in Redis."""
+    scheduler = AsyncIOScheduler()
+    scheduler.add_job(
+        services.lifecycle.run_due,
+        "interval",
+        seconds=TICK_SECONDS,
+        id="run-due",
+        max_instances=1,
+        coalesce=True,
+        misfire_grace_time=30,
+    )
+    scheduler.start()
+    return scheduler
+
+
+async def run_scheduler(services: Services) -> None:
+    """Blocking until SIGTERM/SIGINT: the Procfile's `scheduler`."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    scheduler = start_scheduler(services)
+    log.info("scheduler started")
+    try:
+        await stop.wait()
+    finally:
+        scheduler.shutdown(wait=False)
+        await services.close()

@@ -1,0 +1,1 @@
+"""RQ jobs: asynchronous contributions and callback delivery."""
