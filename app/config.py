@@ -94,7 +94,9 @@ class Settings:
             )
         redis_url = env.get("REDIS_URL", cls.redis_url)
         if not redis_url.startswith(("redis://", "rediss://", "unix://", "memory://")):
-            raise ConfigError(f"REDIS_URL must be a redis://, rediss:// or unix:// URL: {redis_url!r}")
+            raise ConfigError(
+                f"REDIS_URL must be a redis://, rediss:// or unix:// URL: {redis_url!r}"
+            )
         allow = tuple(
             part.strip() for part in env.get("CALLBACK_ALLOWLIST", "").split(",") if part.strip()
         )

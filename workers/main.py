@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+
 from rq import Queue, SimpleWorker
 from rq.timeouts import TimerDeathPenalty
 from rq.worker import HerokuWorker

@@ -50,8 +50,8 @@ class EmbeddedRedis:
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
-            preexec_fn=_die_with_parent,
-            start_new_session=True,  # a terminal's Ctrl-C must not reach it before we stop it  # set before any thread exists
+            preexec_fn=_die_with_parent,  # runs before any thread of ours exists
+            start_new_session=True,  # a Ctrl-C in the terminal must not reach it before us
         )
         self.url = f"redis://127.0.0.1:{self.port}/0"
         deadline = time.monotonic() + 10
