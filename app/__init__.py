@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from typing import Any
 
 from marshmallow import ValidationError
 from quart import Quart, Response, g, request
+from quart.json.provider import DefaultJSONProvider
 from werkzeug.exceptions import HTTPException
 
+from app import jsonio
 from app.config import Settings
 from app.errors import APIError
 from app.http import validation_error
@@ -32,9 +33,16 @@ HTTP_CODES = {
 }
 
 
+class JSONProvider(DefaultJSONProvider):
+    """Responses keep decimals exact (see app.jsonio)."""
+
+    def dumps(self, obj: Any, **kwargs: Any) -> str:
+        return jsonio.dumps(obj)
+
+
 def _json_error(error: APIError) -> Response:
     response = Response(
-        _dumps(error.to_dict()), status=error.status, content_type="application/json"
+        jsonio.dumps(error.to_dict()), status=error.status, content_type="application/json"
     )
     if error.status == 401:
         response.headers["WWW-Authenticate"] = "Bearer"
@@ -44,13 +52,10 @@ def _json_error(error: APIError) -> Response:
     return response
 
 
-def _dumps(value: Any) -> str:
-    return json.dumps(value, default=str)
-
-
 def create_app(settings: Settings | None = None, services: Services | None = None) -> Quart:
     settings = settings or Settings.from_env()
     app = Quart("jackpot_gateway", static_folder=None)
+    app.json = JSONProvider(app)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False
     app.extensions["settings"] = settings
@@ -128,8 +133,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         log.exception("unhandled error on %s %s", request.method, request.path)
         return _json_error(APIError(500, "INTERNAL_ERROR", "An unexpected error occurred."))
 
-    from app.blueprints import admin, auth, health
+    from app.blueprints import admin, auth, catalog, health
 
-    for module in (auth, health, admin):
+    for module in (auth, health, admin, catalog):
         app.register_blueprint(module.blueprint)
     return app

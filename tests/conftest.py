@@ -5,10 +5,17 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
+from quart import Quart
+from quart.testing import QuartClient
 
+from app import create_app
+from app.cli import read_definitions
 from app.config import Settings
+from app.services import Services
 from app.store import Store
 from tests.support.redis_server import RedisServer
 
@@ -53,3 +60,57 @@ async def store(settings: Settings) -> AsyncIterator[Store]:
     store = Store.from_settings(settings)
     yield store
     await store.close()
+
+
+# -- the web app ----------------------------------------------------------------------
+DEMO_PASSWORDS = {
+    "DEMO_SERVICE_PASSWORD": "demo-password-123",
+    "RIVAL_SERVICE_PASSWORD": "rival-password-123",
+}
+DEMO_FILE = Path(__file__).resolve().parents[1] / "examples" / "demo.yaml"
+
+
+@pytest.fixture
+async def app(settings: Settings) -> AsyncIterator[Quart]:
+    """The app with its serving hooks run (app.test_app), on real Redis and on fakeredis."""
+    application = create_app(settings)
+    async with application.test_app():
+        yield application
+
+
+@pytest.fixture
+def client(app: Quart) -> QuartClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def gateway(app: Quart) -> Services:
+    return app.extensions["gateway"]  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+async def demo(gateway: Services) -> dict[str, Any]:
+    """The demo definitions (examples/demo.yaml) loaded through the admin service."""
+    return await gateway.admin.apply(read_definitions(DEMO_FILE), DEMO_PASSWORDS.get)
+
+
+async def login(client: QuartClient, username: str, password: str) -> str:
+    response = await client.post(
+        "/authenticate/service", json={"username": username, "password": password}
+    )
+    assert response.status_code == 200, await response.get_data(as_text=True)
+    return str((await response.get_json())["token"])
+
+
+@pytest.fixture
+async def demo_headers(client: QuartClient, demo: dict[str, Any]) -> dict[str, str]:
+    """operator `demo`, roles operator + admin."""
+    token = await login(client, "demo-service", DEMO_PASSWORDS["DEMO_SERVICE_PASSWORD"])
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+async def rival_headers(client: QuartClient, demo: dict[str, Any]) -> dict[str, str]:
+    """operator `rival`, role operator only."""
+    token = await login(client, "rival-service", DEMO_PASSWORDS["RIVAL_SERVICE_PASSWORD"])
+    return {"Authorization": f"Bearer {token}"}

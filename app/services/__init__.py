@@ -8,6 +8,7 @@ from app.config import Settings
 from app.security import TokenIssuer
 from app.services.admin import AdminService
 from app.services.auth import AuthService
+from app.services.catalog import CatalogService
 from app.services.config import ConfigCache
 from app.services.lifecycle import LifecycleService
 from app.store import Store
@@ -22,6 +23,7 @@ class Services:
     auth: AuthService
     admin: AdminService
     lifecycle: LifecycleService
+    catalog: CatalogService
 
     @classmethod
     def create(cls, settings: Settings, store: Store | None = None) -> Services:
@@ -37,6 +39,7 @@ class Services:
             auth=AuthService(store, tokens, settings),
             admin=admin,
             lifecycle=LifecycleService(store, admin),
+            catalog=CatalogService(config),
         )
 
     async def close(self) -> None:
