@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from app.services.conversion import Converter
 from app.store import Store
 
 DEFAULT_DECIMALS = 2
@@ -25,6 +26,8 @@ class ConfigSnapshot:
     currencies: dict[str, Any] | None = None
     sources: list[dict[str, Any]] = field(default_factory=list)
     instances: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Live statuses; every status change bumps the version, so they are as fresh as the rest.
+    statuses: dict[str, str] = field(default_factory=dict)
 
     def brand_exists(self, brand_path: str) -> bool:
         operator_id, _, brand_id = brand_path.partition(":")
@@ -52,6 +55,10 @@ class ConfigSnapshot:
         if self.currencies is None:
             return DEFAULT_DECIMALS
         return int(self.currencies["decimals"].get(currency, DEFAULT_DECIMALS))
+
+    def converter(self, brand_path: str | None = None) -> Converter:
+        decimals = {} if self.currencies is None else dict(self.currencies["decimals"])
+        return Converter(self.multipliers(brand_path), decimals)
 
     def sources_of(self, owner_id: str) -> list[dict[str, Any]]:
         return [source for source in self.sources if source["owner_id"] == owner_id]
@@ -94,4 +101,5 @@ class ConfigCache:
             currencies=await store.currencies(),
             sources=await store.sources(),
             instances=await store.definitions(instance_ids),
+            statuses=await store.statuses(instance_ids),
         )

@@ -32,6 +32,16 @@ class InstanceStore(StoreBase):
             raws = await pipe.execute()
         return {i: raw for i, raw in zip(instance_ids, raws, strict=True) if raw}
 
+    async def statuses(self, instance_ids: list[str]) -> dict[str, str]:
+        """The live status of each instance, in one pipeline."""
+        if not instance_ids:
+            return {}
+        async with self.client.pipeline(transaction=False) as pipe:
+            for instance_id in instance_ids:
+                pipe.hget(keys.instance_state(instance_id), "status")
+            raws = await pipe.execute()
+        return {i: raw for i, raw in zip(instance_ids, raws, strict=True) if raw}
+
     async def create_instance(
         self,
         definition: dict[str, Any],

@@ -1,0 +1,150 @@
+"""Contribution requests (v1 by instance, v1 by source, v2 linked) and their responses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import ValidationError, fields, pre_load, validate
+
+from app.schemas.common import Amount, Country, Currency, StrictSchema
+
+IDEMPOTENCY_KEY = validate.Regexp(
+    r"^[A-Za-z0-9_\-:.]{1,128}$", error="1 to 128 characters of A-Z a-z 0-9 _ - : ."
+)
+PLAYER_ID = validate.Length(1, 128)
+OPAQUE_MAX_BYTES = 8192
+
+
+def Opaque(**kwargs: Any) -> fields.Raw:
+    """Pass-through JSON (metadata, event_metadata)."""
+    return fields.Raw(load_default=None, allow_none=True, **kwargs)
+
+
+class CallbackSchema(StrictSchema):
+    url = fields.Url(required=True, schemes={"http", "https"}, require_tld=False)
+    headers = fields.Dict(
+        keys=fields.String(validate=validate.Regexp(r"^[A-Za-z0-9\-]{1,64}$")),
+        values=fields.String(validate=validate.Length(max=1024)),
+        load_default=dict,
+        validate=validate.Length(max=20),
+    )
+
+
+class PlayerContributionSchema(StrictSchema):
+    """The fields both v1 contribution requests share."""
+
+    token = fields.String(required=True, validate=validate.Length(max=2048))
+    brand_id = fields.String(required=True, validate=validate.Length(1, 130))
+    player_id = fields.String(required=True, validate=PLAYER_ID)
+    player_country = Country(required=True)
+    gameround_id = fields.String(
+        load_default=None, allow_none=True, validate=validate.Length(max=128)
+    )
+    base_wager = Amount(required=True)
+    currency = Currency(required=True)
+    callback = fields.Nested(CallbackSchema, load_default=None, allow_none=True)
+    idempotency_key = fields.String(load_default=None, allow_none=True, validate=IDEMPOTENCY_KEY)
+    metadata = Opaque()
+    event_metadata = Opaque()
+
+
+class ContributeSchema(PlayerContributionSchema):
+    """POST /jackpots/contribute."""
+
+    instance_id = fields.String(required=True, validate=validate.Length(1, 64))
+
+
+class ContributeBySourceSchema(PlayerContributionSchema):
+    """POST /jackpots/contribute/source."""
+
+    source_id = fields.String(required=True, validate=validate.Length(1, 64))
+    segments = fields.List(
+        fields.String(validate=validate.Length(1, 100)),
+        load_default=list,
+        allow_none=True,
+        validate=validate.Length(max=50),
+    )
+
+
+class TargetSchema(StrictSchema):
+    type = fields.String(required=True, validate=validate.OneOf(["instance", "source"]))
+    id = fields.String(required=True, validate=validate.Length(1, 64))
+
+
+class SourceOfContributionSchema(StrictSchema):
+    id = fields.String(load_default=None, allow_none=True, validate=validate.Length(1, 64))
+    gameround_id = fields.String(
+        load_default=None, allow_none=True, validate=validate.Length(max=128)
+    )
+
+
+class PlayerRecordSchema(StrictSchema):
+    id = fields.String(required=True, validate=PLAYER_ID)
+    brand_id = fields.String(required=True, validate=validate.Length(1, 64))
+    country = Country(required=True)
+    token = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=2048))
+    segments = fields.List(
+        fields.String(validate=validate.Length(1, 100)),
+        load_default=list,
+        allow_none=True,
+        validate=validate.Length(max=50),
+    )
+
+
+class CurrencyValueSchema(StrictSchema):
+    value = Amount(required=True)
+    currency = Currency(required=True)
+
+
+class ContributeOptionsSchema(StrictSchema):
+    callback = fields.Nested(CallbackSchema, load_default=None, allow_none=True)
+    idempotency_key = fields.String(load_default=None, allow_none=True, validate=IDEMPOTENCY_KEY)
+
+
+class ContributeV2Schema(StrictSchema):
+    """POST /v2/jackpots/contribute; `owner_id` is accepted as an alias of `operator_id`."""
+
+    target = fields.Nested(TargetSchema, required=True)
+    source = fields.Nested(SourceOfContributionSchema, load_default=dict)
+    operator_id = fields.String(required=True, validate=validate.Length(1, 64))
+    player = fields.Nested(PlayerRecordSchema, required=True)
+    base_wager = fields.Nested(CurrencyValueSchema, required=True)
+    metadata = Opaque()
+    event_metadata = Opaque()
+    options = fields.Nested(ContributeOptionsSchema, load_default=dict)
+
+    @pre_load
+    def _owner_alias(self, data: Any, **kwargs: Any) -> Any:
+        if isinstance(data, dict) and "owner_id" in data:
+            data = dict(data)
+            owner = data.pop("owner_id")
+            if "operator_id" in data and data["operator_id"] != owner:
+                raise ValidationError("owner_id and operator_id differ.", "owner_id")
+            data["operator_id"] = owner
+        return data
+
+
+class ContributionResponseSchema(StrictSchema):
+    instance_id = fields.String()
+    timestamp = fields.Integer()
+    gameround_id = fields.String(allow_none=True)
+    win_amount = fields.Raw(allow_none=True, metadata={"type": "number"})
+    win_pot_id = fields.String(allow_none=True)
+    tickets_awarded = fields.Integer()
+    win_withheld = fields.Boolean()
+    contribution_currency = fields.String()
+    contribution_amount = fields.Raw(metadata={"type": "number"})
+    metadata = fields.Raw(allow_none=True)
+
+
+class ItemErrorSchema(StrictSchema):
+    code = fields.String()
+    error = fields.String()
+
+
+class ContributionV2ItemSchema(StrictSchema):
+    instance_id = fields.String()
+    linked = fields.Boolean()
+    success = fields.Boolean()
+    error = fields.Nested(ItemErrorSchema, allow_none=True)
+    result = fields.Nested(ContributionResponseSchema, allow_none=True)

@@ -1,0 +1,39 @@
+"""Who may play an instance: brand, country, segments. Each refusal has its own code."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from app.errors import APIError
+
+
+def eligibility_error(
+    definition: dict[str, Any], brand_path: str, country: str, segments: Iterable[str]
+) -> APIError | None:
+    instance_id = definition["id"]
+    if brand_path not in definition["allowed_brands"]:
+        return APIError(
+            403, "BRAND_NOT_ALLOWED", f"Brand {brand_path} may not play instance {instance_id}."
+        )
+    allowed = definition["allowed_countries"]
+    if country in definition["blocked_countries"] or (allowed and country not in allowed):
+        return APIError(
+            403, "COUNTRY_NOT_ALLOWED", f"Country {country} may not play instance {instance_id}."
+        )
+    required = definition["segments"]
+    if required and not set(required) & set(segments):
+        return APIError(
+            403,
+            "SEGMENT_NOT_ALLOWED",
+            f"Instance {instance_id} is for segments {', '.join(required)}.",
+        )
+    return None
+
+
+def check_eligible(
+    definition: dict[str, Any], brand_path: str, country: str, segments: Iterable[str]
+) -> None:
+    error = eligibility_error(definition, brand_path, country, segments)
+    if error is not None:
+        raise error
