@@ -53,7 +53,7 @@ def instance_ledger(instance_id: str) -> str:
 
 
 def instance_optins(instance_id: str) -> str:
-    """Hash: "<operator>:<brand>:<player>" -> JSON opt-in record."""
+    """Hash: "<operator>:<brand>:<player>|<field>" -> one field of an opt-in record (optins.py)."""
     return instance_tag(instance_id) + ":optins"
 
 
