@@ -1,9 +1,398 @@
-"""Contributions: the contribute-and-trigger script, winners lists, raffle tickets."""
+"""Contributions: the contribute-and-trigger script, winners lists, raffle tickets.
+
+`contribute` is one EVALSHA of `lua/contribute-30.lua` (its header is the contract). The store
+draws nothing: the caller passes every random number (from `secrets`) and every next drop
+value, so tests can inject deterministic ones. All money here is int micro-units of the
+instance currency.
+
+Redis layout written by the script (all under the instance's hash tag):
+  `keys.instance_winners(id)`, `keys.pot_winners(id, pot)`  lists of winner JSON, newest first
+  `keys.instance_tickets(id)`  hash `<pk>|tickets`, `<pk>|cost` (carried accumulated cost),
+                               `<pk>|first`, `<pk>|last` (epoch ms), pk = keys.player_key(...)
+  `keys.instance_ticket_ranking(id)`  sorted set pk -> ticket count (players with a ticket)
+"""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from app.money import format_amount, to_decimal
+from app.store import keys
 from app.store.base import StoreBase
+
+SCRIPT = "contribute"
+MAX_POTS = 20  # KEYS slots for pot winners lists; InstanceSchema allows at most 20 pots
+HIT_RANDOM_BOUND = 2**52  # a HitRate pot's random is uniform in [0, HIT_RANDOM_BOUND)
+WINNERS_CAP = 100  # winners kept per list
+DEFAULT_IDEMPOTENCY_TTL_MS = 24 * 3600 * 1000
+_TICKET_FIELDS = ("tickets", "cost", "first", "last")  # `<pk>|<name>` in the tickets hash
+
+
+@dataclass(frozen=True)
+class PotDraw:
+    """The caller's draws for one pot of the instance (passed in engine order).
+
+    `hit_random`: a HitRate pot's uniform integer in [0, HIT_RANDOM_BOUND), from `secrets`.
+    `next_drop_at`: a MustDropBy pot's next hidden drop value (micros, uniform in [min, max)),
+    used only if this pot wins with this contribution.
+    """
+
+    pot_id: str
+    hit_random: int | None = None
+    next_drop_at: int | None = None
+
+
+@dataclass(frozen=True)
+class ContributionOutcome:
+    """What one contribution did; money in micro-units of the instance currency."""
+
+    replay: bool  # True: the idempotency key was seen before; this is the first outcome
+    contribution_id: str
+    instance_id: str
+    timestamp: int
+    amount: int
+    house: int
+    win_id: str | None
+    win_pot_id: str | None
+    win_amount: int | None
+    win_withheld: bool
+    seed: int | None
+    seed_deficit: int | None
+    tickets_awarded: int
+    tickets_total: int
+    accumulated_cost: int
+    contribution_count: int
+    gameround_id: str | None
+    source_id: str | None
+
+    @classmethod
+    def from_script(cls, replay: bool, raw: str) -> ContributionOutcome:
+        data = json.loads(raw)
+        return cls(
+            replay=replay,
+            contribution_id=data["contribution_id"],
+            instance_id=data["instance_id"],
+            timestamp=int(data["timestamp"]),
+            amount=int(data["amount"]),
+            house=int(data["house"]),
+            win_id=data["win_id"],
+            win_pot_id=data["win_pot_id"],
+            win_amount=_opt_int(data["win_amount"]),
+            win_withheld=bool(data["win_withheld"]),
+            seed=_opt_int(data["seed"]),
+            seed_deficit=_opt_int(data["seed_deficit"]),
+            tickets_awarded=int(data["tickets_awarded"]),
+            tickets_total=int(data["tickets_total"]),
+            accumulated_cost=int(data["accumulated_cost"]),
+            contribution_count=int(data["contribution_count"]),
+            gameround_id=data["gameround_id"],
+            source_id=data["source_id"],
+        )
+
+
+@dataclass(frozen=True)
+class Winner:
+    """One winner record of the winners lists (win_amount, seed, seed_deficit in micros)."""
+
+    win_id: str
+    contribution_id: str
+    instance_id: str
+    win_pot_id: str
+    operator_id: str
+    brand_id: str
+    player_id: str
+    win_amount: int
+    currency: str
+    timestamp: int
+    win_withheld: bool
+    gameround_id: str | None
+    source_id: str | None
+    seed: int
+    seed_deficit: int
+
+    @classmethod
+    def from_json(cls, raw: str) -> Winner:
+        data = json.loads(raw)
+        return cls(
+            win_id=data["win_id"],
+            contribution_id=data["contribution_id"],
+            instance_id=data["instance_id"],
+            win_pot_id=data["win_pot_id"],
+            operator_id=data["operator_id"],
+            brand_id=data["brand_id"],
+            player_id=data["player_id"],
+            win_amount=int(data["win_amount"]),
+            currency=data["currency"],
+            timestamp=int(data["timestamp"]),
+            win_withheld=bool(data["win_withheld"]),
+            gameround_id=data["gameround_id"],
+            source_id=data["source_id"],
+            seed=int(data["seed"]),
+            seed_deficit=int(data["seed_deficit"]),
+        )
+
+
+@dataclass(frozen=True)
+class TicketRecord:
+    """A player's raffle tickets in the current round; accumulated_cost is the carried
+    remainder (micros, below ticket_cost); timestamps are the first and last counted
+    contribution of the round (epoch ms)."""
+
+    instance_id: str
+    operator_id: str
+    brand_id: str
+    player_id: str
+    ticket_count: int
+    accumulated_cost: int
+    timestamp_start: int
+    timestamp_end: int
+
+
+def _opt_int(value: str | None) -> int | None:
+    return None if value is None else int(value)
+
+
+def _metadata_json(value: Any) -> str:
+    """Event metadata as compact JSON (Decimals become strings: no float ever carries money)."""
+
+    def default(obj: Any) -> Any:
+        if isinstance(obj, Decimal):
+            return format_amount(obj)
+        raise TypeError(f"{type(obj).__name__} is not JSON serializable")
+
+    return json.dumps(value, separators=(",", ":"), allow_nan=False, default=default)
+
+
+def _multipliers_json(multipliers: Mapping[str, Decimal | str | int] | None) -> str:
+    """{"USD":1.08,...} with exact decimal numbers (never through a float)."""
+    items = (multipliers or {}).items()
+    body = ",".join(f"{json.dumps(ccy)}:{format_amount(to_decimal(m))}" for ccy, m in items)
+    return "{" + body + "}"
+
+
+def contribute_keys(
+    instance_id: str, operator_id: str, idempotency_key: str | None, pot_ids: Sequence[str]
+) -> list[str]:
+    """The 30 KEYS of contribute-30.lua, placeholders included."""
+    if len(pot_ids) > MAX_POTS:
+        raise ValueError(f"an instance has at most {MAX_POTS} pots, got {len(pot_ids)}")
+    pot_lists = [keys.pot_winners(instance_id, pot_id) for pot_id in pot_ids]
+    pot_lists += [keys.pot_winners(instance_id, "")] * (MAX_POTS - len(pot_ids))
+    return [
+        keys.instance_engine(instance_id),
+        keys.instance_state(instance_id),
+        keys.instance_optins(instance_id),
+        keys.instance_tickets(instance_id),
+        keys.instance_ticket_ranking(instance_id),
+        keys.instance_ledger(instance_id),
+        keys.instance_winners(instance_id),
+        keys.instance_events(instance_id),
+        keys.instance_channel(instance_id),
+        keys.instance_idempotency(instance_id, operator_id, idempotency_key or ""),
+        *pot_lists,
+    ]
+
+
+def _split_player_key(pk: str) -> tuple[str, str, str]:
+    operator_id, brand_id, player_id = pk.split(":", 2)
+    return operator_id, brand_id, player_id
 
 
 class ContributionStore(StoreBase):
-    pass
+    async def contribute(
+        self,
+        instance_id: str,
+        *,
+        operator_id: str,
+        brand_id: str,
+        player_id: str,
+        contribution_id: str,
+        event_id: str,
+        now_ms: int,
+        pots: Sequence[PotDraw],
+        percentage_amount: int = 0,
+        base_wager: int = 0,
+        source_id: str | None = None,
+        gameround_id: str | None = None,
+        idempotency_key: str | None = None,
+        request_hash: str = "",
+        idempotency_ttl_ms: int = DEFAULT_IDEMPOTENCY_TTL_MS,
+        jackpot_name: str | None = None,
+        event_metadata: Any = None,
+        currency_multipliers: Mapping[str, Decimal | str | int] | None = None,
+        winners_cap: int = WINNERS_CAP,
+    ) -> ContributionOutcome:
+        """Contribute and settle in one round trip; see lua/contribute-30.lua.
+
+        `pots`: one PotDraw per pot of the instance, in engine order. `percentage_amount`:
+        the contribution (micros) of a Percentage instance; a Fixed instance's amount is
+        decided by the script (preferred opt-in value, else the engine's). `base_wager`: the
+        base wager in instance micros (raffle ticket basis). An empty `idempotency_key` means
+        none. Raises `ScriptRefusal` with a `Refusal` code when refused (nothing written).
+        """
+        pot_args: list[str | int] = []
+        for pot in pots:
+            pot_args += [
+                pot.pot_id,
+                "" if pot.hit_random is None else pot.hit_random,
+                "" if pot.next_drop_at is None else pot.next_drop_at,
+            ]
+        reply = await self.script(
+            SCRIPT,
+            contribute_keys(instance_id, operator_id, idempotency_key, [p.pot_id for p in pots]),
+            [
+                now_ms,
+                contribution_id,
+                operator_id,
+                brand_id,
+                player_id,
+                keys.player_key(operator_id, brand_id, player_id),
+                percentage_amount,
+                base_wager,
+                source_id or "",
+                gameround_id or "",
+                "1" if idempotency_key else "",
+                request_hash,
+                idempotency_ttl_ms,
+                winners_cap,
+                "spublish" if self.cluster else "publish",
+                event_id,
+                jackpot_name or "",
+                _metadata_json(event_metadata),
+                _multipliers_json(currency_multipliers),
+                *pot_args,
+            ],
+        )
+        replay, raw = reply
+        return ContributionOutcome.from_script(bool(int(replay)), raw)
+
+    # -- winners ---------------------------------------------------------------------------
+    async def winners(
+        self,
+        instance_id: str,
+        pot_id: str | None = None,
+        *,
+        limit: int = WINNERS_CAP,
+        operator_id: str | None = None,
+        brand_id: str | None = None,
+    ) -> list[Winner]:
+        """Latest winners, newest first, of the instance or of one pot; optionally only those
+        of one operator (and brand). The lists are capped, so filtering reads at most the cap."""
+        key = (
+            keys.instance_winners(instance_id)
+            if pot_id is None
+            else keys.pot_winners(instance_id, pot_id)
+        )
+        if limit <= 0:
+            return []
+        filtered = operator_id is not None or brand_id is not None
+        raws = await self.client.lrange(key, 0, -1 if filtered else limit - 1)
+        return _select(raws, limit, operator_id, brand_id)
+
+    async def pot_winners(
+        self,
+        instance_id: str,
+        pot_ids: Sequence[str],
+        *,
+        limit: int = WINNERS_CAP,
+        operator_id: str | None = None,
+        brand_id: str | None = None,
+    ) -> dict[str, list[Winner]]:
+        """Latest winners of each pot (pot id -> winners), in one pipeline."""
+        if not pot_ids or limit <= 0:
+            return {pot_id: [] for pot_id in pot_ids}
+        filtered = operator_id is not None or brand_id is not None
+        async with self.client.pipeline(transaction=False) as pipe:
+            for pot_id in pot_ids:
+                pipe.lrange(keys.pot_winners(instance_id, pot_id), 0, -1 if filtered else limit - 1)
+            lists = await pipe.execute()
+        return {
+            pot_id: _select(raws, limit, operator_id, brand_id)
+            for pot_id, raws in zip(pot_ids, lists, strict=True)
+        }
+
+    # -- raffle tickets --------------------------------------------------------------------
+    async def player_tickets(
+        self, instance_id: str, operator_id: str, brand_id: str, player_id: str
+    ) -> TicketRecord | None:
+        """One player's record of the current round, or None when the player has none."""
+        pk = keys.player_key(operator_id, brand_id, player_id)
+        values = await self.client.hmget(
+            keys.instance_tickets(instance_id), [f"{pk}|{name}" for name in _TICKET_FIELDS]
+        )
+        if values[0] is None:
+            return None
+        return _ticket_record(instance_id, pk, dict(zip(_TICKET_FIELDS, values, strict=True)))
+
+    async def tickets(self, instance_id: str) -> list[TicketRecord]:
+        """Every player's record of the current round (one HGETALL: O(players))."""
+        raw = await self.client.hgetall(keys.instance_tickets(instance_id))
+        by_player: dict[str, dict[str, str]] = {}
+        for field, value in raw.items():
+            pk, _, name = field.rpartition("|")
+            by_player.setdefault(pk, {})[name] = value
+        return [
+            _ticket_record(instance_id, pk, values)
+            for pk, values in by_player.items()
+            if "tickets" in values
+        ]
+
+    async def ticket_ranking(
+        self, instance_id: str, *, offset: int = 0, count: int = 100, descending: bool = True
+    ) -> list[TicketRecord]:
+        """Players with at least one ticket ordered by ticket count, paged: O(log n + count)."""
+        if count <= 0:
+            return []
+        pks = await self.client.zrange(
+            keys.instance_ticket_ranking(instance_id),
+            offset,
+            offset + count - 1,
+            desc=descending,
+        )
+        if not pks:
+            return []
+        fields = [f"{pk}|{name}" for pk in pks for name in _TICKET_FIELDS]
+        values = await self.client.hmget(keys.instance_tickets(instance_id), fields)
+        width = len(_TICKET_FIELDS)
+        return [
+            _ticket_record(
+                instance_id,
+                pk,
+                dict(zip(_TICKET_FIELDS, values[width * i : width * (i + 1)], strict=True)),
+            )
+            for i, pk in enumerate(pks)
+        ]
+
+
+def _select(
+    raws: list[str], limit: int, operator_id: str | None, brand_id: str | None
+) -> list[Winner]:
+    selected: list[Winner] = []
+    for raw in raws:
+        winner = Winner.from_json(raw)
+        if operator_id is not None and winner.operator_id != operator_id:
+            continue
+        if brand_id is not None and winner.brand_id != brand_id:
+            continue
+        selected.append(winner)
+        if len(selected) >= limit:
+            break
+    return selected
+
+
+def _ticket_record(instance_id: str, pk: str, values: Mapping[str, str | None]) -> TicketRecord:
+    operator_id, brand_id, player_id = _split_player_key(pk)
+    return TicketRecord(
+        instance_id=instance_id,
+        operator_id=operator_id,
+        brand_id=brand_id,
+        player_id=player_id,
+        ticket_count=int(values.get("tickets") or 0),
+        accumulated_cost=int(values.get("cost") or 0),
+        timestamp_start=int(values.get("first") or 0),
+        timestamp_end=int(values.get("last") or 0),
+    )

@@ -75,6 +75,11 @@ def instance_tickets(instance_id: str) -> str:
     return instance_tag(instance_id) + ":tickets"
 
 
+def instance_ticket_ranking(instance_id: str) -> str:
+    """Sorted set: player key -> ticket count of the current round (players with >= 1 ticket)."""
+    return instance_tag(instance_id) + ":tickets:ranking"
+
+
 def instance_events(instance_id: str) -> str:
     """Capped stream of the instance's events, for websocket resume."""
     return instance_tag(instance_id) + ":events"
