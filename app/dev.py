@@ -30,12 +30,15 @@ async def _run(settings: Settings, demo: bool, store_name: str) -> None:
     from app.server import serve
     from app.services import Services
     from schedulers.main import start_scheduler
+    from workers.jobs import configure as configure_jobs
     from workers.main import start_worker_thread
 
     services = Services.create(settings)
     if demo:
         await load_file(services, demo_file())
     app = create_app(settings, services)
+    # Jobs of the in-process worker run on this loop, with these services.
+    configure_jobs(services, asyncio.get_running_loop())
     scheduler = start_scheduler(services)
     stop_worker = start_worker_thread(settings)
     base = f"http://127.0.0.1:{settings.port}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from marshmallow import RAISE, Schema, ValidationError, fields, validate
+from marshmallow import RAISE, Schema, ValidationError, fields, pre_load, validate
 
 from app.money import MoneyError, format_amount, to_decimal
 
@@ -21,6 +21,20 @@ class StrictSchema(Schema):
 
     class Meta:
         unknown = RAISE
+
+
+class OperatorAliasSchema(StrictSchema):
+    """v2 bodies name the operator `operator_id`; `owner_id` is accepted as an alias."""
+
+    @pre_load
+    def _owner_alias(self, data: Any, **kwargs: Any) -> Any:
+        if isinstance(data, dict) and "owner_id" in data:
+            data = dict(data)
+            owner = data.pop("owner_id")
+            if "operator_id" in data and data["operator_id"] != owner:
+                raise ValidationError("owner_id and operator_id differ.", "owner_id")
+            data["operator_id"] = owner
+        return data
 
 
 def Id(**kwargs: Any) -> fields.String:
@@ -48,6 +62,15 @@ def BrandPath(**kwargs: Any) -> fields.String:
 
 def StrictInt(**kwargs: Any) -> fields.Integer:
     return fields.Integer(strict=True, **kwargs)
+
+
+class StrictBool(fields.Boolean):
+    """Only JSON true/false; marshmallow's Boolean would also take "yes", 1 or "on"."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bool:
+        if not isinstance(value, bool):
+            raise self.make_error("invalid")
+        return value
 
 
 class Amount(fields.Field):

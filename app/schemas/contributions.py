@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import ValidationError, fields, pre_load, validate
+from marshmallow import fields, validate
 
-from app.schemas.common import Amount, Country, Currency, StrictSchema
+from app.schemas.common import Amount, Country, Currency, OperatorAliasSchema, StrictSchema
 
 IDEMPOTENCY_KEY = validate.Regexp(
     r"^[A-Za-z0-9_\-:.]{1,128}$", error="1 to 128 characters of A-Z a-z 0-9 _ - : ."
@@ -101,7 +101,7 @@ class ContributeOptionsSchema(StrictSchema):
     idempotency_key = fields.String(load_default=None, allow_none=True, validate=IDEMPOTENCY_KEY)
 
 
-class ContributeV2Schema(StrictSchema):
+class ContributeV2Schema(OperatorAliasSchema):
     """POST /v2/jackpots/contribute; `owner_id` is accepted as an alias of `operator_id`."""
 
     target = fields.Nested(TargetSchema, required=True)
@@ -112,16 +112,6 @@ class ContributeV2Schema(StrictSchema):
     metadata = Opaque()
     event_metadata = Opaque()
     options = fields.Nested(ContributeOptionsSchema, load_default=dict)
-
-    @pre_load
-    def _owner_alias(self, data: Any, **kwargs: Any) -> Any:
-        if isinstance(data, dict) and "owner_id" in data:
-            data = dict(data)
-            owner = data.pop("owner_id")
-            if "operator_id" in data and data["operator_id"] != owner:
-                raise ValidationError("owner_id and operator_id differ.", "owner_id")
-            data["operator_id"] = owner
-        return data
 
 
 class ContributionResponseSchema(StrictSchema):

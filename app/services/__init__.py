@@ -4,14 +4,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rq import Queue
+
 from app.config import Settings
 from app.security import TokenIssuer
 from app.services.admin import AdminService
 from app.services.auth import AuthService
 from app.services.catalog import CatalogService
 from app.services.config import ConfigCache
+from app.services.contributions import CONTRIBUTION_QUEUE, ContributionService
+from app.services.instances import InstanceService
 from app.services.lifecycle import LifecycleService
+from app.services.optins import OptInService
 from app.store import Store
+from app.store.connection import sync_client
 
 
 @dataclass
@@ -24,6 +30,9 @@ class Services:
     admin: AdminService
     lifecycle: LifecycleService
     catalog: CatalogService
+    contributions: ContributionService
+    optins: OptInService
+    instances: InstanceService
 
     @classmethod
     def create(cls, settings: Settings, store: Store | None = None) -> Services:
@@ -31,6 +40,7 @@ class Services:
         config = ConfigCache(store, settings.config_refresh_s)
         tokens = TokenIssuer(settings.jwt_secret, settings.jwt_issuer, settings.token_ttl_s)
         admin = AdminService(store, config)
+        queue = Queue(CONTRIBUTION_QUEUE, connection=sync_client(settings.queue_url))
         return cls(
             settings=settings,
             store=store,
@@ -40,6 +50,9 @@ class Services:
             admin=admin,
             lifecycle=LifecycleService(store, admin),
             catalog=CatalogService(config),
+            contributions=ContributionService(store, config, settings, queue),
+            optins=OptInService(store, config),
+            instances=InstanceService(store, config),
         )
 
     async def close(self) -> None:

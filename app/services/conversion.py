@@ -19,6 +19,10 @@ class Converter:
         self._multipliers = multipliers
         self._decimals = decimals
 
+    @property
+    def multipliers(self) -> dict[str, Decimal]:
+        return dict(self._multipliers)
+
     def knows(self, currency: str) -> bool:
         return currency in self._multipliers
 

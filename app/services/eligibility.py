@@ -9,8 +9,9 @@ from app.errors import APIError
 
 
 def eligibility_error(
-    definition: dict[str, Any], brand_path: str, country: str, segments: Iterable[str]
+    definition: dict[str, Any], brand_path: str, country: str, segments: Iterable[str] | None
 ) -> APIError | None:
+    """The first rule the player breaks, or None. `segments` None: not known, not checked."""
     instance_id = definition["id"]
     if brand_path not in definition["allowed_brands"]:
         return APIError(
@@ -22,7 +23,7 @@ def eligibility_error(
             403, "COUNTRY_NOT_ALLOWED", f"Country {country} may not play instance {instance_id}."
         )
     required = definition["segments"]
-    if required and not set(required) & set(segments):
+    if required and segments is not None and not set(required) & set(segments):
         return APIError(
             403,
             "SEGMENT_NOT_ALLOWED",
@@ -32,7 +33,7 @@ def eligibility_error(
 
 
 def check_eligible(
-    definition: dict[str, Any], brand_path: str, country: str, segments: Iterable[str]
+    definition: dict[str, Any], brand_path: str, country: str, segments: Iterable[str] | None
 ) -> None:
     error = eligibility_error(definition, brand_path, country, segments)
     if error is not None:

@@ -78,9 +78,14 @@ def _compile_raffle(raffle: dict[str, Any] | None) -> dict[str, Any] | None:
     }
 
 
+def random_drop_value(low: int, high: int) -> int:
+    """A hidden drop value, uniform in [low, high) micro-units, from the OS CSPRNG."""
+    return low + secrets.randbelow(high - low)
+
+
 def draw_drop_value(pot: dict[str, Any]) -> int | None:
-    """A MustDropBy pot's hidden drop value, uniform in [min, max) micro-units (CSPRNG)."""
+    """A compiled pot's first drop value (None for pots without MustDropBy)."""
     trigger = pot["trigger"]
     if trigger["type"] != "MustDropBy":
         return None
-    return int(trigger["min"]) + secrets.randbelow(int(trigger["max"]) - int(trigger["min"]))
+    return random_drop_value(int(trigger["min"]), int(trigger["max"]))

@@ -1,0 +1,351 @@
+"""Player contributions: v1 by instance, v1 by source, v2 with linked instances.
+
+The synchronous path costs one Redis command: configuration comes from the process cache,
+the token was checked locally, and the contribution is one EVALSHA that also decides the
+win, writes the ledger, the winners lists, the event and the idempotency record.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import secrets
+import uuid
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from rq import Queue
+
+from app import jsonio
+from app.clock import now_ms
+from app.config import Settings
+from app.errors import APIError
+from app.money import MICROS_PER_UNIT, format_amount, to_micros
+from app.security import Principal
+from app.services.callbacks import check_callback_url
+from app.services.config import ConfigCache, ConfigSnapshot
+from app.services.conversion import Converter
+from app.services.eligibility import check_eligible
+from app.services.engine import random_drop_value
+from app.services.refusals import refusal_error
+from app.services.scope import BrandRef, check_operator, resolve_brand
+from app.services.targets import resolve_source_instance
+from app.store import ScriptRefusal, Store
+from app.store.contributions import HIT_RANDOM_BOUND, ContributionOutcome, PotDraw
+
+CONTRIBUTION_QUEUE = "contributions"
+CALLBACK_QUEUE = "callbacks"
+# Lua numbers are doubles: keep every amount far below 2^53 micro-units.
+MAX_INSTANCE_MICROS = 10**9 * MICROS_PER_UNIT
+
+
+@dataclass(frozen=True)
+class Contribution:
+    """One validated contribution to one instance, ready for the script."""
+
+    definition: dict[str, Any]
+    brand: BrandRef
+    player_id: str
+    currency: str  # the player's (wager) currency
+    converter: Converter
+    percentage_amount: int  # instance micros; used when the instance is Percentage
+    base_wager: int  # instance micros
+    source_id: str | None
+    gameround_id: str | None
+    idempotency_key: str | None
+    request_hash: str
+    metadata: Any
+    event_metadata: Any
+
+
+@dataclass(frozen=True)
+class ContributionResult:
+    body: dict[str, Any]
+    replay: bool
+    contribution_id: str
+    instance_id: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"X-Contribution-Id": self.contribution_id, "X-Instance-Id": self.instance_id}
+
+
+def request_hash(body: dict[str, Any]) -> str:
+    """A stable fingerprint of a request, so a reused idempotency key can be compared."""
+
+    def default(value: Any) -> Any:
+        if isinstance(value, Decimal):
+            return format_amount(value)
+        raise TypeError(type(value).__name__)
+
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), default=default)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class ContributionService:
+    def __init__(
+        self, store: Store, config: ConfigCache, settings: Settings, queue: Queue | None = None
+    ) -> None:
+        self._store = store
+        self._config = config
+        self._idempotency_ttl_ms = settings.idempotency_ttl_s * 1000
+        self._callback_allowlist = settings.callback_allowlist
+        self._queue = queue
+
+    # -- asynchronous mode: validate now, contribute in a worker, answer the callback ----
+    async def enqueue(self, principal: Principal, kind: str, body: dict[str, Any]) -> str:
+        """Refuse what can be refused now; queue the rest. Returns the delivery id."""
+        if kind == "v2":
+            await self.prepare_v2(principal, body)
+            callback = body["options"]["callback"]
+        else:
+            await self.prepare_v1(principal, body)
+            callback = body["callback"]
+        await check_callback_url(callback["url"], self._callback_allowlist)
+        if self._queue is None:
+            raise APIError(503, "QUEUE_UNAVAILABLE", "Asynchronous contributions are disabled.")
+        delivery_id = uuid.uuid4().hex
+        who = {
+            "username": principal.username,
+            "operator_id": principal.operator_id,
+            "roles": list(principal.roles),
+        }
+        await asyncio.to_thread(
+            self._queue.enqueue,
+            "workers.jobs.run_contribution",
+            who,
+            kind,
+            jsonio.dumps(body),
+            delivery_id,
+            CALLBACK_QUEUE,
+            job_id=f"contribution-{delivery_id}",
+        )
+        return delivery_id
+
+    async def callback_secret(self, operator_id: str) -> str | None:
+        operator = (await self._config.get()).operators.get(operator_id)
+        return None if operator is None else operator.get("callback_secret")
+
+    # -- preparing: everything that can be refused without touching Redis ---------------
+    async def prepare_v1(self, principal: Principal, body: dict[str, Any]) -> Contribution:
+        config = await self._config.get()
+        brand = resolve_brand(principal, body["brand_id"], config)
+        if "source_id" in body:
+            definition = resolve_source_instance(
+                config, brand, body["source_id"], body["player_country"], body["segments"] or []
+            )
+            source_id: str | None = body["source_id"]
+        else:
+            definition = instance_definition(config, body["instance_id"])
+            check_eligible(definition, brand.path, body["player_country"], None)
+            source_id = None
+        return self._prepare(
+            config,
+            definition,
+            brand,
+            player_id=body["player_id"],
+            wager=body["base_wager"],
+            currency=body["currency"],
+            source_id=source_id,
+            gameround_id=body["gameround_id"],
+            idempotency_key=body["idempotency_key"],
+            request=body,
+            metadata=body["metadata"],
+            event_metadata=body["event_metadata"],
+        )
+
+    async def prepare_v2(self, principal: Principal, body: dict[str, Any]) -> list[Contribution]:
+        """The target first, then its directly linked instances (links are not transitive)."""
+        config = await self._config.get()
+        check_operator(principal, body["operator_id"])
+        player = body["player"]
+        brand = resolve_brand(principal, f"{body['operator_id']}:{player['brand_id']}", config)
+        target = body["target"]
+        segments = player["segments"] or []
+        if target["type"] == "instance":
+            definition = instance_definition(config, target["id"])
+            check_eligible(definition, brand.path, player["country"], segments)
+        else:
+            definition = resolve_source_instance(
+                config, brand, target["id"], player["country"], segments
+            )
+        source = body["source"] or {}
+        source_id = source.get("id") or (target["id"] if target["type"] == "source" else None)
+        definitions = [definition] + [
+            config.instances[linked]
+            for linked in definition["linked_instances"]
+            if linked in config.instances
+        ]
+        return [
+            self._prepare(
+                config,
+                instance,
+                brand,
+                player_id=player["id"],
+                wager=body["base_wager"]["value"],
+                currency=body["base_wager"]["currency"],
+                source_id=source_id,
+                gameround_id=source.get("gameround_id"),
+                idempotency_key=body["options"].get("idempotency_key"),
+                request=body,
+                metadata=body["metadata"],
+                event_metadata=body["event_metadata"],
+            )
+            for instance in definitions
+        ]
+
+    def _prepare(
+        self,
+        config: ConfigSnapshot,
+        definition: dict[str, Any],
+        brand: BrandRef,
+        *,
+        player_id: str,
+        wager: Decimal,
+        currency: str,
+        source_id: str | None,
+        gameround_id: str | None,
+        idempotency_key: str | None,
+        request: dict[str, Any],
+        metadata: Any,
+        event_metadata: Any,
+    ) -> Contribution:
+        converter = config.converter(brand.path)
+        if not converter.knows(currency):
+            raise APIError(400, "UNKNOWN_CURRENCY", f"Currency {currency} is not configured.")
+        instance_currency = definition["currency"]
+        base_wager = converter.to_instance_micros(wager, currency, instance_currency)
+        if base_wager > MAX_INSTANCE_MICROS:
+            raise APIError(
+                400,
+                "WAGER_TOO_LARGE",
+                "The base wager is beyond any plausible stake.",
+                {"base_wager": ["Too large."]},
+            )
+        percentage_amount = 0
+        percentage = definition["contribution_type"].get("Percentage")
+        if percentage is not None:
+            # The player pays whole minor units of their currency; the jackpot gets that,
+            # converted and rounded down, capped by the per-currency maximum when one is set.
+            paid = converter.floor_player(wager * Decimal(percentage), currency)
+            limit = definition["contribution_limits"].get(currency)
+            if limit is not None and limit["max"] is not None:
+                paid = min(paid, Decimal(limit["max"]))
+            percentage_amount = converter.to_instance_micros(paid, currency, instance_currency)
+        return Contribution(
+            definition=definition,
+            brand=brand,
+            player_id=player_id,
+            currency=currency,
+            converter=converter,
+            percentage_amount=percentage_amount,
+            base_wager=base_wager,
+            source_id=source_id,
+            gameround_id=gameround_id,
+            idempotency_key=idempotency_key,
+            request_hash=request_hash(request),
+            metadata=metadata,
+            event_metadata=event_metadata,
+        )
+
+    # -- settling: the one script call ---------------------------------------------------
+    async def settle(self, contribution: Contribution) -> ContributionResult:
+        definition = contribution.definition
+        try:
+            outcome = await self._store.contribute(
+                definition["id"],
+                operator_id=contribution.brand.operator_id,
+                brand_id=contribution.brand.brand_id,
+                player_id=contribution.player_id,
+                contribution_id=str(uuid.uuid4()),
+                event_id=str(uuid.uuid4()),
+                now_ms=now_ms(),
+                pots=[_draw(pot) for pot in definition["pots"]],
+                percentage_amount=contribution.percentage_amount,
+                base_wager=contribution.base_wager,
+                source_id=contribution.source_id,
+                gameround_id=contribution.gameround_id,
+                idempotency_key=contribution.idempotency_key,
+                request_hash=contribution.request_hash,
+                idempotency_ttl_ms=self._idempotency_ttl_ms,
+                jackpot_name=definition["name"],
+                event_metadata=contribution.event_metadata,
+                currency_multipliers=contribution.converter.multipliers,
+            )
+        except ScriptRefusal as refusal:
+            raise refusal_error(refusal, definition["id"]) from None
+        return ContributionResult(
+            body=self._response(contribution, outcome),
+            replay=outcome.replay,
+            contribution_id=outcome.contribution_id,
+            instance_id=outcome.instance_id,
+        )
+
+    @staticmethod
+    def _response(contribution: Contribution, outcome: ContributionOutcome) -> dict[str, Any]:
+        instance_currency = contribution.definition["currency"]
+        convert = contribution.converter.to_player_amount
+        return {
+            "instance_id": outcome.instance_id,
+            "timestamp": outcome.timestamp,
+            "gameround_id": outcome.gameround_id,
+            "win_amount": None
+            if outcome.win_amount is None
+            else convert(outcome.win_amount, instance_currency, contribution.currency),
+            "win_pot_id": outcome.win_pot_id,
+            "tickets_awarded": outcome.tickets_awarded,
+            "win_withheld": outcome.win_withheld,
+            "contribution_currency": contribution.currency,
+            "contribution_amount": convert(
+                outcome.amount, instance_currency, contribution.currency
+            ),
+            "metadata": contribution.metadata,
+        }
+
+    async def contribute_v1(self, principal: Principal, body: dict[str, Any]) -> ContributionResult:
+        return await self.settle(await self.prepare_v1(principal, body))
+
+    async def contribute_v2(
+        self, principal: Principal, body: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        """One item per instance attempted; a failed target stops, a failed link does not."""
+        items: list[dict[str, Any]] = []
+        for index, contribution in enumerate(await self.prepare_v2(principal, body)):
+            item: dict[str, Any] = {
+                "instance_id": contribution.definition["id"],
+                "linked": index > 0,
+            }
+            try:
+                result = await self.settle(contribution)
+            except APIError as error:
+                items.append(
+                    {
+                        **item,
+                        "success": False,
+                        "error": {"code": error.code, "error": error.message},
+                    }
+                )
+                if index == 0:
+                    break
+            else:
+                items.append({**item, "success": True, "result": result.body})
+        return items
+
+
+def instance_definition(config: ConfigSnapshot, instance_id: str) -> dict[str, Any]:
+    definition = config.instances.get(instance_id)
+    if definition is None:
+        raise APIError(404, "INSTANCE_NOT_FOUND", f"Instance {instance_id} does not exist.")
+    return definition
+
+
+def _draw(pot: dict[str, Any]) -> PotDraw:
+    """Fresh randomness from the OS CSPRNG for one pot; the script uses what it needs."""
+    trigger = pot["trigger"]
+    if "HitRate" in trigger:
+        return PotDraw(pot["id"], hit_random=secrets.randbelow(HIT_RANDOM_BOUND))
+    low = to_micros(Decimal(trigger["MustDropBy"]["min"]))
+    high = to_micros(Decimal(trigger["MustDropBy"]["max"]))
+    return PotDraw(pot["id"], next_drop_at=random_drop_value(low, high))

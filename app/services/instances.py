@@ -1,0 +1,128 @@
+"""What operators read about instances: the instance for a source (with live pots and the
+player's opt-in), and the latest winners."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from app.errors import APIError
+from app.money import from_micros
+from app.security import Principal
+from app.services.config import ConfigCache, ConfigSnapshot
+from app.services.optins import status_view
+from app.services.scope import BrandRef, resolve_brand
+from app.services.targets import resolve_source_instance
+from app.store import Store
+
+MASKED_PLAYER = "***"
+
+
+class InstanceService:
+    def __init__(self, store: Store, config: ConfigCache) -> None:
+        self._store = store
+        self._config = config
+
+    async def for_source(
+        self,
+        principal: Principal,
+        source_id: str,
+        brand: str,
+        player_id: str,
+        country: str,
+        segments: list[str] | None,
+    ) -> dict[str, Any]:
+        config = await self._config.get()
+        ref = resolve_brand(principal, brand, config)
+        definition = resolve_source_instance(config, ref, source_id, country, segments)
+        instance_id = definition["id"]
+        state = (await self._store.states([instance_id])).get(instance_id, {})
+        record = await self._store.optin(instance_id, ref.operator_id, ref.brand_id, player_id)
+        return {
+            "id": instance_id,
+            "name": definition["name"],
+            "jackpot_type": definition["jackpot_type"],
+            "currency": definition["currency"],
+            "opt_in_required": definition["opt_in_required"],
+            "contribution_type": {
+                kind: Decimal(value) for kind, value in definition["contribution_type"].items()
+            },
+            "optin_status": status_view(record),
+            "pots": [
+                {
+                    "id": pot["id"],
+                    "name": pot["name"],
+                    "is_progressive": pot["is_progressive"],
+                    "current_value": from_micros(int(state.get(f"pot:{pot['id']}:value") or 0)),
+                }
+                for pot in definition["pots"]
+            ],
+            "timestamp_start": definition["timestamp_start"],
+            "timestamp_end": definition["timestamp_end"],
+            "status": state.get("status", config.statuses.get(instance_id)),
+        }
+
+    async def winners(
+        self, principal: Principal, instance_id: str, limit: int, brand: str | None
+    ) -> list[dict[str, Any]]:
+        config = await self._config.get()
+        definition = self._visible(principal, config, instance_id)
+        ref = None if brand is None else resolve_brand(principal, brand, config)
+        return await self._winners(principal, definition, None, limit, ref)
+
+    async def pot_winners(
+        self, principal: Principal, instance_id: str, limit: int, brand: str | None
+    ) -> dict[str, list[dict[str, Any]]]:
+        config = await self._config.get()
+        definition = self._visible(principal, config, instance_id)
+        ref = None if brand is None else resolve_brand(principal, brand, config)
+        return {
+            pot["id"]: await self._winners(principal, definition, pot["id"], limit, ref)
+            for pot in definition["pots"]
+        }
+
+    async def _winners(
+        self,
+        principal: Principal,
+        definition: dict[str, Any],
+        pot_id: str | None,
+        limit: int,
+        brand: BrandRef | None,
+    ) -> list[dict[str, Any]]:
+        winners = await self._store.winners(
+            definition["id"],
+            pot_id,
+            limit=limit,
+            operator_id=None if brand is None else brand.operator_id,
+            brand_id=None if brand is None else brand.brand_id,
+        )
+        return [
+            {
+                "win_id": winner.win_id,
+                "instance_id": winner.instance_id,
+                "win_pot_id": winner.win_pot_id,
+                "brand_id": f"{winner.operator_id}:{winner.brand_id}",
+                # Other operators' players stay anonymous on shared instances.
+                "player_id": winner.player_id
+                if winner.operator_id == principal.operator_id
+                else MASKED_PLAYER,
+                "win_amount": from_micros(winner.win_amount),
+                "currency": definition["currency"],
+                "timestamp": winner.timestamp,
+                "win_withheld": winner.win_withheld,
+                "gameround_id": winner.gameround_id,
+                "source_id": winner.source_id,
+            }
+            for winner in winners
+        ]
+
+    @staticmethod
+    def _visible(principal: Principal, config: ConfigSnapshot, instance_id: str) -> dict[str, Any]:
+        """An instance exists for a caller when one of its operator's brands may play it."""
+        definition = config.instances.get(instance_id)
+        prefix = principal.operator_id + ":"
+        if definition is None or not any(
+            brand.startswith(prefix) for brand in definition["allowed_brands"]
+        ):
+            raise APIError(404, "INSTANCE_NOT_FOUND", f"Instance {instance_id} does not exist.")
+        return definition

@@ -1,0 +1,182 @@
+"""Players opting in and out of instances (v1 and v2 with linked instances)."""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+from typing import Any
+
+from app.clock import now_ms
+from app.errors import APIError
+from app.money import format_amount
+from app.security import Principal
+from app.services.config import ConfigCache, ConfigSnapshot
+from app.services.eligibility import check_eligible
+from app.services.refusals import refusal_error
+from app.services.scope import BrandRef, check_operator, resolve_brand
+from app.services.targets import resolve_source_instance
+from app.store import ScriptRefusal, Store
+from app.store.optins import OptInRecord
+
+
+class OptInService:
+    def __init__(self, store: Store, config: ConfigCache) -> None:
+        self._store = store
+        self._config = config
+
+    async def opt_in_v1(self, principal: Principal, body: dict[str, Any]) -> dict[str, Any] | None:
+        config = await self._config.get()
+        brand = resolve_brand(principal, body["brand_id"], config)
+        definition = _instance(config, body["instance_id"])
+        record = await self._apply(
+            config,
+            definition,
+            brand,
+            body["player_id"],
+            body["player_country"],
+            body["opt_in"],
+            body["contribution_value"],
+            body["contribution_currency"],
+        )
+        return status_view(record)
+
+    async def opt_in_v2(self, principal: Principal, body: dict[str, Any]) -> dict[str, Any]:
+        config = await self._config.get()
+        check_operator(principal, body["operator_id"])
+        player = body["player"]
+        brand = resolve_brand(principal, f"{body['operator_id']}:{player['brand_id']}", config)
+        target = body["target"]
+        if target["type"] == "instance":
+            definition = _instance(config, target["id"])
+        else:
+            definition = resolve_source_instance(config, brand, target["id"], player["country"], [])
+        preference = body["contribution_preference"] or {}
+        attempts: list[tuple[dict[str, Any], Decimal | None, str | None]] = [
+            (definition, preference.get("value"), preference.get("currency"))
+        ]
+        if body["opt_linked"]:
+            # Linked instances take their default contribution, not the preference.
+            attempts += [
+                (config.instances[linked], None, None)
+                for linked in definition["linked_instances"]
+                if linked in config.instances
+            ]
+        success: list[str] = []
+        failed: list[dict[str, str]] = []
+        for instance, value, currency in attempts:
+            try:
+                await self._apply(
+                    config,
+                    instance,
+                    brand,
+                    player["id"],
+                    player["country"],
+                    body["opt_in"],
+                    value,
+                    currency,
+                )
+            except APIError as error:
+                failed.append(
+                    {"instance_id": instance["id"], "code": error.code, "error": error.message}
+                )
+            else:
+                success.append(instance["id"])
+        return {"success": success, "failed": failed}
+
+    async def _apply(
+        self,
+        config: ConfigSnapshot,
+        definition: dict[str, Any],
+        brand: BrandRef,
+        player_id: str,
+        country: str,
+        opt_in: bool,
+        value: Decimal | None,
+        currency: str | None,
+    ) -> OptInRecord:
+        value_micros = value_raw = None
+        if opt_in:
+            # Leaving is always allowed; joining needs an eligible player.
+            check_eligible(definition, brand.path, country, segments=None)
+            if value is not None:
+                currency = currency or definition["currency"]
+                value_micros = preferred_value_micros(config, definition, brand, value, currency)
+                value_raw = format_amount(value)
+        try:
+            return await self._store.set_optin(
+                definition["id"],
+                operator_id=brand.operator_id,
+                brand_id=brand.brand_id,
+                player_id=player_id,
+                opted_in=opt_in,
+                value_micros=value_micros,
+                value_raw=value_raw,
+                currency=None if value_raw is None else currency,
+                now_ms=now_ms(),
+                event_id=str(uuid.uuid4()),
+            )
+        except ScriptRefusal as refusal:
+            raise refusal_error(refusal, definition["id"]) from None
+
+
+def _instance(config: ConfigSnapshot, instance_id: str) -> dict[str, Any]:
+    definition = config.instances.get(instance_id)
+    if definition is None:
+        raise APIError(404, "INSTANCE_NOT_FOUND", f"Instance {instance_id} does not exist.")
+    return definition
+
+
+def preferred_value_micros(
+    config: ConfigSnapshot,
+    definition: dict[str, Any],
+    brand: BrandRef,
+    value: Decimal,
+    currency: str,
+) -> int:
+    """The preference in instance micro-units, checked against the contribution limits."""
+    converter = config.converter(brand.path)
+    if not converter.knows(currency):
+        raise APIError(400, "UNKNOWN_CURRENCY", f"Currency {currency} is not configured.")
+    instance_currency = definition["currency"]
+    limits = definition["contribution_limits"]
+    # Limits are per player currency; a currency without its own limits is checked against
+    # the instance currency's limits after conversion.
+    if currency in limits:
+        checked, bounds = value, limits[currency]
+    elif instance_currency in limits:
+        checked = value * converter.rate(currency, instance_currency)
+        bounds = limits[instance_currency]
+    else:
+        checked, bounds = value, None
+    if bounds is not None:
+        low, high = Decimal(bounds["min"]), bounds["max"]
+        if checked < low or (high is not None and checked > Decimal(high)):
+            unit = currency if currency in limits else instance_currency
+            upper = "" if high is None else f" and at most {high}"
+            raise APIError(
+                400,
+                "CONTRIBUTION_OUT_OF_LIMITS",
+                f"The contribution value must be at least {bounds['min']}{upper} {unit}.",
+                {"contribution_value": ["Out of the instance's limits."]},
+            )
+    micros = converter.to_instance_micros(value, currency, instance_currency)
+    if micros <= 0:
+        raise APIError(
+            400,
+            "CONTRIBUTION_OUT_OF_LIMITS",
+            "The contribution value is below one micro-unit of the instance currency.",
+            {"contribution_value": ["Too small."]},
+        )
+    return micros
+
+
+def status_view(record: OptInRecord | None) -> dict[str, Any] | None:
+    if record is None:
+        return None
+    return {
+        "opted_in": record.opted_in,
+        "contribution_value": None if record.value_raw is None else Decimal(record.value_raw),
+        "contribution_currency": record.currency,
+        "contribution_count": record.contribution_count,
+        "last_updated": record.last_updated,
+    }

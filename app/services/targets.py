@@ -1,0 +1,48 @@
+"""Which instance a source leads to for a brand, a country and segments."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from app.errors import APIError
+from app.services.config import ConfigSnapshot
+from app.services.eligibility import eligibility_error
+from app.services.scope import BrandRef
+
+STATUS_PREFERENCE = ("Active", "Pending")
+
+
+def resolve_source_instance(
+    config: ConfigSnapshot,
+    brand: BrandRef,
+    source_id: str,
+    country: str,
+    segments: Iterable[str] | None,
+) -> dict[str, Any]:
+    """The source's eligible instance, Active first, else Pending; 404 with the reason."""
+    source = config.source(brand.path, source_id)
+    if source is None:
+        raise APIError(
+            404, "SOURCE_NOT_FOUND", f"Source {source_id} of {brand.path} does not exist."
+        )
+    first_refusal: APIError | None = None
+    eligible: list[dict[str, Any]] = []
+    for instance_id in source["instance_ids"]:
+        definition = config.instances.get(instance_id)
+        if definition is None:
+            continue
+        refusal = eligibility_error(definition, brand.path, country, segments)
+        if refusal is None:
+            eligible.append(definition)
+        elif first_refusal is None:
+            first_refusal = refusal
+    for status in STATUS_PREFERENCE:
+        for definition in eligible:
+            if config.statuses.get(definition["id"]) == status:
+                return definition
+    if first_refusal is not None and not eligible:
+        raise APIError(404, first_refusal.code, first_refusal.message)
+    raise APIError(
+        404, "NO_ACTIVE_INSTANCE", f"Source {source_id} has no active or pending instance."
+    )

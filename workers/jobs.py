@@ -1,0 +1,135 @@
+"""RQ jobs: an asynchronous contribution, then the delivery of its result to the callback.
+
+Jobs run the same services as the web process. In the `worker` process they run on a
+private event loop; in dev mode (a worker thread inside the web process) they run on the web
+process's loop, configured with `configure()`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import urllib.error
+import urllib.request
+from collections.abc import Coroutine
+from concurrent.futures import Future
+from decimal import Decimal
+from typing import Any, TypeVar
+
+from rq import Queue, Retry
+
+from app import jsonio
+from app.config import Settings
+from app.errors import APIError
+from app.schemas.contributions import (
+    ContributeBySourceSchema,
+    ContributeSchema,
+    ContributeV2Schema,
+    ContributionResponseSchema,
+    ContributionV2ItemSchema,
+)
+from app.security import Principal
+from app.services import Services
+from app.services.callbacks import DELIVERY_HEADER, SIGNATURE_HEADER, sign
+
+log = logging.getLogger("jackpot_gateway.worker")
+T = TypeVar("T")
+
+CALLBACK_TIMEOUT_S = 10
+CALLBACK_RETRY = Retry(max=6, interval=[5, 30, 120, 600, 1800, 3600])
+
+
+class JobContext:
+    def __init__(self, services: Services, loop: asyncio.AbstractEventLoop | None = None) -> None:
+        self.services = services
+        self._loop = loop
+        self._runner = None if loop else asyncio.Runner()
+
+    def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        if self._loop is not None:
+            future: Future[T] = asyncio.run_coroutine_threadsafe(coroutine, self._loop)
+            return future.result(timeout=60)
+        assert self._runner is not None
+        return self._runner.run(coroutine)
+
+
+_context: JobContext | None = None
+
+
+def configure(services: Services, loop: asyncio.AbstractEventLoop | None = None) -> None:
+    global _context
+    _context = JobContext(services, loop)
+
+
+def context() -> JobContext:
+    if _context is None:
+        configure(Services.create(Settings.from_env()))
+    assert _context is not None
+    return _context
+
+
+def run_contribution(
+    principal: dict[str, Any], kind: str, body_json: str, delivery_id: str, queue_name: str
+) -> None:
+    """Contribute, then queue the delivery of the response (or the error) to the callback."""
+    ctx = context()
+    who = Principal(principal["username"], principal["operator_id"], tuple(principal["roles"]))
+    data = json.loads(body_json, parse_float=Decimal)
+    contributions = ctx.services.contributions
+    payload: Any
+    if kind == "v2":
+        body = ContributeV2Schema().load(data)
+        callback = body["options"]["callback"]
+        try:
+            items = ctx.run(contributions.contribute_v2(who, body))
+            payload = ContributionV2ItemSchema(many=True).dump(items)
+        except APIError as error:
+            payload = {**error.to_dict(), "metadata": body["metadata"]}
+    else:
+        schema = ContributeBySourceSchema() if "source_id" in data else ContributeSchema()
+        body = schema.load(data)
+        callback = body["callback"]
+        try:
+            result = ctx.run(contributions.contribute_v1(who, body))
+            payload = ContributionResponseSchema().dump(result.body)
+        except APIError as error:
+            payload = {**error.to_dict(), "metadata": body["metadata"]}
+    secret = ctx.run(contributions.callback_secret(who.operator_id))
+    Queue(queue_name, connection=_current_connection()).enqueue(
+        deliver_callback,
+        callback["url"],
+        callback["headers"],
+        jsonio.dumps(payload),
+        delivery_id,
+        secret,
+        job_id=f"callback-{delivery_id}",
+        retry=CALLBACK_RETRY,
+    )
+
+
+def _current_connection() -> Any:
+    from rq import get_current_job
+
+    job = get_current_job()
+    assert job is not None
+    return job.connection
+
+
+def deliver_callback(
+    url: str, headers: dict[str, str], body: str, delivery_id: str, secret: str | None
+) -> int:
+    """POST the result; a non-2xx answer raises, so RQ retries with backoff (at least once
+    delivery: receivers de-duplicate on the delivery id header)."""
+    data = body.encode()
+    request = urllib.request.Request(url, data=data, method="POST")
+    for name, value in headers.items():
+        request.add_header(name, value)
+    request.add_header("Content-Type", "application/json")
+    request.add_header(DELIVERY_HEADER, delivery_id)
+    if secret:
+        request.add_header(SIGNATURE_HEADER, sign(secret, data))
+    with urllib.request.urlopen(request, timeout=CALLBACK_TIMEOUT_S) as response:
+        status = int(response.status)
+    log.info("callback %s delivered to %s: %s", delivery_id, url, status)
+    return status
