@@ -1,0 +1,276 @@
+"""Service login (POST /authenticate/service), throttling and token checks on every request."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from joserfc import jwt
+from joserfc.jwk import OctKey
+from quart import Quart
+from quart.testing import QuartClient
+
+from app import create_app
+from app.cli import read_definitions
+from app.security import Principal, TokenIssuer
+from app.services import Services
+from tests.conftest import DEMO_FILE, DEMO_PASSWORDS, SECRET, login, make_settings
+
+DEMO_PASSWORD = DEMO_PASSWORDS["DEMO_SERVICE_PASSWORD"]
+DEMO = Principal("demo-service", "demo", ("admin", "operator"))
+PROTECTED = "/currencies/brand1"
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def attempt(client: QuartClient, username: str, password: str) -> Any:
+    return await client.post(
+        "/authenticate/service", json={"username": username, "password": password}
+    )
+
+
+async def error_of(response: Any) -> dict[str, Any]:
+    body = await response.get_json()
+    assert set(body) == {"error", "code", "details"}, body
+    return dict(body)
+
+
+@pytest.fixture
+async def demo_config(gateway: Services) -> None:
+    """The demo definitions without their accounts (argon2 hashing is slow)."""
+    definitions = read_definitions(DEMO_FILE)
+    await gateway.admin.apply({**definitions, "accounts": []}, DEMO_PASSWORDS.get)
+
+
+# -- login ---------------------------------------------------------------------------
+async def test_login_gives_a_token_the_api_accepts(
+    client: QuartClient, demo: dict[str, Any]
+) -> None:
+    response = await attempt(client, "demo-service", DEMO_PASSWORD)
+    assert response.status_code == 200
+    body = await response.get_json()
+    assert list(body) == ["token"]
+    answer = await client.get(PROTECTED, headers=bearer(body["token"]))
+    assert answer.status_code == 200
+    assert (await answer.get_json())["brand_id"] == "brand1"
+
+
+async def test_token_carries_the_account_claims(
+    client: QuartClient, gateway: Services, demo: dict[str, Any]
+) -> None:
+    token = await login(client, "demo-service", DEMO_PASSWORD)
+    assert gateway.tokens.verify(token) == DEMO
+    claims = jwt.decode(token, OctKey.import_key(SECRET), algorithms=["HS256"]).claims
+    assert claims["iss"] == "jackpot-gateway"
+    assert claims["exp"] - claims["iat"] == 1800
+
+
+async def test_wrong_password_and_unknown_user_answer_the_same(
+    client: QuartClient, demo: dict[str, Any]
+) -> None:
+    wrong = await attempt(client, "demo-service", "not-the-password")
+    unknown = await attempt(client, "nobody", DEMO_PASSWORD)
+    assert wrong.status_code == unknown.status_code == 401
+    assert wrong.headers["WWW-Authenticate"] == "Bearer"
+    wrong_body, unknown_body = await error_of(wrong), await error_of(unknown)
+    assert wrong_body["code"] == unknown_body["code"] == "INVALID_CREDENTIALS"
+    assert wrong_body == unknown_body
+    assert "token" not in wrong_body
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"username": "demo-service"}, "password"),
+        ({"password": DEMO_PASSWORD}, "username"),
+        ({"username": "", "password": DEMO_PASSWORD}, "username"),
+        ({"username": "demo-service", "password": 12345678}, "password"),
+        ({"username": "demo-service", "password": DEMO_PASSWORD, "role": "admin"}, "role"),
+        ([], "_schema"),
+    ],
+)
+async def test_login_body_validation(client: QuartClient, body: Any, field: str) -> None:
+    response = await client.post("/authenticate/service", json=body)
+    assert response.status_code == 400
+    error = await error_of(response)
+    assert error["code"] == "VALIDATION_ERROR"
+    assert field in error["details"], error
+
+
+async def test_login_with_a_non_json_body(client: QuartClient) -> None:
+    response = await client.post(
+        "/authenticate/service", data="username=x&password=y", headers={"Content-Type": "text"}
+    )
+    assert response.status_code == 400
+    assert (await error_of(response))["code"] == "MALFORMED_JSON"
+
+
+# -- throttling ------------------------------------------------------------------------
+@pytest.fixture
+async def strict_app(redis_url: str) -> AsyncIterator[Quart]:
+    """An app that throttles after 3 failures inside a 1-second window."""
+    application = create_app(make_settings(redis_url, login_max_failures=3, login_window_s=1))
+    async with application.test_app():
+        gateway: Services = application.extensions["gateway"]
+        await gateway.admin.apply(read_definitions(DEMO_FILE), DEMO_PASSWORDS.get)
+        yield application
+
+
+async def test_failures_are_throttled_even_with_the_right_password(strict_app: Quart) -> None:
+    client = strict_app.test_client()
+    for _ in range(3):
+        assert (await attempt(client, "demo-service", "wrong-password")).status_code == 401
+    throttled = await attempt(client, "demo-service", DEMO_PASSWORD)
+    assert throttled.status_code == 429
+    assert throttled.headers["Retry-After"] == "1"
+    error = await error_of(throttled)
+    assert error["code"] == "TOO_MANY_LOGIN_ATTEMPTS"
+    assert error["details"] == {"retry_after": 1}
+    # The throttle is per username: another account still logs in.
+    rival = await attempt(client, "rival-service", DEMO_PASSWORDS["RIVAL_SERVICE_PASSWORD"])
+    assert rival.status_code == 200
+    # After the window, the right password works again.
+    await asyncio.sleep(1.2)
+    assert (await attempt(client, "demo-service", DEMO_PASSWORD)).status_code == 200
+
+
+async def test_unknown_usernames_are_throttled_too(strict_app: Quart) -> None:
+    client = strict_app.test_client()
+    codes = [(await attempt(client, "ghost", "whatever")).status_code for _ in range(4)]
+    assert codes == [401, 401, 401, 429]
+
+
+async def test_a_success_clears_the_failure_count(strict_app: Quart) -> None:
+    client = strict_app.test_client()
+    for _ in range(2):
+        assert (await attempt(client, "demo-service", "wrong-password")).status_code == 401
+    assert (await attempt(client, "demo-service", DEMO_PASSWORD)).status_code == 200
+    for _ in range(2):
+        assert (await attempt(client, "demo-service", "wrong-password")).status_code == 401
+    # Four failures in the window in all, but only two since the success.
+    assert (await attempt(client, "demo-service", DEMO_PASSWORD)).status_code == 200
+
+
+# -- tokens on protected routes --------------------------------------------------------
+async def test_a_valid_token_built_by_hand_is_accepted(
+    client: QuartClient, demo_config: None
+) -> None:
+    """The control for the invalid tokens below: only the one change makes them fail."""
+    response = await client.get(PROTECTED, headers=bearer(_signed(_claims())))
+    assert response.status_code == 200
+
+
+async def test_expired_token(client: QuartClient, gateway: Services) -> None:
+    token = gateway.tokens.issue(DEMO, now=time.time() - 3600)
+    response = await client.get(PROTECTED, headers=bearer(token))
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"] == "Bearer"
+    assert (await error_of(response))["code"] == "TOKEN_EXPIRED"
+
+
+async def test_expiry_is_checked_against_the_current_clock(
+    gateway: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A long-lived process must not freeze "now" when it builds its validator."""
+    token = gateway.tokens.issue(DEMO)
+    assert gateway.tokens.verify(token) == DEMO
+    real_time = time.time
+    monkeypatch.setattr(time, "time", lambda: real_time() + 1800 + 10)
+    with pytest.raises(Exception) as caught:
+        gateway.tokens.verify(token)
+    assert getattr(caught.value, "code", None) == "TOKEN_EXPIRED"
+
+
+@pytest.mark.parametrize(
+    "issuer",
+    [
+        TokenIssuer("another-secret-that-is-long-enough-0123456789", "jackpot-gateway", 1800),
+        TokenIssuer(SECRET, "someone-else", 1800),
+    ],
+    ids=["other-secret", "other-issuer"],
+)
+async def test_token_from_another_secret_or_issuer_is_invalid(
+    client: QuartClient, issuer: TokenIssuer
+) -> None:
+    response = await client.get(PROTECTED, headers=bearer(issuer.issue(DEMO)))
+    assert response.status_code == 401
+    assert (await error_of(response))["code"] == "INVALID_TOKEN"
+
+
+def _b64(data: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+
+def _signed(claims: dict[str, Any]) -> str:
+    return jwt.encode({"alg": "HS256"}, claims, OctKey.import_key(SECRET), algorithms=["HS256"])
+
+
+def _claims(**changes: Any) -> dict[str, Any]:
+    now = int(time.time())
+    claims = {
+        "iss": "jackpot-gateway",
+        "sub": "demo-service",
+        "op": "demo",
+        "roles": ["operator", "admin"],
+        "iat": now,
+        "exp": now + 600,
+    }
+    claims.update(changes)
+    return {name: value for name, value in claims.items() if value is not None}
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        "not-a-jwt",
+        "a.b.c",
+        _b64({"alg": "none", "typ": "JWT"}) + "." + _b64(_claims()) + ".",
+        _signed(_claims(op=None)),
+        _signed(_claims(sub=None)),
+        _signed(_claims(exp=None)),
+        _signed(_claims(roles="admin")),
+        _signed(_claims(iat=int(time.time()) + 3600)),
+    ],
+    ids=[
+        "garbage",
+        "three-parts",
+        "alg-none",
+        "no-op",
+        "no-sub",
+        "no-exp",
+        "roles-not-a-list",
+        "issued-in-the-future",
+    ],
+)
+async def test_invalid_tokens(client: QuartClient, token: str) -> None:
+    response = await client.get(PROTECTED, headers=bearer(token))
+    assert response.status_code == 401
+    assert (await error_of(response))["code"] == "INVALID_TOKEN"
+
+
+@pytest.mark.parametrize(
+    "header",
+    [None, "", "Bearer", "Bearer    ", "Basic ZGVtbzpwYXNz", "Token abc"],
+    ids=["absent", "empty", "scheme-only", "blank-token", "basic", "other-scheme"],
+)
+async def test_missing_token(client: QuartClient, header: str | None) -> None:
+    headers = {} if header is None else {"Authorization": header}
+    response = await client.get(PROTECTED, headers=headers)
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"] == "Bearer"
+    assert (await error_of(response))["code"] == "MISSING_TOKEN"
+
+
+async def test_bearer_scheme_is_case_insensitive(
+    client: QuartClient, gateway: Services, demo_config: None
+) -> None:
+    token = gateway.tokens.issue(DEMO)
+    response = await client.get(PROTECTED, headers={"Authorization": f"bearer {token}"})
+    assert response.status_code == 200
