@@ -56,6 +56,7 @@ class RedisServer:
                     return
             except redis.ConnectionError:
                 time.sleep(0.05)
+        self.stop()
         raise RuntimeError(f"redis-server on port {self.port} did not start")
 
     def flush(self) -> None:
@@ -70,3 +71,49 @@ class RedisServer:
         except subprocess.TimeoutExpired:
             self.process.kill()
         shutil.rmtree(Path(self.dir), ignore_errors=True)
+
+
+class RedisClusterServers:
+    """A local 3-master Redis Cluster (no replicas) on free loopback ports."""
+
+    def __init__(self, masters: int = 3) -> None:
+        # The cluster bus defaults to port + 10000, which overflows for high free ports.
+        self.nodes = [
+            RedisServer(
+                "--cluster-enabled",
+                "yes",
+                "--cluster-port",
+                str(free_port()),
+                "--cluster-config-file",
+                f"nodes-{i}.conf",
+                "--cluster-node-timeout",
+                "2000",
+            )
+            for i in range(masters)
+        ]
+        addresses = [f"127.0.0.1:{node.port}" for node in self.nodes]
+        subprocess.run(
+            ["redis-cli", "--cluster", "create", *addresses, "--cluster-yes"],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            timeout=30,
+        )
+        self._wait_ok()
+        self.url = f"redis://127.0.0.1:{self.nodes[0].port}/0"
+
+    def _wait_ok(self) -> None:
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            states = []
+            for node in self.nodes:
+                info = redis.Redis(port=node.port, decode_responses=True).cluster("info")
+                states.append(info.get("cluster_state") if isinstance(info, dict) else info)
+            if all(state == "ok" for state in states):
+                return
+            time.sleep(0.1)
+        raise RuntimeError("the local Redis Cluster did not become ready")
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()

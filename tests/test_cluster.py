@@ -1,0 +1,85 @@
+"""The whole API on a real 3-master Redis Cluster: every script stays in one slot."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterator
+from decimal import Decimal
+
+import pytest
+from quart.testing import QuartClient
+
+from app import create_app
+from app.cli import read_definitions
+from app.services import Services
+from tests.conftest import DEMO_FILE, DEMO_PASSWORDS, login, make_settings
+from tests.support.redis_server import RedisClusterServers
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[RedisClusterServers]:
+    servers = RedisClusterServers()
+    yield servers
+    servers.stop()
+
+
+@pytest.fixture
+async def cluster_client(cluster: RedisClusterServers) -> AsyncIterator[QuartClient]:
+    settings = make_settings(cluster.url, redis_cluster=True, queue_redis_url="memory://queue")
+    app = create_app(settings)
+    async with app.test_app():
+        gateway: Services = app.extensions["gateway"]
+        for node in cluster.nodes:  # a clean cluster for each test; we started it
+            node.flush()
+        await gateway.admin.apply(read_definitions(DEMO_FILE), DEMO_PASSWORDS.get)
+        yield app.test_client()
+
+
+async def test_contribute_opt_in_and_read_back_on_a_cluster(cluster_client: QuartClient) -> None:
+    client = cluster_client
+    token = await login(client, "demo-service", DEMO_PASSWORDS["DEMO_SERVICE_PASSWORD"])
+    headers = {"Authorization": f"Bearer {token}"}
+    opt_in = await client.post(
+        "/jackpots/optin",
+        headers=headers,
+        json={
+            "instance_id": "daily-drop",
+            "player_id": "p1",
+            "brand_id": "demo:brand1",
+            "player_country": "GB",
+            "opt_in": True,
+        },
+    )
+    assert opt_in.status_code == 200, await opt_in.get_data(as_text=True)
+    body = {
+        "instance_id": "daily-drop",
+        "token": "session",
+        "brand_id": "brand1",
+        "player_id": "p1",
+        "player_country": "GB",
+        "base_wager": "2.00",
+        "currency": "EUR",
+        "idempotency_key": "cluster-1",
+    }
+    first = await client.post("/jackpots/contribute", json=body, headers=headers)
+    assert first.status_code == 200, await first.get_data(as_text=True)
+    result = json.loads(await first.get_data(), parse_float=Decimal)
+    assert result["contribution_amount"] == Decimal("0.1")
+    replay = await client.post("/jackpots/contribute", json=body, headers=headers)
+    assert replay.status_code == 204
+    assert replay.headers["X-Contribution-Id"] == first.headers["X-Contribution-Id"]
+
+    instance = await client.get("/admin/instances/daily-drop", headers=headers)
+    totals = (await instance.get_json())["totals"]
+    assert totals["contributions"] == "0.100000"
+    assert totals["seed_funding"] == "1110.000000"
+
+    view = await client.get(
+        "/jackpots/instances/source/starburst/brand/brand1?player_id=p1&country_code=GB",
+        headers=headers,
+    )
+    assert view.status_code == 200
+    status = (await view.get_json())["optin_status"]
+    assert status["opted_in"] is True and status["contribution_count"] == 1
+    winners = await client.get("/jackpots/instances/daily-drop/winners", headers=headers)
+    assert winners.status_code == 200
