@@ -71,8 +71,8 @@ async def test_contribute_opt_in_and_read_back_on_a_cluster(cluster_client: Quar
 
     instance = await client.get("/admin/instances/daily-drop", headers=headers)
     totals = (await instance.get_json())["totals"]
-    assert totals["contributions"] == "0.100000"
-    assert totals["seed_funding"] == "1110.000000"
+    assert Decimal(totals["contributions"]) == Decimal("0.1")
+    assert Decimal(totals["seed_funding"]) == Decimal("10") + Decimal("100") + Decimal("1000")
 
     view = await client.get(
         "/jackpots/instances/source/starburst/brand/brand1?player_id=p1&country_code=GB",

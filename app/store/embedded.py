@@ -31,7 +31,7 @@ def free_port() -> int:
 class EmbeddedRedis:
     """A redis-server child process that keeps nothing on disk and dies with us."""
 
-    def __init__(self, binary: str) -> None:
+    def __init__(self, binary: str, *extra_args: str) -> None:
         self.port = free_port()
         self.dir = tempfile.mkdtemp(prefix="jackpot-gateway-")
         self.process = subprocess.Popen(
@@ -47,6 +47,7 @@ class EmbeddedRedis:
                 "no",
                 "--dir",
                 self.dir,
+                *extra_args,
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -64,7 +65,9 @@ class EmbeddedRedis:
                 except redis.ConnectionError:
                     if time.monotonic() > deadline or self.process.poll() is not None:
                         self.stop()
-                        raise RuntimeError("the embedded redis-server did not start") from None
+                        raise RuntimeError(
+                            f"redis-server on port {self.port} did not start"
+                        ) from None
                     time.sleep(0.05)
         finally:
             client.close()
