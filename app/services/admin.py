@@ -15,7 +15,7 @@ from typing import Any
 
 from app.clock import now_ms
 from app.errors import APIError
-from app.money import from_micros
+from app.money import format_amount, from_micros
 from app.schemas.admin import (
     CurrenciesSchema,
     InstanceSchema,
@@ -241,7 +241,7 @@ class AdminService:
     @staticmethod
     def _view(definition: dict[str, Any], state: dict[str, str]) -> dict[str, Any]:
         def amount(name: str) -> str:
-            return str(from_micros(int(state.get(name) or 0)))
+            return format_amount(from_micros(int(state.get(name) or 0)))
 
         pots = [
             {
