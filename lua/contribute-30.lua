@@ -67,6 +67,7 @@
   ARGV[16] event id of the win event (used only on a win)
   ARGV[17] jackpot name for the win event ('' = null)
   ARGV[18] event metadata, raw JSON ('null' when none), embedded verbatim in the win event
+           (not parsed: the caller must pass valid JSON; big numbers keep every digit)
   ARGV[19] currency multipliers, raw JSON object ('{}' when none), embedded verbatim
   for each pot i = 1..P in engine order (P = the engine's pot count, at most 20):
   ARGV[17 + 3i]  pot i id (must match the engine)
@@ -245,13 +246,11 @@ local event_id, jackpot_name = ARGV[16], ARGV[17]
 if event_id == '' then
   return bad('event id')
 end
+-- embedded verbatim, never parsed here (parsing would cost every contribution and round big
+-- numbers); the store serializes both with json.dumps
 local metadata_raw, multipliers_raw = ARGV[18], ARGV[19]
-if not pcall(cjson.decode, metadata_raw) then
-  return bad('event metadata is not JSON')
-end
-local ok_multipliers, multipliers = pcall(cjson.decode, multipliers_raw)
-if not ok_multipliers or type(multipliers) ~= 'table' then
-  return bad('currency multipliers is not a JSON object')
+if metadata_raw == '' or string.sub(multipliers_raw, 1, 1) ~= '{' then
+  return bad('event metadata or currency multipliers')
 end
 local pot_args = #ARGV - FIXED_ARGS
 if pot_args < 0 or pot_args % 3 ~= 0 or pot_args / 3 > MAX_POTS then
