@@ -126,7 +126,11 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             405: f"Method {request.method} is not allowed here.",
             413: f"The body is larger than {settings.max_body_bytes} bytes.",
         }.get(status, error.description or error.name)
-        return _json_error(APIError(status, code, message))
+        response = _json_error(APIError(status, code, message))
+        valid_methods = getattr(error, "valid_methods", None)
+        if status == 405 and valid_methods:  # RFC 9110: a 405 must list the allowed methods
+            response.headers["Allow"] = ", ".join(sorted(valid_methods))
+        return response
 
     @app.errorhandler(Exception)
     async def unexpected(error: Exception) -> Response:
