@@ -20,7 +20,7 @@ def resolve_source_instance(
     country: str,
     segments: Iterable[str] | None,
 ) -> dict[str, Any]:
-    """The source's eligible instance, Active first, else Pending; 404 with the reason."""
+    """The source's eligible instance, Active first, else Pending; else the refusal."""
     source = config.source(brand.path, source_id)
     if source is None:
         raise APIError(
@@ -42,7 +42,9 @@ def resolve_source_instance(
             if config.statuses.get(definition["id"]) == status:
                 return definition
     if first_refusal is not None and not eligible:
-        raise APIError(404, first_refusal.code, first_refusal.message)
+        # The player's own refusal (403 BRAND/COUNTRY/SEGMENT_NOT_ALLOWED), as when the
+        # instance is named directly: one code, one status.
+        raise first_refusal
     raise APIError(
         404, "NO_ACTIVE_INSTANCE", f"Source {source_id} has no active or pending instance."
     )

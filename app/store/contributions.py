@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from app import jsonio
 from app.money import format_amount, to_decimal
 from app.store import keys
 from app.store.base import StoreBase
@@ -157,14 +158,9 @@ def _opt_int(value: str | None) -> int | None:
 
 
 def _metadata_json(value: Any) -> str:
-    """Event metadata as compact JSON (Decimals become strings: no float ever carries money)."""
-
-    def default(obj: Any) -> Any:
-        if isinstance(obj, Decimal):
-            return format_amount(obj)
-        raise TypeError(f"{type(obj).__name__} is not JSON serializable")
-
-    return json.dumps(value, separators=(",", ":"), allow_nan=False, default=default)
+    """Event metadata as compact JSON. It is the operator's opaque data: a JSON number of the
+    request (parsed as an exact Decimal) goes back out as the same number, never a string."""
+    return jsonio.dumps(value)
 
 
 def _multipliers_json(multipliers: Mapping[str, Decimal | str | int] | None) -> str:
