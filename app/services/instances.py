@@ -16,6 +16,7 @@ from app.services.targets import resolve_source_instance
 from app.store import Store
 
 MASKED_PLAYER = "***"
+ELIGIBILITY_CODES = ("BRAND_NOT_ALLOWED", "COUNTRY_NOT_ALLOWED", "SEGMENT_NOT_ALLOWED")
 
 
 class InstanceService:
@@ -34,7 +35,14 @@ class InstanceService:
     ) -> dict[str, Any]:
         config = await self._config.get()
         ref = resolve_brand(principal, brand, config)
-        definition = resolve_source_instance(config, ref, source_id, country, segments)
+        try:
+            definition = resolve_source_instance(config, ref, source_id, country, segments)
+        except APIError as error:
+            # A read: no instance for this player is a 404 that says why (contributing
+            # through the source answers the same codes as a 403).
+            if error.code in ELIGIBILITY_CODES:
+                raise APIError(404, error.code, error.message) from None
+            raise
         instance_id = definition["id"]
         state = (await self._store.states([instance_id])).get(instance_id, {})
         record = await self._store.optin(instance_id, ref.operator_id, ref.brand_id, player_id)
