@@ -61,6 +61,14 @@ class Contribution:
 
 
 @dataclass(frozen=True)
+class LinkedRefusal:
+    """A linked instance of a v2 contribution refused before reaching Redis."""
+
+    instance_id: str
+    error: APIError
+
+
+@dataclass(frozen=True)
 class ContributionResult:
     body: dict[str, Any]
     replay: bool
@@ -156,8 +164,13 @@ class ContributionService:
             event_metadata=body["event_metadata"],
         )
 
-    async def prepare_v2(self, principal: Principal, body: dict[str, Any]) -> list[Contribution]:
-        """The target first, then its directly linked instances (links are not transitive)."""
+    async def prepare_v2(
+        self, principal: Principal, body: dict[str, Any]
+    ) -> list[Contribution | LinkedRefusal]:
+        """The target first, then its directly linked instances (links are not transitive).
+
+        A refused target raises; a refused linked instance (the player is not eligible there,
+        or the wager is beyond it) is a LinkedRefusal, reported in its own item."""
         config = await self._config.get()
         check_operator(principal, body["operator_id"])
         player = body["player"]
@@ -173,13 +186,9 @@ class ContributionService:
             )
         source = body["source"] or {}
         source_id = source.get("id") or (target["id"] if target["type"] == "source" else None)
-        definitions = [definition] + [
-            config.instances[linked]
-            for linked in definition["linked_instances"]
-            if linked in config.instances
-        ]
-        return [
-            self._prepare(
+
+        def prepare(instance: dict[str, Any]) -> Contribution:
+            return self._prepare(
                 config,
                 instance,
                 brand,
@@ -193,8 +202,18 @@ class ContributionService:
                 metadata=body["metadata"],
                 event_metadata=body["event_metadata"],
             )
-            for instance in definitions
-        ]
+
+        prepared: list[Contribution | LinkedRefusal] = [prepare(definition)]
+        for linked in definition["linked_instances"]:
+            instance = config.instances.get(linked)
+            if instance is None:
+                continue
+            try:
+                check_eligible(instance, brand.path, player["country"], segments)
+                prepared.append(prepare(instance))
+            except APIError as error:
+                prepared.append(LinkedRefusal(linked, error))
+        return prepared
 
     def _prepare(
         self,
@@ -313,6 +332,17 @@ class ContributionService:
         """One item per instance attempted; a failed target stops, a failed link does not."""
         items: list[dict[str, Any]] = []
         for index, contribution in enumerate(await self.prepare_v2(principal, body)):
+            if isinstance(contribution, LinkedRefusal):
+                refusal = contribution.error
+                items.append(
+                    {
+                        "instance_id": contribution.instance_id,
+                        "linked": True,
+                        "success": False,
+                        "error": {"code": refusal.code, "error": refusal.message},
+                    }
+                )
+                continue
             item: dict[str, Any] = {
                 "instance_id": contribution.definition["id"],
                 "linked": index > 0,
