@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 from marshmallow import ValidationError
+from redis.exceptions import RedisError
 
 from app.config import ConfigError, Settings
 from app.errors import APIError
@@ -53,7 +54,11 @@ def cmd_load(args: argparse.Namespace, settings: Settings) -> int:
         summary = asyncio.run(_with_services(settings, lambda s: load_file(s, Path(args.file))))
     except ValidationError as error:
         return _fail(f"{args.file} is invalid: {json.dumps(error.messages, default=str)}")
-    except (OSError, ValueError, yaml.YAMLError) as error:
+    except RedisError as error:  # e.g. Redis unreachable: one line, not a traceback
+        return _fail(f"Redis failed: {error}")
+    except yaml.YAMLError as error:  # PyYAML's messages span several lines
+        return _fail(f"{args.file} is not valid YAML: {' '.join(str(error).split())}")
+    except (OSError, ValueError) as error:
         return _fail(str(error))
     except APIError as error:
         return _fail(f"{error.message} {json.dumps(error.details) if error.details else ''}")
@@ -81,6 +86,8 @@ def cmd_create_account(args: argparse.Namespace, settings: Settings) -> int:
         account = asyncio.run(_with_services(settings, create))
     except APIError as error:
         return _fail(error.message)
+    except RedisError as error:
+        return _fail(f"Redis failed: {error}")
     roles = ", ".join(account["roles"])
     print(f"created {account['username']} for {account['operator_id']} ({roles})")
     return 0
