@@ -108,7 +108,9 @@ async def test_every_protected_route_refuses_a_bad_token(app: Quart) -> None:
 
 async def test_public_routes_answer_without_token(app: Quart) -> None:
     client = app.test_client()
-    assert (await client.get("/health")).status_code == 200
+    health = await client.get("/health")
+    assert health.status_code == 200
+    assert await health.get_json() == {"version": "0.1.0"}
     assert (await client.get("/metrics")).status_code == 200
     # Reaches the view (a validation error), not the token check.
     response = await client.post("/authenticate/service", json={})
