@@ -947,3 +947,20 @@ async def test_by_source_refusals(
     )
     assert response.status_code == 200
     check_headers(response, "vip-only")
+
+
+@pytest.mark.parametrize("name", ["metadata", "event_metadata"])
+async def test_pass_through_data_is_limited_to_8_kib_of_json(
+    client: QuartClient, gateway: Services, headers: dict[str, str], name: str
+) -> None:
+    await create(client, headers, instance("sized"))
+    filler = '{"x":""}'
+    at_limit = {"x": "a" * (8192 - len(filler))}  # exactly 8192 bytes of compact JSON
+    response = await post(client, CONTRIBUTE, v1_body("sized", **{name: at_limit}), headers)
+    assert response.status_code == 200, await response.get_data(as_text=True)
+    frozen = await snapshot(gateway, "sized")
+    too_big = {"x": "a" * (8193 - len(filler))}
+    response = await post(client, CONTRIBUTE, v1_body("sized", **{name: too_big}), headers)
+    status, code, details = await error_of(response)
+    assert (status, code, list(details)) == (400, "VALIDATION_ERROR", [name])
+    assert await snapshot(gateway, "sized") == frozen

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import fields, validate
+from marshmallow import ValidationError, fields, validate
 
+from app import jsonio
 from app.schemas.common import Amount, Country, Currency, OperatorAliasSchema, StrictSchema
 
 IDEMPOTENCY_KEY = validate.Regexp(
@@ -15,9 +16,14 @@ PLAYER_ID = validate.Length(1, 128)
 OPAQUE_MAX_BYTES = 8192
 
 
+def _opaque_size(value: Any) -> None:
+    if len(jsonio.dumps(value).encode()) > OPAQUE_MAX_BYTES:
+        raise ValidationError(f"At most {OPAQUE_MAX_BYTES} bytes of JSON.")
+
+
 def Opaque(**kwargs: Any) -> fields.Raw:
-    """Pass-through JSON (metadata, event_metadata)."""
-    return fields.Raw(load_default=None, allow_none=True, **kwargs)
+    """Pass-through JSON (metadata, event_metadata), at most OPAQUE_MAX_BYTES as compact JSON."""
+    return fields.Raw(load_default=None, allow_none=True, validate=_opaque_size, **kwargs)
 
 
 class CallbackSchema(StrictSchema):
