@@ -284,6 +284,34 @@ async def test_percentage_contribution_floors_to_minor_units_caps_and_converts_d
     conserved(state)
 
 
+async def test_a_contribution_of_zero_is_recorded_but_triggers_nothing(
+    client: QuartClient, headers: dict[str, str]
+) -> None:
+    """A base wager of 0 on a Percentage instance: no money moves, even a certain hit fails."""
+    await create(
+        client,
+        headers,
+        instance(
+            "zero",
+            contribution_type={"Percentage": "0.05"},
+            pots=[pot("sure", "0.7", hit_rate(1), seed="4")],
+        ),
+    )
+    body = v1_body("zero", base_wager=0)
+    del body["gameround_id"]
+    response = await post(client, CONTRIBUTE, body, headers)
+    assert response.status_code == 200
+    result = await exact_json(response)
+    assert (result["win_amount"], result["win_pot_id"], result["gameround_id"]) == (None,) * 3
+    assert result["contribution_amount"] == 0
+    state = await view(client, headers, "zero")
+    assert state["pots"]["sure"]["current_value"] == Decimal("4")
+    assert state["totals"]["contributions"] == 0
+    ledger = await client.get("/admin/instances/zero/ledger", headers=headers)
+    (entry,) = [e for e in (await exact_json(ledger))["entries"] if e["type"] == "contribution"]
+    assert (entry["amount"], entry["gameround"]) == ("0", "")
+
+
 # -- opt-in ---------------------------------------------------------------------------------
 async def opt_in(
     client: QuartClient, headers: dict[str, str], instance_id: str, opted: bool, **fields: Any
