@@ -56,6 +56,7 @@ class Settings:
     redis_url: str = "redis://127.0.0.1:6379/0"
     queue_redis_url: str = ""
     redis_cluster: bool = False
+    redis_max_connections: int = 64
     host: str = "0.0.0.0"
     port: int = 8000
     web_workers: int = 1
@@ -104,6 +105,7 @@ class Settings:
             redis_url=redis_url,
             queue_redis_url=env.get("QUEUE_REDIS_URL", ""),
             redis_cluster=_bool(env, "REDIS_CLUSTER", False),
+            redis_max_connections=_int(env, "REDIS_MAX_CONNECTIONS", 64, minimum=1),
             host=env.get("HOST", cls.host),
             port=_int(env, "PORT", cls.port, minimum=0),
             web_workers=_int(env, "WEB_CONCURRENCY", cls.web_workers, minimum=1),

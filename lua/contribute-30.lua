@@ -89,7 +89,7 @@
       "instance_id", "win_pot_id", "operator_id", "brand_id", "player_id", "win_amount"
       (micros string), "currency", "timestamp", "win_withheld", "gameround_id", "source_id",
       "seed" (micros string), "seed_deficit" (micros string)}
-    event envelope (XADD KEYS[8] fields event_id, event_type, event; and PUBLISH on KEYS[9]):
+    event envelope (XADD KEYS[8] fields event_id, event_type, payload; and PUBLISH on KEYS[9]):
       {"event_type": "JackpotWinEvent", "event_id", "data": {"instance_id", "jackpot_name",
        "operator_id", "brand_id", "player_id", "source_id", "gameround_id", "win_id",
        "win_pot_id", "win_amount", "seed", "seed_deficit" (decimal strings in units of the
@@ -567,7 +567,7 @@ if winner then
     .. ',"timestamp":' .. ARGV[1]
     .. ',"metadata":' .. metadata_raw .. '}}'
   rcall('XADD', KEYS[8], 'MAXLEN', '~', '1000', '*', 'event_id', event_id,
-    'event_type', 'JackpotWinEvent', 'event', envelope)
+    'event_type', 'JackpotWinEvent', 'payload', envelope)
   rcall(publish, KEYS[9], envelope)
 end
 

@@ -694,7 +694,7 @@ async def test_a_win_is_listed_published_and_streamed(store: Store) -> None:
     assert message is not None
     events = await store.client.xrange(keys.instance_events("jp1"))
     assert len(events) == 1
-    assert events[0][1]["event"] == message["data"]
+    assert events[0][1]["payload"] == message["data"]
     assert events[0][1]["event_id"] == "ev-1"
     envelope = json.loads(message["data"])
     assert envelope["event_type"] == "JackpotWinEvent" and envelope["event_id"] == "ev-1"

@@ -178,6 +178,10 @@ class PotSchema(StrictSchema):
         if cap is not None and data["seed"] > cap:
             raise ValidationError("seed must not exceed max_value.", "seed")
         drop = data["trigger"].get("MustDropBy")
+        if drop and not data["is_progressive"]:
+            raise ValidationError(
+                "A MustDropBy pot must be progressive to reach its drop.", "trigger"
+            )
         if drop:
             if drop["min"] < data["seed"]:
                 raise ValidationError("MustDropBy.min must be at least the seed.", "trigger")

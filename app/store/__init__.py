@@ -21,7 +21,11 @@ class Store(ConfigStore, AccountStore, InstanceStore, ContributionStore, OptInSt
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Store:
-        client = async_client(settings.redis_url, cluster=settings.redis_cluster)
+        client = async_client(
+            settings.redis_url,
+            cluster=settings.redis_cluster,
+            max_connections=settings.redis_max_connections,
+        )
         return cls(client, ScriptRunner(), cluster=settings.redis_cluster)
 
     async def ping(self) -> bool:

@@ -16,6 +16,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 _memory_servers: dict[str, fakeredis.FakeServer] = {}
+POOL_TIMEOUT_S = 5
 
 AsyncClient = aredis.Redis | AsyncRedisCluster
 
@@ -24,16 +25,28 @@ def memory_server(url: str) -> fakeredis.FakeServer:
     return _memory_servers.setdefault(url, fakeredis.FakeServer())
 
 
-def async_client(url: str, *, cluster: bool = False) -> Any:
-    """Client for jackpot state. No automatic retries: a retried script could move money twice."""
+def async_client(url: str, *, cluster: bool = False, max_connections: int = 64) -> Any:
+    """Client for jackpot state. No automatic retries: a retried script could move money twice.
+
+    The pool blocks (up to POOL_TIMEOUT_S) when all its connections are busy, instead of
+    failing the request as redis-py's default pool does past its limit.
+    """
     if url.startswith("memory://"):
         return fakeredis.FakeAsyncRedis(server=memory_server(url), decode_responses=True)
     no_retry = Retry(NoBackoff(), 0)
     if cluster:
-        return AsyncRedisCluster.from_url(url, decode_responses=True, retry=no_retry)
-    return aredis.Redis.from_url(
-        url, decode_responses=True, retry=no_retry, health_check_interval=30
+        return AsyncRedisCluster.from_url(
+            url, decode_responses=True, retry=no_retry, max_connections=max_connections
+        )
+    pool = aredis.BlockingConnectionPool.from_url(
+        url,
+        decode_responses=True,
+        max_connections=max_connections,
+        timeout=POOL_TIMEOUT_S,
+        retry=no_retry,
+        health_check_interval=30,
     )
+    return aredis.Redis(connection_pool=pool)
 
 
 def sync_client(url: str, *, decode_responses: bool = False) -> Any:
