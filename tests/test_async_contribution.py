@@ -22,6 +22,9 @@ from typing import Any
 
 import pytest
 from quart.testing import QuartClient
+from rq import Queue
+from rq.job import Job, JobStatus
+from rq.registry import ScheduledJobRegistry
 
 import workers.jobs
 from app.config import Settings
@@ -87,18 +90,20 @@ class Delivery:
 class Receiver:
     url: str
     deliveries: list[Delivery] = field(default_factory=list)
+    statuses: list[int] = field(default_factory=list)  # answers to give first; then 200
 
 
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
     """A real HTTP server on 127.0.0.1 that records every POST and answers 200."""
     deliveries: list[Delivery] = []
+    statuses: list[int] = []
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             length = int(self.headers["Content-Length"])
             deliveries.append(Delivery(self.path, self.headers, self.rfile.read(length)))
-            self.send_response(200)
+            self.send_response(statuses.pop(0) if statuses else 200)
             self.send_header("Content-Length", "0")
             self.end_headers()
 
@@ -108,7 +113,7 @@ def receiver() -> Iterator[Receiver]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
     thread.start()
-    yield Receiver(f"http://127.0.0.1:{server.server_address[1]}/hook", deliveries)
+    yield Receiver(f"http://127.0.0.1:{server.server_address[1]}/hook", deliveries, statuses)
     server.shutdown()
     server.server_close()
     thread.join()
@@ -309,10 +314,20 @@ async def test_callbacks_to_private_addresses_are_refused_unless_allow_listed(
         "http://192.168.0.10/hook",
         "https://169.254.169.254/latest/meta-data",
         "http://0.0.0.0/hook",
+        "http://user@10.0.0.1:80/hook",
     ):
         response = await post(client, CONTRIBUTE, v1_body("cb", callback={"url": url}), headers)
         status, code, details = await error_of(response)
         assert (status, code, list(details)) == (400, "CALLBACK_NOT_ALLOWED", ["url"]), url
+    # Other spellings of 127.0.0.1 are refused too (the schema does not take them as URLs).
+    for url in (
+        "http://127.1/hook",
+        "http://2130706433/hook",
+        "http://0x7f000001/hook",
+        "http://[::ffff:127.0.0.1]/hook",
+    ):
+        response = await post(client, CONTRIBUTE, v1_body("cb", callback={"url": url}), headers)
+        assert response.status_code == 400, url
     assert queued(gateway) == 0
     # A public address is fine (the job is only queued here, never run).
     response = await post(
@@ -381,3 +396,32 @@ async def test_a_repeated_idempotency_key_applies_once_and_delivers_the_first_re
     assert first.json == second.json
     assert first.headers["X-Jackpot-Delivery"] != second.headers["X-Jackpot-Delivery"]
     assert (await view(client, headers, "idem-async"))["totals"]["contributions"] == 1
+
+
+async def test_a_failed_delivery_is_retried_with_the_same_delivery_id_and_signature(
+    client: QuartClient, gateway: Services, headers: dict[str, str], receiver: Receiver
+) -> None:
+    await create(client, headers, instance("retried"))
+    receiver.statuses.append(500)
+    body = v1_body("retried", callback=callback(receiver))
+    assert (await post(client, CONTRIBUTE, body, headers)).status_code == 200
+    await run_jobs(gateway)
+    (failed,) = receiver.deliveries
+    delivery_id = failed.headers["X-Jackpot-Delivery"]
+    connection = queues(gateway.settings)[0].connection
+    job = Job.fetch(f"callback-{delivery_id}", connection=connection)
+    assert job.get_status() == JobStatus.SCHEDULED  # retried later, with backoff
+    assert job.retries_left == 5
+
+    # Run the retry now instead of waiting for its backoff.
+    callbacks = Queue("callbacks", connection=connection)
+    ScheduledJobRegistry(queue=callbacks).remove(job)
+    callbacks.enqueue_job(job)
+    await run_jobs(gateway)
+    failed_again, delivered = receiver.deliveries
+    assert failed_again is failed
+    assert delivered.headers["X-Jackpot-Delivery"] == delivery_id
+    assert delivered.body == failed.body
+    check_signed(delivered)
+    assert Job.fetch(job.id, connection=connection).get_status() == JobStatus.FINISHED
+    assert (await view(client, headers, "retried"))["totals"]["contributions"] == 1
