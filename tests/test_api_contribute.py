@@ -854,7 +854,7 @@ async def test_event_metadata_is_attached_to_the_win_event(
     assert body["metadata"] == {"mine": True}
     events = await gateway.store.client.xrevrange("{jp:evented}:events")
     assert len(events) == 1
-    envelope = json.loads(events[0][1]["event"], parse_float=Decimal)
+    envelope = json.loads(events[0][1]["payload"], parse_float=Decimal)
     assert envelope["event_type"] == "JackpotWinEvent"
     data = envelope["data"]
     assert data["metadata"] == METADATA

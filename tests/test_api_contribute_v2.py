@@ -392,7 +392,7 @@ async def test_event_metadata_reaches_a_win_on_a_linked_instance(
     assert (win["win_pot_id"], win["contribution_currency"]) == ("mini", "JPY")
     assert win["win_amount"] == to_player(micros("10.7"), "EUR", "JPY", MULTIPLIERS)  # 1733
     events = await gateway.store.client.xrevrange("{jp:lucky-link}:events")
-    data = json.loads(events[0][1]["event"], parse_float=Decimal)["data"]
+    data = json.loads(events[0][1]["payload"], parse_float=Decimal)["data"]
     assert data["metadata"] == event_metadata
     assert (data["player_id"], data["brand_id"], data["win_amount"]) == ("w1", "brand2", "10.7")
     assert str(uuid.UUID(data["win_id"])) == data["win_id"]
