@@ -33,12 +33,18 @@ class Converter:
         """Units of `target` per unit of `source`."""
         return self._multipliers[target] / self._multipliers[source]
 
+    def convert(self, amount: Decimal, source: str, target: str) -> Decimal:
+        """`amount` of `source` in `target`, dividing last: one rounding (at 28 digits) of the
+        exact quotient, so an exactly representable result (4.30 GBP = 5 EUR) is exact.
+        Multiplying by `rate()` would carry the rounded reciprocal (5.000...001 EUR)."""
+        return amount * self._multipliers[target] / self._multipliers[source]
+
     def to_instance_micros(self, amount: Decimal, currency: str, instance_currency: str) -> int:
-        return to_micros_down(amount * self.rate(currency, instance_currency))
+        return to_micros_down(self.convert(amount, currency, instance_currency))
 
     def to_player_amount(self, micros: int, instance_currency: str, currency: str) -> Decimal:
         """An instance amount in the player's currency, rounded to its minor units."""
-        exact = Decimal(micros) / MICROS_PER_UNIT * self.rate(instance_currency, currency)
+        exact = self.convert(Decimal(micros) / MICROS_PER_UNIT, instance_currency, currency)
         return self.round_player(exact, currency)
 
     def round_player(self, amount: Decimal, currency: str) -> Decimal:

@@ -49,7 +49,10 @@ class OptInService:
         if target["type"] == "instance":
             definition = _instance(config, target["id"])
         else:
-            definition = resolve_source_instance(config, brand, target["id"], player["country"], [])
+            # An opt-in carries no segments: not checked, as when the instance is named.
+            definition = resolve_source_instance(
+                config, brand, target["id"], player["country"], None
+            )
         preference = body["contribution_preference"] or {}
         attempts: list[tuple[dict[str, Any], Decimal | None, str | None]] = [
             (definition, preference.get("value"), preference.get("currency"))
@@ -144,7 +147,7 @@ def preferred_value_micros(
     if currency in limits:
         checked, bounds = value, limits[currency]
     elif instance_currency in limits:
-        checked = value * converter.rate(currency, instance_currency)
+        checked = converter.convert(value, currency, instance_currency)
         bounds = limits[instance_currency]
     else:
         checked, bounds = value, None
