@@ -153,11 +153,13 @@ def convert_down(amount: Decimal | str, rate: Fraction) -> int:
     return int(Fraction(amount) * rate * MICROS)
 
 
-async def snapshot(gateway: Services) -> dict[str, Any]:
-    """Every per-instance key with its type and whole content."""
+async def snapshot(gateway: Services, *instance_ids: str) -> dict[str, Any]:
+    """Every per-instance key (of these instances, or of all) with its type and content."""
     client = gateway.store.client
     state: dict[str, Any] = {}
-    for key in sorted(await client.keys("{jp:*")):
+    patterns = [f"{{jp:{i}}}*" for i in instance_ids] or ["{jp:*"]
+    found = {key for pattern in patterns for key in await client.keys(pattern)}
+    for key in sorted(found):
         kind = await client.type(key)
         if kind == "string":
             value: Any = await client.get(key)
