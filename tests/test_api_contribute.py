@@ -12,7 +12,7 @@ import asyncio
 import json
 import time
 import uuid
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
 import pytest
@@ -282,6 +282,70 @@ async def test_percentage_contribution_floors_to_minor_units_caps_and_converts_d
     assert state["totals"]["contributions"] == units(amount)
     assert state["totals"]["house"] == units(house)
     conserved(state)
+
+
+@pytest.mark.parametrize(
+    ("instance_currency", "wager", "currency", "brand"),
+    [
+        ("EUR", "108", "USD", "demo:brand1"),  # pays 1.08 USD = 1 EUR exactly
+        ("EUR", "16200", "JPY", "demo:brand1"),  # 162 JPY = 1 EUR
+        ("SEK", "43", "GBP", "demo:brand1"),  # 0.43 GBP = 5.7 SEK (not 5.699999)
+        ("SEK", "22", "USD", "demo:brand2"),  # 0.22 USD at 1.10 = 2.28 SEK (not 2.279999)
+        ("SEK", "1", "USD", "demo:brand2"),  # 0.01 USD = 0.103636.. SEK: rounded down
+    ],
+)
+async def test_an_exactly_convertible_payment_enters_the_jackpot_exactly(
+    client: QuartClient,
+    headers: dict[str, str],
+    instance_currency: str,
+    wager: str,
+    currency: str,
+    brand: str,
+) -> None:
+    """Rounding down to micros must not lose a micro to a rounded reciprocal rate."""
+    await create(
+        client,
+        headers,
+        instance(
+            "exact",
+            currency=instance_currency,
+            contribution_type={"Percentage": "0.01"},
+            house_share="0.3",
+        ),
+    )
+    rates = rates_of(brand)
+    paid = floor_player(Decimal(wager) * Decimal("0.01"), currency)
+    amount = to_instance(paid, currency, instance_currency, rates)
+    exact = paid * rates[instance_currency] / rates[currency]
+    assert units(amount) == exact.quantize(Decimal("0.000001"), rounding=ROUND_DOWN)
+    response = await post(
+        client,
+        CONTRIBUTE,
+        v1_body("exact", base_wager=Decimal(wager), currency=currency, brand_id=brand),
+        headers,
+    )
+    assert (await exact_json(response))["contribution_amount"] == paid
+    state = await view(client, headers, "exact")
+    assert state["totals"]["contributions"] == units(amount)
+    assert state["pots"]["main"]["current_value"] == units(amount * 700_000 // 1_000_000)
+
+
+async def test_a_preferred_value_converts_exactly(
+    client: QuartClient, headers: dict[str, str]
+) -> None:
+    await create(client, headers, instance("pref-exact", opt_in_required=True))
+    await opt_in(
+        client,
+        headers,
+        "pref-exact",
+        True,
+        contribution_value=Decimal("1.08"),
+        contribution_currency="USD",
+    )
+    response = await post(client, CONTRIBUTE, v1_body("pref-exact"), headers)
+    assert (await exact_json(response))["contribution_amount"] == Decimal("1.00")
+    state = await view(client, headers, "pref-exact")
+    assert state["totals"]["contributions"] == Decimal("1")
 
 
 async def test_a_contribution_of_zero_is_recorded_but_triggers_nothing(
