@@ -208,6 +208,19 @@ async def test_active_instance_first_else_pending(
     await refused(client, demo_headers, 404, "NO_ACTIVE_INSTANCE", "both")
 
 
+async def test_an_instance_past_its_end_is_not_offered(
+    client: QuartClient, demo_headers: dict[str, str]
+) -> None:
+    """Still Active (the scheduler has not terminated it yet) but past timestamp_end."""
+    ended = int(time.time() * 1000) - 1000
+    await create_instance(client, demo_headers, instance("over", timestamp_end=ended))
+    await create_instance(client, demo_headers, instance("later"))
+    await put_source(client, demo_headers, "over-src", ["over", "later"])
+    await put_source(client, demo_headers, "only-over", ["over"])
+    assert (await view(client, demo_headers, "over-src"))["id"] == "later"
+    await refused(client, demo_headers, 404, "NO_ACTIVE_INSTANCE", "only-over")
+
+
 async def test_a_paused_instance_is_not_offered(
     client: QuartClient, demo_headers: dict[str, str]
 ) -> None:

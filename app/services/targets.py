@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from app.clock import now_ms
 from app.errors import APIError
 from app.services.config import ConfigSnapshot
 from app.services.eligibility import eligibility_error
@@ -37,9 +38,12 @@ def resolve_source_instance(
             eligible.append(definition)
         elif first_refusal is None:
             first_refusal = refusal
+    now = now_ms()
     for status in STATUS_PREFERENCE:
         for definition in eligible:
-            if config.statuses.get(definition["id"]) == status:
+            end = definition["timestamp_end"]
+            # Past its end but not yet terminated (the scheduler lags): not on offer.
+            if config.statuses.get(definition["id"]) == status and (end is None or now < end):
                 return definition
     if first_refusal is not None and not eligible:
         # The player's own refusal (403 BRAND/COUNTRY/SEGMENT_NOT_ALLOWED), as when the
