@@ -691,3 +691,17 @@ async def test_v2_owner_alias_and_operator_scope(
         client, demo_headers, optin_v2("club", player_id="p2", operator_id="demo", owner_id="demo")
     )
     assert both == {"success": ["club"], "failed": []}
+
+
+async def test_opt_in_after_the_end_is_refused_opt_out_works(
+    client: QuartClient, demo_headers: dict[str, str], gateway: Services
+) -> None:
+    ended = int(time.time() * 1000) - 1000
+    await create_instance(client, demo_headers, instance("over", timestamp_end=ended))
+    state = await snapshot(gateway)
+    await post_optin(client, demo_headers, optin("over"), 409, "INSTANCE_ENDED")
+    result = await post_v2(client, demo_headers, optin_v2("over"))
+    assert [(f["instance_id"], f["code"]) for f in result["failed"]] == [("over", "INSTANCE_ENDED")]
+    assert await snapshot(gateway) == state
+    left = await post_optin(client, demo_headers, optin("over", opt_in=False))
+    assert left["opted_in"] is False
