@@ -249,6 +249,29 @@ INSTANCE_RULES = [
         ),
         ("pots", "0", "trigger", "HitRate", "max_magic_number"),
     ),
+    (
+        "magic-number-zero",
+        instance(
+            pots=with_pot(0, trigger={"HitRate": {"max_magic_number": 0, "cost_per_attempt": "1"}})
+        ),
+        ("pots", "0", "trigger", "HitRate", "max_magic_number"),
+    ),
+    (
+        "max-value-zero",
+        instance(pots=with_pot(0, max_value="0", seed="0")),
+        ("pots", "0", "max_value"),
+    ),
+    (
+        "pot-without-trigger",
+        instance(pots=[{k: v for k, v in pots()[0].items() if k != "trigger"}, pots()[1]]),
+        ("pots", "0", "trigger"),
+    ),
+    (
+        "pot-progressive-not-bool",
+        instance(pots=with_pot(0, is_progressive="maybe")),
+        ("pots", "0", "is_progressive"),
+    ),
+    ("too-many-pots", instance(pots=[{**pots()[0], "id": f"p{n}"} for n in range(21)]), ("pots",)),
     # unknown fields are errors at every level
     ("unknown-field", instance(colour="red"), ("colour",)),
     ("unknown-pot-field", instance(pots=with_pot(0, colour="red")), ("pots", "0", "colour")),
@@ -311,6 +334,43 @@ INSTANCE_RULES = [
             jackpot_type="Raffle",
         ),
         ("raffle", "draw", "every"),
+    ),
+    (
+        "raffle-draw-at-start",
+        instance(
+            raffle={"ticket_cost": "1", "prizes": ["10"], "draw": {"at": "start"}},
+            jackpot_type="Raffle",
+        ),
+        ("raffle", "draw", "at"),
+    ),
+    (
+        "raffle-without-prizes",
+        instance(
+            raffle={"ticket_cost": "1", "prizes": [], "draw": {"every": "1d"}},
+            jackpot_type="Raffle",
+        ),
+        ("raffle", "prizes"),
+    ),
+    (
+        "raffle-bad-basis",
+        instance(
+            raffle={
+                "ticket_cost": "1",
+                "ticket_basis": "deposits",
+                "prizes": ["10"],
+                "draw": {"every": "1d"},
+            },
+            jackpot_type="Raffle",
+        ),
+        ("raffle", "ticket_basis"),
+    ),
+    (
+        "raffle-free-tickets",
+        instance(
+            raffle={"ticket_cost": "0", "prizes": ["10"], "draw": {"every": "1d"}},
+            jackpot_type="Raffle",
+        ),
+        ("raffle", "ticket_cost"),
     ),
     # exactly one of ...
     (
@@ -394,6 +454,18 @@ async def test_the_valid_base_definition_is_accepted(
 ) -> None:
     """The control for the rules above: each of them changes one thing of this definition."""
     response = await client.post("/admin/instances", json=instance(), headers=admin)
+    assert response.status_code == 201, await response.get_json()
+    raffle = instance(
+        id="test-raffle",
+        jackpot_type="Raffle",
+        raffle={
+            "ticket_cost": "1",
+            "ticket_basis": "base_wager",
+            "prizes": ["10", "5"],
+            "draw": {"every": "1d"},
+        },
+    )
+    response = await client.post("/admin/instances", json=raffle, headers=admin)
     assert response.status_code == 201, await response.get_json()
 
 
