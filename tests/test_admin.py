@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import uuid
 from collections.abc import AsyncIterator
@@ -1031,3 +1032,18 @@ def test_instance_rule_table_does_not_share_state() -> None:
     """The tables above are built once; make sure no case mutated the base definition."""
     assert instance() == copy.deepcopy(instance())
     assert pots()[0]["seed"] == "10"
+
+
+async def test_concurrent_creation_of_one_instance_creates_it_once(
+    client: QuartClient, config: None, admin: dict[str, str]
+) -> None:
+    responses = await asyncio.gather(
+        *(client.post("/admin/instances", json=instance(), headers=admin) for _ in range(4))
+    )
+    assert sorted(response.status_code for response in responses) == [200, 200, 200, 201]
+    ledger = await (await client.get("/admin/instances/test-jp/ledger", headers=admin)).get_json()
+    assert [entry["type"] for entry in ledger["entries"]] == [
+        "seed_funding",
+        "seed_funding",
+        "status",
+    ]

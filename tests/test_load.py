@@ -295,3 +295,63 @@ def test_an_unreachable_redis_is_a_one_line_error(
     monkeypatch.setenv("REDIS_URL", f"redis://127.0.0.1:{free_port()}/0")
     code, out, err = load(DEMO_FILE, capsys)
     assert_one_line_error(code, out, err, "Redis failed: ")
+
+
+# -- create-account --------------------------------------------------------------------
+def create_account(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(["create-account", *args])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_create_account(
+    env: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    preload(env, capsys)
+    monkeypatch.setenv("NEW_PASSWORD", "a-long-enough-password")
+    args = ["--username", "ops", "--operator", "demo", "--role", "admin", "--role", "operator"]
+    assert create_account(capsys, *args, "--password-env", "NEW_PASSWORD") == (
+        0,
+        "created ops for demo (admin, operator)\n",
+        "",
+    )
+    client = redis.Redis.from_url(env, decode_responses=True)
+    try:
+        stored = json.loads(client.hget("jg:accounts", "ops") or "{}")
+    finally:
+        client.close()
+    assert stored["operator_id"] == "demo"
+    assert stored["roles"] == ["admin", "operator"]
+    assert verify_password(stored["password_hash"], "a-long-enough-password")
+
+    before = dump(env)
+    code, out, err = create_account(capsys, *args, "--password-env", "NEW_PASSWORD")
+    assert (code, out, err) == (1, "", "error: Account ops already exists.\n")
+    assert dump(env) == before
+
+
+@pytest.mark.parametrize(
+    ("args", "variable", "message"),
+    [
+        (["--operator", "ghost"], "a-long-enough-password", "Operator ghost does not exist."),
+        (["--operator", "demo"], "", "environment variable NEW_PASSWORD is not set"),
+        (["--operator", "demo"], "short", "the password must have at least 12 characters"),
+    ],
+    ids=["unknown-operator", "unset-password", "short-password"],
+)
+def test_create_account_refusals(
+    env: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    args: list[str],
+    variable: str,
+    message: str,
+) -> None:
+    preload(env, capsys)
+    monkeypatch.setenv("NEW_PASSWORD", variable)
+    before = dump(env)
+    code, out, err = create_account(
+        capsys, "--username", "ops", *args, "--password-env", "NEW_PASSWORD"
+    )
+    assert (code, out, err) == (1, "", f"error: {message}\n")
+    assert dump(env) == before

@@ -116,3 +116,19 @@ async def test_public_routes_answer_without_token(app: Quart) -> None:
     response = await client.post("/authenticate/service", json={})
     assert response.status_code == 400
     assert (await response.get_json())["code"] == "VALIDATION_ERROR"
+
+
+async def test_head_requests_are_protected_too(app: Quart) -> None:
+    """HEAD runs the GET view: it must not answer without a token either."""
+    client = app.test_client()
+    adapter = app.url_map.bind("localhost")
+    failures = []
+    for rule in app.url_map.iter_rules():
+        if rule.websocket or is_public(app, rule) or "HEAD" not in (rule.methods or set()):
+            continue
+        values = {name: dummy_value(rule, name) for name in rule.arguments}
+        path = adapter.build(rule.endpoint, values, append_unknown=False)
+        response = await client.open(path, method="HEAD")
+        if response.status_code != 401:
+            failures.append((rule.endpoint, path, response.status_code))
+    assert failures == []
