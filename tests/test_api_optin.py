@@ -73,7 +73,7 @@ def optin(
     *,
     brand_id: str = "demo:brand1",
     country: str = "DE",
-    value: str | None = None,
+    value: Any = None,
     currency: str | None = None,
 ) -> dict[str, Any]:
     body: dict[str, Any] = {
@@ -239,7 +239,8 @@ async def test_preference_limits_own_currency_else_instance_currency_after_conve
                 Decimal(value),
                 currency,
             ), (value, currency)
-            record = await gateway.store.optin("club", *brand.split(":"), "p1")
+            operator_id, brand_id = brand.split(":")
+            record = await gateway.store.optin("club", operator_id, brand_id, "p1")
             assert record is not None
             # Stored in micro-units of the instance currency, rounded down, exactly.
             assert record.value_micros == convert_down(value, rate(brand, currency, "EUR")), (
