@@ -176,5 +176,19 @@ def test_dev_falls_back_to_fakeredis_without_redis_server(
     assert match, banner
     assert match["store"] == "fakeredis"
     exercise(match["base"], banner)
+
+    # Over a real socket, a chunked body (no Content-Length) is capped as well.
+    def chunks() -> Iterator[bytes]:
+        for _ in range(100):
+            yield b" " * 1024
+
+    response = httpx.post(
+        f"{match['base']}/authenticate/service",
+        content=chunks(),
+        headers={"Content-Type": "application/json"},
+        timeout=10,
+    )
+    assert response.status_code == 413
+    assert response.json()["code"] == "BODY_TOO_LARGE"
     assert server.interrupt() == 0, server.output()
     assert "Traceback" not in server.output()
