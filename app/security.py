@@ -14,6 +14,7 @@ from joserfc.jwt import JWTClaimsRegistry
 
 ALGORITHM = "HS256"
 ROLES = ("operator", "admin")
+VERIFIED_CACHE_SIZE = 10_000
 
 _hasher = PasswordHasher()  # argon2id with the library's current defaults
 
@@ -65,6 +66,7 @@ class TokenIssuer:
             exp={"essential": True},
             op={"essential": True},
         )
+        self._verified: dict[str, tuple[Principal, int]] = {}
 
     def issue(self, principal: Principal, *, now: float | None = None) -> str:
         issued = int(time.time() if now is None else now)
@@ -79,6 +81,18 @@ class TokenIssuer:
         return jwt.encode({"alg": ALGORITHM}, claims, self._key, algorithms=[ALGORITHM])
 
     def verify(self, token: str) -> Principal:
+        """The caller behind a valid token. A verified token is remembered until its `exp`
+        (bounded cache keyed by the whole token), so repeat calls skip the HMAC and claims."""
+        cached = self._verified.get(token)
+        if cached is not None and time.time() < cached[1]:
+            return cached[0]
+        principal, expires = self._verify(token)
+        if len(self._verified) >= VERIFIED_CACHE_SIZE:
+            self._verified.pop(next(iter(self._verified)))  # the oldest entry
+        self._verified[token] = (principal, expires)
+        return principal
+
+    def _verify(self, token: str) -> tuple[Principal, int]:
         try:
             decoded = jwt.decode(token, self._key, algorithms=[ALGORITHM])
             self._registry.validate(decoded.claims)
@@ -90,4 +104,5 @@ class TokenIssuer:
         roles = claims.get("roles") or []
         if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
             raise TokenError("INVALID_TOKEN", "the token is not valid")
-        return Principal(str(claims["sub"]), str(claims["op"]), tuple(roles))
+        principal = Principal(str(claims["sub"]), str(claims["op"]), tuple(roles))
+        return principal, int(claims["exp"])

@@ -85,6 +85,10 @@ class ConfigCache:
         snapshot = self._snapshot
         if snapshot is not None and now - self._checked_at < self._refresh_s:
             return snapshot
+        if snapshot is not None:
+            # Requests arriving while this check is in flight keep the current snapshot,
+            # so a busy process still sends one version check per interval, not one each.
+            self._checked_at = now
         version = await self._store.config_version()
         if snapshot is None or version != snapshot.version:
             snapshot = await self._load(version)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import fakeredis
+import hiredis
 import redis
 import redis.asyncio as aredis
 from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
@@ -19,6 +20,16 @@ _memory_servers: dict[str, fakeredis.FakeServer] = {}
 POOL_TIMEOUT_S = 5
 
 AsyncClient = aredis.Redis | AsyncRedisCluster
+
+
+class HiredisPackingConnection(aredis.Connection):
+    """redis-py's asyncio client packs commands in Python; hiredis packs the same bytes in C
+    (measured: 143 us -> 13 us for the contribute call's 59 arguments)."""
+
+    def pack_command(self, *args: Any) -> list[bytes]:
+        if isinstance(args[0], str) and " " in args[0]:  # "SCRIPT LOAD" is two arguments
+            args = (*args[0].split(), *args[1:])
+        return [hiredis.pack_command(tuple(map(self.encoder.encode, args)))]
 
 
 def memory_server(url: str) -> fakeredis.FakeServer:
@@ -38,8 +49,11 @@ def async_client(url: str, *, cluster: bool = False, max_connections: int = 64) 
         return AsyncRedisCluster.from_url(
             url, decode_responses=True, retry=no_retry, max_connections=max_connections
         )
+    # TLS and unix-socket URLs keep redis-py's own connection classes.
+    packing = {"connection_class": HiredisPackingConnection} if url.startswith("redis://") else {}
     pool = aredis.BlockingConnectionPool.from_url(
         url,
+        **packing,
         decode_responses=True,
         max_connections=max_connections,
         timeout=POOL_TIMEOUT_S,
