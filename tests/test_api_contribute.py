@@ -394,7 +394,7 @@ async def opt_in(
 
 
 async def test_an_opted_in_preferred_value_replaces_the_fixed_amount(
-    client: QuartClient, headers: dict[str, str]
+    client: QuartClient, gateway: Services, headers: dict[str, str]
 ) -> None:
     definition = await create(
         client,
@@ -441,10 +441,10 @@ async def test_an_opted_in_preferred_value_replaces_the_fixed_amount(
 
     # Opted out: refused, and nothing changes.
     await opt_in(client, headers, "optin", False)
-    frozen = await snapshot(gateway_of(client), "optin")
+    frozen = await snapshot(gateway, "optin")
     response = await post(client, CONTRIBUTE, v1_body("optin"), headers)
     assert await error_of(response) == (409, "NOT_OPTED_IN", {})
-    assert await snapshot(gateway_of(client), "optin") == frozen
+    assert await snapshot(gateway, "optin") == frozen
 
 
 async def test_a_player_who_never_opted_in_is_refused_when_opt_in_is_required(
@@ -455,10 +455,6 @@ async def test_a_player_who_never_opted_in_is_refused_when_opt_in_is_required(
     response = await post(client, CONTRIBUTE, v1_body("must-opt", player_id="new"), headers)
     assert await error_of(response) == (409, "NOT_OPTED_IN", {})
     assert await snapshot(gateway, "must-opt") == frozen
-
-
-def gateway_of(client: QuartClient) -> Services:
-    return client.app.extensions["gateway"]  # type: ignore[no-any-return]
 
 
 # -- wins -------------------------------------------------------------------------------------
