@@ -264,7 +264,8 @@ class ContributionService:
             source_id=source_id,
             gameround_id=gameround_id,
             idempotency_key=idempotency_key,
-            request_hash=request_hash(request),
+            # Only a request with an idempotency key is ever compared.
+            request_hash=request_hash(request) if idempotency_key else "",
             metadata=metadata,
             event_metadata=event_metadata,
         )
