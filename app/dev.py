@@ -13,6 +13,7 @@ from app.store.embedded import EmbeddedRedis
 
 DEMO_PASSWORD = "demo-password-123"
 RIVAL_PASSWORD = "rival-password-123"
+DEV_CALLBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
 def demo_file() -> Path:
@@ -72,6 +73,8 @@ def run_dev(port: int | None = None, demo: bool = True) -> int:
             queue_redis_url=url,
             redis_cluster=False,
             port=settings.port if port is None else port,
+            # Dev callbacks usually go to a receiver on this machine.
+            callback_allowlist=settings.callback_allowlist or DEV_CALLBACK_HOSTS,
         )
         store_name = f"private redis-server on port {embedded.port}" if embedded else "fakeredis"
         asyncio.run(_run(settings, demo, store_name))
