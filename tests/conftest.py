@@ -9,12 +9,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from argon2 import PasswordHasher
 from quart import Quart
 from quart.testing import QuartClient
 
-from app import create_app
+from app import create_app, security
 from app.cli import read_definitions
 from app.config import Settings
+from app.security import Principal
 from app.services import Services
 from app.store import Store
 from tests.support.redis_server import RedisServer
@@ -114,3 +116,35 @@ async def rival_headers(client: QuartClient, demo: dict[str, Any]) -> dict[str, 
     """operator `rival`, role operator only."""
     token = await login(client, "rival-service", DEMO_PASSWORDS["RIVAL_SERVICE_PASSWORD"])
     return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+def cheap_passwords(monkeypatch: pytest.MonkeyPatch) -> None:
+    """argon2 with the smallest parameters: the demo accounts cost ~1 ms instead of ~0.7 s."""
+    monkeypatch.setattr(
+        security, "_hasher", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    )
+
+
+# -- demo principals with tokens issued directly (no password hashing) ----------------------
+DEMO = Principal("demo-service", "demo", ("admin", "operator"))
+RIVAL = Principal("rival-service", "rival", ("operator",))
+DEMO_SECRET = "demo-callback-secret-0123456789"  # examples/demo.yaml
+
+
+async def load_demo(gateway: Services) -> None:
+    """The demo definitions without their accounts (tokens are issued directly: hashing
+    passwords for every test would cost half a second each)."""
+    definitions = read_definitions(DEMO_FILE)
+    await gateway.admin.apply({**definitions, "accounts": []}, lambda name: None)
+
+
+def auth(gateway: Services, principal: Principal) -> dict[str, str]:
+    return {"Authorization": f"Bearer {gateway.tokens.issue(principal)}"}
+
+
+@pytest.fixture
+async def headers(gateway: Services) -> dict[str, str]:
+    """The demo definitions loaded; a token of operator demo (roles operator + admin)."""
+    await load_demo(gateway)
+    return auth(gateway, DEMO)

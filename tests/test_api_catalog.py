@@ -10,14 +10,13 @@ from quart.testing import QuartClient
 
 from app.cli import read_definitions
 from tests.conftest import DEMO_FILE
-from tests.support.jackpot_api import cheap_password_hashing, expect, instance, put_source
+from tests.support.definitions import instance, seeded_pots
+from tests.support.http import create_instance, expect, put_source
 
 DEMO = read_definitions(DEMO_FILE)
 
 
-@pytest.fixture(autouse=True)
-def _cheap_passwords(monkeypatch: pytest.MonkeyPatch) -> None:
-    cheap_password_hashing(monkeypatch)
+pytestmark = pytest.mark.usefixtures("cheap_passwords")
 
 
 def merged_multipliers(currencies: dict[str, Any], brand_path: str) -> dict[str, Decimal]:
@@ -138,9 +137,7 @@ async def test_sources_of_an_owner(client: QuartClient, demo_headers: dict[str, 
 async def test_sources_name_filter_is_a_case_insensitive_substring(
     client: QuartClient, demo_headers: dict[str, str]
 ) -> None:
-    await expect(
-        await client.post("/admin/instances", json=instance("lobby"), headers=demo_headers), 201
-    )
+    await create_instance(client, demo_headers, instance("lobby", fixed="0.10", pots=seeded_pots()))
     book = await put_source(
         client, demo_headers, "book-of-dead", ["lobby"], source_name="Book of Dead"
     )

@@ -2,7 +2,7 @@
 
 Every test runs on real Redis and on fakeredis. Instances are created for each test through
 the admin API, so their parameters are the test's own. Money is asserted exactly: expected
-values are computed here from the documented rules (tests/support/contrib.py), never copied
+values are computed here from the documented rules (tests/support/money.py), never copied
 from what the code answers.
 """
 
@@ -20,34 +20,29 @@ from quart.testing import QuartClient
 
 from app.config import Settings
 from app.services import Services
-from tests.conftest import make_settings
-from tests.support.contrib import (
-    BRAND2_MULTIPLIERS,
-    DEMO,
-    MULTIPLIERS,
-    RIVAL,
-    auth,
-    create,
+from tests.conftest import RIVAL, auth, make_settings
+from tests.support.definitions import hit_rate, instance, must_drop, pot
+from tests.support.http import (
+    create_instance,
     error_of,
     exact_json,
-    floor_player,
-    hit_rate,
-    instance,
-    load_demo,
-    micros,
-    must_drop,
     post,
-    pot,
     set_status,
-    snapshot,
     source_body,
+    v1_body,
+    view,
+)
+from tests.support.money import (
+    BRAND2_MULTIPLIERS,
+    MULTIPLIERS,
+    floor_player,
+    micros,
     split,
     to_instance,
     to_player,
     units,
-    v1_body,
-    view,
 )
+from tests.support.snapshots import snapshot
 
 CONTRIBUTE = "/jackpots/contribute"
 BY_SOURCE = "/jackpots/contribute/source"
@@ -58,13 +53,6 @@ HOUR_MS = 3_600_000
 def settings(redis_url: str, request: pytest.FixtureRequest) -> Settings:
     """The conftest settings; a test may add overrides with indirect parametrization."""
     return make_settings(redis_url, **getattr(request, "param", {}))
-
-
-@pytest.fixture
-async def headers(gateway: Services) -> dict[str, str]:
-    """The demo definitions loaded; a token of operator demo (roles operator + admin)."""
-    await load_demo(gateway)
-    return auth(gateway, DEMO)
 
 
 @pytest.fixture
@@ -95,8 +83,8 @@ def conserved(state: dict[str, Any]) -> None:
 
 
 SPLIT_POTS = [
-    pot("alpha", "0.333333", reserve="0.15", seed="5"),
-    pot("beta", "0.25", reserve="0.1"),
+    pot("alpha", "0.333333", reserve_share="0.15", seed="5"),
+    pot("beta", "0.25", reserve_share="0.1"),
 ]
 SPLIT_HOUSE = "0.416667"
 
@@ -123,7 +111,7 @@ async def test_fixed_contribution_is_converted_rounded_half_even_and_split_exact
     currency: str,
     brand: str,
 ) -> None:
-    definition = await create(
+    definition = await create_instance(
         client,
         headers,
         instance(
@@ -181,7 +169,7 @@ async def test_split_floors_each_pot_and_gives_the_remainder_to_the_house(
     client: QuartClient, headers: dict[str, str]
 ) -> None:
     """0.18 into 33.3333% (15% reserved) and 25% (10% reserved): the floors are visible."""
-    await create(
+    await create_instance(
         client,
         headers,
         instance(
@@ -244,7 +232,7 @@ async def test_percentage_contribution_floors_to_minor_units_caps_and_converts_d
     brand: str,
     limits: dict[str, Any],
 ) -> None:
-    definition = await create(
+    definition = await create_instance(
         client,
         headers,
         instance(
@@ -252,7 +240,7 @@ async def test_percentage_contribution_floors_to_minor_units_caps_and_converts_d
             currency=instance_currency,
             contribution_type={"Percentage": pct},
             contribution_limits=limits,
-            pots=[pot("main", "0.6", reserve="0.125")],
+            pots=[pot("main", "0.6", reserve_share="0.125")],
             house_share="0.4",
         ),
     )
@@ -303,7 +291,7 @@ async def test_an_exactly_convertible_payment_enters_the_jackpot_exactly(
     brand: str,
 ) -> None:
     """Rounding down to micros must not lose a micro to a rounded reciprocal rate."""
-    await create(
+    await create_instance(
         client,
         headers,
         instance(
@@ -333,7 +321,7 @@ async def test_an_exactly_convertible_payment_enters_the_jackpot_exactly(
 async def test_a_preferred_value_converts_exactly(
     client: QuartClient, headers: dict[str, str]
 ) -> None:
-    await create(client, headers, instance("pref-exact", opt_in_required=True))
+    await create_instance(client, headers, instance("pref-exact", opt_in_required=True))
     await opt_in(
         client,
         headers,
@@ -352,7 +340,7 @@ async def test_a_contribution_of_zero_is_recorded_but_triggers_nothing(
     client: QuartClient, headers: dict[str, str]
 ) -> None:
     """A base wager of 0 on a Percentage instance: no money moves, even a certain hit fails."""
-    await create(
+    await create_instance(
         client,
         headers,
         instance(
@@ -396,7 +384,7 @@ async def opt_in(
 async def test_an_opted_in_preferred_value_replaces_the_fixed_amount(
     client: QuartClient, gateway: Services, headers: dict[str, str]
 ) -> None:
-    definition = await create(
+    definition = await create_instance(
         client,
         headers,
         instance(
@@ -441,20 +429,20 @@ async def test_an_opted_in_preferred_value_replaces_the_fixed_amount(
 
     # Opted out: refused, and nothing changes.
     await opt_in(client, headers, "optin", False)
-    frozen = await snapshot(gateway, "optin")
+    frozen = await snapshot(gateway.store, "optin")
     response = await post(client, CONTRIBUTE, v1_body("optin"), headers)
     assert await error_of(response) == (409, "NOT_OPTED_IN", {})
-    assert await snapshot(gateway, "optin") == frozen
+    assert await snapshot(gateway.store, "optin") == frozen
 
 
 async def test_a_player_who_never_opted_in_is_refused_when_opt_in_is_required(
     client: QuartClient, gateway: Services, headers: dict[str, str]
 ) -> None:
-    await create(client, headers, instance("must-opt", opt_in_required=True))
-    frozen = await snapshot(gateway, "must-opt")
+    await create_instance(client, headers, instance("must-opt", opt_in_required=True))
+    frozen = await snapshot(gateway.store, "must-opt")
     response = await post(client, CONTRIBUTE, v1_body("must-opt", player_id="new"), headers)
     assert await error_of(response) == (409, "NOT_OPTED_IN", {})
-    assert await snapshot(gateway, "must-opt") == frozen
+    assert await snapshot(gateway.store, "must-opt") == frozen
 
 
 # -- wins -------------------------------------------------------------------------------------
@@ -480,14 +468,14 @@ async def test_a_forced_hit_wins_the_pot_reseeds_it_and_lists_the_winner(
     limit: str | None,
     withheld: bool,
 ) -> None:
-    await create(
+    await create_instance(
         client,
         headers,
         instance(
             "hit",
             contribution_type={"Fixed": "2.00"},
             auto_payout_limit=limit,
-            pots=[pot("mini", "0.5", hit_rate(1), reserve="0.2", seed="10")],
+            pots=[pot("mini", "0.5", hit_rate(1), reserve_share="0.2", seed="10")],
             house_share="0.5",
         ),
     )
@@ -545,7 +533,7 @@ async def test_when_several_pots_hit_the_highest_wins_and_the_others_keep_their_
         pot("high", "0.25", hit_rate(1), seed="50"),
         pot("low", "0.25", hit_rate(1), seed="5"),
     ]
-    await create(
+    await create_instance(
         client,
         headers,
         instance(
@@ -568,7 +556,7 @@ async def test_a_must_drop_by_pot_wins_when_lifted_to_its_drop_value(
     client: QuartClient, headers: dict[str, str]
 ) -> None:
     """Drop values are drawn in [10.6, 10.600001): exactly 10.6; each 1.00 lifts by 0.50."""
-    await create(
+    await create_instance(
         client,
         headers,
         instance(
@@ -615,10 +603,10 @@ async def refusal_instances(
     client: QuartClient, gateway: Services, headers: dict[str, str]
 ) -> dict[str, Any]:
     for definition in REFUSAL_INSTANCES:
-        await create(client, headers, definition)
+        await create_instance(client, headers, definition)
     await set_status(client, headers, "paused", "pause")
     await set_status(client, headers, "terminated", "terminate")
-    return await snapshot(gateway, "*")
+    return await snapshot(gateway.store)
 
 
 REFUSALS: list[tuple[dict[str, Any], int, str]] = [
@@ -656,7 +644,7 @@ async def test_each_refusal_has_its_code_and_status_and_changes_nothing(
         if (got_status, got_code) != (status, code) or "X-Contribution-Id" in response.headers:
             wrong.append((fields, got_status, got_code))
     assert wrong == []
-    assert await snapshot(gateway, "*") == refusal_instances
+    assert await snapshot(gateway.store) == refusal_instances
 
 
 async def test_the_largest_plausible_wager_is_still_accepted(
@@ -716,7 +704,7 @@ async def test_invalid_base_wagers_are_validation_errors_and_change_nothing(
         )
         response = await post(client, CONTRIBUTE, raw, headers)
         assert (await error_of(response))[:2] == (400, "MALFORMED_JSON"), literal
-    assert await snapshot(gateway, "*") == refusal_instances
+    assert await snapshot(gateway.store) == refusal_instances
 
 
 REQUIRED = (
@@ -760,7 +748,7 @@ async def test_malformed_bodies_name_the_field_and_change_nothing(
     for raw in ("", "[]", "not json", "null"):
         status, code, _ = await error_of(await post(client, CONTRIBUTE, raw, headers))
         assert status == 400, raw
-    assert await snapshot(gateway, "*") == refusal_instances
+    assert await snapshot(gateway.store) == refusal_instances
 
 
 async def test_a_token_is_required(
@@ -768,18 +756,18 @@ async def test_a_token_is_required(
 ) -> None:
     response = await post(client, CONTRIBUTE, v1_body("open"), {})
     assert (await error_of(response))[:2] == (401, "MISSING_TOKEN")
-    assert await snapshot(gateway, "*") == refusal_instances
+    assert await snapshot(gateway.store) == refusal_instances
 
 
 # -- idempotency ----------------------------------------------------------------------------
 async def test_a_repeated_idempotency_key_answers_204_with_the_first_headers(
     client: QuartClient, gateway: Services, headers: dict[str, str]
 ) -> None:
-    await create(client, headers, instance("idem"))
+    await create_instance(client, headers, instance("idem"))
     body = v1_body("idem", idempotency_key="bet-1:a_b.c", metadata={"n": 1})
     first = await post(client, CONTRIBUTE, body, headers)
     assert first.status_code == 200
-    frozen = await snapshot(gateway, "idem")
+    frozen = await snapshot(gateway.store, "idem")
 
     again = await post(client, CONTRIBUTE, body, headers)
     assert again.status_code == 204
@@ -789,7 +777,7 @@ async def test_a_repeated_idempotency_key_answers_204_with_the_first_headers(
     # The same request written differently (key order, 2.0 for 2.00) is the same request.
     reordered = dict(reversed(list({**body, "base_wager": Decimal("2.0")}.items())))
     assert (await post(client, CONTRIBUTE, reordered, headers)).status_code == 204
-    assert await snapshot(gateway, "idem") == frozen
+    assert await snapshot(gateway.store, "idem") == frozen
 
     for changed in (
         {"base_wager": Decimal("2.01")},
@@ -799,7 +787,7 @@ async def test_a_repeated_idempotency_key_answers_204_with_the_first_headers(
     ):
         response = await post(client, CONTRIBUTE, {**body, **changed}, headers)
         assert await error_of(response) == (409, "IDEMPOTENCY_MISMATCH", {}), changed
-    assert await snapshot(gateway, "idem") == frozen
+    assert await snapshot(gateway.store, "idem") == frozen
 
     # Another key, or none, is another contribution.
     for key in ("bet-2", None):
@@ -813,8 +801,8 @@ async def test_an_idempotency_key_is_scoped_to_the_instance_and_the_operator(
     client: QuartClient, headers: dict[str, str], rival: dict[str, str]
 ) -> None:
     shared = ["demo:brand1", "rival:main"]
-    await create(client, headers, instance("shared-a", allowed_brands=shared))
-    await create(client, headers, instance("shared-b", allowed_brands=shared))
+    await create_instance(client, headers, instance("shared-a", allowed_brands=shared))
+    await create_instance(client, headers, instance("shared-b", allowed_brands=shared))
     demo_body = v1_body("shared-a", idempotency_key="same-key")
     rival_body = v1_body("shared-a", idempotency_key="same-key", brand_id="rival:main")
     ids = set()
@@ -837,7 +825,7 @@ async def test_an_idempotency_key_is_scoped_to_the_instance_and_the_operator(
 async def test_concurrent_duplicates_apply_exactly_once(
     client: QuartClient, gateway: Services, headers: dict[str, str]
 ) -> None:
-    await create(client, headers, instance("race"))
+    await create_instance(client, headers, instance("race"))
     body = v1_body("race", idempotency_key="race-1")
     responses = await asyncio.gather(*(post(client, CONTRIBUTE, body, headers) for _ in range(50)))
     statuses = sorted(response.status_code for response in responses)
@@ -855,7 +843,7 @@ async def test_concurrent_duplicates_apply_exactly_once(
 async def test_an_idempotency_key_expires_after_its_lifetime(
     client: QuartClient, headers: dict[str, str]
 ) -> None:
-    await create(client, headers, instance("expiring"))
+    await create_instance(client, headers, instance("expiring"))
     body = v1_body("expiring", idempotency_key="short-lived")
     first = await post(client, CONTRIBUTE, body, headers)
     assert first.status_code == 200
@@ -882,7 +870,7 @@ METADATA = {
 async def test_metadata_is_echoed_exactly(
     client: QuartClient, headers: dict[str, str], metadata: Any
 ) -> None:
-    await create(client, headers, instance("meta"))
+    await create_instance(client, headers, instance("meta"))
     response = await post(client, CONTRIBUTE, v1_body("meta", metadata=metadata), headers)
     assert response.status_code == 200
     assert (await exact_json(response))["metadata"] == metadata
@@ -894,7 +882,7 @@ async def test_metadata_is_echoed_exactly(
 async def test_event_metadata_is_attached_to_the_win_event(
     client: QuartClient, gateway: Services, headers: dict[str, str]
 ) -> None:
-    await create(
+    await create_instance(
         client,
         headers,
         instance(
@@ -950,8 +938,10 @@ async def test_by_source_uses_the_active_instance_and_a_pending_one_only_as_a_fa
 ) -> None:
     # Due to start a second ago; the scheduler (not running here) has not activated it yet.
     start = int(time.time() * 1000) - 1000
-    await create(client, headers, instance("later", status="Pending", timestamp_start=start))
-    await create(client, headers, instance("now", blocked_countries=["FR"]))
+    await create_instance(
+        client, headers, instance("later", status="Pending", timestamp_start=start)
+    )
+    await create_instance(client, headers, instance("now", blocked_countries=["FR"]))
     await put_source(client, headers, "slot", ["later", "now"])
 
     response = await post(client, BY_SOURCE, source_body("slot"), headers)
@@ -960,12 +950,12 @@ async def test_by_source_uses_the_active_instance_and_a_pending_one_only_as_a_fa
     assert (await exact_json(response))["instance_id"] == "now"
 
     # The Active one is not for players in FR: the Pending one is chosen, and refuses.
-    frozen = await snapshot(gateway, "*")
+    frozen = await snapshot(gateway.store)
     response = await post(client, BY_SOURCE, source_body("slot", player_country="FR"), headers)
     status, code, _ = await error_of(response)
     assert (status, code) == (409, "INSTANCE_NOT_ACTIVE")
     assert "later" in (await exact_json(response))["error"]
-    assert await snapshot(gateway, "*") == frozen
+    assert await snapshot(gateway.store) == frozen
 
     # No Active instance left: the Pending one again, until it is activated.
     assert await set_status(client, headers, "now", "pause") == "Paused"
@@ -987,7 +977,7 @@ async def test_by_source_uses_the_active_instance_and_a_pending_one_only_as_a_fa
 async def test_by_source_records_the_source_on_the_win(
     client: QuartClient, headers: dict[str, str]
 ) -> None:
-    await create(
+    await create_instance(
         client,
         headers,
         instance("sourced", pots=[pot("mini", "0.7", hit_rate(1), seed="1")]),
@@ -1006,12 +996,12 @@ async def test_by_source_records_the_source_on_the_win(
 async def test_by_source_refusals(
     client: QuartClient, gateway: Services, headers: dict[str, str]
 ) -> None:
-    await create(client, headers, instance("vip-only", segments=["vip", "gold"]))
-    await create(client, headers, instance("closed"))
+    await create_instance(client, headers, instance("vip-only", segments=["vip", "gold"]))
+    await create_instance(client, headers, instance("closed"))
     await set_status(client, headers, "closed", "terminate")
     await put_source(client, headers, "vip-game", ["vip-only"])
     await put_source(client, headers, "closed-game", ["closed"])
-    frozen = await snapshot(gateway, "*")
+    frozen = await snapshot(gateway.store)
     cases = [
         (source_body("nope"), 404, "SOURCE_NOT_FOUND"),
         # sources belong to a brand: brand2 has no source vip-game
@@ -1029,7 +1019,7 @@ async def test_by_source_refusals(
     for body, status, code in cases:
         got = await error_of(await post(client, BY_SOURCE, body, headers))
         assert got[:2] == (status, code), body
-    assert await snapshot(gateway, "*") == frozen
+    assert await snapshot(gateway.store) == frozen
     response = await post(
         client, BY_SOURCE, source_body("vip-game", segments=["bronze", "gold"]), headers
     )
@@ -1041,14 +1031,14 @@ async def test_by_source_refusals(
 async def test_pass_through_data_is_limited_to_8_kib_of_json(
     client: QuartClient, gateway: Services, headers: dict[str, str], name: str
 ) -> None:
-    await create(client, headers, instance("sized"))
+    await create_instance(client, headers, instance("sized"))
     filler = '{"x":""}'
     at_limit = {"x": "a" * (8192 - len(filler))}  # exactly 8192 bytes of compact JSON
     response = await post(client, CONTRIBUTE, v1_body("sized", **{name: at_limit}), headers)
     assert response.status_code == 200, await response.get_data(as_text=True)
-    frozen = await snapshot(gateway, "sized")
+    frozen = await snapshot(gateway.store, "sized")
     too_big = {"x": "a" * (8193 - len(filler))}
     response = await post(client, CONTRIBUTE, v1_body("sized", **{name: too_big}), headers)
     status, code, details = await error_of(response)
     assert (status, code, list(details)) == (400, "VALIDATION_ERROR", [name])
-    assert await snapshot(gateway, "sized") == frozen
+    assert await snapshot(gateway.store, "sized") == frozen

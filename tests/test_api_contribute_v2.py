@@ -1,6 +1,6 @@
 """POST /v2/jackpots/contribute: a target instance or source, then its directly linked
 instances, one item each; on real Redis and on fakeredis. Money is asserted exactly from the
-documented rules (tests/support/contrib.py)."""
+documented rules (tests/support/money.py)."""
 
 from __future__ import annotations
 
@@ -9,43 +9,33 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
-import pytest
 from quart.testing import QuartClient
 
 from app.services import Services
-from tests.support.contrib import (
-    BRAND2_MULTIPLIERS,
-    DEMO,
-    MULTIPLIERS,
-    RIVAL,
-    auth,
-    create,
+from tests.conftest import RIVAL, auth
+from tests.support.definitions import hit_rate, instance, pot
+from tests.support.http import (
+    create_instance,
     error_of,
     exact_json,
-    floor_player,
-    hit_rate,
-    instance,
-    load_demo,
-    micros,
     post,
-    pot,
     set_status,
-    snapshot,
+    v2_body,
+    view,
+)
+from tests.support.money import (
+    BRAND2_MULTIPLIERS,
+    MULTIPLIERS,
+    floor_player,
+    micros,
     split,
     to_instance,
     to_player,
     units,
-    v2_body,
-    view,
 )
+from tests.support.snapshots import snapshot
 
 CONTRIBUTE_V2 = "/v2/jackpots/contribute"
-
-
-@pytest.fixture
-async def headers(gateway: Services) -> dict[str, str]:
-    await load_demo(gateway)
-    return auth(gateway, DEMO)
 
 
 async def contribute(client: QuartClient, headers: dict[str, str], body: dict[str, Any]) -> Any:
@@ -67,26 +57,28 @@ async def test_the_target_then_each_linked_instance_gets_its_own_contribution(
     client: QuartClient, headers: dict[str, str]
 ) -> None:
     """EUR Fixed target, JPY Percentage link, EUR Fixed link; a USD player of brand2."""
-    jpy = await create(
+    jpy = await create_instance(
         client,
         headers,
         instance(
             "link-jpy",
             currency="JPY",
             contribution_type={"Percentage": "0.015"},
-            pots=[pot("main", "0.5", reserve="0.1")],
+            pots=[pot("main", "0.5", reserve_share="0.1")],
             house_share="0.5",
         ),
     )
-    eur = await create(client, headers, instance("link-eur", contribution_type={"Fixed": "0.375"}))
-    target = await create(
+    eur = await create_instance(
+        client, headers, instance("link-eur", contribution_type={"Fixed": "0.375"})
+    )
+    target = await create_instance(
         client,
         headers,
         instance(
             "target",
             contribution_type={"Fixed": "0.125"},
             linked_instances=["link-jpy", "link-eur"],
-            pots=[pot("a", "0.333333", reserve="0.15", seed="1"), pot("b", "0.25")],
+            pots=[pot("a", "0.333333", reserve_share="0.15", seed="1"), pot("b", "0.25")],
             house_share="0.416667",
         ),
     )
@@ -145,9 +137,9 @@ async def test_the_target_then_each_linked_instance_gets_its_own_contribution(
 
 
 async def test_links_are_not_transitive(client: QuartClient, headers: dict[str, str]) -> None:
-    await create(client, headers, instance("c"))
-    await create(client, headers, instance("b", linked_instances=["c"]))
-    await create(client, headers, instance("a", linked_instances=["b"]))
+    await create_instance(client, headers, instance("c"))
+    await create_instance(client, headers, instance("b", linked_instances=["c"]))
+    await create_instance(client, headers, instance("a", linked_instances=["b"]))
     items = await contribute(client, headers, v2_body("a"))
     assert [(i["instance_id"], i["linked"]) for i in items] == [("a", False), ("b", True)]
     assert await contributions_of(client, headers, "a") == 1
@@ -161,13 +153,13 @@ async def test_links_are_not_transitive(client: QuartClient, headers: dict[str, 
 async def test_a_failing_target_stops_before_the_linked_instances(
     client: QuartClient, gateway: Services, headers: dict[str, str]
 ) -> None:
-    await create(client, headers, instance("linked"))
-    await create(
+    await create_instance(client, headers, instance("linked"))
+    await create_instance(
         client, headers, instance("opt", opt_in_required=True, linked_instances=["linked"])
     )
-    await create(client, headers, instance("halted", linked_instances=["linked"]))
+    await create_instance(client, headers, instance("halted", linked_instances=["linked"]))
     await set_status(client, headers, "halted", "pause")
-    frozen = await snapshot(gateway, "*")
+    frozen = await snapshot(gateway.store)
     for target, code in [("opt", "NOT_OPTED_IN"), ("halted", "INSTANCE_NOT_ACTIVE")]:
         items = await contribute(client, headers, v2_body(target))
         assert len(items) == 1
@@ -176,22 +168,22 @@ async def test_a_failing_target_stops_before_the_linked_instances(
         assert (item["instance_id"], item["linked"], item["success"]) == (target, False, False)
         assert item["error"]["code"] == code
         assert target in item["error"]["error"]
-    assert await snapshot(gateway, "*") == frozen
+    assert await snapshot(gateway.store) == frozen
 
 
 async def test_a_failing_linked_instance_does_not_stop_the_others(
     client: QuartClient, headers: dict[str, str]
 ) -> None:
-    await create(client, headers, instance("l-paused"))
+    await create_instance(client, headers, instance("l-paused"))
     await set_status(client, headers, "l-paused", "pause")
-    await create(client, headers, instance("l-optin", opt_in_required=True))
-    await create(client, headers, instance("l-blocked", blocked_countries=["DE"]))
-    await create(client, headers, instance("l-brand", allowed_brands=["demo:brand2"]))
-    await create(client, headers, instance("l-vip", segments=["vip"]))
-    await create(client, headers, instance("l-jpy", currency="JPY"))  # Fixed 1 JPY
-    await create(client, headers, instance("l-ok"))
+    await create_instance(client, headers, instance("l-optin", opt_in_required=True))
+    await create_instance(client, headers, instance("l-blocked", blocked_countries=["DE"]))
+    await create_instance(client, headers, instance("l-brand", allowed_brands=["demo:brand2"]))
+    await create_instance(client, headers, instance("l-vip", segments=["vip"]))
+    await create_instance(client, headers, instance("l-jpy", currency="JPY"))  # Fixed 1 JPY
+    await create_instance(client, headers, instance("l-ok"))
     links = ["l-paused", "l-optin", "l-blocked", "l-brand", "l-vip", "l-jpy", "l-ok"]
-    await create(client, headers, instance("hub", linked_instances=links))
+    await create_instance(client, headers, instance("hub", linked_instances=links))
 
     # 1e9 EUR is a valid wager, but beyond any stake once converted to JPY.
     body = v2_body("hub", base_wager=wager("1000000000"))
@@ -219,8 +211,8 @@ async def test_a_failing_linked_instance_does_not_stop_the_others(
 async def test_a_source_target_resolves_its_instance_and_records_the_source(
     client: QuartClient, headers: dict[str, str]
 ) -> None:
-    await create(client, headers, instance("side"))
-    await create(
+    await create_instance(client, headers, instance("side"))
+    await create_instance(
         client,
         headers,
         instance(
@@ -270,7 +262,7 @@ async def test_a_source_target_resolves_its_instance_and_records_the_source(
 async def test_owner_id_is_an_alias_of_operator_id(
     client: QuartClient, headers: dict[str, str]
 ) -> None:
-    await create(client, headers, instance("alias"))
+    await create_instance(client, headers, instance("alias"))
     body = v2_body("alias")
     body["owner_id"] = body.pop("operator_id")
     items = await contribute(client, headers, body)
@@ -286,10 +278,12 @@ async def test_owner_id_is_an_alias_of_operator_id(
 async def test_refusals_are_answered_before_anything_is_written(
     client: QuartClient, gateway: Services, headers: dict[str, str]
 ) -> None:
-    await create(client, headers, instance("v2", blocked_countries=["US"], segments=["vip"]))
-    await create(client, headers, instance("v2-usd", currency="USD"))
+    await create_instance(
+        client, headers, instance("v2", blocked_countries=["US"], segments=["vip"])
+    )
+    await create_instance(client, headers, instance("v2-usd", currency="USD"))
     rival = auth(gateway, RIVAL)
-    frozen = await snapshot(gateway, "*")
+    frozen = await snapshot(gateway.store)
     vip = {"id": "p1", "brand_id": "brand1", "country": "DE", "segments": ["vip"]}
     cases: list[tuple[dict[str, Any], dict[str, str], int, str]] = [
         (v2_body("nope", player=vip), headers, 404, "INSTANCE_NOT_FOUND"),
@@ -339,15 +333,15 @@ async def test_refusals_are_answered_before_anything_is_written(
         del body[name]
         status, code, details = await error_of(await post(client, CONTRIBUTE_V2, body, headers))
         assert (status, code, list(details)) == (400, "VALIDATION_ERROR", [name])
-    assert await snapshot(gateway, "*") == frozen
+    assert await snapshot(gateway.store) == frozen
 
 
 # -- idempotency and pass-through -------------------------------------------------------
 async def test_a_repeated_v2_idempotency_key_replays_every_first_result(
     client: QuartClient, gateway: Services, headers: dict[str, str]
 ) -> None:
-    await create(client, headers, instance("rep-link"))
-    await create(
+    await create_instance(client, headers, instance("rep-link"))
+    await create_instance(
         client,
         headers,
         instance(
@@ -360,26 +354,26 @@ async def test_a_repeated_v2_idempotency_key_replays_every_first_result(
     first = await contribute(client, headers, body)
     assert [(i["instance_id"], i["success"]) for i in first] == [("rep", True), ("rep-link", True)]
     assert first[0]["result"]["win_amount"] == Decimal("2.7")
-    frozen = await snapshot(gateway, "*")
+    frozen = await snapshot(gateway.store)
     assert await contribute(client, headers, body) == first
-    assert await snapshot(gateway, "*") == frozen
+    assert await snapshot(gateway.store) == frozen
     changed = {**body, "base_wager": wager("3")}
     items = await contribute(client, headers, changed)
     assert [(i["instance_id"], i["error"]["code"]) for i in items] == [
         ("rep", "IDEMPOTENCY_MISMATCH")
     ]
-    assert await snapshot(gateway, "*") == frozen
+    assert await snapshot(gateway.store) == frozen
 
 
 async def test_event_metadata_reaches_a_win_on_a_linked_instance(
     client: QuartClient, gateway: Services, headers: dict[str, str]
 ) -> None:
-    await create(
+    await create_instance(
         client,
         headers,
         instance("lucky-link", pots=[pot("mini", "0.7", hit_rate(1), seed="10")]),
     )
-    await create(client, headers, instance("plain", linked_instances=["lucky-link"]))
+    await create_instance(client, headers, instance("plain", linked_instances=["lucky-link"]))
     event_metadata = {"campaign": "x", "weight": Decimal("0.5"), "ids": [1, 2]}
     body = v2_body(
         "plain",

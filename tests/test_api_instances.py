@@ -12,27 +12,14 @@ from urllib.parse import urlencode
 import pytest
 from quart.testing import QuartClient
 
-from tests.support.jackpot_api import (
-    cheap_password_hashing,
-    contribution,
-    convert_down,
-    create_instance,
-    expect,
-    instance,
-    micros,
-    pot,
-    pot_gain,
-    put_source,
-    set_status,
-    units,
-)
+from tests.support.definitions import hit_rate, instance, pot, seeded_pots
+from tests.support.http import contribution, create_instance, expect, put_source, set_status
+from tests.support.money import convert_down, micros, pot_gain, units
 
 DAY_MS = 86_400_000
 
 
-@pytest.fixture(autouse=True)
-def _cheap_passwords(monkeypatch: pytest.MonkeyPatch) -> None:
-    cheap_password_hashing(monkeypatch)
+pytestmark = pytest.mark.usefixtures("cheap_passwords")
 
 
 def view_url(
@@ -90,7 +77,7 @@ async def test_instance_of_a_source_with_seeds_then_live_pot_values(
     client: QuartClient, demo_headers: dict[str, str]
 ) -> None:
     # A Fixed amount whose split needs rounding down at every step.
-    definition = instance("live", contribution_type={"Fixed": "0.123457"})
+    definition = instance("live", pots=seeded_pots(), contribution_type={"Fixed": "0.123457"})
     await create_instance(client, demo_headers, definition)
     await put_source(client, demo_headers, "live-src", ["live"])
     pots = definition["pots"]
@@ -121,7 +108,7 @@ async def test_instance_of_a_source_with_seeds_then_live_pot_values(
 async def test_percentage_raffle_shape_and_a_converted_contribution(
     client: QuartClient, demo_headers: dict[str, str]
 ) -> None:
-    raffle_pot = pot("pool", share="0.5", seed="0", reserve_share="0")
+    raffle_pot = pot("pool", "0.5", seed="0", reserve_share="0")
     definition = instance(
         "pct",
         name="Percent Raffle",
@@ -192,9 +179,11 @@ async def test_active_instance_first_else_pending(
 ) -> None:
     start = int(time.time() * 1000) + DAY_MS
     await create_instance(
-        client, demo_headers, instance("soon", status="Pending", timestamp_start=start)
+        client,
+        demo_headers,
+        instance("soon", fixed="0.10", pots=seeded_pots(), status="Pending", timestamp_start=start),
     )
-    await create_instance(client, demo_headers, instance("now"))
+    await create_instance(client, demo_headers, instance("now", fixed="0.10", pots=seeded_pots()))
     await put_source(client, demo_headers, "both", ["soon", "now"])
 
     body = await view(client, demo_headers, "both")
@@ -321,8 +310,8 @@ async def test_instance_query_validation_and_scope(
 
 
 # -- operations 11, 12: winners ----------------------------------------------------------------
-ALPHA = pot("alpha", share="0.6", seed="5", reserve_share="0.1", magic=1)  # hits every time
-BETA = pot("beta", share="0.2", seed="50", magic=10**12)  # practically never
+ALPHA = pot("alpha", "0.6", hit_rate(1), seed="5", reserve_share="0.1")  # hits every time
+BETA = pot("beta", "0.2", hit_rate(10**12), seed="50")  # practically never
 
 
 def winner(

@@ -14,29 +14,16 @@ from quart.testing import QuartClient
 from app.cli import read_definitions
 from app.services import Services
 from tests.conftest import DEMO_FILE
-from tests.support.jackpot_api import (
-    cheap_password_hashing,
-    contribution,
-    convert_down,
-    create_instance,
-    expect,
-    instance,
-    micros,
-    pot,
-    pot_gain,
-    put_source,
-    set_status,
-    snapshot,
-    units,
-)
+from tests.support.definitions import instance, pot, seeded_pots
+from tests.support.http import contribution, create_instance, expect, put_source, set_status
+from tests.support.money import convert_down, micros, pot_gain, units
+from tests.support.snapshots import snapshot
 
 CURRENCIES = read_definitions(DEMO_FILE)["currencies"]
 CLUB_LIMITS = {"EUR": {"min": "0.05", "max": "5.00"}, "USD": {"min": "0.10", "max": "5.50"}}
 
 
-@pytest.fixture(autouse=True)
-def _cheap_passwords(monkeypatch: pytest.MonkeyPatch) -> None:
-    cheap_password_hashing(monkeypatch)
+pytestmark = pytest.mark.usefixtures("cheap_passwords")
 
 
 def multipliers(brand_path: str) -> dict[str, Fraction]:
@@ -120,10 +107,18 @@ async def optin_status(
 
 
 async def add_instance(
-    client: QuartClient, headers: dict[str, str], instance_id: str, **overrides: Any
+    client: QuartClient,
+    headers: dict[str, str],
+    instance_id: str,
+    *,
+    pots: list[dict[str, Any]] | None = None,
+    **overrides: Any,
 ) -> dict[str, Any]:
-    """Create an instance and a source `<id>-src` of each demo brand leading to it alone."""
-    definition = instance(instance_id, **overrides)
+    """Create an instance (Fixed 0.10, by default the seeded mini and major pots) and a source
+    `<id>-src` of each demo brand leading to it alone."""
+    definition = instance(
+        instance_id, fixed="0.10", pots=seeded_pots() if pots is None else pots, **overrides
+    )
     await create_instance(client, headers, definition)
     for brand in ("demo:brand1", "demo:brand2"):
         await put_source(client, headers, f"{instance_id}-src", [instance_id], owner_id=brand)
@@ -191,10 +186,10 @@ async def test_a_repeated_opt_in_changes_nothing(
     client: QuartClient, demo_headers: dict[str, str], gateway: Services, club: dict[str, Any]
 ) -> None:
     first = await post_optin(client, demo_headers, optin("club", value="0.5"))
-    state = await snapshot(gateway)
+    state = await snapshot(gateway.store)
     again = await post_optin(client, demo_headers, optin("club", value="0.50"))
     assert again == first
-    assert await snapshot(gateway) == state
+    assert await snapshot(gateway.store) == state
 
 
 @pytest.mark.parametrize("brand", ["demo:brand1", "demo:brand2"])
@@ -249,10 +244,10 @@ async def test_preference_limits_own_currency_else_instance_currency_after_conve
             )
             assert await optin_status(client, demo_headers, "club", brand_id=brand) == status
         else:
-            state = await snapshot(gateway)
+            state = await snapshot(gateway.store)
             error = await post_optin(client, demo_headers, body, 400, "CONTRIBUTION_OUT_OF_LIMITS")
             assert "contribution_value" in error["details"]
-            assert await snapshot(gateway) == state, (value, currency)
+            assert await snapshot(gateway.store) == state, (value, currency)
     # The boundaries are inclusive, the values just outside them refused.
     assert outcomes["4.30", "GBP"] and outcomes["57", "SEK"] and outcomes["810", "JPY"]
     assert not outcomes["4.31", "GBP"] and not outcomes["0.56", "SEK"]
@@ -263,7 +258,7 @@ async def test_preference_refusals_leave_redis_unchanged(
     client: QuartClient, demo_headers: dict[str, str], gateway: Services, club: dict[str, Any]
 ) -> None:
     await post_optin(client, demo_headers, optin("club", value="1"))
-    state = await snapshot(gateway)
+    state = await snapshot(gateway.store)
     error = await post_optin(
         client,
         demo_headers,
@@ -277,7 +272,7 @@ async def test_preference_refusals_leave_redis_unchanged(
     await post_optin(
         client, demo_headers, optin("club", value="1", currency="eur"), 400, "VALIDATION_ERROR"
     )
-    assert await snapshot(gateway) == state
+    assert await snapshot(gateway.store) == state
 
 
 async def test_an_instance_without_limits_takes_any_preference(
@@ -293,12 +288,12 @@ async def test_opt_in_to_a_terminated_instance_is_refused_opt_out_works(
 ) -> None:
     await post_optin(client, demo_headers, optin("club", value="0.75"))
     await set_status(client, demo_headers, "club", "terminate")
-    state = await snapshot(gateway)
+    state = await snapshot(gateway.store)
     await post_optin(client, demo_headers, optin("club"), 409, "INSTANCE_TERMINATED")
     await post_optin(
         client, demo_headers, optin("club", "p2", value="0.5"), 409, "INSTANCE_TERMINATED"
     )
-    assert await snapshot(gateway) == state
+    assert await snapshot(gateway.store) == state
 
     left = await post_optin(client, demo_headers, optin("club", opt_in=False))
     # Leaving keeps the stored preference.
@@ -324,7 +319,7 @@ async def test_ineligible_players_and_unknown_instances_are_refused(
     club: dict[str, Any],
 ) -> None:
     await add_instance(client, demo_headers, "b1-only", allowed_brands=["demo:brand1"])
-    state = await snapshot(gateway)
+    state = await snapshot(gateway.store)
     await post_optin(client, demo_headers, optin("club", country="US"), 403, "COUNTRY_NOT_ALLOWED")
     await post_optin(
         client,
@@ -341,7 +336,7 @@ async def test_ineligible_players_and_unknown_instances_are_refused(
     await post_optin(
         client, demo_headers, optin("club", brand_id="demo:brand9"), 404, "BRAND_NOT_FOUND"
     )
-    assert await snapshot(gateway) == state
+    assert await snapshot(gateway.store) == state
     # A bare brand id is the caller's.
     status = await post_optin(client, demo_headers, optin("club", brand_id="brand2"))
     assert await optin_status(client, demo_headers, "club", brand_id="demo:brand2") == status
@@ -355,7 +350,7 @@ async def test_opt_in_must_be_a_json_boolean(
     club: dict[str, Any],
     flag: Any,
 ) -> None:
-    state = await snapshot(gateway)
+    state = await snapshot(gateway.store)
     error = await post_optin(
         client, demo_headers, optin("club", opt_in=flag), 400, "VALIDATION_ERROR"
     )
@@ -363,16 +358,16 @@ async def test_opt_in_must_be_a_json_boolean(
     body = optin("club")
     del body["opt_in"]
     await post_optin(client, demo_headers, body, 400, "VALIDATION_ERROR")
-    assert await snapshot(gateway) == state
+    assert await snapshot(gateway.store) == state
 
 
 async def test_contributions_use_the_preferred_value_and_count(
     client: QuartClient, demo_headers: dict[str, str], gateway: Services, club: dict[str, Any]
 ) -> None:
     # Not opted in: refused, nothing written.
-    state = await snapshot(gateway)
+    state = await snapshot(gateway.store)
     await contribute(client, demo_headers, contribution("club", "p1"), 409)
-    assert await snapshot(gateway) == state
+    assert await snapshot(gateway.store) == state
 
     await post_optin(client, demo_headers, optin("club", value="0.37"))
     seeds = {p["id"]: micros(p["seed"]) for p in club["pots"]}
@@ -407,7 +402,7 @@ async def test_a_preference_converted_into_another_instance_currency_is_exact(
     client: QuartClient, demo_headers: dict[str, str], gateway: Services
 ) -> None:
     """0.43 GBP is exactly 5.7 SEK (0.43 * 11.4 / 0.86): the pot must get all of it."""
-    pots = [pot("mini", share="0.25", seed="10"), pot("major", share="0.45", seed="1000")]
+    pots = [pot("mini", "0.25", seed="10"), pot("major", "0.45", seed="1000")]
     definition = await add_instance(
         client, demo_headers, "krona", currency="SEK", opt_in_required=True, pots=pots
     )
@@ -435,12 +430,12 @@ async def test_opt_out_then_contribute_is_refused(
     await contribute(client, demo_headers, contribution("club", "p1"))
     left = await post_optin(client, demo_headers, optin("club", opt_in=False))
     assert (left["opted_in"], left["contribution_count"]) == (False, 1)
-    state = await snapshot(gateway)
+    state = await snapshot(gateway.store)
     response = await client.post(
         "/jackpots/contribute", json=contribution("club", "p1"), headers=demo_headers
     )
     await expect(response, 409, "NOT_OPTED_IN")
-    assert await snapshot(gateway) == state
+    assert await snapshot(gateway.store) == state
     assert await optin_status(client, demo_headers, "club") == left
     # Back in without a value: the default contribution again.
     await post_optin(client, demo_headers, optin("club"))
@@ -565,7 +560,7 @@ async def test_v2_a_failing_linked_instance_does_not_stop_the_others(
         linked_instances=["ended", "no-de", "b2-only", "fine"],
     )
     await set_status(client, demo_headers, "ended", "terminate")
-    untouched = await snapshot(gateway, "ended", "no-de", "b2-only")
+    untouched = await snapshot(gateway.store, "ended", "no-de", "b2-only")
 
     result = await post_v2(client, demo_headers, optin_v2("hub", opt_linked=True))
     assert result["success"] == ["hub", "fine"]
@@ -575,7 +570,7 @@ async def test_v2_a_failing_linked_instance_does_not_stop_the_others(
         ("b2-only", "BRAND_NOT_ALLOWED"),
     ]
     assert all(set(f) == {"instance_id", "code", "error"} and f["error"] for f in result["failed"])
-    assert await snapshot(gateway, "ended", "no-de", "b2-only") == untouched
+    assert await snapshot(gateway.store, "ended", "no-de", "b2-only") == untouched
     assert (await optin_status(client, demo_headers, "fine"))["opted_in"] is True
 
     # Leaving is always allowed, also where joining was refused.
@@ -588,13 +583,13 @@ async def test_v2_a_refused_target_is_listed_in_failed(
 ) -> None:
     await add_instance(client, demo_headers, "gone")
     await set_status(client, demo_headers, "gone", "terminate")
-    state = await snapshot(gateway)
+    state = await snapshot(gateway.store)
     result = await post_v2(client, demo_headers, optin_v2("gone"))
     assert result["success"] == []
     assert [(f["instance_id"], f["code"]) for f in result["failed"]] == [
         ("gone", "INSTANCE_TERMINATED")
     ]
-    assert await snapshot(gateway) == state
+    assert await snapshot(gateway.store) == state
 
 
 async def test_v2_target_source(
@@ -609,7 +604,7 @@ async def test_v2_target_source(
     status = await optin_status(client, demo_headers, "club", brand_id="demo:brand2")
     assert (status["opted_in"], status["contribution_value"]) == (True, Decimal("1"))
 
-    state = await snapshot(gateway)
+    state = await snapshot(gateway.store)
     await post_v2(
         client,
         demo_headers,
@@ -634,7 +629,7 @@ async def test_v2_target_source(
     assert [(f["instance_id"], f["code"]) for f in result["failed"]] == [
         ("club", "CONTRIBUTION_OUT_OF_LIMITS")
     ]
-    assert await snapshot(gateway) == state
+    assert await snapshot(gateway.store) == state
 
 
 async def test_v2_target_source_of_a_segmented_instance(
@@ -655,7 +650,7 @@ async def test_v2_owner_alias_and_operator_scope(
     gateway: Services,
     club: dict[str, Any],
 ) -> None:
-    state = await snapshot(gateway)
+    state = await snapshot(gateway.store)
     for body in (
         optin_v2("club", operator_id="rival"),
         optin_v2("club", operator_id=None, owner_id="rival"),
@@ -682,7 +677,7 @@ async def test_v2_owner_alias_and_operator_scope(
         400,
         "VALIDATION_ERROR",
     )
-    assert await snapshot(gateway) == state
+    assert await snapshot(gateway.store) == state
 
     result = await post_v2(
         client, demo_headers, optin_v2("club", operator_id=None, owner_id="demo")
@@ -699,10 +694,10 @@ async def test_opt_in_after_the_end_is_refused_opt_out_works(
 ) -> None:
     ended = int(time.time() * 1000) - 1000
     await create_instance(client, demo_headers, instance("over", timestamp_end=ended))
-    state = await snapshot(gateway)
+    state = await snapshot(gateway.store)
     await post_optin(client, demo_headers, optin("over"), 409, "INSTANCE_ENDED")
     result = await post_v2(client, demo_headers, optin_v2("over"))
     assert [(f["instance_id"], f["code"]) for f in result["failed"]] == [("over", "INSTANCE_ENDED")]
-    assert await snapshot(gateway) == state
+    assert await snapshot(gateway.store) == state
     left = await post_optin(client, demo_headers, optin("over", opt_in=False))
     assert left["opted_in"] is False

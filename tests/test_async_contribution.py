@@ -29,31 +29,21 @@ from rq.registry import ScheduledJobRegistry
 import workers.jobs
 from app.config import Settings
 from app.services import Services
-from tests.conftest import make_settings
-from tests.support.contrib import (
-    DEMO,
-    DEMO_SECRET,
-    MULTIPLIERS,
-    auth,
-    create,
+from tests.conftest import DEMO, DEMO_SECRET, auth, load_demo, make_settings
+from tests.support.definitions import hit_rate, instance, pot
+from tests.support.http import (
+    create_instance,
     error_of,
     exact_json,
-    hit_rate,
-    instance,
-    load_demo,
-    micros,
     post,
-    pot,
     set_status,
-    snapshot,
     source_body,
-    split,
-    to_player,
-    units,
     v1_body,
     v2_body,
     view,
 )
+from tests.support.money import MULTIPLIERS, micros, split, to_player, units
+from tests.support.snapshots import snapshot
 from workers.main import ThreadWorker, queues
 
 CONTRIBUTE = "/jackpots/contribute"
@@ -149,13 +139,13 @@ METADATA = {"bet": "b-7", "odds": Decimal("1.25")}
 async def test_the_api_answers_an_empty_200_and_the_job_posts_the_signed_result(
     client: QuartClient, gateway: Services, headers: dict[str, str], receiver: Receiver
 ) -> None:
-    await create(
+    await create_instance(
         client,
         headers,
         instance(
             "async",
             contribution_type={"Fixed": "2.00"},
-            pots=[pot("mini", "0.5", hit_rate(1), reserve="0.2", seed="10")],
+            pots=[pot("mini", "0.5", hit_rate(1), reserve_share="0.2", seed="10")],
             house_share="0.5",
         ),
     )
@@ -207,8 +197,8 @@ async def test_the_api_answers_an_empty_200_and_the_job_posts_the_signed_result(
 async def test_by_source_and_v2_deliver_their_own_shapes(
     client: QuartClient, gateway: Services, headers: dict[str, str], receiver: Receiver
 ) -> None:
-    await create(client, headers, instance("linked"))
-    target = await create(
+    await create_instance(client, headers, instance("linked"))
+    target = await create_instance(
         client,
         headers,
         instance("main", contribution_type={"Fixed": "0.125"}, linked_instances=["linked"]),
@@ -259,10 +249,10 @@ async def test_by_source_and_v2_deliver_their_own_shapes(
 async def test_validation_errors_are_answered_at_once_and_nothing_is_queued(
     client: QuartClient, gateway: Services, headers: dict[str, str], receiver: Receiver
 ) -> None:
-    await create(client, headers, instance("checked", blocked_countries=["US"]))
-    await create(client, headers, instance("halted"))
+    await create_instance(client, headers, instance("checked", blocked_countries=["US"]))
+    await create_instance(client, headers, instance("halted"))
     await set_status(client, headers, "halted", "pause")
-    frozen = await snapshot(gateway, "*")
+    frozen = await snapshot(gateway.store)
     hook = callback(receiver)
     cases = [
         (v1_body("nope", callback=hook), 404, "INSTANCE_NOT_FOUND"),
@@ -298,14 +288,14 @@ async def test_validation_errors_are_answered_at_once_and_nothing_is_queued(
     assert wrong == []
     # A state refusal (the instance is paused) is the job's: it is delivered, see below.
     assert queued(gateway) == 0
-    assert await snapshot(gateway, "*") == frozen
+    assert await snapshot(gateway.store) == frozen
 
 
 @pytest.mark.parametrize("settings", [{}], indirect=True)
 async def test_callbacks_to_private_addresses_are_refused_unless_allow_listed(
     client: QuartClient, gateway: Services, headers: dict[str, str]
 ) -> None:
-    await create(client, headers, instance("cb"))
+    await create_instance(client, headers, instance("cb"))
     for url in (
         "http://127.0.0.1:8080/hook",
         "http://localhost/hook",
@@ -340,7 +330,7 @@ async def test_callbacks_to_private_addresses_are_refused_unless_allow_listed(
 async def test_an_allow_list_admits_exactly_its_hosts(
     client: QuartClient, gateway: Services, headers: dict[str, str]
 ) -> None:
-    await create(client, headers, instance("cb"))
+    await create_instance(client, headers, instance("cb"))
     ok = await post(
         client, CONTRIBUTE, v1_body("cb", callback={"url": "http://127.0.0.1:9/x"}), headers
     )
@@ -354,8 +344,8 @@ async def test_an_allow_list_admits_exactly_its_hosts(
 async def test_a_refusal_inside_the_job_is_delivered_as_an_error_with_the_metadata(
     client: QuartClient, gateway: Services, headers: dict[str, str], receiver: Receiver
 ) -> None:
-    await create(client, headers, instance("later-paused", linked_instances=[]))
-    await create(client, headers, instance("v2-paused"))
+    await create_instance(client, headers, instance("later-paused", linked_instances=[]))
+    await create_instance(client, headers, instance("v2-paused"))
     metadata = {"ticket": "t-1", "amount": Decimal("0.50")}
     v1 = v1_body("later-paused", metadata=metadata, callback=callback(receiver))
     assert (await post(client, CONTRIBUTE, v1, headers)).status_code == 200
@@ -363,7 +353,7 @@ async def test_a_refusal_inside_the_job_is_delivered_as_an_error_with_the_metada
     assert (await post(client, "/v2/jackpots/contribute", v2, headers)).status_code == 200
     await set_status(client, headers, "later-paused", "pause")
     await set_status(client, headers, "v2-paused", "pause")
-    frozen = await snapshot(gateway, "*")
+    frozen = await snapshot(gateway.store)
 
     await run_jobs(gateway)
     first, second = receiver.deliveries
@@ -381,13 +371,13 @@ async def test_a_refusal_inside_the_job_is_delivered_as_an_error_with_the_metada
         False,
         "INSTANCE_NOT_ACTIVE",
     )
-    assert await snapshot(gateway, "*") == frozen
+    assert await snapshot(gateway.store) == frozen
 
 
 async def test_a_repeated_idempotency_key_applies_once_and_delivers_the_first_result_twice(
     client: QuartClient, gateway: Services, headers: dict[str, str], receiver: Receiver
 ) -> None:
-    await create(client, headers, instance("idem-async"))
+    await create_instance(client, headers, instance("idem-async"))
     body = v1_body("idem-async", idempotency_key="async-1", callback=callback(receiver))
     for _ in range(2):
         assert (await post(client, CONTRIBUTE, body, headers)).status_code == 200
@@ -401,7 +391,7 @@ async def test_a_repeated_idempotency_key_applies_once_and_delivers_the_first_re
 async def test_a_failed_delivery_is_retried_with_the_same_delivery_id_and_signature(
     client: QuartClient, gateway: Services, headers: dict[str, str], receiver: Receiver
 ) -> None:
-    await create(client, headers, instance("retried"))
+    await create_instance(client, headers, instance("retried"))
     receiver.statuses.append(500)
     body = v1_body("retried", callback=callback(receiver))
     assert (await post(client, CONTRIBUTE, body, headers)).status_code == 200

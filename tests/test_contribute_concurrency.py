@@ -17,17 +17,15 @@ from app.store import Store, keys
 from app.store.connection import async_client
 from app.store.contributions import HIT_RANDOM_BOUND, ContributionOutcome
 from app.store.scripts import ScriptRunner
+from tests.support.definitions import hit_rate, must_drop, pot
 from tests.test_lua_contribute import (
     M,
     assert_conserved,
     create,
     definition,
     draws,
-    hit_rate,
     ledger,
     money,
-    must_drop,
-    pot,
     state,
 )
 
@@ -42,9 +40,18 @@ NOW = 1_700_000_000_000
 def hammer_definition() -> dict[str, Any]:
     return definition(
         [
-            pot("mini", "0.25", hit_rate(40, "0.10"), seed="1", reserve="0.15", max_value="5"),
-            pot("minor", "0.2", hit_rate(400, "0.10"), seed="5", reserve="0.05"),
-            pot("major", "0.2", must_drop("10", "14"), seed="10", reserve="0.2", max_value="14"),
+            pot(
+                "mini", "0.25", hit_rate(40, "0.10"), seed="1", reserve_share="0.15", max_value="5"
+            ),
+            pot("minor", "0.2", hit_rate(400, "0.10"), seed="5", reserve_share="0.05"),
+            pot(
+                "major",
+                "0.2",
+                must_drop("10", "14"),
+                seed="10",
+                reserve_share="0.2",
+                max_value="14",
+            ),
             pot("flat", "0.05", hit_rate(300, "0.10"), seed="2", progressive=False),
         ],
         house="0.3",

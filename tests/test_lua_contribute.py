@@ -28,6 +28,8 @@ from app.store.contributions import (
     contribute_keys,
 )
 from app.store.scripts import ScriptRunner
+from tests.support.definitions import hit_rate, must_drop, pot
+from tests.support.snapshots import snapshot
 
 OP = "op1"
 BRAND = "brand1"
@@ -37,36 +39,6 @@ M = 1_000_000  # micros per unit
 
 
 # -- building instances ------------------------------------------------------------------
-def hit_rate(magic: int, cost: str = "0.10") -> dict[str, Any]:
-    return {"HitRate": {"max_magic_number": magic, "cost_per_attempt": cost}}
-
-
-def must_drop(low: str, high: str) -> dict[str, Any]:
-    return {"MustDropBy": {"min": low, "max": high}}
-
-
-def pot(
-    pot_id: str,
-    share: str,
-    trigger: dict[str, Any],
-    *,
-    reserve: str = "0",
-    seed: str = "0",
-    max_value: str | None = None,
-    progressive: bool = True,
-) -> dict[str, Any]:
-    return {
-        "id": pot_id,
-        "name": pot_id.title(),
-        "share": share,
-        "reserve_share": reserve,
-        "seed": seed,
-        "max_value": max_value,
-        "is_progressive": progressive,
-        "trigger": trigger,
-    }
-
-
 def definition(
     pots: list[dict[str, Any]],
     *,
@@ -188,35 +160,13 @@ async def assert_conserved(store: Store, engine: dict[str, Any]) -> dict[str, st
     return s
 
 
-async def snapshot(store: Store, instance_id: str = "jp1") -> dict[str, Any]:
-    """Every key of the instance with its whole content (and TTL)."""
-    client = store.client
-    result: dict[str, Any] = {}
-    for name in sorted(await client.keys(keys.instance_tag(instance_id) + "*")):
-        kind = await client.type(name)
-        if kind == "string":
-            value: Any = await client.get(name)
-        elif kind == "hash":
-            value = await client.hgetall(name)
-        elif kind == "list":
-            value = await client.lrange(name, 0, -1)
-        elif kind == "stream":
-            value = await client.xrange(name)
-        elif kind == "zset":
-            value = await client.zrange(name, 0, -1, withscores=True)
-        else:
-            raise AssertionError(f"unexpected key type {kind} of {name}")
-        result[name] = (kind, value, await client.pttl(name) > 0)
-    return result
-
-
 async def refused(store: Store, code: Refusal, call: Any, instance_id: str = "jp1") -> None:
-    """`call()` is refused with `code` and leaves every key of the instance unchanged."""
-    before = await snapshot(store, instance_id)
+    """`call()` is refused with `code` and leaves every key of the instance (if any) unchanged."""
+    before = await snapshot(store, instance_id, expect_keys=False)
     with pytest.raises(ScriptRefusal) as caught:
         await call()
     assert caught.value.code is code, caught.value
-    assert await snapshot(store, instance_id) == before
+    assert await snapshot(store, instance_id, expect_keys=False) == before
 
 
 def ppm_part(amount: int, ppm: int) -> int:
@@ -229,8 +179,10 @@ async def test_fixed_contribution_is_split_exactly_and_recorded(store: Store) ->
         store,
         definition(
             [
-                pot("mini", "0.25", hit_rate(5000), reserve="0.15", seed="10", max_value="100"),
-                pot("major", "0.45", must_drop("2000", "5000"), reserve="0.15", seed="1000"),
+                pot(
+                    "mini", "0.25", hit_rate(5000), reserve_share="0.15", seed="10", max_value="100"
+                ),
+                pot("major", "0.45", must_drop("2000", "5000"), reserve_share="0.15", seed="1000"),
             ],
             house="0.30",
         ),
@@ -334,9 +286,9 @@ async def test_split_parts_round_down_and_add_up_to_the_amount(store: Store, amo
         store,
         definition(
             [
-                pot("a", "0.333333", hit_rate(10**12), reserve="0.333333"),
-                pot("b", "0.333333", hit_rate(10**12), reserve="0.5"),
-                pot("c", "0.333333", hit_rate(10**12), reserve="0.999999"),
+                pot("a", "0.333333", hit_rate(10**12), reserve_share="0.333333"),
+                pot("b", "0.333333", hit_rate(10**12), reserve_share="0.5"),
+                pot("c", "0.333333", hit_rate(10**12), reserve_share="0.999999"),
             ],
             house="0.000001",
             contribution={"Percentage": "1"},
@@ -363,7 +315,7 @@ async def test_a_capped_pot_sends_its_overflow_to_the_reserve(store: Store) -> N
     engine = await create(
         store,
         definition(
-            [pot("a", "1", hit_rate(10**12), seed="0.90", max_value="1.00", reserve="0.10")],
+            [pot("a", "1", hit_rate(10**12), seed="0.90", max_value="1.00", reserve_share="0.10")],
             contribution={"Percentage": "1"},
         ),
     )
@@ -439,7 +391,7 @@ async def test_must_drop_by_pays_at_most_max_value_and_never_rests_above_its_dro
                     must_drop("10.50", "20"),
                     seed="10",
                     max_value="20",
-                    reserve="0.05",
+                    reserve_share="0.05",
                 )
             ],
             contribution={"Percentage": "1"},
@@ -597,7 +549,7 @@ async def test_reseed_takes_the_seed_from_the_reserve_then_records_the_deficit(
     engine = await create(
         store,
         definition(
-            [pot("a", "1", hit_rate(2), seed="1", reserve="0.5")],
+            [pot("a", "1", hit_rate(2), seed="1", reserve_share="0.5")],
             contribution={"Fixed": "1"},
         ),
     )
@@ -663,7 +615,7 @@ async def test_a_win_is_listed_published_and_streamed(store: Store) -> None:
         store,
         definition(
             [
-                pot("mini", "0.25", hit_rate(2), seed="10", reserve="0.15"),
+                pot("mini", "0.25", hit_rate(2), seed="10", reserve_share="0.15"),
                 pot("major", "0.45", must_drop("2000", "5000"), seed="1000"),
             ],
             house="0.30",
@@ -855,7 +807,7 @@ async def test_no_tickets_without_a_raffle(store: Store) -> None:
 async def test_an_unknown_instance_is_not_found(store: Store) -> None:
     engine = compile_engine(InstanceSchema().load(definition([pot("a", "1", hit_rate(2))])))
     await refused(store, Refusal.INSTANCE_NOT_FOUND, lambda: contribute(store, engine))
-    assert await snapshot(store) == {}
+    assert await snapshot(store, "jp1", expect_keys=False) == {}
 
 
 @pytest.mark.parametrize(
@@ -1020,7 +972,7 @@ async def test_a_repeated_idempotency_key_replays_the_first_outcome(store: Store
         idempotency_ttl_ms=60_000,
     )
     assert not first.replay and first.win_pot_id == "a"
-    before = await snapshot(store)
+    before = await snapshot(store, "jp1")
     again = await contribute(
         store,
         engine,
@@ -1032,7 +984,7 @@ async def test_a_repeated_idempotency_key_replays_the_first_outcome(store: Store
     )
     assert again.replay
     assert again == ContributionOutcome(**{**first.__dict__, "replay": True})
-    assert await snapshot(store) == before
+    assert await snapshot(store, "jp1") == before
     ttl = await store.client.pttl(keys.instance_idempotency("jp1", OP, "k1"))
     assert 0 < ttl <= 60_000
     # a replay is answered even once the instance no longer takes contributions
@@ -1127,8 +1079,8 @@ async def test_concurrent_contributions_on_one_connection_pool_conserve_money(
         store,
         definition(
             [
-                pot("mini", "0.3", hit_rate(20), seed="1", reserve="0.2", max_value="2"),
-                pot("major", "0.4", must_drop("3", "4"), seed="2", reserve="0.1"),
+                pot("mini", "0.3", hit_rate(20), seed="1", reserve_share="0.2", max_value="2"),
+                pot("major", "0.4", must_drop("3", "4"), seed="2", reserve_share="0.1"),
             ],
             house="0.3",
             contribution={"Percentage": "1"},
