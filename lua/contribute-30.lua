@@ -6,7 +6,7 @@
 
   Money is integer micro-units (1e-6) of the instance currency; shares are parts per million.
   Rounding: each pot's part is floor(amount * share_ppm / 1e6); the house gets the remainder
-  (engine.house_ppm is not used: the parts always add up exactly to the amount); of a pot's
+  (so the parts always add up exactly to the amount); of a pot's
   part floor(part * reserve_ppm / 1e6) goes to its reserve, the rest to its value (all of it to
   the reserve for a non-progressive pot); what would lift a value above max_value goes to the
   reserve too. Values read from Redis must stay below 2^53 micro-units (about 9e9 units).

@@ -36,7 +36,6 @@ if not now then
   return redis.error_reply('BAD_ARGUMENT now')
 end
 local seeds = {}
-local total_seed = 0
 for i, pot in ipairs(engine.pots) do
   local seed = tonumber(pot.seed)
   if not seed or seed < 0 or seed ~= math.floor(seed) then
@@ -47,7 +46,6 @@ for i, pot in ipairs(engine.pots) do
     return redis.error_reply('BAD_ARGUMENT drop value of pot ' .. tostring(pot.id))
   end
   seeds[i] = string.format('%d', seed)
-  total_seed = total_seed + seed
 end
 
 -- all checks passed: write

@@ -291,11 +291,6 @@ class InstanceSchema(StrictSchema):
             raise ValidationError("An instance cannot link to itself.", "linked_instances")
 
 
-class CurrenciesViewSchema(StrictSchema):
-    base_currency = fields.String()
-    multipliers = fields.Dict(keys=fields.String(), values=Amount(places=10))
-
-
 class DefinitionsSchema(StrictSchema):
     """A whole definitions file, as `jackpot-gateway load` reads it."""
 
@@ -304,9 +299,3 @@ class DefinitionsSchema(StrictSchema):
     currencies = fields.Nested(CurrenciesSchema, load_default=None, allow_none=True)
     sources = fields.List(fields.Nested(SourceSchema), load_default=list)
     instances = fields.List(fields.Nested(InstanceSchema), load_default=list)
-
-
-class StatusActionSchema(StrictSchema):
-    action = fields.String(
-        required=True, validate=validate.OneOf(["activate", "pause", "resume", "terminate"])
-    )

@@ -31,7 +31,7 @@ from app.services.eligibility import check_eligible
 from app.services.engine import random_drop_value
 from app.services.refusals import refusal_error
 from app.services.scope import BrandRef, check_operator, resolve_brand
-from app.services.targets import resolve_source_instance
+from app.services.targets import instance_definition, resolve_source_instance
 from app.store import ScriptRefusal, Store
 from app.store.contributions import HIT_RANDOM_BOUND, ContributionOutcome, PotDraw
 
@@ -363,13 +363,6 @@ class ContributionService:
             else:
                 items.append({**item, "success": True, "result": result.body})
         return items
-
-
-def instance_definition(config: ConfigSnapshot, instance_id: str) -> dict[str, Any]:
-    definition = config.instances.get(instance_id)
-    if definition is None:
-        raise APIError(404, "INSTANCE_NOT_FOUND", f"Instance {instance_id} does not exist.")
-    return definition
 
 
 def _draw(pot: dict[str, Any]) -> PotDraw:

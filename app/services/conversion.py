@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
 
-from app.money import MICROS_PER_UNIT, from_micros, to_micros_down
+from app.money import MICROS_PER_UNIT, to_micros_down
 
 
 class Converter:
@@ -54,7 +54,3 @@ class Converter:
     def floor_player(self, amount: Decimal, currency: str) -> Decimal:
         quantum = Decimal(1).scaleb(-self.minor_units(currency))
         return amount.quantize(quantum, rounding=ROUND_DOWN)
-
-
-def instance_amount(micros: int) -> Decimal:
-    return from_micros(micros)

@@ -2,7 +2,7 @@
 
 Every amount becomes micro-units of the instance currency, every share parts per million.
 Engine JSON (the contract with lua/*.lua):
-  {id, currency, house_ppm, auto_payout_limit (micros, -1 = none), opt_in_required,
+  {id, currency, auto_payout_limit (micros, -1 = none), opt_in_required,
    contribution: {type: "Fixed", amount} | {type: "Percentage", ppm},
    pots: [{id, share_ppm, reserve_ppm, seed, max_value (-1 = uncapped), progressive,
            trigger: {type: "HitRate", max_magic_number, cost_per_attempt}
@@ -31,7 +31,6 @@ def compile_engine(definition: dict[str, Any]) -> dict[str, Any]:
     return {
         "id": definition["id"],
         "currency": definition["currency"],
-        "house_ppm": to_ppm(definition["house_share"]),
         "auto_payout_limit": NONE if limit is None else to_micros(limit),
         "opt_in_required": bool(definition["opt_in_required"]),
         "contribution": contribution,

@@ -14,7 +14,7 @@ from app.services.config import ConfigCache, ConfigSnapshot
 from app.services.eligibility import check_eligible
 from app.services.refusals import refusal_error
 from app.services.scope import BrandRef, check_operator, resolve_brand
-from app.services.targets import resolve_source_instance
+from app.services.targets import instance_definition, resolve_source_instance
 from app.store import ScriptRefusal, Store
 from app.store.optins import OptInRecord
 
@@ -27,7 +27,7 @@ class OptInService:
     async def opt_in_v1(self, principal: Principal, body: dict[str, Any]) -> dict[str, Any] | None:
         config = await self._config.get()
         brand = resolve_brand(principal, body["brand_id"], config)
-        definition = _instance(config, body["instance_id"])
+        definition = instance_definition(config, body["instance_id"])
         record = await self._apply(
             config,
             definition,
@@ -47,7 +47,7 @@ class OptInService:
         brand = resolve_brand(principal, f"{body['operator_id']}:{player['brand_id']}", config)
         target = body["target"]
         if target["type"] == "instance":
-            definition = _instance(config, target["id"])
+            definition = instance_definition(config, target["id"])
         else:
             # An opt-in carries no segments: not checked, as when the instance is named.
             definition = resolve_source_instance(
@@ -120,13 +120,6 @@ class OptInService:
             )
         except ScriptRefusal as refusal:
             raise refusal_error(refusal, definition["id"]) from None
-
-
-def _instance(config: ConfigSnapshot, instance_id: str) -> dict[str, Any]:
-    definition = config.instances.get(instance_id)
-    if definition is None:
-        raise APIError(404, "INSTANCE_NOT_FOUND", f"Instance {instance_id} does not exist.")
-    return definition
 
 
 def preferred_value_micros(

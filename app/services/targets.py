@@ -14,6 +14,14 @@ from app.services.scope import BrandRef
 STATUS_PREFERENCE = ("Active", "Pending")
 
 
+def instance_definition(config: ConfigSnapshot, instance_id: str) -> dict[str, Any]:
+    """The definition of an instance named directly, or 404."""
+    definition = config.instances.get(instance_id)
+    if definition is None:
+        raise APIError(404, "INSTANCE_NOT_FOUND", f"Instance {instance_id} does not exist.")
+    return definition
+
+
 def resolve_source_instance(
     config: ConfigSnapshot,
     brand: BrandRef,

@@ -93,7 +93,7 @@ def load_scripts(directory: Path | None = None) -> dict[str, LuaScript]:
 
 
 class ScriptRunner:
-    """Runs the scripts on one client (async or sync) by EVALSHA, loading them on NOSCRIPT."""
+    """Runs the scripts on one asyncio client by EVALSHA, loading them on NOSCRIPT."""
 
     def __init__(self, scripts: dict[str, LuaScript] | None = None) -> None:
         self.scripts = scripts if scripts is not None else load_scripts()
@@ -115,23 +115,6 @@ class ScriptRunner:
             except NoScriptError:
                 self._shas[name] = await client.script_load(script.source)
                 return await client.evalsha(self._shas[name], len(keys), *keys, *args)
-        except ResponseError as error:
-            refusal = parse_refusal(error)
-            if refusal is not None:
-                raise refusal from None
-            raise
-
-    def run_sync(self, client: Any, name: str, keys: list[str], args: list[Any]) -> Any:
-        script = self._script(name, keys)
-        try:
-            sha = self._shas.get(name)
-            if sha is None:
-                sha = self._shas[name] = client.script_load(script.source)
-            try:
-                return client.evalsha(sha, len(keys), *keys, *args)
-            except NoScriptError:
-                self._shas[name] = client.script_load(script.source)
-                return client.evalsha(self._shas[name], len(keys), *keys, *args)
         except ResponseError as error:
             refusal = parse_refusal(error)
             if refusal is not None:
