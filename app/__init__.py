@@ -16,6 +16,7 @@ from app.config import Settings
 from app.errors import APIError
 from app.http import validation_error
 from app.metrics import Metrics
+from app.refusals import Refused
 from app.security import TokenError
 from app.services import Services
 
@@ -112,6 +113,10 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     @app.errorhandler(APIError)
     async def api_error(error: APIError) -> Response:
         return _json_error(error)
+
+    @app.errorhandler(Refused)
+    async def refused(error: Refused) -> Response:
+        return _json_error(APIError.from_refusal(error))
 
     @app.errorhandler(ValidationError)
     async def schema_error(error: ValidationError) -> Response:

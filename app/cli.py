@@ -16,7 +16,7 @@ from marshmallow import ValidationError
 from redis.exceptions import RedisError
 
 from app.config import ConfigError, Settings
-from app.errors import APIError
+from app.refusals import Refused
 from app.schemas.admin import DefinitionsSchema
 from app.security import ROLES
 from app.services import Services
@@ -60,7 +60,7 @@ def cmd_load(args: argparse.Namespace, settings: Settings) -> int:
         return _fail(f"{args.file} is not valid YAML: {' '.join(str(error).split())}")
     except (OSError, ValueError) as error:
         return _fail(str(error))
-    except APIError as error:
+    except Refused as error:
         return _fail(f"{error.message} {json.dumps(error.details) if error.details else ''}")
     for kind, outcomes in summary.items():
         print(f"{kind}: " + ", ".join(f"{n} {what}" for what, n in sorted(outcomes.items())))
@@ -84,7 +84,7 @@ def cmd_create_account(args: argparse.Namespace, settings: Settings) -> int:
 
     try:
         account = asyncio.run(_with_services(settings, create))
-    except APIError as error:
+    except Refused as error:
         return _fail(error.message)
     except RedisError as error:
         return _fail(f"Redis failed: {error}")

@@ -1,12 +1,16 @@
-"""The one API error type and its JSON shape: {"error", "code", "details"}."""
+"""The HTTP edge's errors: the JSON shape {"error", "code", "details"} and the one table that
+gives each domain refusal its status."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from app.refusals import Code, Refused
+
 
 class APIError(Exception):
-    """An error answered to the client; `code` is stable, `message` is for humans."""
+    """An error answered by the HTTP layer itself (validation, token, size, routing);
+    domain refusals are `app.refusals.Refused` and get their status from `STATUS`."""
 
     def __init__(
         self, status: int, code: str, message: str, details: dict[str, Any] | None = None
@@ -20,18 +24,39 @@ class APIError(Exception):
     def to_dict(self) -> dict[str, Any]:
         return {"error": self.message, "code": self.code, "details": self.details}
 
-
-def bad_request(message: str, details: dict[str, Any] | None = None) -> APIError:
-    return APIError(400, "VALIDATION_ERROR", message, details)
-
-
-def not_found(code: str, message: str) -> APIError:
-    return APIError(404, code, message)
+    @classmethod
+    def from_refusal(cls, refused: Refused) -> APIError:
+        return cls(STATUS[refused.code], refused.code.value, refused.message, refused.details)
 
 
-def forbidden(code: str, message: str) -> APIError:
-    return APIError(403, code, message)
-
-
-def conflict(code: str, message: str, details: dict[str, Any] | None = None) -> APIError:
-    return APIError(409, code, message, details)
+# Every domain refusal and its HTTP status (a test checks that no code is missing).
+STATUS: dict[Code, int] = {
+    Code.UNKNOWN_CURRENCY: 400,
+    Code.INVALID_REFERENCE: 400,
+    Code.WAGER_TOO_LARGE: 400,
+    Code.CONTRIBUTION_OUT_OF_LIMITS: 400,
+    Code.CALLBACK_NOT_ALLOWED: 400,
+    Code.INVALID_CREDENTIALS: 401,
+    Code.OPERATOR_FORBIDDEN: 403,
+    Code.BRAND_NOT_ALLOWED: 403,
+    Code.COUNTRY_NOT_ALLOWED: 403,
+    Code.SEGMENT_NOT_ALLOWED: 403,
+    Code.NOT_OPTED_IN: 403,
+    Code.INSTANCE_NOT_FOUND: 404,
+    Code.BRAND_NOT_FOUND: 404,
+    Code.OPERATOR_NOT_FOUND: 404,
+    Code.SOURCE_NOT_FOUND: 404,
+    Code.NO_ACTIVE_INSTANCE: 404,
+    Code.ACCOUNT_NOT_FOUND: 404,
+    Code.CURRENCIES_NOT_CONFIGURED: 404,
+    Code.INSTANCE_NOT_ACTIVE: 409,
+    Code.INSTANCE_NOT_STARTED: 409,
+    Code.INSTANCE_ENDED: 409,
+    Code.INSTANCE_TERMINATED: 409,
+    Code.INVALID_TRANSITION: 409,
+    Code.INSTANCE_EXISTS: 409,
+    Code.ACCOUNT_EXISTS: 409,
+    Code.IDEMPOTENCY_MISMATCH: 409,
+    Code.TOO_MANY_LOGIN_ATTEMPTS: 429,
+    Code.QUEUE_UNAVAILABLE: 503,
+}

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any
 
 from marshmallow import Schema, ValidationError
 from quart import current_app, g, request
@@ -13,14 +12,6 @@ from quart import current_app, g, request
 from app.errors import APIError
 from app.security import Principal
 from app.services import Services
-
-View = TypeVar("View", bound=Callable[..., Awaitable[Any]])
-
-
-def public(view: View) -> View:
-    """Mark a route as reachable without a token; every other route requires one."""
-    view.is_public = True  # type: ignore[attr-defined]
-    return view
 
 
 def services() -> Services:
@@ -35,14 +26,37 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+class DuplicateKey(ValueError):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # Parsers disagree on which of two equal keys wins (first, last, error): refuse them,
+    # so no proxy or log can read a different request than the one we act on.
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        keys = [key for key, _ in pairs]
+        raise DuplicateKey(next(key for key in keys if keys.count(key) > 1))
+    return obj
+
+
 async def json_body() -> Any:
-    """The body as JSON with exact decimals; NaN/Infinity refused (the body size is capped
-    by MAX_CONTENT_LENGTH, which answers 413)."""
+    """The body as JSON with exact decimals; NaN/Infinity and duplicate keys refused (the
+    body size is capped by MAX_CONTENT_LENGTH, which answers 413)."""
     raw = await request.get_data(cache=True, as_text=False)
     if not raw:
         raise APIError(400, "MALFORMED_JSON", "The request body must be a JSON document.")
     try:
-        return json.loads(raw, parse_float=Decimal, parse_constant=_reject_constant)
+        return json.loads(
+            raw,
+            parse_float=Decimal,
+            parse_constant=_reject_constant,
+            object_pairs_hook=_unique_keys,
+        )
+    except DuplicateKey as error:
+        raise APIError(
+            400, "MALFORMED_JSON", f"The key {str(error)!r} appears twice in one object."
+        ) from None
     except (ValueError, RecursionError):
         raise APIError(400, "MALFORMED_JSON", "The request body is not valid JSON.") from None
 

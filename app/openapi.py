@@ -1,123 +1,32 @@
-"""The OpenAPI document, generated from the marshmallow schemas the routes use."""
+"""The OpenAPI document, generated from the routes' declarations (`app.contract`) alone."""
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import Any
 
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
-from marshmallow import Schema
 from quart import Quart
 
-from app.blueprints.auth import AuthenticateSchema, TokenSchema
-from app.blueprints.catalog import CurrenciesViewSchema, SourcesQuerySchema, SourceViewSchema
-from app.schemas.admin import (
-    AccountSchema,
-    AccountViewSchema,
-    CurrenciesSchema,
-    InstanceSchema,
-    OperatorSchema,
-    SourceSchema,
-)
-from app.schemas.common import Amount, ErrorSchema
-from app.schemas.contributions import (
-    ContributeBySourceSchema,
-    ContributeSchema,
-    ContributeV2Schema,
-    ContributionResponseSchema,
-    ContributionV2ItemSchema,
-)
-from app.schemas.optins import (
-    InstanceQuerySchema,
-    InstanceViewSchema,
-    OptInSchema,
-    OptInStatusSchema,
-    OptInV2ResponseSchema,
-    OptInV2Schema,
-    WinnerSchema,
-    WinnersQuerySchema,
-)
+from app.contract import Declaration, Reply, declaration_of
+from app.schemas.common import Amount, ErrorSchema, amount_property
 
-
-@dataclass(frozen=True)
-class Operation:
-    tag: str
-    summary: str
-    body: type[Schema] | None = None
-    query: type[Schema] | None = None
-    response: type[Schema] | None = None
-    many: bool = False
-
-
-OPERATIONS: dict[str, Operation] = {
-    "auth.authenticate": Operation(
-        "Authentication", "Authenticate an external service", AuthenticateSchema, None, TokenSchema
-    ),
-    "health.health": Operation("Health", "Health check endpoint"),
-    "health.metrics": Operation("Metrics", "Prometheus metrics (text)"),
-    "catalog.currencies": Operation(
-        "Currencies", "Currency multipliers of a brand", None, None, CurrenciesViewSchema
-    ),
-    "catalog.sources": Operation(
-        "Sources", "Sources of an owner", None, SourcesQuerySchema, SourceViewSchema, many=True
-    ),
-    "jackpots.contribute": Operation(
-        "Contribution",
-        "Contribute to an instance (async with a callback)",
-        ContributeSchema,
-        None,
-        ContributionResponseSchema,
-    ),
-    "jackpots.contribute_by_source": Operation(
-        "Contribution",
-        "Contribute to the instance bound to a source",
-        ContributeBySourceSchema,
-        None,
-        ContributionResponseSchema,
-    ),
-    "jackpots.contribute_v2": Operation(
-        "v2 API",
-        "Contribute to a target and its linked instances",
-        ContributeV2Schema,
-        None,
-        ContributionV2ItemSchema,
-        many=True,
-    ),
-    "jackpots.opt_in": Operation(
-        "Instances", "Opt a player in or out", OptInSchema, None, OptInStatusSchema
-    ),
-    "jackpots.opt_in_v2": Operation(
-        "v2 API",
-        "Opt in or out, optionally of linked instances",
-        OptInV2Schema,
-        None,
-        OptInV2ResponseSchema,
-    ),
-    "jackpots.instance_for_source": Operation(
-        "Instances",
-        "The instance available for a source, brand and player",
-        None,
-        InstanceQuerySchema,
-        InstanceViewSchema,
-    ),
-    "jackpots.winners": Operation(
-        "Instances", "Latest winners", None, WinnersQuerySchema, WinnerSchema, many=True
-    ),
-    "jackpots.pot_winners": Operation(
-        "Instances", "Latest winners per pot (pot id -> winners)", None, WinnersQuerySchema
-    ),
-    "admin.put_operator": Operation("Admin", "Create or replace an operator", OperatorSchema),
-    "admin.create_account": Operation(
-        "Admin", "Create a service account", AccountSchema, None, AccountViewSchema
-    ),
-    "admin.put_currencies": Operation("Admin", "Replace the currencies", CurrenciesSchema),
-    "admin.put_source": Operation("Admin", "Create or replace a source", SourceSchema),
-    "admin.create_instance": Operation("Admin", "Create an instance", InstanceSchema),
+ERROR_REF = {"$ref": "#/components/schemas/Error"}
+ERROR_TEXT = {
+    400: "The request is invalid",
+    401: "No valid token",
+    403: "Not allowed",
+    404: "Unknown",
+    409: "Conflicts with the current state",
+    413: "The body is too large",
+    429: "Throttled",
+    503: "Unavailable in this deployment",
 }
 
-PUBLIC = {"auth.authenticate", "health.health", "health.metrics", "docs.openapi", "docs.docs"}
+
+class UndeclaredRoute(LookupError):
+    """A route without `@declare`: the contract would not describe it."""
 
 
 def build_spec(app: Quart, version: str) -> dict[str, Any]:
@@ -128,55 +37,113 @@ def build_spec(app: Quart, version: str) -> dict[str, Any]:
         openapi_version="3.0.3",
         plugins=[plugin],
     )
-    plugin.map_to_openapi_type(Amount, "number", None)
+    assert plugin.converter is not None
+    plugin.converter.add_attribute_function(_amount_attributes)
+    plugin.converter.add_attribute_function(_exact_nullable_objects)
     spec.components.security_scheme(
         "bearer", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
     )
     spec.components.schema("Error", schema=ErrorSchema)
     for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
-        if rule.websocket or rule.endpoint not in app.view_functions:
+        if rule.websocket:
             continue
-        operation = OPERATIONS.get(rule.endpoint)
+        declaration = declaration_of(app.view_functions[rule.endpoint])
+        if declaration is None:
+            raise UndeclaredRoute(f"{rule.rule} ({rule.endpoint}) has no @declare")
+        if set(rule.arguments) != set(declaration.path):
+            raise UndeclaredRoute(f"{rule.rule}: declare exactly its path parameters")
         path = re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule.rule)
         for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
-            spec.path(path=path, operations={method.lower(): _operation(rule, operation)})
+            operation = _operation(plugin, rule.endpoint, declaration)
+            spec.path(path=path, operations={method.lower(): operation})
     return spec.to_dict()
 
 
-def _operation(rule: Any, operation: Operation | None) -> dict[str, Any]:
-    tag = operation.tag if operation else rule.endpoint.split(".")[0].title()
+def _amount_attributes(self: Any, field: Any, **kwargs: Any) -> dict[str, Any]:
+    return amount_property(field) if isinstance(field, Amount) else {}
+
+
+def _exact_nullable_objects(
+    self: Any, field: Any, ret: dict[str, Any], **kwargs: Any
+) -> dict[str, Any]:
+    """apispec writes a nullable nested object as `anyOf: [$ref, {type: object}]`, which lets
+    any object through; say "this object, or null" exactly instead."""
+    alternatives = ret.get("anyOf")
+    if (
+        isinstance(alternatives, list)
+        and len(alternatives) == 2
+        and "$ref" in alternatives[0]
+        and alternatives[1] == {"type": "object", "nullable": True}
+    ):
+        del ret["anyOf"]
+        return {"allOf": [alternatives[0]], "nullable": True}
+    return {}
+
+
+def _operation(
+    plugin: MarshmallowPlugin, endpoint: str, declaration: Declaration
+) -> dict[str, Any]:
+    assert plugin.converter is not None
+    parameters: list[dict[str, Any]] = [
+        {
+            "in": "path",
+            "name": name,
+            "required": True,
+            "schema": plugin.converter.field2property(field),
+        }
+        for name, field in declaration.path.items()
+    ]
+    if declaration.query is not None:
+        parameters.append({"in": "query", "schema": declaration.query})
     doc: dict[str, Any] = {
-        "tags": [tag],
-        "summary": operation.summary if operation else rule.endpoint,
-        "operationId": rule.endpoint,
-        "parameters": [
-            {"in": "path", "name": name, "required": True, "schema": {"type": "string"}}
-            for name in sorted(rule.arguments)
-        ],
+        "tags": [declaration.tag],
+        "summary": declaration.summary,
+        "operationId": endpoint,
+        "parameters": parameters,
         "responses": {
-            "default": {
-                "description": "Error",
-                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
-            }
+            str(status): _response(plugin, reply) for status, reply in declaration.responses.items()
         },
     }
-    if rule.endpoint not in PUBLIC:
-        doc["security"] = [{"bearer": []}]
-    if operation is None:
-        doc["responses"]["200"] = {"description": "OK"}
-        return doc
-    if operation.query is not None:
-        doc["parameters"].append({"in": "query", "schema": operation.query})
-    if operation.body is not None:
+    if declaration.description:
+        doc["description"] = declaration.description
+    if declaration.role:
+        doc["description"] = (
+            f"Needs a token with the `{declaration.role}` role. " + doc.get("description", "")
+        ).strip()
+    if declaration.body is not None:
         doc["requestBody"] = {
             "required": True,
-            "content": {"application/json": {"schema": operation.body}},
+            "content": {"application/json": {"schema": declaration.body}},
         }
-    ok: dict[str, Any] = {"description": "OK"}
-    if operation.response is not None:
-        schema: Any = operation.response
-        if operation.many:
-            schema = {"type": "array", "items": operation.response}
-        ok["content"] = {"application/json": {"schema": schema}}
-    doc["responses"]["200"] = ok
+    for status, codes in sorted(declaration.error_statuses().items()):
+        doc["responses"].setdefault(
+            str(status),
+            {
+                "description": f"{ERROR_TEXT.get(status, 'Refused')}: " + ", ".join(codes),
+                "content": {"application/json": {"schema": ERROR_REF}},
+            },
+        )
+    if not declaration.public:
+        doc["security"] = [{"bearer": []}]
+    return doc
+
+
+def _response(plugin: MarshmallowPlugin, reply: Reply) -> dict[str, Any]:
+    doc: dict[str, Any] = {"description": reply.description}
+    media_type = reply.media_type
+    if media_type is not None:
+        schema: Any = reply.schema if reply.schema is not None else {"type": "string"}
+        if isinstance(schema, dict) and "additionalProperties" in schema:
+            # apispec resolves marshmallow schemas under items/properties, not here.
+            assert plugin.resolver is not None
+            values = plugin.resolver.resolve_schema_dict(dict(schema["additionalProperties"]))
+            schema = {**schema, "additionalProperties": values}
+        doc["content"] = {media_type: {"schema": schema}}
+    for text_type in reply.text_types:
+        doc.setdefault("content", {})[text_type] = {"schema": {"type": "string"}}
+    if reply.headers:
+        doc["headers"] = {
+            name: {"description": text, "schema": {"type": "string"}}
+            for name, text in reply.headers.items()
+        }
     return doc

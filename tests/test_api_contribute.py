@@ -431,7 +431,7 @@ async def test_an_opted_in_preferred_value_replaces_the_fixed_amount(
     await opt_in(client, headers, "optin", False)
     frozen = await snapshot(gateway.store, "optin")
     response = await post(client, CONTRIBUTE, v1_body("optin"), headers)
-    assert await error_of(response) == (409, "NOT_OPTED_IN", {})
+    assert await error_of(response) == (403, "NOT_OPTED_IN", {})
     assert await snapshot(gateway.store, "optin") == frozen
 
 
@@ -441,7 +441,7 @@ async def test_a_player_who_never_opted_in_is_refused_when_opt_in_is_required(
     await create_instance(client, headers, instance("must-opt", opt_in_required=True))
     frozen = await snapshot(gateway.store, "must-opt")
     response = await post(client, CONTRIBUTE, v1_body("must-opt", player_id="new"), headers)
-    assert await error_of(response) == (409, "NOT_OPTED_IN", {})
+    assert await error_of(response) == (403, "NOT_OPTED_IN", {})
     assert await snapshot(gateway.store, "must-opt") == frozen
 
 

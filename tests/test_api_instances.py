@@ -235,7 +235,7 @@ async def test_unknown_source_is_not_found(
 async def test_brand_not_allowed(client: QuartClient, demo_headers: dict[str, str]) -> None:
     await create_instance(client, demo_headers, instance("b1-only", allowed_brands=["demo:brand1"]))
     await put_source(client, demo_headers, "b1-src", ["b1-only"], owner_id="demo:brand2")
-    await refused(client, demo_headers, 404, "BRAND_NOT_ALLOWED", "b1-src", brand_id="demo:brand2")
+    await refused(client, demo_headers, 403, "BRAND_NOT_ALLOWED", "b1-src", brand_id="demo:brand2")
 
 
 async def test_country_not_allowed(client: QuartClient, demo_headers: dict[str, str]) -> None:
@@ -243,7 +243,7 @@ async def test_country_not_allowed(client: QuartClient, demo_headers: dict[str, 
     await refused(
         client,
         demo_headers,
-        404,
+        403,
         "COUNTRY_NOT_ALLOWED",
         "sportsbook",
         brand_id="demo:brand2",
@@ -257,7 +257,7 @@ async def test_country_not_allowed(client: QuartClient, demo_headers: dict[str, 
     await create_instance(client, demo_headers, instance("dach", allowed_countries=["DE", "AT"]))
     await put_source(client, demo_headers, "dach-src", ["dach"])
     assert (await view(client, demo_headers, "dach-src", country_code="AT"))["id"] == "dach"
-    await refused(client, demo_headers, 404, "COUNTRY_NOT_ALLOWED", "dach-src", country_code="FR")
+    await refused(client, demo_headers, 403, "COUNTRY_NOT_ALLOWED", "dach-src", country_code="FR")
 
 
 async def test_segments_one_matching_segment_suffices(
@@ -265,10 +265,10 @@ async def test_segments_one_matching_segment_suffices(
 ) -> None:
     await create_instance(client, demo_headers, instance("vip", segments=["vip", "gold"]))
     await put_source(client, demo_headers, "vip-src", ["vip"])
-    await refused(client, demo_headers, 404, "SEGMENT_NOT_ALLOWED", "vip-src")
-    await refused(client, demo_headers, 404, "SEGMENT_NOT_ALLOWED", "vip-src", segments="")
+    await refused(client, demo_headers, 403, "SEGMENT_NOT_ALLOWED", "vip-src")
+    await refused(client, demo_headers, 403, "SEGMENT_NOT_ALLOWED", "vip-src", segments="")
     await refused(
-        client, demo_headers, 404, "SEGMENT_NOT_ALLOWED", "vip-src", segments="silver,bronze"
+        client, demo_headers, 403, "SEGMENT_NOT_ALLOWED", "vip-src", segments="silver,bronze"
     )
     for segments in ("gold", "silver,gold", "silver, vip ,bronze", "vip,gold"):
         assert (await view(client, demo_headers, "vip-src", segments=segments))["id"] == "vip"

@@ -366,7 +366,7 @@ async def test_contributions_use_the_preferred_value_and_count(
 ) -> None:
     # Not opted in: refused, nothing written.
     state = await snapshot(gateway.store)
-    await contribute(client, demo_headers, contribution("club", "p1"), 409)
+    await contribute(client, demo_headers, contribution("club", "p1"), 403)
     assert await snapshot(gateway.store) == state
 
     await post_optin(client, demo_headers, optin("club", value="0.37"))
@@ -434,7 +434,7 @@ async def test_opt_out_then_contribute_is_refused(
     response = await client.post(
         "/jackpots/contribute", json=contribution("club", "p1"), headers=demo_headers
     )
-    await expect(response, 409, "NOT_OPTED_IN")
+    await expect(response, 403, "NOT_OPTED_IN")
     assert await snapshot(gateway.store) == state
     assert await optin_status(client, demo_headers, "club") == left
     # Back in without a value: the default contribution again.

@@ -1,40 +1,150 @@
-"""/openapi.json is generated from the schemas the routes use; /docs renders it offline."""
+"""/openapi.json is generated from the routes' declarations alone; /docs renders it offline."""
 
 from __future__ import annotations
 
 import re
+import uuid
+from typing import Any
 
+import pytest
 from quart import Quart
 from quart.testing import QuartClient
 
-from app.openapi import OPERATIONS
+from app import create_app
+from app.contract import declare
+from app.errors import STATUS
+from app.openapi import UndeclaredRoute, build_spec
+from app.refusals import ELIGIBILITY, Code
+from tests.conftest import make_settings
 
 
-async def test_openapi_documents_every_operator_route_with_its_schemas(
-    app: Quart, client: QuartClient
-) -> None:
+async def openapi(client: QuartClient) -> dict[str, Any]:
     response = await client.get("/openapi.json")
     assert response.status_code == 200
-    spec = await response.get_json()
+    spec: dict[str, Any] = await response.get_json()
+    return spec
+
+
+def operations(spec: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    return [
+        (path, method, op) for path, item in spec["paths"].items() for method, op in item.items()
+    ]
+
+
+async def test_every_route_is_documented_with_a_sentence_and_its_parameters(
+    app: Quart, client: QuartClient
+) -> None:
+    spec = await openapi(client)
     assert spec["openapi"] == "3.0.3"
-    documented = {(path, method) for path, item in spec["paths"].items() for method in item}
+    documented = {(path, method) for path, method, _ in operations(spec)}
     for rule in app.url_map.iter_rules():
         if rule.websocket:
             continue
         path = re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule.rule)
         for method in (rule.methods or set()) - {"HEAD", "OPTIONS"}:
             assert (path, method.lower()) in documented
-        if not rule.endpoint.startswith(("admin.", "docs.")):
-            assert rule.endpoint in OPERATIONS, f"{rule.endpoint} has no OpenAPI description"
+    for path, method, op in operations(spec):
+        summary = op["summary"]
+        assert re.fullmatch(r"[A-Z][^.]+\.", summary), (path, method, summary)
+        names = {p["name"] for p in op["parameters"] if p["in"] == "path"}
+        assert names == set(re.findall(r"{(\w+)}", path)), (path, method)
+        assert op["responses"], (path, method)
+
+
+async def test_admin_routes_are_documented_like_every_other(client: QuartClient) -> None:
+    spec = await openapi(client)
+    admin = [
+        (path, method, op) for path, method, op in operations(spec) if path.startswith("/admin")
+    ]
+    assert len(admin) >= 15
+    for path, method, op in admin:
+        assert op["security"] == [{"bearer": []}], path
+        assert "403" in op["responses"] and "401" in op["responses"], (path, method)
+        assert "admin" in op["description"]
+        assert any(status.startswith("2") for status in op["responses"]), (path, method)
+    ledger = spec["paths"]["/admin/instances/{instance_id}/ledger"]["get"]
+    assert {p["name"] for p in ledger["parameters"] if p["in"] == "query"} == {"after", "count"}
+
+
+async def test_public_routes_have_no_security_and_the_others_do(client: QuartClient) -> None:
+    spec = await openapi(client)
+    public = {path for path, _, op in operations(spec) if "security" not in op}
+    assert public == {"/authenticate/service", "/health", "/metrics", "/openapi.json", "/docs"}
+    for path, _, op in operations(spec):
+        if path not in public:
+            assert "401" in op["responses"], path
+
+
+async def test_contributions_document_every_answer_honestly(client: QuartClient) -> None:
+    spec = await openapi(client)
     contribute = spec["paths"]["/jackpots/contribute"]["post"]
     assert contribute["requestBody"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/Contribute"
     }
+    ok = contribute["responses"]["200"]
+    # The outcome as JSON, or (asynchronous mode) an empty text/plain body.
+    assert set(ok["content"]) == {"application/json", "text/plain"}
+    assert set(ok["headers"]) == {"X-Contribution-Id", "X-Instance-Id"}
+    replay = contribute["responses"]["204"]
+    assert "content" not in replay and set(replay["headers"]) == {
+        "X-Contribution-Id",
+        "X-Instance-Id",
+    }
+    for status in ("400", "401", "403", "404", "409", "413"):
+        assert status in contribute["responses"], status
+    assert "NOT_OPTED_IN" in contribute["responses"]["403"]["description"]
     body = spec["components"]["schemas"]["Contribute"]
-    assert body["properties"]["base_wager"]["type"] == "number"
     assert {"instance_id", "token", "brand_id", "player_id", "base_wager"} <= set(body["required"])
-    assert contribute["security"] == [{"bearer": []}]
-    assert "security" not in spec["paths"]["/health"]["get"]
+    assert "session" in body["properties"]["token"]["description"]
+
+
+async def test_amounts_show_their_precision_and_bounds(client: QuartClient) -> None:
+    spec = await openapi(client)
+    wager = spec["components"]["schemas"]["Contribute"]["properties"]["base_wager"]
+    number, string = wager["anyOf"]
+    assert number["type"] == "number" and number["minimum"] == 0
+    assert number["maximum"] == 1000000000
+    assert number["multipleOf"] == 0.000001
+    assert string["type"] == "string" and "{1,6}" in string["pattern"]
+    assert "6 decimal places" in wager["description"]
+
+
+async def test_the_callback_and_preference_are_exact_schemas(client: QuartClient) -> None:
+    spec = await openapi(client)
+    schemas = spec["components"]["schemas"]
+    for name in ("Callback", "ContributionPreference"):
+        schema = schemas[name]
+        assert schema["type"] == "object" and schema["additionalProperties"] is False
+    text = str(spec)
+    assert "'anyOf': [{'$ref'" not in text  # no object alternatives beside a bare object
+
+
+def test_every_refusal_code_has_one_status() -> None:
+    assert set(STATUS) == set(Code)
+    assert {STATUS[code] for code in ELIGIBILITY} == {403}
+
+
+async def test_a_route_without_a_declaration_breaks_the_document() -> None:
+    app = create_app(make_settings(f"memory://docs-{uuid.uuid4().hex}"))
+
+    @app.get("/undeclared")
+    async def undeclared() -> str:
+        return "x"
+
+    with pytest.raises(UndeclaredRoute, match="/undeclared"):
+        build_spec(app, "1")
+
+
+async def test_path_parameters_must_all_be_declared() -> None:
+    app = create_app(make_settings(f"memory://docs-{uuid.uuid4().hex}"))
+
+    @app.get("/things/<thing_id>")
+    @declare("Read a thing.", tag="Things", responses={200: None})
+    async def thing(thing_id: str) -> str:
+        return thing_id
+
+    with pytest.raises(UndeclaredRoute, match="path parameters"):
+        build_spec(app, "1")
 
 
 async def test_docs_page_is_served_without_any_external_resource(client: QuartClient) -> None:

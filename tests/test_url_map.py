@@ -73,7 +73,7 @@ def test_there_are_protected_routes_to_probe(app: Quart) -> None:
     # A floor, so that a broken walk (no rules found) cannot pass the tests below vacuously.
     assert {
         "admin.create_instance",
-        "admin.change_status",
+        "admin.pause_instance",
         "admin.ledger",
         "catalog.currencies",
         "catalog.sources",

@@ -21,7 +21,7 @@ from rq import Queue, Retry
 
 from app import jsonio
 from app.config import Settings
-from app.errors import APIError
+from app.refusals import Refused
 from app.schemas.contributions import (
     ContributeBySourceSchema,
     ContributeSchema,
@@ -84,7 +84,7 @@ def run_contribution(
         try:
             items = ctx.run(contributions.contribute_v2(who, body))
             payload = ContributionV2ItemSchema(many=True).dump(items)
-        except APIError as error:
+        except Refused as error:
             payload = {**error.to_dict(), "metadata": body["metadata"]}
     else:
         schema = ContributeBySourceSchema() if "source_id" in data else ContributeSchema()
@@ -93,7 +93,7 @@ def run_contribution(
         try:
             result = ctx.run(contributions.contribute_v1(who, body))
             payload = ContributionResponseSchema().dump(result.body)
-        except APIError as error:
+        except Refused as error:
             payload = {**error.to_dict(), "metadata": body["metadata"]}
     secret = ctx.run(contributions.callback_secret(who.operator_id))
     Queue(queue_name, connection=_current_connection()).enqueue(

@@ -2,125 +2,259 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from marshmallow import fields, validate
-from quart import Blueprint
+from quart import Blueprint, Response
 
+from app.contract import Reply, declare
 from app.errors import APIError
-from app.http import load_args, load_body, principal, services
+from app.http import principal, services
+from app.refusals import Code, Refused
 from app.schemas.admin import (
     AccountSchema,
+    AccountViewSchema,
     CurrenciesSchema,
     InstanceSchema,
+    InstanceStateSchema,
+    LedgerPageSchema,
     OperatorSchema,
     SourceSchema,
+    StatusChangeSchema,
 )
-from app.schemas.common import StrictSchema
+from app.schemas.common import Id, Pattern, StrictSchema
 
 blueprint = Blueprint("admin", __name__, url_prefix="/admin")
 
 STATUS_ACTIONS = ("activate", "pause", "resume", "terminate")
+ADMIN = "admin"
+TAG = "Admin"
+INSTANCE_ID = fields.String(validate=validate.Length(1, 64))
+NO_CONTENT = Reply("Deleted; no body.")
 
 
 class LedgerQuerySchema(StrictSchema):
-    after = fields.String(load_default="-", validate=validate.Regexp(r"^(-|\d+-\d+)$"))
+    after = fields.String(
+        load_default="-",
+        validate=Pattern(r"^(-|[0-9]{1,20}-[0-9]{1,20})$"),
+        metadata={"description": "Entries after this entry id (`-`: from the start)."},
+    )
     count = fields.Integer(load_default=100, validate=validate.Range(1, 1000))
 
 
 @blueprint.before_request
 async def require_admin() -> None:
+    # Also declared per route (role="admin"); this keeps any route of the blueprint closed.
     if not principal().is_admin:
         raise APIError(403, "ADMIN_REQUIRED", "This operation needs a token with the admin role.")
 
 
 @blueprint.get("/operators")
+@declare(
+    "List the operators and their brands.",
+    tag=TAG,
+    role=ADMIN,
+    responses={200: OperatorSchema(many=True)},
+)
 async def list_operators() -> list[Any]:
     return list((await services().config.get()).operators.values())
 
 
 @blueprint.post("/operators")
-async def put_operator() -> tuple[dict[str, Any], int]:
-    operator = await load_body(OperatorSchema())
-    return await services().admin.put_operator(operator), 200
+@declare(
+    "Create or replace an operator and its brands.",
+    tag=TAG,
+    role=ADMIN,
+    body=OperatorSchema(),
+    responses={200: OperatorSchema},
+)
+async def put_operator(body: dict[str, Any]) -> tuple[dict[str, Any], int]:
+    return await services().admin.put_operator(body), 200
 
 
 @blueprint.get("/accounts")
+@declare(
+    "List the service accounts (never their passwords).",
+    tag=TAG,
+    role=ADMIN,
+    responses={200: AccountViewSchema(many=True)},
+)
 async def list_accounts() -> list[Any]:
     return await services().admin.accounts()
 
 
 @blueprint.post("/accounts")
-async def create_account() -> tuple[dict[str, Any], int]:
-    account = await load_body(AccountSchema())
+@declare(
+    "Create a service account with a password and roles.",
+    tag=TAG,
+    role=ADMIN,
+    body=AccountSchema(),
+    responses={201: Reply("Created.", schema=AccountViewSchema)},
+    refusals=(Code.INVALID_REFERENCE, Code.ACCOUNT_EXISTS),
+)
+async def create_account(body: dict[str, Any]) -> tuple[dict[str, Any], int]:
     created = await services().admin.create_account(
-        account["username"], account["password"], account["operator_id"], account["roles"]
+        body["username"], body["password"], body["operator_id"], body["roles"]
     )
     return created, 201
 
 
 @blueprint.delete("/accounts/<username>")
-async def delete_account(username: str) -> tuple[str, int]:
+@declare(
+    "Delete a service account.",
+    tag=TAG,
+    role=ADMIN,
+    path={"username": Id()},
+    responses={204: NO_CONTENT},
+    refusals=(Code.ACCOUNT_NOT_FOUND,),
+)
+async def delete_account(username: str) -> Response:
     await services().admin.delete_account(username)
-    return "", 204
+    return Response(b"", status=204, content_type=None)
 
 
 @blueprint.get("/currencies")
+@declare(
+    "Read the currencies: base, multipliers, minor-unit digits, brand overrides.",
+    tag=TAG,
+    role=ADMIN,
+    responses={200: CurrenciesSchema},
+    refusals=(Code.CURRENCIES_NOT_CONFIGURED,),
+)
 async def get_currencies() -> dict[str, Any]:
     currencies = (await services().config.get()).currencies
     if currencies is None:
-        raise APIError(404, "CURRENCIES_NOT_CONFIGURED", "No currencies are configured yet.")
+        raise Refused(Code.CURRENCIES_NOT_CONFIGURED, "No currencies are configured yet.")
     return currencies
 
 
 @blueprint.put("/currencies")
-async def put_currencies() -> dict[str, Any]:
-    return await services().admin.put_currencies(await load_body(CurrenciesSchema()))
+@declare(
+    "Replace the currencies.",
+    tag=TAG,
+    role=ADMIN,
+    body=CurrenciesSchema(),
+    responses={200: CurrenciesSchema},
+    refusals=(Code.INVALID_REFERENCE,),
+)
+async def put_currencies(body: dict[str, Any]) -> dict[str, Any]:
+    return await services().admin.put_currencies(body)
 
 
 @blueprint.get("/sources")
+@declare(
+    "List every source.",
+    tag=TAG,
+    role=ADMIN,
+    responses={200: SourceSchema(many=True)},
+)
 async def list_sources() -> list[Any]:
     return (await services().config.get()).sources
 
 
 @blueprint.post("/sources")
-async def put_source() -> dict[str, Any]:
-    return await services().admin.put_source(await load_body(SourceSchema()))
+@declare(
+    "Create or replace a source and the instances it offers.",
+    tag=TAG,
+    role=ADMIN,
+    body=SourceSchema(),
+    responses={200: SourceSchema},
+    refusals=(Code.INVALID_REFERENCE,),
+)
+async def put_source(body: dict[str, Any]) -> dict[str, Any]:
+    return await services().admin.put_source(body)
 
 
 @blueprint.delete("/sources/<owner_id>/<source_id>")
-async def delete_source(owner_id: str, source_id: str) -> tuple[str, int]:
+@declare(
+    "Delete a source.",
+    tag=TAG,
+    role=ADMIN,
+    path={"owner_id": fields.String(validate=validate.Length(1, 130)), "source_id": Id()},
+    responses={204: NO_CONTENT},
+    refusals=(Code.SOURCE_NOT_FOUND,),
+)
+async def delete_source(owner_id: str, source_id: str) -> Response:
     await services().admin.delete_source(owner_id, source_id)
-    return "", 204
+    return Response(b"", status=204, content_type=None)
 
 
 @blueprint.get("/instances")
+@declare(
+    "List every instance with its live status, pots and money totals.",
+    tag=TAG,
+    role=ADMIN,
+    responses={200: InstanceStateSchema(many=True)},
+)
 async def list_instances() -> list[Any]:
     return await services().admin.instances()
 
 
 @blueprint.post("/instances")
-async def create_instance() -> tuple[dict[str, Any], int]:
-    definition, created = await services().admin.create_instance(await load_body(InstanceSchema()))
+@declare(
+    "Create an instance from a definition (an identical repeat changes nothing).",
+    tag=TAG,
+    role=ADMIN,
+    body=InstanceSchema(),
+    responses={
+        200: Reply("An identical instance already exists; nothing changed.", InstanceSchema),
+        201: Reply("Created.", schema=InstanceSchema),
+    },
+    refusals=(Code.INVALID_REFERENCE, Code.INSTANCE_EXISTS),
+)
+async def create_instance(body: dict[str, Any]) -> tuple[dict[str, Any], int]:
+    definition, created = await services().admin.create_instance(body)
     return definition, 201 if created else 200
 
 
 @blueprint.get("/instances/<instance_id>")
+@declare(
+    "Read an instance: its definition, live status, pots, reserves and money totals.",
+    tag=TAG,
+    role=ADMIN,
+    path={"instance_id": INSTANCE_ID},
+    responses={200: InstanceStateSchema},
+    refusals=(Code.INSTANCE_NOT_FOUND,),
+)
 async def get_instance(instance_id: str) -> dict[str, Any]:
     return await services().admin.instance(instance_id)
 
 
-@blueprint.post("/instances/<instance_id>/<action>")
-async def change_status(instance_id: str, action: str) -> dict[str, Any]:
-    if action not in STATUS_ACTIONS:
-        raise APIError(404, "NOT_FOUND", f"Unknown action {action!r}.")
-    status = await services().admin.set_status(instance_id, action, principal().username)
-    return {"instance_id": instance_id, "status": status}
+def _status_route(action: str) -> Callable[..., Awaitable[dict[str, Any]]]:
+    async def change_status(instance_id: str) -> dict[str, Any]:
+        status = await services().admin.set_status(instance_id, action, principal().username)
+        return {"instance_id": instance_id, "status": status}
+
+    change_status.__name__ = f"{action}_instance"
+    return declare(
+        f"{action.capitalize()} an instance.",
+        tag=TAG,
+        role=ADMIN,
+        path={"instance_id": INSTANCE_ID},
+        responses={200: StatusChangeSchema},
+        refusals=(Code.INSTANCE_NOT_FOUND, Code.INVALID_TRANSITION),
+    )(change_status)
+
+
+# One rule per action (not /<action>), so that each answers 405 with a true Allow header.
+for _action in STATUS_ACTIONS:
+    blueprint.add_url_rule(
+        f"/instances/<instance_id>/{_action}", view_func=_status_route(_action), methods=["POST"]
+    )
 
 
 @blueprint.get("/instances/<instance_id>/ledger")
-async def ledger(instance_id: str) -> dict[str, Any]:
-    query = load_args(LedgerQuerySchema())
+@declare(
+    "Read an instance's ledger, a page at a time, oldest first.",
+    tag=TAG,
+    role=ADMIN,
+    path={"instance_id": INSTANCE_ID},
+    query=LedgerQuerySchema(),
+    responses={200: LedgerPageSchema},
+    refusals=(Code.INSTANCE_NOT_FOUND,),
+)
+async def ledger(instance_id: str, query: dict[str, Any]) -> dict[str, Any]:
     entries = await services().admin.ledger(instance_id, query["after"], query["count"])
     return {
         "entries": [{"id": entry_id, **fields} for entry_id, fields in entries],

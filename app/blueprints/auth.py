@@ -7,8 +7,10 @@ from typing import Any
 from marshmallow import fields, validate
 from quart import Blueprint
 
-from app.http import load_body, public, services
-from app.schemas.common import StrictSchema
+from app.contract import Reply, declare
+from app.http import services
+from app.refusals import Code
+from app.schemas.common import ErrorSchema, StrictSchema
 
 blueprint = Blueprint("auth", __name__)
 
@@ -19,12 +21,25 @@ class AuthenticateSchema(StrictSchema):
 
 
 class TokenSchema(StrictSchema):
-    token = fields.String(required=True)
+    token = fields.String(required=True, metadata={"description": "A bearer token (JWT)."})
 
 
 @blueprint.post("/authenticate/service")
-@public
-async def authenticate() -> dict[str, Any]:
-    body = await load_body(AuthenticateSchema())
+@declare(
+    "Exchange a service account's username and password for a bearer token.",
+    tag="Authentication",
+    public=True,
+    body=AuthenticateSchema(),
+    responses={
+        200: Reply("The token, valid for TOKEN_TTL_SECONDS.", schema=TokenSchema),
+        429: Reply(
+            "Too many failed logins from this address for this username; retry later.",
+            schema=ErrorSchema,
+            headers={"Retry-After": "Seconds until the next attempt is allowed."},
+        ),
+    },
+    refusals=(Code.INVALID_CREDENTIALS, Code.TOO_MANY_LOGIN_ATTEMPTS),
+)
+async def authenticate(body: dict[str, Any]) -> dict[str, Any]:
     token = await services().auth.login(body["username"], body["password"])
     return TokenSchema().dump({"token": token})

@@ -7,38 +7,71 @@ from typing import Any
 from marshmallow import fields, validate
 from quart import Blueprint
 
-from app.http import load_args, principal, services
+from app.contract import declare
+from app.http import principal, services
+from app.refusals import Code
 from app.schemas.common import StrictSchema
 
 blueprint = Blueprint("catalog", __name__)
 
+BRAND = fields.String(
+    validate=validate.Length(1, 130),
+    metadata={"description": "`operator_id:brand_id`, or a brand id of the caller's operator."},
+)
+
 
 class SourcesQuerySchema(StrictSchema):
-    owner_id = fields.String(required=True, validate=validate.Length(1, 200))
-    name = fields.String(load_default=None, validate=validate.Length(max=200))
+    owner_id = fields.String(
+        required=True,
+        validate=validate.Length(1, 130),
+        metadata={"description": "The owning brand: `operator_id:brand_id` or a bare brand id."},
+    )
+    name = fields.String(
+        load_default=None,
+        validate=validate.Length(max=200),
+        metadata={"description": "Only sources whose name contains this (case-insensitive)."},
+    )
 
 
 class SourceViewSchema(StrictSchema):
-    source_id = fields.String()
-    owner_id = fields.String()
-    source_name = fields.String()
-    instance_ids = fields.List(fields.String())
+    source_id = fields.String(required=True)
+    owner_id = fields.String(required=True)
+    source_name = fields.String(required=True)
+    instance_ids = fields.List(fields.String(), required=True)
 
 
 class CurrenciesViewSchema(StrictSchema):
-    brand_id = fields.String()
-    base_currency = fields.String()
-    multipliers = fields.Dict(keys=fields.String(), values=fields.Raw())
+    brand_id = fields.String(required=True)
+    base_currency = fields.String(required=True)
+    multipliers = fields.Dict(
+        keys=fields.String(),
+        values=fields.Decimal(as_string=False),
+        required=True,
+        metadata={"description": "Units of each currency per one unit of the base currency."},
+    )
 
 
 @blueprint.get("/currencies/<brand_id>")
+@declare(
+    "Read the currency multipliers that apply to a brand.",
+    tag="Currencies",
+    path={"brand_id": BRAND},
+    responses={200: CurrenciesViewSchema},
+    refusals=(Code.OPERATOR_FORBIDDEN, Code.BRAND_NOT_FOUND, Code.CURRENCIES_NOT_CONFIGURED),
+)
 async def currencies(brand_id: str) -> dict[str, Any]:
     view = await services().catalog.currencies(principal(), brand_id)
     return CurrenciesViewSchema().dump(view)
 
 
 @blueprint.get("/jackpots/sources")
-async def sources() -> list[Any]:
-    query = load_args(SourcesQuerySchema())
+@declare(
+    "List the sources of a brand, optionally filtered by name.",
+    tag="Sources",
+    query=SourcesQuerySchema(),
+    responses={200: SourceViewSchema(many=True)},
+    refusals=(Code.OPERATOR_FORBIDDEN, Code.BRAND_NOT_FOUND),
+)
+async def sources(query: dict[str, Any]) -> list[Any]:
     found = await services().catalog.sources(principal(), query["owner_id"], query["name"])
     return SourceViewSchema(many=True).dump(found)

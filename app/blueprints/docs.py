@@ -7,7 +7,7 @@ from typing import Any
 from quart import Blueprint, Response, current_app
 
 from app.blueprints.health import package_version
-from app.http import public
+from app.contract import Reply, declare
 
 blueprint = Blueprint("docs", __name__)
 
@@ -61,7 +61,12 @@ fetch('/openapi.json').then(r => r.json()).then(spec => {
 
 
 @blueprint.get("/openapi.json")
-@public
+@declare(
+    "Read this API's OpenAPI 3 document, generated from the routes' declarations.",
+    tag="Documentation",
+    public=True,
+    responses={200: Reply("The OpenAPI document.", schema={"type": "object"})},
+)
 async def openapi() -> dict[str, Any]:
     cached = current_app.extensions.get("openapi")
     if cached is None:
@@ -72,6 +77,11 @@ async def openapi() -> dict[str, Any]:
 
 
 @blueprint.get("/docs")
-@public
+@declare(
+    "Browse this API's reference page.",
+    tag="Documentation",
+    public=True,
+    responses={200: Reply("An HTML page rendering /openapi.json.", content_type="text/html")},
+)
 async def docs() -> Response:
     return Response(DOCS_PAGE, content_type="text/html; charset=utf-8")

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from marshmallow import fields, validate
 from quart import Blueprint, Response
 
-from app.http import load_args, load_body, principal, services
+from app.contract import Reply, declare
+from app.http import principal, services
+from app.refusals import ELIGIBILITY, Code
 from app.schemas.contributions import (
     ContributeBySourceSchema,
     ContributeSchema,
     ContributeV2Schema,
+    ContributionResponseSchema,
     ContributionV2ItemSchema,
 )
 from app.schemas.optins import (
@@ -28,72 +32,180 @@ from app.services.contributions import ContributionResult
 blueprint = Blueprint("jackpots", __name__)
 
 # Built once: constructing a marshmallow schema deep-copies its fields (~0.2 ms each).
-CONTRIBUTE = ContributeSchema()
-CONTRIBUTE_BY_SOURCE = ContributeBySourceSchema()
-CONTRIBUTE_V2 = ContributeV2Schema()
 CONTRIBUTION_V2_ITEMS = ContributionV2ItemSchema(many=True)
-OPT_IN = OptInSchema()
 OPT_IN_STATUS = OptInStatusSchema()
-OPT_IN_V2 = OptInV2Schema()
 OPT_IN_V2_RESPONSE = OptInV2ResponseSchema()
-INSTANCE_QUERY = InstanceQuerySchema()
 INSTANCE_VIEW = InstanceViewSchema()
-WINNERS_QUERY = WinnersQuerySchema()
 WINNERS = WinnerSchema(many=True)
+
+INSTANCE_ID = fields.String(validate=validate.Length(1, 64))
+SOURCE_ID = fields.String(validate=validate.Length(1, 64))
+BRAND = fields.String(
+    validate=validate.Length(1, 130),
+    metadata={"description": "`operator_id:brand_id`, or a brand id of the caller's operator."},
+)
+POT_WINNERS = {
+    "type": "object",
+    "description": "Pot id -> that pot's latest winners.",
+    "additionalProperties": {"type": "array", "items": WinnerSchema},
+}
+OUTCOME_HEADERS = {
+    "X-Contribution-Id": "The contribution's id (read its outcome back with it).",
+    "X-Instance-Id": "The instance contributed to.",
+}
+ASYNC_ACCEPTED = "; with a callback: an empty text/plain body, the outcome is POSTed to it"
+REPLAYED = Reply(
+    "A repeated idempotency key with the same body: nothing changed; no body, the first "
+    "response's headers.",
+    headers=OUTCOME_HEADERS,
+)
+SCOPE = (Code.OPERATOR_FORBIDDEN, Code.BRAND_NOT_FOUND)
+INSTANCE_STATE = (
+    Code.INSTANCE_NOT_ACTIVE,
+    Code.INSTANCE_NOT_STARTED,
+    Code.INSTANCE_ENDED,
+    Code.INSTANCE_TERMINATED,
+)
+TARGETS = (Code.INSTANCE_NOT_FOUND, Code.SOURCE_NOT_FOUND, Code.NO_ACTIVE_INSTANCE)
+CONTRIBUTION_REFUSALS = (
+    *SCOPE,
+    *TARGETS,
+    *sorted(ELIGIBILITY),
+    *INSTANCE_STATE,
+    Code.IDEMPOTENCY_MISMATCH,
+    Code.UNKNOWN_CURRENCY,
+    Code.WAGER_TOO_LARGE,
+    Code.CALLBACK_NOT_ALLOWED,
+    Code.QUEUE_UNAVAILABLE,
+)
+OPT_IN_REFUSALS = (
+    *SCOPE,
+    *TARGETS,
+    *sorted(ELIGIBILITY - {Code.NOT_OPTED_IN}),
+    *INSTANCE_STATE,
+    Code.UNKNOWN_CURRENCY,
+    Code.CONTRIBUTION_OUT_OF_LIMITS,
+)
 
 
 def contribution_response(result: ContributionResult) -> Response | tuple[Any, int, Any]:
     if result.replay:
         # A repeated idempotency key: nothing changed; the first response's headers.
-        return Response("", status=204, headers=result.headers)
+        return Response(b"", status=204, headers=result.headers, content_type=None)
     # The service shapes the body exactly as ContributionResponseSchema documents it.
     return result.body, 200, result.headers
 
 
+def accepted() -> Response:
+    """Asynchronous mode: accepted, nothing to say yet (the outcome goes to the callback)."""
+    return Response(b"", status=200, content_type="text/plain")
+
+
 @blueprint.post("/jackpots/contribute")
-async def contribute() -> Any:
-    body = await load_body(CONTRIBUTE)
+@declare(
+    "Contribute a player's side bet to one instance.",
+    tag="Contributions",
+    body=ContributeSchema(),
+    responses={
+        200: Reply(
+            "The outcome" + ASYNC_ACCEPTED + ".",
+            schema=ContributionResponseSchema,
+            headers=OUTCOME_HEADERS,
+            text_types=("text/plain",),
+        ),
+        204: REPLAYED,
+    },
+    refusals=CONTRIBUTION_REFUSALS,
+)
+async def contribute(body: dict[str, Any]) -> Any:
     if body["callback"] is not None:
         await services().contributions.enqueue(principal(), "v1", body)
-        return Response("", status=200)
+        return accepted()
     return contribution_response(await services().contributions.contribute_v1(principal(), body))
 
 
 @blueprint.post("/jackpots/contribute/source")
-async def contribute_by_source() -> Any:
-    body = await load_body(CONTRIBUTE_BY_SOURCE)
+@declare(
+    "Contribute a player's side bet to the instance a source offers the player.",
+    tag="Contributions",
+    body=ContributeBySourceSchema(),
+    responses={
+        200: Reply(
+            "The outcome" + ASYNC_ACCEPTED + ".",
+            schema=ContributionResponseSchema,
+            headers=OUTCOME_HEADERS,
+            text_types=("text/plain",),
+        ),
+        204: REPLAYED,
+    },
+    refusals=CONTRIBUTION_REFUSALS,
+)
+async def contribute_by_source(body: dict[str, Any]) -> Any:
     if body["callback"] is not None:
         await services().contributions.enqueue(principal(), "v1", body)
-        return Response("", status=200)
+        return accepted()
     return contribution_response(await services().contributions.contribute_v1(principal(), body))
 
 
 @blueprint.post("/v2/jackpots/contribute")
-async def contribute_v2() -> Any:
-    body = await load_body(CONTRIBUTE_V2)
+@declare(
+    "Contribute to a target instance or source and to the instances linked to it.",
+    tag="v2",
+    body=ContributeV2Schema(),
+    responses={
+        200: Reply(
+            "One item per instance attempted, the target first" + ASYNC_ACCEPTED + ".",
+            schema=ContributionV2ItemSchema(many=True),
+            text_types=("text/plain",),
+        ),
+    },
+    refusals=CONTRIBUTION_REFUSALS,
+)
+async def contribute_v2(body: dict[str, Any]) -> Any:
     if body["options"].get("callback") is not None:
         await services().contributions.enqueue(principal(), "v2", body)
-        return Response("", status=200)
+        return accepted()
     items = await services().contributions.contribute_v2(principal(), body)
     return CONTRIBUTION_V2_ITEMS.dump(items)
 
 
 @blueprint.post("/jackpots/optin")
-async def opt_in() -> Any:
-    body = await load_body(OPT_IN)
+@declare(
+    "Opt a player in to an instance (with an optional preferred contribution), or out.",
+    tag="Opt-in",
+    body=OptInSchema(),
+    responses={
+        200: Reply("The player's opt-in status in the instance.", schema=OptInStatusSchema),
+    },
+    refusals=OPT_IN_REFUSALS,
+)
+async def opt_in(body: dict[str, Any]) -> Any:
     status = await services().optins.opt_in_v1(principal(), body)
-    return OPT_IN_STATUS.dump(status) if status is not None else None
+    return OPT_IN_STATUS.dump(status)
 
 
 @blueprint.post("/v2/jackpots/optin")
-async def opt_in_v2() -> Any:
-    body = await load_body(OPT_IN_V2)
+@declare(
+    "Opt a player in to or out of a target instance or source, optionally with its links.",
+    tag="v2",
+    body=OptInV2Schema(),
+    responses={200: OptInV2ResponseSchema},
+    refusals=OPT_IN_REFUSALS,
+)
+async def opt_in_v2(body: dict[str, Any]) -> Any:
     return OPT_IN_V2_RESPONSE.dump(await services().optins.opt_in_v2(principal(), body))
 
 
 @blueprint.get("/jackpots/instances/source/<source_id>/brand/<brand_id>")
-async def instance_for_source(source_id: str, brand_id: str) -> Any:
-    query = load_args(INSTANCE_QUERY)
+@declare(
+    "Find the instance a source offers a player of a brand, with the player's opt-in status.",
+    tag="Instances",
+    path={"source_id": SOURCE_ID, "brand_id": BRAND},
+    query=InstanceQuerySchema(),
+    responses={200: InstanceViewSchema},
+    refusals=(*SCOPE, Code.SOURCE_NOT_FOUND, Code.NO_ACTIVE_INSTANCE, *sorted(ELIGIBILITY)),
+)
+async def instance_for_source(source_id: str, brand_id: str, query: dict[str, Any]) -> Any:
     segments = [s.strip() for s in (query["segments"] or "").split(",") if s.strip()]
     view = await services().instances.for_source(
         principal(), source_id, brand_id, query["player_id"], query["country_code"], segments
@@ -102,8 +214,15 @@ async def instance_for_source(source_id: str, brand_id: str) -> Any:
 
 
 @blueprint.get("/jackpots/instances/<instance_id>/winners")
-async def winners(instance_id: str) -> Any:
-    query = load_args(WINNERS_QUERY)
+@declare(
+    "List an instance's latest winners, newest first.",
+    tag="Instances",
+    path={"instance_id": INSTANCE_ID},
+    query=WinnersQuerySchema(),
+    responses={200: WinnerSchema(many=True)},
+    refusals=(*SCOPE, Code.INSTANCE_NOT_FOUND),
+)
+async def winners(instance_id: str, query: dict[str, Any]) -> Any:
     found = await services().instances.winners(
         principal(), instance_id, query["limit"], query["brand_id"]
     )
@@ -111,8 +230,15 @@ async def winners(instance_id: str) -> Any:
 
 
 @blueprint.get("/jackpots/instances/<instance_id>/winners/pots")
-async def pot_winners(instance_id: str) -> Any:
-    query = load_args(WINNERS_QUERY)
+@declare(
+    "List an instance's latest winners of each pot, newest first.",
+    tag="Instances",
+    path={"instance_id": INSTANCE_ID},
+    query=WinnersQuerySchema(),
+    responses={200: Reply("The winners of each pot.", schema=POT_WINNERS)},
+    refusals=(*SCOPE, Code.INSTANCE_NOT_FOUND),
+)
+async def pot_winners(instance_id: str, query: dict[str, Any]) -> Any:
     by_pot = await services().instances.pot_winners(
         principal(), instance_id, query["limit"], query["brand_id"]
     )

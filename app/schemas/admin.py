@@ -18,6 +18,7 @@ from app.schemas.common import (
     Country,
     Currency,
     Id,
+    Pattern,
     StrictInt,
     StrictSchema,
     exactly_one,
@@ -25,12 +26,12 @@ from app.schemas.common import (
 from app.security import ROLES
 
 STATUSES = ("Pending", "Active", "Paused", "Terminated")
-PERIOD_PATTERN = re.compile(r"^(?P<count>[1-9]\d{0,5})(?P<unit>[smhd])$")
+PERIOD_PATTERN = re.compile(r"^(?P<count>[1-9][0-9]{0,5})(?P<unit>[smhd])$")
 PERIOD_UNIT_MS = {"s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
 
 
 def period_ms(text: str) -> int:
-    match = PERIOD_PATTERN.match(text)
+    match = PERIOD_PATTERN.fullmatch(text)
     if not match:
         raise ValueError(text)
     return int(match.group("count")) * PERIOD_UNIT_MS[match.group("unit")]
@@ -212,7 +213,7 @@ class RaffleDrawSchema(OneOfSchema):
     at = fields.String(load_default=None, validate=validate.OneOf(["end"]))
     every = fields.String(
         load_default=None,
-        validate=validate.Regexp(PERIOD_PATTERN, error="A period such as 30m, 6h or 1d."),
+        validate=Pattern(PERIOD_PATTERN, error="A period such as 30m, 6h or 1d."),
     )
 
     @validates_schema
@@ -299,3 +300,46 @@ class DefinitionsSchema(StrictSchema):
     currencies = fields.Nested(CurrenciesSchema, load_default=None, allow_none=True)
     sources = fields.List(fields.Nested(SourceSchema), load_default=list)
     instances = fields.List(fields.Nested(InstanceSchema), load_default=list)
+
+
+class PotStateSchema(StrictSchema):
+    id = fields.String(required=True)
+    name = fields.String(required=True)
+    current_value = Amount(required=True, minimum=None, maximum=None)
+    reserve = Amount(required=True, minimum=None, maximum=None)
+    seed_deficit = Amount(required=True, minimum=None, maximum=None)
+
+
+class TotalsSchema(StrictSchema):
+    contributions = Amount(required=True, minimum=None, maximum=None)
+    seed_funding = Amount(required=True, minimum=None, maximum=None)
+    house = Amount(required=True, minimum=None, maximum=None)
+    wins = Amount(required=True, minimum=None, maximum=None)
+
+
+class InstanceStateSchema(StrictSchema):
+    """What GET /admin/instances/{id} answers: the definition and the live money."""
+
+    definition = fields.Nested(InstanceSchema, required=True)
+    status = fields.String(required=True, validate=validate.OneOf(STATUSES))
+    last_updated = fields.Integer(required=True)
+    pots = fields.List(fields.Nested(PotStateSchema), required=True)
+    totals = fields.Nested(TotalsSchema, required=True)
+
+
+class StatusChangeSchema(StrictSchema):
+    instance_id = fields.String(required=True)
+    status = fields.String(required=True, validate=validate.OneOf(STATUSES))
+
+
+class LedgerPageSchema(StrictSchema):
+    entries = fields.List(
+        fields.Dict(keys=fields.String(), values=fields.String()),
+        required=True,
+        metadata={"description": "Ledger entries: `id` and the entry's fields, as strings."},
+    )
+    next = fields.String(
+        required=True,
+        allow_none=True,
+        metadata={"description": "Pass as `after` for the next page; null at the end."},
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from typing import Any
 
@@ -14,6 +15,17 @@ CURRENCY_PATTERN = r"^[A-Z]{3}$"
 COUNTRY_PATTERN = r"^[A-Z]{2}$"
 BRAND_PATH_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}:[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
 ABSURD_AMOUNT = Decimal("1000000000")  # 1e9 units: beyond any real stake, and keeps Lua exact
+
+
+class Pattern(validate.Regexp):
+    """A regular expression that must match the WHOLE string: `re.match` with `^...$` would
+    let a trailing newline through ("SE\n"). The pattern stays `^...$` in the OpenAPI
+    document, where (as in JavaScript) `$` is the true end."""
+
+    def __call__(self, value: Any) -> Any:
+        if self.regex.fullmatch(value) is None:
+            raise ValidationError(self._format_error(value))
+        return value
 
 
 class StrictSchema(Schema):
@@ -38,24 +50,24 @@ class OperatorAliasSchema(StrictSchema):
 
 
 def Id(**kwargs: Any) -> fields.String:
-    return fields.String(validate=validate.Regexp(ID_PATTERN, error="Not a valid id."), **kwargs)
+    return fields.String(validate=Pattern(ID_PATTERN, error="Not a valid id."), **kwargs)
 
 
 def Currency(**kwargs: Any) -> fields.String:
     return fields.String(
-        validate=validate.Regexp(CURRENCY_PATTERN, error="Not a 3-letter currency code."), **kwargs
+        validate=Pattern(CURRENCY_PATTERN, error="Not a 3-letter currency code."), **kwargs
     )
 
 
 def Country(**kwargs: Any) -> fields.String:
     return fields.String(
-        validate=validate.Regexp(COUNTRY_PATTERN, error="Not a 2-letter country code."), **kwargs
+        validate=Pattern(COUNTRY_PATTERN, error="Not a 2-letter country code."), **kwargs
     )
 
 
 def BrandPath(**kwargs: Any) -> fields.String:
     return fields.String(
-        validate=validate.Regexp(BRAND_PATH_PATTERN, error="Not an operator_id:brand_id path."),
+        validate=Pattern(BRAND_PATH_PATTERN, error="Not an operator_id:brand_id path."),
         **kwargs,
     )
 
@@ -73,8 +85,13 @@ class StrictBool(fields.Boolean):
         return value
 
 
+DECIMAL_TEXT = re.compile(r"-?[0-9]{1,16}(?:\.[0-9]{1,30})?")
+
+
 class Amount(fields.Field):
-    """An exact decimal from a JSON string or number; NaN, infinities and booleans refused.
+    """An exact decimal from a JSON number or a JSON string in plain decimal notation
+    ("12.50": no exponent, no spaces, no underscores); NaN, infinities and booleans refused.
+    A JSON number is parsed exactly (never through a float). `-0` is zero.
 
     Serializes to a canonical string ("0.1", never "1E-1"), so stored JSON compares equal.
     """
@@ -106,8 +123,10 @@ class Amount(fields.Field):
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Decimal:
         if isinstance(value, bool) or not isinstance(value, str | int | float | Decimal):
             raise self.make_error("invalid")
+        if isinstance(value, str) and not DECIMAL_TEXT.fullmatch(value):
+            raise self.make_error("invalid")
         try:
-            amount = to_decimal(value.strip() if isinstance(value, str) else value)
+            amount = to_decimal(value)
         except MoneyError:
             raise self.make_error("invalid") from None
         # Trailing zeros are harmless ("0.1000000"); significant digits past the places are not.
@@ -127,6 +146,52 @@ class Amount(fields.Field):
 
     def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> str | None:
         return None if value is None else format_amount(Decimal(value))
+
+
+def amount_pattern(field: Amount) -> str:
+    """Decimal strings the field accepts: plain notation, within its places and magnitude
+    (a little stricter than the field at its bounds, never looser)."""
+    places = field.places
+    digits = 9 if field.maximum is None else len(str(int(field.maximum))) - 1
+    whole = "0" if digits == 0 else f"(0|[1-9][0-9]{{0,{digits - 1}}})"
+    if field.minimum is None:
+        return f"^-?{whole}(\\.[0-9]{{1,{places}}})?$"
+    if field.min_inclusive:
+        return f"^{whole}(\\.[0-9]{{1,{places}}})?$"
+    tiny = f"0\\.[0-9]{{0,{places - 1}}}[1-9]"  # 0.x with a non-zero digit: above zero
+    if digits == 0:
+        return f"^{tiny}$"
+    return f"^([1-9][0-9]{{0,{digits - 1}}}(\\.[0-9]{{1,{places}}})?|{tiny})$"
+
+
+def amount_property(field: Amount) -> dict[str, Any]:
+    """The OpenAPI form of an Amount: a number or a decimal string, with its bounds and places."""
+    number: dict[str, Any] = {"type": "number", "multipleOf": Decimal(1).scaleb(-field.places)}
+    if field.minimum is not None:
+        number["minimum"] = field.minimum
+        if not field.min_inclusive:
+            number["exclusiveMinimum"] = True
+    if field.maximum is not None:
+        number["maximum"] = field.maximum
+        if not field.max_inclusive:
+            number["exclusiveMaximum"] = True
+    string = {"type": "string", "pattern": amount_pattern(field)}
+    bounds = [
+        f"{'>=' if field.min_inclusive else '>'} {format_amount(field.minimum)}"
+        if field.minimum is not None
+        else "",
+        f"{'<=' if field.max_inclusive else '<'} {format_amount(field.maximum)}"
+        if field.maximum is not None
+        else "",
+    ]
+    return {
+        "anyOf": [number, string],
+        "description": (
+            f"An exact decimal with at most {field.places} decimal places"
+            + (f", {' and '.join(b for b in bounds if b)}" if any(bounds) else "")
+            + '; a JSON number, or a string in plain decimal notation ("0.10"). -0 is 0.'
+        ),
+    }
 
 
 def exactly_one(data: dict[str, Any], names: tuple[str, ...], what: str) -> str:

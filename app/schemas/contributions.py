@@ -7,12 +7,24 @@ from typing import Any
 from marshmallow import ValidationError, fields, validate
 
 from app import jsonio
-from app.schemas.common import Amount, Country, Currency, OperatorAliasSchema, StrictSchema
+from app.schemas.common import (
+    Amount,
+    Country,
+    Currency,
+    OperatorAliasSchema,
+    Pattern,
+    StrictSchema,
+)
 
-IDEMPOTENCY_KEY = validate.Regexp(
+IDEMPOTENCY_KEY = Pattern(
     r"^[A-Za-z0-9_\-:.]{1,128}$", error="1 to 128 characters of A-Z a-z 0-9 _ - : ."
 )
 PLAYER_ID = validate.Length(1, 128)
+SESSION_TOKEN = (
+    "The player's game session token at the operator (opaque, up to 2048 characters, may be "
+    "empty). This server neither checks nor keeps it, and it is not part of the idempotency "
+    "fingerprint: a retry with a refreshed session token is the same request."
+)
 OPAQUE_MAX_BYTES = 8192
 
 
@@ -29,7 +41,7 @@ def Opaque(**kwargs: Any) -> fields.Raw:
 class CallbackSchema(StrictSchema):
     url = fields.Url(required=True, schemes={"http", "https"}, require_tld=False)
     headers = fields.Dict(
-        keys=fields.String(validate=validate.Regexp(r"^[A-Za-z0-9\-]{1,64}$")),
+        keys=fields.String(validate=Pattern(r"^[A-Za-z0-9\-]{1,64}$")),
         values=fields.String(validate=validate.Length(max=1024)),
         load_default=dict,
         validate=validate.Length(max=20),
@@ -39,7 +51,11 @@ class CallbackSchema(StrictSchema):
 class PlayerContributionSchema(StrictSchema):
     """The fields both v1 contribution requests share."""
 
-    token = fields.String(required=True, validate=validate.Length(max=2048))
+    token = fields.String(
+        required=True,
+        validate=validate.Length(max=2048),
+        metadata={"description": SESSION_TOKEN},
+    )
     brand_id = fields.String(required=True, validate=validate.Length(1, 130))
     player_id = fields.String(required=True, validate=PLAYER_ID)
     player_country = Country(required=True)
@@ -86,9 +102,18 @@ class SourceOfContributionSchema(StrictSchema):
 
 class PlayerRecordSchema(StrictSchema):
     id = fields.String(required=True, validate=PLAYER_ID)
-    brand_id = fields.String(required=True, validate=validate.Length(1, 64))
+    brand_id = fields.String(
+        required=True,
+        validate=validate.Length(1, 130),
+        metadata={"description": "A brand of `operator_id`, plain or as `operator_id:brand_id`."},
+    )
     country = Country(required=True)
-    token = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=2048))
+    token = fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Length(max=2048),
+        metadata={"description": SESSION_TOKEN},
+    )
     segments = fields.List(
         fields.String(validate=validate.Length(1, 100)),
         load_default=list,

@@ -29,7 +29,11 @@ class OptInSchema(StrictSchema):
 
 class PlayerOptInSchema(StrictSchema):
     id = fields.String(required=True, validate=PLAYER_ID)
-    brand_id = fields.String(required=True, validate=validate.Length(1, 64))
+    brand_id = fields.String(
+        required=True,
+        validate=validate.Length(1, 130),
+        metadata={"description": "A brand of `operator_id`, plain or as `operator_id:brand_id`."},
+    )
     country = Country(required=True)
 
 

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from app.clock import now_ms
-from app.errors import APIError
 from app.money import format_amount, from_micros
+from app.refusals import Code, Refused
 from app.schemas.admin import (
     CurrenciesSchema,
     InstanceSchema,
@@ -30,8 +30,8 @@ from app.store import Refusal, ScriptRefusal, Store
 PasswordLookup = Callable[[str], str | None]
 
 
-def invalid_reference(where: str, message: str) -> APIError:
-    return APIError(400, "INVALID_REFERENCE", message, {where: [message]})
+def invalid_reference(where: str, message: str) -> Refused:
+    return Refused(Code.INVALID_REFERENCE, message, {where: [message]})
 
 
 @dataclass
@@ -116,9 +116,7 @@ class AdminService:
 
     async def delete_source(self, owner_id: str, source_id: str) -> None:
         if not await self._store.delete_source(owner_id, source_id):
-            raise APIError(
-                404, "SOURCE_NOT_FOUND", f"Source {owner_id}/{source_id} does not exist."
-            )
+            raise Refused(Code.SOURCE_NOT_FOUND, f"Source {owner_id}/{source_id} does not exist.")
         await self._changed()
 
     async def create_account(
@@ -128,7 +126,7 @@ class AdminService:
         if operator_id not in config.operators:
             raise invalid_reference("operator_id", f"Operator {operator_id} does not exist.")
         if await self._store.account(username) is not None:
-            raise APIError(409, "ACCOUNT_EXISTS", f"Account {username} already exists.")
+            raise Refused(Code.ACCOUNT_EXISTS, f"Account {username} already exists.")
         return await self._write_account(username, password, operator_id, roles)
 
     async def _write_account(
@@ -152,7 +150,7 @@ class AdminService:
 
     async def delete_account(self, username: str) -> None:
         if not await self._store.delete_account(username):
-            raise APIError(404, "ACCOUNT_NOT_FOUND", f"Account {username} does not exist.")
+            raise Refused(Code.ACCOUNT_NOT_FOUND, f"Account {username} does not exist.")
 
     async def create_instance(self, definition: dict[str, Any]) -> tuple[dict[str, Any], bool]:
         """Returns the stored definition and whether it was created (False: identical exists)."""
@@ -177,9 +175,8 @@ class AdminService:
             )
         except ScriptRefusal as refusal:
             if refusal.code is Refusal.INSTANCE_EXISTS:
-                raise APIError(
-                    409,
-                    "INSTANCE_EXISTS",
+                raise Refused(
+                    Code.INSTANCE_EXISTS,
                     f"Instance {definition['id']} exists with another definition.",
                 ) from None
             raise
@@ -200,12 +197,12 @@ class AdminService:
             status = await self._store.set_status(instance_id, action, now_ms=now_ms(), by=by)
         except ScriptRefusal as refusal:
             if refusal.code is Refusal.INSTANCE_NOT_FOUND:
-                raise APIError(
-                    404, "INSTANCE_NOT_FOUND", f"Instance {instance_id} does not exist."
+                raise Refused(
+                    Code.INSTANCE_NOT_FOUND, f"Instance {instance_id} does not exist."
                 ) from None
             if refusal.code is Refusal.INVALID_TRANSITION:
-                raise APIError(
-                    409, "INVALID_TRANSITION", f"Cannot {action}: {refusal.detail}."
+                raise Refused(
+                    Code.INVALID_TRANSITION, f"Cannot {action}: {refusal.detail}."
                 ) from None
             raise
         await self._changed()
@@ -220,7 +217,7 @@ class AdminService:
             # The cache may predate the instance: fall back to Redis before saying 404.
             definition = (await self._store.definitions([instance_id])).get(instance_id)
         if definition is None or instance_id not in states:
-            raise APIError(404, "INSTANCE_NOT_FOUND", f"Instance {instance_id} does not exist.")
+            raise Refused(Code.INSTANCE_NOT_FOUND, f"Instance {instance_id} does not exist.")
         return self._view(definition, states[instance_id])
 
     async def instances(self) -> list[dict[str, Any]]:
@@ -337,9 +334,8 @@ class AdminService:
         for definition in plan.instances:
             stored = InstanceSchema().dump(definition)
             if definition["id"] in existing and existing[definition["id"]] != stored:
-                raise APIError(
-                    409,
-                    "INSTANCE_EXISTS",
+                raise Refused(
+                    Code.INSTANCE_EXISTS,
                     f"Instance {definition['id']} exists with another definition.",
                 )
             instances[definition["id"]] = stored

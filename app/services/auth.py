@@ -6,7 +6,7 @@ import asyncio
 import math
 
 from app.config import Settings
-from app.errors import APIError
+from app.refusals import Code, Refused
 from app.security import DUMMY_HASH, Principal, TokenIssuer, verify_password
 from app.store import Store
 
@@ -21,9 +21,8 @@ class AuthService:
     async def login(self, username: str, password: str) -> str:
         if await self._store.login_failures(username) >= self._max_failures:
             retry_ms = await self._store.login_retry_after_ms(username)
-            raise APIError(
-                429,
-                "TOO_MANY_LOGIN_ATTEMPTS",
+            raise Refused(
+                Code.TOO_MANY_LOGIN_ATTEMPTS,
                 "Too many failed logins for this username; try again later.",
                 {"retry_after": max(1, math.ceil(retry_ms / 1000))},
             )
@@ -33,7 +32,7 @@ class AuthService:
         valid = await asyncio.to_thread(verify_password, password_hash, password)
         if account is None or not valid:
             await self._store.record_login_failure(username, self._window_ms)
-            raise APIError(401, "INVALID_CREDENTIALS", "Unknown username or wrong password.")
+            raise Refused(Code.INVALID_CREDENTIALS, "Unknown username or wrong password.")
         await self._store.clear_login_failures(username)
         principal = Principal(username, account["operator_id"], tuple(account["roles"]))
         return self._tokens.issue(principal)

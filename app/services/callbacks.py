@@ -9,7 +9,7 @@ import ipaddress
 import socket
 from urllib.parse import urlsplit
 
-from app.errors import APIError
+from app.refusals import Code, Refused
 
 SIGNATURE_HEADER = "X-Jackpot-Signature"
 DELIVERY_HEADER = "X-Jackpot-Delivery"
@@ -19,9 +19,9 @@ def sign(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-def _refused(url: str, why: str) -> APIError:
-    return APIError(
-        400, "CALLBACK_NOT_ALLOWED", f"Callback URL {url} is not allowed: {why}.", {"url": [why]}
+def _refused(url: str, why: str) -> Refused:
+    return Refused(
+        Code.CALLBACK_NOT_ALLOWED, f"Callback URL {url} is not allowed: {why}.", {"url": [why]}
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.errors import APIError
+from app.refusals import Code, Refused
 from app.security import Principal
 from app.services.config import ConfigCache
 from app.services.scope import resolve_brand
@@ -18,7 +18,7 @@ class CatalogService:
         config = await self._config.get()
         ref = resolve_brand(principal, brand, config)
         if config.currencies is None:
-            raise APIError(404, "CURRENCIES_NOT_CONFIGURED", "No currencies are configured yet.")
+            raise Refused(Code.CURRENCIES_NOT_CONFIGURED, "No currencies are configured yet.")
         return {
             "brand_id": brand,
             "base_currency": config.base_currency,

@@ -21,16 +21,16 @@ from rq import Queue
 from app import jsonio
 from app.clock import now_ms
 from app.config import Settings
-from app.errors import APIError
 from app.money import MICROS_PER_UNIT, format_amount, to_micros
+from app.refusals import Code, Refused
 from app.security import Principal
 from app.services.callbacks import check_callback_url
 from app.services.config import ConfigCache, ConfigSnapshot
 from app.services.conversion import Converter
 from app.services.eligibility import check_eligible
 from app.services.engine import random_drop_value
-from app.services.refusals import refusal_error
-from app.services.scope import BrandRef, check_operator, resolve_brand
+from app.services.refusals import refused
+from app.services.scope import BrandRef, check_operator, qualified_brand, resolve_brand
 from app.services.targets import instance_definition, resolve_source_instance
 from app.store import ScriptRefusal, Store
 from app.store.contributions import HIT_RANDOM_BOUND, ContributionOutcome, PotDraw
@@ -65,7 +65,7 @@ class LinkedRefusal:
     """A linked instance of a v2 contribution refused before reaching Redis."""
 
     instance_id: str
-    error: APIError
+    error: Refused
 
 
 @dataclass(frozen=True)
@@ -81,7 +81,11 @@ class ContributionResult:
 
 
 def request_hash(body: dict[str, Any]) -> str:
-    """A stable fingerprint of a request, so a reused idempotency key can be compared."""
+    """A stable fingerprint of a request, so a reused idempotency key can be compared. The
+    player's session token is left out: a retry may carry a refreshed one."""
+    body = {key: value for key, value in body.items() if key != "token"}
+    if isinstance(body.get("player"), dict):
+        body["player"] = {k: v for k, v in body["player"].items() if k != "token"}
 
     def default(value: Any) -> Any:
         if isinstance(value, Decimal):
@@ -113,7 +117,7 @@ class ContributionService:
             callback = body["callback"]
         await check_callback_url(callback["url"], self._callback_allowlist)
         if self._queue is None:
-            raise APIError(503, "QUEUE_UNAVAILABLE", "Asynchronous contributions are disabled.")
+            raise Refused(Code.QUEUE_UNAVAILABLE, "Asynchronous contributions are disabled.")
         delivery_id = uuid.uuid4().hex
         who = {
             "username": principal.username,
@@ -146,7 +150,7 @@ class ContributionService:
             )
             source_id: str | None = body["source_id"]
         else:
-            definition = instance_definition(config, body["instance_id"])
+            definition = instance_definition(config, body["instance_id"], brand.operator_id)
             check_eligible(definition, brand.path, body["player_country"], None)
             source_id = None
         return self._prepare(
@@ -174,11 +178,13 @@ class ContributionService:
         config = await self._config.get()
         check_operator(principal, body["operator_id"])
         player = body["player"]
-        brand = resolve_brand(principal, f"{body['operator_id']}:{player['brand_id']}", config)
+        brand = resolve_brand(
+            principal, qualified_brand(body["operator_id"], player["brand_id"]), config
+        )
         target = body["target"]
         segments = player["segments"] or []
         if target["type"] == "instance":
-            definition = instance_definition(config, target["id"])
+            definition = instance_definition(config, target["id"], brand.operator_id)
             check_eligible(definition, brand.path, player["country"], segments)
         else:
             definition = resolve_source_instance(
@@ -211,7 +217,7 @@ class ContributionService:
             try:
                 check_eligible(instance, brand.path, player["country"], segments)
                 prepared.append(prepare(instance))
-            except APIError as error:
+            except Refused as error:
                 prepared.append(LinkedRefusal(linked, error))
         return prepared
 
@@ -233,13 +239,12 @@ class ContributionService:
     ) -> Contribution:
         converter = config.converter(brand.path)
         if not converter.knows(currency):
-            raise APIError(400, "UNKNOWN_CURRENCY", f"Currency {currency} is not configured.")
+            raise Refused(Code.UNKNOWN_CURRENCY, f"Currency {currency} is not configured.")
         instance_currency = definition["currency"]
         base_wager = converter.to_instance_micros(wager, currency, instance_currency)
         if base_wager > MAX_INSTANCE_MICROS:
-            raise APIError(
-                400,
-                "WAGER_TOO_LARGE",
+            raise Refused(
+                Code.WAGER_TOO_LARGE,
                 "The base wager is beyond any plausible stake.",
                 {"base_wager": ["Too large."]},
             )
@@ -295,7 +300,7 @@ class ContributionService:
                 currency_multipliers=contribution.converter.multipliers,
             )
         except ScriptRefusal as refusal:
-            raise refusal_error(refusal, definition["id"]) from None
+            raise refused(refusal, definition["id"]) from None
         return ContributionResult(
             body=self._response(contribution, outcome),
             replay=outcome.replay,
@@ -350,7 +355,7 @@ class ContributionService:
             }
             try:
                 result = await self.settle(contribution)
-            except APIError as error:
+            except Refused as error:
                 items.append(
                     {
                         **item,

@@ -5,28 +5,27 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from app.errors import APIError
+from app.refusals import Code, Refused
 
 
 def eligibility_error(
     definition: dict[str, Any], brand_path: str, country: str, segments: Iterable[str] | None
-) -> APIError | None:
+) -> Refused | None:
     """The first rule the player breaks, or None. `segments` None: not known, not checked."""
     instance_id = definition["id"]
     if brand_path not in definition["allowed_brands"]:
-        return APIError(
-            403, "BRAND_NOT_ALLOWED", f"Brand {brand_path} may not play instance {instance_id}."
+        return Refused(
+            Code.BRAND_NOT_ALLOWED, f"Brand {brand_path} may not play instance {instance_id}."
         )
     allowed = definition["allowed_countries"]
     if country in definition["blocked_countries"] or (allowed and country not in allowed):
-        return APIError(
-            403, "COUNTRY_NOT_ALLOWED", f"Country {country} may not play instance {instance_id}."
+        return Refused(
+            Code.COUNTRY_NOT_ALLOWED, f"Country {country} may not play instance {instance_id}."
         )
     required = definition["segments"]
     if required and segments is not None and not set(required) & set(segments):
-        return APIError(
-            403,
-            "SEGMENT_NOT_ALLOWED",
+        return Refused(
+            Code.SEGMENT_NOT_ALLOWED,
             f"Instance {instance_id} is for segments {', '.join(required)}.",
         )
     return None

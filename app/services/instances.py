@@ -6,17 +6,15 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from app.errors import APIError
 from app.money import from_micros
 from app.security import Principal
-from app.services.config import ConfigCache, ConfigSnapshot
+from app.services.config import ConfigCache
 from app.services.optins import status_view
 from app.services.scope import BrandRef, resolve_brand
-from app.services.targets import resolve_source_instance
+from app.services.targets import instance_definition, resolve_source_instance
 from app.store import Store
 
 MASKED_PLAYER = "***"
-ELIGIBILITY_CODES = ("BRAND_NOT_ALLOWED", "COUNTRY_NOT_ALLOWED", "SEGMENT_NOT_ALLOWED")
 
 
 class InstanceService:
@@ -35,14 +33,9 @@ class InstanceService:
     ) -> dict[str, Any]:
         config = await self._config.get()
         ref = resolve_brand(principal, brand, config)
-        try:
-            definition = resolve_source_instance(config, ref, source_id, country, segments)
-        except APIError as error:
-            # A read: no instance for this player is a 404 that says why (contributing
-            # through the source answers the same codes as a 403).
-            if error.code in ELIGIBILITY_CODES:
-                raise APIError(404, error.code, error.message) from None
-            raise
+        # A player who may play none of the source's instances gets the eligibility refusal
+        # (403), as when contributing through the source.
+        definition = resolve_source_instance(config, ref, source_id, country, segments)
         instance_id = definition["id"]
         state = (await self._store.states([instance_id])).get(instance_id, {})
         record = await self._store.optin(instance_id, ref.operator_id, ref.brand_id, player_id)
@@ -74,7 +67,7 @@ class InstanceService:
         self, principal: Principal, instance_id: str, limit: int, brand: str | None
     ) -> list[dict[str, Any]]:
         config = await self._config.get()
-        definition = self._visible(principal, config, instance_id)
+        definition = instance_definition(config, instance_id, principal.operator_id)
         ref = None if brand is None else resolve_brand(principal, brand, config)
         return await self._winners(principal, definition, None, limit, ref)
 
@@ -82,7 +75,7 @@ class InstanceService:
         self, principal: Principal, instance_id: str, limit: int, brand: str | None
     ) -> dict[str, list[dict[str, Any]]]:
         config = await self._config.get()
-        definition = self._visible(principal, config, instance_id)
+        definition = instance_definition(config, instance_id, principal.operator_id)
         ref = None if brand is None else resolve_brand(principal, brand, config)
         return {
             pot["id"]: await self._winners(principal, definition, pot["id"], limit, ref)
@@ -123,14 +116,3 @@ class InstanceService:
             }
             for winner in winners
         ]
-
-    @staticmethod
-    def _visible(principal: Principal, config: ConfigSnapshot, instance_id: str) -> dict[str, Any]:
-        """An instance exists for a caller when one of its operator's brands may play it."""
-        definition = config.instances.get(instance_id)
-        prefix = principal.operator_id + ":"
-        if definition is None or not any(
-            brand.startswith(prefix) for brand in definition["allowed_brands"]
-        ):
-            raise APIError(404, "INSTANCE_NOT_FOUND", f"Instance {instance_id} does not exist.")
-        return definition

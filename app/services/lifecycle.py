@@ -10,7 +10,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from app.clock import now_ms
-from app.errors import APIError
+from app.refusals import Refused
 from app.services.admin import AdminService
 from app.store import Store
 
@@ -45,7 +45,7 @@ class LifecycleService:
             else:
                 try:
                     await handler(instance_id)
-                except APIError as error:  # e.g. already terminated by an admin: nothing to do
+                except Refused as error:  # e.g. already terminated by an admin: nothing to do
                     log.warning("%s %s skipped: %s", action, instance_id, error.message)
             await self._store.complete_due(action, instance_id)
             done.append((action, instance_id))

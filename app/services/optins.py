@@ -7,13 +7,13 @@ from decimal import Decimal
 from typing import Any
 
 from app.clock import now_ms
-from app.errors import APIError
 from app.money import format_amount
+from app.refusals import Code, Refused
 from app.security import Principal
 from app.services.config import ConfigCache, ConfigSnapshot
 from app.services.eligibility import check_eligible
-from app.services.refusals import refusal_error
-from app.services.scope import BrandRef, check_operator, resolve_brand
+from app.services.refusals import refused
+from app.services.scope import BrandRef, check_operator, qualified_brand, resolve_brand
 from app.services.targets import instance_definition, resolve_source_instance
 from app.store import ScriptRefusal, Store
 from app.store.optins import OptInRecord
@@ -27,7 +27,7 @@ class OptInService:
     async def opt_in_v1(self, principal: Principal, body: dict[str, Any]) -> dict[str, Any] | None:
         config = await self._config.get()
         brand = resolve_brand(principal, body["brand_id"], config)
-        definition = instance_definition(config, body["instance_id"])
+        definition = instance_definition(config, body["instance_id"], brand.operator_id)
         record = await self._apply(
             config,
             definition,
@@ -44,10 +44,12 @@ class OptInService:
         config = await self._config.get()
         check_operator(principal, body["operator_id"])
         player = body["player"]
-        brand = resolve_brand(principal, f"{body['operator_id']}:{player['brand_id']}", config)
+        brand = resolve_brand(
+            principal, qualified_brand(body["operator_id"], player["brand_id"]), config
+        )
         target = body["target"]
         if target["type"] == "instance":
-            definition = instance_definition(config, target["id"])
+            definition = instance_definition(config, target["id"], brand.operator_id)
         else:
             # An opt-in carries no segments: not checked, as when the instance is named.
             definition = resolve_source_instance(
@@ -78,7 +80,7 @@ class OptInService:
                     value,
                     currency,
                 )
-            except APIError as error:
+            except Refused as error:
                 failed.append(
                     {"instance_id": instance["id"], "code": error.code, "error": error.message}
                 )
@@ -119,7 +121,7 @@ class OptInService:
                 event_id=str(uuid.uuid4()),
             )
         except ScriptRefusal as refusal:
-            raise refusal_error(refusal, definition["id"]) from None
+            raise refused(refusal, definition["id"]) from None
 
 
 def preferred_value_micros(
@@ -132,7 +134,7 @@ def preferred_value_micros(
     """The preference in instance micro-units, checked against the contribution limits."""
     converter = config.converter(brand.path)
     if not converter.knows(currency):
-        raise APIError(400, "UNKNOWN_CURRENCY", f"Currency {currency} is not configured.")
+        raise Refused(Code.UNKNOWN_CURRENCY, f"Currency {currency} is not configured.")
     instance_currency = definition["currency"]
     limits = definition["contribution_limits"]
     # Limits are per player currency; a currency without its own limits is checked against
@@ -149,17 +151,15 @@ def preferred_value_micros(
         if checked < low or (high is not None and checked > Decimal(high)):
             unit = currency if currency in limits else instance_currency
             upper = "" if high is None else f" and at most {high}"
-            raise APIError(
-                400,
-                "CONTRIBUTION_OUT_OF_LIMITS",
+            raise Refused(
+                Code.CONTRIBUTION_OUT_OF_LIMITS,
                 f"The contribution value must be at least {bounds['min']}{upper} {unit}.",
                 {"contribution_value": ["Out of the instance's limits."]},
             )
     micros = converter.to_instance_micros(value, currency, instance_currency)
     if micros <= 0:
-        raise APIError(
-            400,
-            "CONTRIBUTION_OUT_OF_LIMITS",
+        raise Refused(
+            Code.CONTRIBUTION_OUT_OF_LIMITS,
             "The contribution value is below one micro-unit of the instance currency.",
             {"contribution_value": ["Too small."]},
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from app.errors import APIError
+from app.refusals import Code, Refused
 from app.security import Principal
 from app.services.config import ConfigSnapshot
 
@@ -21,8 +21,8 @@ class BrandRef:
 
 def check_operator(principal: Principal, operator_id: str) -> None:
     if operator_id != principal.operator_id:
-        raise APIError(
-            403, "OPERATOR_FORBIDDEN", f"This token may not act for operator {operator_id!r}."
+        raise Refused(
+            Code.OPERATOR_FORBIDDEN, f"This token may not act for operator {operator_id!r}."
         )
 
 
@@ -34,5 +34,10 @@ def resolve_brand(principal: Principal, brand: str, config: ConfigSnapshot) -> B
     check_operator(principal, operator_id)
     operator = config.operators.get(operator_id)
     if operator is None or brand_id not in operator["brands"]:
-        raise APIError(404, "BRAND_NOT_FOUND", f"Brand {operator_id}:{brand_id} does not exist.")
+        raise Refused(Code.BRAND_NOT_FOUND, f"Brand {operator_id}:{brand_id} does not exist.")
     return BrandRef(operator_id, brand_id)
+
+
+def qualified_brand(operator_id: str, brand_id: str) -> str:
+    """v2's `player.brand_id`: a plain brand of `operator_id`, or already `operator:brand`."""
+    return brand_id if ":" in brand_id else f"{operator_id}:{brand_id}"

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from app.clock import now_ms
-from app.errors import APIError
+from app.refusals import Code, Refused
 from app.services.config import ConfigSnapshot
 from app.services.eligibility import eligibility_error
 from app.services.scope import BrandRef
@@ -14,11 +14,17 @@ from app.services.scope import BrandRef
 STATUS_PREFERENCE = ("Active", "Pending")
 
 
-def instance_definition(config: ConfigSnapshot, instance_id: str) -> dict[str, Any]:
-    """The definition of an instance named directly, or 404."""
+def instance_definition(
+    config: ConfigSnapshot, instance_id: str, operator_id: str
+) -> dict[str, Any]:
+    """The definition of an instance named directly. An instance exists for an operator when
+    one of its brands may play it: another operator's instance is as unknown as a missing one."""
     definition = config.instances.get(instance_id)
-    if definition is None:
-        raise APIError(404, "INSTANCE_NOT_FOUND", f"Instance {instance_id} does not exist.")
+    prefix = operator_id + ":"
+    if definition is None or not any(
+        brand.startswith(prefix) for brand in definition["allowed_brands"]
+    ):
+        raise Refused(Code.INSTANCE_NOT_FOUND, f"Instance {instance_id} does not exist.")
     return definition
 
 
@@ -32,10 +38,8 @@ def resolve_source_instance(
     """The source's eligible instance, Active first, else Pending; else the refusal."""
     source = config.source(brand.path, source_id)
     if source is None:
-        raise APIError(
-            404, "SOURCE_NOT_FOUND", f"Source {source_id} of {brand.path} does not exist."
-        )
-    first_refusal: APIError | None = None
+        raise Refused(Code.SOURCE_NOT_FOUND, f"Source {source_id} of {brand.path} does not exist.")
+    first_refusal: Refused | None = None
     eligible: list[dict[str, Any]] = []
     for instance_id in source["instance_ids"]:
         definition = config.instances.get(instance_id)
@@ -57,6 +61,4 @@ def resolve_source_instance(
         # The player's own refusal (403 BRAND/COUNTRY/SEGMENT_NOT_ALLOWED), as when the
         # instance is named directly: one code, one status.
         raise first_refusal
-    raise APIError(
-        404, "NO_ACTIVE_INSTANCE", f"Source {source_id} has no active or pending instance."
-    )
+    raise Refused(Code.NO_ACTIVE_INSTANCE, f"Source {source_id} has no active or pending instance.")

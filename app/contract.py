@@ -1,0 +1,148 @@
+"""Route declarations: what a route takes and what it answers, written next to the route.
+
+In the style of Quart-Schema's `@validate_request` / `@validate_response`, over marshmallow
+(Quart-Schema itself speaks pydantic, msgspec or attrs, not marshmallow). One `@declare(...)`
+per route says its summary, whether it is public, the role it needs, its path and query
+parameters, its request body, each status it answers with its body, and the domain refusals it
+may raise. The decorator validates the path, query and body (passing `query=` and `body=` to
+the view) and enforces the role; `app.openapi` builds `/openapi.json` from these declarations
+alone. Response bodies are shaped by the views and checked against their declarations by the
+schemathesis test rather than on every request (the contribution path stays lean).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from marshmallow import Schema, ValidationError, fields
+from quart import g
+
+from app.errors import STATUS, APIError
+from app.http import load_args, load_body, validation_error
+from app.refusals import Code
+
+View = TypeVar("View", bound=Callable[..., Awaitable[Any]])
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One documented answer. `schema`: a JSON body; `content_type` without a schema: a body
+    of that type (text, HTML); neither: no body at all (204). `text_types`: other media types
+    the same status may answer with a text body (an empty text/plain 200, say)."""
+
+    description: str
+    schema: Schema | type[Schema] | dict[str, Any] | None = None  # dict: an OpenAPI schema
+    content_type: str | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)  # name -> description
+    text_types: tuple[str, ...] = ()
+
+    @property
+    def media_type(self) -> str | None:
+        if self.schema is not None:
+            return self.content_type or "application/json"
+        return self.content_type
+
+
+@dataclass(frozen=True)
+class Declaration:
+    summary: str
+    tag: str
+    public: bool
+    role: str | None
+    path: Mapping[str, fields.Field]
+    query: Schema | None
+    body: Schema | None
+    responses: Mapping[int, Reply]
+    refusals: tuple[Code, ...]
+    description: str | None
+
+    def error_statuses(self) -> dict[int, list[str]]:
+        """Every error status the route may answer, with the codes behind it."""
+        found: dict[int, list[str]] = {}
+
+        def add(status: int, code: str) -> None:
+            found.setdefault(status, []).append(code)
+
+        if self.path or self.query is not None or self.body is not None:
+            add(400, "VALIDATION_ERROR")
+        if self.body is not None:
+            add(400, "MALFORMED_JSON")
+            add(413, "BODY_TOO_LARGE")
+        if not self.public:
+            for code in ("MISSING_TOKEN", "INVALID_TOKEN", "TOKEN_EXPIRED"):
+                add(401, code)
+        if self.role is not None:
+            add(403, f"{self.role.upper()}_REQUIRED")
+        for code in self.refusals:
+            add(STATUS[code], code.value)
+        return found
+
+
+def _as_reply(value: Reply | Schema | type[Schema] | None, status: int) -> Reply:
+    if isinstance(value, Reply):
+        return value
+    if value is None:
+        return Reply("No content.")
+    return Reply("OK" if status < 300 else "Refused", schema=value)
+
+
+def declare(
+    summary: str,
+    *,
+    tag: str,
+    responses: Mapping[int, Reply | Schema | type[Schema] | None],
+    public: bool = False,
+    role: str | None = None,
+    path: Mapping[str, fields.Field] | None = None,
+    query: Schema | None = None,
+    body: Schema | None = None,
+    refusals: Iterable[Code] = (),
+    description: str | None = None,
+) -> Callable[[View], View]:
+    """Declare a route (see the module docstring). Put it under the blueprint's decorator."""
+    declaration = Declaration(
+        summary=summary,
+        tag=tag,
+        public=public,
+        role=role,
+        path=dict(path or {}),
+        query=query,
+        body=body,
+        responses={status: _as_reply(value, status) for status, value in responses.items()},
+        refusals=tuple(refusals),
+        description=description,
+    )
+    path_schema = Schema.from_dict(dict(declaration.path))() if declaration.path else None
+
+    def decorator(view: View) -> View:
+        @functools.wraps(view)
+        async def wrapper(**kwargs: Any) -> Any:
+            if role is not None and role not in g.principal.roles:
+                raise APIError(
+                    403,
+                    f"{role.upper()}_REQUIRED",
+                    f"This operation needs a token with the {role} role.",
+                )
+            if path_schema is not None:
+                try:
+                    kwargs.update(path_schema.load(kwargs))
+                except ValidationError as error:
+                    raise validation_error(error) from None
+            if query is not None:
+                kwargs["query"] = load_args(query)
+            if body is not None:
+                kwargs["body"] = await load_body(body)
+            return await view(**kwargs)
+
+        wrapper.declaration = declaration  # type: ignore[attr-defined]
+        wrapper.is_public = public  # type: ignore[attr-defined]
+        return wrapper  # type: ignore[return-value]
+
+    return decorator
+
+
+def declaration_of(view: Callable[..., Any]) -> Declaration | None:
+    return getattr(view, "declaration", None)

@@ -1,0 +1,66 @@
+"""Domain refusals: why the domain said no, as a stable code. Nothing here knows HTTP.
+
+Services raise `Refused(Code.X, message)`; the HTTP edge (`app.errors.STATUS`) maps each code
+to its status, in one table. Script refusals from Lua (`app.store.Refusal`) carry the same
+code names.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+
+class Code(StrEnum):
+    # The request names something the configuration does not have.
+    UNKNOWN_CURRENCY = "UNKNOWN_CURRENCY"
+    INVALID_REFERENCE = "INVALID_REFERENCE"
+    WAGER_TOO_LARGE = "WAGER_TOO_LARGE"
+    CONTRIBUTION_OUT_OF_LIMITS = "CONTRIBUTION_OUT_OF_LIMITS"
+    CALLBACK_NOT_ALLOWED = "CALLBACK_NOT_ALLOWED"
+    # Who is asking.
+    INVALID_CREDENTIALS = "INVALID_CREDENTIALS"
+    TOO_MANY_LOGIN_ATTEMPTS = "TOO_MANY_LOGIN_ATTEMPTS"
+    OPERATOR_FORBIDDEN = "OPERATOR_FORBIDDEN"
+    # Eligibility: the player may not play this instance (one status for all of them).
+    BRAND_NOT_ALLOWED = "BRAND_NOT_ALLOWED"
+    COUNTRY_NOT_ALLOWED = "COUNTRY_NOT_ALLOWED"
+    SEGMENT_NOT_ALLOWED = "SEGMENT_NOT_ALLOWED"
+    NOT_OPTED_IN = "NOT_OPTED_IN"
+    # Unknown to the caller (another operator's instance is unknown too).
+    INSTANCE_NOT_FOUND = "INSTANCE_NOT_FOUND"
+    BRAND_NOT_FOUND = "BRAND_NOT_FOUND"
+    OPERATOR_NOT_FOUND = "OPERATOR_NOT_FOUND"
+    SOURCE_NOT_FOUND = "SOURCE_NOT_FOUND"
+    NO_ACTIVE_INSTANCE = "NO_ACTIVE_INSTANCE"
+    ACCOUNT_NOT_FOUND = "ACCOUNT_NOT_FOUND"
+    CURRENCIES_NOT_CONFIGURED = "CURRENCIES_NOT_CONFIGURED"
+    # The state of things does not allow it.
+    INSTANCE_NOT_ACTIVE = "INSTANCE_NOT_ACTIVE"
+    INSTANCE_NOT_STARTED = "INSTANCE_NOT_STARTED"
+    INSTANCE_ENDED = "INSTANCE_ENDED"
+    INSTANCE_TERMINATED = "INSTANCE_TERMINATED"
+    INVALID_TRANSITION = "INVALID_TRANSITION"
+    INSTANCE_EXISTS = "INSTANCE_EXISTS"
+    ACCOUNT_EXISTS = "ACCOUNT_EXISTS"
+    IDEMPOTENCY_MISMATCH = "IDEMPOTENCY_MISMATCH"
+    # This deployment cannot do it.
+    QUEUE_UNAVAILABLE = "QUEUE_UNAVAILABLE"
+
+
+ELIGIBILITY = frozenset(
+    {Code.BRAND_NOT_ALLOWED, Code.COUNTRY_NOT_ALLOWED, Code.SEGMENT_NOT_ALLOWED, Code.NOT_OPTED_IN}
+)
+
+
+class Refused(Exception):
+    """The domain refuses: `code` is stable, `message` is for humans, `details` per field."""
+
+    def __init__(self, code: Code, message: str, details: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.details = details or {}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"error": self.message, "code": self.code.value, "details": self.details}
