@@ -19,6 +19,7 @@ from app.metrics import Metrics
 from app.refusals import Refused
 from app.security import TokenError
 from app.services import Services
+from app.store.errors import StoreError, StoreUnavailable
 
 log = logging.getLogger("jackpot_gateway")
 
@@ -51,6 +52,29 @@ def _json_error(error: APIError) -> Response:
     if retry_after is not None:
         response.headers["Retry-After"] = str(retry_after)
     return response
+
+
+STORE_RETRY_AFTER_S = 1
+
+
+def store_error(error: StoreError, method: str) -> APIError:
+    """503 when nothing was sent (or the request only reads): retry freely. 504 when a
+    write was sent and no reply came: it may have been applied, so retry with the same
+    idempotency key (which answers the first outcome) or read the outcome back."""
+    if isinstance(error, StoreUnavailable) or method in ("GET", "HEAD"):
+        return APIError(
+            503,
+            "STORE_UNAVAILABLE",
+            "The jackpot store is unavailable; nothing was applied. Retry later.",
+            {"retry_after": STORE_RETRY_AFTER_S},
+        )
+    return APIError(
+        504,
+        "OUTCOME_UNKNOWN",
+        "The jackpot store did not confirm the outcome; it may have been applied. Retry "
+        "with the same idempotency key, or read the contribution back.",
+        {"retry_after": STORE_RETRY_AFTER_S},
+    )
 
 
 def create_app(settings: Settings | None = None, services: Services | None = None) -> Quart:
@@ -136,6 +160,15 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         if status == 405 and valid_methods:  # RFC 9110: a 405 must list the allowed methods
             response.headers["Allow"] = ", ".join(sorted(valid_methods))
         return response
+
+    @app.errorhandler(StoreError)
+    async def store_failure(error: StoreError) -> Response:
+        # One line per failure: while Redis is down a traceback per request drowns the log.
+        log.warning("store %s on %s %s: %s", error.kind, request.method, request.path, error)
+        app.extensions["metrics"].inc(
+            "jg_store_errors_total", "Store failures by kind.", kind=error.kind
+        )
+        return _json_error(store_error(error, request.method))
 
     @app.errorhandler(Exception)
     async def unexpected(error: Exception) -> Response:

@@ -88,8 +88,13 @@ def test_values_are_read_from_the_environment() -> None:
             "LOGIN_MAX_FAILURES": "3",
             "REDIS_CLUSTER": "yes",
             "CALLBACK_ALLOWLIST": " 10.0.0.0/8, ,internal.example ",
+            "REDIS_SOCKET_TIMEOUT_SECONDS": "0.5",
+            "REDIS_CONNECT_TIMEOUT_SECONDS": "0.25",
+            "REDIS_POOL_TIMEOUT_SECONDS": "3",
         }
     )
+    assert (settings.redis_socket_timeout_s, settings.redis_connect_timeout_s) == (0.5, 0.25)
+    assert settings.redis_pool_timeout_s == 3.0
     assert settings.redis_url == "redis://cache:6380/2"
     assert settings.queue_url == "redis://queue:6379/0"
     assert settings.port == 9001
@@ -108,6 +113,7 @@ def test_values_are_read_from_the_environment() -> None:
         ("CONFIG_REFRESH_SECONDS", "soon", "CONFIG_REFRESH_SECONDS must be a number, got 'soon'"),
         ("REDIS_CLUSTER", "maybe", "REDIS_CLUSTER must be true or false, got 'maybe'"),
         ("DEV_MODE", "2", "DEV_MODE must be true or false, got '2'"),
+        ("REDIS_SOCKET_TIMEOUT_SECONDS", "0", "REDIS_SOCKET_TIMEOUT_SECONDS must be > 0, got 0.0"),
     ],
 )
 def test_bad_values_are_refused_naming_the_variable(name: str, value: str, message: str) -> None:

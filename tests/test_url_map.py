@@ -13,7 +13,7 @@ from app import create_app
 from tests.conftest import make_settings
 
 # The only routes reachable without a token (DESIGN.md section 3).
-REQUIRED_PUBLIC = {"/authenticate/service", "/health", "/metrics"}
+REQUIRED_PUBLIC = {"/authenticate/service", "/health", "/ready", "/metrics"}
 # Documentation routes may be public when they exist; nothing else may.
 OPTIONAL_PUBLIC = {"/openapi.json", "/docs"}
 SKIPPED_METHODS = {"HEAD", "OPTIONS"}

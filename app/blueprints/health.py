@@ -1,4 +1,5 @@
-"""GET /health (the version) and GET /metrics (Prometheus text)."""
+"""GET /health (liveness: the version), GET /ready (readiness: the store and the queue) and
+GET /metrics (Prometheus text)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from quart import Blueprint, Response, current_app
 
 from app.contract import Reply, declare
 from app.schemas.common import StrictSchema
+from app.http import services
 
 blueprint = Blueprint("health", __name__)
 
@@ -34,6 +36,31 @@ def package_version() -> str:
 )
 async def health() -> dict[str, Any]:
     return {"version": package_version()}
+
+
+class ReadySchema(StrictSchema):
+    ready = fields.Boolean(required=True, metadata={"description": "Every check is ok."})
+    checks = fields.Dict(
+        keys=fields.String(),
+        values=fields.String(),
+        required=True,
+        metadata={"description": "store, queue: 'ok' or why not."},
+    )
+
+
+@blueprint.get("/ready")
+@declare(
+    "Tell whether the server can serve: its store and its queue answer.",
+    tag="Health",
+    public=True,
+    responses={200: ReadySchema, 503: ReadySchema},
+)
+async def ready() -> tuple[dict[str, Any], int]:
+    """200 when every dependency answers, else 503 (a load balancer stops sending traffic;
+    /health keeps answering so the process is not restarted for Redis being away)."""
+    checks = await services().readiness()
+    ok = all(value == "ok" for value in checks.values())
+    return {"ready": ok, "checks": checks}, 200 if ok else 503
 
 
 @blueprint.get("/metrics")

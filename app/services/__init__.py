@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
 from rq import Queue
@@ -17,7 +18,7 @@ from app.services.instances import InstanceService
 from app.services.lifecycle import LifecycleService
 from app.services.optins import OptInService
 from app.store import Store
-from app.store.connection import sync_client
+from app.store.connection import sync_client, sync_ping
 
 
 @dataclass
@@ -40,7 +41,8 @@ class Services:
         config = ConfigCache(store, settings.config_refresh_s)
         tokens = TokenIssuer(settings.jwt_secret, settings.jwt_issuer, settings.token_ttl_s)
         admin = AdminService(store, config)
-        queue = Queue(CONTRIBUTION_QUEUE, connection=sync_client(settings.queue_url))
+        queue_client = sync_client(settings.queue_url, timeouts=Store.timeouts(settings))
+        queue = Queue(CONTRIBUTION_QUEUE, connection=queue_client)
         return cls(
             settings=settings,
             store=store,
@@ -54,6 +56,15 @@ class Services:
             optins=OptInService(store, config),
             instances=InstanceService(store, config),
         )
+
+    async def readiness(self) -> dict[str, str]:
+        """Each dependency: 'ok' or why not. The web process needs the store; async
+        contributions also need the queue Redis."""
+        checks = {"store": await self.store.readiness()}
+        queue = self.contributions.queue
+        if queue is not None:
+            checks["queue"] = await asyncio.to_thread(sync_ping, queue.connection)
+        return checks
 
     async def close(self) -> None:
         await self.store.close()

@@ -104,7 +104,7 @@ class ContributionService:
         self._config = config
         self._idempotency_ttl_ms = settings.idempotency_ttl_s * 1000
         self._callback_allowlist = settings.callback_allowlist
-        self._queue = queue
+        self.queue = queue
 
     # -- asynchronous mode: validate now, contribute in a worker, answer the callback ----
     async def enqueue(self, principal: Principal, kind: str, body: dict[str, Any]) -> str:
@@ -116,7 +116,7 @@ class ContributionService:
             await self.prepare_v1(principal, body)
             callback = body["callback"]
         await check_callback_url(callback["url"], self._callback_allowlist)
-        if self._queue is None:
+        if self.queue is None:
             raise Refused(Code.QUEUE_UNAVAILABLE, "Asynchronous contributions are disabled.")
         delivery_id = uuid.uuid4().hex
         who = {
@@ -125,7 +125,7 @@ class ContributionService:
             "roles": list(principal.roles),
         }
         await asyncio.to_thread(
-            self._queue.enqueue,
+            self.queue.enqueue,
             "workers.jobs.run_contribution",
             who,
             kind,

@@ -7,13 +7,21 @@ from typing import Any
 from app.config import Settings
 from app.store.accounts import AccountStore
 from app.store.config import ConfigStore
-from app.store.connection import async_client
+from app.store.connection import Timeouts, async_client
 from app.store.contributions import ContributionStore
+from app.store.errors import StoreError, StoreOutcomeUnknown, StoreUnavailable
 from app.store.instances import InstanceStore
 from app.store.optins import OptInStore
 from app.store.scripts import Refusal, ScriptRefusal, ScriptRunner
 
-__all__ = ["Refusal", "ScriptRefusal", "Store"]
+__all__ = [
+    "Refusal",
+    "ScriptRefusal",
+    "Store",
+    "StoreError",
+    "StoreOutcomeUnknown",
+    "StoreUnavailable",
+]
 
 
 class Store(ConfigStore, AccountStore, InstanceStore, ContributionStore, OptInStore):
@@ -25,11 +33,28 @@ class Store(ConfigStore, AccountStore, InstanceStore, ContributionStore, OptInSt
             settings.redis_url,
             cluster=settings.redis_cluster,
             max_connections=settings.redis_max_connections,
+            timeouts=cls.timeouts(settings),
         )
         return cls(client, ScriptRunner(), cluster=settings.redis_cluster)
 
+    @staticmethod
+    def timeouts(settings: Settings) -> Timeouts:
+        return Timeouts(
+            socket=settings.redis_socket_timeout_s,
+            connect=settings.redis_connect_timeout_s,
+            pool=settings.redis_pool_timeout_s,
+        )
+
     async def ping(self) -> bool:
         return bool(await self.client.ping())
+
+    async def readiness(self) -> str:
+        """'ok', or why the store cannot serve (one line)."""
+        try:
+            await self.ping()
+        except StoreError as error:
+            return f"{error.kind}: {error}"
+        return "ok"
 
     async def close(self) -> None:
         close: Any = getattr(self.client, "aclose", None) or self.client.close
