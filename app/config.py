@@ -64,8 +64,8 @@ class Settings:
     queue_redis_url: str = ""
     redis_cluster: bool = False
     redis_max_connections: int = 64
-    redis_socket_timeout_s: float = 2.0
-    redis_connect_timeout_s: float = 1.0
+    redis_socket_timeout_s: float = 3.0
+    redis_connect_timeout_s: float = 3.0
     redis_pool_timeout_s: float = 5.0
     host: str = "0.0.0.0"
     port: int = 8000
@@ -116,8 +116,8 @@ class Settings:
             queue_redis_url=env.get("QUEUE_REDIS_URL", ""),
             redis_cluster=_bool(env, "REDIS_CLUSTER", False),
             redis_max_connections=_int(env, "REDIS_MAX_CONNECTIONS", 64, minimum=1),
-            redis_socket_timeout_s=_positive(env, "REDIS_SOCKET_TIMEOUT_SECONDS", 2.0),
-            redis_connect_timeout_s=_positive(env, "REDIS_CONNECT_TIMEOUT_SECONDS", 1.0),
+            redis_socket_timeout_s=_positive(env, "REDIS_SOCKET_TIMEOUT_SECONDS", 3.0),
+            redis_connect_timeout_s=_positive(env, "REDIS_CONNECT_TIMEOUT_SECONDS", 3.0),
             redis_pool_timeout_s=_positive(env, "REDIS_POOL_TIMEOUT_SECONDS", 5.0),
             host=env.get("HOST", cls.host),
             port=_int(env, "PORT", cls.port, minimum=0),

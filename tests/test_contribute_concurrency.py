@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from app.store import Store, keys
-from app.store.connection import async_client
+from app.store.connection import Timeouts, async_client
 from app.store.contributions import HIT_RANDOM_BOUND, ContributionOutcome
 from app.store.scripts import ScriptRunner
 from tests.support.definitions import hit_rate, must_drop, pot
@@ -35,6 +35,8 @@ PROCESSES = 4
 PER_PROCESS = 1000
 IN_FLIGHT = 32  # concurrent calls per process (the pool holds 100 connections)
 NOW = 1_700_000_000_000
+# These tests are about concurrency, not timeouts: a loaded machine must not fail them.
+PATIENT = Timeouts(socket=60, connect=60, pool=60)
 
 
 def hammer_definition() -> dict[str, Any]:
@@ -63,7 +65,7 @@ def hammer_definition() -> dict[str, Any]:
 
 async def _hammer(url: str, worker: int, engine: dict[str, Any]) -> list[tuple[int, int]]:
     """PER_PROCESS contributions with seeded draws; returns (amount, win amount) pairs."""
-    store = Store(async_client(url), ScriptRunner())
+    store = Store(async_client(url, timeouts=PATIENT), ScriptRunner())
     rng = random.Random(1000 + worker)
     gate = asyncio.Semaphore(IN_FLIGHT)
 
@@ -96,7 +98,7 @@ def hammer(url: str, worker: int, engine: dict[str, Any]) -> list[tuple[int, int
 
 
 async def _same_key(url: str, worker: int, engine: dict[str, Any], copies: int) -> list[Any]:
-    store = Store(async_client(url), ScriptRunner())
+    store = Store(async_client(url, timeouts=PATIENT), ScriptRunner())
 
     async def one(i: int) -> ContributionOutcome:
         return await store.contribute(
@@ -140,7 +142,7 @@ def pool() -> Iterator[ProcessPoolExecutor]:
 async def test_processes_hammering_one_instance_conserve_every_micro(
     real_redis_url: str, pool: ProcessPoolExecutor
 ) -> None:
-    store = Store(async_client(real_redis_url), ScriptRunner())
+    store = Store(async_client(real_redis_url, timeouts=PATIENT), ScriptRunner())
     try:
         engine = await create(store, hammer_definition())
         loop = asyncio.get_running_loop()
@@ -184,7 +186,7 @@ async def test_processes_hammering_one_instance_conserve_every_micro(
 async def test_one_idempotency_key_sent_concurrently_applies_once(
     real_redis_url: str, pool: ProcessPoolExecutor
 ) -> None:
-    store = Store(async_client(real_redis_url), ScriptRunner())
+    store = Store(async_client(real_redis_url, timeouts=PATIENT), ScriptRunner())
     try:
         engine = await create(store, hammer_definition(), drops={"major": 13 * M})
         before = await state(store)

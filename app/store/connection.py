@@ -36,8 +36,8 @@ class Timeouts:
     """Seconds. `socket`: waiting for a reply (past it the outcome is unknown); `connect`:
     opening a connection; `pool`: waiting for a free connection of the pool."""
 
-    socket: float = 2.0
-    connect: float = 1.0
+    socket: float = 3.0
+    connect: float = 3.0
     pool: float = 5.0
 
 
