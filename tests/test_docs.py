@@ -69,7 +69,14 @@ async def test_admin_routes_are_documented_like_every_other(client: QuartClient)
 async def test_public_routes_have_no_security_and_the_others_do(client: QuartClient) -> None:
     spec = await openapi(client)
     public = {path for path, _, op in operations(spec) if "security" not in op}
-    assert public == {"/authenticate/service", "/health", "/metrics", "/openapi.json", "/docs"}
+    assert public == {
+        "/authenticate/service",
+        "/health",
+        "/ready",
+        "/metrics",
+        "/openapi.json",
+        "/docs",
+    }
     for path, _, op in operations(spec):
         if path not in public:
             assert "401" in op["responses"], path

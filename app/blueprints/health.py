@@ -10,8 +10,8 @@ from marshmallow import fields
 from quart import Blueprint, Response, current_app
 
 from app.contract import Reply, declare
-from app.schemas.common import StrictSchema
 from app.http import services
+from app.schemas.common import StrictSchema
 
 blueprint = Blueprint("health", __name__)
 
