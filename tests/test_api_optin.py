@@ -39,18 +39,23 @@ def rate(brand_path: str, source: str, target: str) -> Fraction:
     return m[target] / m[source]
 
 
-def within_limits(
+def limits_refusal(
     value: str, currency: str, limits: dict[str, Any], instance_currency: str, brand: str
-) -> bool:
-    """The rule: a currency's own limits, else the instance currency's after conversion."""
+) -> str | None:
+    """The rule: a currency's own limits, else the instance currency's after conversion; the
+    refusal's code, or None when the value is within them."""
     if currency in limits:
         checked, bounds = Fraction(value), limits[currency]
     elif instance_currency in limits:
         checked = Fraction(value) * rate(brand, currency, instance_currency)
         bounds = limits[instance_currency]
     else:
-        return True
-    return Fraction(bounds["min"]) <= checked <= Fraction(bounds["max"])
+        return None
+    if checked < Fraction(bounds["min"]):
+        return "CONTRIBUTION_BELOW_MIN"
+    if checked > Fraction(bounds["max"]):
+        return "CONTRIBUTION_ABOVE_MAX"
+    return None
 
 
 def optin(
@@ -225,7 +230,8 @@ async def test_preference_limits_own_currency_else_instance_currency_after_conve
     ]
     outcomes = {}
     for value, currency in cases:
-        ok = within_limits(value, currency, CLUB_LIMITS, "EUR", brand)
+        refusal = limits_refusal(value, currency, CLUB_LIMITS, "EUR", brand)
+        ok = refusal is None
         outcomes[value, currency] = ok
         body = optin("club", brand_id=brand, value=value, currency=currency)
         if ok:
@@ -245,7 +251,7 @@ async def test_preference_limits_own_currency_else_instance_currency_after_conve
             assert await optin_status(client, demo_headers, "club", brand_id=brand) == status
         else:
             state = await snapshot(gateway.store)
-            error = await post_optin(client, demo_headers, body, 400, "CONTRIBUTION_OUT_OF_LIMITS")
+            error = await post_optin(client, demo_headers, body, 400, refusal)
             assert "contribution_value" in error["details"]
             assert await snapshot(gateway.store) == state, (value, currency)
     # The boundaries are inclusive, the values just outside them refused.
@@ -627,7 +633,7 @@ async def test_v2_target_source(
     )
     assert result["success"] == []
     assert [(f["instance_id"], f["code"]) for f in result["failed"]] == [
-        ("club", "CONTRIBUTION_OUT_OF_LIMITS")
+        ("club", "CONTRIBUTION_ABOVE_MAX")
     ]
     assert await snapshot(gateway.store) == state
 

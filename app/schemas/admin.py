@@ -290,6 +290,17 @@ class InstanceSchema(StrictSchema):
             )
         if data["id"] is not None and data["id"] in data["linked_instances"]:
             raise ValidationError("An instance cannot link to itself.", "linked_instances")
+        fixed = data["contribution_type"].get("Fixed")
+        own = data["contribution_limits"].get(data["currency"])
+        if (
+            fixed is not None
+            and own is not None
+            and (fixed < own["min"] or (own["max"] is not None and fixed > own["max"]))
+        ):
+            raise ValidationError(
+                f"The Fixed amount must lie within the {data['currency']} limits.",
+                "contribution_type",
+            )
 
 
 class DefinitionsSchema(StrictSchema):

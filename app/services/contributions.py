@@ -21,10 +21,11 @@ from rq import Queue
 from app import jsonio
 from app.clock import now_ms
 from app.config import Settings
-from app.money import MICROS_PER_UNIT, format_amount, to_micros
+from app.money import format_amount, to_micros
 from app.refusals import Code, Refused
 from app.security import Principal
 from app.services.callbacks import check_callback_url
+from app.services.charges import Charge, contribution_charge, wager_micros
 from app.services.config import ConfigCache, ConfigSnapshot
 from app.services.conversion import Converter
 from app.services.eligibility import check_eligible
@@ -37,8 +38,6 @@ from app.store.contributions import HIT_RANDOM_BOUND, ContributionOutcome, PotDr
 
 CONTRIBUTION_QUEUE = "contributions"
 CALLBACK_QUEUE = "callbacks"
-# Lua numbers are doubles: keep every amount far below 2^53 micro-units.
-MAX_INSTANCE_MICROS = 10**9 * MICROS_PER_UNIT
 
 
 @dataclass(frozen=True)
@@ -50,7 +49,7 @@ class Contribution:
     player_id: str
     currency: str  # the player's (wager) currency
     converter: Converter
-    percentage_amount: int  # instance micros; used when the instance is Percentage
+    charge: Charge  # the default charge (a player's preferred value replaces a Fixed one)
     base_wager: int  # instance micros
     source_id: str | None
     gameround_id: str | None
@@ -240,31 +239,15 @@ class ContributionService:
         converter = config.converter(brand.path)
         if not converter.knows(currency):
             raise Refused(Code.UNKNOWN_CURRENCY, f"Currency {currency} is not configured.")
-        instance_currency = definition["currency"]
-        base_wager = converter.to_instance_micros(wager, currency, instance_currency)
-        if base_wager > MAX_INSTANCE_MICROS:
-            raise Refused(
-                Code.WAGER_TOO_LARGE,
-                "The base wager is beyond any plausible stake.",
-                {"base_wager": ["Too large."]},
-            )
-        percentage_amount = 0
-        percentage = definition["contribution_type"].get("Percentage")
-        if percentage is not None:
-            # The player pays whole minor units of their currency; the jackpot gets that,
-            # converted and rounded down, capped by the per-currency maximum when one is set.
-            paid = converter.floor_player(wager * Decimal(percentage), currency)
-            limit = definition["contribution_limits"].get(currency)
-            if limit is not None and limit["max"] is not None:
-                paid = min(paid, Decimal(limit["max"]))
-            percentage_amount = converter.to_instance_micros(paid, currency, instance_currency)
+        base_wager = wager_micros(definition, converter, wager, currency)
+        charge = contribution_charge(definition, converter, wager, currency)
         return Contribution(
             definition=definition,
             brand=brand,
             player_id=player_id,
             currency=currency,
             converter=converter,
-            percentage_amount=percentage_amount,
+            charge=charge,
             base_wager=base_wager,
             source_id=source_id,
             gameround_id=gameround_id,
@@ -288,7 +271,7 @@ class ContributionService:
                 event_id=str(uuid.uuid4()),
                 now_ms=now_ms(),
                 pots=[_draw(pot) for pot in definition["pots"]],
-                percentage_amount=contribution.percentage_amount,
+                percentage_amount=contribution.charge.credited,
                 base_wager=contribution.base_wager,
                 source_id=contribution.source_id,
                 gameround_id=contribution.gameround_id,
@@ -311,7 +294,15 @@ class ContributionService:
     @staticmethod
     def _response(contribution: Contribution, outcome: ContributionOutcome) -> dict[str, Any]:
         instance_currency = contribution.definition["currency"]
-        convert = contribution.converter.to_player_amount
+        convert = contribution.converter.shown
+        charge = contribution.charge
+        # The script credits the default charge's worth unless a preferred value applies;
+        # what was credited otherwise is shown, rounded to the player's minor units.
+        paid = (
+            charge.paid
+            if outcome.amount == charge.credited
+            else convert(outcome.amount, instance_currency, contribution.currency)
+        )
         return {
             "instance_id": outcome.instance_id,
             "timestamp": outcome.timestamp,
@@ -323,9 +314,7 @@ class ContributionService:
             "tickets_awarded": outcome.tickets_awarded,
             "win_withheld": outcome.win_withheld,
             "contribution_currency": contribution.currency,
-            "contribution_amount": convert(
-                outcome.amount, instance_currency, contribution.currency
-            ),
+            "contribution_amount": paid,
             "metadata": contribution.metadata,
         }
 

@@ -10,6 +10,7 @@ from app.clock import now_ms
 from app.money import format_amount
 from app.refusals import Code, Refused
 from app.security import Principal
+from app.services.charges import preferred_micros
 from app.services.config import ConfigCache, ConfigSnapshot
 from app.services.eligibility import check_eligible
 from app.services.refusals import refused
@@ -131,39 +132,11 @@ def preferred_value_micros(
     value: Decimal,
     currency: str,
 ) -> int:
-    """The preference in instance micro-units, checked against the contribution limits."""
+    """The preference in instance micro-units, checked by the contribution rules (charges.py)."""
     converter = config.converter(brand.path)
     if not converter.knows(currency):
         raise Refused(Code.UNKNOWN_CURRENCY, f"Currency {currency} is not configured.")
-    instance_currency = definition["currency"]
-    limits = definition["contribution_limits"]
-    # Limits are per player currency; a currency without its own limits is checked against
-    # the instance currency's limits after conversion.
-    if currency in limits:
-        checked, bounds = value, limits[currency]
-    elif instance_currency in limits:
-        checked = converter.convert(value, currency, instance_currency)
-        bounds = limits[instance_currency]
-    else:
-        checked, bounds = value, None
-    if bounds is not None:
-        low, high = Decimal(bounds["min"]), bounds["max"]
-        if checked < low or (high is not None and checked > Decimal(high)):
-            unit = currency if currency in limits else instance_currency
-            upper = "" if high is None else f" and at most {high}"
-            raise Refused(
-                Code.CONTRIBUTION_OUT_OF_LIMITS,
-                f"The contribution value must be at least {bounds['min']}{upper} {unit}.",
-                {"contribution_value": ["Out of the instance's limits."]},
-            )
-    micros = converter.to_instance_micros(value, currency, instance_currency)
-    if micros <= 0:
-        raise Refused(
-            Code.CONTRIBUTION_OUT_OF_LIMITS,
-            "The contribution value is below one micro-unit of the instance currency.",
-            {"contribution_value": ["Too small."]},
-        )
-    return micros
+    return preferred_micros(definition, converter, value, currency)
 
 
 def status_view(record: OptInRecord | None) -> dict[str, Any] | None:
