@@ -355,7 +355,18 @@ async def test_a_repeated_v2_idempotency_key_replays_every_first_result(
     assert [(i["instance_id"], i["success"]) for i in first] == [("rep", True), ("rep-link", True)]
     assert first[0]["result"]["win_amount"] == Decimal("2.7")
     frozen = await snapshot(gateway.store)
-    assert await contribute(client, headers, body) == first
+    # Like v1: 204, no body, the target's first headers; each first response reads back.
+    replay = await post(
+        client, CONTRIBUTE_V2, {**body, "player": {**body["player"], "token": "t2"}}, headers
+    )
+    assert (replay.status_code, await replay.get_data()) == (204, b"")
+    assert replay.headers["X-Instance-Id"] == "rep"
+    for item in first:
+        query = {"instance_id": item["instance_id"], "idempotency_key": "v2-key"}
+        recorded = await client.get("/jackpots/contributions", query_string=query, headers=headers)
+        assert recorded.status_code == 200
+        assert await exact_json(recorded) == item["result"]
+    assert recorded.headers["X-Instance-Id"] == "rep-link"
     assert await snapshot(gateway.store) == frozen
     changed = {**body, "base_wager": wager("3")}
     items = await contribute(client, headers, changed)

@@ -133,10 +133,18 @@ async def test_a_reply_lost_to_the_timeout_is_504_and_a_retry_with_the_key_repla
         Decimal("0.70")
     )
 
+    query = {"instance_id": "faults", "idempotency_key": "lost-reply"}
+    recorded = await client.get("/jackpots/contributions", query_string=query, headers=headers)
+    outcome = await expect(recorded, 200)
+    assert (outcome["contribution_amount"], outcome["contribution_currency"]) == (
+        Decimal("1.00"),
+        "EUR",
+    )
+
     replay = await post(client, CONTRIBUTE, body, headers)
     await expect(replay, 204)
     assert replay.headers["X-Instance-Id"] == "faults"
-    assert replay.headers["X-Contribution-Id"]
+    assert replay.headers["X-Contribution-Id"] == recorded.headers["X-Contribution-Id"]
     assert await view(client, headers, "faults") == after
 
 

@@ -82,8 +82,8 @@ def run_contribution(
         body = ContributeV2Schema().load(data)
         callback = body["options"]["callback"]
         try:
-            items = ctx.run(contributions.contribute_v2(who, body))
-            payload = ContributionV2ItemSchema(many=True).dump(items)
+            outcome = ctx.run(contributions.contribute_v2(who, body))
+            payload = ContributionV2ItemSchema(many=True).dump(outcome.items)
         except Refused as error:
             payload = {**error.to_dict(), "metadata": body["metadata"]}
     else:

@@ -10,7 +10,9 @@ from quart import Blueprint, Response
 from app.contract import Reply, declare
 from app.http import principal, services
 from app.refusals import ELIGIBILITY, Code
+from app.schemas.common import StrictSchema
 from app.schemas.contributions import (
+    IDEMPOTENCY_KEY,
     ContributeBySourceSchema,
     ContributeSchema,
     ContributeV2Schema,
@@ -162,6 +164,7 @@ async def contribute_by_source(body: dict[str, Any]) -> Any:
             schema=ContributionV2ItemSchema(many=True),
             text_types=("text/plain",),
         ),
+        204: REPLAYED,
     },
     refusals=CONTRIBUTION_REFUSALS,
 )
@@ -169,8 +172,39 @@ async def contribute_v2(body: dict[str, Any]) -> Any:
     if body["options"].get("callback") is not None:
         await services().contributions.enqueue(principal(), "v2", body)
         return accepted()
-    items = await services().contributions.contribute_v2(principal(), body)
-    return CONTRIBUTION_V2_ITEMS.dump(items)
+    outcome = await services().contributions.contribute_v2(principal(), body)
+    if outcome.replay is not None:  # like v1: nothing changed, the target's first headers
+        return contribution_response(outcome.replay)
+    return CONTRIBUTION_V2_ITEMS.dump(outcome.items)
+
+
+class RecordedQuerySchema(StrictSchema):
+    instance_id = fields.String(required=True, validate=validate.Length(1, 64))
+    idempotency_key = fields.String(required=True, validate=IDEMPOTENCY_KEY)
+
+
+@blueprint.get("/jackpots/contributions")
+@declare(
+    "Read back the response of a contribution made with an idempotency key.",
+    description="For a caller who lost the response (a timeout, a 504 OUTCOME_UNKNOWN): the "
+    "response of one instance's contribution, v1 or v2, as first answered; remembered as "
+    "long as the idempotency key.",
+    tag="Contributions",
+    query=RecordedQuerySchema(),
+    responses={
+        200: Reply(
+            "The contribution's response, as first answered.",
+            schema=ContributionResponseSchema,
+            headers=OUTCOME_HEADERS,
+        ),
+    },
+    refusals=(Code.INSTANCE_NOT_FOUND, Code.CONTRIBUTION_NOT_FOUND),
+)
+async def recorded_contribution(query: dict[str, Any]) -> Any:
+    result = await services().contributions.recorded(
+        principal(), query["instance_id"], query["idempotency_key"]
+    )
+    return result.body, 200, result.headers
 
 
 @blueprint.post("/jackpots/optin")

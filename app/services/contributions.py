@@ -95,6 +95,20 @@ def request_hash(body: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+def fingerprint(request: dict[str, Any], brand: str, currency: str, metadata: Any) -> str:
+    """The line the idempotency record keeps: the request's hash, then what the response adds
+    to the stored outcome (brand, currency, metadata), so a caller who lost the response can
+    read it back. All of it derives from the request, so equal requests have equal lines."""
+    context = jsonio.dumps({"brand": brand, "currency": currency, "metadata": metadata})
+    return f"{request_hash(request)} {context}"  # json escapes newlines inside strings
+
+
+@dataclass(frozen=True)
+class ContributionV2Result:
+    items: list[dict[str, Any]]
+    replay: ContributionResult | None  # the target's, when nothing new was applied
+
+
 class ContributionService:
     def __init__(
         self, store: Store, config: ConfigCache, settings: Settings, queue: Queue | None = None
@@ -253,7 +267,9 @@ class ContributionService:
             gameround_id=gameround_id,
             idempotency_key=idempotency_key,
             # Only a request with an idempotency key is ever compared.
-            request_hash=request_hash(request) if idempotency_key else "",
+            request_hash=fingerprint(request, brand.path, currency, metadata)
+            if idempotency_key
+            else "",
             metadata=metadata,
             event_metadata=event_metadata,
         )
@@ -285,47 +301,53 @@ class ContributionService:
         except ScriptRefusal as refusal:
             raise refused(refusal, definition["id"]) from None
         return ContributionResult(
-            body=self._response(contribution, outcome),
+            body=response_body(
+                outcome,
+                contribution.definition["currency"],
+                contribution.converter,
+                contribution.currency,
+                contribution.metadata,
+                contribution.charge,
+            ),
             replay=outcome.replay,
             contribution_id=outcome.contribution_id,
             instance_id=outcome.instance_id,
         )
 
-    @staticmethod
-    def _response(contribution: Contribution, outcome: ContributionOutcome) -> dict[str, Any]:
-        instance_currency = contribution.definition["currency"]
-        convert = contribution.converter.shown
-        charge = contribution.charge
-        # The script credits the default charge's worth unless a preferred value applies;
-        # what was credited otherwise is shown, rounded to the player's minor units.
-        paid = (
-            charge.paid
-            if outcome.amount == charge.credited
-            else convert(outcome.amount, instance_currency, contribution.currency)
+    async def recorded(
+        self, principal: Principal, instance_id: str, idempotency_key: str
+    ) -> ContributionResult:
+        """The response of the contribution made with this key (kept as long as the key)."""
+        config = await self._config.get()
+        definition = instance_definition(config, instance_id, principal.operator_id)
+        found = await self._store.recorded(instance_id, principal.operator_id, idempotency_key)
+        context = None if found is None else found[0].partition(" ")[2]
+        if found is None or not context:
+            raise Refused(
+                Code.CONTRIBUTION_NOT_FOUND,
+                f"No contribution to {instance_id} with this idempotency key is remembered.",
+            )
+        outcome = found[1]
+        request = json.loads(context, parse_float=Decimal)
+        body = response_body(
+            outcome,
+            definition["currency"],
+            config.converter(request["brand"]),
+            request["currency"],
+            request["metadata"],
         )
-        return {
-            "instance_id": outcome.instance_id,
-            "timestamp": outcome.timestamp,
-            "gameround_id": outcome.gameround_id,
-            "win_amount": None
-            if outcome.win_amount is None
-            else convert(outcome.win_amount, instance_currency, contribution.currency),
-            "win_pot_id": outcome.win_pot_id,
-            "tickets_awarded": outcome.tickets_awarded,
-            "win_withheld": outcome.win_withheld,
-            "contribution_currency": contribution.currency,
-            "contribution_amount": paid,
-            "metadata": contribution.metadata,
-        }
+        return ContributionResult(body, True, outcome.contribution_id, outcome.instance_id)
 
     async def contribute_v1(self, principal: Principal, body: dict[str, Any]) -> ContributionResult:
         return await self.settle(await self.prepare_v1(principal, body))
 
     async def contribute_v2(
         self, principal: Principal, body: dict[str, Any]
-    ) -> list[dict[str, Any]]:
-        """One item per instance attempted; a failed target stops, a failed link does not."""
+    ) -> ContributionV2Result:
+        """One item per instance attempted; a failed target stops, a failed link does not.
+        A replay: every applied item was a replay of an idempotency key (nothing changed)."""
         items: list[dict[str, Any]] = []
+        results: list[ContributionResult] = []
         for index, contribution in enumerate(await self.prepare_v2(principal, body)):
             if isinstance(contribution, LinkedRefusal):
                 refusal = contribution.error
@@ -355,8 +377,45 @@ class ContributionService:
                 if index == 0:
                     break
             else:
+                results.append(result)
                 items.append({**item, "success": True, "result": result.body})
-        return items
+        replay = bool(results) and all(result.replay for result in results)
+        return ContributionV2Result(items, results[0] if replay else None)
+
+
+def response_body(
+    outcome: ContributionOutcome,
+    instance_currency: str,
+    converter: Converter,
+    currency: str,
+    metadata: Any,
+    charge: Charge | None = None,
+) -> dict[str, Any]:
+    """The contribution response: the outcome, amounts in the player's currency.
+
+    The script credits the default charge's worth unless a preferred value applies; then the
+    charge's own amount is shown, else what was credited, rounded to the player's minor units
+    (read back without the request, the charge is unknown: the credited amount is shown)."""
+    convert = converter.shown
+    paid = (
+        charge.paid
+        if charge is not None and outcome.amount == charge.credited
+        else convert(outcome.amount, instance_currency, currency)
+    )
+    return {
+        "instance_id": outcome.instance_id,
+        "timestamp": outcome.timestamp,
+        "gameround_id": outcome.gameround_id,
+        "win_amount": None
+        if outcome.win_amount is None
+        else convert(outcome.win_amount, instance_currency, currency),
+        "win_pot_id": outcome.win_pot_id,
+        "tickets_awarded": outcome.tickets_awarded,
+        "win_withheld": outcome.win_withheld,
+        "contribution_currency": currency,
+        "contribution_amount": paid,
+        "metadata": metadata,
+    }
 
 
 def _draw(pot: dict[str, Any]) -> PotDraw:

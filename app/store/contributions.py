@@ -266,6 +266,19 @@ class ContributionStore(StoreBase):
         replay, raw = reply
         return ContributionOutcome.from_script(bool(int(replay)), raw)
 
+    async def recorded(
+        self, instance_id: str, operator_id: str, idempotency_key: str
+    ) -> tuple[str, ContributionOutcome] | None:
+        """The idempotency record of a key: the request's fingerprint line and the first
+        outcome (as a replay), or None when the key is unknown or expired."""
+        raw = await self.client.get(
+            keys.instance_idempotency(instance_id, operator_id, idempotency_key)
+        )
+        if raw is None:
+            return None
+        fingerprint, _, outcome = raw.partition("\n")
+        return fingerprint, ContributionOutcome.from_script(True, outcome)
+
     # -- winners ---------------------------------------------------------------------------
     async def winners(
         self,
