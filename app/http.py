@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from decimal import Decimal
 from typing import Any
 
@@ -40,6 +41,22 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return obj
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _lone_surrogate(value: Any) -> bool:
+    """A `\\ud800` escape without its pair decodes to a code point no UTF-8 can carry (Redis
+    could not store it). Paired escapes decode to one character, so any surrogate left is
+    lone."""
+    if isinstance(value, str):
+        return not value.isascii() and _SURROGATE.search(value) is not None
+    if isinstance(value, dict):
+        return any(_lone_surrogate(k) or _lone_surrogate(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_lone_surrogate(item) for item in value)
+    return False
+
+
 async def json_body() -> Any:
     """The body as JSON with exact decimals; NaN/Infinity and duplicate keys refused (the
     body size is capped by MAX_CONTENT_LENGTH, which answers 413)."""
@@ -47,7 +64,7 @@ async def json_body() -> Any:
     if not raw:
         raise APIError(400, "MALFORMED_JSON", "The request body must be a JSON document.")
     try:
-        return json.loads(
+        data = json.loads(
             raw,
             parse_float=Decimal,
             parse_constant=_reject_constant,
@@ -59,6 +76,14 @@ async def json_body() -> Any:
         ) from None
     except (ValueError, RecursionError):
         raise APIError(400, "MALFORMED_JSON", "The request body is not valid JSON.") from None
+    if _lone_surrogate(data):
+        raise APIError(
+            400,
+            "MALFORMED_JSON",
+            "The request body holds a lone UTF-16 surrogate escape (such as \\ud800): "
+            "not valid Unicode.",
+        )
+    return data
 
 
 def validation_error(error: ValidationError) -> APIError:
