@@ -109,7 +109,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
                 401, "MISSING_TOKEN", "An Authorization: Bearer <token> header is required."
             )
         try:
-            g.principal = app.extensions["gateway"].tokens.verify(token.strip())
+            g.principal = await app.extensions["gateway"].auth.principal(token.strip())
         except TokenError as error:
             raise APIError(401, error.code, error.message) from None
 

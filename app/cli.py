@@ -8,6 +8,7 @@ import getpass
 import json
 import os
 import sys
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -15,12 +16,16 @@ import yaml
 from marshmallow import ValidationError
 from redis.exceptions import RedisError
 
+from app import jsonio
 from app.config import ConfigError, Settings
+from app.money import MoneyError, format_amount, to_decimal
 from app.refusals import Refused
 from app.schemas.admin import DefinitionsSchema
 from app.security import ROLES
 from app.services import Services
 from app.services.admin import environment_passwords
+from app.services.audit import CLI_ACTOR
+from app.services.treasury import meter_report_csv, utc_day
 
 
 def read_definitions(path: Path) -> dict[str, Any]:
@@ -93,6 +98,126 @@ def cmd_create_account(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _admin(settings: Settings, work: Any) -> tuple[Any, int]:
+    """Run one admin operation; (result, 0) or (None, exit status) with the error printed."""
+    try:
+        return asyncio.run(_with_services(settings, work)), 0
+    except Refused as error:
+        details = f" {json.dumps(error.details)}" if error.details else ""
+        return None, _fail(error.message + details)
+    except RedisError as error:
+        return None, _fail(f"Redis failed: {error}")
+
+
+def cmd_delete_account(args: argparse.Namespace, settings: Settings) -> int:
+    _, status = _admin(settings, lambda s: s.admin.delete_account(args.username))
+    if status == 0:
+        print(f"deleted {args.username}; its tokens are revoked")
+    return status
+
+
+def cmd_set_roles(args: argparse.Namespace, settings: Settings) -> int:
+    account, status = _admin(settings, lambda s: s.admin.set_roles(args.username, args.role))
+    if status == 0:
+        print(f"{account['username']}: {', '.join(account['roles'])}; older tokens are revoked")
+    return status
+
+
+def cmd_audit(args: argparse.Namespace, settings: Settings) -> int:
+    """One JSON object per line, oldest first."""
+    entries, status = _admin(
+        settings, lambda s: s.admin.audit.page(args.operator, args.after, args.count)
+    )
+    for entry in entries or []:
+        print(json.dumps(entry, sort_keys=True))
+    return status
+
+
+def cmd_boost(args: argparse.Namespace, settings: Settings) -> int:
+    try:
+        amount = to_decimal(args.amount)
+    except MoneyError as error:
+        return _fail(f"--amount: {error}")
+
+    async def run(services: Services) -> Any:
+        return await services.treasury.boost(
+            CLI_ACTOR,
+            args.instance,
+            pot_id=args.pot,
+            amount=amount,
+            target=args.to,
+            boost_id=args.boost_id,
+        )
+
+    result, status = _admin(settings, run)
+    if status == 0:
+        done, created = result
+        print(
+            f"{'boosted' if created else 'already applied'} {done['boost_id']}: "
+            f"{done['instance_id']}/{done['pot_id']} value +{format_amount(done['to_value'])}, "
+            f"reserve +{format_amount(done['to_reserve'])}"
+        )
+    return status
+
+
+def cmd_reconcile(args: argparse.Namespace, settings: Settings) -> int:
+    """The report as JSON; exit status 3 when the books do not balance."""
+    report, status = _admin(settings, lambda s: s.treasury.reconciliation(CLI_ACTOR, args.instance))
+    if status != 0:
+        return status
+    print(jsonio.dumps(report))
+    return 0 if report["balanced"] else 3
+
+
+def cmd_meter_report(args: argparse.Namespace, settings: Settings) -> int:
+    """The meter report as CSV, to --output or stdout."""
+    try:
+        day = None if args.date is None else date.fromisoformat(args.date)
+    except ValueError:
+        return _fail(f"--date must be YYYY-MM-DD, got {args.date!r}")
+    if (args.start is None) != (args.end is None) or (day and args.start is not None):
+        return _fail("give --date, or both --from and --to (epoch ms)")
+    period = utc_day(day) if args.start is None else (args.start, args.end)
+    if period[0] >= period[1]:
+        return _fail("--from must be before --to")
+    report, status = _admin(
+        settings, lambda s: s.treasury.meter_report(CLI_ACTOR, args.instance, period)
+    )
+    if status != 0:
+        return status
+    text = meter_report_csv(report)
+    if args.output:
+        Path(args.output).write_text(text, newline="")
+        print(f"wrote {args.output}")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def cmd_failed_callbacks(args: argparse.Namespace, settings: Settings) -> int:
+    """One JSON object per line, oldest first."""
+    failed, status = _admin(settings, lambda s: s.deliveries.failed(args.operator))
+    for record in failed or []:
+        print(json.dumps(record, sort_keys=True))
+    return status
+
+
+def cmd_redeliver(args: argparse.Namespace, settings: Settings) -> int:
+    if (args.delivery is None) == (not args.all):
+        return _fail("give --delivery ID or --all")
+
+    async def run(services: Services) -> list[str]:
+        if args.all:
+            return await services.deliveries.redeliver_all(CLI_ACTOR, args.operator)
+        await services.deliveries.redeliver(CLI_ACTOR, args.operator, args.delivery)
+        return [args.delivery]
+
+    redelivered, status = _admin(settings, run)
+    for delivery_id in redelivered or []:
+        print(f"queued {delivery_id}")
+    return status
+
+
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from app import create_app
     from app.server import serve
@@ -137,6 +262,37 @@ def build_parser() -> argparse.ArgumentParser:
     account.add_argument("--operator", required=True)
     account.add_argument("--role", action="append", choices=ROLES)
     account.add_argument("--password-env", help="read the password from this variable")
+    delete = commands.add_parser("delete-account", help="delete an account, revoke its tokens")
+    delete.add_argument("--username", required=True)
+    roles = commands.add_parser("set-roles", help="change an account's roles, revoke its tokens")
+    roles.add_argument("--username", required=True)
+    roles.add_argument("--role", action="append", choices=ROLES, required=True)
+    boost = commands.add_parser("boost", help="seed boost: add operator money to a pot")
+    boost.add_argument("--instance", required=True)
+    boost.add_argument("--pot", required=True)
+    boost.add_argument("--amount", required=True, help="in the instance currency, e.g. 250.00")
+    boost.add_argument("--to", choices=("reserve", "value"), default="reserve")
+    boost.add_argument("--boost-id", help="retry-safe id: a repeated id applies once")
+    reconcile = commands.add_parser(
+        "reconcile", help="replay an instance's ledger against its live state (JSON)"
+    )
+    reconcile.add_argument("--instance", required=True)
+    meters = commands.add_parser("meter-report", help="an instance's meter report (CSV)")
+    meters.add_argument("--instance", required=True)
+    meters.add_argument("--date", help="UTC day YYYY-MM-DD (default: today)")
+    meters.add_argument("--from", dest="start", type=int, help="period start, epoch ms")
+    meters.add_argument("--to", dest="end", type=int, help="period end (excluded), epoch ms")
+    meters.add_argument("--output", help="file to write (default: stdout)")
+    failed = commands.add_parser("failed-callbacks", help="deliveries that exhausted retries")
+    failed.add_argument("--operator", required=True)
+    redeliver = commands.add_parser("redeliver", help="queue failed callbacks again")
+    redeliver.add_argument("--operator", required=True)
+    redeliver.add_argument("--delivery", help="one delivery id")
+    redeliver.add_argument("--all", action="store_true", help="every failed delivery")
+    audit = commands.add_parser("audit", help="print an operator's audit trail (JSON lines)")
+    audit.add_argument("--operator", required=True)
+    audit.add_argument("--after", default="-", help="entry id to start after")
+    audit.add_argument("--count", type=int, default=100)
     return parser
 
 
@@ -146,6 +302,14 @@ HANDLERS = {
     "scheduler": cmd_scheduler,
     "load": cmd_load,
     "create-account": cmd_create_account,
+    "delete-account": cmd_delete_account,
+    "set-roles": cmd_set_roles,
+    "audit": cmd_audit,
+    "boost": cmd_boost,
+    "reconcile": cmd_reconcile,
+    "meter-report": cmd_meter_report,
+    "failed-callbacks": cmd_failed_callbacks,
+    "redeliver": cmd_redeliver,
 }
 
 

@@ -72,7 +72,7 @@ class Declaration:
             add(400, "MALFORMED_JSON")
             add(413, "BODY_TOO_LARGE")
         if not self.public:
-            for code in ("MISSING_TOKEN", "INVALID_TOKEN", "TOKEN_EXPIRED"):
+            for code in ("MISSING_TOKEN", "INVALID_TOKEN", "TOKEN_EXPIRED", "TOKEN_REVOKED"):
                 add(401, code)
         if self.role is not None:
             add(403, f"{self.role.upper()}_REQUIRED")

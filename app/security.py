@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -48,6 +48,9 @@ class Principal:
     username: str
     operator_id: str
     roles: tuple[str, ...]
+    # When the token was issued (epoch ms): a revocation of the account at or after this
+    # moment invalidates the token. Not part of the caller's identity, hence compare=False.
+    issued_ms: int = field(default=0, compare=False)
 
     @property
     def is_admin(self) -> bool:
@@ -69,13 +72,15 @@ class TokenIssuer:
         self._verified: dict[str, tuple[Principal, int]] = {}
 
     def issue(self, principal: Principal, *, now: float | None = None) -> str:
-        issued = int(time.time() if now is None else now)
+        now = time.time() if now is None else now
+        issued = int(now)
         claims = {
             "iss": self._issuer,
             "sub": principal.username,
             "op": principal.operator_id,
             "roles": list(principal.roles),
             "iat": issued,
+            "iat_ms": int(now * 1000),  # `iat` has whole seconds; revocation needs finer
             "exp": issued + self.ttl_s,
         }
         return jwt.encode({"alg": ALGORITHM}, claims, self._key, algorithms=[ALGORITHM])
@@ -104,5 +109,9 @@ class TokenIssuer:
         roles = claims.get("roles") or []
         if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
             raise TokenError("INVALID_TOKEN", "the token is not valid")
-        principal = Principal(str(claims["sub"]), str(claims["op"]), tuple(roles))
+        issued_ms = claims.get("iat_ms")
+        if not isinstance(issued_ms, int):  # a token without it: revoked by any revocation
+            iat = claims.get("iat")
+            issued_ms = int(iat * 1000) if isinstance(iat, int | float) else 0
+        principal = Principal(str(claims["sub"]), str(claims["op"]), tuple(roles), issued_ms)
         return principal, int(claims["exp"])

@@ -289,7 +289,7 @@ def check_money(port: int, token: str, contributed: int) -> bool:
     totals = {name: Decimal(value) for name, value in view["totals"].items()}
     pots = sum((Decimal(p["current_value"]) for p in view["pots"]), Decimal(0))
     reserves = sum((Decimal(p["reserve"]) for p in view["pots"]), Decimal(0))
-    money_in = totals["contributions"] + totals["seed_funding"]
+    money_in = totals["contributions"] + totals["seed_funding"] + totals["boosts"]
     money_out = pots + reserves + totals["house"] + totals["wins"]
     fixed = Decimal(view["definition"]["contribution_type"]["Fixed"])
     expected = fixed * contributed
@@ -298,7 +298,8 @@ def check_money(port: int, token: str, contributed: int) -> bool:
     print()
     print(
         f"- money: contributions {totals['contributions']} + seed funding "
-        f"{totals['seed_funding']} = {money_in}; pots {pots} + reserves {reserves} + house "
+        f"{totals['seed_funding']} + boosts {totals['boosts']} = {money_in}; "
+        f"pots {pots} + reserves {reserves} + house "
         f"{totals['house']} + wins {totals['wins']} = {money_out}: "
         + ("**balanced**" if balanced else "**NOT BALANCED**")
     )

@@ -3,8 +3,9 @@ test on both real Redis and in-process fakeredis."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ from quart import Quart
 from quart.testing import QuartClient
 
 from app import create_app, security
-from app.cli import read_definitions
+from app.cli import main, read_definitions
 from app.config import Settings
 from app.security import Principal
 from app.services import Services
@@ -148,3 +149,23 @@ async def headers(gateway: Services) -> dict[str, str]:
     """The demo definitions loaded; a token of operator demo (roles operator + admin)."""
     await load_demo(gateway)
     return auth(gateway, DEMO)
+
+
+CLI = Callable[..., Awaitable[tuple[int, str, str]]]
+
+
+@pytest.fixture
+def cli(redis_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> CLI:
+    """`jackpot-gateway ARGS...` on this test's Redis (a fakeredis one is shared in-process),
+    run in a thread: (exit status, stdout, stderr)."""
+    for name in ("REDIS_CLUSTER", "QUEUE_REDIS_URL", "DEV_MODE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    monkeypatch.setenv("JWT_SECRET", SECRET)
+
+    async def run(*args: str) -> tuple[int, str, str]:
+        code = await asyncio.to_thread(main, list(args))
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    return run

@@ -17,7 +17,7 @@ from concurrent.futures import Future
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from rq import Queue, Retry
+from rq import Queue, get_current_job
 
 from app import jsonio
 from app.config import Settings
@@ -31,13 +31,12 @@ from app.schemas.contributions import (
 )
 from app.security import Principal
 from app.services import Services
-from app.services.callbacks import DELIVERY_HEADER, SIGNATURE_HEADER, sign
+from app.services.callbacks import CALLBACK_RETRY, DELIVERY_HEADER, SIGNATURE_HEADER, sign
 
 log = logging.getLogger("jackpot_gateway.worker")
 T = TypeVar("T")
 
 CALLBACK_TIMEOUT_S = 10
-CALLBACK_RETRY = Retry(max=6, interval=[5, 30, 120, 600, 1800, 3600])
 
 
 class JobContext:
@@ -103,24 +102,66 @@ def run_contribution(
         jsonio.dumps(payload),
         delivery_id,
         secret,
+        operator_id=who.operator_id,
+        instance_id=_instance_of(payload),
         job_id=f"callback-{delivery_id}",
         retry=CALLBACK_RETRY,
     )
 
 
-def _current_connection() -> Any:
-    from rq import get_current_job
+def _instance_of(payload: Any) -> str | None:
+    """The instance a delivered result is about (the target's, for a v2 list)."""
+    first = payload[0] if isinstance(payload, list) and payload else payload
+    return first.get("instance_id") if isinstance(first, dict) else None
 
+
+def _current_connection() -> Any:
     job = get_current_job()
     assert job is not None
     return job.connection
 
 
 def deliver_callback(
-    url: str, headers: dict[str, str], body: str, delivery_id: str, secret: str | None
+    url: str,
+    headers: dict[str, str],
+    body: str,
+    delivery_id: str,
+    secret: str | None,
+    *,
+    operator_id: str = "",
+    instance_id: str | None = None,
+    attempts_before: int = 0,
 ) -> int:
     """POST the result; a non-2xx answer raises, so RQ retries with backoff (at least once
-    delivery: receivers de-duplicate on the delivery id header)."""
+    delivery: receivers de-duplicate on the delivery id header). When the last retry fails,
+    the delivery is recorded for the operator's admins to see and redeliver."""
+    try:
+        return _post(url, headers, body, delivery_id, secret)
+    except Exception as error:
+        job = get_current_job()
+        # RQ retries while retries_left > 0; it is 0 once the policy ran out, None without one.
+        retries_left = None if job is None else job.retries_left
+        if operator_id and not retries_left:
+            exhausted = retries_left == 0
+            ctx = context()
+            ctx.run(
+                ctx.services.deliveries.record_failure(
+                    operator_id=operator_id,
+                    instance_id=instance_id,
+                    delivery_id=delivery_id,
+                    url=url,
+                    headers=headers,
+                    body=body,
+                    attempts=attempts_before + (CALLBACK_RETRY.max + 1 if exhausted else 1),
+                    error=f"{type(error).__name__}: {error}",
+                )
+            )
+        raise
+
+
+def _post(
+    url: str, headers: dict[str, str], body: str, delivery_id: str, secret: str | None
+) -> int:
     data = body.encode()
     request = urllib.request.Request(url, data=data, method="POST")
     for name, value in headers.items():

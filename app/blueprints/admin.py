@@ -13,6 +13,7 @@ from app.errors import APIError
 from app.http import principal, services
 from app.refusals import Code, Refused
 from app.schemas.admin import (
+    AccountRolesSchema,
     AccountSchema,
     AccountViewSchema,
     CurrenciesSchema,
@@ -24,6 +25,19 @@ from app.schemas.admin import (
     StatusChangeSchema,
 )
 from app.schemas.common import Id, Pattern, StrictSchema
+from app.schemas.managers import (
+    AuditPageSchema,
+    BoostSchema,
+    BoostViewSchema,
+    FailedDeliveriesSchema,
+    FailedDeliverySchema,
+    FailedQuerySchema,
+    MeterQuerySchema,
+    MeterReportSchema,
+    ReconciliationSchema,
+    RedeliveredSchema,
+)
+from app.services.treasury import meter_report_csv, utc_day
 
 blueprint = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -70,7 +84,7 @@ async def list_operators() -> list[Any]:
     responses={200: OperatorSchema},
 )
 async def put_operator(body: dict[str, Any]) -> tuple[dict[str, Any], int]:
-    return await services().admin.put_operator(body), 200
+    return await services().admin.put_operator(body, by=principal()), 200
 
 
 @blueprint.get("/accounts")
@@ -95,7 +109,7 @@ async def list_accounts() -> list[Any]:
 )
 async def create_account(body: dict[str, Any]) -> tuple[dict[str, Any], int]:
     created = await services().admin.create_account(
-        body["username"], body["password"], body["operator_id"], body["roles"]
+        body["username"], body["password"], body["operator_id"], body["roles"], by=principal()
     )
     return created, 201
 
@@ -110,8 +124,22 @@ async def create_account(body: dict[str, Any]) -> tuple[dict[str, Any], int]:
     refusals=(Code.ACCOUNT_NOT_FOUND,),
 )
 async def delete_account(username: str) -> Response:
-    await services().admin.delete_account(username)
+    await services().admin.delete_account(username, by=principal())
     return Response(b"", status=204, content_type=None)
+
+
+@blueprint.patch("/accounts/<username>")
+@declare(
+    "Change an account's roles; the tokens already issued to it are revoked.",
+    tag=TAG,
+    role=ADMIN,
+    path={"username": Id()},
+    body=AccountRolesSchema(),
+    responses={200: AccountViewSchema},
+    refusals=(Code.ACCOUNT_NOT_FOUND,),
+)
+async def set_account_roles(username: str, body: dict[str, Any]) -> dict[str, Any]:
+    return await services().admin.set_roles(username, body["roles"], by=principal())
 
 
 @blueprint.get("/currencies")
@@ -139,7 +167,7 @@ async def get_currencies() -> dict[str, Any]:
     refusals=(Code.INVALID_REFERENCE,),
 )
 async def put_currencies(body: dict[str, Any]) -> dict[str, Any]:
-    return await services().admin.put_currencies(body)
+    return await services().admin.put_currencies(body, by=principal())
 
 
 @blueprint.get("/sources")
@@ -163,7 +191,7 @@ async def list_sources() -> list[Any]:
     refusals=(Code.INVALID_REFERENCE,),
 )
 async def put_source(body: dict[str, Any]) -> dict[str, Any]:
-    return await services().admin.put_source(body)
+    return await services().admin.put_source(body, by=principal())
 
 
 @blueprint.delete("/sources/<owner_id>/<source_id>")
@@ -176,7 +204,7 @@ async def put_source(body: dict[str, Any]) -> dict[str, Any]:
     refusals=(Code.SOURCE_NOT_FOUND,),
 )
 async def delete_source(owner_id: str, source_id: str) -> Response:
-    await services().admin.delete_source(owner_id, source_id)
+    await services().admin.delete_source(owner_id, source_id, by=principal())
     return Response(b"", status=204, content_type=None)
 
 
@@ -204,7 +232,7 @@ async def list_instances() -> list[Any]:
     refusals=(Code.INVALID_REFERENCE, Code.INSTANCE_EXISTS),
 )
 async def create_instance(body: dict[str, Any]) -> tuple[dict[str, Any], int]:
-    definition, created = await services().admin.create_instance(body)
+    definition, created = await services().admin.create_instance(body, by=principal())
     return definition, 201 if created else 200
 
 
@@ -223,7 +251,7 @@ async def get_instance(instance_id: str) -> dict[str, Any]:
 
 def _status_route(action: str) -> Callable[..., Awaitable[dict[str, Any]]]:
     async def change_status(instance_id: str) -> dict[str, Any]:
-        status = await services().admin.set_status(instance_id, action, principal().username)
+        status = await services().admin.set_status(instance_id, action, principal())
         return {"instance_id": instance_id, "status": status}
 
     change_status.__name__ = f"{action}_instance"
@@ -260,3 +288,126 @@ async def ledger(instance_id: str, query: dict[str, Any]) -> dict[str, Any]:
         "entries": [{"id": entry_id, **fields} for entry_id, fields in entries],
         "next": entries[-1][0] if len(entries) == query["count"] else None,
     }
+
+
+# -- managers' operations ---------------------------------------------------------------
+@blueprint.post("/instances/<instance_id>/boosts")
+@declare(
+    "Seed boost: add operator money to a pot's reserve (default) or value.",
+    tag=TAG,
+    role=ADMIN,
+    path={"instance_id": INSTANCE_ID},
+    body=BoostSchema(),
+    responses={
+        200: Reply("This boost id was applied before; nothing changed.", BoostViewSchema),
+        201: Reply("Applied.", schema=BoostViewSchema),
+    },
+    refusals=(
+        Code.INSTANCE_NOT_FOUND,
+        Code.POT_NOT_FOUND,
+        Code.INSTANCE_TERMINATED,
+        Code.POT_NOT_PROGRESSIVE,
+        Code.BOOST_ID_REUSED,
+    ),
+)
+async def boost(instance_id: str, body: dict[str, Any]) -> tuple[dict[str, Any], int]:
+    done, created = await services().treasury.boost(principal(), instance_id, **body)
+    return BoostViewSchema().dump(done), 201 if created else 200
+
+
+@blueprint.get("/instances/<instance_id>/reconciliation")
+@declare(
+    "Replay the instance's ledger from its start against the live state, to the micro-unit.",
+    tag=TAG,
+    role=ADMIN,
+    path={"instance_id": INSTANCE_ID},
+    responses={200: ReconciliationSchema},
+    refusals=(Code.INSTANCE_NOT_FOUND,),
+)
+async def reconciliation(instance_id: str) -> dict[str, Any]:
+    report = await services().treasury.reconciliation(principal(), instance_id)
+    return ReconciliationSchema().dump(report)
+
+
+@blueprint.get("/instances/<instance_id>/meters")
+@declare(
+    "Meter report of an instance and its pots (JSON; CSV with format=csv).",
+    tag=TAG,
+    role=ADMIN,
+    path={"instance_id": INSTANCE_ID},
+    query=MeterQuerySchema(),
+    responses={200: Reply("The report.", schema=MeterReportSchema, text_types=("text/csv",))},
+    refusals=(Code.INSTANCE_NOT_FOUND,),
+)
+async def meter_report(instance_id: str, query: dict[str, Any]) -> Any:
+    period = (
+        utc_day(query["date"]) if query["from_ms"] is None else (query["from_ms"], query["to_ms"])
+    )
+    report = await services().treasury.meter_report(principal(), instance_id, period)
+    if query["format"] == "csv":
+        filename = f"meters-{instance_id}-{period[0]}.csv"
+        return Response(
+            meter_report_csv(report),
+            content_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+        )
+    return MeterReportSchema().dump(report)
+
+
+@blueprint.get("/callbacks/failed")
+@declare(
+    "Callback deliveries of the caller's operator that exhausted their retries.",
+    tag=TAG,
+    role=ADMIN,
+    query=FailedQuerySchema(),
+    responses={200: FailedDeliveriesSchema},
+)
+async def failed_callbacks(query: dict[str, Any]) -> dict[str, Any]:
+    failed = await services().deliveries.failed(principal().operator_id, query["limit"])
+    return FailedDeliveriesSchema().dump({"deliveries": failed})
+
+
+@blueprint.post("/callbacks/failed/<delivery_id>/redeliver")
+@declare(
+    "Queue a failed callback again, with the same delivery id and body.",
+    tag=TAG,
+    role=ADMIN,
+    path={"delivery_id": Id()},
+    responses={202: Reply("Queued.", schema=FailedDeliverySchema)},
+    refusals=(Code.DELIVERY_NOT_FOUND, Code.QUEUE_UNAVAILABLE),
+)
+async def redeliver_callback(delivery_id: str) -> tuple[dict[str, Any], int]:
+    caller = principal()
+    record = await services().deliveries.redeliver(caller, caller.operator_id, delivery_id)
+    return FailedDeliverySchema().dump(record), 202
+
+
+@blueprint.post("/callbacks/failed/redeliver")
+@declare(
+    "Queue every failed callback of the caller's operator again.",
+    tag=TAG,
+    role=ADMIN,
+    responses={202: Reply("Queued.", schema=RedeliveredSchema)},
+    refusals=(Code.QUEUE_UNAVAILABLE,),
+)
+async def redeliver_all_callbacks() -> tuple[dict[str, Any], int]:
+    caller = principal()
+    redelivered = await services().deliveries.redeliver_all(caller, caller.operator_id)
+    return RedeliveredSchema().dump({"redelivered": redelivered}), 202
+
+
+@blueprint.get("/audit")
+@declare(
+    "The audit trail of the caller's operator, oldest first, a page at a time.",
+    tag=TAG,
+    role=ADMIN,
+    query=LedgerQuerySchema(),
+    responses={200: AuditPageSchema},
+)
+async def audit(query: dict[str, Any]) -> dict[str, Any]:
+    entries = await services().admin.audit.page(
+        principal().operator_id, query["after"], query["count"]
+    )
+    return AuditPageSchema().dump(
+        {"entries": entries, "next": entries[-1]["id"] if len(entries) == query["count"] else None}
+    )

@@ -77,6 +77,16 @@ class AccountSchema(StrictSchema):
     )
 
 
+class AccountRolesSchema(StrictSchema):
+    """A change of an account's roles (its tokens already issued are revoked)."""
+
+    roles = fields.List(
+        fields.String(validate=validate.OneOf(ROLES)),
+        required=True,
+        validate=validate.Length(min=1),
+    )
+
+
 class AccountViewSchema(StrictSchema):
     username = fields.String()
     operator_id = fields.String()

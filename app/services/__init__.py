@@ -13,10 +13,12 @@ from app.services.admin import AdminService
 from app.services.auth import AuthService
 from app.services.catalog import CatalogService
 from app.services.config import ConfigCache
-from app.services.contributions import CONTRIBUTION_QUEUE, ContributionService
+from app.services.contributions import CALLBACK_QUEUE, CONTRIBUTION_QUEUE, ContributionService
+from app.services.deliveries import DeliveryService
 from app.services.instances import InstanceService
 from app.services.lifecycle import LifecycleService
 from app.services.optins import OptInService
+from app.services.treasury import TreasuryService
 from app.store import Store
 from app.store.connection import sync_client, sync_ping
 
@@ -34,27 +36,32 @@ class Services:
     contributions: ContributionService
     optins: OptInService
     instances: InstanceService
+    treasury: TreasuryService
+    deliveries: DeliveryService
 
     @classmethod
     def create(cls, settings: Settings, store: Store | None = None) -> Services:
         store = store or Store.from_settings(settings)
         config = ConfigCache(store, settings.config_refresh_s)
         tokens = TokenIssuer(settings.jwt_secret, settings.jwt_issuer, settings.token_ttl_s)
-        admin = AdminService(store, config)
+        admin = AdminService(store, config, token_ttl_s=settings.token_ttl_s)
         queue_client = sync_client(settings.queue_url, timeouts=Store.timeouts(settings))
         queue = Queue(CONTRIBUTION_QUEUE, connection=queue_client)
+        callbacks = Queue(CALLBACK_QUEUE, connection=queue_client)
         return cls(
             settings=settings,
             store=store,
             config=config,
             tokens=tokens,
-            auth=AuthService(store, tokens, settings),
+            auth=AuthService(store, tokens, settings, config),
             admin=admin,
             lifecycle=LifecycleService(store, admin),
             catalog=CatalogService(config),
             contributions=ContributionService(store, config, settings, queue),
             optins=OptInService(store, config),
             instances=InstanceService(store, config),
+            treasury=TreasuryService(store, config, admin.audit),
+            deliveries=DeliveryService(store, config, admin.audit, callbacks),
         )
 
     async def readiness(self) -> dict[str, str]:

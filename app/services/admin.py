@@ -22,12 +22,19 @@ from app.schemas.admin import (
     OperatorSchema,
     SourceSchema,
 )
-from app.security import hash_password, verify_password
+from app.security import Principal, hash_password, verify_password
+from app.services.audit import CLI_ACTOR, AuditTrail, brand_operators
 from app.services.config import ConfigCache, ConfigSnapshot
 from app.services.engine import compile_engine, draw_drop_value
 from app.store import Refusal, ScriptRefusal, Store
 
 PasswordLookup = Callable[[str], str | None]
+ACCOUNT_VIEW = ("username", "operator_id", "roles")
+
+
+def account_view(account: dict[str, Any]) -> dict[str, Any]:
+    """An account without its password hash."""
+    return {key: account[key] for key in ACCOUNT_VIEW}
 
 
 def invalid_reference(where: str, message: str) -> Refused:
@@ -46,9 +53,11 @@ class Plan:
 
 
 class AdminService:
-    def __init__(self, store: Store, config: ConfigCache) -> None:
+    def __init__(self, store: Store, config: ConfigCache, *, token_ttl_s: int = 1800) -> None:
         self._store = store
         self._config = config
+        self._token_ttl_ms = token_ttl_s * 1000
+        self.audit = AuditTrail(store)
 
     async def _changed(self) -> None:
         await self._store.bump_config_version()
@@ -93,41 +102,125 @@ class AdminService:
                     )
 
     # -- single-object operations (admin API) ------------------------------------------
-    async def put_operator(self, operator: dict[str, Any]) -> dict[str, Any]:
+    async def put_operator(
+        self, operator: dict[str, Any], *, by: Principal = CLI_ACTOR
+    ) -> dict[str, Any]:
         stored: dict[str, Any] = OperatorSchema().dump(operator)
-        if await self._store.put_operator(stored):
+        if await self._write_operator(stored, by):
             await self._changed()
         return stored
 
-    async def put_currencies(self, currencies: dict[str, Any]) -> dict[str, Any]:
+    async def _write_operator(self, stored: dict[str, Any], by: Principal) -> bool:
+        before = (await self._store.operators()).get(stored["id"])
+        changed = await self._store.put_operator(stored)
+        if changed:
+            await self.audit.record(
+                by,
+                "operator.put",
+                stored["id"],
+                before=before,
+                after=stored,
+                operators=[stored["id"]],
+            )
+        return changed
+
+    async def put_currencies(
+        self, currencies: dict[str, Any], *, by: Principal = CLI_ACTOR
+    ) -> dict[str, Any]:
         config = await self._config.get()
         self._check_currencies(currencies, config)
         stored: dict[str, Any] = CurrenciesSchema().dump(currencies)
-        if await self._store.put_currencies(stored):
+        if await self._write_currencies(stored, by, config):
             await self._changed()
         return stored
 
-    async def put_source(self, source: dict[str, Any]) -> dict[str, Any]:
+    async def _write_currencies(
+        self, stored: dict[str, Any], by: Principal, config: ConfigSnapshot
+    ) -> bool:
+        """Currencies concern every operator."""
+        before = await self._store.currencies()
+        changed = await self._store.put_currencies(stored)
+        if changed:
+            await self.audit.record(
+                by,
+                "currencies.put",
+                "currencies",
+                before=before,
+                after=stored,
+                operators=config.operators,
+            )
+        return changed
+
+    async def put_source(
+        self, source: dict[str, Any], *, by: Principal = CLI_ACTOR
+    ) -> dict[str, Any]:
         self._check_source(source, await self._config.get())
         stored: dict[str, Any] = SourceSchema().dump(source)
-        if await self._store.put_source(stored):
+        if await self._write_source(stored, by):
             await self._changed()
         return stored
 
-    async def delete_source(self, owner_id: str, source_id: str) -> None:
+    async def _write_source(self, stored: dict[str, Any], by: Principal) -> bool:
+        before = self._find_source(await self._store.sources(), stored)
+        changed = await self._store.put_source(stored)
+        if changed:
+            await self.audit.record(
+                by,
+                "source.put",
+                f"{stored['owner_id']}/{stored['source_id']}",
+                before=before,
+                after=stored,
+                operators=brand_operators([stored["owner_id"]]),
+            )
+        return changed
+
+    @staticmethod
+    def _find_source(
+        sources: list[dict[str, Any]], wanted: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        for source in sources:
+            if (source["owner_id"], source["source_id"]) == (
+                wanted["owner_id"],
+                wanted["source_id"],
+            ):
+                return source
+        return None
+
+    async def delete_source(
+        self, owner_id: str, source_id: str, *, by: Principal = CLI_ACTOR
+    ) -> None:
+        wanted = {"owner_id": owner_id, "source_id": source_id}
+        before = self._find_source(await self._store.sources(), wanted)
         if not await self._store.delete_source(owner_id, source_id):
             raise Refused(Code.SOURCE_NOT_FOUND, f"Source {owner_id}/{source_id} does not exist.")
+        await self.audit.record(
+            by,
+            "source.delete",
+            f"{owner_id}/{source_id}",
+            before=before,
+            operators=brand_operators([owner_id]),
+        )
         await self._changed()
 
     async def create_account(
-        self, username: str, password: str, operator_id: str, roles: list[str]
+        self,
+        username: str,
+        password: str,
+        operator_id: str,
+        roles: list[str],
+        *,
+        by: Principal = CLI_ACTOR,
     ) -> dict[str, Any]:
         config = await self._config.get()
         if operator_id not in config.operators:
             raise invalid_reference("operator_id", f"Operator {operator_id} does not exist.")
         if await self._store.account(username) is not None:
             raise Refused(Code.ACCOUNT_EXISTS, f"Account {username} already exists.")
-        return await self._write_account(username, password, operator_id, roles)
+        created = await self._write_account(username, password, operator_id, roles)
+        await self.audit.record(
+            by, "account.create", username, after=created, operators=[operator_id]
+        )
+        return created
 
     async def _write_account(
         self, username: str, password: str, operator_id: str, roles: list[str]
@@ -140,27 +233,63 @@ class AdminService:
             "roles": sorted(set(roles)),
         }
         await self._store.put_account(account)
-        return {key: account[key] for key in ("username", "operator_id", "roles")}
+        return account_view(account)
 
     async def accounts(self) -> list[dict[str, Any]]:
-        return [
-            {key: account[key] for key in ("username", "operator_id", "roles")}
-            for account in await self._store.accounts()
-        ]
+        return [account_view(account) for account in await self._store.accounts()]
 
-    async def delete_account(self, username: str) -> None:
-        if not await self._store.delete_account(username):
+    async def delete_account(self, username: str, *, by: Principal = CLI_ACTOR) -> None:
+        account = await self._store.account(username)
+        if account is None or not await self._store.delete_account(username):
             raise Refused(Code.ACCOUNT_NOT_FOUND, f"Account {username} does not exist.")
+        await self.audit.record(
+            by,
+            "account.delete",
+            username,
+            before=account_view(account),
+            operators=[account["operator_id"]],
+        )
+        await self._revoke(username)
 
-    async def create_instance(self, definition: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+    async def set_roles(
+        self, username: str, roles: list[str], *, by: Principal = CLI_ACTOR
+    ) -> dict[str, Any]:
+        account = await self._store.account(username)
+        if account is None:
+            raise Refused(Code.ACCOUNT_NOT_FOUND, f"Account {username} does not exist.")
+        changed = {**account, "roles": sorted(set(roles))}
+        if changed != account:
+            await self._store.put_account(changed)
+            await self.audit.record(
+                by,
+                "account.roles",
+                username,
+                before=account_view(account),
+                after=account_view(changed),
+                operators=[account["operator_id"]],
+            )
+            await self._revoke(username)
+        return account_view(changed)
+
+    async def _revoke(self, username: str) -> None:
+        """Tokens already issued to `username` stop working at the next configuration
+        refresh of every process (this one at once)."""
+        await self._store.revoke_tokens(username, now_ms(), self._token_ttl_ms)
+        await self._changed()
+
+    async def create_instance(
+        self, definition: dict[str, Any], *, by: Principal = CLI_ACTOR
+    ) -> tuple[dict[str, Any], bool]:
         """Returns the stored definition and whether it was created (False: identical exists)."""
         if definition["id"] is None:
             definition = {**definition, "id": str(uuid.uuid4())}
         config = await self._config.get()
         self._check_instance(definition, config)
-        return await self._write_instance(definition)
+        return await self._write_instance(definition, by)
 
-    async def _write_instance(self, definition: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+    async def _write_instance(
+        self, definition: dict[str, Any], by: Principal
+    ) -> tuple[dict[str, Any], bool]:
         stored: dict[str, Any] = InstanceSchema().dump(definition)
         engine = compile_engine(definition)
         try:
@@ -182,6 +311,13 @@ class AdminService:
             raise
         if created:
             await self._schedule_lifecycle(definition)
+            await self.audit.record(
+                by,
+                "instance.create",
+                stored["id"],
+                after=stored,
+                operators=brand_operators(stored["allowed_brands"]),
+            )
             await self._changed()
         return stored, created
 
@@ -192,9 +328,12 @@ class AdminService:
         if definition["timestamp_end"] is not None:
             await self._store.schedule("terminate", definition["id"], definition["timestamp_end"])
 
-    async def set_status(self, instance_id: str, action: str, by: str) -> str:
+    async def set_status(self, instance_id: str, action: str, by: Principal) -> str:
+        before = (await self._store.statuses([instance_id])).get(instance_id)
         try:
-            status = await self._store.set_status(instance_id, action, now_ms=now_ms(), by=by)
+            status = await self._store.set_status(
+                instance_id, action, now_ms=now_ms(), by=by.username
+            )
         except ScriptRefusal as refusal:
             if refusal.code is Refusal.INSTANCE_NOT_FOUND:
                 raise Refused(
@@ -205,6 +344,15 @@ class AdminService:
                     Code.INVALID_TRANSITION, f"Cannot {action}: {refusal.detail}."
                 ) from None
             raise
+        definition = (await self._store.definitions([instance_id])).get(instance_id) or {}
+        await self.audit.record(
+            by,
+            f"instance.{action}",
+            instance_id,
+            before={"status": before},
+            after={"status": status},
+            operators=brand_operators(definition.get("allowed_brands", [])),
+        )
         await self._changed()
         return status
 
@@ -252,7 +400,7 @@ class AdminService:
         ]
         totals = {
             name: amount(f"total:{name}")
-            for name in ("contributions", "seed_funding", "house", "wins")
+            for name in ("contributions", "seed_funding", "boosts", "house", "wins")
         }
         return {
             "definition": definition,
@@ -263,7 +411,9 @@ class AdminService:
         }
 
     # -- a whole definitions file (CLI `load`) ------------------------------------------
-    async def apply(self, definitions: dict[str, Any], passwords: PasswordLookup) -> dict[str, Any]:
+    async def apply(
+        self, definitions: dict[str, Any], passwords: PasswordLookup, *, by: Principal = CLI_ACTOR
+    ) -> dict[str, Any]:
         """Validate everything, then write; a second identical apply changes nothing."""
         config = await self._config.get()
         plan = await self._plan(definitions, passwords, config)
@@ -278,23 +428,26 @@ class AdminService:
 
         changed_any = False
         for operator in plan.operators:
-            changed = await self._store.put_operator(OperatorSchema().dump(operator))
+            changed = await self._write_operator(OperatorSchema().dump(operator), by)
             count("operators", changed)
             changed_any |= changed
         if plan.currencies is not None:
-            changed = await self._store.put_currencies(CurrenciesSchema().dump(plan.currencies))
+            merged = replace(config, operators=await self._store.operators())
+            changed = await self._write_currencies(
+                CurrenciesSchema().dump(plan.currencies), by, merged
+            )
             count("currencies", changed)
             changed_any |= changed
         for account in plan.accounts:
-            count("accounts", await self._ensure_account(account))
+            count("accounts", await self._ensure_account(account, by))
         if changed_any:
             await self._changed()
         for definition in plan.instances:
-            _, created = await self._write_instance(definition)
+            _, created = await self._write_instance(definition, by)
             count("instances", "created" if created else "unchanged")
         changed_any = False
         for source in plan.sources:
-            changed = await self._store.put_source(SourceSchema().dump(source))
+            changed = await self._write_source(SourceSchema().dump(source), by)
             count("sources", changed)
             changed_any |= changed
         if changed_any:
@@ -348,7 +501,7 @@ class AdminService:
             self._check_source(source, merged)
         return plan
 
-    async def _ensure_account(self, account: dict[str, Any]) -> str:
+    async def _ensure_account(self, account: dict[str, Any], by: Principal) -> str:
         existing = await self._store.account(account["username"])
         if existing is not None:
             same = existing["operator_id"] == account["operator_id"] and existing[
@@ -358,10 +511,21 @@ class AdminService:
                 verify_password, existing["password_hash"], account["password"]
             ):
                 return "unchanged"
-        await self._write_account(
+        written = await self._write_account(
             account["username"], account["password"], account["operator_id"], account["roles"]
         )
-        return "created" if existing is None else "changed"
+        await self.audit.record(
+            by,
+            "account.create" if existing is None else "account.put",
+            account["username"],
+            before=None if existing is None else account_view(existing),
+            after=written,
+            operators={account["operator_id"], *([existing["operator_id"]] if existing else [])},
+        )
+        if existing is None:
+            return "created"
+        await self._revoke(account["username"])
+        return "changed"
 
 
 def environment_passwords(env: Mapping[str, str]) -> PasswordLookup:

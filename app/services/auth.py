@@ -7,14 +7,18 @@ import math
 
 from app.config import Settings
 from app.refusals import Code, Refused
-from app.security import DUMMY_HASH, Principal, TokenIssuer, verify_password
+from app.security import DUMMY_HASH, Principal, TokenError, TokenIssuer, verify_password
+from app.services.config import ConfigCache
 from app.store import Store
 
 
 class AuthService:
-    def __init__(self, store: Store, tokens: TokenIssuer, settings: Settings) -> None:
+    def __init__(
+        self, store: Store, tokens: TokenIssuer, settings: Settings, config: ConfigCache
+    ) -> None:
         self._store = store
         self._tokens = tokens
+        self._config = config
         self._max_failures = settings.login_max_failures
         self._window_ms = settings.login_window_s * 1000
 
@@ -36,3 +40,13 @@ class AuthService:
         await self._store.clear_login_failures(username)
         principal = Principal(username, account["operator_id"], tuple(account["roles"]))
         return self._tokens.issue(principal)
+
+    async def principal(self, token: str) -> Principal:
+        """The caller behind a token that is valid and not revoked. Revocations travel with
+        the cached configuration, so this costs no Redis round trip of its own: a deleted
+        account or changed roles take effect within the configuration refresh interval."""
+        principal = self._tokens.verify(token)
+        revoked_ms = (await self._config.get()).revocations.get(principal.username)
+        if revoked_ms is not None and principal.issued_ms <= revoked_ms:
+            raise TokenError("TOKEN_REVOKED", "the token was revoked; authenticate again")
+        return principal

@@ -9,10 +9,13 @@ import ipaddress
 import socket
 from urllib.parse import urlsplit
 
+from rq import Retry
+
 from app.refusals import Code, Refused
 
 SIGNATURE_HEADER = "X-Jackpot-Signature"
 DELIVERY_HEADER = "X-Jackpot-Delivery"
+CALLBACK_RETRY = Retry(max=6, interval=[5, 30, 120, 600, 1800, 3600])
 
 
 def sign(secret: str, body: bytes) -> str:

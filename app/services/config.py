@@ -28,6 +28,8 @@ class ConfigSnapshot:
     instances: dict[str, dict[str, Any]] = field(default_factory=dict)
     # Live statuses; every status change bumps the version, so they are as fresh as the rest.
     statuses: dict[str, str] = field(default_factory=dict)
+    # username -> epoch ms: the account's tokens issued until then are revoked.
+    revocations: dict[str, int] = field(default_factory=dict)
 
     def brand_exists(self, brand_path: str) -> bool:
         operator_id, _, brand_id = brand_path.partition(":")
@@ -106,4 +108,5 @@ class ConfigCache:
             sources=await store.sources(),
             instances=await store.definitions(instance_ids),
             statuses=await store.statuses(instance_ids),
+            revocations=await store.revocations(),
         )

@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from app.clock import now_ms
 from app.refusals import Refused
 from app.services.admin import AdminService
+from app.services.audit import SCHEDULER_ACTOR
 from app.store import Store
 
 log = logging.getLogger("jackpot_gateway.scheduler")
@@ -26,9 +27,11 @@ class LifecycleService:
     def __init__(self, store: Store, admin: AdminService) -> None:
         self._store = store
         self._handlers: dict[str, Handler] = {
-            "activate": lambda instance_id: admin.set_status(instance_id, "activate", "scheduler"),
+            "activate": lambda instance_id: admin.set_status(
+                instance_id, "activate", SCHEDULER_ACTOR
+            ),
             "terminate": lambda instance_id: admin.set_status(
-                instance_id, "terminate", "scheduler"
+                instance_id, "terminate", SCHEDULER_ACTOR
             ),
         }
 

@@ -13,6 +13,9 @@ _TEXT = {
     Refusal.INSTANCE_ENDED: "Instance {id} has ended.",
     Refusal.NOT_OPTED_IN: "The player is not opted in to instance {id}.",
     Refusal.IDEMPOTENCY_MISMATCH: "The idempotency key was already used with a different request.",
+    Refusal.POT_NOT_FOUND: "Instance {id} has no such pot.",
+    Refusal.POT_NOT_PROGRESSIVE: "A fixed pot's value cannot grow: boost its reserve.",
+    Refusal.BOOST_ID_REUSED: "The boost id was already used for another boost.",
 }
 
 

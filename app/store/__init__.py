@@ -6,9 +6,11 @@ from typing import Any
 
 from app.config import Settings
 from app.store.accounts import AccountStore
+from app.store.audit import AuditStore
 from app.store.config import ConfigStore
 from app.store.connection import Timeouts, async_client
 from app.store.contributions import ContributionStore
+from app.store.deliveries import DeliveryStore
 from app.store.errors import StoreError, StoreOutcomeUnknown, StoreUnavailable
 from app.store.instances import InstanceStore
 from app.store.optins import OptInStore
@@ -24,7 +26,15 @@ __all__ = [
 ]
 
 
-class Store(ConfigStore, AccountStore, InstanceStore, ContributionStore, OptInStore):
+class Store(
+    ConfigStore,
+    AccountStore,
+    AuditStore,
+    InstanceStore,
+    ContributionStore,
+    OptInStore,
+    DeliveryStore,
+):
     """Jackpot state on one Redis (or Redis Cluster) client."""
 
     @classmethod

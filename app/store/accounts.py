@@ -22,6 +22,22 @@ class AccountStore(StoreBase):
     async def delete_account(self, username: str) -> bool:
         return bool(await self.client.hdel(keys.ACCOUNTS, username))
 
+    async def revoke_tokens(self, username: str, now_ms: int, keep_ms: int) -> None:
+        """Tokens of `username` issued at or before `now_ms` are void. Entries older than
+        `keep_ms` (a token's lifetime) can no longer void anything and are dropped."""
+        stale = [
+            name
+            for name, at in (await self.client.hgetall(keys.REVOCATIONS)).items()
+            if int(at) < now_ms - keep_ms
+        ]
+        if stale:
+            await self.client.hdel(keys.REVOCATIONS, *stale)
+        await self.client.hset(keys.REVOCATIONS, username, now_ms)
+
+    async def revocations(self) -> dict[str, int]:
+        raw = await self.client.hgetall(keys.REVOCATIONS)
+        return {username: int(at) for username, at in raw.items()}
+
     async def login_failures(self, username: str) -> int:
         return int(await self.client.get(keys.login_failures(username)) or 0)
 

@@ -25,3 +25,11 @@ class StoreBase:
 
     async def script(self, name: str, keys: list[str], args: list[Any]) -> Any:
         return await self.runner.run(self.client, name, keys, args)
+
+    async def stream_page(
+        self, key: str, after: str = "-", count: int = 100
+    ) -> list[tuple[str, dict[str, str]]]:
+        """Up to `count` entries of a stream after the entry id `after` ("-": from the start)."""
+        start = after if after == "-" else f"({after}"
+        entries = await self.client.xrange(key, start, "+", count)
+        return [(entry_id, fields) for entry_id, fields in entries]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 from app.store import keys
@@ -86,6 +87,30 @@ class InstanceStore(StoreBase):
             )
         )
 
+    async def boost_pot(
+        self,
+        instance_id: str,
+        *,
+        boost_id: str,
+        pot_id: str,
+        target: str,
+        amount: int,
+        by: str,
+        now_ms: int,
+    ) -> tuple[bool, int, int]:
+        """(replayed, micros added to the value, micros added to the reserve)."""
+        replay, to_value, to_reserve = await self.script(
+            "boost_pot",
+            [
+                keys.instance_engine(instance_id),
+                keys.instance_state(instance_id),
+                keys.instance_ledger(instance_id),
+                keys.instance_boosts(instance_id),
+            ],
+            [now_ms, boost_id, pot_id, target, amount, by],
+        )
+        return bool(int(replay)), int(to_value), int(to_reserve)
+
     async def schedule(self, action: str, instance_id: str, due_ms: int) -> None:
         await self.client.zadd(keys.SCHEDULE, {f"{action}|{instance_id}": due_ms})
 
@@ -103,9 +128,31 @@ class InstanceStore(StoreBase):
             for member, score in await self.client.zrange(keys.SCHEDULE, 0, -1, withscores=True)
         ]
 
+    async def books(self, instance_id: str) -> tuple[str, dict[str, str]]:
+        """(id of the latest ledger entry, the state hash), read atomically."""
+        reply = await self.script(
+            "read_books",
+            [keys.instance_state(instance_id), keys.instance_ledger(instance_id)],
+            [],
+        )
+        flat = list(reply[1:])
+        return str(reply[0]), dict(zip(flat[::2], flat[1::2], strict=True))
+
+    async def ledger_until(
+        self, instance_id: str, last_id: str, *, page: int = 1000
+    ) -> AsyncIterator[dict[str, str]]:
+        """Every ledger entry from the first up to `last_id` included, read page by page."""
+        key = keys.instance_ledger(instance_id)
+        start = "-"
+        while last_id:
+            entries = await self.client.xrange(key, start, last_id, page)
+            for _, fields in entries:
+                yield fields
+            if len(entries) < page:
+                return
+            start = f"({entries[-1][0]}"
+
     async def ledger(
         self, instance_id: str, *, after: str = "-", count: int = 100
     ) -> list[tuple[str, dict[str, str]]]:
-        start = after if after == "-" else f"({after}"
-        entries = await self.client.xrange(keys.instance_ledger(instance_id), start, "+", count)
-        return [(entry_id, fields) for entry_id, fields in entries]
+        return await self.stream_page(keys.instance_ledger(instance_id), after, count)

@@ -13,6 +13,7 @@ CONFIG_VERSION = f"{PREFIX}:cfg:version"  # INCR on every admin change
 CONFIG_CHANNEL = f"{PREFIX}:cfg:changed"  # PUBLISH <version> on every admin change
 OPERATORS = f"{PREFIX}:operators"  # hash operator_id -> JSON
 ACCOUNTS = f"{PREFIX}:accounts"  # hash username -> JSON (argon2id hash inside)
+REVOCATIONS = f"{PREFIX}:revocations"  # hash username -> epoch ms: older tokens are void
 CURRENCIES = f"{PREFIX}:currencies"  # string JSON
 SOURCES = f"{PREFIX}:sources"  # hash "<owner_id>|<source_id>" -> JSON
 INSTANCES = f"{PREFIX}:instances"  # sorted set of instance ids, scored by creation time
@@ -21,6 +22,16 @@ SCHEDULE = f"{PREFIX}:schedule"  # sorted set "<action>|<instance_id>" -> due ms
 
 def login_failures(username: str) -> str:
     return f"{PREFIX}:login-failures:{username}"
+
+
+def audit(operator_id: str) -> str:
+    """Stream: the admin decisions concerning the operator (audit trail); never trimmed."""
+    return f"{PREFIX}:audit:{operator_id}"
+
+
+def failed_deliveries(operator_id: str) -> str:
+    """Hash: delivery id -> JSON of a callback delivery that exhausted its retries."""
+    return f"{PREFIX}:failed-callbacks:{operator_id}"
 
 
 def source_field(owner_id: str, source_id: str) -> str:
@@ -50,6 +61,11 @@ def instance_state(instance_id: str) -> str:
 def instance_ledger(instance_id: str) -> str:
     """Stream: every money movement and draw of the instance; never trimmed."""
     return instance_tag(instance_id) + ":ledger"
+
+
+def instance_boosts(instance_id: str) -> str:
+    """Hash: boost id -> what it did (lua/boost_pot-4.lua), so a retried boost applies once."""
+    return instance_tag(instance_id) + ":boosts"
 
 
 def instance_optins(instance_id: str) -> str:

@@ -92,3 +92,14 @@ def pot_gain(amount_micros: int, definition: dict[str, Any]) -> int:
     part (floor of amount * share) minus its reserve part (floor of part * reserve_share)."""
     part = int(amount_micros * Fraction(definition["share"]))
     return part - int(part * Fraction(definition.get("reserve_share") or "0"))
+
+
+def assert_conserved(state: Mapping[str, Any]) -> None:
+    """contributions + seed funding + boosts = pot balances + reserves + house + wins, exactly
+    (`state` as tests.support.http.view returns it)."""
+    totals = state["totals"]
+    held = sum(
+        (pot["current_value"] + pot["reserve"] for pot in state["pots"].values()), Decimal(0)
+    )
+    paid_in = totals["contributions"] + totals["seed_funding"] + totals["boosts"]
+    assert paid_in == held + totals["house"] + totals["wins"], state

@@ -1,0 +1,307 @@
+"""Jackpot managers' money operations: seed boosts (operator funding of a pot or its reserve),
+the reconciliation of the live state against the ledger, and the regulators' meter report.
+
+Every operation is scoped: an admin acts on the instances its operator's brands may play
+(the command line, acting for no operator, on every instance).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import uuid
+from dataclasses import asdict
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from app.clock import now_ms
+from app.money import format_amount, from_micros, to_micros
+from app.refusals import Code, Refused
+from app.security import Principal
+from app.services.audit import AuditTrail, brand_operators
+from app.services.books import Meters, replay
+from app.services.config import ConfigCache
+from app.services.refusals import refused
+from app.services.targets import instance_definition
+from app.store import ScriptRefusal, Store
+
+
+class TreasuryService:
+    def __init__(self, store: Store, config: ConfigCache, audit: AuditTrail) -> None:
+        self._store = store
+        self._config = config
+        self._audit = audit
+
+    async def instance(self, by: Principal, instance_id: str) -> dict[str, Any]:
+        """The definition of an instance the caller may manage (one its operator's brands may
+        play; any, for the command line, which acts for no operator), else not found."""
+        config = await self._config.get()
+        if instance_id not in config.instances:  # created by another process a moment ago?
+            self._config.invalidate()
+            config = await self._config.get()
+        if not by.operator_id and instance_id in config.instances:
+            return config.instances[instance_id]
+        return instance_definition(config, instance_id, by.operator_id)
+
+    async def boost(
+        self,
+        by: Principal,
+        instance_id: str,
+        *,
+        pot_id: str,
+        amount: Decimal,
+        target: str,
+        boost_id: str | None,
+    ) -> tuple[dict[str, Any], bool]:
+        """Add operator money to a pot's value or reserve; (the boost, whether it is new)."""
+        definition = await self.instance(by, instance_id)
+        boost_id = boost_id or str(uuid.uuid4())
+        try:
+            replayed, to_value, to_reserve = await self._store.boost_pot(
+                instance_id,
+                boost_id=boost_id,
+                pot_id=pot_id,
+                target=target,
+                amount=to_micros(amount),
+                by=by.username,
+                now_ms=now_ms(),
+            )
+        except ScriptRefusal as refusal:
+            raise refused(refusal, instance_id) from None
+        boost = {
+            "boost_id": boost_id,
+            "instance_id": instance_id,
+            "pot_id": pot_id,
+            "target": target,
+            "amount": from_micros(to_micros(amount)),
+            "to_value": from_micros(to_value),
+            "to_reserve": from_micros(to_reserve),
+        }
+        if not replayed:
+            await self._audit.record(
+                by,
+                "instance.boost",
+                instance_id,
+                after=boost,
+                operators=brand_operators(definition["allowed_brands"]),
+            )
+        return boost, not replayed
+
+    async def reconciliation(self, by: Principal, instance_id: str) -> dict[str, Any]:
+        """Replay the ledger from its first entry and compare every pot, reserve, deficit and
+        total with the live state, to the micro-unit. The state and the last ledger id are
+        read in one atomic step, so contributions arriving meanwhile do not count as
+        differences."""
+        definition = await self.instance(by, instance_id)
+        last_id, state = await self._store.books(instance_id)
+        if not state:
+            raise Refused(Code.INSTANCE_NOT_FOUND, f"Instance {instance_id} does not exist.")
+        pot_ids = [pot["id"] for pot in definition["pots"]]
+        books = await replay(pot_ids, self._store.ledger_until(instance_id, last_id))
+        compared = [
+            (f"pot:{pot_id}:{name}", getattr(pot, name))
+            for pot_id, pot in books.pots.items()
+            for name in ("value", "reserve", "deficit")
+        ] + [(f"total:{name}", amount) for name, amount in books.totals.items()]
+        lines = []
+        for name, ledger in compared:
+            live = int(state.get(name) or 0)
+            lines.append(
+                {
+                    "field": name,
+                    "ledger": from_micros(ledger),
+                    "live": from_micros(live),
+                    "difference": from_micros(live - ledger),
+                }
+            )
+        differences = [line for line in lines if line["difference"] != 0]
+        live_totals = {name: int(state.get(f"total:{name}") or 0) for name in books.totals}
+        paid_in = sum(live_totals[name] for name in ("contributions", "seed_funding", "boosts"))
+        held = (
+            live_totals["house"]
+            + live_totals["wins"]
+            + sum(
+                int(state.get(f"pot:{pot_id}:{name}") or 0)
+                for pot_id in books.pots
+                for name in ("value", "reserve")
+            )
+        )
+        return {
+            "instance_id": instance_id,
+            "as_of_entry": last_id or None,
+            "entries_replayed": books.entries,
+            "balanced": not differences and not books.unknown and paid_in == held,
+            "differences": differences,
+            "compared": lines,
+            "unknown_entries": books.unknown,
+            "conservation": {
+                "paid_in": from_micros(paid_in),
+                "held_and_paid_out": from_micros(held),
+                "difference": from_micros(paid_in - held),
+            },
+        }
+
+    async def meter_report(
+        self, by: Principal, instance_id: str, period: tuple[int, int]
+    ) -> dict[str, Any]:
+        """What a progressive controller's meters show, per pot and for the instance: live
+        values, the definition's seed, cap and increment rates, and from the ledger the hit
+        count, cumulative contributions, wins, seed funding and boosts, the last 5 awards, and
+        the same figures for `period` [from, to) in epoch ms (zeros when nothing happened)."""
+        definition = await self.instance(by, instance_id)
+        last_id, state = await self._store.books(instance_id)
+        if not state:
+            raise Refused(Code.INSTANCE_NOT_FOUND, f"Instance {instance_id} does not exist.")
+        pot_ids = [pot["id"] for pot in definition["pots"]]
+        books = await replay(pot_ids, self._store.ledger_until(instance_id, last_id), period)
+
+        def money(meters: Meters) -> dict[str, Any]:
+            return {
+                name: value if name == "hits" else from_micros(value)
+                for name, value in asdict(meters).items()
+            }
+
+        pots = []
+        for pot in definition["pots"]:
+            pot_books = books.pots[pot["id"]]
+            share, reserve_share = Decimal(pot["share"]), Decimal(pot["reserve_share"])
+            pots.append(
+                {
+                    "pot_id": pot["id"],
+                    "name": pot["name"],
+                    "is_progressive": pot["is_progressive"],
+                    "current_value": from_micros(int(state.get(f"pot:{pot['id']}:value") or 0)),
+                    "reserve": from_micros(int(state.get(f"pot:{pot['id']}:reserve") or 0)),
+                    "seed": Decimal(pot["seed"]),
+                    "cap": None if pot["max_value"] is None else Decimal(pot["max_value"]),
+                    "share": share,
+                    "reserve_share": reserve_share,
+                    # The part of each contribution that raises the displayed value.
+                    "increment_rate": share * (1 - reserve_share) if pot["is_progressive"] else 0,
+                    "cumulative": money(pot_books.meters),
+                    "period": money(pot_books.period),
+                    "last_awards": [
+                        {**award, "amount": from_micros(award["amount"])}
+                        for award in pot_books.awards
+                    ],
+                }
+            )
+        hits = sum(pot["cumulative"]["hits"] for pot in pots)
+        period_hits = sum(pot["period"]["hits"] for pot in pots)
+        return {
+            "instance_id": instance_id,
+            "name": definition["name"],
+            "currency": definition["currency"],
+            "status": state.get("status"),
+            "generated_at": now_ms(),
+            "as_of_entry": last_id or None,
+            "period": {"from_ms": period[0], "to_ms": period[1]},
+            "cumulative": {
+                **{name: from_micros(value) for name, value in books.totals.items()},
+                "hits": hits,
+            },
+            "period_totals": {
+                **{name: from_micros(value) for name, value in books.period_totals.items()},
+                "hits": period_hits,
+            },
+            "pots": pots,
+        }
+
+
+DAY_MS = 86_400_000
+EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+
+
+def utc_day(day: date | None = None) -> tuple[int, int]:
+    """[midnight, next midnight) of a UTC day (today by default), in epoch ms."""
+    if day is None:
+        start = now_ms() // DAY_MS * DAY_MS
+    else:
+        start = (day.toordinal() - EPOCH_ORDINAL) * DAY_MS
+    return start, start + DAY_MS
+
+
+METER_COLUMNS = [
+    "instance_id",
+    "pot_id",
+    "currency",
+    "period_from",
+    "period_to",
+    "current_value",
+    "reserve",
+    "seed",
+    "cap",
+    "share",
+    "reserve_share",
+    "increment_rate",
+    "hit_count",
+    "cumulative_contributions",
+    "cumulative_wins",
+    "cumulative_seed_funding",
+    "cumulative_boosts",
+    "period_hits",
+    "period_contributions",
+    "period_wins",
+    "period_seed_funding",
+    "period_boosts",
+    "last_awards",
+]
+
+
+def meter_report_csv(report: dict[str, Any]) -> str:
+    """One row per pot, then one row `*` for the whole instance (its contributions include
+    the house's part). `last_awards`: `timestamp:amount[:withheld]` newest first, `;`-separated."""
+
+    def text(value: Any) -> str:
+        if value is None:
+            return ""
+        return format_amount(value) if isinstance(value, Decimal) else str(value)
+
+    def figures(cumulative: dict[str, Any], period: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "hit_count": cumulative["hits"],
+            "period_hits": period["hits"],
+            **{
+                f"{when}_{name}": figures[name]
+                for when, figures in (("cumulative", cumulative), ("period", period))
+                for name in ("contributions", "wins", "seed_funding", "boosts")
+            },
+        }
+
+    common = {
+        "instance_id": report["instance_id"],
+        "currency": report["currency"],
+        "period_from": report["period"]["from_ms"],
+        "period_to": report["period"]["to_ms"],
+    }
+    rows = []
+    for pot in report["pots"]:
+        awards = ";".join(
+            f"{a['timestamp']}:{format_amount(a['amount'])}"
+            + (":withheld" if a["withheld"] else "")
+            for a in pot["last_awards"]
+        )
+        rows.append(
+            {
+                **common,
+                **{name: pot[name] for name in METER_COLUMNS if name in pot},
+                **figures(pot["cumulative"], pot["period"]),
+                "last_awards": awards,
+            }
+        )
+    rows.append(
+        {
+            **common,
+            "pot_id": "*",
+            "current_value": sum((pot["current_value"] for pot in report["pots"]), Decimal(0)),
+            "reserve": sum((pot["reserve"] for pot in report["pots"]), Decimal(0)),
+            **figures(report["cumulative"], report["period_totals"]),
+        }
+    )
+    out = io.StringIO()
+    writer = csv.DictWriter(out, METER_COLUMNS, lineterminator="\r\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({name: text(row.get(name)) for name in METER_COLUMNS})
+    return out.getvalue()
