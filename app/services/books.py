@@ -7,7 +7,10 @@ Replay rules, one per ledger entry type (money in integer micro-units):
                 with `win`: the reseed shortfall of that win, already counted by the win
   contribution  each pot's value and reserve += its parts; contributions, house += ...
   win           pot value += seed - amount (the pot restarts at its seed), reserve -=
-                from_reserve, deficit and seed funding += deficit; wins += amount; one hit
+                from_reserve, deficit and seed funding += deficit; wins += amount; one hit;
+                a raffle prize (with `raffle_round`): the prize pot's value -= from_pot, the
+                shortfall (deficit) is seed funding
+  raffle_draw, raffle_round, raffle_snapshot  no money
   boost         pot value and reserve += their parts; boosts += amount
   status        no money
 Any other type is reported as unknown, so a reconciliation never silently skips money.
@@ -20,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 TOTALS = ("contributions", "seed_funding", "boosts", "house", "wins")
+NO_MONEY = frozenset({"status", "raffle_draw", "raffle_round", "raffle_snapshot"})
 AWARDS_KEPT = 5
 
 
@@ -100,6 +104,16 @@ def _apply(books: Books, fields: dict[str, str], in_period: bool) -> None:
             pot.reserve += to_reserve
             _meter(pot, in_period, contributions=to_value + to_reserve)
         _total(books, in_period, contributions=_int(fields, "amount"), house=_int(fields, "house"))
+    elif kind == "win" and "raffle_round" in fields:
+        # A raffle prize: `from_pot` out of the prize pot (if any), the shortfall from the
+        # operator (its seed_funding entry is counted here, like a reseed's).
+        amount, deficit = _int(fields, "amount"), _int(fields, "deficit")
+        if fields.get("pot"):
+            pot = books.pot(fields["pot"])
+            pot.value -= _int(fields, "from_pot")
+            pot.deficit += deficit
+            _meter(pot, in_period, wins=amount, hits=1, seed_funding=deficit)
+        _total(books, in_period, wins=amount, seed_funding=deficit)
     elif kind == "win":
         pot = books.pot(fields["pot"])
         amount, deficit = _int(fields, "amount"), _int(fields, "deficit")
@@ -128,5 +142,5 @@ def _apply(books: Books, fields: dict[str, str], in_period: bool) -> None:
         pot.reserve += _int(fields, "reserve")
         _meter(pot, in_period, boosts=_int(fields, "amount"))
         _total(books, in_period, boosts=_int(fields, "amount"))
-    elif kind != "status":
+    elif kind not in NO_MONEY:
         books.unknown[str(kind)] = books.unknown.get(str(kind), 0) + 1
