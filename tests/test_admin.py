@@ -541,6 +541,7 @@ async def test_create_instance_seeds_the_pots_and_the_ledger(
     assert view["totals"] == {
         "contributions": "0",
         "seed_funding": "1010.5",
+        "boosts": "0",
         "house": "0",
         "wins": "0",
     }

@@ -198,6 +198,7 @@ async def test_split_floors_each_pot_and_gives_the_remainder_to_the_house(
     assert state["totals"] == {
         "contributions": Decimal("0.54"),
         "seed_funding": Decimal("5"),
+        "boosts": 0,
         "house": 3 * Decimal("0.075001"),
         "wins": 0,
     }
