@@ -79,6 +79,7 @@ class Settings:
     max_body_bytes: int = 64 * 1024
     config_refresh_s: float = 1.0
     update_interval_s: float = 5.0
+    events_stream_cap: int = 1000
     callback_allowlist: tuple[str, ...] = field(default_factory=tuple)
     dev_mode: bool = False
 
@@ -131,6 +132,7 @@ class Settings:
             max_body_bytes=_int(env, "MAX_BODY_BYTES", cls.max_body_bytes, 1024),
             config_refresh_s=_float(env, "CONFIG_REFRESH_SECONDS", cls.config_refresh_s),
             update_interval_s=_float(env, "UPDATE_INTERVAL_SECONDS", cls.update_interval_s, 0.1),
+            events_stream_cap=_int(env, "EVENTS_STREAM_CAP", cls.events_stream_cap, minimum=1),
             callback_allowlist=allow,
             dev_mode=dev_mode,
         )

@@ -11,6 +11,7 @@ from quart import Quart
 
 from app.contract import Declaration, Reply, declaration_of
 from app.schemas.common import Amount, ErrorSchema, amount_property
+from app.schemas.events import EVENT_SCHEMAS, EventEnvelopeSchema
 
 ERROR_REF = {"$ref": "#/components/schemas/Error"}
 ERROR_TEXT = {
@@ -44,6 +45,10 @@ def build_spec(app: Quart, version: str) -> dict[str, Any]:
         "bearer", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
     )
     spec.components.schema("Error", schema=ErrorSchema)
+    # The websocket's messages: the envelope and each event type's data (the event catalogue).
+    spec.components.schema("EventEnvelope", schema=EventEnvelopeSchema)
+    for event_type, event_schema in EVENT_SCHEMAS.items():
+        spec.components.schema(event_type.value, schema=event_schema)
     for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
         if rule.websocket:
             continue

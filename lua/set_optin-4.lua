@@ -18,8 +18,8 @@
 
   KEYS[1]  instance state (hash; read: status, timestamp_end)
   KEYS[2]  instance opt-ins (hash)
-  KEYS[3]  instance events (stream, capped MAXLEN ~ 1000); each entry has the fields
-           event_id <uuid>, event_type OptInEvent, payload <the envelope JSON>
+  KEYS[3]  instance events (stream, capped near ARGV[12] entries; includes/events.lua); each
+           entry has the fields event_id <uuid>, event_type OptInEvent, payload <the envelope>
   KEYS[4]  instance event channel (pub/sub channel name, not a key; in KEYS because it shares
            the instance's hash tag and slot, which SPUBLISH on a cluster requires)
   ARGV[1]  opt_in: '1' to opt in, '0' to opt out
@@ -35,14 +35,15 @@
   ARGV[9]  player id, for the event
   ARGV[10] player brand path `<operator>:<brand>`, for the event (player_brand_id)
   ARGV[11] publish mode: 'publish' | 'spublish' (Redis Cluster)
+  ARGV[12] events stream cap, entries (integer >= 1)
 
   Event (published on KEYS[4] and appended to KEYS[3]), keys in this order:
     {"event_type":"OptInEvent","event_id":ARGV[7],"data":{"instance_id","player_id",
-     "player_brand_id","opted_in":bool,
+     "ext_player_id" (the operator's player id, = player_id), "player_brand_id",
+     "opted_in":bool,
      "preferred_contribution_value": stored preference in the instance currency as a decimal
          string ("0.5", exact, formatted from micro-units) or null,
      "contribution_value": the preference as the player gave it (value_raw) or null,
-     "contribution_currency": its currency or null,
      "contribution_count": integer, "last_updated": epoch ms integer}}
   Money is always a JSON string, never a number.
 
@@ -55,6 +56,9 @@
            INSTANCE_ENDED when opting in at or after the instance's timestamp_end.
 ]]
 local rcall = redis.call
+
+--- @include "includes/events.lua"
+--- @include "includes/json.lua"
 
 local opt_in = ARGV[1]
 local now = ARGV[2]
@@ -87,8 +91,9 @@ end
 if event_id == '' or ARGV[8] == '' or ARGV[9] == '' or ARGV[10] == '' then
   return redis.error_reply('BAD_ARGUMENT event id, instance id, player and brand are required')
 end
-if mode ~= 'publish' and mode ~= 'spublish' then
-  return redis.error_reply('BAD_ARGUMENT publish mode must be publish or spublish')
+local emit_error = check_emit_args(ARGV[12], mode)
+if emit_error then
+  return redis.error_reply('BAD_ARGUMENT ' .. emit_error)
 end
 
 -- the instance
@@ -147,35 +152,20 @@ local function decimal(micros)
   return whole .. '.' .. frac
 end
 
-local function json_string_or_null(text)
-  if text == '' then
-    return 'null'
-  end
-  return cjson.encode(text)
-end
-
 local preferred = 'null'
 if new_value ~= '' then
   preferred = cjson.encode(decimal(new_value))
 end
 
 -- built by hand so that integers never pass through Lua numbers (cjson would print 1e+14)
-local payload = '{"event_type":"OptInEvent","event_id":' .. cjson.encode(event_id)
-  .. ',"data":{"instance_id":' .. cjson.encode(ARGV[8])
+local data = '{"instance_id":' .. cjson.encode(ARGV[8])
   .. ',"player_id":' .. cjson.encode(ARGV[9])
+  .. ',"ext_player_id":' .. cjson.encode(ARGV[9])
   .. ',"player_brand_id":' .. cjson.encode(ARGV[10])
-  .. ',"opted_in":' .. (opt_in == '1' and 'true' or 'false')
+  .. ',"opted_in":' .. jbool(opt_in == '1')
   .. ',"preferred_contribution_value":' .. preferred
-  .. ',"contribution_value":' .. json_string_or_null(new_raw)
-  .. ',"contribution_currency":' .. json_string_or_null(new_currency)
+  .. ',"contribution_value":' .. jstr(new_raw)
   .. ',"contribution_count":' .. count
-  .. ',"last_updated":' .. now .. '}}'
-
-rcall('XADD', KEYS[3], 'MAXLEN', '~', 1000, '*', 'event_id', event_id,
-  'event_type', 'OptInEvent', 'payload', payload)
-if mode == 'spublish' then
-  rcall('SPUBLISH', KEYS[4], payload)
-else
-  rcall('PUBLISH', KEYS[4], payload)
-end
+  .. ',"last_updated":' .. now .. '}'
+emit_event(KEYS[3], KEYS[4], ARGV[12], mode, 'OptInEvent', event_id, data)
 return {opt_in, new_value, new_raw, new_currency, count, now}

@@ -913,7 +913,9 @@ async def test_event_metadata_is_attached_to_the_win_event(
         "p1",
     )
     assert (data["win_amount"], data["jackpot_currency"]) == ("10.5", "EUR")
-    assert data["win_id"] == response.headers["X-Contribution-Id"]
+    # the event belongs to this contribution: its win record has the same moment
+    win = await gateway.store.win("evented", response.headers["X-Contribution-Id"])
+    assert win is not None and (win.timestamp, win.win_pot_id) == (data["timestamp"], "mini")
 
 
 # -- by source --------------------------------------------------------------------------------

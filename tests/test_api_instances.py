@@ -545,3 +545,23 @@ async def test_other_operators_players_are_masked_on_a_shared_instance(
     assert await winners(client, demo_headers, "shared", "?brand_id=brand1") == [
         w for w in newest_first if w["brand_id"] == "demo:brand1"
     ]
+
+
+async def test_each_brand_keeps_its_latest_wins_whatever_the_others_win(
+    client: QuartClient, headers: dict[str, str]
+) -> None:
+    """Each win is stored once and indexed per instance, pot and brand: a brand with few wins
+    is not crowded out of the capped lists by a busy one."""
+    await create_instance(client, headers, instance("busy", pots=[ALPHA, BETA], house_share="0.2"))
+    a_wins = []
+    for n in range(150):
+        _, win_id = await contribute(client, headers, contribution("busy", f"a{n}"))
+        a_wins.append(win_id)
+    _, b_win = await contribute(client, headers, contribution("busy", "b0", brand_id="demo:brand2"))
+    b_list = await winners(client, headers, "busy", "?brand_id=demo:brand2&limit=100")
+    assert [w["win_id"] for w in b_list] == [b_win]
+    a_pots = await pot_winners(client, headers, "busy", "?brand_id=demo:brand1&limit=100")
+    assert [w["win_id"] for w in a_pots["alpha"]] == a_wins[::-1][:100]
+    assert a_pots["beta"] == []
+    everyone = await winners(client, headers, "busy", "?limit=100")
+    assert [w["win_id"] for w in everyone] == [b_win, *a_wins[::-1][:99]]

@@ -154,6 +154,16 @@ async def test_path_parameters_must_all_be_declared() -> None:
         build_spec(app, "1")
 
 
+async def test_openapi_lists_the_event_catalogue_as_components(client: QuartClient) -> None:
+    schemas = (await (await client.get("/openapi.json")).get_json())["components"]["schemas"]
+    for event_type in ("JackpotUpdateEvent", "JackpotWinEvent", "RaffleWinEvent", "OptInEvent"):
+        assert event_type in schemas, event_type
+    assert set(schemas["EventEnvelope"]["required"]) == {"event_type", "event_id", "data"}
+    win = schemas["JackpotWinEvent"]["properties"]
+    assert win["win_amount"]["type"] == "string"
+    assert "ext_player_id" in schemas["OptInEvent"]["properties"]
+
+
 async def test_docs_page_is_served_without_any_external_resource(client: QuartClient) -> None:
     response = await client.get("/docs")
     assert response.status_code == 200

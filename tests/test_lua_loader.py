@@ -57,3 +57,31 @@ async def test_scripts_survive_a_script_flush(store: Store) -> None:
     assert await store.record_login_failure("u", 60_000) == 1
     await store.client.script_flush()
     assert await store.record_login_failure("u", 60_000) == 2
+
+
+def test_includes_are_expanded_once_with_globs_and_nesting(tmp_path: Path) -> None:
+    (tmp_path / "includes" / "parts").mkdir(parents=True)
+    (tmp_path / "includes" / "base.lua").write_text("local BASE = 1\n")
+    (tmp_path / "includes" / "parts" / "a.lua").write_text(
+        '--- @include "includes/base.lua"\nlocal A = BASE\n'
+    )
+    (tmp_path / "includes" / "parts" / "b.lua").write_text("local B = 2\n")
+    (tmp_path / "use_parts-1.lua").write_text(
+        '--[[ header ]]\n--- @include "includes/base.lua"\n'
+        '--- @include "includes/parts/*.lua"\nreturn A + B\n'
+    )
+    source = load_scripts(tmp_path)["use_parts"].source
+    assert source.count("local BASE = 1") == 1  # named twice, pasted once
+    assert source.index("local BASE") < source.index("local A =") < source.index("local B =")
+    assert "@include" not in source
+    (tmp_path / "broken-0.lua").write_text('--- @include "includes/missing.lua"\n')
+    with pytest.raises(ValueError, match="matches no file"):
+        load_scripts(tmp_path)
+
+
+async def test_an_expanded_script_runs(store: Store) -> None:
+    """The real scripts' includes expand into Lua that Redis (and fakeredis) accept."""
+    scripts = load_scripts()
+    assert "@include" not in scripts["contribute"].source
+    assert "local function emit_event" in scripts["set_optin"].source
+    assert await store.winners("nothing-here") == []  # read_wins-2.lua runs

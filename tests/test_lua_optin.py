@@ -324,6 +324,7 @@ def raw_args(**overrides: Any) -> list[Any]:
         "player_id": PLAYER,
         "brand": f"{OPERATOR}:{BRAND}",
         "mode": "publish",
+        "events_cap": 1000,
     }
     args.update(overrides)
     return list(args.values())
@@ -368,6 +369,8 @@ async def test_well_formed_raw_arguments_are_accepted(store: Store) -> None:
         {"player_id": ""},
         {"brand": ""},
         {"mode": "broadcast"},
+        {"events_cap": "0"},
+        {"events_cap": ""},
     ],
     ids=lambda overrides: ",".join(f"{k}={v!r}" for k, v in overrides.items()),
 )
@@ -404,11 +407,11 @@ def expected_event(event_id: str, **data: Any) -> dict[str, Any]:
     base: dict[str, Any] = {
         "instance_id": INSTANCE,
         "player_id": PLAYER,
+        "ext_player_id": PLAYER,
         "player_brand_id": f"{OPERATOR}:{BRAND}",
         "opted_in": True,
         "preferred_contribution_value": None,
         "contribution_value": None,
-        "contribution_currency": None,
         "contribution_count": 0,
         "last_updated": NOW,
     }
@@ -434,7 +437,6 @@ async def test_the_event_is_published_and_appended_to_the_events_stream(store: S
         event_id,
         preferred_contribution_value="0.43",
         contribution_value="0.37",
-        contribution_currency="GBP",
     )
     assert list(published) == ["event_type", "event_id", "data"]
     assert await events(store) == [
@@ -454,7 +456,6 @@ async def test_the_opt_out_event_carries_the_kept_preference_and_count(store: St
         opted_in=False,
         preferred_contribution_value="2.5",
         contribution_value="2.5",
-        contribution_currency="EUR",
         contribution_count=3,
         last_updated=NOW + 1,
     )

@@ -12,6 +12,7 @@ from typing import Any
 
 from marshmallow import ValidationError, fields, post_load, validate, validates_schema
 
+from app.limits import MAX_POTS
 from app.schemas.common import (
     Amount,
     BrandPath,
@@ -265,7 +266,7 @@ class InstanceSchema(StrictSchema):
     auto_payout_limit = Amount(load_default=None, allow_none=True)
     linked_instances = fields.List(Id(), load_default=list)
     pots = fields.List(
-        fields.Nested(PotSchema), load_default=list, validate=validate.Length(max=20)
+        fields.Nested(PotSchema), load_default=list, validate=validate.Length(max=MAX_POTS)
     )
     raffle = fields.Nested(RaffleSchema, load_default=None, allow_none=True)
 

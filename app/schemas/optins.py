@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from marshmallow import fields, validate
 
+from app.limits import WINNERS_CAP
 from app.schemas.common import (
     Amount,
     Country,
@@ -102,7 +103,7 @@ class InstanceViewSchema(StrictSchema):
 
 
 class WinnersQuerySchema(StrictSchema):
-    limit = fields.Integer(load_default=10, validate=validate.Range(0, 100))
+    limit = fields.Integer(load_default=10, validate=validate.Range(0, WINNERS_CAP))
     brand_id = fields.String(load_default=None, allow_none=True, validate=validate.Length(1, 130))
 
 

@@ -29,12 +29,12 @@ from app.services.charges import Charge, contribution_charge, wager_micros
 from app.services.config import ConfigCache, ConfigSnapshot
 from app.services.conversion import Converter
 from app.services.eligibility import check_eligible
-from app.services.engine import random_drop_value
+from app.services.engine import HIT_RANDOM_BOUND, random_drop_value
 from app.services.refusals import refused
 from app.services.scope import BrandRef, check_operator, qualified_brand, resolve_brand
 from app.services.targets import instance_definition, resolve_source_instance
 from app.store import ScriptRefusal, Store
-from app.store.contributions import HIT_RANDOM_BOUND, ContributionOutcome, PotDraw
+from app.store.contributions import ContributionOutcome, PotDraw
 
 CONTRIBUTION_QUEUE = "contributions"
 CALLBACK_QUEUE = "callbacks"
@@ -422,7 +422,7 @@ def _draw(pot: dict[str, Any]) -> PotDraw:
     """Fresh randomness from the OS CSPRNG for one pot; the script uses what it needs."""
     trigger = pot["trigger"]
     if "HitRate" in trigger:
-        return PotDraw(pot["id"], hit_random=secrets.randbelow(HIT_RANDOM_BOUND))
+        return PotDraw(pot["id"], hit_input=secrets.randbelow(HIT_RANDOM_BOUND))
     low = to_micros(Decimal(trigger["MustDropBy"]["min"]))
     high = to_micros(Decimal(trigger["MustDropBy"]["max"]))
-    return PotDraw(pot["id"], next_drop_at=random_drop_value(low, high))
+    return PotDraw(pot["id"], reset_input=random_drop_value(low, high))

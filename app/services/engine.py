@@ -19,6 +19,7 @@ from app.money import to_micros, to_ppm
 from app.schemas.admin import period_ms
 
 NONE = -1
+HIT_RANDOM_BOUND = 2**52  # a HitRate pot's random is uniform in [0, HIT_RANDOM_BOUND)
 
 
 def compile_engine(definition: dict[str, Any]) -> dict[str, Any]:

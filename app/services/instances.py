@@ -10,9 +10,10 @@ from app.money import from_micros
 from app.security import Principal
 from app.services.config import ConfigCache
 from app.services.optins import status_view
-from app.services.scope import BrandRef, resolve_brand
+from app.services.scope import resolve_brand
 from app.services.targets import instance_definition, resolve_source_instance
 from app.store import Store
+from app.store.wins import Winner
 
 MASKED_PLAYER = "***"
 
@@ -68,51 +69,42 @@ class InstanceService:
     ) -> list[dict[str, Any]]:
         config = await self._config.get()
         definition = instance_definition(config, instance_id, principal.operator_id)
-        ref = None if brand is None else resolve_brand(principal, brand, config)
-        return await self._winners(principal, definition, None, limit, ref)
+        brand_path = None if brand is None else resolve_brand(principal, brand, config).path
+        winners = await self._store.winners(instance_id, limit=limit, brand_path=brand_path)
+        return [self._winner_view(principal, definition, winner) for winner in winners]
 
     async def pot_winners(
         self, principal: Principal, instance_id: str, limit: int, brand: str | None
     ) -> dict[str, list[dict[str, Any]]]:
         config = await self._config.get()
         definition = instance_definition(config, instance_id, principal.operator_id)
-        ref = None if brand is None else resolve_brand(principal, brand, config)
+        brand_path = None if brand is None else resolve_brand(principal, brand, config).path
+        pot_ids = [pot["id"] for pot in definition["pots"]]
+        by_pot = await self._store.pot_winners(
+            instance_id, pot_ids, limit=limit, brand_path=brand_path
+        )
         return {
-            pot["id"]: await self._winners(principal, definition, pot["id"], limit, ref)
-            for pot in definition["pots"]
+            pot_id: [self._winner_view(principal, definition, winner) for winner in winners]
+            for pot_id, winners in by_pot.items()
         }
 
-    async def _winners(
-        self,
-        principal: Principal,
-        definition: dict[str, Any],
-        pot_id: str | None,
-        limit: int,
-        brand: BrandRef | None,
-    ) -> list[dict[str, Any]]:
-        winners = await self._store.winners(
-            definition["id"],
-            pot_id,
-            limit=limit,
-            operator_id=None if brand is None else brand.operator_id,
-            brand_id=None if brand is None else brand.brand_id,
-        )
-        return [
-            {
-                "win_id": winner.win_id,
-                "instance_id": winner.instance_id,
-                "win_pot_id": winner.win_pot_id,
-                "brand_id": f"{winner.operator_id}:{winner.brand_id}",
-                # Other operators' players stay anonymous on shared instances.
-                "player_id": winner.player_id
-                if winner.operator_id == principal.operator_id
-                else MASKED_PLAYER,
-                "win_amount": from_micros(winner.win_amount),
-                "currency": definition["currency"],
-                "timestamp": winner.timestamp,
-                "win_withheld": winner.win_withheld,
-                "gameround_id": winner.gameround_id,
-                "source_id": winner.source_id,
-            }
-            for winner in winners
-        ]
+    @staticmethod
+    def _winner_view(
+        principal: Principal, definition: dict[str, Any], winner: Winner
+    ) -> dict[str, Any]:
+        return {
+            "win_id": winner.win_id,
+            "instance_id": winner.instance_id,
+            "win_pot_id": winner.win_pot_id,
+            "brand_id": f"{winner.operator_id}:{winner.brand_id}",
+            # Other operators' players stay anonymous on shared instances.
+            "player_id": winner.player_id
+            if winner.operator_id == principal.operator_id
+            else MASKED_PLAYER,
+            "win_amount": from_micros(winner.win_amount),
+            "currency": definition["currency"],
+            "timestamp": winner.timestamp,
+            "win_withheld": winner.win_withheld,
+            "gameround_id": winner.gameround_id,
+            "source_id": winner.source_id,
+        }

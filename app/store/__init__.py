@@ -15,6 +15,7 @@ from app.store.errors import StoreError, StoreOutcomeUnknown, StoreUnavailable
 from app.store.instances import InstanceStore
 from app.store.optins import OptInStore
 from app.store.scripts import Refusal, ScriptRefusal, ScriptRunner
+from app.store.wins import WinStore
 
 __all__ = [
     "Refusal",
@@ -34,6 +35,7 @@ class Store(
     ContributionStore,
     OptInStore,
     DeliveryStore,
+    WinStore,
 ):
     """Jackpot state on one Redis (or Redis Cluster) client."""
 
@@ -45,7 +47,12 @@ class Store(
             max_connections=settings.redis_max_connections,
             timeouts=cls.timeouts(settings),
         )
-        return cls(client, ScriptRunner(), cluster=settings.redis_cluster)
+        return cls(
+            client,
+            ScriptRunner(),
+            cluster=settings.redis_cluster,
+            events_cap=settings.events_stream_cap,
+        )
 
     @staticmethod
     def timeouts(settings: Settings) -> Timeouts:

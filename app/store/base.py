@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from app.config import Settings
 from app.store.scripts import ScriptRunner
 
 
@@ -18,10 +19,23 @@ def loads(raw: str | None) -> Any:
 
 
 class StoreBase:
-    def __init__(self, client: Any, runner: ScriptRunner, *, cluster: bool = False) -> None:
+    def __init__(
+        self,
+        client: Any,
+        runner: ScriptRunner,
+        *,
+        cluster: bool = False,
+        events_cap: int = Settings.events_stream_cap,
+    ) -> None:
         self.client = client
         self.runner = runner
         self.cluster = cluster
+        self.events_cap = events_cap  # entries kept in each instance's events stream
+
+    @property
+    def publish_mode(self) -> str:
+        """How scripts publish events: sharded pub/sub on a cluster."""
+        return "spublish" if self.cluster else "publish"
 
     async def script(self, name: str, keys: list[str], args: list[Any]) -> Any:
         return await self.runner.run(self.client, name, keys, args)

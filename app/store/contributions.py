@@ -1,12 +1,12 @@
-"""Contributions: the contribute-and-trigger script, winners lists, raffle tickets.
+"""Contributions: the contribute-and-trigger script and raffle tickets.
 
-`contribute` is one EVALSHA of `lua/contribute-30.lua` (its header is the contract). The store
-draws nothing: the caller passes every random number (from `secrets`) and every next drop
-value, so tests can inject deterministic ones. All money here is int micro-units of the
-instance currency.
+`contribute` is one EVALSHA of `lua/contribute-11.lua` (its header is the contract). The store
+draws nothing: the caller passes every trigger input (random numbers from `secrets`, next
+hidden values), so tests can inject deterministic ones. All money here is int micro-units of
+the instance currency.
 
 Redis layout written by the script (all under the instance's hash tag):
-  `keys.instance_winners(id)`, `keys.pot_winners(id, pot)`  lists of winner JSON, newest first
+  `keys.instance_wins(id)`, `keys.instance_wins_index(id)`  each win stored once (wins.py)
   `keys.instance_tickets(id)`  hash `<pk>|tickets`, `<pk>|cost` (carried accumulated cost),
                                `<pk>|first`, `<pk>|last` (epoch ms), pk = keys.player_key(...)
   `keys.instance_ticket_ranking(id)`  sorted set pk -> ticket count (players with a ticket)
@@ -21,30 +21,25 @@ from decimal import Decimal
 from typing import Any
 
 from app import jsonio
+from app.limits import WINNERS_CAP
 from app.money import format_amount, to_decimal
 from app.store import keys
 from app.store.base import StoreBase
 
 SCRIPT = "contribute"
-MAX_POTS = 20  # KEYS slots for pot winners lists; InstanceSchema allows at most 20 pots
-HIT_RANDOM_BOUND = 2**52  # a HitRate pot's random is uniform in [0, HIT_RANDOM_BOUND)
-WINNERS_CAP = 100  # winners kept per list
 DEFAULT_IDEMPOTENCY_TTL_MS = 24 * 3600 * 1000
 _TICKET_FIELDS = ("tickets", "cost", "first", "last")  # `<pk>|<name>` in the tickets hash
 
 
 @dataclass(frozen=True)
 class PotDraw:
-    """The caller's draws for one pot of the instance (passed in engine order).
-
-    `hit_random`: a HitRate pot's uniform integer in [0, HIT_RANDOM_BOUND), from `secrets`.
-    `next_drop_at`: a MustDropBy pot's next hidden drop value (micros, uniform in [min, max)),
-    used only if this pot wins with this contribution.
-    """
+    """The caller's trigger inputs for one pot of the instance (passed in engine order); what
+    each means is its trigger's (app/triggers/): `hit_input` is read by the hit test (a
+    HitRate pot's random), `reset_input` when the pot wins (a MustDropBy pot's next drop)."""
 
     pot_id: str
-    hit_random: int | None = None
-    next_drop_at: int | None = None
+    hit_input: int | None = None
+    reset_input: int | None = None
 
 
 @dataclass(frozen=True)
@@ -96,48 +91,6 @@ class ContributionOutcome:
 
 
 @dataclass(frozen=True)
-class Winner:
-    """One winner record of the winners lists (win_amount, seed, seed_deficit in micros)."""
-
-    win_id: str
-    contribution_id: str
-    instance_id: str
-    win_pot_id: str
-    operator_id: str
-    brand_id: str
-    player_id: str
-    win_amount: int
-    currency: str
-    timestamp: int
-    win_withheld: bool
-    gameround_id: str | None
-    source_id: str | None
-    seed: int
-    seed_deficit: int
-
-    @classmethod
-    def from_json(cls, raw: str) -> Winner:
-        data = json.loads(raw)
-        return cls(
-            win_id=data["win_id"],
-            contribution_id=data["contribution_id"],
-            instance_id=data["instance_id"],
-            win_pot_id=data["win_pot_id"],
-            operator_id=data["operator_id"],
-            brand_id=data["brand_id"],
-            player_id=data["player_id"],
-            win_amount=int(data["win_amount"]),
-            currency=data["currency"],
-            timestamp=int(data["timestamp"]),
-            win_withheld=bool(data["win_withheld"]),
-            gameround_id=data["gameround_id"],
-            source_id=data["source_id"],
-            seed=int(data["seed"]),
-            seed_deficit=int(data["seed_deficit"]),
-        )
-
-
-@dataclass(frozen=True)
 class TicketRecord:
     """A player's raffle tickets in the current round; accumulated_cost is the carried
     remainder (micros, below ticket_cost); timestamps are the first and last counted
@@ -170,14 +123,8 @@ def _multipliers_json(multipliers: Mapping[str, Decimal | str | int] | None) -> 
     return "{" + body + "}"
 
 
-def contribute_keys(
-    instance_id: str, operator_id: str, idempotency_key: str | None, pot_ids: Sequence[str]
-) -> list[str]:
-    """The 30 KEYS of contribute-30.lua, placeholders included."""
-    if len(pot_ids) > MAX_POTS:
-        raise ValueError(f"an instance has at most {MAX_POTS} pots, got {len(pot_ids)}")
-    pot_lists = [keys.pot_winners(instance_id, pot_id) for pot_id in pot_ids]
-    pot_lists += [keys.pot_winners(instance_id, "")] * (MAX_POTS - len(pot_ids))
+def contribute_keys(instance_id: str, operator_id: str, idempotency_key: str | None) -> list[str]:
+    """The 11 KEYS of contribute-11.lua."""
     return [
         keys.instance_engine(instance_id),
         keys.instance_state(instance_id),
@@ -185,11 +132,11 @@ def contribute_keys(
         keys.instance_tickets(instance_id),
         keys.instance_ticket_ranking(instance_id),
         keys.instance_ledger(instance_id),
-        keys.instance_winners(instance_id),
+        keys.instance_wins(instance_id),
+        keys.instance_wins_index(instance_id),
         keys.instance_events(instance_id),
         keys.instance_channel(instance_id),
         keys.instance_idempotency(instance_id, operator_id, idempotency_key or ""),
-        *pot_lists,
     ]
 
 
@@ -222,7 +169,7 @@ class ContributionStore(StoreBase):
         currency_multipliers: Mapping[str, Decimal | str | int] | None = None,
         winners_cap: int = WINNERS_CAP,
     ) -> ContributionOutcome:
-        """Contribute and settle in one round trip; see lua/contribute-30.lua.
+        """Contribute and settle in one round trip; see lua/contribute-11.lua.
 
         `pots`: one PotDraw per pot of the instance, in engine order. `percentage_amount`:
         the contribution (micros) of a Percentage instance; a Fixed instance's amount is
@@ -234,12 +181,12 @@ class ContributionStore(StoreBase):
         for pot in pots:
             pot_args += [
                 pot.pot_id,
-                "" if pot.hit_random is None else pot.hit_random,
-                "" if pot.next_drop_at is None else pot.next_drop_at,
+                "" if pot.hit_input is None else pot.hit_input,
+                "" if pot.reset_input is None else pot.reset_input,
             ]
         reply = await self.script(
             SCRIPT,
-            contribute_keys(instance_id, operator_id, idempotency_key, [p.pot_id for p in pots]),
+            contribute_keys(instance_id, operator_id, idempotency_key),
             [
                 now_ms,
                 contribution_id,
@@ -255,7 +202,8 @@ class ContributionStore(StoreBase):
                 request_hash,
                 idempotency_ttl_ms,
                 winners_cap,
-                "spublish" if self.cluster else "publish",
+                self.publish_mode,
+                self.events_cap,
                 event_id,
                 jackpot_name or "",
                 _metadata_json(event_metadata),
@@ -278,51 +226,6 @@ class ContributionStore(StoreBase):
             return None
         fingerprint, _, outcome = raw.partition("\n")
         return fingerprint, ContributionOutcome.from_script(True, outcome)
-
-    # -- winners ---------------------------------------------------------------------------
-    async def winners(
-        self,
-        instance_id: str,
-        pot_id: str | None = None,
-        *,
-        limit: int = WINNERS_CAP,
-        operator_id: str | None = None,
-        brand_id: str | None = None,
-    ) -> list[Winner]:
-        """Latest winners, newest first, of the instance or of one pot; optionally only those
-        of one operator (and brand). The lists are capped, so filtering reads at most the cap."""
-        key = (
-            keys.instance_winners(instance_id)
-            if pot_id is None
-            else keys.pot_winners(instance_id, pot_id)
-        )
-        if limit <= 0:
-            return []
-        filtered = operator_id is not None or brand_id is not None
-        raws = await self.client.lrange(key, 0, -1 if filtered else limit - 1)
-        return _select(raws, limit, operator_id, brand_id)
-
-    async def pot_winners(
-        self,
-        instance_id: str,
-        pot_ids: Sequence[str],
-        *,
-        limit: int = WINNERS_CAP,
-        operator_id: str | None = None,
-        brand_id: str | None = None,
-    ) -> dict[str, list[Winner]]:
-        """Latest winners of each pot (pot id -> winners), in one pipeline."""
-        if not pot_ids or limit <= 0:
-            return {pot_id: [] for pot_id in pot_ids}
-        filtered = operator_id is not None or brand_id is not None
-        async with self.client.pipeline(transaction=False) as pipe:
-            for pot_id in pot_ids:
-                pipe.lrange(keys.pot_winners(instance_id, pot_id), 0, -1 if filtered else limit - 1)
-            lists = await pipe.execute()
-        return {
-            pot_id: _select(raws, limit, operator_id, brand_id)
-            for pot_id, raws in zip(pot_ids, lists, strict=True)
-        }
 
     # -- raffle tickets --------------------------------------------------------------------
     async def player_tickets(
@@ -375,22 +278,6 @@ class ContributionStore(StoreBase):
             )
             for i, pk in enumerate(pks)
         ]
-
-
-def _select(
-    raws: list[str], limit: int, operator_id: str | None, brand_id: str | None
-) -> list[Winner]:
-    selected: list[Winner] = []
-    for raw in raws:
-        winner = Winner.from_json(raw)
-        if operator_id is not None and winner.operator_id != operator_id:
-            continue
-        if brand_id is not None and winner.brand_id != brand_id:
-            continue
-        selected.append(winner)
-        if len(selected) >= limit:
-            break
-    return selected
 
 
 def _ticket_record(instance_id: str, pk: str, values: Mapping[str, str | None]) -> TicketRecord:

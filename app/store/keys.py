@@ -77,13 +77,14 @@ def instance_idempotency(instance_id: str, operator_id: str, key: str) -> str:
     return f"{instance_tag(instance_id)}:idem:{operator_id}:{key}"
 
 
-def instance_winners(instance_id: str) -> str:
-    """List, newest first, capped: winner records as JSON."""
-    return instance_tag(instance_id) + ":winners"
+def instance_wins(instance_id: str) -> str:
+    """Hash: win id -> win record JSON; every win stored once, never trimmed (wins.py)."""
+    return instance_tag(instance_id) + ":wins"
 
 
-def pot_winners(instance_id: str, pot_id: str) -> str:
-    return f"{instance_tag(instance_id)}:winners:{pot_id}"
+def instance_wins_index(instance_id: str) -> str:
+    """Sorted set: the latest win ids per group (instance, pot, brand, brand+pot), capped."""
+    return instance_tag(instance_id) + ":wins:recent"
 
 
 def instance_tickets(instance_id: str) -> str:

@@ -87,7 +87,7 @@ class OptInStore(StoreBase):
         else:
             preference = ["", "", ""]
         if publish_mode is None:
-            publish_mode = "spublish" if self.cluster else "publish"
+            publish_mode = self.publish_mode
         reply = await self.script(
             "set_optin",
             [
@@ -106,6 +106,7 @@ class OptInStore(StoreBase):
                 player_id,
                 f"{operator_id}:{brand_id}",
                 publish_mode,
+                self.events_cap,
             ],
         )
         return OptInRecord.from_fields(list(reply))

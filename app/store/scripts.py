@@ -1,6 +1,9 @@
 """Loads the Lua scripts of `lua/` by name and runs them with their KEYS count checked.
 
-File names follow `<verb_noun>-<N>.lua`, N being the number of KEYS the script takes. A
+File names follow `<verb_noun>-<N>.lua`, N being the number of KEYS the script takes. Shared
+Lua lives in `lua/includes/`: a line `--- @include "includes/x.lua"` (a glob such as
+`"includes/triggers/*.lua"` includes each matching file, sorted) is replaced by that file's
+text before `SCRIPT LOAD`; a file is included once per script however often it is named. A
 business refusal in Lua is `redis.error_reply('CODE detail')`; it reaches Python as a
 `ScriptRefusal` whose `code` is a member of `Refusal`.
 """
@@ -17,6 +20,7 @@ from typing import Any
 from redis.exceptions import NoScriptError, ResponseError
 
 _NAME = re.compile(r"^(?P<name>[a-z][a-z0-9_]*)-(?P<nkeys>\d+)\.lua$")
+_INCLUDE = re.compile(r'^--- @include "(?P<path>[^"]+)"[ \t]*$', re.MULTILINE)
 
 
 class Refusal(StrEnum):
@@ -81,6 +85,29 @@ class LuaScript:
             raise ScriptKeysError(f"{self.name} takes {self.nkeys} KEYS, got {len(keys)}")
 
 
+def expand_includes(source: str, directory: Path, seen: set[Path] | None = None) -> str:
+    """`source` with every `--- @include "path"` line replaced by the named files' text
+    (paths relative to `directory`, globs allowed, nested includes expanded, each file once)."""
+    seen = set() if seen is None else seen
+
+    def include(match: re.Match[str]) -> str:
+        pattern = match.group("path")
+        paths = sorted(directory.glob(pattern))
+        if not paths:
+            raise ValueError(f"Lua include {pattern!r} matches no file")
+        parts = []
+        for path in paths:
+            resolved = path.resolve()
+            if resolved in seen:
+                continue
+            seen.add(resolved)
+            text = expand_includes(path.read_text(), directory, seen)
+            parts.append(f"-- included from {path.relative_to(directory)}\n{text.rstrip()}")
+        return "\n".join(parts)
+
+    return _INCLUDE.sub(include, source)
+
+
 def load_scripts(directory: Path | None = None) -> dict[str, LuaScript]:
     directory = directory or lua_dir()
     scripts: dict[str, LuaScript] = {}
@@ -91,7 +118,8 @@ def load_scripts(directory: Path | None = None) -> dict[str, LuaScript]:
         name = match.group("name")
         if name in scripts:
             raise ValueError(f"two Lua scripts are named {name}")
-        scripts[name] = LuaScript(name, int(match.group("nkeys")), path.read_text(), path)
+        source = expand_includes(path.read_text(), directory)
+        scripts[name] = LuaScript(name, int(match.group("nkeys")), source, path)
     return scripts
 
 

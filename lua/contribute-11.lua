@@ -2,26 +2,26 @@
   Contribute one player's side bet to one jackpot instance and settle it, atomically:
   idempotency check, status and time window, opt-in, contribution amount, split across the
   pots, the house and the reserves, trigger evaluation, at most one win with its reseed,
-  raffle tickets, ledger, winners lists, win event (stream + pub/sub) and idempotency record.
+  raffle tickets, ledger, the win record, the win event (stream + pub/sub) and the
+  idempotency record.
 
-  Money is integer micro-units (1e-6) of the instance currency; shares are parts per million.
+  Money is integer micro-units (1e-6) of the instance currency; shares are parts per million
+  (arithmetic in includes/money.lua).
   Rounding: each pot's part is floor(amount * share_ppm / 1e6); the house gets the remainder
   (so the parts always add up exactly to the amount); of a pot's
   part floor(part * reserve_ppm / 1e6) goes to its reserve, the rest to its value (all of it to
   the reserve for a non-progressive pot); what would lift a value above max_value goes to the
   reserve too. Values read from Redis must stay below 2^53 micro-units (about 9e9 units).
 
-  Triggers (a contribution of 0 triggers nothing):
-    HitRate:    p = 1 - (1 - 1/max_magic_number)^(amount / cost_per_attempt); the pot hits when
-                its random r < p * 2^52 (r uniform integer in [0, 2^52), drawn by the caller).
-    MustDropBy: the pot hits when value + its value part (before the max_value cap) >= drop_at.
+  Triggers (includes/triggers/*.lua, one file per type; a contribution of 0 triggers nothing):
+  each pot's trigger decides from its engine entry, the pot's state (pot:<id>:drop_at) and the
+  pot's two inputs in ARGV whether the pot hits, and what its state becomes after a win.
   Several hits: the pot with the highest value wins (ties: the first in engine order); the
   others keep their state (a MustDropBy pot past its drop value hits again next time).
   Win: the winner gets the pot's whole value; the pot restarts at its seed, taken from its
   reserve; any shortfall is the seed deficit, added to pot:<id>:deficit and to
-  total:seed_funding (operator money) and written to the ledger as 'seed_funding'. A
-  MustDropBy pot takes its next drop value from ARGV. The win is withheld when
-  auto_payout_limit >= 0 and the win is above it.
+  total:seed_funding (operator money) and written to the ledger as 'seed_funding'. The win
+  is withheld when auto_payout_limit >= 0 and the win is above it.
   Raffle (engine.raffle not null): basis = the amount (ticket_basis 'contribution') or ARGV[8]
   ('base_wager'); tickets = floor((carried cost + basis) / ticket_cost); the remainder is
   carried. Tickets hash fields per player key <pk>: <pk>|tickets (count of the round),
@@ -37,16 +37,12 @@
   KEYS[4]  instance raffle tickets (hash)
   KEYS[5]  instance raffle ticket ranking (sorted set: player key -> tickets)
   KEYS[6]  instance ledger (stream, never trimmed)
-  KEYS[7]  instance winners (list, newest first, capped at ARGV[14])
-  KEYS[8]  instance events (stream, capped at about 1000 entries)
-  KEYS[9]  instance event channel (PUBLISH / SPUBLISH target, in KEYS for its slot)
-  KEYS[10] idempotency record (string); when the request has no key, a placeholder in the
+  KEYS[7]  instance wins (hash: win id -> win record JSON, never trimmed; includes/wins.lua)
+  KEYS[8]  instance recent-wins index (sorted set, groups capped at ARGV[14]; includes/wins.lua)
+  KEYS[9]  instance events (stream, capped near ARGV[16] entries)
+  KEYS[10] instance event channel (PUBLISH / SPUBLISH target, in KEYS for its slot)
+  KEYS[11] idempotency record (string); when the request has no key, a placeholder in the
            same hash tag that is never read or written (ARGV[11] = '')
-  KEYS[11] KEYS[12] KEYS[13] KEYS[14] KEYS[15] KEYS[16] KEYS[17] KEYS[18] KEYS[19] KEYS[20]
-  KEYS[21] KEYS[22] KEYS[23] KEYS[24] KEYS[25] KEYS[26] KEYS[27] KEYS[28] KEYS[29] KEYS[30]
-           pot winners lists (newest first, capped): KEYS[10 + i] is pot i's, in engine
-           order; the unused slots (an instance has at most 20 pots) hold placeholders of the
-           same hash tag that are never touched
 
   ARGV[1]  now, epoch ms (integer)
   ARGV[2]  contribution id (non-empty; also the win id)
@@ -59,21 +55,21 @@
   ARGV[8]  base wager, micros of the instance currency (raffle ticket_basis 'base_wager')
   ARGV[9]  source id ('' = none)
   ARGV[10] gameround id ('' = none)
-  ARGV[11] '1' when KEYS[10] is a real idempotency key, '' when the request has none
+  ARGV[11] '1' when KEYS[11] is a real idempotency key, '' when the request has none
   ARGV[12] request hash (no newline); compared on a repeat of the idempotency key
   ARGV[13] idempotency record lifetime, ms (integer >= 1; ignored without a key)
-  ARGV[14] winners lists cap (integer >= 1)
+  ARGV[14] recent-wins cap per index group (integer >= 1)
   ARGV[15] 'publish' | 'spublish' (Redis Cluster)
-  ARGV[16] event id of the win event (used only on a win)
-  ARGV[17] jackpot name for the win event ('' = null)
-  ARGV[18] event metadata, raw JSON ('null' when none), embedded verbatim in the win event
+  ARGV[16] events stream cap, entries (integer >= 1)
+  ARGV[17] event id of the win event (used only on a win)
+  ARGV[18] jackpot name for the win event ('' = null)
+  ARGV[19] event metadata, raw JSON ('null' when none), embedded verbatim in the win event
            (not parsed: the caller must pass valid JSON; big numbers keep every digit)
-  ARGV[19] currency multipliers, raw JSON object ('{}' when none), embedded verbatim
-  for each pot i = 1..P in engine order (P = the engine's pot count, at most 20):
-  ARGV[17 + 3i]  pot i id (must match the engine)
-  ARGV[18 + 3i]  pot i random r, integer in [0, 2^52) (required for HitRate, else '')
-  ARGV[19 + 3i]  pot i next drop value, micros in [min, max) (required for MustDropBy,
-                 else ''); used only if pot i wins
+  ARGV[20] currency multipliers, raw JSON object ('{}' when none), embedded verbatim
+  for each pot i = 1..P in engine order (P = the engine's pot count):
+  ARGV[18 + 3i]  pot i id (must match the engine)
+  ARGV[19 + 3i]  pot i hit input (its trigger's; '' when the trigger needs none)
+  ARGV[20 + 3i]  pot i reset input (its trigger's; '' when the trigger needs none)
 
   Returns: {replay, outcome}: replay 0 for a new contribution, 1 when the idempotency key was
   seen with the same request hash (then nothing changed and outcome is the stored first
@@ -85,16 +81,16 @@
      "tickets_awarded", "tickets_total", "accumulated_cost", "contribution_count",
      "gameround_id" (null | id), "source_id" (null | id)}
   Side effects on a win:
-    winner record (LPUSH to KEYS[7] and to the pot's list): {"win_id", "contribution_id",
-      "instance_id", "win_pot_id", "operator_id", "brand_id", "player_id", "win_amount"
-      (micros string), "currency", "timestamp", "win_withheld", "gameround_id", "source_id",
-      "seed" (micros string), "seed_deficit" (micros string)}
-    event envelope (XADD KEYS[8] fields event_id, event_type, payload; and PUBLISH on KEYS[9]):
-      {"event_type": "JackpotWinEvent", "event_id", "data": {"instance_id", "jackpot_name",
-       "operator_id", "brand_id", "player_id", "source_id", "gameround_id", "win_id",
-       "win_pot_id", "win_amount", "seed", "seed_deficit" (decimal strings in units of the
-       instance currency, e.g. "1234.5"), "jackpot_currency", "currency_multipliers",
-       "win_withheld", "timestamp", "metadata"}}
+    win record (HSET KEYS[7] win_id; indexed in KEYS[8] under the groups of
+      includes/wins.lua): {"win_id", "contribution_id", "instance_id", "win_pot_id",
+      "operator_id", "brand_id", "player_id", "win_amount" (micros string), "currency",
+      "timestamp", "win_withheld", "gameround_id", "source_id", "seed" (micros string),
+      "seed_deficit" (micros string)}
+    JackpotWinEvent (includes/events.lua; data fields as app/schemas/events.py):
+      {"brand_id" ('<operator>:<brand>'), "player_id", "source_id", "instance_id",
+       "jackpot_name", "timestamp", "win_pot_id", "win_amount", "jackpot_currency",
+       "currency_multipliers", "seed", "seed_deficit" (amounts: decimal strings in units of
+       the instance currency, e.g. "1234.5"), "win_withheld", "metadata"}
   Ledger entries: 'contribution' (always), 'win' and, with a deficit, 'seed_funding'.
 
   Errors (nothing is written when one is answered):
@@ -109,97 +105,16 @@
   A corrupt engine or state (a defect, not a refusal) raises a plain script error.
 ]]
 local rcall = redis.call
-local TWO52 = 4503599627370496
-local MAX_SAFE = 9007199254740991
-local MICRO = 1000000
-local FIXED_ARGS = 19
-local MAX_POTS = 20
+local FIXED_ARGS = 20
+
+--- @include "includes/money.lua"
+--- @include "includes/json.lua"
+--- @include "includes/events.lua"
+--- @include "includes/wins.lua"
+--- @include "includes/triggers.lua"
 
 local function bad(what)
   return redis.error_reply('BAD_ARGUMENT ' .. what)
-end
-
--- a non-negative integer given as decimal digits, below 2^53; else nil
-local function uint(s)
-  if type(s) ~= 'string' or #s > 16 or not string.match(s, '^%d+$') then
-    return nil
-  end
-  local n = tonumber(s)
-  if n > MAX_SAFE then
-    return nil
-  end
-  return n
-end
-
-local function fmt(n)
-  return string.format('%d', n)
-end
-
--- exact floor division of integers 0 <= a < 2^53, b >= 1: quotient and remainder
-local function idiv(a, b)
-  local q = math.floor(a / b)
-  local r = a - q * b
-  if r < 0 then
-    q = q - 1
-    r = r + b
-  elseif r >= b then
-    q = q + 1
-    r = r - b
-  end
-  return q, r
-end
-
--- floor(c * ppm / 1e6) without an intermediate above 2^53 (c < 2^53, 0 <= ppm <= 1e6)
-local function mul_ppm(c, ppm)
-  local hi, lo = idiv(c, MICRO)
-  local low_part = idiv(lo * ppm, MICRO)
-  return hi * ppm + low_part
-end
-
--- micros as an exact decimal string of units: 1234500000 -> '1234.5'
-local function units(x)
-  local whole, frac = idiv(x, MICRO)
-  if frac == 0 then
-    return fmt(whole)
-  end
-  local digits = string.gsub(string.format('%06d', frac), '0+$', '')
-  return fmt(whole) .. '.' .. digits
-end
-
-local function jstr(s)
-  if s == nil or s == '' then
-    return 'null'
-  end
-  return cjson.encode(s)
-end
-
-local function jbool(b)
-  if b then
-    return 'true'
-  end
-  return 'false'
-end
-
--- 1 - (1 - 1/magic)^(amount/cost), accurate for tiny probabilities (no log1p/expm1 in Lua 5.1)
-local function hit_probability(amount, cost, magic)
-  if amount <= 0 then
-    return 0
-  end
-  if magic <= 1 then
-    return 1
-  end
-  local x = 1 / magic
-  local l
-  if x < 1e-5 then
-    l = -(x + x * x / 2 + x * x * x / 3)
-  else
-    l = math.log(1 - x)
-  end
-  local y = (amount / cost) * l
-  if y > -1e-5 then
-    return -(y + y * y / 2 + y * y * y / 6)
-  end
-  return 1 - math.exp(y)
 end
 
 -- 1. arguments (pure) ---------------------------------------------------------------------
@@ -234,50 +149,34 @@ local idem_ttl = uint(ARGV[13])
 if idem and (not idem_ttl or idem_ttl < 1) then
   return bad('idempotency ttl')
 end
-local cap = uint(ARGV[14])
-if not cap or cap < 1 then
+local wins_cap = uint(ARGV[14])
+if not wins_cap or wins_cap < 1 then
   return bad('winners cap')
 end
-local publish = ARGV[15]
-if publish ~= 'publish' and publish ~= 'spublish' then
-  return bad('publish command')
+local publish, events_cap = ARGV[15], ARGV[16]
+local emit_error = check_emit_args(events_cap, publish)
+if emit_error then
+  return bad(emit_error)
 end
-local event_id, jackpot_name = ARGV[16], ARGV[17]
+local event_id, jackpot_name = ARGV[17], ARGV[18]
 if event_id == '' then
   return bad('event id')
 end
 -- embedded verbatim, never parsed here (parsing would cost every contribution and round big
 -- numbers); the store serializes both with json.dumps
-local metadata_raw, multipliers_raw = ARGV[18], ARGV[19]
+local metadata_raw, multipliers_raw = ARGV[19], ARGV[20]
 if metadata_raw == '' or string.sub(multipliers_raw, 1, 1) ~= '{' then
   return bad('event metadata or currency multipliers')
 end
 local pot_args = #ARGV - FIXED_ARGS
-if pot_args < 0 or pot_args % 3 ~= 0 or pot_args / 3 > MAX_POTS then
+if pot_args < 0 or pot_args % 3 ~= 0 then
   return bad('pot arguments')
 end
 local npots = pot_args / 3
-local arg_pot_ids, randoms, next_drops = {}, {}, {}
-for i = 1, npots do
-  local base = FIXED_ARGS + 3 * (i - 1)
-  arg_pot_ids[i] = ARGV[base + 1]
-  if ARGV[base + 2] ~= '' then
-    randoms[i] = uint(ARGV[base + 2])
-    if not randoms[i] or randoms[i] >= TWO52 then
-      return bad('random of pot ' .. arg_pot_ids[i])
-    end
-  end
-  if ARGV[base + 3] ~= '' then
-    next_drops[i] = uint(ARGV[base + 3])
-    if not next_drops[i] then
-      return bad('next drop value of pot ' .. arg_pot_ids[i])
-    end
-  end
-end
 
 -- 2. idempotency -----------------------------------------------------------------------
 if idem then
-  local stored = rcall('GET', KEYS[10])
+  local stored = rcall('GET', KEYS[11])
   if stored then
     local nl = string.find(stored, '\n', 1, true)
     if not nl then
@@ -314,29 +213,26 @@ if head[3] and head[3] ~= '' and now >= tonumber(head[3]) then
   return redis.error_reply('INSTANCE_ENDED')
 end
 
--- 4. pots match the engine; read their state ------------------------------------------------
+-- 4. pots match the engine, their trigger inputs are valid; read their state -----------------
 local pots = engine.pots
 if #pots ~= npots then
   return bad('expected ' .. #pots .. ' pots')
 end
-local fields = {}
+local fields, triggers, inputs = {}, {}, {}
 for i, pot in ipairs(pots) do
-  if arg_pot_ids[i] ~= pot.id then
+  local base = FIXED_ARGS + 3 * (i - 1)
+  if ARGV[base + 1] ~= pot.id then
     return bad('pot ' .. i .. ' is ' .. tostring(pot.id))
   end
-  local trigger = pot.trigger
-  if trigger.type == 'HitRate' then
-    if not randoms[i] then
-      return bad('random of pot ' .. pot.id)
-    end
-  elseif trigger.type == 'MustDropBy' then
-    local d = next_drops[i]
-    if not d or d < trigger.min or d >= trigger.max then
-      return bad('next drop value of pot ' .. pot.id)
-    end
-  else
+  triggers[i] = TRIGGERS[pot.trigger.type]
+  if not triggers[i] then
     error('unknown trigger of pot ' .. tostring(pot.id))
   end
+  local parsed, why = triggers[i].inputs(pot.trigger, ARGV[base + 2], ARGV[base + 3], now)
+  if not parsed then
+    return bad(why .. ' of pot ' .. pot.id)
+  end
+  inputs[i] = parsed
   local prefix = 'pot:' .. pot.id .. ':'
   fields[#fields + 1] = prefix .. 'value'
   fields[#fields + 1] = prefix .. 'reserve'
@@ -371,8 +267,8 @@ end
 
 -- 6. split and triggers (computed, not yet written) --------------------------------------------
 local house = amount
-local parts, values, reserves = {}, {}, {}
-local winner, winner_random = nil, ''
+local parts, values, reserves, states, pot_views = {}, {}, {}, {}, {}
+local winner = nil
 for i, pot in ipairs(pots) do
   local value = tonumber(pot_state[3 * i - 2])
   local reserve = tonumber(pot_state[3 * i - 1])
@@ -400,19 +296,11 @@ for i, pot in ipairs(pots) do
   values[i] = value + to_value
   reserves[i] = reserve + to_reserve
   parts[i] = {to_value, to_reserve}
+  pot_views[i] = {amount = amount, uncapped = uncapped, state = tonumber(pot_state[3 * i]),
+    now = now}
   if amount > 0 then
-    local trigger = pot.trigger
-    local hit
-    if trigger.type == 'HitRate' then
-      local p = hit_probability(amount, trigger.cost_per_attempt, trigger.max_magic_number)
-      hit = randoms[i] < p * TWO52
-    else
-      local drop_at = tonumber(pot_state[3 * i])
-      if not drop_at then
-        error('corrupt drop value of pot ' .. pot.id)
-      end
-      hit = uncapped >= drop_at
-    end
+    local hit, new_state = triggers[i].hit(pot.trigger, pot_views[i], inputs[i])
+    states[i] = new_state
     if hit and (winner == nil or values[i] > values[winner]) then
       winner = i
     end
@@ -432,9 +320,8 @@ if winner then
   values[winner] = seed
   reserves[winner] = reserves[winner] - from_reserve
   withheld = engine.auto_payout_limit >= 0 and win_amount > engine.auto_payout_limit
-  if pot.trigger.type == 'HitRate' then
-    winner_random = fmt(randoms[winner])
-  end
+  local reset = triggers[winner].reset(pot.trigger, pot_views[winner], inputs[winner])
+  states[winner] = reset
 end
 
 local raffle = engine.raffle
@@ -461,10 +348,10 @@ for i, pot in ipairs(pots) do
   state_update[#state_update + 1] = fmt(values[i])
   state_update[#state_update + 1] = prefix .. 'reserve'
   state_update[#state_update + 1] = fmt(reserves[i])
-end
-if winner and pots[winner].trigger.type == 'MustDropBy' then
-  state_update[#state_update + 1] = 'pot:' .. pots[winner].id .. ':drop_at'
-  state_update[#state_update + 1] = fmt(next_drops[winner])
+  if states[i] then
+    state_update[#state_update + 1] = prefix .. 'drop_at'
+    state_update[#state_update + 1] = fmt(states[i])
+  end
 end
 rcall('HSET', KEYS[2], unpack(state_update))
 rcall('HINCRBY', KEYS[2], 'total:contributions', fmt(amount))
@@ -513,20 +400,21 @@ rcall('XADD', KEYS[6], '*', unpack(entry))
 
 if winner then
   local pot = pots[winner]
-  local next_drop = ''
-  if pot.trigger.type == 'MustDropBy' then
-    next_drop = fmt(next_drops[winner])
+  local next_state = ''
+  if states[winner] then
+    next_state = fmt(states[winner])
   end
   rcall('XADD', KEYS[6], '*', 'type', 'win', 'id', contribution_id, 'pot', pot.id,
     'amount', fmt(win_amount), 'seed', fmt(seed), 'from_reserve', fmt(from_reserve),
-    'deficit', fmt(deficit), 'withheld', withheld and '1' or '0', 'drop_at', next_drop,
-    'random', winner_random, 'operator', operator_id, 'brand', brand_id, 'player', player_id,
-    'event_id', event_id, 'ts', ARGV[1])
+    'deficit', fmt(deficit), 'withheld', withheld and '1' or '0', 'drop_at', next_state,
+    'random', ARGV[FIXED_ARGS + 3 * winner - 1], 'operator', operator_id, 'brand', brand_id,
+    'player', player_id, 'event_id', event_id, 'ts', ARGV[1])
   if deficit > 0 then
     rcall('XADD', KEYS[6], '*', 'type', 'seed_funding', 'pot', pot.id, 'amount', fmt(deficit),
-      'reason', 'reseed', 'win', contribution_id, 'drop_at', next_drop, 'ts', ARGV[1])
+      'reason', 'reseed', 'win', contribution_id, 'drop_at', next_state, 'ts', ARGV[1])
   end
 
+  local brand_path = operator_id .. ':' .. brand_id
   local record = '{"win_id":' .. jstr(contribution_id)
     .. ',"contribution_id":' .. jstr(contribution_id)
     .. ',"instance_id":' .. jstr(engine.id)
@@ -542,33 +430,24 @@ if winner then
     .. ',"source_id":' .. jstr(source_id)
     .. ',"seed":"' .. fmt(seed) .. '"'
     .. ',"seed_deficit":"' .. fmt(deficit) .. '"}'
-  local pot_list = KEYS[10 + winner]
-  rcall('LPUSH', KEYS[7], record)
-  rcall('LTRIM', KEYS[7], 0, cap - 1)
-  rcall('LPUSH', pot_list, record)
-  rcall('LTRIM', pot_list, 0, cap - 1)
+  record_win(KEYS[7], KEYS[8], wins_cap, contribution_id, record,
+    win_groups(pot.id, brand_path))
 
-  local envelope = '{"event_type":"JackpotWinEvent","event_id":' .. jstr(event_id)
-    .. ',"data":{"instance_id":' .. jstr(engine.id)
-    .. ',"jackpot_name":' .. jstr(jackpot_name)
-    .. ',"operator_id":' .. jstr(operator_id)
-    .. ',"brand_id":' .. jstr(brand_id)
+  local data = '{"brand_id":' .. jstr(brand_path)
     .. ',"player_id":' .. jstr(player_id)
     .. ',"source_id":' .. jstr(source_id)
-    .. ',"gameround_id":' .. jstr(gameround_id)
-    .. ',"win_id":' .. jstr(contribution_id)
+    .. ',"instance_id":' .. jstr(engine.id)
+    .. ',"jackpot_name":' .. jstr(jackpot_name)
+    .. ',"timestamp":' .. ARGV[1]
     .. ',"win_pot_id":' .. jstr(pot.id)
     .. ',"win_amount":"' .. units(win_amount) .. '"'
-    .. ',"seed":"' .. units(seed) .. '"'
-    .. ',"seed_deficit":"' .. units(deficit) .. '"'
     .. ',"jackpot_currency":' .. jstr(engine.currency)
     .. ',"currency_multipliers":' .. multipliers_raw
+    .. ',"seed":"' .. units(seed) .. '"'
+    .. ',"seed_deficit":"' .. units(deficit) .. '"'
     .. ',"win_withheld":' .. jbool(withheld)
-    .. ',"timestamp":' .. ARGV[1]
-    .. ',"metadata":' .. metadata_raw .. '}}'
-  rcall('XADD', KEYS[8], 'MAXLEN', '~', '1000', '*', 'event_id', event_id,
-    'event_type', 'JackpotWinEvent', 'payload', envelope)
-  rcall(publish, KEYS[9], envelope)
+    .. ',"metadata":' .. metadata_raw .. '}'
+  emit_event(KEYS[9], KEYS[10], events_cap, publish, 'JackpotWinEvent', event_id, data)
 end
 
 local outcome = '{"contribution_id":' .. jstr(contribution_id)
@@ -595,6 +474,6 @@ outcome = outcome .. ',"tickets_awarded":"' .. fmt(tickets) .. '"'
   .. ',"source_id":' .. jstr(source_id) .. '}'
 
 if idem then
-  rcall('SET', KEYS[10], request_hash .. '\n' .. outcome, 'PX', ARGV[13])
+  rcall('SET', KEYS[11], request_hash .. '\n' .. outcome, 'PX', ARGV[13])
 end
 return {0, outcome}

@@ -1,0 +1,156 @@
+"""The event catalogue: every event the server emits, one schema per event's `data`.
+
+An event is the envelope `{"event_type", "event_id", "data"}`. Lua scripts emit theirs through
+`lua/includes/events.lua`, which appends `{event_id, event_type, payload}` to the instance's
+capped events stream and publishes `payload` (the envelope JSON) on the instance's channel.
+Field names are the published ones. Amounts are exact decimal strings in units of the
+jackpot's currency ("1234.5"); timestamps are epoch milliseconds. A contract test decodes
+every event any script emits with `decode_event`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from marshmallow import Schema, ValidationError, fields, validate
+
+from app import jsonio
+from app.schemas.common import StrictSchema
+
+DECIMAL_STRING = re.compile(r"^-?\d+(\.\d+)?$")
+
+
+class EventType(StrEnum):
+    JACKPOT_UPDATE = "JackpotUpdateEvent"
+    JACKPOT_WIN = "JackpotWinEvent"
+    RAFFLE_WIN = "RaffleWinEvent"
+    OPT_IN = "OptInEvent"
+
+
+def DecimalString(**kwargs: Any) -> fields.String:
+    """An amount written as an exact decimal string (never a JSON number)."""
+    return fields.String(
+        validate=validate.Regexp(DECIMAL_STRING, error="Not a decimal string."),
+        metadata={"format": "decimal"},
+        **kwargs,
+    )
+
+
+class ExactNumber(fields.Field):
+    """A JSON number kept exact (the JSON is parsed with Decimal floats); not a bool or string."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Decimal:
+        if isinstance(value, bool) or not isinstance(value, int | Decimal):
+            raise ValidationError("Not a number.")
+        return Decimal(value)
+
+    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> Any:
+        return value
+
+
+def Multipliers(**kwargs: Any) -> fields.Dict:
+    return fields.Dict(keys=fields.String(), values=ExactNumber(), **kwargs)
+
+
+class PotUpdateSchema(StrictSchema):
+    id = fields.String(required=True)
+    is_progressive = fields.Boolean(required=True)
+    current_value = DecimalString(required=True)
+
+
+class JackpotUpdateEventSchema(StrictSchema):
+    id = fields.String(required=True)
+    jackpot_type = fields.String(required=True, validate=validate.OneOf(["Jackpot", "Raffle"]))
+    currency = fields.String(required=True)
+    pots = fields.List(fields.Nested(PotUpdateSchema), required=True)
+    allowed_brands = fields.List(fields.String(), required=True)
+    allowed_sources = fields.List(fields.String(), required=True)
+    status = fields.String(required=True)
+    timestamp_start = fields.Integer(required=True, allow_none=True)
+    timestamp_end = fields.Integer(required=True, allow_none=True)
+    last_updated = fields.Integer(required=True)
+
+
+class JackpotWinEventSchema(StrictSchema):
+    brand_id = fields.String(required=True, metadata={"description": "operator_id:brand_id"})
+    player_id = fields.String(required=True)
+    source_id = fields.String(required=True, allow_none=True)
+    instance_id = fields.String(required=True)
+    jackpot_name = fields.String(required=True, allow_none=True)
+    timestamp = fields.Integer(required=True)
+    win_pot_id = fields.String(required=True)
+    win_amount = DecimalString(required=True)
+    jackpot_currency = fields.String(required=True)
+    currency_multipliers = Multipliers(required=True)
+    seed = DecimalString(required=True)
+    seed_deficit = DecimalString(required=True)
+    win_withheld = fields.Boolean(required=True)
+    metadata = fields.Raw(required=True, allow_none=True)
+
+
+class RaffleWinnerSchema(StrictSchema):
+    player_id = fields.String(required=True)
+    brand_id = fields.String(required=True)
+    currency = fields.String(required=True)
+    win_amount = DecimalString(required=True)
+
+
+class RaffleWinEventSchema(StrictSchema):
+    brand_id = fields.String(required=True, allow_none=True)
+    instance_id = fields.String(required=True)
+    jackpot_name = fields.String(required=True, allow_none=True)
+    jackpot_currency = fields.String(required=True)
+    currency_multipliers = Multipliers(required=True)
+    timestamp = fields.Integer(required=True)
+    winners = fields.List(fields.Nested(RaffleWinnerSchema), required=True)
+    win_withheld = fields.Boolean(required=True)
+
+
+class OptInEventSchema(StrictSchema):
+    instance_id = fields.String(required=True)
+    player_id = fields.String(required=True)
+    ext_player_id = fields.String(required=True)
+    player_brand_id = fields.String(required=True)
+    preferred_contribution_value = DecimalString(required=True, allow_none=True)
+    contribution_count = fields.Integer(required=True)
+    contribution_value = fields.String(required=True, allow_none=True)
+    opted_in = fields.Boolean(required=True)
+    last_updated = fields.Integer(required=True)
+
+
+EVENT_SCHEMAS: dict[EventType, type[Schema]] = {
+    EventType.JACKPOT_UPDATE: JackpotUpdateEventSchema,
+    EventType.JACKPOT_WIN: JackpotWinEventSchema,
+    EventType.RAFFLE_WIN: RaffleWinEventSchema,
+    EventType.OPT_IN: OptInEventSchema,
+}
+
+
+class EventEnvelopeSchema(StrictSchema):
+    event_type = fields.String(required=True, validate=validate.OneOf([t.value for t in EventType]))
+    event_id = fields.String(required=True, validate=validate.Length(min=1))
+    data = fields.Dict(required=True)
+
+
+def decode_event(payload: str | bytes) -> dict[str, Any]:
+    """An envelope JSON (a stream entry's `payload`, a pub/sub message) decoded and checked
+    against the catalogue: {"event_type": EventType, "event_id", "data": loaded data}.
+    Raises ValidationError when it does not match (unknown type, missing or extra fields)."""
+    raw = json.loads(payload, parse_float=Decimal)
+    envelope: dict[str, Any] = EventEnvelopeSchema().load(raw)
+    event_type = EventType(envelope["event_type"])
+    data = EVENT_SCHEMAS[event_type]().load(envelope["data"])
+    return {"event_type": event_type, "event_id": envelope["event_id"], "data": data}
+
+
+def encode_event(event_type: EventType, event_id: str, data: dict[str, Any]) -> str:
+    """The envelope JSON of an event built in Python (data checked against its schema)."""
+    schema = EVENT_SCHEMAS[event_type]()
+    errors = schema.validate(data)
+    if errors:
+        raise ValidationError(errors)
+    return jsonio.dumps({"event_type": event_type.value, "event_id": event_id, "data": data})

@@ -1,0 +1,108 @@
+"""Wins: each stored once, read through capped recent-id indexes.
+
+The contribute script (and any script that pays a win) writes a win record once, into the
+instance's wins hash (win id -> JSON, never trimmed), and indexes its id under the groups of
+`lua/includes/wins.lua`: the instance, the pot, the brand, the brand in the pot. Each group
+keeps its latest `WINNERS_CAP` ids, so any brand's latest wins are there as long as it has
+that many. Reading several groups (every pot of an instance) is one script call.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from app.limits import WINNERS_CAP
+from app.store import keys
+from app.store.base import StoreBase
+
+
+def group(pot_id: str | None = None, brand_path: str | None = None) -> str:
+    """The index group of includes/wins.lua for a pot and/or a brand ('<operator>:<brand>')."""
+    if brand_path is None:
+        return "i" if pot_id is None else f"p:{pot_id}"
+    return f"b:{brand_path}" if pot_id is None else f"bp:{brand_path}:{pot_id}"
+
+
+@dataclass(frozen=True)
+class Winner:
+    """One win record (win_amount, seed, seed_deficit in micros of the instance currency)."""
+
+    win_id: str
+    contribution_id: str
+    instance_id: str
+    win_pot_id: str
+    operator_id: str
+    brand_id: str
+    player_id: str
+    win_amount: int
+    currency: str
+    timestamp: int
+    win_withheld: bool
+    gameround_id: str | None
+    source_id: str | None
+    seed: int
+    seed_deficit: int
+
+    @classmethod
+    def from_json(cls, raw: str) -> Winner:
+        data = json.loads(raw)
+        return cls(
+            win_id=data["win_id"],
+            contribution_id=data["contribution_id"],
+            instance_id=data["instance_id"],
+            win_pot_id=data["win_pot_id"],
+            operator_id=data["operator_id"],
+            brand_id=data["brand_id"],
+            player_id=data["player_id"],
+            win_amount=int(data["win_amount"]),
+            currency=data["currency"],
+            timestamp=int(data["timestamp"]),
+            win_withheld=bool(data["win_withheld"]),
+            gameround_id=data["gameround_id"],
+            source_id=data["source_id"],
+            seed=int(data["seed"]),
+            seed_deficit=int(data["seed_deficit"]),
+        )
+
+
+class WinStore(StoreBase):
+    async def winners(
+        self,
+        instance_id: str,
+        pot_id: str | None = None,
+        *,
+        limit: int = WINNERS_CAP,
+        brand_path: str | None = None,
+    ) -> list[Winner]:
+        """Latest wins, newest first, of the instance or of one pot, optionally of one brand."""
+        return (await self._read(instance_id, [group(pot_id, brand_path)], limit))[0]
+
+    async def pot_winners(
+        self,
+        instance_id: str,
+        pot_ids: Sequence[str],
+        *,
+        limit: int = WINNERS_CAP,
+        brand_path: str | None = None,
+    ) -> dict[str, list[Winner]]:
+        """Latest wins of each pot (pot id -> wins), in one round trip."""
+        lists = await self._read(instance_id, [group(p, brand_path) for p in pot_ids], limit)
+        return dict(zip(pot_ids, lists, strict=True))
+
+    async def win(self, instance_id: str, win_id: str) -> Winner | None:
+        raw = await self.client.hget(keys.instance_wins(instance_id), win_id)
+        return None if raw is None else Winner.from_json(raw)
+
+    async def _read(self, instance_id: str, groups: list[str], limit: int) -> list[list[Winner]]:
+        if not groups:
+            return []
+        if limit <= 0:
+            return [[] for _ in groups]
+        reply = await self.script(
+            "read_wins",
+            [keys.instance_wins(instance_id), keys.instance_wins_index(instance_id)],
+            [min(limit, WINNERS_CAP), *groups],
+        )
+        return [[Winner.from_json(raw) for raw in records if raw] for records in reply]
