@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 
-from app.services.engine import HIT_RANDOM_BOUND
 from app.store import Store, keys
 from app.store.connection import Timeouts, async_client
 from app.store.contributions import ContributionOutcome
 from app.store.scripts import ScriptRunner
+from app.triggers.hit_rate import HIT_RANDOM_BOUND
 from tests.support.definitions import hit_rate, must_drop, pot
 from tests.test_lua_contribute import (
     M,

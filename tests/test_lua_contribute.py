@@ -19,11 +19,12 @@ from marshmallow import ValidationError
 from app.limits import MAX_POTS
 from app.schemas.admin import InstanceSchema
 from app.schemas.events import EventType, decode_event
-from app.services.engine import HIT_RANDOM_BOUND, compile_engine
+from app.services.engine import compile_engine
 from app.store import Refusal, ScriptRefusal, Store, keys
 from app.store.connection import async_client
 from app.store.contributions import ContributionOutcome, PotDraw, contribute_keys
 from app.store.scripts import ScriptRunner
+from app.triggers.hit_rate import HIT_RANDOM_BOUND
 from tests.support.definitions import hit_rate, must_drop, pot
 from tests.support.snapshots import snapshot
 

@@ -13,9 +13,10 @@ import pytest
 
 from app.money import format_amount, from_micros
 from app.schemas.admin import InstanceSchema
-from app.services.engine import compile_engine, draw_drop_value
+from app.services.engine import compile_engine
 from app.store import Refusal, ScriptRefusal, Store, keys
 from app.store.optins import OptInRecord
+from app.triggers import initial_state
 from tests.conftest import make_settings
 
 NOW = 1_700_000_000_000
@@ -58,7 +59,7 @@ async def create(store: Store, **overrides: Any) -> str:
         status=loaded["status"],
         timestamp_start=loaded["timestamp_start"],
         timestamp_end=loaded["timestamp_end"],
-        drop_values=[draw_drop_value(pot) for pot in engine["pots"]],
+        drop_values=[initial_state(pot["trigger"], NOW) for pot in engine["pots"]],
     )
     return str(loaded["id"])
 

@@ -6,14 +6,14 @@ that must exist, a known currency) are checked by the admin service against the 
 
 from __future__ import annotations
 
-import re
 from decimal import Decimal
 from typing import Any
 
 from marshmallow import ValidationError, fields, post_load, validate, validates_schema
 
 from app.limits import MAX_POTS
-from app.schemas.common import (
+from app.schemas.common import (  # period_ms: re-exported, callers import it from here
+    PERIOD_PATTERN,
     Amount,
     BrandPath,
     Country,
@@ -23,19 +23,12 @@ from app.schemas.common import (
     StrictInt,
     StrictSchema,
     exactly_one,
+    period_ms,  # noqa: F401
 )
 from app.security import ROLES
+from app.triggers import TRIGGERS, trigger_of
 
 STATUSES = ("Pending", "Active", "Paused", "Terminated")
-PERIOD_PATTERN = re.compile(r"^(?P<count>[1-9][0-9]{0,5})(?P<unit>[smhd])$")
-PERIOD_UNIT_MS = {"s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
-
-
-def period_ms(text: str) -> int:
-    match = PERIOD_PATTERN.fullmatch(text)
-    if not match:
-        raise ValueError(text)
-    return int(match.group("count")) * PERIOD_UNIT_MS[match.group("unit")]
 
 
 class OperatorSchema(StrictSchema):
@@ -150,28 +143,17 @@ class OneOfSchema(StrictSchema):
         return {name: value for name, value in data.items() if value is not None}
 
 
-class HitRateSchema(StrictSchema):
-    max_magic_number = StrictInt(required=True, validate=validate.Range(1, 10**12))
-    cost_per_attempt = Amount(required=True, minimum=0, min_inclusive=False)
-
-
-class MustDropBySchema(StrictSchema):
-    min = Amount(required=True)
-    max = Amount(required=True)
-
-    @validates_schema
-    def _ordered(self, data: dict[str, Any], **kwargs: Any) -> None:
-        if data["min"] >= data["max"]:
-            raise ValidationError("min must be below max.", "max")
-
-
-class TriggerSchema(OneOfSchema):
-    HitRate = fields.Nested(HitRateSchema, load_default=None)
-    MustDropBy = fields.Nested(MustDropBySchema, load_default=None)
-
+class _OneTrigger(OneOfSchema):
     @validates_schema
     def _one(self, data: dict[str, Any], **kwargs: Any) -> None:
-        exactly_one(data, ("HitRate", "MustDropBy"), "trigger")
+        exactly_one(data, tuple(TRIGGERS), "trigger")
+
+
+# {"<trigger type>": body}: one field per registered trigger type; any other key is refused.
+TriggerSchema = _OneTrigger.from_dict(
+    {name: fields.Nested(t.schema, load_default=None) for name, t in TRIGGERS.items()},
+    name="TriggerSchema",
+)
 
 
 class PotSchema(StrictSchema):
@@ -189,16 +171,8 @@ class PotSchema(StrictSchema):
         cap = data["max_value"]
         if cap is not None and data["seed"] > cap:
             raise ValidationError("seed must not exceed max_value.", "seed")
-        drop = data["trigger"].get("MustDropBy")
-        if drop and not data["is_progressive"]:
-            raise ValidationError(
-                "A MustDropBy pot must be progressive to reach its drop.", "trigger"
-            )
-        if drop:
-            if drop["min"] < data["seed"]:
-                raise ValidationError("MustDropBy.min must be at least the seed.", "trigger")
-            if cap is not None and drop["max"] > cap:
-                raise ValidationError("MustDropBy.max must not exceed max_value.", "trigger")
+        trigger, body = trigger_of(data["trigger"])
+        trigger.check_pot(data, body)
 
 
 class ContributionTypeSchema(OneOfSchema):

@@ -14,6 +14,8 @@ ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
 CURRENCY_PATTERN = r"^[A-Z]{3}$"
 COUNTRY_PATTERN = r"^[A-Z]{2}$"
 BRAND_PATH_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}:[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
+PERIOD_PATTERN = re.compile(r"^(?P<count>[1-9][0-9]{0,5})(?P<unit>[smhd])$")
+PERIOD_UNIT_MS = {"s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
 ABSURD_AMOUNT = Decimal("1000000000")  # 1e9 units: beyond any real stake, and keeps Lua exact
 
 
@@ -26,6 +28,14 @@ class Pattern(validate.Regexp):
         if self.regex.fullmatch(value) is None:
             raise ValidationError(self._format_error(value))
         return value
+
+
+def period_ms(text: str) -> int:
+    """A period such as "30s", "6h" or "1d" in milliseconds."""
+    match = PERIOD_PATTERN.fullmatch(text)
+    if not match:
+        raise ValueError(text)
+    return int(match.group("count")) * PERIOD_UNIT_MS[match.group("unit")]
 
 
 class StrictSchema(Schema):

@@ -25,8 +25,9 @@ from app.schemas.admin import (
 from app.security import Principal, hash_password, verify_password
 from app.services.audit import CLI_ACTOR, AuditTrail, brand_operators
 from app.services.config import ConfigCache, ConfigSnapshot
-from app.services.engine import compile_engine, draw_drop_value
+from app.services.engine import compile_engine
 from app.store import Refusal, ScriptRefusal, Store
+from app.triggers import initial_state
 
 PasswordLookup = Callable[[str], str | None]
 ACCOUNT_VIEW = ("username", "operator_id", "roles")
@@ -292,15 +293,16 @@ class AdminService:
     ) -> tuple[dict[str, Any], bool]:
         stored: dict[str, Any] = InstanceSchema().dump(definition)
         engine = compile_engine(definition)
+        now = now_ms()
         try:
             created = await self._store.create_instance(
                 stored,
                 engine,
-                now_ms=now_ms(),
+                now_ms=now,
                 status=definition["status"],
                 timestamp_start=definition["timestamp_start"],
                 timestamp_end=definition["timestamp_end"],
-                drop_values=[draw_drop_value(pot) for pot in engine["pots"]],
+                drop_values=[initial_state(pot["trigger"], now) for pot in engine["pots"]],
             )
         except ScriptRefusal as refusal:
             if refusal.code is Refusal.INSTANCE_EXISTS:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import secrets
 import uuid
 from dataclasses import dataclass
 from decimal import Decimal
@@ -21,7 +20,7 @@ from rq import Queue
 from app import jsonio
 from app.clock import now_ms
 from app.config import Settings
-from app.money import format_amount, to_micros
+from app.money import format_amount
 from app.refusals import Code, Refused
 from app.security import Principal
 from app.services.callbacks import check_callback_url
@@ -29,12 +28,12 @@ from app.services.charges import Charge, contribution_charge, wager_micros
 from app.services.config import ConfigCache, ConfigSnapshot
 from app.services.conversion import Converter
 from app.services.eligibility import check_eligible
-from app.services.engine import HIT_RANDOM_BOUND, random_drop_value
 from app.services.refusals import refused
 from app.services.scope import BrandRef, check_operator, qualified_brand, resolve_brand
 from app.services.targets import instance_definition, resolve_source_instance
 from app.store import ScriptRefusal, Store
 from app.store.contributions import ContributionOutcome, PotDraw
+from app.triggers import pot_inputs
 
 CONTRIBUTION_QUEUE = "contributions"
 CALLBACK_QUEUE = "callbacks"
@@ -277,6 +276,7 @@ class ContributionService:
     # -- settling: the one script call ---------------------------------------------------
     async def settle(self, contribution: Contribution) -> ContributionResult:
         definition = contribution.definition
+        now = now_ms()
         try:
             outcome = await self._store.contribute(
                 definition["id"],
@@ -285,8 +285,11 @@ class ContributionService:
                 player_id=contribution.player_id,
                 contribution_id=str(uuid.uuid4()),
                 event_id=str(uuid.uuid4()),
-                now_ms=now_ms(),
-                pots=[_draw(pot) for pot in definition["pots"]],
+                now_ms=now,
+                pots=[
+                    PotDraw(pot["id"], *pot_inputs(pot["trigger"], now))
+                    for pot in definition["pots"]
+                ],
                 percentage_amount=contribution.charge.credited,
                 base_wager=contribution.base_wager,
                 source_id=contribution.source_id,
@@ -416,13 +419,3 @@ def response_body(
         "contribution_amount": paid,
         "metadata": metadata,
     }
-
-
-def _draw(pot: dict[str, Any]) -> PotDraw:
-    """Fresh randomness from the OS CSPRNG for one pot; the script uses what it needs."""
-    trigger = pot["trigger"]
-    if "HitRate" in trigger:
-        return PotDraw(pot["id"], hit_input=secrets.randbelow(HIT_RANDOM_BOUND))
-    low = to_micros(Decimal(trigger["MustDropBy"]["min"]))
-    high = to_micros(Decimal(trigger["MustDropBy"]["max"]))
-    return PotDraw(pot["id"], reset_input=random_drop_value(low, high))

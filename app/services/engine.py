@@ -5,21 +5,19 @@ Engine JSON (the contract with lua/*.lua):
   {id, currency, auto_payout_limit (micros, -1 = none), opt_in_required,
    contribution: {type: "Fixed", amount} | {type: "Percentage", ppm},
    pots: [{id, share_ppm, reserve_ppm, seed, max_value (-1 = uncapped), progressive,
-           trigger: {type: "HitRate", max_magic_number, cost_per_attempt}
-                  | {type: "MustDropBy", min, max}}],
+           trigger: {type: <trigger type>, ...} (compiled by its module of app/triggers/)}],
    raffle: null | {ticket_cost, ticket_basis, prizes: [micros], draw_every_ms (null = at end)}}
 """
 
 from __future__ import annotations
 
-import secrets
 from typing import Any
 
 from app.money import to_micros, to_ppm
-from app.schemas.admin import period_ms
+from app.schemas.common import period_ms
+from app.triggers import compile_trigger
 
 NONE = -1
-HIT_RANDOM_BOUND = 2**52  # a HitRate pot's random is uniform in [0, HIT_RANDOM_BOUND)
 
 
 def compile_engine(definition: dict[str, Any]) -> dict[str, Any]:
@@ -41,19 +39,6 @@ def compile_engine(definition: dict[str, Any]) -> dict[str, Any]:
 
 
 def _compile_pot(pot: dict[str, Any]) -> dict[str, Any]:
-    trigger = pot["trigger"]
-    if "HitRate" in trigger:
-        compiled_trigger = {
-            "type": "HitRate",
-            "max_magic_number": trigger["HitRate"]["max_magic_number"],
-            "cost_per_attempt": to_micros(trigger["HitRate"]["cost_per_attempt"]),
-        }
-    else:
-        compiled_trigger = {
-            "type": "MustDropBy",
-            "min": to_micros(trigger["MustDropBy"]["min"]),
-            "max": to_micros(trigger["MustDropBy"]["max"]),
-        }
     cap = pot["max_value"]
     return {
         "id": pot["id"],
@@ -62,7 +47,7 @@ def _compile_pot(pot: dict[str, Any]) -> dict[str, Any]:
         "seed": to_micros(pot["seed"]),
         "max_value": NONE if cap is None else to_micros(cap),
         "progressive": bool(pot["is_progressive"]),
-        "trigger": compiled_trigger,
+        "trigger": compile_trigger(pot["trigger"]),
     }
 
 
@@ -76,16 +61,3 @@ def _compile_raffle(raffle: dict[str, Any] | None) -> dict[str, Any] | None:
         "prizes": [to_micros(prize) for prize in raffle["prizes"]],
         "draw_every_ms": None if every is None else period_ms(every),
     }
-
-
-def random_drop_value(low: int, high: int) -> int:
-    """A hidden drop value, uniform in [low, high) micro-units, from the OS CSPRNG."""
-    return low + secrets.randbelow(high - low)
-
-
-def draw_drop_value(pot: dict[str, Any]) -> int | None:
-    """A compiled pot's first drop value (None for pots without MustDropBy)."""
-    trigger = pot["trigger"]
-    if trigger["type"] != "MustDropBy":
-        return None
-    return random_drop_value(int(trigger["min"]), int(trigger["max"]))
