@@ -20,25 +20,13 @@ from app import jsonio
 from app.config import ConfigError, Settings
 from app.money import MoneyError, format_amount, to_decimal
 from app.refusals import Refused
-from app.schemas.admin import DefinitionsSchema
 from app.security import ROLES
 from app.services import Services
-from app.services.admin import environment_passwords
 from app.services.audit import CLI_ACTOR
+from app.services.definitions import load_file, read_definitions
 from app.services.treasury import meter_report_csv, utc_day
 
-
-def read_definitions(path: Path) -> dict[str, Any]:
-    text = path.read_text()
-    data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    if not isinstance(data, dict):
-        raise ValueError(f"{path} must hold a mapping of definitions")
-    loaded: dict[str, Any] = DefinitionsSchema().load(data)
-    return loaded
-
-
-async def load_file(services: Services, path: Path) -> dict[str, Any]:
-    return await services.admin.apply(read_definitions(path), environment_passwords(os.environ))
+__all__ = ["main", "read_definitions"]
 
 
 def _fail(message: str, code: int = 1) -> int:
@@ -56,7 +44,9 @@ async def _with_services(settings: Settings, work: Any) -> Any:
 
 def cmd_load(args: argparse.Namespace, settings: Settings) -> int:
     try:
-        summary = asyncio.run(_with_services(settings, lambda s: load_file(s, Path(args.file))))
+        summary = asyncio.run(
+            _with_services(settings, lambda s: load_file(s.admin, Path(args.file)))
+        )
     except ValidationError as error:
         return _fail(f"{args.file} is invalid: {json.dumps(error.messages, default=str)}")
     except RedisError as error:  # e.g. Redis unreachable: one line, not a traceback
@@ -219,8 +209,8 @@ def cmd_redeliver(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    from app import create_app
     from app.server import serve
+    from app.web import create_app
 
     asyncio.run(serve(create_app(settings), settings))
     return 0

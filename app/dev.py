@@ -26,17 +26,17 @@ def demo_file() -> Path:
 
 
 async def _run(settings: Settings, demo: bool, store_name: str) -> None:
-    from app import create_app
-    from app.cli import load_file
     from app.server import serve
     from app.services import Services
+    from app.services.definitions import load_file
+    from app.web import create_app
     from schedulers.main import start_scheduler
     from workers.jobs import configure as configure_jobs
     from workers.main import start_worker_thread
 
     services = Services.create(settings)
     if demo:
-        await load_file(services, demo_file())
+        await load_file(services.admin, demo_file())
     app = create_app(settings, services)
     # Jobs of the in-process worker run on this loop, with these services.
     configure_jobs(services, asyncio.get_running_loop())

@@ -9,9 +9,8 @@ from rq.timeouts import TimerDeathPenalty
 from rq.worker import HerokuWorker
 
 from app.config import Settings
+from app.queues import QUEUES
 from app.store.connection import sync_client
-
-QUEUES = ("contributions", "callbacks")
 
 
 def queues(settings: Settings) -> list[Queue]:

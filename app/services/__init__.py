@@ -8,12 +8,13 @@ from dataclasses import dataclass
 from rq import Queue
 
 from app.config import Settings
+from app.queues import CALLBACK_QUEUE, CONTRIBUTION_QUEUE
 from app.security import TokenIssuer
 from app.services.admin import AdminService
 from app.services.auth import AuthService
 from app.services.catalog import CatalogService
 from app.services.config import ConfigCache
-from app.services.contributions import CALLBACK_QUEUE, CONTRIBUTION_QUEUE, ContributionService
+from app.services.contributions import ContributionService
 from app.services.deliveries import DeliveryService
 from app.services.instances import InstanceService
 from app.services.lifecycle import LifecycleService

@@ -21,6 +21,7 @@ from app import jsonio
 from app.clock import now_ms
 from app.config import Settings
 from app.money import format_amount
+from app.queues import CALLBACK_QUEUE
 from app.refusals import Code, Refused
 from app.security import Principal
 from app.services.callbacks import check_callback_url
@@ -34,9 +35,6 @@ from app.services.targets import instance_definition, resolve_source_instance
 from app.store import ScriptRefusal, Store
 from app.store.contributions import ContributionOutcome, PotDraw
 from app.triggers import pot_inputs
-
-CONTRIBUTION_QUEUE = "contributions"
-CALLBACK_QUEUE = "callbacks"
 
 
 @dataclass(frozen=True)

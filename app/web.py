@@ -1,0 +1,182 @@
+"""The Quart application factory: create_app()."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from marshmallow import ValidationError
+from quart import Quart, Response, g, request
+from quart.json.provider import DefaultJSONProvider
+from werkzeug.exceptions import HTTPException
+
+from app import jsonio
+from app.config import Settings
+from app.errors import APIError
+from app.http import validation_error
+from app.metrics import Metrics
+from app.refusals import Refused
+from app.security import TokenError
+from app.services import Services
+from app.store.errors import StoreError, StoreUnavailable
+
+log = logging.getLogger("jackpot_gateway")
+
+HTTP_CODES = {
+    400: "BAD_REQUEST",
+    401: "UNAUTHORIZED",
+    403: "FORBIDDEN",
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    413: "BODY_TOO_LARGE",
+    415: "UNSUPPORTED_MEDIA_TYPE",
+    429: "TOO_MANY_REQUESTS",
+}
+
+
+class JSONProvider(DefaultJSONProvider):
+    """Responses keep decimals exact (see app.jsonio)."""
+
+    def dumps(self, obj: Any, **kwargs: Any) -> str:
+        return jsonio.dumps(obj)
+
+
+def _json_error(error: APIError) -> Response:
+    response = Response(
+        jsonio.dumps(error.to_dict()), status=error.status, content_type="application/json"
+    )
+    if error.status == 401:
+        response.headers["WWW-Authenticate"] = "Bearer"
+    retry_after = error.details.get("retry_after")
+    if retry_after is not None:
+        response.headers["Retry-After"] = str(retry_after)
+    return response
+
+
+STORE_RETRY_AFTER_S = 1
+
+
+def store_error(error: StoreError, method: str) -> APIError:
+    """503 when nothing was sent (or the request only reads): retry freely. 504 when a
+    write was sent and no reply came: it may have been applied, so retry with the same
+    idempotency key (which answers the first outcome) or read the outcome back."""
+    if isinstance(error, StoreUnavailable) or method in ("GET", "HEAD"):
+        return APIError(
+            503,
+            "STORE_UNAVAILABLE",
+            "The jackpot store is unavailable; nothing was applied. Retry later.",
+            {"retry_after": STORE_RETRY_AFTER_S},
+        )
+    return APIError(
+        504,
+        "OUTCOME_UNKNOWN",
+        "The jackpot store did not confirm the outcome; it may have been applied. Retry "
+        "with the same idempotency key, or read the contribution back.",
+        {"retry_after": STORE_RETRY_AFTER_S},
+    )
+
+
+def create_app(settings: Settings | None = None, services: Services | None = None) -> Quart:
+    settings = settings or Settings.from_env()
+    app = Quart("jackpot_gateway", static_folder=None)
+    app.json = JSONProvider(app)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False
+    app.extensions["settings"] = settings
+    app.extensions["metrics"] = Metrics()
+
+    @app.before_serving
+    async def open_services() -> None:
+        app.extensions["gateway"] = services or Services.create(settings)
+
+    @app.after_serving
+    async def close_services() -> None:
+        gateway: Services | None = app.extensions.pop("gateway", None)
+        if gateway is not None and services is None:
+            await gateway.close()
+
+    @app.before_request
+    async def authenticate() -> None:
+        g.started = time.perf_counter()
+        view = app.view_functions.get(request.endpoint or "")
+        if view is None or getattr(view, "is_public", False):
+            return
+        header = request.headers.get("Authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise APIError(
+                401, "MISSING_TOKEN", "An Authorization: Bearer <token> header is required."
+            )
+        try:
+            g.principal = await app.extensions["gateway"].auth.principal(token.strip())
+        except TokenError as error:
+            raise APIError(401, error.code, error.message) from None
+
+    @app.after_request
+    async def count_request(response: Response) -> Response:
+        rule = request.url_rule.rule if request.url_rule else "unmatched"
+        metrics: Metrics = app.extensions["metrics"]
+        metrics.inc(
+            "jg_http_requests_total",
+            "HTTP requests by route and status.",
+            method=request.method,
+            route=rule,
+            status=str(response.status_code),
+        )
+        started = g.get("started")
+        if started is not None:
+            metrics.observe(
+                "jg_http_request_seconds",
+                "HTTP request latency by route.",
+                time.perf_counter() - started,
+                route=rule,
+            )
+        return response
+
+    @app.errorhandler(APIError)
+    async def api_error(error: APIError) -> Response:
+        return _json_error(error)
+
+    @app.errorhandler(Refused)
+    async def refused(error: Refused) -> Response:
+        return _json_error(APIError.from_refusal(error))
+
+    @app.errorhandler(ValidationError)
+    async def schema_error(error: ValidationError) -> Response:
+        return _json_error(validation_error(error))
+
+    @app.errorhandler(HTTPException)
+    async def http_error(error: HTTPException) -> Response:
+        status = error.code or 500
+        code = HTTP_CODES.get(status, "HTTP_ERROR")
+        message = {
+            404: "No such resource.",
+            405: f"Method {request.method} is not allowed here.",
+            413: f"The body is larger than {settings.max_body_bytes} bytes.",
+        }.get(status, error.description or error.name)
+        response = _json_error(APIError(status, code, message))
+        valid_methods = getattr(error, "valid_methods", None)
+        if status == 405 and valid_methods:  # RFC 9110: a 405 must list the allowed methods
+            response.headers["Allow"] = ", ".join(sorted(valid_methods))
+        return response
+
+    @app.errorhandler(StoreError)
+    async def store_failure(error: StoreError) -> Response:
+        # One line per failure: while Redis is down a traceback per request drowns the log.
+        log.warning("store %s on %s %s: %s", error.kind, request.method, request.path, error)
+        app.extensions["metrics"].inc(
+            "jg_store_errors_total", "Store failures by kind.", kind=error.kind
+        )
+        return _json_error(store_error(error, request.method))
+
+    @app.errorhandler(Exception)
+    async def unexpected(error: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return _json_error(APIError(500, "INTERNAL_ERROR", "An unexpected error occurred."))
+
+    from app.blueprints import admin, auth, catalog, docs, health, jackpots
+
+    for module in (auth, health, admin, catalog, jackpots, docs):
+        app.register_blueprint(module.blueprint)
+    return app
