@@ -1,13 +1,14 @@
 --[[
   Create a jackpot instance: store its definition and compiled engine, set every pot to its
-  seed and record the seed funding in the ledger. Creating an identical instance again is a
-  no-op, so loading the same definitions twice changes nothing.
+  seed and record the seed funding in the ledger. When the instance exists nothing is written:
+  the caller compares the stored definition with its own by meaning (app/services/canonical.py),
+  so loading the same definitions twice changes nothing.
 
   KEYS[1]  instance definition (string, JSON)
   KEYS[2]  instance engine (string, JSON in micro-units)
   KEYS[3]  instance state (hash)
   KEYS[4]  instance ledger (stream)
-  ARGV[1]  definition JSON
+  ARGV[1]  definition JSON (its versioned storage form)
   ARGV[2]  engine JSON: {pots: [{id, seed (micro-units), ...}], ...}
   ARGV[3]  now, epoch milliseconds
   ARGV[4]  initial status: Pending | Active | Paused
@@ -15,17 +16,12 @@
   ARGV[6]  timestamp_end, epoch ms, or '' for none
   ARGV[7..] one drop value per pot in engine order, micro-units ('' for pots without MustDropBy)
 
-  Returns: 1 when created, 0 when an identical definition already existed.
-  Errors:  INSTANCE_EXISTS when the id exists with another definition;
-           BAD_ARGUMENT when the engine JSON or a drop value is malformed.
+  Returns: 1 when created, 0 when the instance already existed (nothing written).
+  Errors:  BAD_ARGUMENT when the engine JSON or a drop value is malformed.
 ]]
 local rcall = redis.call
-local existing = rcall('GET', KEYS[1])
-if existing then
-  if existing == ARGV[1] then
-    return 0
-  end
-  return redis.error_reply('INSTANCE_EXISTS definition differs')
+if rcall('EXISTS', KEYS[1]) == 1 then
+  return 0
 end
 local ok, engine = pcall(cjson.decode, ARGV[2])
 if not ok or type(engine) ~= 'table' or type(engine.pots) ~= 'table' then

@@ -18,12 +18,12 @@ from app.money import format_amount, from_micros
 from app.refusals import Code, Refused
 from app.schemas.admin import (
     CurrenciesSchema,
-    InstanceSchema,
     OperatorSchema,
     SourceSchema,
 )
 from app.security import Principal, hash_password, verify_password
 from app.services.audit import CLI_ACTOR, AuditTrail, brand_operators
+from app.services.canonical import from_storage, same_meaning, to_storage
 from app.services.config import ConfigCache, ConfigSnapshot
 from app.services.engine import compile_engine
 from app.store import Refusal, ScriptRefusal, Store
@@ -291,37 +291,37 @@ class AdminService:
     async def _write_instance(
         self, definition: dict[str, Any], by: Principal
     ) -> tuple[dict[str, Any], bool]:
-        stored: dict[str, Any] = InstanceSchema().dump(definition)
+        storage = to_storage(definition)
         engine = compile_engine(definition)
         now = now_ms()
-        try:
-            created = await self._store.create_instance(
-                stored,
-                engine,
-                now_ms=now,
-                status=definition["status"],
-                timestamp_start=definition["timestamp_start"],
-                timestamp_end=definition["timestamp_end"],
-                drop_values=[initial_state(pot["trigger"], now) for pot in engine["pots"]],
-            )
-        except ScriptRefusal as refusal:
-            if refusal.code is Refusal.INSTANCE_EXISTS:
-                raise Refused(
-                    Code.INSTANCE_EXISTS,
-                    f"Instance {definition['id']} exists with another definition.",
-                ) from None
-            raise
+        created = await self._store.create_instance(
+            storage,
+            engine,
+            now_ms=now,
+            status=definition["status"],
+            timestamp_start=definition["timestamp_start"],
+            timestamp_end=definition["timestamp_end"],
+            drop_values=[initial_state(pot["trigger"], now) for pot in engine["pots"]],
+        )
         if created:
             await self._schedule_lifecycle(definition)
             await self.audit.record(
                 by,
                 "instance.create",
-                stored["id"],
-                after=stored,
-                operators=brand_operators(stored["allowed_brands"]),
+                definition["id"],
+                after=storage["definition"],
+                operators=brand_operators(definition["allowed_brands"]),
             )
             await self._changed()
-        return stored, created
+        else:
+            existing = (await self._store.definitions([definition["id"]])).get(definition["id"])
+            if existing is None or not same_meaning(existing, definition):
+                raise Refused(
+                    Code.INSTANCE_EXISTS,
+                    f"Instance {definition['id']} exists with another definition.",
+                )
+        body: dict[str, Any] = storage["definition"]
+        return body, created
 
     async def _schedule_lifecycle(self, definition: dict[str, Any]) -> None:
         """Pending instances activate at their start; every instance ends at its end."""
@@ -346,7 +346,8 @@ class AdminService:
                     Code.INVALID_TRANSITION, f"Cannot {action}: {refusal.detail}."
                 ) from None
             raise
-        definition = (await self._store.definitions([instance_id])).get(instance_id) or {}
+        stored = (await self._store.definitions([instance_id])).get(instance_id)
+        definition = {} if stored is None else from_storage(stored)
         await self.audit.record(
             by,
             f"instance.{action}",
@@ -365,7 +366,8 @@ class AdminService:
         states = await self._store.states([instance_id])
         if definition is None or instance_id not in states:
             # The cache may predate the instance: fall back to Redis before saying 404.
-            definition = (await self._store.definitions([instance_id])).get(instance_id)
+            stored = (await self._store.definitions([instance_id])).get(instance_id)
+            definition = None if stored is None else from_storage(stored)
         if definition is None or instance_id not in states:
             raise Refused(Code.INSTANCE_NOT_FOUND, f"Instance {instance_id} does not exist.")
         return self._view(definition, states[instance_id])
@@ -487,13 +489,13 @@ class AdminService:
         existing = await self._store.definitions(list(new_ids))  # type: ignore[arg-type]
         instances = {**config.instances}
         for definition in plan.instances:
-            stored = InstanceSchema().dump(definition)
-            if definition["id"] in existing and existing[definition["id"]] != stored:
+            stored = existing.get(definition["id"])
+            if stored is not None and not same_meaning(stored, definition):
                 raise Refused(
                     Code.INSTANCE_EXISTS,
                     f"Instance {definition['id']} exists with another definition.",
                 )
-            instances[definition["id"]] = stored
+            instances[definition["id"]] = from_storage(to_storage(definition))
         merged = replace(merged, instances=instances)
         if plan.currencies is not None:
             self._check_currencies(plan.currencies, merged)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from app.services.canonical import from_storage
 from app.services.conversion import Converter
 from app.store import Store
 
@@ -106,7 +107,10 @@ class ConfigCache:
             operators=await store.operators(),
             currencies=await store.currencies(),
             sources=await store.sources(),
-            instances=await store.definitions(instance_ids),
+            instances={
+                instance_id: from_storage(stored)
+                for instance_id, stored in (await store.definitions(instance_ids)).items()
+            },
             statuses=await store.statuses(instance_ids),
             revocations=await store.revocations(),
         )

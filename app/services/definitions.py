@@ -10,9 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from marshmallow import Schema
 
 from app.schemas.admin import DefinitionsSchema
 from app.services.admin import AdminService, environment_passwords
+
+DEFINITIONS_SCHEMA: type[Schema] = DefinitionsSchema  # today's schema of a definitions file
 
 
 def read_definitions(path: Path) -> dict[str, Any]:
@@ -21,7 +24,7 @@ def read_definitions(path: Path) -> dict[str, Any]:
     data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
     if not isinstance(data, dict):
         raise ValueError(f"{path} must hold a mapping of definitions")
-    loaded: dict[str, Any] = DefinitionsSchema().load(data)
+    loaded: dict[str, Any] = DEFINITIONS_SCHEMA().load(data)
     return loaded
 
 

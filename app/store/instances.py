@@ -54,8 +54,8 @@ class InstanceStore(StoreBase):
         timestamp_end: int | None,
         drop_values: list[int | None],
     ) -> bool:
-        """True when created, False when the identical instance already existed."""
-        instance_id = definition["id"]
+        """True when created, False when the instance already existed (nothing written)."""
+        instance_id = engine["id"]
         created = await self.script(
             "create_instance",
             [
