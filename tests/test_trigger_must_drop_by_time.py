@@ -174,7 +174,9 @@ async def test_drop_moments_are_uniform_in_their_periods(real_redis_url: str) ->
     """Over many 1 s periods, contributing at offsets 99, 199, ..., 999 ms, the drop lands in
     the decile of its moment: the deciles fill evenly (chi-square, 9 degrees of freedom).
     Real Redis only: the other tests here prove fakeredis runs the same Lua."""
-    store = Store.from_settings(make_settings(real_redis_url))
+    # about statistics, not timeouts: a loaded machine must not fail it
+    patient = make_settings(real_redis_url, redis_socket_timeout_s=60.0, redis_pool_timeout_s=60.0)
+    store = Store.from_settings(patient)
     try:
         await _uniform_drops(store, periods=400)
     finally:
