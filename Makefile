@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install dev test lint format bench clean
+.PHONY: install dev test lint format bench bench-events clean
 
 $(BIN)/jackpot-gateway: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,9 @@ format: install
 
 bench: install
 	$(BIN)/python -m bench.contribute
+
+bench-events: install
+	$(BIN)/python -m bench.events
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -80,6 +80,8 @@ class Settings:
     config_refresh_s: float = 1.0
     update_interval_s: float = 5.0
     events_stream_cap: int = 1000
+    events_queue_limit: int = 1000
+    events_auth_timeout_s: float = 5.0
     callback_allowlist: tuple[str, ...] = field(default_factory=tuple)
     dev_mode: bool = False
 
@@ -133,6 +135,10 @@ class Settings:
             config_refresh_s=_float(env, "CONFIG_REFRESH_SECONDS", cls.config_refresh_s),
             update_interval_s=_float(env, "UPDATE_INTERVAL_SECONDS", cls.update_interval_s, 0.1),
             events_stream_cap=_int(env, "EVENTS_STREAM_CAP", cls.events_stream_cap, minimum=1),
+            events_queue_limit=_int(env, "EVENTS_QUEUE_LIMIT", cls.events_queue_limit, 1),
+            events_auth_timeout_s=_float(
+                env, "EVENTS_AUTH_TIMEOUT_SECONDS", cls.events_auth_timeout_s, 0.1
+            ),
             callback_allowlist=allow,
             dev_mode=dev_mode,
         )

@@ -88,14 +88,18 @@ class TokenIssuer:
     def verify(self, token: str) -> Principal:
         """The caller behind a valid token. A verified token is remembered until its `exp`
         (bounded cache keyed by the whole token), so repeat calls skip the HMAC and claims."""
+        return self.verify_until(token)[0]
+
+    def verify_until(self, token: str) -> tuple[Principal, int]:
+        """The caller and the token's expiry (epoch seconds): a websocket closes then."""
         cached = self._verified.get(token)
         if cached is not None and time.time() < cached[1]:
-            return cached[0]
+            return cached
         principal, expires = self._verify(token)
         if len(self._verified) >= VERIFIED_CACHE_SIZE:
             self._verified.pop(next(iter(self._verified)))  # the oldest entry
         self._verified[token] = (principal, expires)
-        return principal
+        return principal, expires
 
     def _verify(self, token: str) -> tuple[Principal, int]:
         try:

@@ -18,6 +18,7 @@ from app.http import validation_error
 from app.metrics import Metrics
 from app.refusals import Refused
 from app.security import TokenError
+from app.server import shutdown_hooks
 from app.services import Services
 from app.store.errors import StoreError, StoreUnavailable
 
@@ -90,11 +91,18 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     async def open_services() -> None:
         app.extensions["gateway"] = services or Services.create(settings)
 
+    async def close_event_streams() -> None:
+        await app.extensions["gateway"].events.close_all()
+
+    shutdown_hooks(app).append(close_event_streams)
+
     @app.after_serving
     async def close_services() -> None:
         gateway: Services | None = app.extensions.pop("gateway", None)
         if gateway is not None and services is None:
             await gateway.close()
+        elif gateway is not None:
+            await gateway.events.stop()
 
     @app.before_request
     async def authenticate() -> None:
@@ -175,8 +183,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         log.exception("unhandled error on %s %s", request.method, request.path)
         return _json_error(APIError(500, "INTERNAL_ERROR", "An unexpected error occurred."))
 
-    from app.blueprints import admin, auth, catalog, docs, health, jackpots
+    from app.blueprints import admin, auth, catalog, docs, events, health, jackpots
 
-    for module in (auth, health, admin, catalog, jackpots, docs):
+    for module in (auth, health, admin, catalog, jackpots, docs, events):
         app.register_blueprint(module.blueprint)
     return app

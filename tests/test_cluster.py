@@ -8,11 +8,16 @@ from decimal import Decimal
 
 import pytest
 from quart.testing import QuartClient
+from redis.crc import key_slot
 
 from app import create_app
 from app.cli import read_definitions
 from app.services import Services
+from app.store import keys
 from tests.conftest import DEMO_FILE, DEMO_PASSWORDS, login, make_settings
+from tests.support.definitions import hit_rate, instance, pot
+from tests.support.events import authenticate, receive_until
+from tests.support.http import contribution, create_instance
 from tests.support.redis_server import RedisClusterServers
 
 
@@ -83,3 +88,37 @@ async def test_contribute_opt_in_and_read_back_on_a_cluster(cluster_client: Quar
     assert status["opted_in"] is True and status["contribution_count"] == 1
     winners = await client.get("/jackpots/instances/daily-drop/winners", headers=headers)
     assert winners.status_code == 200
+
+
+async def test_the_event_stream_delivers_on_a_cluster(cluster_client: QuartClient) -> None:
+    """Sharded pub/sub: instances on different nodes both reach the websocket."""
+    client = cluster_client
+    token = await login(client, "demo-service", DEMO_PASSWORDS["DEMO_SERVICE_PASSWORD"])
+    headers = {"Authorization": f"Bearer {token}"}
+    lucky = instance("lucky", pots=[pot("mini", "0.7", hit_rate(1), seed="10")])
+    await create_instance(client, headers, lucky)
+    # redis-cli --cluster create gives each of the 3 masters a third of the slots
+    thirds = {key_slot(keys.instance_tag(i).encode()) * 3 // 16384 for i in ("lucky", "daily-drop")}
+    assert len(thirds) == 2
+    async with client.websocket("/events") as ws:
+        await ws.send(authenticate(token))
+        await receive_until(ws, "Authenticated")
+        body = {**contribution("lucky", "p1"), "event_metadata": {"tag": "cluster-win"}}
+        response = await client.post("/jackpots/contribute", json=body, headers=headers)
+        assert response.status_code == 200
+        event = await receive_until(ws, "JackpotWinEvent")
+        assert event["data"]["metadata"] == {"tag": "cluster-win"}
+        assert Decimal(event["data"]["win_amount"]) == Decimal("10.7")
+        opt_in = await client.post(
+            "/jackpots/optin",
+            headers=headers,
+            json={
+                "instance_id": "daily-drop",
+                "player_id": "p2",
+                "brand_id": "demo:brand1",
+                "player_country": "GB",
+                "opt_in": True,
+            },
+        )
+        assert opt_in.status_code == 200
+        assert (await receive_until(ws, "OptInEvent"))["data"]["player_id"] == "p2"

@@ -16,6 +16,7 @@ from app.services.catalog import CatalogService
 from app.services.config import ConfigCache
 from app.services.contributions import ContributionService
 from app.services.deliveries import DeliveryService
+from app.services.events import EventHub
 from app.services.instances import InstanceService
 from app.services.lifecycle import LifecycleService
 from app.services.optins import OptInService
@@ -39,6 +40,7 @@ class Services:
     instances: InstanceService
     treasury: TreasuryService
     deliveries: DeliveryService
+    events: EventHub
 
     @classmethod
     def create(cls, settings: Settings, store: Store | None = None) -> Services:
@@ -63,6 +65,12 @@ class Services:
             instances=InstanceService(store, config),
             treasury=TreasuryService(store, config, admin.audit),
             deliveries=DeliveryService(store, config, admin.audit, callbacks),
+            events=EventHub(
+                store,
+                config,
+                update_interval_s=settings.update_interval_s,
+                queue_limit=settings.events_queue_limit,
+            ),
         )
 
     async def readiness(self) -> dict[str, str]:
@@ -75,4 +83,5 @@ class Services:
         return checks
 
     async def close(self) -> None:
+        await self.events.stop()
         await self.store.close()

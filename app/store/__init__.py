@@ -12,6 +12,7 @@ from app.store.connection import Timeouts, async_client
 from app.store.contributions import ContributionStore
 from app.store.deliveries import DeliveryStore
 from app.store.errors import StoreError, StoreOutcomeUnknown, StoreUnavailable
+from app.store.events import EventStore
 from app.store.instances import InstanceStore
 from app.store.optins import OptInStore
 from app.store.scripts import Refusal, ScriptRefusal, ScriptRunner
@@ -36,6 +37,7 @@ class Store(
     OptInStore,
     DeliveryStore,
     WinStore,
+    EventStore,
 ):
     """Jackpot state on one Redis (or Redis Cluster) client."""
 

@@ -1,0 +1,350 @@
+"""Event stream benchmark: N websocket clients on one web process, wins at a steady rate.
+
+    python -m bench.events [--clients 10 1000] [--rate 5] [--duration 20] [--tick 1]
+
+It starts a private redis-server, loads one instance whose every contribution wins, and two
+`serve` processes: `events` holds the websockets (the process measured) and `api` takes the
+contributions (so the measured process does fan-out only). A separate client process opens
+the websockets (`?token=`) and records when each win reaches each client; the orchestrator
+contributes at `--rate` wins per second and records when each contribution's response came
+back (CLOCK_MONOTONIC is shared by every process of the machine). For each client count:
+
+- delay from the contribution's response to delivery, p50 / p99 over every (win, client);
+- messages per second delivered to all clients (wins and conflated pot updates);
+- the events process's CPU per update tick, while idle (pots unchanged) and while wins flow;
+- Redis commands per tick (INFO commandstats, the orchestrator's own calls excluded), which
+  must not depend on the number of clients.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+import redis
+
+from bench.contribute import (
+    Processes,
+    free_ports,
+    gateway_command,
+    healthy,
+    machine,
+    start_redis,
+    wait_until,
+)
+
+SECRET = "bench-events-secret-0123456789-0123456789"
+INSTANCE = {
+    "id": "bench-events",
+    "name": "Bench Events",
+    "jackpot_type": "Jackpot",
+    "currency": "EUR",
+    "status": "Active",
+    "opt_in_required": False,
+    "contribution_type": {"Fixed": "1.00"},
+    "allowed_brands": ["bench:main"],
+    "house_share": "0.30",
+    "pots": [
+        {
+            "id": "every",
+            "name": "Every",
+            "is_progressive": True,
+            "share": "0.50",
+            "reserve_share": "0",
+            "seed": "10",
+            "trigger": {"HitRate": {"max_magic_number": 1, "cost_per_attempt": "0.10"}},
+        },
+        {
+            "id": "grand",
+            "name": "Grand",
+            "is_progressive": True,
+            "share": "0.20",
+            "reserve_share": "0",
+            "seed": "1000",
+            "trigger": {"MustDropBy": {"min": "100000000", "max": "200000000"}},
+        },
+    ],
+}
+
+
+# -- the client process ------------------------------------------------------------------------
+def _wait_for(path: Path) -> None:
+    while not path.exists():
+        time.sleep(0.05)
+
+
+async def run_clients(url: str, count: int, ready: Path, stop: Path, out: Path) -> None:
+    from websockets.asyncio.client import connect
+
+    received: dict[str, list[float]] = {}
+    messages = 0
+    last_message = time.monotonic()
+
+    async def client() -> None:
+        nonlocal messages, last_message
+        async with connect(url, max_queue=None, compression=None) as ws:
+            async for text in ws:
+                messages += 1
+                last_message = time.monotonic()
+                if '"JackpotWinEvent"' in text:
+                    now = time.monotonic()
+                    win_id = json.loads(text)["data"]["metadata"]["bench"]
+                    received.setdefault(win_id, []).append(now)
+
+    tasks = []
+    for n in range(count):
+        tasks.append(asyncio.create_task(client()))
+        if n % 50 == 49:
+            await asyncio.sleep(0.05)  # do not flood the accept queue
+    await asyncio.sleep(2)
+    await asyncio.to_thread(ready.write_text, str(len([t for t in tasks if not t.done()])))
+    started, first = time.monotonic(), messages
+    await asyncio.to_thread(_wait_for, stop)
+    # Late deliveries count too: stop once nothing has arrived for a second (at most 60 s).
+    deadline = time.monotonic() + 60
+    while time.monotonic() - last_message < 1.0 and time.monotonic() < deadline:  # noqa: ASYNC110
+        await asyncio.sleep(0.1)
+    elapsed = last_message - started
+    failed = [t for t in tasks if t.done() and t.exception() is not None]
+    result = json.dumps(
+        {
+            "received": received,
+            "messages": messages - first,
+            "elapsed": elapsed,
+            "closed": len(failed),
+        }
+    )
+    await asyncio.to_thread(out.write_text, result)
+    for task in tasks:
+        task.cancel()
+
+
+# -- the orchestrator ------------------------------------------------------------------------
+def commandstats(client: redis.Redis) -> dict[str, int]:
+    stats = client.info("commandstats")
+    return {name.removeprefix("cmdstat_"): int(v["calls"]) for name, v in stats.items()}
+
+
+async def contribute_steadily(
+    port: int, token: str, rate: float, duration: float
+) -> dict[str, float]:
+    """Wins at `rate` per second for `duration` seconds: tag -> response time."""
+    responses: dict[str, float] = {}
+    body = {
+        "instance_id": "bench-events",
+        "token": "session",
+        "brand_id": "bench:main",
+        "player_id": "p1",
+        "player_country": "DE",
+        "base_wager": "1.00",
+        "currency": "EUR",
+    }
+    headers = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+
+        async def one(n: int) -> None:
+            # the win event carries the contribution's event_metadata: a tag to match it by
+            tagged = {**body, "event_metadata": {"bench": str(n)}}
+            response = await http.post("/jackpots/contribute", json=tagged, headers=headers)
+            if response.status_code == 200:
+                responses[str(n)] = time.monotonic()
+
+        started = time.monotonic()
+        pending = []
+        n = 0
+        while time.monotonic() - started < duration:
+            pending.append(asyncio.create_task(one(n)))
+            n += 1
+            await asyncio.sleep(max(0.0, started + n / rate - time.monotonic()))
+        await asyncio.gather(*pending)
+    return responses
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def measure(
+    args: argparse.Namespace, count: int, ports: dict[str, int], token: str, workdir: Path
+) -> dict[str, Any]:
+    processes = Processes(workdir)
+    ready, stop, out = (workdir / f"{name}-{count}" for name in ("ready", "stop", "out"))
+    web = psutil.Process(ports["events_pid"])
+    rds = redis.Redis(port=ports["redis"])
+    try:
+        clients = processes.start(
+            f"clients-{count}",
+            [
+                sys.executable,
+                "-m",
+                "bench.events",
+                "--client-process",
+                f"ws://127.0.0.1:{ports['events']}/events?token={token}",
+                str(count),
+                str(ready),
+                str(stop),
+                str(out),
+            ],
+            dict(os.environ),
+        )
+        wait_until(ready.exists, f"{count} clients", clients, 120)
+        connected = int(ready.read_text())
+        time.sleep(args.tick * 2)  # the first updates after the snapshots
+        # Idle: the pots do not change, each tick reads the state and sends nothing.
+        cpu0, stats0, t0 = web.cpu_times(), commandstats(rds), time.monotonic()
+        time.sleep(args.idle)
+        cpu1, stats1, t1 = web.cpu_times(), commandstats(rds), time.monotonic()
+        idle_ticks = (t1 - t0) / args.tick
+        idle_cpu = (cpu1.user + cpu1.system - cpu0.user - cpu0.system) / idle_ticks
+        idle_cmds = (sum(stats1.values()) - sum(stats0.values()) - 2) / idle_ticks
+        # Wins at a steady rate.
+        stats0, cpu0, t0 = commandstats(rds), web.cpu_times(), time.monotonic()
+        responses = asyncio.run(contribute_steadily(ports["api"], token, args.rate, args.duration))
+        stop.write_text("stop")
+        wait_until(out.exists, "client results", clients, 90)
+        cpu1, stats1, t1 = web.cpu_times(), commandstats(rds), time.monotonic()
+        result = json.loads(out.read_text())
+    finally:
+        processes.stop()
+        rds.close()
+    delays = [
+        (at - responses[win_id]) * 1000
+        for win_id, times in result["received"].items()
+        if win_id in responses
+        for at in times
+    ]
+    expected = len(responses) * connected
+    last = max((at for times in result["received"].values() for at in times), default=0.0)
+    ticks = (t1 - t0) / args.tick
+    calls = {name: stats1.get(name, 0) - stats0.get(name, 0) for name in stats1}
+    return {
+        "clients": count,
+        "connected": connected,
+        "wins": len(responses),
+        "deliveries": len(delays),
+        "expected": expected,
+        "closed": result["closed"],
+        "p50": statistics.median(delays) if delays else None,
+        "p99": percentile(delays, 0.99) if delays else None,
+        # win messages delivered per second, from the first response to the last delivery
+        "messages_per_s": len(delays) / max(last - min(responses.values(), default=last), 1e-9),
+        "idle_cpu_ms_per_tick": idle_cpu * 1000,
+        "idle_cmds_per_tick": idle_cmds,
+        "busy_cpu_ms_per_tick": (cpu1.user + cpu1.system - cpu0.user - cpu0.system) / ticks * 1000,
+        # The event stream's own reads: the tick's pipelined HGETALLs, one XRANGE per wake-up.
+        "hgetall_per_tick": calls.get("hgetall", 0) / ticks,
+        "xrange_per_win": calls.get("xrange", 0) / max(len(responses), 1),
+        "commands": calls,
+    }
+
+
+def report(args: argparse.Namespace, rows: list[dict[str, Any]]) -> None:
+    print(f"\nMachine: {machine()}")
+    print(
+        f"One events process, wins at {args.rate}/s for {args.duration:g} s, update tick "
+        f"{args.tick:g} s.\n"
+    )
+    print(
+        "| clients | wins | delivered | p50 ms | p99 ms | win messages/s | CPU ms/tick idle | "
+        "CPU ms/tick with wins | Redis cmds/tick idle | HGETALL/tick | XRANGE/win |"
+    )
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for r in rows:
+        print(
+            f"| {r['clients']} | {r['wins']} | {r['deliveries']}/{r['expected']} | "
+            f"{r['p50']:.1f} | {r['p99']:.1f} | {r['messages_per_s']:.0f} | "
+            f"{r['idle_cpu_ms_per_tick']:.2f} | {r['busy_cpu_ms_per_tick']:.1f} | "
+            f"{r['idle_cmds_per_tick']:.1f} | {r['hgetall_per_tick']:.2f} | "
+            f"{r['xrange_per_win']:.2f} |"
+        )
+    for r in rows:
+        extra = ", ".join(
+            f"{name} {calls}" for name, calls in sorted(r["commands"].items()) if calls
+        )
+        print(f"- {r['clients']} clients, Redis calls with wins (scripts' own too): {extra}")
+        if r["closed"]:
+            print(f"  ({r['closed']} sockets were closed during the run)")
+
+
+def main() -> int:
+    if len(sys.argv) > 1 and sys.argv[1] == "--client-process":
+        url, count, ready, stop, out = sys.argv[2:7]
+        asyncio.run(run_clients(url, int(count), Path(ready), Path(stop), Path(out)))
+        return 0
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--clients", type=int, nargs="+", default=[10, 1000])
+    parser.add_argument("--rate", type=float, default=2.0, help="wins per second")
+    parser.add_argument("--duration", type=float, default=20.0, help="seconds of wins")
+    parser.add_argument("--idle", type=float, default=20.0, help="seconds of idle ticks")
+    parser.add_argument("--tick", type=float, default=5.0, help="UPDATE_INTERVAL_SECONDS")
+    args = parser.parse_args()
+
+    from app.config import Settings
+    from app.security import Principal, TokenIssuer
+
+    workdir = Path(tempfile.mkdtemp(prefix="bench-events-"))
+    processes = Processes(workdir)
+    redis_port, events_port, api_port = free_ports(3)
+    try:
+        start_redis(processes, redis_port)
+        redis_url = f"redis://127.0.0.1:{redis_port}/0"
+        env = {
+            **os.environ,
+            "JWT_SECRET": SECRET,
+            "REDIS_URL": redis_url,
+            "HOST": "127.0.0.1",
+            "UPDATE_INTERVAL_SECONDS": str(args.tick),
+            "EVENTS_QUEUE_LIMIT": "10000",
+        }
+        definitions = {
+            "operators": [
+                {"id": "bench", "name": "Bench", "brands": ["main"], "callback_secret": "x" * 32}
+            ],
+            "currencies": {"base_currency": "EUR", "multipliers": {"EUR": 1, "USD": "1.08"}},
+            "instances": [INSTANCE],
+        }
+        (workdir / "definitions.json").write_text(json.dumps(definitions))
+        load = processes.start(
+            "load", [*gateway_command(), "load", str(workdir / "definitions.json")], env
+        )
+        if load.wait(60) != 0:
+            raise RuntimeError(processes.log_tail("load"))
+        events = processes.start(
+            "events", [*gateway_command(), "serve"], {**env, "PORT": str(events_port)}
+        )
+        api = processes.start("api", [*gateway_command(), "serve"], {**env, "PORT": str(api_port)})
+        wait_until(lambda: healthy(events_port), "events", events, 30)
+        wait_until(lambda: healthy(api_port), "api", api, 30)
+        settings = Settings(jwt_secret=SECRET)
+        token = TokenIssuer(settings.jwt_secret, settings.jwt_issuer, 3600).issue(
+            Principal("bench", "bench", ("operator",))
+        )
+        ports = {
+            "redis": redis_port,
+            "events": events_port,
+            "api": api_port,
+            "events_pid": events.pid,
+        }
+        rows = []
+        for count in args.clients:
+            print(f"{count} clients...", file=sys.stderr)
+            rows.append(measure(args, count, ports, token, workdir))
+        report(args, rows)
+    finally:
+        processes.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
