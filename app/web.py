@@ -183,8 +183,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         log.exception("unhandled error on %s %s", request.method, request.path)
         return _json_error(APIError(500, "INTERNAL_ERROR", "An unexpected error occurred."))
 
-    from app.blueprints import admin, auth, catalog, docs, events, health, jackpots
+    from app.blueprints import admin, auth, catalog, docs, events, health, jackpots, raffles
 
-    for module in (auth, health, admin, catalog, jackpots, docs, events):
+    for module in (auth, health, admin, catalog, jackpots, raffles, docs, events):
         app.register_blueprint(module.blueprint)
     return app

@@ -24,9 +24,19 @@
   is withheld when auto_payout_limit >= 0 and the win is above it.
   Raffle (engine.raffle not null): basis = the amount (ticket_basis 'contribution') or ARGV[8]
   ('base_wager'); tickets = floor((carried cost + basis) / ticket_cost); the remainder is
-  carried. Tickets hash fields per player key <pk>: <pk>|tickets (count of the round),
-  <pk>|cost (carried accumulated cost, micros, < ticket_cost), <pk>|first and <pk>|last (epoch
-  ms of the player's first and last counted contribution of the round).
+  carried. Tickets belong to the current round r (state field raffle:round, 1 when absent); a
+  draw closes the round by moving raffle:round on, so every field below is prefixed '<r>|'
+  and the next contribution starts a fresh record. Tickets hash fields, per player key <pk>:
+  <pk>|tickets (count of the round), <pk>|cost (carried accumulated cost, micros,
+  < ticket_cost), <pk>|first and <pk>|last (epoch ms of the player's first and last counted
+  contribution of the round), <pk>|idx (the player's Fenwick index, from their first ticket);
+  per round: n (players with a ticket), total (tickets), #<i> (pk of Fenwick index i) and
+  @<i> (Fenwick tree node i over the players' ticket counts, i in 1..TREE_SIZE), so a draw
+  finds the holder of ticket k in O(log n) without scanning the round. The ticket index
+  (KEYS[5], all scores 0, read with ZRANGEBYLEX) holds, for each player with a ticket, one
+  member per order and scope: '<r %010d>|<order>|<scope>|...' with order t (tickets %016d),
+  e (last %015d) or p (player id), and scope b '<op>:<brand>' or o '<op>' (see
+  ticket_members), so a brand's or an operator's players page in any order in O(log n + page).
   Opt-in hash: <pk>|opted_in must be '1' when engine.opt_in_required; a Fixed instance uses
   <pk>|value (micros) when the player is opted in and it is not ''; <pk>|count is incremented
   by every contribution.
@@ -35,7 +45,7 @@
   KEYS[2]  instance state (hash)
   KEYS[3]  instance opt-ins (hash)
   KEYS[4]  instance raffle tickets (hash)
-  KEYS[5]  instance raffle ticket ranking (sorted set: player key -> tickets)
+  KEYS[5]  instance raffle ticket index (sorted set, lexicographic; see Raffle above)
   KEYS[6]  instance ledger (stream, never trimmed)
   KEYS[7]  instance wins (hash: win id -> win record JSON, never trimmed; includes/wins.lua)
   KEYS[8]  instance recent-wins index (sorted set, groups capped at ARGV[14]; includes/wins.lua)
@@ -102,10 +112,12 @@
     INSTANCE_NOT_STARTED  now < timestamp_start
     INSTANCE_ENDED        now >= timestamp_end
     NOT_OPTED_IN          opt-in required and the player is not opted in
-  A corrupt engine or state (a defect, not a refusal) raises a plain script error.
+  A corrupt engine or state (a defect, not a refusal) raises a plain script error, and so does
+  a raffle round already holding TREE_SIZE players.
 ]]
 local rcall = redis.call
 local FIXED_ARGS = 20
+local TREE_SIZE = 4194304 -- 2^22 players per raffle round (lua/draw_raffle-*.lua agrees)
 
 --- @include "includes/money.lua"
 --- @include "includes/json.lua"
@@ -115,6 +127,30 @@ local FIXED_ARGS = 20
 
 local function bad(what)
   return redis.error_reply('BAD_ARGUMENT ' .. what)
+end
+
+-- the lowest set bit of 1 <= i <= TREE_SIZE (no bit library on fakeredis)
+local function lowbit(i)
+  local p = 1
+  while i % (p + p) == 0 do
+    p = p + p
+  end
+  return p
+end
+
+-- a player's ticket index members (KEYS[5]) for a ticket count and a last contribution
+local function ticket_members(round, op, brand, player, count, last)
+  local r, t, e = string.format('%010d', round), string.format('%016d', count),
+    string.format('%015d', last)
+  return {
+    r .. '|t|b|' .. op .. ':' .. brand .. '|' .. t .. '|' .. player,
+    r .. '|t|o|' .. op .. '|' .. t .. '|' .. brand .. '|' .. player,
+    r .. '|e|b|' .. op .. ':' .. brand .. '|' .. e .. '|' .. player,
+    r .. '|e|o|' .. op .. '|' .. e .. '|' .. brand .. '|' .. player,
+    r .. '|p|b|' .. op .. ':' .. brand .. '|' .. player,
+    -- NUL sorts before any byte, so players order by id alone; the brand follows the last NUL
+    r .. '|p|o|' .. op .. '|' .. player .. '\0' .. brand,
+  }
 end
 
 -- 1. arguments (pure) ---------------------------------------------------------------------
@@ -195,7 +231,7 @@ if not engine_raw then
   return redis.error_reply('INSTANCE_NOT_FOUND')
 end
 local engine = cjson.decode(engine_raw)
-local head = rcall('HMGET', KEYS[2], 'status', 'timestamp_start', 'timestamp_end')
+local head = rcall('HMGET', KEYS[2], 'status', 'timestamp_start', 'timestamp_end', 'raffle:round')
 local status = head[1]
 if not status then
   return redis.error_reply('INSTANCE_NOT_FOUND')
@@ -327,17 +363,26 @@ end
 local raffle = engine.raffle
 local has_raffle = raffle ~= nil and raffle ~= cjson.null
 local tickets, carried, basis = 0, 0, 0
+local round, rp, tp, held = 0, '', '', {}
 if has_raffle then
   if raffle.ticket_basis == 'base_wager' then
     basis = base_wager
   else
     basis = amount
   end
-  local previous = tonumber(rcall('HGET', KEYS[4], pk .. '|cost') or 0)
+  round = tonumber(head[4] or 1)
+  rp = fmt(round) .. '|'
+  tp = rp .. pk .. '|'
+  -- tickets, cost, last, idx of the player, and the round's player count
+  held = rcall('HMGET', KEYS[4], tp .. 'tickets', tp .. 'cost', tp .. 'last', tp .. 'idx', rp .. 'n')
+  local previous = tonumber(held[2] or 0)
   if not previous then
     error('corrupt accumulated cost of ' .. pk)
   end
   tickets, carried = idiv(previous + basis, raffle.ticket_cost)
+  if tickets > 0 and not held[4] and tonumber(held[5] or 0) >= TREE_SIZE then
+    error('raffle round ' .. round .. ' is full')
+  end
 end
 
 -- 7. writes ------------------------------------------------------------------------------------
@@ -368,11 +413,31 @@ local count = rcall('HINCRBY', KEYS[3], pk .. '|count', 1)
 
 local tickets_total = 0
 if has_raffle then
-  tickets_total = rcall('HINCRBY', KEYS[4], pk .. '|tickets', fmt(tickets))
-  rcall('HSET', KEYS[4], pk .. '|cost', fmt(carried), pk .. '|last', ARGV[1])
-  rcall('HSETNX', KEYS[4], pk .. '|first', ARGV[1])
+  local before = tonumber(held[1] or 0)
+  tickets_total = before + tickets
+  rcall('HSET', KEYS[4], tp .. 'tickets', fmt(tickets_total), tp .. 'cost', fmt(carried),
+    tp .. 'last', ARGV[1])
+  rcall('HSETNX', KEYS[4], tp .. 'first', ARGV[1])
+  if tickets_total > 0 then
+    if before > 0 then
+      local old = ticket_members(round, operator_id, brand_id, player_id, before, tonumber(held[3]))
+      rcall('ZREM', KEYS[5], old[1], old[2], old[3], old[4])
+    end
+    local new = ticket_members(round, operator_id, brand_id, player_id, tickets_total, now)
+    rcall('ZADD', KEYS[5], 0, new[1], 0, new[2], 0, new[3], 0, new[4], 0, new[5], 0, new[6])
+  end
   if tickets > 0 then
-    rcall('ZINCRBY', KEYS[5], fmt(tickets), pk)
+    local idx = tonumber(held[4])
+    if not idx then
+      idx = rcall('HINCRBY', KEYS[4], rp .. 'n', 1)
+      rcall('HSET', KEYS[4], tp .. 'idx', fmt(idx), rp .. '#' .. fmt(idx), pk)
+    end
+    local i = idx
+    while i <= TREE_SIZE do
+      rcall('HINCRBY', KEYS[4], rp .. '@' .. fmt(i), fmt(tickets))
+      i = i + lowbit(i)
+    end
+    rcall('HINCRBY', KEYS[4], rp .. 'total', fmt(tickets))
   end
 end
 
@@ -395,6 +460,8 @@ if has_raffle then
   entry[#entry + 1] = fmt(tickets)
   entry[#entry + 1] = 'accumulated_cost'
   entry[#entry + 1] = fmt(carried)
+  entry[#entry + 1] = 'round'
+  entry[#entry + 1] = fmt(round)
 end
 rcall('XADD', KEYS[6], '*', unpack(entry))
 

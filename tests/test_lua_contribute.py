@@ -781,14 +781,16 @@ async def test_raffle_tickets_on_the_base_wager_and_the_ranking(store: Store) ->
     assert (out.tickets_awarded, out.tickets_total, out.accumulated_cost) == (1, 3, 100_000)
     await contribute(store, engine, player="b", base_wager=5_000_000)
     await contribute(store, engine, player="c", base_wager=300_000)
-    ranking = await store.ticket_ranking("jp1")
-    assert [(r.player_id, r.ticket_count) for r in ranking] == [("b", 5), ("a", 3)]
-    ascending = await store.ticket_ranking("jp1", descending=False, count=1)
+    page = await store.ticket_page(
+        "jp1", 1, operator_id=OP, brand_id=BRAND, order="t", descending=True, offset=0, count=10
+    )
+    assert [(r.player_id, r.ticket_count) for r in page] == [("b", 5), ("a", 3)]
+    ascending = await store.ticket_page(
+        "jp1", 1, operator_id=OP, brand_id=None, order="t", descending=False, offset=0, count=1
+    )
     assert [(r.player_id, r.accumulated_cost) for r in ascending] == [("a", 100_000)]
-    everyone = {
-        r.player_id: (r.ticket_count, r.accumulated_cost) for r in await store.tickets("jp1")
-    }
-    assert everyone == {"a": (3, 100_000), "b": (5, 0), "c": (0, 300_000)}
+    c = await store.player_tickets("jp1", OP, BRAND, "c")
+    assert c is not None and (c.ticket_count, c.accumulated_cost) == (0, 300_000)
     await assert_conserved(store, engine)
 
 
@@ -796,7 +798,7 @@ async def test_no_tickets_without_a_raffle(store: Store) -> None:
     engine = await create(store, definition([pot("a", "1", hit_rate(10**12))]))
     out = await contribute(store, engine, base_wager=50 * M)
     assert (out.tickets_awarded, out.tickets_total, out.accumulated_cost) == (0, 0, 0)
-    assert await store.tickets("jp1") == []
+    assert await store.player_tickets("jp1", OP, BRAND, "p1") is None
     assert await store.client.exists(keys.instance_tickets("jp1")) == 0
 
 

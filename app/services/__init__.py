@@ -21,6 +21,7 @@ from app.services.instances import InstanceService
 from app.services.lifecycle import LifecycleService
 from app.services.optins import OptInService
 from app.services.treasury import TreasuryService
+from app.services.raffles import RaffleService
 from app.store import Store
 from app.store.connection import sync_client, sync_ping
 
@@ -41,6 +42,7 @@ class Services:
     treasury: TreasuryService
     deliveries: DeliveryService
     events: EventHub
+    raffles: RaffleService
 
     @classmethod
     def create(cls, settings: Settings, store: Store | None = None) -> Services:
@@ -71,6 +73,7 @@ class Services:
                 update_interval_s=settings.update_interval_s,
                 queue_limit=settings.events_queue_limit,
             ),
+            raffles=RaffleService(store, config),
         )
 
     async def readiness(self) -> dict[str, str]:

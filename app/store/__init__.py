@@ -15,6 +15,7 @@ from app.store.errors import StoreError, StoreOutcomeUnknown, StoreUnavailable
 from app.store.events import EventStore
 from app.store.instances import InstanceStore
 from app.store.optins import OptInStore
+from app.store.raffles import RaffleStore
 from app.store.scripts import Refusal, ScriptRefusal, ScriptRunner
 from app.store.wins import WinStore
 
@@ -38,6 +39,7 @@ class Store(
     DeliveryStore,
     WinStore,
     EventStore,
+    RaffleStore,
 ):
     """Jackpot state on one Redis (or Redis Cluster) client."""
 

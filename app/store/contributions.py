@@ -1,4 +1,4 @@
-"""Contributions: the contribute-and-trigger script and raffle tickets.
+"""Contributions: the contribute-and-trigger script.
 
 `contribute` is one EVALSHA of `lua/contribute-11.lua` (its header is the contract). The store
 draws nothing: the caller passes every trigger input (random numbers from `secrets`, next
@@ -7,9 +7,7 @@ the instance currency.
 
 Redis layout written by the script (all under the instance's hash tag):
   `keys.instance_wins(id)`, `keys.instance_wins_index(id)`  each win stored once (wins.py)
-  `keys.instance_tickets(id)`  hash `<pk>|tickets`, `<pk>|cost` (carried accumulated cost),
-                               `<pk>|first`, `<pk>|last` (epoch ms), pk = keys.player_key(...)
-  `keys.instance_ticket_ranking(id)`  sorted set pk -> ticket count (players with a ticket)
+  `keys.instance_tickets(id)`, `keys.instance_ticket_ranking(id)`  raffle tickets (raffles.py)
 """
 
 from __future__ import annotations
@@ -28,7 +26,6 @@ from app.store.base import StoreBase
 
 SCRIPT = "contribute"
 DEFAULT_IDEMPOTENCY_TTL_MS = 24 * 3600 * 1000
-_TICKET_FIELDS = ("tickets", "cost", "first", "last")  # `<pk>|<name>` in the tickets hash
 
 
 @dataclass(frozen=True)
@@ -90,22 +87,6 @@ class ContributionOutcome:
         )
 
 
-@dataclass(frozen=True)
-class TicketRecord:
-    """A player's raffle tickets in the current round; accumulated_cost is the carried
-    remainder (micros, below ticket_cost); timestamps are the first and last counted
-    contribution of the round (epoch ms)."""
-
-    instance_id: str
-    operator_id: str
-    brand_id: str
-    player_id: str
-    ticket_count: int
-    accumulated_cost: int
-    timestamp_start: int
-    timestamp_end: int
-
-
 def _opt_int(value: str | None) -> int | None:
     return None if value is None else int(value)
 
@@ -138,11 +119,6 @@ def contribute_keys(instance_id: str, operator_id: str, idempotency_key: str | N
         keys.instance_channel(instance_id),
         keys.instance_idempotency(instance_id, operator_id, idempotency_key or ""),
     ]
-
-
-def _split_player_key(pk: str) -> tuple[str, str, str]:
-    operator_id, brand_id, player_id = pk.split(":", 2)
-    return operator_id, brand_id, player_id
 
 
 class ContributionStore(StoreBase):
@@ -226,69 +202,3 @@ class ContributionStore(StoreBase):
             return None
         fingerprint, _, outcome = raw.partition("\n")
         return fingerprint, ContributionOutcome.from_script(True, outcome)
-
-    # -- raffle tickets --------------------------------------------------------------------
-    async def player_tickets(
-        self, instance_id: str, operator_id: str, brand_id: str, player_id: str
-    ) -> TicketRecord | None:
-        """One player's record of the current round, or None when the player has none."""
-        pk = keys.player_key(operator_id, brand_id, player_id)
-        values = await self.client.hmget(
-            keys.instance_tickets(instance_id), [f"{pk}|{name}" for name in _TICKET_FIELDS]
-        )
-        if values[0] is None:
-            return None
-        return _ticket_record(instance_id, pk, dict(zip(_TICKET_FIELDS, values, strict=True)))
-
-    async def tickets(self, instance_id: str) -> list[TicketRecord]:
-        """Every player's record of the current round (one HGETALL: O(players))."""
-        raw = await self.client.hgetall(keys.instance_tickets(instance_id))
-        by_player: dict[str, dict[str, str]] = {}
-        for field, value in raw.items():
-            pk, _, name = field.rpartition("|")
-            by_player.setdefault(pk, {})[name] = value
-        return [
-            _ticket_record(instance_id, pk, values)
-            for pk, values in by_player.items()
-            if "tickets" in values
-        ]
-
-    async def ticket_ranking(
-        self, instance_id: str, *, offset: int = 0, count: int = 100, descending: bool = True
-    ) -> list[TicketRecord]:
-        """Players with at least one ticket ordered by ticket count, paged: O(log n + count)."""
-        if count <= 0:
-            return []
-        pks = await self.client.zrange(
-            keys.instance_ticket_ranking(instance_id),
-            offset,
-            offset + count - 1,
-            desc=descending,
-        )
-        if not pks:
-            return []
-        fields = [f"{pk}|{name}" for pk in pks for name in _TICKET_FIELDS]
-        values = await self.client.hmget(keys.instance_tickets(instance_id), fields)
-        width = len(_TICKET_FIELDS)
-        return [
-            _ticket_record(
-                instance_id,
-                pk,
-                dict(zip(_TICKET_FIELDS, values[width * i : width * (i + 1)], strict=True)),
-            )
-            for i, pk in enumerate(pks)
-        ]
-
-
-def _ticket_record(instance_id: str, pk: str, values: Mapping[str, str | None]) -> TicketRecord:
-    operator_id, brand_id, player_id = _split_player_key(pk)
-    return TicketRecord(
-        instance_id=instance_id,
-        operator_id=operator_id,
-        brand_id=brand_id,
-        player_id=player_id,
-        ticket_count=int(values.get("tickets") or 0),
-        accumulated_cost=int(values.get("cost") or 0),
-        timestamp_start=int(values.get("first") or 0),
-        timestamp_end=int(values.get("last") or 0),
-    )

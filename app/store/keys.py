@@ -88,12 +88,12 @@ def instance_wins_index(instance_id: str) -> str:
 
 
 def instance_tickets(instance_id: str) -> str:
-    """Hash: raffle ticket records of the current round."""
+    """Hash: raffle ticket records and Fenwick trees, every field prefixed by its round."""
     return instance_tag(instance_id) + ":tickets"
 
 
 def instance_ticket_ranking(instance_id: str) -> str:
-    """Sorted set: player key -> ticket count of the current round (players with >= 1 ticket)."""
+    """Sorted set, lexicographic: raffle ticket holders by round, order and scope (raffles.py)."""
     return instance_tag(instance_id) + ":tickets:ranking"
 
 

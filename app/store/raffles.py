@@ -1,0 +1,155 @@
+"""Raffle tickets and rounds.
+
+Layout (written by lua/contribute-30.lua at award time; its header is the contract):
+  `keys.instance_tickets(id)`  hash; every field is prefixed by its round `<r>|`:
+      `<r>|<pk>|tickets|cost|first|last|idx`  a player's record of round r
+      `<r>|n`, `<r>|total`                       players with a ticket, tickets
+      `<r>|#<i>`                                 pk of Fenwick index i
+      `<r>|@<i>`                                 Fenwick tree node i
+  `keys.instance_ticket_ranking(id)`  lexicographic index, one member per player, order and
+      scope: `<r %010d>|<t|e|p>|<b|o>|<scope>|...` (see ticket_members in the script)
+The current round is the state field `raffle:round` (1 until the first draw closes it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+from app.store import keys
+from app.store.base import StoreBase
+
+ROUND_FIELD = "raffle:round"
+_TICKET_FIELDS = ("tickets", "cost", "first", "last")  # `<r>|<pk>|<name>` in the tickets hash
+Order = Literal["t", "e", "p"]  # ticket count, last contribution (timestamp_end), player id
+
+
+@dataclass(frozen=True)
+class TicketRecord:
+    """A player's raffle tickets in one round; accumulated_cost is the carried remainder
+    (micros, below ticket_cost); timestamps are the first and last counted contribution of
+    the round (epoch ms)."""
+
+    instance_id: str
+    operator_id: str
+    brand_id: str
+    player_id: str
+    ticket_count: int
+    accumulated_cost: int
+    timestamp_start: int
+    timestamp_end: int
+
+
+def _index_prefix(round_id: int, order: Order, operator_id: str, brand_id: str | None) -> str:
+    scope = f"o|{operator_id}" if brand_id is None else f"b|{operator_id}:{brand_id}"
+    return f"{round_id:010d}|{order}|{scope}|"
+
+
+def _member_player(member: str, order: Order, operator_id: str, by_brand: bool) -> str:
+    """The player key `<op>:<brand>:<player>` of an index member."""
+    _, _, _, scope, rest = member.split("|", 4)
+    if by_brand:
+        player = rest.split("|", 1)[1] if order != "p" else rest
+        return f"{scope}:{player}"
+    if order == "p":
+        player, _, brand = rest.rpartition("\0")
+    else:
+        brand, player = rest.split("|", 2)[1:]
+    return f"{operator_id}:{brand}:{player}"
+
+
+class RaffleStore(StoreBase):
+    async def current_rounds(self, instance_ids: list[str]) -> dict[str, int]:
+        """The open round of each instance, in one pipeline."""
+        async with self.client.pipeline(transaction=False) as pipe:
+            for instance_id in instance_ids:
+                pipe.hget(keys.instance_state(instance_id), ROUND_FIELD)
+            raws = await pipe.execute()
+        return {i: int(raw or 1) for i, raw in zip(instance_ids, raws, strict=True)}
+
+    async def player_tickets(
+        self,
+        instance_id: str,
+        operator_id: str,
+        brand_id: str,
+        player_id: str,
+        round_id: int | None = None,
+    ) -> TicketRecord | None:
+        """One player's record of a round (the open one by default), or None."""
+        if round_id is None:
+            round_id = (await self.current_rounds([instance_id]))[instance_id]
+        pk = keys.player_key(operator_id, brand_id, player_id)
+        return (await self._records(instance_id, round_id, [pk]))[0]
+
+    async def players_tickets(
+        self, rounds: Mapping[str, int], operator_id: str, brand_id: str, player_id: str
+    ) -> list[TicketRecord]:
+        """One player's records in several instances (instance id -> round), one pipeline."""
+        pk = keys.player_key(operator_id, brand_id, player_id)
+        async with self.client.pipeline(transaction=False) as pipe:
+            for instance_id, round_id in rounds.items():
+                pipe.hmget(
+                    keys.instance_tickets(instance_id),
+                    [f"{round_id}|{pk}|{name}" for name in _TICKET_FIELDS],
+                )
+            raws = await pipe.execute()
+        found = [
+            _ticket_record(instance_id, pk, values)
+            for instance_id, values in zip(rounds, raws, strict=True)
+        ]
+        return [record for record in found if record is not None]
+
+    async def ticket_page(
+        self,
+        instance_id: str,
+        round_id: int,
+        *,
+        operator_id: str,
+        brand_id: str | None,
+        order: Order,
+        descending: bool,
+        offset: int,
+        count: int,
+    ) -> list[TicketRecord]:
+        """Players of an operator (or one of its brands) holding a ticket in a round, ordered
+        and paged through the lexicographic index: O(log n + offset + count)."""
+        prefix = _index_prefix(round_id, order, operator_id, brand_id).encode()
+        low, high = b"[" + prefix, b"[" + prefix + b"\xff"  # bytes: \xff is no UTF-8 text
+        index = keys.instance_ticket_ranking(instance_id)
+        if descending:
+            members = await self.client.zrevrangebylex(index, high, low, offset, count)
+        else:
+            members = await self.client.zrangebylex(index, low, high, offset, count)
+        pks = [_member_player(m, order, operator_id, brand_id is not None) for m in members]
+        return [r for r in await self._records(instance_id, round_id, pks) if r is not None]
+
+    async def _records(
+        self, instance_id: str, round_id: int, pks: list[str]
+    ) -> list[TicketRecord | None]:
+        if not pks:
+            return []
+        fields = [f"{round_id}|{pk}|{name}" for pk in pks for name in _TICKET_FIELDS]
+        values = await self.client.hmget(keys.instance_tickets(instance_id), fields)
+        width = len(_TICKET_FIELDS)
+        return [
+            _ticket_record(instance_id, pk, values[width * i : width * (i + 1)])
+            for i, pk in enumerate(pks)
+        ]
+
+
+def _ticket_record(instance_id: str, pk: str, values: list[str | None]) -> TicketRecord | None:
+    tickets, cost, first, last = values
+    if first is None:  # no counted contribution in this round
+        return None
+    operator_id, brand_id, player_id = pk.split(":", 2)
+    return TicketRecord(
+        instance_id=instance_id,
+        operator_id=operator_id,
+        brand_id=brand_id,
+        player_id=player_id,
+        ticket_count=int(tickets or 0),
+        accumulated_cost=int(cost or 0),
+        timestamp_start=int(first),
+        timestamp_end=int(last or first),
+    )
