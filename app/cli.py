@@ -1,4 +1,4 @@
-"""The `jackpot-gateway` command: serve, worker, scheduler, dev, load, create-account."""
+"""The `jackpot-gateway` command: serve, worker, scheduler, dev, load, create-account, draw."""
 
 from __future__ import annotations
 
@@ -208,6 +208,20 @@ def cmd_redeliver(args: argparse.Namespace, settings: Settings) -> int:
     return status
 
 
+def cmd_draw(args: argparse.Namespace, settings: Settings) -> int:
+    async def draw(services: Services) -> dict[str, Any] | None:
+        return await services.raffles.draw(args.instance, "cli")
+
+    try:
+        record = asyncio.run(_with_services(settings, draw))
+    except Refused as error:
+        return _fail(f"{error.code.value}: {error.message}")
+    except RedisError as error:
+        return _fail(f"Redis failed: {error}")
+    print(json.dumps(record, indent=2))
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from app.server import serve
     from app.web import create_app
@@ -247,6 +261,8 @@ def build_parser() -> argparse.ArgumentParser:
     dev.add_argument("--no-demo", action="store_true", help="do not load the demo definitions")
     load = commands.add_parser("load", help="load definitions from a YAML or JSON file")
     load.add_argument("file")
+    draw = commands.add_parser("draw", help="draw a raffle's closed round now")
+    draw.add_argument("instance")
     account = commands.add_parser("create-account", help="create a service account")
     account.add_argument("--username", required=True)
     account.add_argument("--operator", required=True)
@@ -300,6 +316,7 @@ HANDLERS = {
     "meter-report": cmd_meter_report,
     "failed-callbacks": cmd_failed_callbacks,
     "redeliver": cmd_redeliver,
+    "draw": cmd_draw,
 }
 
 

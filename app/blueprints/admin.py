@@ -37,6 +37,7 @@ from app.schemas.managers import (
     ReconciliationSchema,
     RedeliveredSchema,
 )
+from app.schemas.raffles import RaffleRoundSchema
 from app.services.treasury import meter_report_csv, utc_day
 
 blueprint = Blueprint("admin", __name__, url_prefix="/admin")
@@ -46,6 +47,13 @@ ADMIN = "admin"
 TAG = "Admin"
 INSTANCE_ID = fields.String(validate=validate.Length(1, 64))
 NO_CONTENT = Reply("Deleted; no body.")
+RAFFLE_DRAW_REFUSALS = (
+    Code.INSTANCE_NOT_FOUND,
+    Code.NOT_A_RAFFLE,
+    Code.NO_OPEN_ROUND,
+    Code.ROUND_NOT_CLOSED,
+    Code.ROUND_ALREADY_DRAWN,
+)
 
 
 class LedgerQuerySchema(StrictSchema):
@@ -270,6 +278,33 @@ for _action in STATUS_ACTIONS:
     blueprint.add_url_rule(
         f"/instances/<instance_id>/{_action}", view_func=_status_route(_action), methods=["POST"]
     )
+
+
+@blueprint.post("/instances/<instance_id>/draw")
+@declare(
+    "Draw a raffle's ended round now and open the next (the scheduler does it at the end).",
+    tag=TAG,
+    role=ADMIN,
+    path={"instance_id": INSTANCE_ID},
+    responses={200: RaffleRoundSchema},
+    refusals=RAFFLE_DRAW_REFUSALS,
+)
+async def draw_round(instance_id: str) -> Any:
+    return await services().raffles.draw(instance_id, principal().username)
+
+
+@blueprint.get("/instances/<instance_id>/rounds/<round_id>")
+@declare(
+    "Read a raffle round: a drawn one with everything needed to recompute its winners (seed, "
+    "random numbers, winners, ticket snapshot and its hash), or the open one's commitment.",
+    tag=TAG,
+    role=ADMIN,
+    path={"instance_id": INSTANCE_ID, "round_id": fields.Integer(validate=validate.Range(1))},
+    responses={200: RaffleRoundSchema},
+    refusals=(Code.INSTANCE_NOT_FOUND, Code.NOT_A_RAFFLE, Code.ROUND_NOT_FOUND),
+)
+async def raffle_round(instance_id: str, round_id: int) -> Any:
+    return await services().raffles.round(instance_id, round_id)
 
 
 @blueprint.get("/instances/<instance_id>/ledger")

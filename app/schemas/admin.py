@@ -6,6 +6,7 @@ that must exist, a known currency) are checked by the admin service against the 
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from typing import Any
 
@@ -29,6 +30,7 @@ from app.security import ROLES
 from app.triggers import TRIGGERS, trigger_of
 
 STATUSES = ("Pending", "Active", "Paused", "Terminated")
+DAILY_TIME = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
 
 
 class OperatorSchema(StrictSchema):
@@ -195,15 +197,43 @@ class LimitSchema(StrictSchema):
 
 
 class RaffleDrawSchema(OneOfSchema):
+    """When rounds end and are drawn: at the instance's end, every period from the start,
+    or at UTC times of every day."""
+
     at = fields.String(load_default=None, validate=validate.OneOf(["end"]))
     every = fields.String(
         load_default=None,
         validate=Pattern(PERIOD_PATTERN, error="A period such as 30m, 6h or 1d."),
     )
+    daily = fields.List(
+        fields.String(validate=Pattern(DAILY_TIME, error="A UTC time such as 20:00.")),
+        load_default=None,
+        validate=validate.Length(1, 24),
+    )
 
     @validates_schema
     def _one(self, data: dict[str, Any], **kwargs: Any) -> None:
-        exactly_one(data, ("at", "every"), "draw")
+        exactly_one(data, ("at", "every", "daily"), "draw")
+
+
+class Prize(fields.Field):
+    """A fixed amount ("100") or a share of the prize pot at the draw ({"share": "0.5"})."""
+
+    default_error_messages = {"invalid": 'An amount or {"share": a number in (0, 1]}.'}
+    _amount = Amount(minimum=0, min_inclusive=False)
+    _share = Amount(minimum=0, min_inclusive=False, maximum=1)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        if isinstance(value, dict):
+            if set(value) != {"share"}:
+                raise self.make_error("invalid")
+            return {"share": self._share.deserialize(value["share"])}
+        return self._amount.deserialize(value)
+
+    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> Any:
+        if isinstance(value, dict):
+            return {"share": self._share._serialize(value["share"], attr, obj)}
+        return self._amount._serialize(value, attr, obj)
 
 
 class RaffleSchema(StrictSchema):
@@ -211,10 +241,14 @@ class RaffleSchema(StrictSchema):
     ticket_basis = fields.String(
         load_default="contribution", validate=validate.OneOf(["contribution", "base_wager"])
     )
-    prizes = fields.List(
-        Amount(minimum=0, min_inclusive=False), required=True, validate=validate.Length(1, 100)
-    )
+    prizes = fields.List(Prize(), required=True, validate=validate.Length(1, 100))
     draw = fields.Nested(RaffleDrawSchema, required=True)
+
+    @validates_schema
+    def _shares(self, data: dict[str, Any], **kwargs: Any) -> None:
+        shares = sum(p["share"] for p in data.get("prizes", []) if isinstance(p, dict))
+        if shares > 1:
+            raise ValidationError("Prize shares add up to more than 1.", "prizes")
 
 
 class InstanceSchema(StrictSchema):

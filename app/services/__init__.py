@@ -20,8 +20,8 @@ from app.services.events import EventHub
 from app.services.instances import InstanceService
 from app.services.lifecycle import LifecycleService
 from app.services.optins import OptInService
-from app.services.treasury import TreasuryService
 from app.services.raffles import RaffleService
+from app.services.treasury import TreasuryService
 from app.store import Store
 from app.store.connection import sync_client, sync_ping
 
@@ -49,7 +49,8 @@ class Services:
         store = store or Store.from_settings(settings)
         config = ConfigCache(store, settings.config_refresh_s)
         tokens = TokenIssuer(settings.jwt_secret, settings.jwt_issuer, settings.token_ttl_s)
-        admin = AdminService(store, config, token_ttl_s=settings.token_ttl_s)
+        raffles = RaffleService(store, config)
+        admin = AdminService(store, config, raffles, token_ttl_s=settings.token_ttl_s)
         queue_client = sync_client(settings.queue_url, timeouts=Store.timeouts(settings))
         queue = Queue(CONTRIBUTION_QUEUE, connection=queue_client)
         callbacks = Queue(CALLBACK_QUEUE, connection=queue_client)
@@ -60,7 +61,7 @@ class Services:
             tokens=tokens,
             auth=AuthService(store, tokens, settings, config),
             admin=admin,
-            lifecycle=LifecycleService(store, admin),
+            lifecycle=LifecycleService(store, admin, raffles),
             catalog=CatalogService(config),
             contributions=ContributionService(store, config, settings, queue),
             optins=OptInService(store, config),
@@ -73,7 +74,7 @@ class Services:
                 update_interval_s=settings.update_interval_s,
                 queue_limit=settings.events_queue_limit,
             ),
-            raffles=RaffleService(store, config),
+            raffles=raffles,
         )
 
     async def readiness(self) -> dict[str, str]:

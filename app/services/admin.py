@@ -26,6 +26,7 @@ from app.services.audit import CLI_ACTOR, AuditTrail, brand_operators
 from app.services.canonical import from_storage, same_meaning, to_storage
 from app.services.config import ConfigCache, ConfigSnapshot
 from app.services.engine import compile_engine
+from app.services.raffles import RaffleService
 from app.store import Refusal, ScriptRefusal, Store
 from app.triggers import initial_state
 
@@ -54,11 +55,19 @@ class Plan:
 
 
 class AdminService:
-    def __init__(self, store: Store, config: ConfigCache, *, token_ttl_s: int = 1800) -> None:
+    def __init__(
+        self,
+        store: Store,
+        config: ConfigCache,
+        raffles: RaffleService,
+        *,
+        token_ttl_s: int = 1800,
+    ) -> None:
         self._store = store
         self._config = config
         self._token_ttl_ms = token_ttl_s * 1000
         self.audit = AuditTrail(store)
+        self._raffles = raffles
 
     async def _changed(self) -> None:
         await self._store.bump_config_version()
@@ -305,6 +314,8 @@ class AdminService:
         )
         if created:
             await self._schedule_lifecycle(definition)
+            if definition["raffle"] is not None:
+                await self._raffles.open_first_round(definition, now)
             await self.audit.record(
                 by,
                 "instance.create",
@@ -406,13 +417,22 @@ class AdminService:
             name: amount(f"total:{name}")
             for name in ("contributions", "seed_funding", "boosts", "house", "wins")
         }
-        return {
+        view = {
             "definition": definition,
             "status": state.get("status"),
             "last_updated": int(state.get("last_updated") or 0),
             "pots": pots,
             "totals": totals,
         }
+        if definition.get("raffle") is not None:
+            ends = state.get("raffle:ends")
+            view["raffle_round"] = {
+                "round": int(state.get("raffle:round") or 1),
+                "commitment": state.get("raffle:commitment") or None,
+                "opened": int(state.get("raffle:opened") or 0),
+                "ends": int(ends) if ends else None,
+            }
+        return view
 
     # -- a whole definitions file (CLI `load`) ------------------------------------------
     async def apply(

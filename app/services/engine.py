@@ -6,7 +6,8 @@ Engine JSON (the contract with lua/*.lua):
    contribution: {type: "Fixed", amount} | {type: "Percentage", ppm},
    pots: [{id, share_ppm, reserve_ppm, seed, max_value (-1 = uncapped), progressive,
            trigger: {type: <trigger type>, ...} (compiled by its module of app/triggers/)}],
-   raffle: null | {ticket_cost, ticket_basis, prizes: [micros], draw_every_ms (null = at end)}}
+   raffle: null | {ticket_cost, ticket_basis, prizes: [{amount} | {share_ppm}],
+                   draw_every_ms (null = at end or daily)}}
 """
 
 from __future__ import annotations
@@ -58,6 +59,11 @@ def _compile_raffle(raffle: dict[str, Any] | None) -> dict[str, Any] | None:
     return {
         "ticket_cost": to_micros(raffle["ticket_cost"]),
         "ticket_basis": raffle["ticket_basis"],
-        "prizes": [to_micros(prize) for prize in raffle["prizes"]],
+        "prizes": [
+            {"share_ppm": to_ppm(prize["share"])}
+            if isinstance(prize, dict)
+            else {"amount": to_micros(prize)}
+            for prize in raffle["prizes"]
+        ],
         "draw_every_ms": None if every is None else period_ms(every),
     }

@@ -1,4 +1,5 @@
-"""Scheduled work: instance activation and termination (and, by extension, raffle draws).
+"""Scheduled work: instance activation and termination, raffle draws (`draw|<id>@<round>`,
+one item per round, so a round is drawn once however often the item runs).
 
 Due items sit in a Redis sorted set and are claimed atomically with a lease, so a second
 scheduler started by mistake does no double work, and a crashed one leaves nothing behind.
@@ -13,6 +14,7 @@ from app.clock import now_ms
 from app.refusals import Refused
 from app.services.admin import AdminService
 from app.services.audit import SCHEDULER_ACTOR
+from app.services.raffles import RaffleService
 from app.store import Store
 
 log = logging.getLogger("jackpot_gateway.scheduler")
@@ -24,7 +26,7 @@ Handler = Callable[[str], Awaitable[object]]
 
 
 class LifecycleService:
-    def __init__(self, store: Store, admin: AdminService) -> None:
+    def __init__(self, store: Store, admin: AdminService, raffles: RaffleService) -> None:
         self._store = store
         self._handlers: dict[str, Handler] = {
             "activate": lambda instance_id: admin.set_status(
@@ -33,6 +35,7 @@ class LifecycleService:
             "terminate": lambda instance_id: admin.set_status(
                 instance_id, "terminate", SCHEDULER_ACTOR
             ),
+            "draw": raffles.run_scheduled_draw,
         }
 
     def register(self, action: str, handler: Handler) -> None:

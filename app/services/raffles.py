@@ -1,7 +1,8 @@
-"""Raffles: the ticket views of operations 6, 7 and 8."""
+"""Raffles: the ticket views of operations 6, 7 and 8; rounds, verifiable draws."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from app.clock import now_ms
@@ -9,9 +10,10 @@ from app.errors import APIError
 from app.money import format_amount, from_micros
 from app.security import Principal
 from app.services.config import ConfigCache, ConfigSnapshot
+from app.services.draws import commitment, draw_randoms, new_seed, round_end, snapshot_hash
 from app.services.instances import visible_instance
 from app.services.scope import resolve_brand
-from app.store import Store
+from app.store import Refusal, ScriptRefusal, Store
 from app.store.raffles import Order, TicketRecord
 
 SORT_ORDERS: dict[str, Order] = {"ticket_count": "t", "timestamp_end": "e", "player_id": "p"}
@@ -36,6 +38,18 @@ def raffle_instance(
     if definition["raffle"] is None:
         raise APIError(404, "NOT_A_RAFFLE", f"Instance {instance_id} has no raffle.")
     return definition
+
+
+def draw_refusal(instance_id: str, refusal: ScriptRefusal) -> APIError:
+    if refusal.code is Refusal.INSTANCE_NOT_FOUND:
+        return APIError(404, "INSTANCE_NOT_FOUND", f"Instance {instance_id} does not exist.")
+    if refusal.code is Refusal.NOT_A_RAFFLE:
+        return APIError(404, "NOT_A_RAFFLE", f"Instance {instance_id} has no raffle.")
+    if refusal.code is Refusal.ROUND_NOT_CLOSED:
+        return APIError(409, "ROUND_NOT_CLOSED", f"The round is still open: {refusal.detail}.")
+    if refusal.code is Refusal.ROUND_MISMATCH:
+        return APIError(409, "ROUND_ALREADY_DRAWN", f"The round was drawn: {refusal.detail}.")
+    raise refusal
 
 
 class RaffleService:
@@ -103,3 +117,116 @@ class RaffleService:
             rounds, ref.operator_id, ref.brand_id, player_id
         )
         return [ticket_view(record) for record in records]
+
+    # -- rounds and draws ------------------------------------------------------------------
+    async def open_first_round(self, definition: dict[str, Any], now: int) -> None:
+        """Publish round 1's commitment and schedule its draw (instance creation)."""
+        raffle = definition["raffle"]
+        start = definition["timestamp_start"] or now
+        ends = round_end(raffle["draw"], definition, start, now)
+        seed = new_seed()
+        instance_id = definition["id"]
+        opened = await self._store.open_round(
+            instance_id, now_ms=now, seed=seed, commitment=commitment(seed), ends=ends
+        )
+        if opened and ends is not None:
+            await self._store.schedule("draw", f"{instance_id}@1", ends)
+
+    async def draw(
+        self, instance_id: str, by: str, *, expected_round: int | None = None
+    ) -> dict[str, Any] | None:
+        """Draw the open round now and open the next (a recurring raffle); None when
+        `expected_round` is given and is no longer open (someone drew it already)."""
+        definition = (await self._store.definitions([instance_id])).get(instance_id)
+        if definition is None:
+            raise APIError(404, "INSTANCE_NOT_FOUND", f"Instance {instance_id} does not exist.")
+        raffle = definition["raffle"]
+        if raffle is None:
+            raise APIError(404, "NOT_A_RAFFLE", f"Instance {instance_id} has no raffle.")
+        now = now_ms()
+        state = await self._store.raffle_round(instance_id)
+        if state["round"] is None:  # created before rounds were committed
+            await self.open_first_round(definition, now)
+            state = await self._store.raffle_round(instance_id)
+        round_id, seed = int(state["round"] or 1), state["seed"]
+        if expected_round is not None and expected_round != round_id:
+            return None
+        if not seed:
+            raise APIError(409, "NO_OPEN_ROUND", f"Instance {instance_id} has no open round.")
+        if commitment(seed) != state["commitment"]:
+            raise RuntimeError(f"the seed of {instance_id} round {round_id} breaks its commitment")
+        next_seed, next_ends = None, None
+        end = definition["timestamp_end"]
+        if raffle["draw"].get("at") != "end" and (end is None or now < end):
+            next_seed = new_seed()
+            previous_end = int(state["ends"] or now)
+            next_ends = round_end(raffle["draw"], definition, previous_end, now)
+            if end is not None and next_ends is not None:
+                next_ends = min(next_ends, end)
+        config = await self._config.get()
+        try:
+            await self._store.draw_raffle(
+                instance_id,
+                prize_pot=definition["pots"][0]["id"] if definition["pots"] else None,
+                now_ms=now,
+                round_id=round_id,
+                seed=seed,
+                randoms=draw_randoms(seed, instance_id, round_id, len(raffle["prizes"])),
+                event_id=str(uuid.uuid4()),
+                jackpot_name=definition["name"],
+                currency_multipliers=config.multipliers(),
+                next_seed=next_seed,
+                next_commitment=None if next_seed is None else commitment(next_seed),
+                next_ends=next_ends,
+                by=by,
+                publish="spublish" if self._store.cluster else "publish",
+            )
+        except ScriptRefusal as refusal:
+            if refusal.code is Refusal.ROUND_MISMATCH and expected_round is not None:
+                return None
+            raise draw_refusal(instance_id, refusal) from None
+        if next_ends is not None:
+            await self._store.schedule("draw", f"{instance_id}@{round_id + 1}", next_ends)
+        await self._snapshot(instance_id, round_id)
+        return await self.round(instance_id, round_id, with_tickets=False)
+
+    async def run_scheduled_draw(self, target: str) -> None:
+        """The scheduler's `draw` item: `<instance_id>@<round>`."""
+        instance_id, _, round_text = target.rpartition("@")
+        await self.draw(instance_id, "scheduler", expected_round=int(round_text))
+
+    async def _snapshot(self, instance_id: str, round_id: int) -> str:
+        tickets = await self._store.round_tickets(instance_id, round_id)
+        digest = snapshot_hash(tickets)
+        await self._store.record_snapshot(instance_id, round_id, digest, now_ms=now_ms())
+        return digest
+
+    async def round(
+        self, instance_id: str, round_id: int, *, with_tickets: bool = True
+    ) -> dict[str, Any]:
+        """A drawn round with everything needed to recompute its winners (seed, randoms,
+        ticket snapshot and its hash), or the open round's commitment."""
+        record = await self._store.round_record(instance_id, round_id)
+        if record is None:
+            state = await self._store.raffle_round(instance_id)
+            if state["round"] is None or int(state["round"]) != round_id:
+                raise APIError(
+                    404, "ROUND_NOT_FOUND", f"Instance {instance_id} has no round {round_id}."
+                )
+            return {
+                "round": round_id,
+                "status": "open",
+                "commitment": state["commitment"],
+                "opened": int(state["opened"] or 0),
+                "ends": None if not state["ends"] else int(state["ends"]),
+            }
+        if record["snapshot_hash"] is None:  # the drawing process stopped before hashing
+            record["snapshot_hash"] = await self._snapshot(instance_id, round_id)
+        record["status"] = "drawn"
+        if not with_tickets:
+            return record
+        tickets = await self._store.round_tickets(instance_id, round_id)
+        record["tickets"] = [
+            {"index": index, "player_key": pk, "tickets": count} for index, pk, count in tickets
+        ]
+        return record

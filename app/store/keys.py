@@ -97,6 +97,12 @@ def instance_ticket_ranking(instance_id: str) -> str:
     return instance_tag(instance_id) + ":tickets:ranking"
 
 
+def instance_raffle_rounds(instance_id: str) -> str:
+    """Hash: '<round>' -> a drawn raffle round's record (JSON), '<round>|snapshot' -> its
+    ticket snapshot hash."""
+    return instance_tag(instance_id) + ":raffle:rounds"
+
+
 def instance_events(instance_id: str) -> str:
     """Capped stream of the instance's events, for websocket resume."""
     return instance_tag(instance_id) + ":events"

@@ -13,15 +13,20 @@ The current round is the state field `raffle:round` (1 until the first draw clos
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from decimal import Decimal
+from typing import Any, Literal
 
 from app.store import keys
 from app.store.base import StoreBase
+from app.store.contributions import WINNERS_CAP, _multipliers_json
 
 ROUND_FIELD = "raffle:round"
 _TICKET_FIELDS = ("tickets", "cost", "first", "last")  # `<r>|<pk>|<name>` in the tickets hash
+_ROUND_FIELDS = ("round", "seed", "commitment", "opened", "ends")  # `raffle:<name>` in state
+SNAPSHOT_CHUNK = 1000  # fields per HMGET when reading a round's tickets
 Order = Literal["t", "e", "p"]  # ticket count, last contribution (timestamp_end), player id
 
 
@@ -124,6 +129,108 @@ class RaffleStore(StoreBase):
         pks = [_member_player(m, order, operator_id, brand_id is not None) for m in members]
         return [r for r in await self._records(instance_id, round_id, pks) if r is not None]
 
+    # -- rounds and draws --------------------------------------------------------------------
+    async def raffle_round(self, instance_id: str) -> dict[str, str | None]:
+        """The open round: round, seed (hidden), commitment, opened, ends."""
+        values = await self.client.hmget(
+            keys.instance_state(instance_id), [f"raffle:{name}" for name in _ROUND_FIELDS]
+        )
+        return dict(zip(_ROUND_FIELDS, values, strict=True))
+
+    async def open_round(
+        self, instance_id: str, *, now_ms: int, seed: str, commitment: str, ends: int | None
+    ) -> bool:
+        opened = await self.script(
+            "open_round",
+            [keys.instance_state(instance_id), keys.instance_ledger(instance_id)],
+            [now_ms, seed, commitment, "" if ends is None else ends],
+        )
+        return bool(opened)
+
+    async def draw_raffle(
+        self,
+        instance_id: str,
+        *,
+        prize_pot: str | None,
+        now_ms: int,
+        round_id: int,
+        seed: str,
+        randoms: list[int],
+        event_id: str,
+        jackpot_name: str | None,
+        currency_multipliers: Mapping[str, Decimal],
+        next_seed: str | None,
+        next_commitment: str | None,
+        next_ends: int | None,
+        by: str,
+        publish: str = "publish",
+        winners_cap: int = WINNERS_CAP,
+    ) -> dict[str, Any]:
+        """Draw the open round and open the next; see lua/draw_raffle-9.lua."""
+        raw = await self.script(
+            "draw_raffle",
+            [
+                keys.instance_engine(instance_id),
+                keys.instance_state(instance_id),
+                keys.instance_tickets(instance_id),
+                keys.instance_ledger(instance_id),
+                keys.instance_winners(instance_id),
+                keys.instance_events(instance_id),
+                keys.instance_channel(instance_id),
+                keys.pot_winners(instance_id, prize_pot or ""),
+                keys.instance_raffle_rounds(instance_id),
+            ],
+            [
+                now_ms,
+                round_id,
+                seed,
+                event_id,
+                jackpot_name or "",
+                _multipliers_json(currency_multipliers),
+                winners_cap,
+                publish,
+                next_commitment or "",
+                next_seed or "",
+                "" if next_ends is None else next_ends,
+                by,
+                *randoms,
+            ],
+        )
+        return _round_record(raw)
+
+    async def round_record(self, instance_id: str, round_id: int) -> dict[str, Any] | None:
+        """A drawn round's record with its snapshot hash (None until drawn)."""
+        raw, snapshot = await self.client.hmget(
+            keys.instance_raffle_rounds(instance_id), [str(round_id), f"{round_id}|snapshot"]
+        )
+        if raw is None:
+            return None
+        return {**_round_record(raw), "snapshot_hash": snapshot}
+
+    async def round_tickets(self, instance_id: str, round_id: int) -> list[tuple[int, str, int]]:
+        """(Fenwick index, player key, tickets) of every ticket holder of a round, in index
+        order: O(players), read in chunks outside any script."""
+        tickets_key = keys.instance_tickets(instance_id)
+        count = int(await self.client.hget(tickets_key, f"{round_id}|n") or 0)
+        found: list[tuple[int, str, int]] = []
+        for start in range(1, count + 1, SNAPSHOT_CHUNK):
+            indexes = list(range(start, min(start + SNAPSHOT_CHUNK, count + 1)))
+            pks = await self.client.hmget(tickets_key, [f"{round_id}|#{i}" for i in indexes])
+            held = await self.client.hmget(tickets_key, [f"{round_id}|{pk}|tickets" for pk in pks])
+            found += [(i, pk, int(n)) for i, pk, n in zip(indexes, pks, held, strict=True)]
+        return found
+
+    async def record_snapshot(
+        self, instance_id: str, round_id: int, snapshot_hash: str, *, now_ms: int
+    ) -> bool:
+        return bool(
+            await self.script(
+                "record_snapshot",
+                [keys.instance_raffle_rounds(instance_id), keys.instance_ledger(instance_id)],
+                [round_id, snapshot_hash, now_ms],
+            )
+        )
+
     async def _records(
         self, instance_id: str, round_id: int, pks: list[str]
     ) -> list[TicketRecord | None]:
@@ -153,3 +260,10 @@ def _ticket_record(instance_id: str, pk: str, values: list[str | None]) -> Ticke
         timestamp_start=int(first),
         timestamp_end=int(last or first),
     )
+
+
+def _round_record(raw: str) -> dict[str, Any]:
+    record: dict[str, Any] = json.loads(raw)
+    for name in ("randoms", "targets", "winners", "unpaid_prizes"):
+        record[name] = record.get(name) or []  # cjson writes an empty list as {}
+    return record

@@ -1,0 +1,384 @@
+--[[
+  Draw a raffle round and close it, atomically: distinct winners weighted by tickets, one per
+  prize in order, each found in O(log n) in the round's Fenwick tree (see contribute-30.lua);
+  prizes paid from the prize pot; the next round opened (a recurring raffle) so that every
+  ticket awarded after this script belongs to it.
+
+  Randomness comes from the caller: ARGV[13 + j] is prize j's uniform integer u_j in [0, 2^52)
+  (derived by the caller from the round's seed, so anyone can recompute it). Winner j holds
+  ticket number u_j mod R (counting from 0 over the players not yet drawn, in Fenwick index
+  order), R being the tickets of the players not yet drawn; a player wins at most once. When
+  every player has won, the remaining prizes stay unpaid (reported in unpaid_prizes).
+
+  Money is micro-units of the instance currency. The prize pot is the instance's first pot
+  (none: every prize is operator funding). A prize is engine.raffle.prizes[j]: {amount} fixed
+  or {share_ppm}: floor(pot value at the draw * share_ppm / 1e6). Each prize is taken from
+  the pot while it lasts; the shortfall is operator funding, added to total:seed_funding and
+  to the pot's deficit and written to the ledger as 'seed_funding' (reason raffle_prize).
+  total:wins grows by the prizes paid. A prize above auto_payout_limit (>= 0) is withheld.
+
+  KEYS[1]  instance engine (string, JSON)
+  KEYS[2]  instance state (hash: raffle:round, raffle:seed, raffle:commitment, raffle:opened,
+           raffle:ends, pot values and totals)
+  KEYS[3]  instance raffle tickets (hash, fields prefixed '<round>|'; read only)
+  KEYS[4]  instance ledger (stream)
+  KEYS[5]  instance winners (list, newest first, capped at ARGV[7])
+  KEYS[6]  instance events (stream, capped at about 1000 entries)
+  KEYS[7]  instance event channel (PUBLISH / SPUBLISH target)
+  KEYS[8]  prize pot winners list (a placeholder of the same hash tag without pots)
+  KEYS[9]  instance raffle rounds (hash: '<round>' -> the drawn round's record, JSON)
+
+  ARGV[1]  now, epoch ms
+  ARGV[2]  round to draw (must be the open round)
+  ARGV[3]  the round's seed (must equal raffle:seed; revealed in the record and the ledger)
+  ARGV[4]  event id of the RaffleWinEvent
+  ARGV[5]  jackpot name ('' = null)
+  ARGV[6]  currency multipliers, raw JSON object, embedded verbatim
+  ARGV[7]  winners lists cap (integer >= 1)
+  ARGV[8]  'publish' | 'spublish'
+  ARGV[9]  next round's commitment, sha256 hex of its seed ('' = no next round)
+  ARGV[10] next round's seed (hidden until its draw; '' with no next round)
+  ARGV[11] next round's end, epoch ms ('' = none)
+  ARGV[12] who draws (scheduler, an admin's name, cli), for the ledger
+  ARGV[13 + j] for each prize j = 1..P (P = #engine.raffle.prizes): u_j in [0, 2^52)
+
+  Returns: the round record (JSON): {round, instance_id, commitment, seed, opened, ends,
+    drawn_at, by, tickets_total, players, randoms[], targets[], prize_pot, pot_value,
+    winners[{prize, index, operator_id, brand_id, player_id, tickets, win_id, win_amount,
+    from_pot, shortfall, win_withheld}], unpaid_prizes[], next_round, next_commitment};
+    numbers that may exceed 2^53 or are money are decimal strings (micros).
+  Side effects: ledger 'raffle_draw', one 'win' per winner, 'seed_funding' per shortfall,
+    'raffle_round' for the next round; winner records (as contribute-30.lua's) pushed to
+    KEYS[5] and KEYS[8]; a RaffleWinEvent (XADD KEYS[6], PUBLISH KEYS[7]):
+    {"event_type": "RaffleWinEvent", "event_id", "data": {instance_id, jackpot_name,
+     jackpot_currency, currency_multipliers, timestamp, round, win_withheld (any winner's),
+     winners[{operator_id, brand_id, player_id, currency, win_amount (units string),
+     win_withheld}], unpaid_prizes}}.
+
+  Errors (nothing is written when one is answered):
+    BAD_ARGUMENT        an ARGV is malformed or the randoms do not match the prizes
+    INSTANCE_NOT_FOUND  no engine or no state
+    NOT_A_RAFFLE        the engine has no raffle
+    ROUND_MISMATCH      ARGV[2] is not the open round (already drawn, or not opened)
+    SEED_MISMATCH       ARGV[3] is not the round's committed seed
+    ROUND_NOT_CLOSED    the round ends later than now
+]]
+local rcall = redis.call
+local TWO52 = 4503599627370496
+local MAX_SAFE = 9007199254740991
+local MICRO = 1000000
+local TREE_SIZE = 4194304 -- as in contribute-30.lua
+local FIXED_ARGS = 12
+
+local function bad(what)
+  return redis.error_reply('BAD_ARGUMENT ' .. what)
+end
+
+local function uint(s)
+  if type(s) ~= 'string' or #s > 16 or not string.match(s, '^%d+$') then
+    return nil
+  end
+  local n = tonumber(s)
+  if n > MAX_SAFE then
+    return nil
+  end
+  return n
+end
+
+local function fmt(n)
+  return string.format('%d', n)
+end
+
+local function idiv(a, b)
+  local q = math.floor(a / b)
+  local r = a - q * b
+  if r < 0 then
+    q = q - 1
+    r = r + b
+  elseif r >= b then
+    q = q + 1
+    r = r - b
+  end
+  return q, r
+end
+
+local function mul_ppm(c, ppm)
+  local hi, lo = idiv(c, MICRO)
+  local low_part = idiv(lo * ppm, MICRO)
+  return hi * ppm + low_part
+end
+
+local function units(x)
+  local whole, frac = idiv(x, MICRO)
+  if frac == 0 then
+    return fmt(whole)
+  end
+  local digits = string.gsub(string.format('%06d', frac), '0+$', '')
+  return fmt(whole) .. '.' .. digits
+end
+
+local function jstr(s)
+  if s == nil or s == '' then
+    return 'null'
+  end
+  return cjson.encode(s)
+end
+
+local function jbool(b)
+  if b then
+    return 'true'
+  end
+  return 'false'
+end
+
+local function lowbit(i)
+  local p = 1
+  while i % (p + p) == 0 do
+    p = p + p
+  end
+  return p
+end
+
+-- 1. arguments ------------------------------------------------------------------------------
+local now = uint(ARGV[1])
+local round = uint(ARGV[2])
+if not now or not round or round < 1 then
+  return bad('now or round')
+end
+local seed, event_id, jackpot_name, multipliers_raw = ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+if seed == '' or event_id == '' or string.sub(multipliers_raw, 1, 1) ~= '{' then
+  return bad('seed, event id or currency multipliers')
+end
+local cap = uint(ARGV[7])
+if not cap or cap < 1 then
+  return bad('winners cap')
+end
+local publish = ARGV[8]
+if publish ~= 'publish' and publish ~= 'spublish' then
+  return bad('publish command')
+end
+local next_commitment, next_seed, next_ends = ARGV[9], ARGV[10], ARGV[11]
+if (next_commitment == '') ~= (next_seed == '') or (next_ends ~= '' and not uint(next_ends)) then
+  return bad('next round')
+end
+local by = ARGV[12]
+local randoms = {}
+for j = FIXED_ARGS + 1, #ARGV do
+  local u = uint(ARGV[j])
+  if not u or u >= TWO52 then
+    return bad('random ' .. (j - FIXED_ARGS))
+  end
+  randoms[#randoms + 1] = u
+end
+
+-- 2. instance and round -----------------------------------------------------------------------
+local engine_raw = rcall('GET', KEYS[1])
+if not engine_raw then
+  return redis.error_reply('INSTANCE_NOT_FOUND')
+end
+local engine = cjson.decode(engine_raw)
+local raffle = engine.raffle
+if raffle == nil or raffle == cjson.null then
+  return redis.error_reply('NOT_A_RAFFLE')
+end
+local prizes = raffle.prizes
+if #randoms ~= #prizes then
+  return bad('expected ' .. #prizes .. ' randoms')
+end
+local pot = engine.pots[1]
+local head = rcall('HMGET', KEYS[2], 'status', 'raffle:round', 'raffle:seed', 'raffle:commitment',
+  'raffle:opened', 'raffle:ends', pot and ('pot:' .. pot.id .. ':value') or 'status')
+if not head[1] then
+  return redis.error_reply('INSTANCE_NOT_FOUND')
+end
+local open_round = tonumber(head[2] or 1)
+if round ~= open_round or not head[4] or head[4] == '' then
+  return redis.error_reply('ROUND_MISMATCH the open round is ' .. open_round)
+end
+if seed ~= head[3] then
+  return redis.error_reply('SEED_MISMATCH')
+end
+local ends = head[6] or ''
+if ends ~= '' and now < tonumber(ends) then
+  return redis.error_reply('ROUND_NOT_CLOSED the round ends at ' .. ends)
+end
+local pot_value = 0
+if pot then
+  pot_value = tonumber(head[7])
+  if not pot_value then
+    error('corrupt value of pot ' .. pot.id)
+  end
+end
+
+-- 3. winners: Fenwick descent over the round's tree, drawn players removed in memory only ------
+local rp = fmt(round) .. '|'
+local count = rcall('HMGET', KEYS[3], rp .. 'total', rp .. 'n')
+local total, players = tonumber(count[1] or 0), tonumber(count[2] or 0)
+local nodes = {}
+local function node(i)
+  local v = nodes[i]
+  if v == nil then
+    v = tonumber(rcall('HGET', KEYS[3], rp .. '@' .. fmt(i)) or 0)
+    nodes[i] = v
+  end
+  return v
+end
+local remaining = total
+local winners, targets, unpaid = {}, {}, {}
+for j = 1, #prizes do
+  if remaining <= 0 then
+    unpaid[#unpaid + 1] = j
+  else
+    local _, target = idiv(randoms[j], remaining)
+    targets[#targets + 1] = fmt(target)
+    local pos, rest, step = 0, target, TREE_SIZE
+    while step >= 1 do
+      local nxt = pos + step
+      if nxt <= TREE_SIZE and node(nxt) <= rest then
+        pos = nxt
+        rest = rest - node(nxt)
+      end
+      step = step / 2
+    end
+    local index = pos + 1
+    local pk = rcall('HGET', KEYS[3], rp .. '#' .. fmt(index))
+    local held = tonumber(rcall('HGET', KEYS[3], rp .. pk .. '|tickets') or 0)
+    if not pk or held <= 0 then
+      error('corrupt raffle tree at index ' .. index)
+    end
+    local i = index
+    while i <= TREE_SIZE do
+      nodes[i] = node(i) - held
+      i = i + lowbit(i)
+    end
+    remaining = remaining - held
+    local operator_id, brand_id, player_id = string.match(pk, '^([^:]*):([^:]*):(.*)$')
+    winners[#winners + 1] = {prize = j, index = index, operator_id = operator_id,
+      brand_id = brand_id, player_id = player_id, tickets = held}
+  end
+end
+
+-- 4. prizes -----------------------------------------------------------------------------------
+local left, paid, funded, any_withheld = pot_value, 0, 0, false
+for _, w in ipairs(winners) do
+  local prize = prizes[w.prize]
+  local amount
+  if prize.share_ppm then
+    amount = mul_ppm(pot_value, prize.share_ppm)
+  else
+    amount = prize.amount
+  end
+  local from_pot = math.min(amount, left)
+  left = left - from_pot
+  w.amount, w.from_pot, w.shortfall = amount, from_pot, amount - from_pot
+  w.withheld = engine.auto_payout_limit >= 0 and amount > engine.auto_payout_limit
+  any_withheld = any_withheld or w.withheld
+  w.win_id = engine.id .. ':' .. fmt(round) .. ':' .. fmt(w.prize)
+  paid = paid + amount
+  funded = funded + w.shortfall
+end
+
+-- 5. writes -----------------------------------------------------------------------------------
+local ts = ARGV[1]
+local state = {'raffle:round', fmt(round + 1), 'raffle:seed', next_seed,
+  'raffle:commitment', next_commitment, 'raffle:opened', ts, 'raffle:ends', next_ends,
+  'last_updated', ts}
+if pot then
+  state[#state + 1] = 'pot:' .. pot.id .. ':value'
+  state[#state + 1] = fmt(left)
+end
+rcall('HSET', KEYS[2], unpack(state))
+if paid > 0 then
+  rcall('HINCRBY', KEYS[2], 'total:wins', fmt(paid))
+end
+if funded > 0 then
+  rcall('HINCRBY', KEYS[2], 'total:seed_funding', fmt(funded))
+  if pot then
+    rcall('HINCRBY', KEYS[2], 'pot:' .. pot.id .. ':deficit', fmt(funded))
+  end
+end
+
+local pot_id = pot and pot.id or ''
+local random_strings = {}
+for j, u in ipairs(randoms) do
+  random_strings[j] = fmt(u)
+end
+local record_winners, event_winners = {}, {}
+for k, w in ipairs(winners) do
+  record_winners[k] = {prize = w.prize, index = w.index, operator_id = w.operator_id,
+    brand_id = w.brand_id, player_id = w.player_id, tickets = fmt(w.tickets),
+    win_id = w.win_id, win_amount = fmt(w.amount), from_pot = fmt(w.from_pot),
+    shortfall = fmt(w.shortfall), win_withheld = w.withheld}
+  event_winners[k] = '{"operator_id":' .. jstr(w.operator_id)
+    .. ',"brand_id":' .. jstr(w.brand_id)
+    .. ',"player_id":' .. jstr(w.player_id)
+    .. ',"currency":' .. jstr(engine.currency)
+    .. ',"win_amount":"' .. units(w.amount) .. '"'
+    .. ',"win_withheld":' .. jbool(w.withheld) .. '}'
+end
+local record = cjson.encode({round = round, instance_id = engine.id, commitment = head[4],
+  seed = seed, opened = head[5] or '', ends = ends, drawn_at = ts, by = by,
+  tickets_total = fmt(total), players = players, randoms = random_strings, targets = targets,
+  prize_pot = pot_id, pot_value = fmt(pot_value), winners = record_winners,
+  unpaid_prizes = unpaid, next_round = next_commitment ~= '' and round + 1 or cjson.null,
+  next_commitment = next_commitment})
+rcall('HSET', KEYS[9], fmt(round), record)
+
+rcall('XADD', KEYS[4], '*', 'type', 'raffle_draw', 'round', fmt(round), 'seed', seed,
+  'commitment', head[4], 'tickets_total', fmt(total), 'players', fmt(players),
+  'randoms', table.concat(random_strings, ','), 'targets', table.concat(targets, ','),
+  'winners', #winners, 'unpaid', #unpaid, 'by', by, 'event_id', event_id, 'ts', ts)
+for _, w in ipairs(winners) do
+  rcall('XADD', KEYS[4], '*', 'type', 'win', 'id', w.win_id, 'pot', pot_id,
+    'amount', fmt(w.amount), 'from_pot', fmt(w.from_pot), 'deficit', fmt(w.shortfall),
+    'withheld', w.withheld and '1' or '0', 'raffle_round', fmt(round), 'prize', fmt(w.prize),
+    'operator', w.operator_id, 'brand', w.brand_id, 'player', w.player_id,
+    'event_id', event_id, 'ts', ts)
+  if w.shortfall > 0 then
+    rcall('XADD', KEYS[4], '*', 'type', 'seed_funding', 'pot', pot_id,
+      'amount', fmt(w.shortfall), 'reason', 'raffle_prize', 'win', w.win_id, 'ts', ts)
+  end
+  local winner_record = '{"win_id":' .. jstr(w.win_id)
+    .. ',"contribution_id":null'
+    .. ',"instance_id":' .. jstr(engine.id)
+    .. ',"win_pot_id":' .. jstr(pot_id)
+    .. ',"operator_id":' .. jstr(w.operator_id)
+    .. ',"brand_id":' .. jstr(w.brand_id)
+    .. ',"player_id":' .. jstr(w.player_id)
+    .. ',"win_amount":"' .. fmt(w.amount) .. '"'
+    .. ',"currency":' .. jstr(engine.currency)
+    .. ',"timestamp":' .. ts
+    .. ',"win_withheld":' .. jbool(w.withheld)
+    .. ',"gameround_id":null,"source_id":null'
+    .. ',"seed":"0","seed_deficit":"' .. fmt(w.shortfall) .. '"'
+    .. ',"raffle_round":' .. fmt(round) .. '}'
+  rcall('LPUSH', KEYS[5], winner_record)
+  rcall('LTRIM', KEYS[5], 0, cap - 1)
+  if pot then
+    rcall('LPUSH', KEYS[8], winner_record)
+    rcall('LTRIM', KEYS[8], 0, cap - 1)
+  end
+end
+if next_commitment ~= '' then
+  rcall('XADD', KEYS[4], '*', 'type', 'raffle_round', 'round', fmt(round + 1),
+    'commitment', next_commitment, 'ends', next_ends, 'ts', ts)
+end
+
+local unpaid_json = '['
+for k, j in ipairs(unpaid) do
+  unpaid_json = unpaid_json .. (k > 1 and ',' or '') .. fmt(j)
+end
+local envelope = '{"event_type":"RaffleWinEvent","event_id":' .. jstr(event_id)
+  .. ',"data":{"instance_id":' .. jstr(engine.id)
+  .. ',"jackpot_name":' .. jstr(jackpot_name)
+  .. ',"jackpot_currency":' .. jstr(engine.currency)
+  .. ',"currency_multipliers":' .. multipliers_raw
+  .. ',"timestamp":' .. ts
+  .. ',"round":' .. fmt(round)
+  .. ',"win_withheld":' .. jbool(any_withheld)
+  .. ',"winners":[' .. table.concat(event_winners, ',') .. ']'
+  .. ',"unpaid_prizes":' .. unpaid_json .. ']}}'
+rcall('XADD', KEYS[6], 'MAXLEN', '~', '1000', '*', 'event_id', event_id,
+  'event_type', 'RaffleWinEvent', 'payload', envelope)
+rcall(publish, KEYS[7], envelope)
+return record

@@ -1,0 +1,315 @@
+"""Contract tests of lua/draw_raffle-9.lua (with open_round-2.lua and the tickets awarded by
+contribute-30.lua): weighted distinct winners, prizes and money, closing the round, refusals.
+
+Randoms are injected, so every outcome is computed exactly by a plain linear scan here."""
+
+from __future__ import annotations
+
+import json
+import random
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from app.services.draws import commitment
+from app.store import Refusal, Store, keys
+from tests.support.definitions import pot
+from tests.test_lua_contribute import (
+    BRAND,
+    NOW,
+    OP,
+    M,
+    assert_conserved,
+    contribute,
+    create,
+    definition,
+    ledger,
+    money,
+    refused,
+    state,
+)
+
+TWO52 = 2**52
+
+
+def seed_of(round_id: int) -> str:
+    return f"{round_id:064x}"
+
+
+async def raffle(
+    store: Store,
+    prizes: list[Any],
+    *,
+    instance_id: str = "jp1",
+    pots: bool = True,
+    auto_payout_limit: str | None = None,
+    ends: int | None = None,
+) -> dict[str, Any]:
+    """A raffle of 1 ticket per whole unit contributed (Percentage 100 %), half of it to its
+    prize pot `pool`; round 1 open with seed_of(1)."""
+    engine = await create(
+        store,
+        definition(
+            [pot("pool", "0.5")] if pots else [],
+            house="0.5" if pots else "1",
+            instance_id=instance_id,
+            jackpot_type="Raffle",
+            contribution={"Percentage": "1"},
+            auto_payout_limit=auto_payout_limit,
+            raffle={"ticket_cost": "1.00", "prizes": prizes, "draw": {"every": "1d"}},
+        ),
+    )
+    seed = seed_of(1)
+    assert await store.open_round(
+        instance_id, now_ms=NOW - 1, seed=seed, commitment=commitment(seed), ends=ends
+    )
+    return engine
+
+
+async def tickets(store: Store, engine: dict[str, Any], player: str, count: int) -> None:
+    await contribute(store, engine, player=player, percentage_amount=count * M)
+
+
+async def draw(
+    store: Store,
+    engine: dict[str, Any],
+    randoms: list[int],
+    *,
+    round_id: int = 1,
+    seed: str | None = None,
+    now: int = NOW + 1,
+    next_round: bool = True,
+) -> dict[str, Any]:
+    following = seed_of(round_id + 1)
+    return await store.draw_raffle(
+        engine["id"],
+        prize_pot=engine["pots"][0]["id"] if engine["pots"] else None,
+        now_ms=now,
+        round_id=round_id,
+        seed=seed or seed_of(round_id),
+        randoms=randoms,
+        event_id=f"event-{round_id}",
+        jackpot_name="Raffle",
+        currency_multipliers={},
+        next_seed=following if next_round else None,
+        next_commitment=commitment(following) if next_round else None,
+        next_ends=None,
+        by="test",
+    )
+
+
+def replay(weights: list[int], randoms: list[int]) -> list[int]:
+    """Winning positions (0-based, in order of first ticket): prize j goes to the holder of
+    ticket u_j mod R among the players not yet drawn, R their tickets."""
+    left = list(weights)
+    winners = []
+    for u in randoms:
+        remaining = sum(left)
+        if remaining == 0:
+            break
+        target, acc = u % remaining, 0
+        for position, held in enumerate(left):
+            acc += held
+            if acc > target:
+                winners.append(position)
+                left[position] = 0
+                break
+    return winners
+
+
+async def test_winners_are_the_holders_of_the_drawn_tickets(store: Store) -> None:
+    engine = await raffle(store, ["1", "1", "1"])
+    for player, count in [("a", 3), ("b", 1), ("c", 5)]:
+        await tickets(store, engine, player, count)
+    # Tickets in order of first ticket: a 0-2, b 3, c 4-8. u mod 9 = 3 -> b; then a and c
+    # remain (8 tickets): 13 mod 8 = 5 -> c (a holds 0-2, c 3-7); then 7 mod 3 = 1 -> a.
+    record = await draw(store, engine, [3, 13, 7])
+    assert [w["player_id"] for w in record["winners"]] == ["b", "c", "a"]
+    assert record["targets"] == ["3", "5", "1"]
+    assert [w["index"] for w in record["winners"]] == [2, 3, 1]
+    assert (record["tickets_total"], record["players"], record["unpaid_prizes"]) == ("9", 3, [])
+    assert (record["seed"], record["commitment"]) == (seed_of(1), commitment(seed_of(1)))
+    assert record["winners"][0]["operator_id"] == OP and record["winners"][0]["brand_id"] == BRAND
+
+
+@pytest.mark.parametrize("redis_url", ["real"], indirect=True)
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    weights=st.lists(st.integers(1, 50), min_size=0, max_size=12),
+    randoms=st.lists(st.integers(0, TWO52 - 1), min_size=1, max_size=5),
+)
+async def test_the_script_draws_what_a_linear_scan_draws(
+    store: Store, weights: list[int], randoms: list[int]
+) -> None:
+    await store.client.flushall()
+    engine = await raffle(store, ["1"] * len(randoms))
+    for position, count in enumerate(weights):
+        await tickets(store, engine, f"p{position}", count)
+    record = await draw(store, engine, randoms)
+    expected = replay(weights, randoms)
+    assert [w["player_id"] for w in record["winners"]] == [f"p{i}" for i in expected]
+    assert len({w["player_id"] for w in record["winners"]}) == len(expected)
+    assert record["unpaid_prizes"] == list(range(len(expected) + 1, len(randoms) + 1))
+
+
+@pytest.mark.parametrize("redis_url", ["real"], indirect=True)
+async def test_draws_are_fair_chi_square_over_injected_randoms(store: Store) -> None:
+    """500 rounds, weights 1:2:3:4:10, two prizes: the first winner is drawn in proportion
+    to tickets, the second in proportion among the rest, never the first again."""
+    weights = [1, 2, 3, 4, 10]
+    total = sum(weights)
+    engine = await raffle(store, ["0.000001", "0.000001"])
+    rng = random.Random(20261130)
+    trials = 500
+    first, second = [0] * 5, [0] * 5
+    for round_id in range(1, trials + 1):
+        for position, count in enumerate(weights):
+            await tickets(store, engine, f"p{position}", count)
+        record = await draw(
+            store, engine, [rng.randrange(TWO52), rng.randrange(TWO52)], round_id=round_id
+        )
+        a, b = (int(w["player_id"][1:]) for w in record["winners"])
+        assert a != b
+        first[a] += 1
+        second[b] += 1
+    p_first = [w / total for w in weights]
+    p_second = [
+        sum(weights[a] / total * weights[b] / (total - weights[a]) for a in range(5) if a != b)
+        for b in range(5)
+    ]
+    for observed, probabilities in [(first, p_first), (second, p_second)]:
+        chi2 = sum(
+            (o - trials * p) ** 2 / (trials * p)
+            for o, p in zip(observed, probabilities, strict=True)
+        )
+        assert chi2 < 18.47, (observed, chi2)  # df 4, p = 0.001
+
+
+async def test_prizes_shortfall_withheld_and_conservation(store: Store) -> None:
+    # The pot takes half of each contribution: 10 + 6 units -> 8 in the pot.
+    engine = await raffle(store, [{"share": "0.5"}, "5", "100"], auto_payout_limit="4.5")
+    await tickets(store, engine, "a", 10)
+    await tickets(store, engine, "b", 6)
+    await tickets(store, engine, "c", 1)  # 8.5 in the pot
+    record = await draw(store, engine, [0, 0, 0])  # a, then b, then c
+    winners = {w["player_id"]: w for w in record["winners"]}
+    # 0.5 of 8.5 = 4.25 from the pot; 5: 4.25 left -> 4.25 from the pot, 0.75 operator
+    # funding; 100: all operator funding.
+    assert {p: (w["win_amount"], w["from_pot"], w["shortfall"]) for p, w in winners.items()} == {
+        "a": ("4250000", "4250000", "0"),
+        "b": ("5000000", "4250000", "750000"),
+        "c": ("100000000", "0", "100000000"),
+    }
+    assert [winners[p]["win_withheld"] for p in "abc"] == [False, True, True]
+    s = await assert_conserved(store, engine)
+    assert money(s, "pot:pool:value") == 0
+    assert money(s, "total:seed_funding") == 100_750_000
+    assert money(s, "pot:pool:deficit") == 100_750_000
+    assert money(s, "total:wins") == 109_250_000
+    kinds = [e["type"] for e in await ledger(store)]
+    assert kinds[-7:] == [
+        "raffle_draw",
+        "win",
+        "win",
+        "seed_funding",
+        "win",
+        "seed_funding",
+        "raffle_round",
+    ]
+    listed = [json.loads(r) for r in await store.client.lrange(keys.instance_winners("jp1"), 0, -1)]
+    assert [(r["player_id"], r["win_amount"], r["win_withheld"]) for r in listed] == [
+        ("c", "100000000", True),
+        ("b", "5000000", True),
+        ("a", "4250000", False),
+    ]
+    assert [w.player_id for w in await store.winners("jp1", "pool")] == ["c", "b", "a"]
+
+
+async def test_a_raffle_without_pots_funds_every_prize(store: Store) -> None:
+    engine = await raffle(store, ["2", "3"], pots=False)
+    await tickets(store, engine, "a", 1)
+    record = await draw(store, engine, [5, 5])
+    assert [w["player_id"] for w in record["winners"]] == ["a"]
+    assert record["unpaid_prizes"] == [2]
+    assert record["prize_pot"] == ""
+    s = await state(store)
+    assert money(s, "total:contributions") == money(s, "total:house") == 1 * M
+    assert money(s, "total:seed_funding") == money(s, "total:wins") == 2 * M
+    [funding] = [e for e in await ledger(store) if e["type"] == "seed_funding"]
+    assert (funding["amount"], funding["reason"]) == ("2000000", "raffle_prize")
+
+
+async def test_the_draw_closes_the_round(store: Store) -> None:
+    engine = await raffle(store, ["1"])
+    await tickets(store, engine, "a", 2)
+    await draw(store, engine, [1])
+    s = await state(store)
+    assert (s["raffle:round"], s["raffle:seed"]) == ("2", seed_of(2))
+    assert s["raffle:commitment"] == commitment(seed_of(2))
+    # Tickets after the draw belong to round 2; round 1 is frozen.
+    await tickets(store, engine, "a", 1)
+    assert (await store.player_tickets("jp1", OP, BRAND, "a", 1)).ticket_count == 2  # type: ignore[union-attr]
+    assert (await store.player_tickets("jp1", OP, BRAND, "a")).ticket_count == 1  # type: ignore[union-attr]
+    assert await store.round_tickets("jp1", 1) == [(1, f"{OP}:{BRAND}:a", 2)]
+    assert await store.round_tickets("jp1", 2) == [(1, f"{OP}:{BRAND}:a", 1)]
+    # Round 1 cannot be drawn again; round 2 can.
+    await refused(store, Refusal.ROUND_MISMATCH, lambda: draw(store, engine, [0]))
+    record = await draw(store, engine, [0], round_id=2)
+    assert record["winners"][0]["tickets"] == "1"
+
+
+async def test_an_empty_round_pays_nothing_and_still_announces(store: Store) -> None:
+    engine = await raffle(store, ["1", "1"])
+    record = await draw(store, engine, [1, 2])
+    assert (record["winners"], record["unpaid_prizes"], record["targets"]) == ([], [1, 2], [])
+    [(_, event)] = await store.client.xrange(keys.instance_events("jp1"))
+    payload = json.loads(event["payload"])
+    assert payload["event_type"] == "RaffleWinEvent"
+    assert (payload["data"]["winners"], payload["data"]["unpaid_prizes"]) == ([], [1, 2])
+    await assert_conserved(store, engine)
+
+
+async def test_the_win_event_lists_the_winners(store: Store) -> None:
+    engine = await raffle(store, ["1.5"], auto_payout_limit="1")
+    await tickets(store, engine, "a", 1)
+    await draw(store, engine, [0])
+    [(_, event)] = await store.client.xrange(keys.instance_events("jp1"))
+    payload = json.loads(event["payload"])
+    assert payload["event_id"] == "event-1"
+    data = payload["data"]
+    assert (data["instance_id"], data["round"], data["win_withheld"]) == ("jp1", 1, True)
+    assert data["winners"] == [
+        {
+            "operator_id": OP,
+            "brand_id": BRAND,
+            "player_id": "a",
+            "currency": "EUR",
+            "win_amount": "1.5",
+            "win_withheld": True,
+        }
+    ]
+
+
+async def test_refusals_change_nothing(store: Store) -> None:
+    engine = await raffle(store, ["1", "1"], ends=NOW + 1000)
+    await tickets(store, engine, "a", 2)
+    await refused(store, Refusal.ROUND_NOT_CLOSED, lambda: draw(store, engine, [0, 0]))
+    late = NOW + 1000
+    await refused(
+        store, Refusal.SEED_MISMATCH, lambda: draw(store, engine, [0, 0], seed="ab", now=late)
+    )
+    await refused(
+        store,
+        Refusal.ROUND_MISMATCH,
+        lambda: draw(store, engine, [0, 0], round_id=2, seed=seed_of(1), now=late),
+    )
+    await refused(store, Refusal.BAD_ARGUMENT, lambda: draw(store, engine, [0], now=late))
+    await refused(store, Refusal.BAD_ARGUMENT, lambda: draw(store, engine, [0, TWO52], now=late))
+    plain = await create(store, definition([pot("a", "1")], instance_id="plain"))
+    await refused(store, Refusal.NOT_A_RAFFLE, lambda: draw(store, plain, [0], now=late), "plain")
+    record = await draw(store, engine, [0, 0], now=late)
+    assert [w["player_id"] for w in record["winners"]] == ["a"]
