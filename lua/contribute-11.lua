@@ -30,9 +30,11 @@
   <pk>|tickets (count of the round), <pk>|cost (carried accumulated cost, micros,
   < ticket_cost), <pk>|first and <pk>|last (epoch ms of the player's first and last counted
   contribution of the round), <pk>|idx (the player's Fenwick index, from their first ticket);
-  per round: n (players with a ticket), total (tickets), #<i> (pk of Fenwick index i) and
-  @<i> (Fenwick tree node i over the players' ticket counts, i in 1..TREE_SIZE), so a draw
-  finds the holder of ticket k in O(log n) without scanning the round. The ticket index
+  per round: n (players with a ticket), total (tickets), #<i> (pk of Fenwick index i),
+  size (a power of two >= n, doubled as players join; the new node @<2*size> covers every
+  index, so it starts at the total) and @<i> (Fenwick tree node i over the players' ticket
+  counts, i in 1..size), so a draw finds the holder of ticket k in O(log n) without scanning
+  the round, and an award costs O(log n). The ticket index
   (KEYS[5], all scores 0, read with ZRANGEBYLEX) holds, for each player with a ticket, one
   member per order and scope: '<r %010d>|<order>|<scope>|...' with order t (tickets %016d),
   e (last %015d) or p (player id), and scope b '<op>:<brand>' or o '<op>' (see
@@ -112,12 +114,10 @@
     INSTANCE_NOT_STARTED  now < timestamp_start
     INSTANCE_ENDED        now >= timestamp_end
     NOT_OPTED_IN          opt-in required and the player is not opted in
-  A corrupt engine or state (a defect, not a refusal) raises a plain script error, and so does
-  a raffle round already holding TREE_SIZE players.
+  A corrupt engine or state (a defect, not a refusal) raises a plain script error.
 ]]
 local rcall = redis.call
 local FIXED_ARGS = 20
-local TREE_SIZE = 4194304 -- 2^22 players per raffle round (lua/draw_raffle-*.lua agrees)
 
 --- @include "includes/money.lua"
 --- @include "includes/json.lua"
@@ -129,7 +129,7 @@ local function bad(what)
   return redis.error_reply('BAD_ARGUMENT ' .. what)
 end
 
--- the lowest set bit of 1 <= i <= TREE_SIZE (no bit library on fakeredis)
+-- the lowest set bit of an integer i >= 1 (no bit library on fakeredis)
 local function lowbit(i)
   local p = 1
   while i % (p + p) == 0 do
@@ -373,16 +373,14 @@ if has_raffle then
   round = tonumber(head[4] or 1)
   rp = fmt(round) .. '|'
   tp = rp .. pk .. '|'
-  -- tickets, cost, last, idx of the player, and the round's player count
-  held = rcall('HMGET', KEYS[4], tp .. 'tickets', tp .. 'cost', tp .. 'last', tp .. 'idx', rp .. 'n')
+  -- tickets, cost, last, idx of the player; the round's tree size and total
+  held = rcall('HMGET', KEYS[4], tp .. 'tickets', tp .. 'cost', tp .. 'last', tp .. 'idx',
+    rp .. 'size', rp .. 'total')
   local previous = tonumber(held[2] or 0)
   if not previous then
     error('corrupt accumulated cost of ' .. pk)
   end
   tickets, carried = idiv(previous + basis, raffle.ticket_cost)
-  if tickets > 0 and not held[4] and tonumber(held[5] or 0) >= TREE_SIZE then
-    error('raffle round ' .. round .. ' is full')
-  end
 end
 
 -- 7. writes ------------------------------------------------------------------------------------
@@ -419,21 +417,27 @@ if has_raffle then
     tp .. 'last', ARGV[1])
   rcall('HSETNX', KEYS[4], tp .. 'first', ARGV[1])
   if tickets_total > 0 then
-    if before > 0 then
+    local new = ticket_members(round, operator_id, brand_id, player_id, tickets_total, now)
+    if before > 0 then -- the player-id members stay; the count and time members move
       local old = ticket_members(round, operator_id, brand_id, player_id, before, tonumber(held[3]))
       rcall('ZREM', KEYS[5], old[1], old[2], old[3], old[4])
+      rcall('ZADD', KEYS[5], 0, new[1], 0, new[2], 0, new[3], 0, new[4])
+    else
+      rcall('ZADD', KEYS[5], 0, new[1], 0, new[2], 0, new[3], 0, new[4], 0, new[5], 0, new[6])
     end
-    local new = ticket_members(round, operator_id, brand_id, player_id, tickets_total, now)
-    rcall('ZADD', KEYS[5], 0, new[1], 0, new[2], 0, new[3], 0, new[4], 0, new[5], 0, new[6])
   end
   if tickets > 0 then
-    local idx = tonumber(held[4])
+    local idx, size = tonumber(held[4]), tonumber(held[5] or 0)
     if not idx then
       idx = rcall('HINCRBY', KEYS[4], rp .. 'n', 1)
       rcall('HSET', KEYS[4], tp .. 'idx', fmt(idx), rp .. '#' .. fmt(idx), pk)
+      if idx > size then
+        size = math.max(1, size + size)
+        rcall('HSET', KEYS[4], rp .. 'size', fmt(size), rp .. '@' .. fmt(size), held[6] or '0')
+      end
     end
     local i = idx
-    while i <= TREE_SIZE do
+    while i <= size do
       rcall('HINCRBY', KEYS[4], rp .. '@' .. fmt(i), fmt(tickets))
       i = i + lowbit(i)
     end

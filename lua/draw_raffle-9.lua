@@ -67,7 +67,6 @@ local rcall = redis.call
 local TWO52 = 4503599627370496
 local MAX_SAFE = 9007199254740991
 local MICRO = 1000000
-local TREE_SIZE = 4194304 -- as in contribute-30.lua
 local FIXED_ARGS = 12
 
 local function bad(what)
@@ -212,8 +211,9 @@ end
 
 -- 3. winners: Fenwick descent over the round's tree, drawn players removed in memory only ------
 local rp = fmt(round) .. '|'
-local count = rcall('HMGET', KEYS[3], rp .. 'total', rp .. 'n')
-local total, players = tonumber(count[1] or 0), tonumber(count[2] or 0)
+local count = rcall('HMGET', KEYS[3], rp .. 'total', rp .. 'n', rp .. 'size')
+local total, players, size = tonumber(count[1] or 0), tonumber(count[2] or 0),
+  tonumber(count[3] or 0)
 local nodes = {}
 local function node(i)
   local v = nodes[i]
@@ -231,10 +231,10 @@ for j = 1, #prizes do
   else
     local _, target = idiv(randoms[j], remaining)
     targets[#targets + 1] = fmt(target)
-    local pos, rest, step = 0, target, TREE_SIZE
+    local pos, rest, step = 0, target, size
     while step >= 1 do
       local nxt = pos + step
-      if nxt <= TREE_SIZE and node(nxt) <= rest then
+      if nxt <= size and node(nxt) <= rest then
         pos = nxt
         rest = rest - node(nxt)
       end
@@ -247,7 +247,7 @@ for j = 1, #prizes do
       error('corrupt raffle tree at index ' .. index)
     end
     local i = index
-    while i <= TREE_SIZE do
+    while i <= size do
       nodes[i] = node(i) - held
       i = i + lowbit(i)
     end

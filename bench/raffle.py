@@ -1,0 +1,211 @@
+"""Raffle benchmark: `python -m bench.raffle [--sizes 10000,100000,1000000]`.
+
+Starts a private redis-server on a free loopback port (the Redis on 6379 is never touched).
+For each size it builds one round of that many tickets held by size/10 players (10 tickets
+each, so 100,000 players at 10^6), then measures in the same run:
+
+  award   the contribute script awarding one ticket to a player of that round
+          (lua/contribute-30.lua: Fenwick update + ticket index), next to the same script
+          on an instance without a raffle, and their ratio;
+  draw    one draw of 100 prizes (lua/draw_raffle-9.lua: 100 distinct winners, each a
+          Fenwick descent over the round), per winner.
+
+Script times are Redis's own (INFO commandstats usec_per_call of EVALSHA, reset around each
+phase), so neither the client nor the loopback weigh on them. It is not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from app.schemas.admin import InstanceSchema
+from app.services.draws import commitment, draw_randoms, new_seed
+from app.services.engine import compile_engine
+from app.store import Store
+from app.store.connection import async_client
+from app.store.contributions import PotDraw
+from app.store.scripts import ScriptRunner
+from bench.contribute import Processes, free_ports, machine, start_redis
+
+M = 1_000_000
+PRIZES = 100
+AWARDS = 2000
+TICKETS_PER_PLAYER = 10
+CONCURRENCY = 200
+
+
+def definition(instance_id: str, raffle: bool) -> dict[str, Any]:
+    return {
+        "id": instance_id,
+        "name": instance_id,
+        "jackpot_type": "Raffle" if raffle else "Jackpot",
+        "currency": "EUR",
+        "contribution_type": {"Percentage": "1"},
+        "allowed_brands": ["bench:brand"],
+        "house_share": "0.5",
+        "pots": [
+            {
+                "id": "pool",
+                "name": "Pool",
+                "share": "0.5",
+                "trigger": {"MustDropBy": {"min": "900000000", "max": "1000000000"}},
+            }
+        ],
+        "raffle": {
+            "ticket_cost": "1",
+            "prizes": ["1"] * PRIZES,
+            "draw": {"every": "1d"},
+        }
+        if raffle
+        else None,
+    }
+
+
+async def create(store: Store, instance_id: str, raffle: bool) -> dict[str, Any]:
+    loaded = InstanceSchema().load(definition(instance_id, raffle))
+    engine = compile_engine(loaded)
+    await store.create_instance(
+        InstanceSchema().dump(loaded),
+        engine,
+        now_ms=int(time.time() * 1000),
+        status="Active",
+        timestamp_start=None,
+        timestamp_end=None,
+        drop_values=[950_000_000 * M],
+    )
+    return engine
+
+
+async def contribute(store: Store, instance_id: str, player: str, units: int) -> None:
+    await store.contribute(
+        instance_id,
+        operator_id="bench",
+        brand_id="brand",
+        player_id=player,
+        contribution_id=uuid.uuid4().hex,
+        event_id=uuid.uuid4().hex,
+        now_ms=int(time.time() * 1000),
+        pots=[PotDraw("pool", next_drop_at=950_000_000 * M)],
+        percentage_amount=units * M,
+    )
+
+
+async def evalsha_usec(store: Store) -> tuple[int, float]:
+    """EVALSHA calls and usec_per_call since the last reset."""
+    stats = await store.client.info("commandstats")
+    entry = stats.get("cmdstat_evalsha", {"calls": 0, "usec_per_call": 0.0})
+    return int(entry["calls"]), float(entry["usec_per_call"])
+
+
+async def measure_awards(store: Store, instance_id: str, players: int) -> float:
+    await store.client.config_resetstat()
+    for n in range(AWARDS):
+        await contribute(store, instance_id, f"p{(n * 7919) % players}", 1)
+    calls, usec = await evalsha_usec(store)
+    assert calls == AWARDS, calls
+    return usec
+
+
+async def run_size(store: Store, size: int) -> dict[str, Any]:
+    players = size // TICKETS_PER_PLAYER
+    raffle_id, plain_id = f"raffle-{size}", f"plain-{size}"
+    await create(store, raffle_id, raffle=True)
+    await create(store, plain_id, raffle=False)
+    seed = new_seed()
+    now = int(time.time() * 1000)
+    await store.open_round(raffle_id, now_ms=now, seed=seed, commitment=commitment(seed), ends=None)
+    started = time.perf_counter()
+    for first in range(0, players, CONCURRENCY):
+        await asyncio.gather(
+            *(
+                contribute(store, raffle_id, f"p{n}", TICKETS_PER_PLAYER)
+                for n in range(first, min(first + CONCURRENCY, players))
+            )
+        )
+    fill_s = time.perf_counter() - started
+    award = await measure_awards(store, raffle_id, players)
+    plain = await measure_awards(store, plain_id, players)
+    tickets = size + AWARDS
+    await store.client.config_resetstat()
+    record = await store.draw_raffle(
+        raffle_id,
+        prize_pot="pool",
+        now_ms=int(time.time() * 1000),
+        round_id=1,
+        seed=seed,
+        randoms=draw_randoms(seed, raffle_id, 1, PRIZES),
+        event_id=uuid.uuid4().hex,
+        jackpot_name=None,
+        currency_multipliers={},
+        next_seed=None,
+        next_commitment=None,
+        next_ends=None,
+        by="bench",
+    )
+    calls, draw_usec = await evalsha_usec(store)
+    assert calls == 1 and len(record["winners"]) == PRIZES
+    assert int(record["tickets_total"]) == tickets
+    return {
+        "tickets": tickets,
+        "players": players,
+        "fill_s": fill_s,
+        "draw_ms": draw_usec / 1000,
+        "per_winner_ms": draw_usec / 1000 / PRIZES,
+        "award_us": award,
+        "plain_us": plain,
+    }
+
+
+async def run(port: int, sizes: list[int]) -> list[dict[str, Any]]:
+    store = Store(
+        async_client(f"redis://127.0.0.1:{port}/0", max_connections=CONCURRENCY), ScriptRunner()
+    )
+    try:
+        return [await run_size(store, size) for size in sizes]
+    finally:
+        await store.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="10000,100000,1000000", help="tickets per round")
+    args = parser.parse_args()
+    sizes = [int(size) for size in args.sizes.split(",")]
+    with tempfile.TemporaryDirectory(prefix="bench-raffle-") as workdir:
+        processes = Processes(Path(workdir))
+        try:
+            port = free_ports(1)[0]
+            start_redis(processes, port)
+            results = asyncio.run(run(port, sizes))
+        finally:
+            processes.stop()
+    print(f"machine: {machine()}")
+    print(f"draw: {PRIZES} prizes, one draw per size; award: {AWARDS} contributions of 1 ticket")
+    print("script times are Redis's own (EVALSHA usec_per_call)\n")
+    columns = [
+        "tickets",
+        "players",
+        "draw, ms per winner",
+        "draw of 100, ms",
+        "award, µs per contribution",
+        "same without a raffle, µs",
+        "ratio",
+    ]
+    print("| " + " | ".join(columns) + " |")
+    print("|---:|---:|---:|---:|---:|---:|---:|")
+    for r in results:
+        ratio = r["award_us"] / r["plain_us"]
+        print(
+            f"| {r['tickets']:,} | {r['players']:,} | {r['per_winner_ms']:.3f} "
+            f"| {r['draw_ms']:.1f} | {r['award_us']:.1f} | {r['plain_us']:.1f} | {ratio:.2f} |"
+        )
+
+
+if __name__ == "__main__":
+    main()
