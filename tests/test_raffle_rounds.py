@@ -21,7 +21,7 @@ from app.clock import now_ms
 from app.services import Services, admin, draws, lifecycle, raffles
 from tests.conftest import DEMO, SECRET, auth, load_demo
 from tests.support.definitions import instance, pot
-from tests.support.http import contribution, expect, post, view
+from tests.support.http import contribution, expect, post, put_source, view
 
 HOUR = 3_600_000
 
@@ -171,6 +171,14 @@ async def test_a_draw_is_recomputed_from_its_published_data(
     assert (opened["round"], opened["ends"]) == (1, clock.now + HOUR)
     commitment = opened["commitment"]
     assert len(commitment) == 64
+    # Operators see it in the instance of a source (operation 13) too.
+    await put_source(client, headers, "r-src", ["r"])
+    response = await client.get(
+        "/jackpots/instances/source/r-src/brand/demo:brand1",
+        query_string={"player_id": "a", "country_code": "DE"},
+        headers=headers,
+    )
+    assert (await expect(response, 200))["raffle_round"] == opened
     # The commitment is in the ledger from the start.
     [first] = [e for e in await ledger_types(client, headers, "r") if e["type"] == "raffle_round"]
     assert (first["round"], first["commitment"]) == ("1", commitment)

@@ -88,6 +88,16 @@ class PotViewSchema(StrictSchema):
     current_value = fields.Raw(metadata={"type": "number"})
 
 
+class RaffleRoundViewSchema(StrictSchema):
+    """The open round of a raffle: its commitment sha256(seed) is published before any
+    ticket of the round, the seed at its draw."""
+
+    round = fields.Integer()
+    commitment = fields.String(allow_none=True)
+    opened = fields.Integer()
+    ends = fields.Integer(allow_none=True)
+
+
 class InstanceViewSchema(StrictSchema):
     id = fields.String()
     name = fields.String()
@@ -100,6 +110,9 @@ class InstanceViewSchema(StrictSchema):
     timestamp_start = fields.Integer(allow_none=True)
     timestamp_end = fields.Integer(allow_none=True)
     status = fields.String()
+    raffle_round = fields.Nested(
+        RaffleRoundViewSchema, metadata={"description": "A raffle's open round (raffles only)."}
+    )
 
 
 class WinnersQuerySchema(StrictSchema):

@@ -25,6 +25,7 @@ from app.security import Principal, hash_password, verify_password
 from app.services.audit import CLI_ACTOR, AuditTrail, brand_operators
 from app.services.canonical import from_storage, same_meaning, to_storage
 from app.services.config import ConfigCache, ConfigSnapshot
+from app.services.draws import round_view
 from app.services.engine import compile_engine
 from app.services.raffles import RaffleService
 from app.store import Refusal, ScriptRefusal, Store
@@ -425,13 +426,7 @@ class AdminService:
             "totals": totals,
         }
         if definition.get("raffle") is not None:
-            ends = state.get("raffle:ends")
-            view["raffle_round"] = {
-                "round": int(state.get("raffle:round") or 1),
-                "commitment": state.get("raffle:commitment") or None,
-                "opened": int(state.get("raffle:opened") or 0),
-                "ends": int(ends) if ends else None,
-            }
+            view["raffle_round"] = round_view(state)
         return view
 
     # -- a whole definitions file (CLI `load`) ------------------------------------------

@@ -73,3 +73,14 @@ def round_end(draw: dict[str, Any], definition: dict[str, Any], after: int, now:
             if moment_ms > floor:
                 return moment_ms
     raise AssertionError("a daily time always falls within two days")
+
+
+def round_view(state: dict[str, str]) -> dict[str, Any]:
+    """The open round from an instance's state hash (views of operation 13 and admin)."""
+    ends = state.get("raffle:ends")
+    return {
+        "round": int(state.get("raffle:round") or 1),
+        "commitment": state.get("raffle:commitment") or None,
+        "opened": int(state.get("raffle:opened") or 0),
+        "ends": int(ends) if ends else None,
+    }

@@ -9,6 +9,7 @@ from typing import Any
 from app.money import from_micros
 from app.security import Principal
 from app.services.config import ConfigCache
+from app.services.draws import round_view
 from app.services.optins import status_view
 from app.services.scope import resolve_brand
 from app.services.targets import instance_definition, resolve_source_instance
@@ -40,7 +41,7 @@ class InstanceService:
         instance_id = definition["id"]
         state = (await self._store.states([instance_id])).get(instance_id, {})
         record = await self._store.optin(instance_id, ref.operator_id, ref.brand_id, player_id)
-        return {
+        view = {
             "id": instance_id,
             "name": definition["name"],
             "jackpot_type": definition["jackpot_type"],
@@ -63,6 +64,9 @@ class InstanceService:
             "timestamp_end": definition["timestamp_end"],
             "status": state.get("status", config.statuses.get(instance_id)),
         }
+        if definition["raffle"] is not None:
+            view["raffle_round"] = round_view(state)
+        return view
 
     async def winners(
         self, principal: Principal, instance_id: str, limit: int, brand: str | None
