@@ -26,6 +26,7 @@ from app.schemas.common import (  # period_ms: re-exported, callers import it fr
     exactly_one,
     period_ms,  # noqa: F401
 )
+from app.schemas.optins import RaffleRoundViewSchema
 from app.security import ROLES
 from app.triggers import TRIGGERS, trigger_of
 
@@ -355,6 +356,9 @@ class InstanceStateSchema(StrictSchema):
     last_updated = fields.Integer(required=True)
     pots = fields.List(fields.Nested(PotStateSchema), required=True)
     totals = fields.Nested(TotalsSchema, required=True)
+    raffle_round = fields.Nested(
+        RaffleRoundViewSchema, metadata={"description": "A raffle's open round (raffles only)."}
+    )
 
 
 class StatusChangeSchema(StrictSchema):

@@ -30,3 +30,50 @@ class TicketSchema(StrictSchema):
     accumulated_cost = fields.String()
     timestamp_start = fields.Integer()
     timestamp_end = fields.Integer()
+
+
+class RaffleWinnerSchema(StrictSchema):
+    prize = fields.Integer(metadata={"description": "The prize's place in `prizes`, from 1."})
+    index = fields.Integer(metadata={"description": "The winner's index in `tickets`."})
+    operator_id = fields.String()
+    brand_id = fields.String()
+    player_id = fields.String()
+    tickets = fields.String(metadata={"description": "The winner's tickets in the round."})
+    win_id = fields.String()
+    win_amount = fields.String(metadata={"description": "Micro-units of the currency."})
+    from_pot = fields.String(metadata={"description": "Micro-units paid from the prize pot."})
+    shortfall = fields.String(metadata={"description": "Micro-units of operator funding."})
+    win_withheld = fields.Boolean()
+
+
+class RoundTicketSchema(StrictSchema):
+    index = fields.Integer()
+    player_key = fields.String(metadata={"description": "`operator:brand:player`."})
+    tickets = fields.Integer()
+
+
+class RaffleRoundSchema(StrictSchema):
+    """A raffle round: the open one (round, commitment, opened, ends) or a drawn one, with
+    everything needed to recompute its winners (README, "Verifying a draw")."""
+
+    round = fields.Integer(required=True)
+    status = fields.String(required=True, validate=validate.OneOf(["open", "drawn"]))
+    commitment = fields.String(allow_none=True, metadata={"description": "sha256(seed), hex."})
+    opened = fields.Integer()
+    ends = fields.Integer(allow_none=True)
+    instance_id = fields.String()
+    seed = fields.String(metadata={"description": "The round's 32-byte seed, hex."})
+    drawn_at = fields.Integer()
+    by = fields.String()
+    tickets_total = fields.String()
+    players = fields.Integer()
+    randoms = fields.List(fields.String(), metadata={"description": "u_j, 52-bit integers."})
+    targets = fields.List(fields.String(), metadata={"description": "u_j mod R per winner."})
+    prize_pot = fields.String(allow_none=True)
+    pot_value = fields.String(metadata={"description": "The pot at the draw, micro-units."})
+    winners = fields.List(fields.Nested(RaffleWinnerSchema))
+    unpaid_prizes = fields.List(fields.Integer())
+    next_round = fields.Integer(allow_none=True)
+    next_commitment = fields.String(allow_none=True)
+    snapshot_hash = fields.String(allow_none=True)
+    tickets = fields.List(fields.Nested(RoundTicketSchema))

@@ -6,13 +6,13 @@ import uuid
 from typing import Any
 
 from app.clock import now_ms
-from app.errors import APIError
 from app.money import format_amount, from_micros
+from app.refusals import Code, Refused
 from app.security import Principal
 from app.services.config import ConfigCache, ConfigSnapshot
 from app.services.draws import commitment, draw_randoms, new_seed, round_end, snapshot_hash
-from app.services.instances import visible_instance
 from app.services.scope import resolve_brand
+from app.services.targets import instance_definition
 from app.store import Refusal, ScriptRefusal, Store
 from app.store.raffles import Order, TicketRecord
 
@@ -34,21 +34,21 @@ def ticket_view(record: TicketRecord) -> dict[str, Any]:
 def raffle_instance(
     principal: Principal, config: ConfigSnapshot, instance_id: str
 ) -> dict[str, Any]:
-    definition = visible_instance(principal, config, instance_id)
+    definition = instance_definition(config, instance_id, principal.operator_id)
     if definition["raffle"] is None:
-        raise APIError(404, "NOT_A_RAFFLE", f"Instance {instance_id} has no raffle.")
+        raise Refused(Code.NOT_A_RAFFLE, f"Instance {instance_id} has no raffle.")
     return definition
 
 
-def draw_refusal(instance_id: str, refusal: ScriptRefusal) -> APIError:
+def draw_refusal(instance_id: str, refusal: ScriptRefusal) -> Refused:
     if refusal.code is Refusal.INSTANCE_NOT_FOUND:
-        return APIError(404, "INSTANCE_NOT_FOUND", f"Instance {instance_id} does not exist.")
+        return Refused(Code.INSTANCE_NOT_FOUND, f"Instance {instance_id} does not exist.")
     if refusal.code is Refusal.NOT_A_RAFFLE:
-        return APIError(404, "NOT_A_RAFFLE", f"Instance {instance_id} has no raffle.")
+        return Refused(Code.NOT_A_RAFFLE, f"Instance {instance_id} has no raffle.")
     if refusal.code is Refusal.ROUND_NOT_CLOSED:
-        return APIError(409, "ROUND_NOT_CLOSED", f"The round is still open: {refusal.detail}.")
+        return Refused(Code.ROUND_NOT_CLOSED, f"The round is still open: {refusal.detail}.")
     if refusal.code is Refusal.ROUND_MISMATCH:
-        return APIError(409, "ROUND_ALREADY_DRAWN", f"The round was drawn: {refusal.detail}.")
+        return Refused(Code.ROUND_ALREADY_DRAWN, f"The round was drawn: {refusal.detail}.")
     raise refusal
 
 
@@ -137,12 +137,8 @@ class RaffleService:
     ) -> dict[str, Any] | None:
         """Draw the open round now and open the next (a recurring raffle); None when
         `expected_round` is given and is no longer open (someone drew it already)."""
-        definition = (await self._store.definitions([instance_id])).get(instance_id)
-        if definition is None:
-            raise APIError(404, "INSTANCE_NOT_FOUND", f"Instance {instance_id} does not exist.")
+        definition = await self._raffle_definition(instance_id)
         raffle = definition["raffle"]
-        if raffle is None:
-            raise APIError(404, "NOT_A_RAFFLE", f"Instance {instance_id} has no raffle.")
         now = now_ms()
         state = await self._store.raffle_round(instance_id)
         if state["round"] is None:  # created before rounds were committed
@@ -152,7 +148,7 @@ class RaffleService:
         if expected_round is not None and expected_round != round_id:
             return None
         if not seed:
-            raise APIError(409, "NO_OPEN_ROUND", f"Instance {instance_id} has no open round.")
+            raise Refused(Code.NO_OPEN_ROUND, f"Instance {instance_id} has no open round.")
         if commitment(seed) != state["commitment"]:
             raise RuntimeError(f"the seed of {instance_id} round {round_id} breaks its commitment")
         next_seed, next_ends = None, None
@@ -190,6 +186,15 @@ class RaffleService:
         await self._snapshot(instance_id, round_id)
         return await self.round(instance_id, round_id, with_tickets=False)
 
+    async def _raffle_definition(self, instance_id: str) -> dict[str, Any]:
+        """The stored definition (fresher than the cache: the admin API just wrote it)."""
+        definition = (await self._store.definitions([instance_id])).get(instance_id)
+        if definition is None:
+            raise Refused(Code.INSTANCE_NOT_FOUND, f"Instance {instance_id} does not exist.")
+        if definition["raffle"] is None:
+            raise Refused(Code.NOT_A_RAFFLE, f"Instance {instance_id} has no raffle.")
+        return definition
+
     async def run_scheduled_draw(self, target: str) -> None:
         """The scheduler's `draw` item: `<instance_id>@<round>`."""
         instance_id, _, round_text = target.rpartition("@")
@@ -206,12 +211,13 @@ class RaffleService:
     ) -> dict[str, Any]:
         """A drawn round with everything needed to recompute its winners (seed, randoms,
         ticket snapshot and its hash), or the open round's commitment."""
+        await self._raffle_definition(instance_id)
         record = await self._store.round_record(instance_id, round_id)
         if record is None:
             state = await self._store.raffle_round(instance_id)
             if state["round"] is None or int(state["round"]) != round_id:
-                raise APIError(
-                    404, "ROUND_NOT_FOUND", f"Instance {instance_id} has no round {round_id}."
+                raise Refused(
+                    Code.ROUND_NOT_FOUND, f"Instance {instance_id} has no round {round_id}."
                 )
             return {
                 "round": round_id,

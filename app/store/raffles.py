@@ -263,7 +263,12 @@ def _ticket_record(instance_id: str, pk: str, values: list[str | None]) -> Ticke
 
 
 def _round_record(raw: str) -> dict[str, Any]:
+    """The draw script's record with its numbers as numbers and its blanks as nulls."""
     record: dict[str, Any] = json.loads(raw)
     for name in ("randoms", "targets", "winners", "unpaid_prizes"):
         record[name] = record.get(name) or []  # cjson writes an empty list as {}
+    for name in ("opened", "ends", "drawn_at"):
+        record[name] = int(record[name]) if record.get(name) else None
+    for name in ("prize_pot", "next_commitment"):
+        record[name] = record.get(name) or None
     return record
