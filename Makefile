@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install dev test lint format bench bench-events clean
+.PHONY: install dev test lint format bench bench-events bench-raffle clean
 
 $(BIN)/jackpot-gateway: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,9 @@ bench: install
 
 bench-events: install
 	$(BIN)/python -m bench.events
+
+bench-raffle: install
+	$(BIN)/python -m bench.raffle
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

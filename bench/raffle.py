@@ -112,8 +112,8 @@ async def measure_awards(store: Store, instance_id: str, players: int) -> float:
     return usec
 
 
-async def run_size(store: Store, size: int) -> dict[str, Any]:
-    players = size // TICKETS_PER_PLAYER
+async def run_size(store: Store, size: int, per_player: int) -> dict[str, Any]:
+    players = size // per_player
     raffle_id, plain_id = f"raffle-{size}", f"plain-{size}"
     await create(store, raffle_id, raffle=True)
     await create(store, plain_id, raffle=False)
@@ -124,7 +124,7 @@ async def run_size(store: Store, size: int) -> dict[str, Any]:
     for first in range(0, players, CONCURRENCY):
         await asyncio.gather(
             *(
-                contribute(store, raffle_id, f"p{n}", TICKETS_PER_PLAYER)
+                contribute(store, raffle_id, f"p{n}", per_player)
                 for n in range(first, min(first + CONCURRENCY, players))
             )
         )
@@ -162,12 +162,12 @@ async def run_size(store: Store, size: int) -> dict[str, Any]:
     }
 
 
-async def run(port: int, sizes: list[int]) -> list[dict[str, Any]]:
+async def run(port: int, sizes: list[int], per_player: int) -> list[dict[str, Any]]:
     store = Store(
         async_client(f"redis://127.0.0.1:{port}/0", max_connections=CONCURRENCY), ScriptRunner()
     )
     try:
-        return [await run_size(store, size) for size in sizes]
+        return [await run_size(store, size, per_player) for size in sizes]
     finally:
         await store.close()
 
@@ -175,6 +175,7 @@ async def run(port: int, sizes: list[int]) -> list[dict[str, Any]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10000,100000,1000000", help="tickets per round")
+    parser.add_argument("--per-player", type=int, default=TICKETS_PER_PLAYER, help="tickets each")
     args = parser.parse_args()
     sizes = [int(size) for size in args.sizes.split(",")]
     with tempfile.TemporaryDirectory(prefix="bench-raffle-") as workdir:
@@ -182,7 +183,7 @@ def main() -> None:
         try:
             port = free_ports(1)[0]
             start_redis(processes, port)
-            results = asyncio.run(run(port, sizes))
+            results = asyncio.run(run(port, sizes, args.per_player))
         finally:
             processes.stop()
     print(f"machine: {machine()}")
