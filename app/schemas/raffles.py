@@ -32,7 +32,7 @@ class TicketSchema(StrictSchema):
     timestamp_end = fields.Integer()
 
 
-class RaffleWinnerSchema(StrictSchema):
+class RoundWinnerSchema(StrictSchema):
     prize = fields.Integer(metadata={"description": "The prize's place in `prizes`, from 1."})
     index = fields.Integer(metadata={"description": "The winner's index in `tickets`."})
     operator_id = fields.String()
@@ -71,7 +71,7 @@ class RaffleRoundSchema(StrictSchema):
     targets = fields.List(fields.String(), metadata={"description": "u_j mod R per winner."})
     prize_pot = fields.String(allow_none=True)
     pot_value = fields.String(metadata={"description": "The pot at the draw, micro-units."})
-    winners = fields.List(fields.Nested(RaffleWinnerSchema))
+    winners = fields.List(fields.Nested(RoundWinnerSchema))
     unpaid_prizes = fields.List(fields.Integer())
     next_round = fields.Integer(allow_none=True)
     next_commitment = fields.String(allow_none=True)
