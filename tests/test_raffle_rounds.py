@@ -279,6 +279,39 @@ async def test_the_scheduler_draws_each_round_once_and_catches_up(
     assert rounds == ["1", "2", "3", "4"]
 
 
+async def test_a_drawing_scheduler_that_stopped_leaves_nothing_undone(
+    client: QuartClient, headers: dict[str, str], gateway: Services, clock: Clock
+) -> None:
+    start = clock.now
+    await create(client, headers, raffle("crash"))
+    clock.now = start + HOUR
+    # A scheduler drew round 1 and stopped before scheduling round 2; its lease on
+    # draw|crash@1 ran out, so the item comes back.
+    await gateway.raffles.draw("crash", "scheduler")
+    await gateway.store.complete_due("draw", "crash@2")
+    await gateway.store.schedule("draw", "crash@1", clock.now)
+    assert await gateway.lifecycle.run_due() == [("draw", "crash@1")]
+    assert await scheduled(gateway, "crash") == [("draw|crash@2", start + 2 * HOUR)]
+    rounds = [
+        e["round"]
+        for e in await ledger_types(client, headers, "crash")
+        if e["type"] == "raffle_draw"
+    ]
+    assert rounds == ["1"]
+
+
+async def test_a_terminated_raffle_has_no_next_round(
+    client: QuartClient, headers: dict[str, str], gateway: Services, clock: Clock
+) -> None:
+    start = clock.now
+    await create(client, headers, raffle("stopped"))
+    await expect(await client.post("/admin/instances/stopped/terminate", headers=headers), 200)
+    clock.now = start + HOUR
+    assert await gateway.lifecycle.run_due() == [("draw", "stopped@1")]
+    assert (await admin_view(client, headers, "stopped"))["raffle_round"]["commitment"] is None
+    assert await scheduled(gateway, "stopped") == []
+
+
 async def test_a_raffle_drawn_at_its_end_has_one_round(
     client: QuartClient, headers: dict[str, str], gateway: Services, clock: Clock
 ) -> None:

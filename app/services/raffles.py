@@ -153,7 +153,9 @@ class RaffleService:
             raise RuntimeError(f"the seed of {instance_id} round {round_id} breaks its commitment")
         next_seed, next_ends = None, None
         end = definition["timestamp_end"]
-        if raffle["draw"].get("at") != "end" and (end is None or now < end):
+        status = (await self._store.statuses([instance_id])).get(instance_id)
+        recurring = raffle["draw"].get("at") != "end" and status != "Terminated"
+        if recurring and (end is None or now < end):
             next_seed = new_seed()
             previous_end = int(state["ends"] or now)
             next_ends = round_end(raffle["draw"], definition, previous_end, now)
@@ -198,7 +200,15 @@ class RaffleService:
     async def run_scheduled_draw(self, target: str) -> None:
         """The scheduler's `draw` item: `<instance_id>@<round>`."""
         instance_id, _, round_text = target.rpartition("@")
-        await self.draw(instance_id, "scheduler", expected_round=int(round_text))
+        if await self.draw(instance_id, "scheduler", expected_round=int(round_text)) is None:
+            # Drawn already (by hand, or by a scheduler that stopped before scheduling the
+            # next round): make sure the open round's draw is due.
+            state = await self._store.raffle_round(instance_id)
+            if state["round"] and state["seed"] and state["ends"]:
+                due = int(state["ends"])
+                await self._store.schedule(
+                    "draw", f"{instance_id}@{state['round']}", due, only_new=True
+                )
 
     async def _snapshot(self, instance_id: str, round_id: int) -> str:
         tickets = await self._store.round_tickets(instance_id, round_id)

@@ -111,8 +111,11 @@ class InstanceStore(StoreBase):
         )
         return bool(int(replay)), int(to_value), int(to_reserve)
 
-    async def schedule(self, action: str, instance_id: str, due_ms: int) -> None:
-        await self.client.zadd(keys.SCHEDULE, {f"{action}|{instance_id}": due_ms})
+    async def schedule(
+        self, action: str, instance_id: str, due_ms: int, *, only_new: bool = False
+    ) -> None:
+        """Due at `due_ms`; `only_new` leaves an item already there (perhaps leased) alone."""
+        await self.client.zadd(keys.SCHEDULE, {f"{action}|{instance_id}": due_ms}, nx=only_new)
 
     async def claim_due(self, now_ms: int, limit: int, lease_ms: int) -> list[tuple[str, str]]:
         """(action, instance_id) pairs now due, leased to this caller for `lease_ms`."""
