@@ -29,7 +29,8 @@ SCOPE = (Code.OPERATOR_FORBIDDEN, Code.BRAND_NOT_FOUND)
 @blueprint.get("/jackpots/instances/raffle/tickets/<instance_id>")
 @declare(
     "List the tickets of a raffle's current round: the caller's players holding a ticket "
-    "(or one brand's), sorted and paged; ties go by brand, then player id (reversed when descending).",
+    "(or one brand's), sorted and paged; ties go by brand, then player id (reversed when "
+    "descending).",
     tag=TAG,
     path={"instance_id": INSTANCE_ID},
     query=TicketsQuerySchema(),
