@@ -135,7 +135,6 @@ async def run_size(store: Store, size: int, per_player: int) -> dict[str, Any]:
     await store.client.config_resetstat()
     record = await store.draw_raffle(
         raffle_id,
-        prize_pot="pool",
         now_ms=int(time.time() * 1000),
         round_id=1,
         seed=seed,

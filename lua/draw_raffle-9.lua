@@ -22,10 +22,10 @@
            raffle:ends, pot values and totals)
   KEYS[3]  instance raffle tickets (hash, fields prefixed '<round>|'; read only)
   KEYS[4]  instance ledger (stream)
-  KEYS[5]  instance winners (list, newest first, capped at ARGV[7])
-  KEYS[6]  instance events (stream, capped at about 1000 entries)
-  KEYS[7]  instance event channel (PUBLISH / SPUBLISH target)
-  KEYS[8]  prize pot winners list (a placeholder of the same hash tag without pots)
+  KEYS[5]  instance wins (hash: win id -> win record JSON; includes/wins.lua)
+  KEYS[6]  instance recent-wins index (sorted set, groups capped at ARGV[7])
+  KEYS[7]  instance events (stream, capped near ARGV[9] entries; includes/events.lua)
+  KEYS[8]  instance event channel (PUBLISH / SPUBLISH target)
   KEYS[9]  instance raffle rounds (hash: '<round>' -> the drawn round's record, JSON)
 
   ARGV[1]  now, epoch ms
@@ -34,12 +34,13 @@
   ARGV[4]  event id of the RaffleWinEvent
   ARGV[5]  jackpot name ('' = null)
   ARGV[6]  currency multipliers, raw JSON object, embedded verbatim
-  ARGV[7]  winners lists cap (integer >= 1)
+  ARGV[7]  recent-wins cap per index group (integer >= 1)
   ARGV[8]  'publish' | 'spublish'
-  ARGV[9]  next round's commitment, sha256 hex of its seed ('' = no next round)
-  ARGV[10] next round's seed (hidden until its draw; '' with no next round)
-  ARGV[11] next round's end, epoch ms ('' = none)
-  ARGV[12] who draws (scheduler, an admin's name, cli), for the ledger
+  ARGV[9]  events stream cap, entries (integer >= 1)
+  ARGV[10] next round's commitment, sha256 hex of its seed ('' = no next round)
+  ARGV[11] next round's seed (hidden until its draw; '' with no next round)
+  ARGV[12] next round's end, epoch ms ('' = none)
+  ARGV[13] who draws (scheduler, an admin's name, cli), for the ledger
   ARGV[13 + j] for each prize j = 1..P (P = #engine.raffle.prizes): u_j in [0, 2^52)
 
   Returns: the round record (JSON): {round, instance_id, commitment, seed, opened, ends,
@@ -48,12 +49,13 @@
     from_pot, shortfall, win_withheld}], unpaid_prizes[], next_round, next_commitment};
     numbers that may exceed 2^53 or are money are decimal strings (micros).
   Side effects: ledger 'raffle_draw', one 'win' per winner, 'seed_funding' per shortfall,
-    'raffle_round' for the next round; winner records (as contribute-30.lua's) pushed to
-    KEYS[5] and KEYS[8]; a RaffleWinEvent (XADD KEYS[6], PUBLISH KEYS[7]):
-    {"event_type": "RaffleWinEvent", "event_id", "data": {instance_id, jackpot_name,
-     jackpot_currency, currency_multipliers, timestamp, round, win_withheld (any winner's),
-     winners[{operator_id, brand_id, player_id, currency, win_amount (units string),
-     win_withheld}], unpaid_prizes}}.
+    'raffle_round' for the next round; each win stored once (includes/wins.lua; the record
+    as contribute-11.lua's, win id '<instance>:<round>:<prize>', indexed under the
+    instance, the brand and, with a prize pot, the pot); a RaffleWinEvent
+    (includes/events.lua; app/schemas/events.py): {brand_id: null, instance_id,
+    jackpot_name, jackpot_currency, currency_multipliers, timestamp, round, win_withheld
+    (any winner's), winners[{player_id, brand_id ('<operator>:<brand>'), currency,
+    win_amount (units string), win_withheld}], unpaid_prizes}.
 
   Errors (nothing is written when one is answered):
     BAD_ARGUMENT        an ARGV is malformed or the randoms do not match the prizes
@@ -65,69 +67,15 @@
 ]]
 local rcall = redis.call
 local TWO52 = 4503599627370496
-local MAX_SAFE = 9007199254740991
-local MICRO = 1000000
-local FIXED_ARGS = 12
+local FIXED_ARGS = 13
+
+--- @include "includes/money.lua"
+--- @include "includes/json.lua"
+--- @include "includes/events.lua"
+--- @include "includes/wins.lua"
 
 local function bad(what)
   return redis.error_reply('BAD_ARGUMENT ' .. what)
-end
-
-local function uint(s)
-  if type(s) ~= 'string' or #s > 16 or not string.match(s, '^%d+$') then
-    return nil
-  end
-  local n = tonumber(s)
-  if n > MAX_SAFE then
-    return nil
-  end
-  return n
-end
-
-local function fmt(n)
-  return string.format('%d', n)
-end
-
-local function idiv(a, b)
-  local q = math.floor(a / b)
-  local r = a - q * b
-  if r < 0 then
-    q = q - 1
-    r = r + b
-  elseif r >= b then
-    q = q + 1
-    r = r - b
-  end
-  return q, r
-end
-
-local function mul_ppm(c, ppm)
-  local hi, lo = idiv(c, MICRO)
-  local low_part = idiv(lo * ppm, MICRO)
-  return hi * ppm + low_part
-end
-
-local function units(x)
-  local whole, frac = idiv(x, MICRO)
-  if frac == 0 then
-    return fmt(whole)
-  end
-  local digits = string.gsub(string.format('%06d', frac), '0+$', '')
-  return fmt(whole) .. '.' .. digits
-end
-
-local function jstr(s)
-  if s == nil or s == '' then
-    return 'null'
-  end
-  return cjson.encode(s)
-end
-
-local function jbool(b)
-  if b then
-    return 'true'
-  end
-  return 'false'
 end
 
 local function lowbit(i)
@@ -152,15 +100,16 @@ local cap = uint(ARGV[7])
 if not cap or cap < 1 then
   return bad('winners cap')
 end
-local publish = ARGV[8]
-if publish ~= 'publish' and publish ~= 'spublish' then
-  return bad('publish command')
+local publish, events_cap = ARGV[8], ARGV[9]
+local emit_error = check_emit_args(events_cap, publish)
+if emit_error then
+  return bad(emit_error)
 end
-local next_commitment, next_seed, next_ends = ARGV[9], ARGV[10], ARGV[11]
+local next_commitment, next_seed, next_ends = ARGV[10], ARGV[11], ARGV[12]
 if (next_commitment == '') ~= (next_seed == '') or (next_ends ~= '' and not uint(next_ends)) then
   return bad('next round')
 end
-local by = ARGV[12]
+local by = ARGV[13]
 local randoms = {}
 for j = FIXED_ARGS + 1, #ARGV do
   local u = uint(ARGV[j])
@@ -309,9 +258,8 @@ for k, w in ipairs(winners) do
     brand_id = w.brand_id, player_id = w.player_id, tickets = fmt(w.tickets),
     win_id = w.win_id, win_amount = fmt(w.amount), from_pot = fmt(w.from_pot),
     shortfall = fmt(w.shortfall), win_withheld = w.withheld}
-  event_winners[k] = '{"operator_id":' .. jstr(w.operator_id)
-    .. ',"brand_id":' .. jstr(w.brand_id)
-    .. ',"player_id":' .. jstr(w.player_id)
+  event_winners[k] = '{"player_id":' .. jstr(w.player_id)
+    .. ',"brand_id":' .. jstr(w.operator_id .. ':' .. w.brand_id)
     .. ',"currency":' .. jstr(engine.currency)
     .. ',"win_amount":"' .. units(w.amount) .. '"'
     .. ',"win_withheld":' .. jbool(w.withheld) .. '}'
@@ -338,7 +286,8 @@ for _, w in ipairs(winners) do
     rcall('XADD', KEYS[4], '*', 'type', 'seed_funding', 'pot', pot_id,
       'amount', fmt(w.shortfall), 'reason', 'raffle_prize', 'win', w.win_id, 'ts', ts)
   end
-  local winner_record = '{"win_id":' .. jstr(w.win_id)
+  local brand_path = w.operator_id .. ':' .. w.brand_id
+  local record = '{"win_id":' .. jstr(w.win_id)
     .. ',"contribution_id":null'
     .. ',"instance_id":' .. jstr(engine.id)
     .. ',"win_pot_id":' .. jstr(pot_id)
@@ -352,12 +301,11 @@ for _, w in ipairs(winners) do
     .. ',"gameround_id":null,"source_id":null'
     .. ',"seed":"0","seed_deficit":"' .. fmt(w.shortfall) .. '"'
     .. ',"raffle_round":' .. fmt(round) .. '}'
-  rcall('LPUSH', KEYS[5], winner_record)
-  rcall('LTRIM', KEYS[5], 0, cap - 1)
+  local groups = {'i', 'b:' .. brand_path}
   if pot then
-    rcall('LPUSH', KEYS[8], winner_record)
-    rcall('LTRIM', KEYS[8], 0, cap - 1)
+    groups = win_groups(pot_id, brand_path)
   end
+  record_win(KEYS[5], KEYS[6], cap, w.win_id, record, groups)
 end
 if next_commitment ~= '' then
   rcall('XADD', KEYS[4], '*', 'type', 'raffle_round', 'round', fmt(round + 1),
@@ -368,8 +316,8 @@ local unpaid_json = '['
 for k, j in ipairs(unpaid) do
   unpaid_json = unpaid_json .. (k > 1 and ',' or '') .. fmt(j)
 end
-local envelope = '{"event_type":"RaffleWinEvent","event_id":' .. jstr(event_id)
-  .. ',"data":{"instance_id":' .. jstr(engine.id)
+local data = '{"brand_id":null'
+  .. ',"instance_id":' .. jstr(engine.id)
   .. ',"jackpot_name":' .. jstr(jackpot_name)
   .. ',"jackpot_currency":' .. jstr(engine.currency)
   .. ',"currency_multipliers":' .. multipliers_raw
@@ -377,8 +325,6 @@ local envelope = '{"event_type":"RaffleWinEvent","event_id":' .. jstr(event_id)
   .. ',"round":' .. fmt(round)
   .. ',"win_withheld":' .. jbool(any_withheld)
   .. ',"winners":[' .. table.concat(event_winners, ',') .. ']'
-  .. ',"unpaid_prizes":' .. unpaid_json .. ']}}'
-rcall('XADD', KEYS[6], 'MAXLEN', '~', '1000', '*', 'event_id', event_id,
-  'event_type', 'RaffleWinEvent', 'payload', envelope)
-rcall(publish, KEYS[7], envelope)
+  .. ',"unpaid_prizes":' .. unpaid_json .. ']}'
+emit_event(KEYS[7], KEYS[8], events_cap, publish, 'RaffleWinEvent', event_id, data)
 return record

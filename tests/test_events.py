@@ -13,11 +13,13 @@ from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import pytest
 from marshmallow import ValidationError
 from quart.testing import QuartClient
 
+from app.clock import now_ms
 from app.schemas.events import EVENT_SCHEMAS, EventType, decode_event, encode_event
 from app.services import Services
 from app.store import keys
@@ -53,9 +55,21 @@ async def an_opt_in_and_out(client: QuartClient, headers: dict[str, str]) -> Non
         await expect(await post(client, "/jackpots/optin", body, headers), 200)
 
 
+async def a_raffle_draw(client: QuartClient, headers: dict[str, str]) -> None:
+    raffle = {"ticket_cost": "0.50", "prizes": ["1", "2"], "draw": {"every": "1h"}}
+    await create_instance(
+        client, headers, {**_instance("ev-raffle"), "jackpot_type": "Raffle", "raffle": raffle}
+    )
+    await expect(await post(client, "/jackpots/contribute", v1_body("ev-raffle"), headers), 200)
+    later = now_ms() + 3_600_000  # the round has ended
+    with mock.patch("app.services.raffles.now_ms", lambda: later):
+        await expect(await client.post("/admin/instances/ev-raffle/draw", headers=headers), 200)
+
+
 SCENARIOS: dict[str, Scenario] = {
     EventType.JACKPOT_WIN.value: a_win,
     EventType.OPT_IN.value: an_opt_in_and_out,
+    EventType.RAFFLE_WIN.value: a_raffle_draw,
 }
 
 

@@ -85,7 +85,6 @@ async def draw(
     following = seed_of(round_id + 1)
     return await store.draw_raffle(
         engine["id"],
-        prize_pot=engine["pots"][0]["id"] if engine["pots"] else None,
         now_ms=now,
         round_id=round_id,
         seed=seed or seed_of(round_id),
@@ -220,11 +219,11 @@ async def test_prizes_shortfall_withheld_and_conservation(store: Store) -> None:
         "seed_funding",
         "raffle_round",
     ]
-    listed = [json.loads(r) for r in await store.client.lrange(keys.instance_winners("jp1"), 0, -1)]
-    assert [(r["player_id"], r["win_amount"], r["win_withheld"]) for r in listed] == [
-        ("c", "100000000", True),
-        ("b", "5000000", True),
-        ("a", "4250000", False),
+    listed = await store.winners("jp1")
+    assert [(w.player_id, w.win_amount, w.win_withheld) for w in listed] == [
+        ("c", 100_000_000, True),
+        ("b", 5_000_000, True),
+        ("a", 4_250_000, False),
     ]
     assert [w.player_id for w in await store.winners("jp1", "pool")] == ["c", "b", "a"]
 
@@ -284,9 +283,8 @@ async def test_the_win_event_lists_the_winners(store: Store) -> None:
     assert (data["instance_id"], data["round"], data["win_withheld"]) == ("jp1", 1, True)
     assert data["winners"] == [
         {
-            "operator_id": OP,
-            "brand_id": BRAND,
             "player_id": "a",
+            "brand_id": f"{OP}:{BRAND}",
             "currency": "EUR",
             "win_amount": "1.5",
             "win_withheld": True,

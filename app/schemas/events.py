@@ -94,9 +94,10 @@ class JackpotWinEventSchema(StrictSchema):
 
 class RaffleWinnerSchema(StrictSchema):
     player_id = fields.String(required=True)
-    brand_id = fields.String(required=True)
+    brand_id = fields.String(required=True, metadata={"description": "operator_id:brand_id"})
     currency = fields.String(required=True)
     win_amount = DecimalString(required=True)
+    win_withheld = fields.Boolean(required=True)
 
 
 class RaffleWinEventSchema(StrictSchema):
@@ -106,8 +107,14 @@ class RaffleWinEventSchema(StrictSchema):
     jackpot_currency = fields.String(required=True)
     currency_multipliers = Multipliers(required=True)
     timestamp = fields.Integer(required=True)
+    round = fields.Integer(required=True, metadata={"description": "The round drawn."})
     winners = fields.List(fields.Nested(RaffleWinnerSchema), required=True)
-    win_withheld = fields.Boolean(required=True)
+    win_withheld = fields.Boolean(required=True, metadata={"description": "Any winner's."})
+    unpaid_prizes = fields.List(
+        fields.Integer(),
+        required=True,
+        metadata={"description": "Prizes (from 1) left unpaid: fewer players than prizes."},
+    )
 
 
 class OptInEventSchema(StrictSchema):

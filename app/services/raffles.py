@@ -165,7 +165,6 @@ class RaffleService:
         try:
             await self._store.draw_raffle(
                 instance_id,
-                prize_pot=definition["pots"][0]["id"] if definition["pots"] else None,
                 now_ms=now,
                 round_id=round_id,
                 seed=seed,

@@ -19,9 +19,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal
 
+from app.limits import WINNERS_CAP
 from app.store import keys
 from app.store.base import StoreBase
-from app.store.contributions import WINNERS_CAP, _multipliers_json
+from app.store.contributions import _multipliers_json
 
 ROUND_FIELD = "raffle:round"
 _TICKET_FIELDS = ("tickets", "cost", "first", "last")  # `<r>|<pk>|<name>` in the tickets hash
@@ -151,7 +152,6 @@ class RaffleStore(StoreBase):
         self,
         instance_id: str,
         *,
-        prize_pot: str | None,
         now_ms: int,
         round_id: int,
         seed: str,
@@ -174,10 +174,10 @@ class RaffleStore(StoreBase):
                 keys.instance_state(instance_id),
                 keys.instance_tickets(instance_id),
                 keys.instance_ledger(instance_id),
-                keys.instance_winners(instance_id),
+                keys.instance_wins(instance_id),
+                keys.instance_wins_index(instance_id),
                 keys.instance_events(instance_id),
                 keys.instance_channel(instance_id),
-                keys.pot_winners(instance_id, prize_pot or ""),
                 keys.instance_raffle_rounds(instance_id),
             ],
             [
@@ -189,6 +189,7 @@ class RaffleStore(StoreBase):
                 _multipliers_json(currency_multipliers),
                 winners_cap,
                 publish,
+                self.events_cap,
                 next_commitment or "",
                 next_seed or "",
                 "" if next_ends is None else next_ends,
