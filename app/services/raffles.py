@@ -9,6 +9,7 @@ from app.clock import now_ms
 from app.money import format_amount, from_micros
 from app.refusals import Code, Refused
 from app.security import Principal
+from app.services.canonical import from_storage
 from app.services.config import ConfigCache, ConfigSnapshot
 from app.services.draws import commitment, draw_randoms, new_seed, round_end, snapshot_hash
 from app.services.scope import resolve_brand
@@ -189,7 +190,8 @@ class RaffleService:
 
     async def _raffle_definition(self, instance_id: str) -> dict[str, Any]:
         """The stored definition (fresher than the cache: the admin API just wrote it)."""
-        definition = (await self._store.definitions([instance_id])).get(instance_id)
+        stored = (await self._store.definitions([instance_id])).get(instance_id)
+        definition = None if stored is None else from_storage(stored)
         if definition is None:
             raise Refused(Code.INSTANCE_NOT_FOUND, f"Instance {instance_id} does not exist.")
         if definition["raffle"] is None:
