@@ -606,7 +606,7 @@ async def test_without_a_limit_no_win_is_withheld(store: Store) -> None:
     assert (out.win_amount, out.win_withheld) == (900_000_001 * M, False)
 
 
-# -- winners lists and events -----------------------------------------------------------
+# -- wins and events ---------------------------------------------------------------------
 async def test_a_win_is_listed_published_and_streamed(store: Store) -> None:
     engine = await create(
         store,

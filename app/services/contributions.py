@@ -2,7 +2,7 @@
 
 The synchronous path costs one Redis command: configuration comes from the process cache,
 the token was checked locally, and the contribution is one EVALSHA that also decides the
-win, writes the ledger, the winners lists, the event and the idempotency record.
+win, writes the ledger, the win record, the event and the idempotency record.
 """
 
 from __future__ import annotations
