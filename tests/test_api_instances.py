@@ -565,3 +565,22 @@ async def test_each_brand_keeps_its_latest_wins_whatever_the_others_win(
     assert a_pots["beta"] == []
     everyone = await winners(client, headers, "busy", "?limit=100")
     assert [w["win_id"] for w in everyone] == [b_win, *a_wins[::-1][:99]]
+
+
+async def test_pot_winners_of_every_pot_cost_one_script_call(
+    client: QuartClient, headers: dict[str, str], gateway: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pots = [pot(f"p{i}", "0.1", hit_rate(10**12)) for i in range(7)]
+    await create_instance(client, headers, instance("many", pots=pots, house_share="0.3"))
+    await pot_winners(client, headers, "many")  # warm: the configuration cache, the script
+    runner = gateway.store.runner
+    calls: list[str] = []
+    real_run = runner.run
+
+    async def counting_run(redis: Any, name: str, keys: list[str], args: list[Any]) -> Any:
+        calls.append(name)
+        return await real_run(redis, name, keys, args)
+
+    monkeypatch.setattr(runner, "run", counting_run)
+    assert await pot_winners(client, headers, "many") == {f"p{i}": [] for i in range(7)}
+    assert calls == ["read_wins"]
