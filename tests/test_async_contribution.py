@@ -29,6 +29,7 @@ from rq.registry import ScheduledJobRegistry
 import workers.jobs
 from app.config import Settings
 from app.services import Services
+from app.services.contributions import delivery_id_for
 from tests.conftest import DEMO, DEMO_SECRET, auth, load_demo, make_settings
 from tests.support.definitions import hit_rate, instance, pot
 from tests.support.http import (
@@ -182,6 +183,7 @@ async def test_the_api_answers_an_empty_200_and_the_job_posts_the_signed_result(
         "contribution_currency": "USD",
         "contribution_amount": to_player(micros("2"), "EUR", "USD", MULTIPLIERS),
         "metadata": METADATA,
+        "contribution_id": result["contribution_id"],
     }
     assert b'"odds":1.25' in delivery.body
     state = await view(client, headers, "async")
@@ -191,7 +193,7 @@ async def test_the_api_answers_an_empty_200_and_the_job_posts_the_signed_result(
 
     # The same shape as a synchronous answer.
     sync = await post(client, CONTRIBUTE, {**body, "callback": None}, headers)
-    assert set(await exact_json(sync)) == set(result)
+    assert set(await exact_json(sync)) == set(result) - {"contribution_id"}
 
 
 async def test_by_source_and_v2_deliver_their_own_shapes(
@@ -374,7 +376,7 @@ async def test_a_refusal_inside_the_job_is_delivered_as_an_error_with_the_metada
     assert await snapshot(gateway.store) == frozen
 
 
-async def test_a_repeated_idempotency_key_applies_once_and_delivers_the_first_result_twice(
+async def test_a_repeated_idempotency_key_applies_once_and_delivers_once(
     client: QuartClient, gateway: Services, headers: dict[str, str], receiver: Receiver
 ) -> None:
     await create_instance(client, headers, instance("idem-async"))
@@ -382,9 +384,10 @@ async def test_a_repeated_idempotency_key_applies_once_and_delivers_the_first_re
     for _ in range(2):
         assert (await post(client, CONTRIBUTE, body, headers)).status_code == 200
     await run_jobs(gateway)
-    first, second = receiver.deliveries
-    assert first.json == second.json
-    assert first.headers["X-Jackpot-Delivery"] != second.headers["X-Jackpot-Delivery"]
+    (delivery,) = receiver.deliveries
+    assert delivery.headers["X-Jackpot-Delivery"] == delivery_id_for(
+        "demo", "idem-async", "async-1"
+    )
     assert (await view(client, headers, "idem-async"))["totals"]["contributions"] == 1
 
 
@@ -415,3 +418,82 @@ async def test_a_failed_delivery_is_retried_with_the_same_delivery_id_and_signat
     check_signed(delivered)
     assert Job.fetch(job.id, connection=connection).get_status() == JobStatus.FINISHED
     assert (await view(client, headers, "retried"))["totals"]["contributions"] == 1
+
+
+# -- durability: one job per key, jobs safe to run twice, early refusals ----------------
+async def test_concurrent_duplicates_enqueue_one_job_and_deliver_once_with_a_derived_id(
+    client: QuartClient, gateway: Services, headers: dict[str, str], receiver: Receiver
+) -> None:
+    await create_instance(client, headers, instance("dup"))
+    body = v1_body("dup", idempotency_key="bet-9", callback=callback(receiver))
+    answers = await asyncio.gather(*(post(client, CONTRIBUTE, body, headers) for _ in range(20)))
+    assert [a.status_code for a in answers] == [200] * 20
+    assert queued(gateway) == 1
+    await run_jobs(gateway)
+    (delivery,) = receiver.deliveries
+    check_signed(delivery)
+    assert delivery.headers["X-Jackpot-Delivery"] == delivery_id_for("demo", "dup", "bet-9")
+    # The outcome read back by its key is the one delivered.
+    query = {"instance_id": "dup", "idempotency_key": "bet-9"}
+    recorded = await client.get("/jackpots/contributions", query_string=query, headers=headers)
+    assert delivery.json["contribution_id"] == recorded.headers["X-Contribution-Id"]
+    assert (await view(client, headers, "dup"))["totals"]["contributions"] == 1
+    # Asked again after delivery: nothing new is queued (the job is still remembered).
+    assert (await post(client, CONTRIBUTE, body, headers)).status_code == 200
+    assert queued(gateway) == 0
+
+
+async def test_a_job_run_twice_without_a_caller_key_applies_once_and_delivers_once(
+    client: QuartClient, gateway: Services, headers: dict[str, str], receiver: Receiver
+) -> None:
+    """A worker that dies after contributing leaves its job to be run again: the job's own
+    idempotency key makes the second run a replay, and the delivery is queued once."""
+    await create_instance(client, headers, instance("crash"))
+    v1 = v1_body("crash", callback=callback(receiver))
+    v2 = v2_body("crash", options={"callback": callback(receiver)})
+    for path, body in (("/jackpots/contribute", v1), ("/v2/jackpots/contribute", v2)):
+        assert (await post(client, path, body, headers)).status_code == 200
+    connection = queues(gateway.settings)[0].connection
+    contributions = Queue("contributions", connection=connection)
+    job_ids = list(contributions.job_ids)
+    await run_jobs(gateway)
+    first = [d.json for d in receiver.deliveries]
+    assert len(first) == 2
+    for job_id in job_ids:  # run each job again, as RQ does with an abandoned one
+        contributions.enqueue_job(Job.fetch(job_id, connection=connection))
+    await run_jobs(gateway)
+    assert [d.json for d in receiver.deliveries] == first
+    v1_result, v2_items = first
+    assert v2_items[0]["result"]["contribution_id"] != v1_result["contribution_id"]
+    assert (await view(client, headers, "crash"))["totals"]["contributions"] == 2
+
+
+async def test_what_the_current_state_refuses_is_answered_at_once(
+    client: QuartClient, gateway: Services, headers: dict[str, str], receiver: Receiver
+) -> None:
+    await create_instance(client, headers, instance("optin", opt_in_required=True))
+    await create_instance(client, headers, instance("paused"))
+    await set_status(client, headers, "paused", "pause")
+    cases = [
+        (
+            "/jackpots/contribute",
+            v1_body("optin", callback=callback(receiver)),
+            403,
+            "NOT_OPTED_IN",
+        ),
+        (
+            "/jackpots/contribute",
+            v1_body("paused", callback=callback(receiver)),
+            409,
+            "INSTANCE_NOT_ACTIVE",
+        ),
+        (
+            "/v2/jackpots/contribute",
+            v2_body("paused", options={"callback": callback(receiver)}),
+            409,
+            "INSTANCE_NOT_ACTIVE",
+        ),
+    ]
+    for path, body, status, code in cases:
+        assert (await error_of(await post(client, path, body, headers)))[:2] == (status, code)
+    assert queued(gateway) == 0

@@ -32,6 +32,7 @@ from app.schemas.contributions import (
 from app.security import Principal
 from app.services import Services
 from app.services.callbacks import CALLBACK_RETRY, DELIVERY_HEADER, SIGNATURE_HEADER, sign
+from app.store.jobs import enqueue_once
 
 log = logging.getLogger("jackpot_gateway.worker")
 T = TypeVar("T")
@@ -69,9 +70,19 @@ def context() -> JobContext:
 
 
 def run_contribution(
-    principal: dict[str, Any], kind: str, body_json: str, delivery_id: str, queue_name: str
+    principal: dict[str, Any],
+    kind: str,
+    body_json: str,
+    delivery_id: str,
+    queue_name: str,
+    own_key: str | None = None,
 ) -> None:
-    """Contribute, then queue the delivery of the response (or the error) to the callback."""
+    """Contribute, then queue the delivery of the response (or the refusal) to the callback.
+
+    Safe to run again (RQ retries it when its worker died or the store failed): the
+    contribution carries an idempotency key (the caller's, else `own_key`), so a second run
+    replays the first outcome, and the delivery job's id is the delivery id, so it is
+    queued once. A store failure raises: RQ retries the job."""
     ctx = context()
     who = Principal(principal["username"], principal["operator_id"], tuple(principal["roles"]))
     data = json.loads(body_json, parse_float=Decimal)
@@ -80,22 +91,33 @@ def run_contribution(
     if kind == "v2":
         body = ContributeV2Schema().load(data)
         callback = body["options"]["callback"]
+        if own_key:
+            body["options"]["idempotency_key"] = own_key
         try:
             outcome = ctx.run(contributions.contribute_v2(who, body))
             payload = ContributionV2ItemSchema(many=True).dump(outcome.items)
+            for shaped, item in zip(payload, outcome.items, strict=True):
+                if "contribution_id" in item:
+                    shaped["result"]["contribution_id"] = item["contribution_id"]
         except Refused as error:
             payload = {**error.to_dict(), "metadata": body["metadata"]}
     else:
         schema = ContributeBySourceSchema() if "source_id" in data else ContributeSchema()
         body = schema.load(data)
         callback = body["callback"]
+        if own_key:
+            body["idempotency_key"] = own_key
         try:
             result = ctx.run(contributions.contribute_v1(who, body))
-            payload = ContributionResponseSchema().dump(result.body)
+            payload = {
+                **ContributionResponseSchema().dump(result.body),
+                "contribution_id": result.contribution_id,
+            }
         except Refused as error:
             payload = {**error.to_dict(), "metadata": body["metadata"]}
     secret = ctx.run(contributions.callback_secret(who.operator_id))
-    Queue(queue_name, connection=_current_connection()).enqueue(
+    enqueue_once(
+        Queue(queue_name, connection=_current_connection()),
         deliver_callback,
         callback["url"],
         callback["headers"],

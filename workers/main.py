@@ -12,6 +12,8 @@ from app.config import Settings
 from app.queues import QUEUES
 from app.store.connection import sync_client
 
+MAINTENANCE_S = 30
+
 
 def queues(settings: Settings) -> list[Queue]:
     connection = sync_client(settings.queue_url)
@@ -21,7 +23,12 @@ def queues(settings: Settings) -> list[Queue]:
 def run_worker(settings: Settings) -> None:
     """Blocking: the Procfile's `worker`. HerokuWorker finishes the job in hand on SIGTERM."""
     queue_list = queues(settings)
-    HerokuWorker(queue_list, connection=queue_list[0].connection).work(with_scheduler=True)
+    # Maintenance (every MAINTENANCE_S) finds the jobs of a worker that died and retries
+    # them; RQ's default is every 10 minutes.
+    worker = HerokuWorker(
+        queue_list, connection=queue_list[0].connection, maintenance_interval=MAINTENANCE_S
+    )
+    worker.work(with_scheduler=True)
 
 
 class ThreadWorker(SimpleWorker):

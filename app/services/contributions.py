@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from rq import Queue
+from rq import Queue, Retry
 
 from app import jsonio
 from app.clock import now_ms
@@ -34,7 +34,13 @@ from app.services.scope import BrandRef, check_operator, qualified_brand, resolv
 from app.services.targets import instance_definition, resolve_source_instance
 from app.store import ScriptRefusal, Store
 from app.store.contributions import ContributionOutcome, PotDraw
+from app.store.jobs import enqueue_once
 from app.triggers import pot_inputs
+
+CONTRIBUTION_JOB_TIMEOUT_S = 60
+# A job whose worker died is retried (RQ's registry cleanup), as is one the store failed.
+CONTRIBUTION_RETRY = Retry(max=5, interval=[1, 5, 30, 120, 600])
+ASYNC_KEY_PREFIX = "async."  # the job's own idempotency key when the caller sent none
 
 
 @dataclass(frozen=True)
@@ -106,6 +112,12 @@ class ContributionV2Result:
     replay: ContributionResult | None  # the target's, when nothing new was applied
 
 
+def delivery_id_for(operator_id: str, instance_id: str, idempotency_key: str) -> str:
+    """One delivery id per idempotency key (scoped like the key: operator and instance)."""
+    scope = f"{operator_id}\n{instance_id}\n{idempotency_key}"
+    return hashlib.sha256(scope.encode()).hexdigest()[:32]
+
+
 class ContributionService:
     def __init__(
         self, store: Store, config: ConfigCache, settings: Settings, queue: Queue | None = None
@@ -118,33 +130,60 @@ class ContributionService:
 
     # -- asynchronous mode: validate now, contribute in a worker, answer the callback ----
     async def enqueue(self, principal: Principal, kind: str, body: dict[str, Any]) -> str:
-        """Refuse what can be refused now; queue the rest. Returns the delivery id."""
+        """Refuse what can be refused now (the current state included); queue the rest,
+        once per idempotency key. Returns the delivery id, derived from the key: a
+        duplicate request enqueues nothing and gets the same id."""
         if kind == "v2":
-            await self.prepare_v2(principal, body)
+            target = (await self.prepare_v2(principal, body))[0]
             callback = body["options"]["callback"]
+            key = body["options"].get("idempotency_key")
         else:
-            await self.prepare_v1(principal, body)
+            target = await self.prepare_v1(principal, body)
             callback = body["callback"]
+            key = body["idempotency_key"]
+        assert isinstance(target, Contribution)  # a refused target raised
+        await self._refuse_now(target)
         await check_callback_url(callback["url"], self._callback_allowlist)
         if self.queue is None:
             raise Refused(Code.QUEUE_UNAVAILABLE, "Asynchronous contributions are disabled.")
-        delivery_id = uuid.uuid4().hex
+        instance_id = target.definition["id"]
+        # Without the caller's key the job brings its own, so a retried job applies once.
+        delivery_id = delivery_id_for(principal.operator_id, instance_id, key) if key else None
+        delivery_id = delivery_id or uuid.uuid4().hex
         who = {
             "username": principal.username,
             "operator_id": principal.operator_id,
             "roles": list(principal.roles),
         }
         await asyncio.to_thread(
-            self.queue.enqueue,
+            enqueue_once,
+            self.queue,
             "workers.jobs.run_contribution",
             who,
             kind,
             jsonio.dumps(body),
             delivery_id,
             CALLBACK_QUEUE,
+            None if key else ASYNC_KEY_PREFIX + delivery_id,
             job_id=f"contribution-{delivery_id}",
+            job_timeout=CONTRIBUTION_JOB_TIMEOUT_S,
+            retry=CONTRIBUTION_RETRY,
         )
         return delivery_id
+
+    async def _refuse_now(self, contribution: Contribution) -> None:
+        """What the script would refuse with the current state (status, window, opt-in)."""
+        definition = contribution.definition
+        refusal = await self._store.refusal_now(
+            definition["id"],
+            operator_id=contribution.brand.operator_id,
+            brand_id=contribution.brand.brand_id,
+            player_id=contribution.player_id,
+            now_ms=now_ms(),
+            opt_in_required=bool(definition["opt_in_required"]),
+        )
+        if refusal is not None:
+            raise refused(ScriptRefusal(refusal), definition["id"])
 
     async def callback_secret(self, operator_id: str) -> str | None:
         operator = (await self._config.get()).operators.get(operator_id)
@@ -379,7 +418,14 @@ class ContributionService:
                     break
             else:
                 results.append(result)
-                items.append({**item, "success": True, "result": result.body})
+                items.append(
+                    {
+                        **item,
+                        "success": True,
+                        "result": result.body,
+                        "contribution_id": result.contribution_id,  # for callbacks
+                    }
+                )
         replay = bool(results) and all(result.replay for result in results)
         return ContributionV2Result(items, results[0] if replay else None)
 

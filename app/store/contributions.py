@@ -23,9 +23,11 @@ from app.limits import WINNERS_CAP
 from app.money import format_amount, to_decimal
 from app.store import keys
 from app.store.base import StoreBase
+from app.store.scripts import Refusal
 
 SCRIPT = "contribute"
 DEFAULT_IDEMPOTENCY_TTL_MS = 24 * 3600 * 1000
+_WINDOW_FIELDS = ("status", "timestamp_start", "timestamp_end")
 
 
 @dataclass(frozen=True)
@@ -189,6 +191,40 @@ class ContributionStore(StoreBase):
         )
         replay, raw = reply
         return ContributionOutcome.from_script(bool(int(replay)), raw)
+
+    async def refusal_now(
+        self,
+        instance_id: str,
+        *,
+        operator_id: str,
+        brand_id: str,
+        player_id: str,
+        now_ms: int,
+        opt_in_required: bool,
+    ) -> Refusal | None:
+        """What contribute-30.lua would refuse now for the status, the time window and the
+        opt-in (in its order), read in one pipeline and changing nothing; None if nothing.
+        The script checks again when it runs: this only answers early."""
+        pk = keys.player_key(operator_id, brand_id, player_id)
+        async with self.client.pipeline(transaction=False) as pipe:
+            pipe.hmget(
+                keys.instance_state(instance_id), ["status", "timestamp_start", "timestamp_end"]
+            )
+            pipe.hget(keys.instance_optins(instance_id), f"{pk}|opted_in")
+            (status, start, end), opted_in = await pipe.execute()
+        if status is None:
+            return Refusal.INSTANCE_NOT_FOUND
+        if status == "Terminated":
+            return Refusal.INSTANCE_TERMINATED
+        if status != "Active":
+            return Refusal.INSTANCE_NOT_ACTIVE
+        if start and now_ms < int(start):
+            return Refusal.INSTANCE_NOT_STARTED
+        if end and now_ms >= int(end):
+            return Refusal.INSTANCE_ENDED
+        if opt_in_required and opted_in != "1":
+            return Refusal.NOT_OPTED_IN
+        return None
 
     async def recorded(
         self, instance_id: str, operator_id: str, idempotency_key: str
