@@ -18,6 +18,7 @@ from redis.exceptions import RedisError
 
 from app import jsonio
 from app.config import ConfigError, Settings
+from app.logs import configure_logging
 from app.money import MoneyError, format_amount, to_decimal
 from app.refusals import Refused
 from app.security import ROLES
@@ -223,9 +224,11 @@ def cmd_draw(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    from app.server import serve
+    from app.server import serve, serve_workers
     from app.web import create_app
 
+    if settings.web_workers > 1:
+        return serve_workers(settings)
     asyncio.run(serve(create_app(settings), settings))
     return 0
 
@@ -328,6 +331,8 @@ def main(argv: list[str] | None = None) -> int:
         settings = Settings.from_env()
     except ConfigError as error:
         return _fail(str(error), code=2)
+    if args.command in ("serve", "worker", "scheduler"):
+        configure_logging(args.command, json_lines=settings.log_json, level=settings.log_level)
     return HANDLERS[args.command](args, settings)
 
 

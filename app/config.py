@@ -47,6 +47,20 @@ def _positive(env: Mapping[str, str], name: str, default: float) -> float:
     return value
 
 
+def _log_format(env: Mapping[str, str], dev_mode: bool) -> bool:
+    raw = env.get("LOG_FORMAT") or ("plain" if dev_mode else "json")
+    if raw not in ("json", "plain"):
+        raise ConfigError(f"LOG_FORMAT must be json or plain, got {raw!r}")
+    return raw == "json"
+
+
+def _log_level(env: Mapping[str, str]) -> str:
+    raw = (env.get("LOG_LEVEL") or "INFO").upper()
+    if raw not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise ConfigError(f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {raw!r}")
+    return raw
+
+
 def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raw = env.get(name)
     if raw is None or raw == "":
@@ -84,6 +98,8 @@ class Settings:
     events_auth_timeout_s: float = 5.0
     callback_allowlist: tuple[str, ...] = field(default_factory=tuple)
     dev_mode: bool = False
+    log_json: bool = True
+    log_level: str = "INFO"
 
     @property
     def queue_url(self) -> str:
@@ -122,7 +138,8 @@ class Settings:
             redis_socket_timeout_s=_positive(env, "REDIS_SOCKET_TIMEOUT_SECONDS", 3.0),
             redis_connect_timeout_s=_positive(env, "REDIS_CONNECT_TIMEOUT_SECONDS", 3.0),
             redis_pool_timeout_s=_positive(env, "REDIS_POOL_TIMEOUT_SECONDS", 5.0),
-            host=env.get("HOST", cls.host),
+            # Dev mode runs with published demo passwords: this machine only, unless told.
+            host=env.get("HOST", "127.0.0.1" if dev_mode else cls.host),
             port=_int(env, "PORT", cls.port, minimum=0),
             web_workers=_int(env, "WEB_CONCURRENCY", cls.web_workers, minimum=1),
             jwt_secret=secret,
@@ -141,4 +158,6 @@ class Settings:
             ),
             callback_allowlist=allow,
             dev_mode=dev_mode,
+            log_json=_log_format(env, dev_mode),
+            log_level=_log_level(env),
         )

@@ -9,6 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from app.config import Settings
+from app.logs import configure_logging
 from app.store.embedded import EmbeddedRedis
 
 DEMO_PASSWORD = "demo-password-123"
@@ -42,7 +43,8 @@ async def _run(settings: Settings, demo: bool, store_name: str) -> None:
     configure_jobs(services, asyncio.get_running_loop())
     scheduler = start_scheduler(services)
     stop_worker = start_worker_thread(settings)
-    base = f"http://127.0.0.1:{settings.port}"
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
+    base = f"http://{host}:{settings.port}"
     print(
         f"Jackpot Gateway dev server on {base}  (store: {store_name})\n"
         f"  health     {base}/health\n"
@@ -66,6 +68,7 @@ def run_dev(port: int | None = None, demo: bool = True) -> int:
     embedded = EmbeddedRedis.start_if_available()
     try:
         settings = Settings.from_env(dev_mode=True)
+        configure_logging("dev", json_lines=settings.log_json, level=settings.log_level)
         url = embedded.url if embedded else "memory://dev"
         settings = replace(
             settings,

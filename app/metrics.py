@@ -1,53 +1,115 @@
-"""A small Prometheus text-format registry: counters and latency histograms per process."""
+"""Prometheus metrics (prometheus-client).
+
+With `PROMETHEUS_MULTIPROC_DIR` set (several web workers: `serve` sets it itself), every
+process writes its values to files there and `/metrics` adds them up across processes
+(prometheus-client's multiprocess mode); without it, values live in this process's registry.
+The variable must be set before the process starts: prometheus-client reads it on import.
+"""
 
 from __future__ import annotations
 
-import bisect
-from collections import defaultdict
+import os
+from functools import cache
 
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
+from prometheus_client.multiprocess import MultiProcessCollector
+
+disable_created_metrics()  # no *_created series: they double the output and say little
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
-LabelKey = tuple[tuple[str, str], ...]
 
 
-def _labels(key: LabelKey, extra: str = "") -> str:
-    parts = [f'{name}="{value}"' for name, value in key]
-    if extra:
-        parts.append(extra)
-    return "{" + ",".join(parts) + "}" if parts else ""
+def multiprocess_dir() -> str | None:
+    return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
 
 
 class Metrics:
     def __init__(self) -> None:
-        self.counters: dict[str, dict[LabelKey, int]] = defaultdict(lambda: defaultdict(int))
-        self.histograms: dict[str, dict[LabelKey, list[float]]] = defaultdict(dict)
-        self.help: dict[str, str] = {}
+        # In multiprocess mode values go to files, not to a registry.
+        self.registry = None if multiprocess_dir() else CollectorRegistry()
+        registry = self.registry
+        self.http_requests = Counter(
+            "jg_http_requests",
+            "HTTP requests by route and status.",
+            ["method", "route", "status"],
+            registry=registry,
+        )
+        self.http_seconds = Histogram(
+            "jg_http_request_seconds",
+            "HTTP request latency by route.",
+            ["route"],
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.contributions = Counter(
+            "jg_contributions",
+            "Contributions applied, by instance.",
+            ["instance"],
+            registry=registry,
+        )
+        self.wins = Counter(
+            "jg_wins",
+            "Wins by instance; withheld: above the auto-payout limit.",
+            ["instance", "withheld"],
+            registry=registry,
+        )
+        self.pot_value = Gauge(
+            "jg_pot_value",
+            "A pot's current value, in units of its instance's currency (read at scrape).",
+            ["instance", "pot"],
+            multiprocess_mode="mostrecent",
+            registry=registry,
+        )
+        self.open_websockets = Gauge(
+            "jg_open_websockets",
+            "Open event-stream websockets.",
+            multiprocess_mode="livesum",
+            registry=registry,
+        )
+        self.callbacks = Counter(
+            "jg_callback_deliveries",
+            "Callback delivery attempts by outcome (delivered, failed).",
+            ["outcome"],
+            registry=registry,
+        )
+        self.queue_depth = Gauge(
+            "jg_queue_depth",
+            "Jobs waiting in an RQ queue (read at scrape).",
+            ["queue"],
+            multiprocess_mode="mostrecent",
+            registry=registry,
+        )
+        self.store_errors = Counter(
+            "jg_store_errors",
+            "Store failures by kind (unavailable, outcome_unknown).",
+            ["kind"],
+            registry=registry,
+        )
 
-    def inc(self, name: str, help_text: str, amount: int = 1, **labels: str) -> None:
-        self.help.setdefault(name, help_text)
-        self.counters[name][tuple(sorted(labels.items()))] += amount
+    def render(self) -> bytes:
+        path = multiprocess_dir()
+        if path is None:
+            assert self.registry is not None
+            return generate_latest(self.registry)
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry, path=path)
+        return generate_latest(registry)
 
-    def observe(self, name: str, help_text: str, seconds: float, **labels: str) -> None:
-        self.help.setdefault(name, help_text)
-        key = tuple(sorted(labels.items()))
-        # per label set: one slot per bucket, then +Inf, sum
-        slots = self.histograms[name].setdefault(key, [0.0] * (len(LATENCY_BUCKETS) + 2))
-        slots[bisect.bisect_left(LATENCY_BUCKETS, seconds)] += 1
-        slots[-1] += seconds
 
-    def render(self) -> str:
-        lines: list[str] = []
-        for name, counts in sorted(self.counters.items()):
-            lines += [f"# HELP {name} {self.help[name]}", f"# TYPE {name} counter"]
-            lines += [f"{name}{_labels(key)} {value}" for key, value in sorted(counts.items())]
-        for name, series in sorted(self.histograms.items()):
-            lines += [f"# HELP {name} {self.help[name]}", f"# TYPE {name} histogram"]
-            bounds = [str(bound) for bound in LATENCY_BUCKETS] + ["+Inf"]
-            for key, slots in sorted(series.items()):
-                cumulative = 0.0
-                for bound, count in zip(bounds, slots, strict=False):
-                    cumulative += count
-                    le = 'le="' + bound + '"'
-                    lines.append(f"{name}_bucket{_labels(key, le)} {int(cumulative)}")
-                lines.append(f"{name}_sum{_labels(key)} {slots[-1]:.6f}")
-                lines.append(f"{name}_count{_labels(key)} {int(cumulative)}")
-        return "\n".join(lines) + "\n"
+@cache
+def _process_metrics() -> Metrics:
+    return Metrics()
+
+
+def new_metrics() -> Metrics:
+    """Metrics for one set of services: its own registry, or in multiprocess mode this
+    process's one set (two sets writing the same files would overwrite each other)."""
+    return _process_metrics() if multiprocess_dir() else Metrics()

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import os
 import signal
+import tempfile
 from collections.abc import Awaitable, Callable
 
 from hypercorn.asyncio import serve as hypercorn_serve
@@ -26,8 +29,8 @@ def hypercorn_config(settings: Settings) -> Config:
     config = Config()
     config.bind = [f"{settings.host}:{settings.port}"]
     config.graceful_timeout = 5
-    config.accesslog = None
-    config.errorlog = "-"
+    config.accesslog = None  # the app logs one line per request itself
+    config.errorlog = logging.getLogger("hypercorn.error")  # through our handler
     return config
 
 
@@ -47,3 +50,16 @@ async def serve(app: Quart, settings: Settings, stop: asyncio.Event | None = Non
                 await hook()
 
     await hypercorn_serve(app, hypercorn_config(settings), shutdown_trigger=shutdown_trigger)
+
+
+def serve_workers(settings: Settings) -> int:
+    """Several web worker processes on one socket (Hypercorn's own process manager); metrics
+    add up across them through prometheus-client's multiprocess directory."""
+    from hypercorn.run import run
+
+    # Set before the workers start: prometheus-client reads it when they import it.
+    os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="jg-metrics-"))
+    config = hypercorn_config(settings)
+    config.workers = settings.web_workers
+    config.application_path = "app.asgi:app"
+    return run(config)

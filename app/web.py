@@ -15,7 +15,7 @@ from app import jsonio
 from app.config import Settings
 from app.errors import APIError
 from app.http import validation_error
-from app.metrics import Metrics
+from app.logs import REQUEST_ID_HEADER, accept_request_id, request_id
 from app.refusals import Refused
 from app.security import TokenError
 from app.server import shutdown_hooks
@@ -23,6 +23,7 @@ from app.services import Services
 from app.store.errors import StoreError, StoreUnavailable
 
 log = logging.getLogger("jackpot_gateway")
+access_log = logging.getLogger("jackpot_gateway.access")
 
 HTTP_CODES = {
     400: "BAD_REQUEST",
@@ -85,7 +86,6 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False
     app.extensions["settings"] = settings
-    app.extensions["metrics"] = Metrics()
 
     @app.before_serving
     async def open_services() -> None:
@@ -107,6 +107,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     @app.before_request
     async def authenticate() -> None:
         g.started = time.perf_counter()
+        g.request_id = accept_request_id(request.headers.get(REQUEST_ID_HEADER))
+        request_id.set(g.request_id)
         view = app.view_functions.get(request.endpoint or "")
         if view is None or getattr(view, "is_public", False):
             return
@@ -122,24 +124,33 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             raise APIError(401, error.code, error.message) from None
 
     @app.after_request
-    async def count_request(response: Response) -> Response:
+    async def count_and_log(response: Response) -> Response:
+        """Request counts and latency by route; one log line per request; the request id."""
         rule = request.url_rule.rule if request.url_rule else "unmatched"
-        metrics: Metrics = app.extensions["metrics"]
-        metrics.inc(
-            "jg_http_requests_total",
-            "HTTP requests by route and status.",
-            method=request.method,
-            route=rule,
-            status=str(response.status_code),
-        )
         started = g.get("started")
-        if started is not None:
-            metrics.observe(
-                "jg_http_request_seconds",
-                "HTTP request latency by route.",
-                time.perf_counter() - started,
-                route=rule,
-            )
+        seconds = time.perf_counter() - started if started is not None else 0.0
+        gateway: Services | None = app.extensions.get("gateway")
+        if gateway is not None:
+            status = str(response.status_code)
+            gateway.metrics.http_requests.labels(request.method, rule, status).inc()
+            gateway.metrics.http_seconds.labels(rule).observe(seconds)
+        rid = g.get("request_id") or accept_request_id(None)
+        response.headers[REQUEST_ID_HEADER] = rid
+        access_log.info(
+            "%s %s %s %.1fms",
+            request.method,
+            request.path,
+            response.status_code,
+            seconds * 1000,
+            extra={
+                "method": request.method,
+                "route": rule,
+                "path": request.path,
+                "status": response.status_code,
+                "duration_ms": round(seconds * 1000, 3),
+                "request_id": rid,
+            },
+        )
         return response
 
     @app.errorhandler(APIError)
@@ -173,9 +184,9 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     async def store_failure(error: StoreError) -> Response:
         # One line per failure: while Redis is down a traceback per request drowns the log.
         log.warning("store %s on %s %s: %s", error.kind, request.method, request.path, error)
-        app.extensions["metrics"].inc(
-            "jg_store_errors_total", "Store failures by kind.", kind=error.kind
-        )
+        gateway: Services | None = app.extensions.get("gateway")
+        if gateway is not None:
+            gateway.metrics.store_errors.labels(error.kind).inc()
         return _json_error(store_error(error, request.method))
 
     @app.errorhandler(Exception)

@@ -176,3 +176,13 @@ def test_load_without_secret_also_exits_2(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1
     assert result.stderr.startswith("error: JWT_SECRET is not set")
+
+
+def test_dev_mode_listens_on_loopback_unless_told_and_logs_plain() -> None:
+    dev = Settings.from_env({}, dev_mode=True)
+    assert (dev.host, dev.log_json) == ("127.0.0.1", False)
+    assert Settings.from_env({"HOST": "0.0.0.0"}, dev_mode=True).host == "0.0.0.0"
+    production = Settings.from_env({"JWT_SECRET": GOOD_SECRET})
+    assert (production.host, production.log_json) == ("0.0.0.0", True)
+    with pytest.raises(ConfigError, match="LOG_FORMAT must be json or plain"):
+        Settings.from_env({"JWT_SECRET": GOOD_SECRET, "LOG_FORMAT": "xml"})

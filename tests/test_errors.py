@@ -183,12 +183,12 @@ async def test_metrics_count_requests_by_route_and_status(client: QuartClient) -
     assert response.content_type == "text/plain; version=0.0.4; charset=utf-8"
     lines = (await response.get_data(as_text=True)).splitlines()
     assert "# TYPE jg_http_requests_total counter" in lines
-    assert 'jg_http_requests_total{method="GET",route="/health",status="200"} 2' in lines
+    assert 'jg_http_requests_total{method="GET",route="/health",status="200"} 2.0' in lines
     assert (
-        'jg_http_requests_total{method="GET",route="/currencies/<brand_id>",status="401"} 1'
+        'jg_http_requests_total{method="GET",route="/currencies/<brand_id>",status="401"} 1.0'
         in lines
     )
-    assert 'jg_http_requests_total{method="GET",route="unmatched",status="404"} 1' in lines
+    assert 'jg_http_requests_total{method="GET",route="unmatched",status="404"} 1.0' in lines
     assert "# TYPE jg_http_request_seconds histogram" in lines
-    assert 'jg_http_request_seconds_count{route="/health"} 2' in lines
-    assert 'jg_http_request_seconds_bucket{route="/health",le="+Inf"} 2' in lines
+    assert 'jg_http_request_seconds_count{route="/health"} 2.0' in lines
+    assert 'jg_http_request_seconds_bucket{le="+Inf",route="/health"} 2.0' in lines

@@ -192,7 +192,13 @@ def _post(
     request.add_header(DELIVERY_HEADER, delivery_id)
     if secret:
         request.add_header(SIGNATURE_HEADER, sign(secret, data))
-    with urllib.request.urlopen(request, timeout=CALLBACK_TIMEOUT_S) as response:
-        status = int(response.status)
+    outcomes = context().services.metrics.callbacks
+    try:
+        with urllib.request.urlopen(request, timeout=CALLBACK_TIMEOUT_S) as response:
+            status = int(response.status)
+    except Exception:
+        outcomes.labels("failed").inc()
+        raise
+    outcomes.labels("delivered").inc()
     log.info("callback %s delivered to %s: %s", delivery_id, url, status)
     return status

@@ -7,10 +7,11 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from marshmallow import fields
-from quart import Blueprint, Response, current_app
+from quart import Blueprint, Response
 
 from app.contract import Reply, declare
 from app.http import services
+from app.metrics import CONTENT_TYPE
 from app.schemas.common import StrictSchema
 
 blueprint = Blueprint("health", __name__)
@@ -71,5 +72,6 @@ async def ready() -> tuple[dict[str, Any], int]:
     responses={200: Reply("Prometheus text exposition format.", content_type="text/plain")},
 )
 async def metrics() -> Response:
-    text = current_app.extensions["metrics"].render()
-    return Response(text, content_type="text/plain; version=0.0.4; charset=utf-8")
+    gateway = services()
+    await gateway.refresh_gauges()
+    return Response(gateway.metrics.render(), content_type=CONTENT_TYPE)

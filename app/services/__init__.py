@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from rq import Queue
 
 from app.config import Settings
+from app.metrics import Metrics, new_metrics
+from app.money import from_micros
 from app.queues import CALLBACK_QUEUE, CONTRIBUTION_QUEUE
 from app.security import TokenIssuer
 from app.services.admin import AdminService
@@ -24,6 +26,7 @@ from app.services.raffles import RaffleService
 from app.services.treasury import TreasuryService
 from app.store import Store
 from app.store.connection import sync_client, sync_ping
+from app.store.jobs import queue_length
 
 
 @dataclass
@@ -43,11 +46,13 @@ class Services:
     deliveries: DeliveryService
     events: EventHub
     raffles: RaffleService
+    metrics: Metrics
 
     @classmethod
     def create(cls, settings: Settings, store: Store | None = None) -> Services:
         store = store or Store.from_settings(settings)
         config = ConfigCache(store, settings.config_refresh_s)
+        metrics = new_metrics()
         tokens = TokenIssuer(settings.jwt_secret, settings.jwt_issuer, settings.token_ttl_s)
         raffles = RaffleService(store, config)
         admin = AdminService(store, config, raffles, token_ttl_s=settings.token_ttl_s)
@@ -63,7 +68,7 @@ class Services:
             admin=admin,
             lifecycle=LifecycleService(store, admin, raffles),
             catalog=CatalogService(config),
-            contributions=ContributionService(store, config, settings, queue),
+            contributions=ContributionService(store, config, settings, queue, metrics),
             optins=OptInService(store, config),
             instances=InstanceService(store, config),
             treasury=TreasuryService(store, config, admin.audit),
@@ -75,6 +80,7 @@ class Services:
                 queue_limit=settings.events_queue_limit,
             ),
             raffles=raffles,
+            metrics=metrics,
         )
 
     async def readiness(self) -> dict[str, str]:
@@ -85,6 +91,22 @@ class Services:
         if queue is not None:
             checks["queue"] = await asyncio.to_thread(sync_ping, queue.connection)
         return checks
+
+    async def refresh_gauges(self) -> None:
+        """Values read at scrape time: pot values of the configured instances, queue depths."""
+        config = await self.config.get()
+        states = await self.store.states(sorted(config.instances))
+        for instance_id, state in states.items():
+            for pot in config.instances[instance_id]["pots"]:
+                raw = state.get(f"pot:{pot['id']}:value")
+                if raw is not None:  # exposition only: a float is what Prometheus reads
+                    value = float(from_micros(int(raw)))
+                    self.metrics.pot_value.labels(instance_id, pot["id"]).set(value)
+        queue = self.contributions.queue
+        if queue is not None:
+            for name in (CONTRIBUTION_QUEUE, CALLBACK_QUEUE):
+                depth = await asyncio.to_thread(queue_length, queue.connection, name)
+                self.metrics.queue_depth.labels(name).set(depth)
 
     async def close(self) -> None:
         await self.events.stop()

@@ -20,6 +20,7 @@ from rq import Queue, Retry
 from app import jsonio
 from app.clock import now_ms
 from app.config import Settings
+from app.metrics import Metrics, new_metrics
 from app.money import format_amount
 from app.queues import CALLBACK_QUEUE
 from app.refusals import Code, Refused
@@ -120,9 +121,15 @@ def delivery_id_for(operator_id: str, instance_id: str, idempotency_key: str) ->
 
 class ContributionService:
     def __init__(
-        self, store: Store, config: ConfigCache, settings: Settings, queue: Queue | None = None
+        self,
+        store: Store,
+        config: ConfigCache,
+        settings: Settings,
+        queue: Queue | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self._store = store
+        self._metrics = metrics or new_metrics()
         self._config = config
         self._idempotency_ttl_ms = settings.idempotency_ttl_s * 1000
         self._callback_allowlist = settings.callback_allowlist
@@ -340,6 +347,11 @@ class ContributionService:
             )
         except ScriptRefusal as refusal:
             raise refused(refusal, definition["id"]) from None
+        if not outcome.replay:
+            self._metrics.contributions.labels(outcome.instance_id).inc()
+            if outcome.win_id is not None:
+                withheld = "true" if outcome.win_withheld else "false"
+                self._metrics.wins.labels(outcome.instance_id, withheld).inc()
         return ContributionResult(
             body=response_body(
                 outcome,

@@ -27,3 +27,10 @@ def enqueue_once(queue: Queue, func: Any, *args: Any, job_id: str, **options: An
     except RedisConnectionError as error:
         raise StoreUnavailable(f"queue: {error}") from error
     return True
+
+
+def queue_length(connection: Any, name: str) -> int:
+    try:
+        return int(Queue(name, connection=connection).count)
+    except (RedisConnectionError, RedisTimeoutError) as error:
+        raise StoreUnavailable(f"queue: {error}") from error

@@ -1,0 +1,50 @@
+"""Logging: one JSON object per line in production (python-json-logger), plain readable
+lines in dev mode; every record made while serving a request carries its request id."""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+import uuid
+from contextvars import ContextVar
+
+from pythonjsonlogger.json import JsonFormatter
+
+REQUEST_ID_HEADER = "X-Request-Id"
+_VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
+request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
+
+
+def accept_request_id(header: str | None) -> str:
+    """The caller's X-Request-Id when it is a sane token, else a fresh one."""
+    if header and _VALID_REQUEST_ID.fullmatch(header):
+        return header
+    return uuid.uuid4().hex
+
+
+class RequestIdFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not hasattr(record, "request_id"):
+            record.request_id = request_id.get()
+        return True
+
+
+def configure_logging(process: str, *, json_lines: bool, level: str = "INFO") -> None:
+    """Send every logger's records to stdout, as JSON lines or plain text."""
+    handler = logging.StreamHandler(sys.stdout)
+    handler.addFilter(RequestIdFilter())
+    formatter: logging.Formatter
+    if json_lines:
+        formatter = JsonFormatter(
+            "{asctime}{levelname}{name}{message}",
+            style="{",
+            rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
+            static_fields={"process_type": process},
+        )
+    else:
+        formatter = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    root.handlers = [handler]
+    root.setLevel(level)
