@@ -40,7 +40,7 @@ from app.triggers import pot_inputs
 
 CONTRIBUTION_JOB_TIMEOUT_S = 60
 # A job whose worker died is retried (RQ's registry cleanup), as is one the store failed.
-CONTRIBUTION_RETRY = Retry(max=5, interval=[1, 5, 30, 120, 600])
+CONTRIBUTION_RETRY = Retry(max=5, interval=[0, 5, 30, 120, 600])
 ASYNC_KEY_PREFIX = "async."  # the job's own idempotency key when the caller sent none
 
 
