@@ -20,7 +20,7 @@ from app.config import Settings
 from app.security import Principal
 from app.services import Services
 from app.store import Store
-from tests.support.redis_server import RedisServer
+from tests.support.redis_server import RedisClusterServers, RedisServer
 
 SECRET = "test-secret-that-is-long-enough-0123456789"
 
@@ -39,16 +39,37 @@ def real_redis_url(redis_server: RedisServer) -> str:
     return redis_server.url
 
 
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[RedisClusterServers]:
+    servers = RedisClusterServers()
+    yield servers
+    servers.stop()
+
+
+# The backend table (after the `limits` library): a test module parametrizes `redis_url`
+# indirectly with BACKENDS to run on all three; by default real Redis and fakeredis.
+BACKENDS = ["real", "fake", pytest.param("cluster", marks=pytest.mark.real_redis)]
+_CLUSTERS: dict[str, str] = {}  # cluster entry URL -> the plain Redis for its queues
+
+
 @pytest.fixture(params=["real", "fake"])
 def redis_url(request: pytest.FixtureRequest) -> str:
-    """Run the test on real Redis and on fakeredis."""
+    """Run the test on real Redis and on fakeredis (and a 3-master cluster when asked)."""
     if request.param == "real":
         return str(request.getfixturevalue("real_redis_url"))
+    if request.param == "cluster":
+        cluster: RedisClusterServers = request.getfixturevalue("redis_cluster")
+        for node in cluster.nodes:  # a clean cluster for each test; we started it
+            node.flush()
+        _CLUSTERS[cluster.url] = str(request.getfixturevalue("real_redis_url"))
+        return cluster.url
     return f"memory://test-{uuid.uuid4().hex}"
 
 
 def make_settings(redis_url: str, **overrides: object) -> Settings:
     values: dict[str, object] = {"redis_url": redis_url, "jwt_secret": SECRET}
+    if redis_url in _CLUSTERS:  # RQ needs a plain Redis for the queues
+        values.update(redis_cluster=True, queue_redis_url=_CLUSTERS[redis_url])
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]
 

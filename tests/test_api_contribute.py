@@ -20,7 +20,7 @@ from quart.testing import QuartClient
 
 from app.config import Settings
 from app.services import Services
-from tests.conftest import RIVAL, auth, make_settings
+from tests.conftest import BACKENDS, RIVAL, auth, make_settings
 from tests.support.definitions import hit_rate, instance, must_drop, pot
 from tests.support.http import (
     create_instance,
@@ -44,6 +44,10 @@ from tests.support.money import (
 )
 from tests.support.snapshots import snapshot
 
+# The backend table: real Redis, fakeredis and a 3-master cluster; the parametrized money
+# arithmetic (conversions, rounding, metadata echo) is backend-independent and runs on the
+# first two only.
+ON_EVERY_BACKEND = pytest.mark.parametrize("redis_url", BACKENDS, indirect=True)
 CONTRIBUTE = "/jackpots/contribute"
 BY_SOURCE = "/jackpots/contribute/source"
 HOUR_MS = 3_600_000
@@ -165,6 +169,7 @@ async def test_fixed_contribution_is_converted_rounded_half_even_and_split_exact
     conserved(after)
 
 
+@ON_EVERY_BACKEND
 async def test_split_floors_each_pot_and_gives_the_remainder_to_the_house(
     client: QuartClient, headers: dict[str, str]
 ) -> None:
@@ -319,6 +324,7 @@ async def test_an_exactly_convertible_payment_enters_the_jackpot_exactly(
     assert state["pots"]["main"]["current_value"] == units(amount * 700_000 // 1_000_000)
 
 
+@ON_EVERY_BACKEND
 async def test_a_preferred_value_converts_exactly(
     client: QuartClient, headers: dict[str, str]
 ) -> None:
@@ -337,6 +343,7 @@ async def test_a_preferred_value_converts_exactly(
     assert state["totals"]["contributions"] == Decimal("1")
 
 
+@ON_EVERY_BACKEND
 async def test_a_contribution_of_zero_is_recorded_but_triggers_nothing(
     client: QuartClient, headers: dict[str, str]
 ) -> None:
@@ -382,6 +389,7 @@ async def opt_in(
     return await exact_json(response)
 
 
+@ON_EVERY_BACKEND
 async def test_an_opted_in_preferred_value_replaces_the_fixed_amount(
     client: QuartClient, gateway: Services, headers: dict[str, str]
 ) -> None:
@@ -436,6 +444,7 @@ async def test_an_opted_in_preferred_value_replaces_the_fixed_amount(
     assert await snapshot(gateway.store, "optin") == frozen
 
 
+@ON_EVERY_BACKEND
 async def test_a_player_who_never_opted_in_is_refused_when_opt_in_is_required(
     client: QuartClient, gateway: Services, headers: dict[str, str]
 ) -> None:
@@ -453,6 +462,7 @@ async def winners_of(client: QuartClient, headers: dict[str, str], instance_id: 
     return await exact_json(response)
 
 
+@ON_EVERY_BACKEND
 @pytest.mark.parametrize(
     ("currency", "brand", "limit", "withheld"),
     [
@@ -526,6 +536,7 @@ async def test_a_forced_hit_wins_the_pot_reseeds_it_and_lists_the_winner(
     ]
 
 
+@ON_EVERY_BACKEND
 @pytest.mark.parametrize("high_first", [True, False])
 async def test_when_several_pots_hit_the_highest_wins_and_the_others_keep_their_value(
     client: QuartClient, headers: dict[str, str], high_first: bool
@@ -553,6 +564,7 @@ async def test_when_several_pots_hit_the_highest_wins_and_the_others_keep_their_
     conserved(state)
 
 
+@ON_EVERY_BACKEND
 async def test_a_must_drop_by_pot_wins_when_lifted_to_its_drop_value(
     client: QuartClient, headers: dict[str, str]
 ) -> None:
@@ -632,6 +644,7 @@ REFUSALS: list[tuple[dict[str, Any], int, str]] = [
 ]
 
 
+@ON_EVERY_BACKEND
 async def test_each_refusal_has_its_code_and_status_and_changes_nothing(
     client: QuartClient,
     gateway: Services,
@@ -648,6 +661,7 @@ async def test_each_refusal_has_its_code_and_status_and_changes_nothing(
     assert await snapshot(gateway.store) == refusal_instances
 
 
+@ON_EVERY_BACKEND
 async def test_the_largest_plausible_wager_is_still_accepted(
     client: QuartClient, headers: dict[str, str], refusal_instances: dict[str, Any]
 ) -> None:
@@ -686,6 +700,7 @@ BAD_WAGERS: list[Any] = [
 ]
 
 
+@ON_EVERY_BACKEND
 async def test_invalid_base_wagers_are_validation_errors_and_change_nothing(
     client: QuartClient,
     gateway: Services,
@@ -719,6 +734,7 @@ REQUIRED = (
 )
 
 
+@ON_EVERY_BACKEND
 async def test_malformed_bodies_name_the_field_and_change_nothing(
     client: QuartClient,
     gateway: Services,
@@ -752,6 +768,7 @@ async def test_malformed_bodies_name_the_field_and_change_nothing(
     assert await snapshot(gateway.store) == refusal_instances
 
 
+@ON_EVERY_BACKEND
 async def test_a_token_is_required(
     client: QuartClient, gateway: Services, refusal_instances: dict[str, Any]
 ) -> None:
@@ -761,6 +778,7 @@ async def test_a_token_is_required(
 
 
 # -- idempotency ----------------------------------------------------------------------------
+@ON_EVERY_BACKEND
 async def test_a_repeated_idempotency_key_answers_204_with_the_first_headers(
     client: QuartClient, gateway: Services, headers: dict[str, str]
 ) -> None:
@@ -798,6 +816,7 @@ async def test_a_repeated_idempotency_key_answers_204_with_the_first_headers(
     assert (await view(client, headers, "idem"))["totals"]["contributions"] == 3
 
 
+@ON_EVERY_BACKEND
 async def test_an_idempotency_key_is_scoped_to_the_instance_and_the_operator(
     client: QuartClient, headers: dict[str, str], rival: dict[str, str]
 ) -> None:
@@ -823,6 +842,7 @@ async def test_an_idempotency_key_is_scoped_to_the_instance_and_the_operator(
     assert (await post(client, CONTRIBUTE, demo_body, headers)).status_code == 204
 
 
+@ON_EVERY_BACKEND
 async def test_concurrent_duplicates_apply_exactly_once(
     client: QuartClient, gateway: Services, headers: dict[str, str]
 ) -> None:
@@ -840,6 +860,7 @@ async def test_concurrent_duplicates_apply_exactly_once(
     assert [e["type"] for e in entries].count("contribution") == 1
 
 
+@ON_EVERY_BACKEND
 @pytest.mark.parametrize("settings", [{"idempotency_ttl_s": 1}], indirect=True)
 async def test_an_idempotency_key_expires_after_its_lifetime(
     client: QuartClient, headers: dict[str, str]
@@ -880,6 +901,7 @@ async def test_metadata_is_echoed_exactly(
         assert '"odds":1.25' in text.replace(" ", "")
 
 
+@ON_EVERY_BACKEND
 async def test_event_metadata_is_attached_to_the_win_event(
     client: QuartClient, gateway: Services, headers: dict[str, str]
 ) -> None:
@@ -936,6 +958,7 @@ async def put_source(
     assert response.status_code == 200, await response.get_data(as_text=True)
 
 
+@ON_EVERY_BACKEND
 async def test_by_source_uses_the_active_instance_and_a_pending_one_only_as_a_fallback(
     client: QuartClient, gateway: Services, headers: dict[str, str]
 ) -> None:
@@ -977,6 +1000,7 @@ async def test_by_source_uses_the_active_instance_and_a_pending_one_only_as_a_fa
     assert (await view(client, headers, "later"))["totals"]["contributions"] == 2
 
 
+@ON_EVERY_BACKEND
 async def test_by_source_records_the_source_on_the_win(
     client: QuartClient, headers: dict[str, str]
 ) -> None:
@@ -996,6 +1020,7 @@ async def test_by_source_records_the_source_on_the_win(
     assert (winner["source_id"], winner["gameround_id"]) == ("game-1", "gr-77")
 
 
+@ON_EVERY_BACKEND
 async def test_by_source_refusals(
     client: QuartClient, gateway: Services, headers: dict[str, str]
 ) -> None:
@@ -1030,6 +1055,7 @@ async def test_by_source_refusals(
     check_headers(response, "vip-only")
 
 
+@ON_EVERY_BACKEND
 @pytest.mark.parametrize("name", ["metadata", "event_metadata"])
 async def test_pass_through_data_is_limited_to_8_kib_of_json(
     client: QuartClient, gateway: Services, headers: dict[str, str], name: str

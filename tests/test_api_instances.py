@@ -12,6 +12,7 @@ from urllib.parse import urlencode
 import pytest
 from quart.testing import QuartClient
 
+from tests.conftest import BACKENDS
 from tests.support.definitions import hit_rate, instance, pot, seeded_pots
 from tests.support.http import contribution, create_instance, expect, put_source, set_status
 from tests.support.money import convert_down, micros, pot_gain, units
@@ -20,6 +21,7 @@ DAY_MS = 86_400_000
 
 
 pytestmark = pytest.mark.usefixtures("cheap_passwords")
+ON_EVERY_BACKEND = pytest.mark.parametrize("redis_url", BACKENDS, indirect=True)
 
 
 def view_url(
@@ -410,6 +412,7 @@ async def twelve_wins(client: QuartClient, demo_headers: dict[str, str]) -> list
     return expected
 
 
+@ON_EVERY_BACKEND
 async def test_winners_newest_first_with_limits(
     client: QuartClient, demo_headers: dict[str, str], twelve_wins: list[dict[str, Any]]
 ) -> None:
@@ -425,6 +428,7 @@ async def test_winners_newest_first_with_limits(
         await expect(response, 400, "VALIDATION_ERROR")
 
 
+@ON_EVERY_BACKEND
 async def test_winners_of_one_brand(
     client: QuartClient,
     demo_headers: dict[str, str],
@@ -445,6 +449,7 @@ async def test_winners_of_one_brand(
         await expect(response, 404, "BRAND_NOT_FOUND")
 
 
+@ON_EVERY_BACKEND
 async def test_pot_winners_map_keyed_by_pot(
     client: QuartClient, demo_headers: dict[str, str], twelve_wins: list[dict[str, Any]]
 ) -> None:

@@ -13,7 +13,7 @@ from quart.testing import QuartClient
 
 from app.cli import read_definitions
 from app.services import Services
-from tests.conftest import DEMO_FILE
+from tests.conftest import BACKENDS, DEMO_FILE
 from tests.support.definitions import instance, pot, seeded_pots
 from tests.support.http import contribution, create_instance, expect, put_source, set_status
 from tests.support.money import convert_down, micros, pot_gain, units
@@ -23,7 +23,10 @@ CURRENCIES = read_definitions(DEMO_FILE)["currencies"]
 CLUB_LIMITS = {"EUR": {"min": "0.05", "max": "5.00"}, "USD": {"min": "0.10", "max": "5.50"}}
 
 
-pytestmark = pytest.mark.usefixtures("cheap_passwords")
+pytestmark = [
+    pytest.mark.usefixtures("cheap_passwords"),
+    pytest.mark.parametrize("redis_url", BACKENDS, indirect=True),
+]
 
 
 def multipliers(brand_path: str) -> dict[str, Fraction]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from redis.asyncio.cluster import RedisCluster
+
 from app.store import Store, keys
 
 
@@ -14,7 +16,11 @@ async def snapshot(store: Store, *instance_ids: str, expect_keys: bool = True) -
     such a snapshot would prove nothing."""
     client = store.client
     patterns = [keys.instance_tag(i) + "*" for i in instance_ids] or ["{jp:*"]
-    found = {key for pattern in patterns for key in await client.keys(pattern)}
+    # On a cluster, KEYS answers for one node: ask every primary.
+    every_node = (
+        {"target_nodes": RedisCluster.PRIMARIES} if isinstance(client, RedisCluster) else {}
+    )
+    found = {key for pattern in patterns for key in await client.keys(pattern, **every_node)}
     state: dict[str, Any] = {}
     for key in sorted(found):
         kind = await client.type(key)
