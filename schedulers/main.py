@@ -9,17 +9,26 @@ import signal
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from app.services import Services
+from app.store.errors import StoreError
 
 log = logging.getLogger("jackpot_gateway.scheduler")
 TICK_SECONDS = 1
+
+
+async def tick(services: Services) -> None:
+    try:
+        await services.lifecycle.run_due()
+    except StoreError as error:  # one line per tick while Redis is away, no traceback
+        log.warning("store %s: %s", error.kind, error)
 
 
 def start_scheduler(services: Services) -> AsyncIOScheduler:
     """Start ticking on the running event loop; the due work itself is claimed in Redis."""
     scheduler = AsyncIOScheduler()
     scheduler.add_job(
-        services.lifecycle.run_due,
+        tick,
         "interval",
+        args=[services],
         seconds=TICK_SECONDS,
         id="run-due",
         max_instances=1,

@@ -172,3 +172,22 @@ async def test_the_store_tells_a_lost_read_from_a_lost_write(private_redis: Redi
     finally:
         sleeper.close()
         await store.close()
+
+
+async def test_the_scheduler_logs_one_line_per_tick_while_redis_is_away(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from schedulers.main import tick
+
+    server = RedisServer()
+    gateway = Services.create(make_settings(server.url, redis_connect_timeout_s=0.3))
+    server.stop()
+    caplog.set_level(logging.WARNING)
+    try:
+        for _ in range(2):
+            await tick(gateway)
+    finally:
+        await gateway.close()
+    lines = [r for r in caplog.records if r.name == "jackpot_gateway.scheduler"]
+    assert len(lines) == 2
+    assert all(r.exc_info is None and r.getMessage().startswith("store unavailable") for r in lines)
