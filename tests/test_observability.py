@@ -4,6 +4,7 @@ its request id, honoured from X-Request-Id or made up, and returned."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from decimal import Decimal
 
@@ -90,3 +91,16 @@ def test_production_logs_are_json_lines_and_dev_logs_plain(
         assert capsys.readouterr().out.strip().endswith("WARNING jackpot_gateway: hello")
     finally:
         root.handlers, root.level = saved[0], saved[1]
+
+
+@FAKE
+async def test_open_websockets_are_counted(client: QuartClient, gateway: Services) -> None:
+    from tests.conftest import DEMO, load_demo
+    from tests.support.events import receive
+
+    await load_demo(gateway)
+    async with client.websocket(f"/events?token={gateway.tokens.issue(DEMO)}") as ws:
+        assert (await receive(ws))["event_type"] == "Authenticated"
+        assert (await samples(client))[("jg_open_websockets", ())] == 1
+    await asyncio.sleep(0.1)  # the server side notices the close
+    assert (await samples(client))[("jg_open_websockets", ())] == 0

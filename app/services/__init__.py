@@ -59,6 +59,13 @@ class Services:
         queue_client = sync_client(settings.queue_url, timeouts=Store.timeouts(settings))
         queue = Queue(CONTRIBUTION_QUEUE, connection=queue_client)
         callbacks = Queue(CALLBACK_QUEUE, connection=queue_client)
+        events = EventHub(
+            store,
+            config,
+            update_interval_s=settings.update_interval_s,
+            queue_limit=settings.events_queue_limit,
+        )
+        events.on_count = metrics.open_websockets.set
         return cls(
             settings=settings,
             store=store,
@@ -73,12 +80,7 @@ class Services:
             instances=InstanceService(store, config),
             treasury=TreasuryService(store, config, admin.audit),
             deliveries=DeliveryService(store, config, admin.audit, callbacks),
-            events=EventHub(
-                store,
-                config,
-                update_interval_s=settings.update_interval_s,
-                queue_limit=settings.events_queue_limit,
-            ),
+            events=events,
             raffles=raffles,
             metrics=metrics,
         )

@@ -31,7 +31,7 @@ import json
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -226,6 +226,7 @@ class EventHub:
         self.update_interval_s = update_interval_s
         self.queue_limit = queue_limit
         self.subscribers: set[Subscriber] = set()
+        self.on_count: Callable[[int], None] = lambda count: None  # e.g. a metrics gauge
         self.positions: dict[str, str] = {}  # instance -> last stream id delivered
         self._positions_version = 0
         self._tokens: dict[str, tuple[int, str]] = {}  # operator -> (positions version, id)
@@ -299,6 +300,7 @@ class EventHub:
             principal, self._visible(config, principal.operator_id), self.queue_limit
         )
         self.subscribers.add(subscriber)
+        self.on_count(len(self.subscribers))
         self._none_left.clear()
         prefix = [
             control("Authenticated", {**authenticated, "instance_ids": sorted(subscriber.visible)})
@@ -316,6 +318,7 @@ class EventHub:
 
     def disconnect(self, subscriber: Subscriber) -> None:
         self.subscribers.discard(subscriber)
+        self.on_count(len(self.subscribers))
         if not self.subscribers:
             self._none_left.set()
 
