@@ -223,6 +223,34 @@ def cmd_draw(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_withheld_wins(args: argparse.Namespace, settings: Settings) -> int:
+    """One JSON object per line, oldest first."""
+    page, status = _admin(
+        settings,
+        lambda s: s.treasury.withheld_wins(
+            CLI_ACTOR, args.operator, instance_id=args.instance, limit=1000
+        ),
+    )
+    for win in (page or {}).get("wins", []):
+        print(jsonio.dumps(win))
+    return status
+
+
+def cmd_decide_win(args: argparse.Namespace, settings: Settings) -> int:
+    approve = args.command == "approve-win"
+    if not approve and not args.reason:
+        return _fail("a rejection needs --reason")
+    win, status = _admin(
+        settings,
+        lambda s: s.treasury.decide_win(
+            CLI_ACTOR, args.instance, args.win, approve=approve, reason=args.reason or ""
+        ),
+    )
+    if status == 0:
+        print(f"{win['decision']} {win['win_id']}: {format_amount(win['win_amount'])}")
+    return status
+
+
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from app.server import serve, serve_workers
     from app.web import create_app
@@ -298,6 +326,14 @@ def build_parser() -> argparse.ArgumentParser:
     redeliver.add_argument("--operator", required=True)
     redeliver.add_argument("--delivery", help="one delivery id")
     redeliver.add_argument("--all", action="store_true", help="every failed delivery")
+    withheld = commands.add_parser("withheld-wins", help="wins waiting for a decision")
+    withheld.add_argument("--operator", required=True)
+    withheld.add_argument("--instance")
+    for verb in ("approve", "reject"):
+        decide = commands.add_parser(f"{verb}-win", help=f"{verb} a withheld win")
+        decide.add_argument("--instance", required=True)
+        decide.add_argument("--win", required=True)
+        decide.add_argument("--reason", help="required to reject")
     audit = commands.add_parser("audit", help="print an operator's audit trail (JSON lines)")
     audit.add_argument("--operator", required=True)
     audit.add_argument("--after", default="-", help="entry id to start after")
@@ -320,6 +356,9 @@ HANDLERS = {
     "failed-callbacks": cmd_failed_callbacks,
     "redeliver": cmd_redeliver,
     "draw": cmd_draw,
+    "withheld-wins": cmd_withheld_wins,
+    "approve-win": cmd_decide_win,
+    "reject-win": cmd_decide_win,
 }
 
 

@@ -66,10 +66,20 @@ async def a_raffle_draw(client: QuartClient, headers: dict[str, str]) -> None:
         await expect(await client.post("/admin/instances/ev-raffle/draw", headers=headers), 200)
 
 
+async def a_win_decision(client: QuartClient, headers: dict[str, str]) -> None:
+    held = {**_instance("ev-held"), "pots": [pot("mini", "0.70", hit_rate(1))]}
+    await create_instance(client, headers, {**held, "auto_payout_limit": "0.5"})
+    response = await post(client, "/jackpots/contribute", v1_body("ev-held"), headers)
+    assert (await expect(response, 200))["win_withheld"] is True
+    path = f"/admin/instances/ev-held/wins/{response.headers['X-Contribution-Id']}/approve"
+    await expect(await post(client, path, {"reason": "é checked"}, headers), 200)
+
+
 SCENARIOS: dict[str, Scenario] = {
     EventType.JACKPOT_WIN.value: a_win,
     EventType.OPT_IN.value: an_opt_in_and_out,
     EventType.RAFFLE_WIN.value: a_raffle_draw,
+    EventType.WIN_DECISION.value: a_win_decision,
 }
 
 

@@ -137,7 +137,13 @@ async def test_the_figures_per_pot_and_for_the_instance(
     # The last 5 awards, newest first.
     newest = list(reversed(metered["awards"]))[:5]
     assert by_pot["always"]["last_awards"] == [
-        {"win_id": win_id, "amount": units(won), "timestamp": ts, "withheld": False}
+        {
+            "win_id": win_id,
+            "amount": units(won),
+            "timestamp": ts,
+            "withheld": False,
+            "decision": None,
+        }
         for (win_id, ts), won in zip(newest, list(reversed(always["wins"])), strict=False)
     ]
     assert by_pot["never"]["last_awards"] == []

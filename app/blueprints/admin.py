@@ -29,6 +29,7 @@ from app.schemas.managers import (
     AuditPageSchema,
     BoostSchema,
     BoostViewSchema,
+    DecisionSchema,
     FailedDeliveriesSchema,
     FailedDeliverySchema,
     FailedQuerySchema,
@@ -36,6 +37,10 @@ from app.schemas.managers import (
     MeterReportSchema,
     ReconciliationSchema,
     RedeliveredSchema,
+    RejectionSchema,
+    WinViewSchema,
+    WithheldPageSchema,
+    WithheldQuerySchema,
 )
 from app.schemas.raffles import RaffleRoundSchema
 from app.services.treasury import meter_report_csv, utc_day
@@ -429,6 +434,65 @@ async def redeliver_all_callbacks() -> tuple[dict[str, Any], int]:
     caller = principal()
     redelivered = await services().deliveries.redeliver_all(caller, caller.operator_id)
     return RedeliveredSchema().dump({"redelivered": redelivered}), 202
+
+
+@blueprint.get("/wins/withheld")
+@declare(
+    "Withheld wins of the caller's operator waiting for a decision, oldest first.",
+    tag=TAG,
+    role=ADMIN,
+    query=WithheldQuerySchema(),
+    responses={200: WithheldPageSchema},
+    refusals=(Code.INSTANCE_NOT_FOUND,),
+)
+async def withheld_wins(query: dict[str, Any]) -> dict[str, Any]:
+    caller = principal()
+    page = await services().treasury.withheld_wins(caller, caller.operator_id, **query)
+    return WithheldPageSchema().dump(page)
+
+
+WIN_PATH = {"instance_id": INSTANCE_ID, "win_id": fields.String(validate=validate.Length(1, 64))}
+DECISION_REFUSALS = (Code.INSTANCE_NOT_FOUND, Code.WIN_NOT_FOUND, Code.WIN_NOT_WITHHELD)
+
+
+DECISIONS = {
+    "approve": (
+        "Approve a withheld win: it is paid (its record and the winners views say so).",
+        DecisionSchema,
+    ),
+    "reject": (
+        "Reject a withheld win with a reason: its amount goes back to the pot's reserve.",
+        RejectionSchema,
+    ),
+}
+
+
+def _decision_route(verb: str) -> Callable[..., Awaitable[dict[str, Any]]]:
+    async def decide(instance_id: str, win_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        win = await services().treasury.decide_win(
+            principal(), instance_id, win_id, approve=verb == "approve", reason=body["reason"]
+        )
+        return WinViewSchema().dump(win)
+
+    decide.__name__ = f"{verb}_win"
+    summary, body_schema = DECISIONS[verb]
+    return declare(
+        summary,
+        tag=TAG,
+        role=ADMIN,
+        path=WIN_PATH,
+        body=body_schema(),
+        responses={200: WinViewSchema},
+        refusals=(*DECISION_REFUSALS, Code.WIN_ALREADY_DECIDED),
+    )(decide)
+
+
+for _verb in DECISIONS:
+    blueprint.add_url_rule(
+        f"/instances/<instance_id>/wins/<win_id>/{_verb}",
+        view_func=_decision_route(_verb),
+        methods=["POST"],
+    )
 
 
 @blueprint.get("/audit")

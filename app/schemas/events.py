@@ -29,6 +29,7 @@ class EventType(StrEnum):
     JACKPOT_WIN = "JackpotWinEvent"
     RAFFLE_WIN = "RaffleWinEvent"
     OPT_IN = "OptInEvent"
+    WIN_DECISION = "WinDecisionEvent"
 
 
 def DecimalString(**kwargs: Any) -> fields.String:
@@ -129,11 +130,26 @@ class OptInEventSchema(StrictSchema):
     last_updated = fields.Integer(required=True)
 
 
+class WinDecisionEventSchema(StrictSchema):
+    """A withheld win approved (paid) or rejected (its amount back to the pot's reserve)."""
+
+    instance_id = fields.String(required=True)
+    win_id = fields.String(required=True)
+    win_pot_id = fields.String(required=True)
+    brand_id = fields.String(required=True, metadata={"description": "operator_id:brand_id"})
+    player_id = fields.String(required=True)
+    win_amount = DecimalString(required=True)
+    decision = fields.String(required=True, validate=validate.OneOf(["approved", "rejected"]))
+    reason = fields.String(required=True)
+    timestamp = fields.Integer(required=True)
+
+
 EVENT_SCHEMAS: dict[EventType, type[Schema]] = {
     EventType.JACKPOT_UPDATE: JackpotUpdateEventSchema,
     EventType.JACKPOT_WIN: JackpotWinEventSchema,
     EventType.RAFFLE_WIN: RaffleWinEventSchema,
     EventType.OPT_IN: OptInEventSchema,
+    EventType.WIN_DECISION: WinDecisionEventSchema,
 }
 
 

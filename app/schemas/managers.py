@@ -121,6 +121,7 @@ class AwardSchema(StrictSchema):
     amount = Money()
     timestamp = fields.Integer()
     withheld = fields.Boolean()
+    decision = fields.String(allow_none=True, metadata={"description": "approved | rejected"})
 
 
 class PotMetersSchema(StrictSchema):
@@ -179,3 +180,41 @@ class FailedDeliveriesSchema(StrictSchema):
 
 class RedeliveredSchema(StrictSchema):
     redelivered = fields.List(fields.String(), metadata={"description": "delivery ids queued"})
+
+
+class WithheldQuerySchema(StrictSchema):
+    instance_id = Id(load_default=None)
+    limit = fields.Integer(load_default=100, validate=validate.Range(1, 1000))
+    offset = fields.Integer(load_default=0, validate=validate.Range(min=0))
+
+
+class DecisionSchema(StrictSchema):
+    reason = fields.String(load_default="", validate=validate.Length(max=500))
+
+
+class RejectionSchema(StrictSchema):
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=500))
+
+
+class WinViewSchema(StrictSchema):
+    win_id = fields.String()
+    instance_id = fields.String()
+    win_pot_id = fields.String()
+    operator_id = fields.String()
+    brand_id = fields.String()
+    player_id = fields.String()
+    win_amount = Money()
+    currency = fields.String()
+    timestamp = fields.Integer()
+    gameround_id = fields.String(allow_none=True)
+    source_id = fields.String(allow_none=True)
+    win_withheld = fields.Boolean(metadata={"description": "false once approved (paid)"})
+    decision = fields.String(allow_none=True, metadata={"description": "approved | rejected"})
+    decided_at = fields.Integer(allow_none=True)
+    decided_by = fields.String(allow_none=True)
+    decision_reason = fields.String(allow_none=True)
+
+
+class WithheldPageSchema(StrictSchema):
+    total = fields.Integer(metadata={"description": "withheld wins waiting, in all pages"})
+    wins = fields.List(fields.Nested(WinViewSchema), metadata={"description": "oldest first"})

@@ -12,7 +12,8 @@ Replay rules, one per ledger entry type (money in integer micro-units):
                 shortfall (deficit) is seed funding
   raffle_draw, raffle_round, raffle_snapshot  no money
   boost         pot value and reserve += their parts; boosts += amount
-  status        no money
+  win_rejected  the withheld win's amount goes back to the pot's reserve; wins -= amount
+  win_approved, status  no money
 Any other type is reported as unknown, so a reconciliation never silently skips money.
 """
 
@@ -24,6 +25,7 @@ from typing import Any
 
 TOTALS = ("contributions", "seed_funding", "boosts", "house", "wins")
 NO_MONEY = frozenset({"status", "raffle_draw", "raffle_round", "raffle_snapshot"})
+# win_approved moves no money either; it is handled with win_rejected for the awards.
 AWARDS_KEPT = 5
 
 
@@ -127,6 +129,7 @@ def _apply(books: Books, fields: dict[str, str], in_period: bool) -> None:
             "amount": amount,
             "timestamp": _int(fields, "ts"),
             "withheld": fields.get("withheld") == "1",
+            "decision": None,
         }
         pot.awards = [award, *pot.awards][:AWARDS_KEPT]
     elif kind == "seed_funding":
@@ -142,5 +145,15 @@ def _apply(books: Books, fields: dict[str, str], in_period: bool) -> None:
         pot.reserve += _int(fields, "reserve")
         _meter(pot, in_period, boosts=_int(fields, "amount"))
         _total(books, in_period, boosts=_int(fields, "amount"))
+    elif kind in ("win_approved", "win_rejected"):
+        pot = books.pot(fields["pot"])
+        if kind == "win_rejected":
+            amount = _int(fields, "amount")
+            pot.reserve += amount
+            _meter(pot, in_period, wins=-amount)
+            _total(books, in_period, wins=-amount)
+        for award in pot.awards:
+            if award["win_id"] == fields.get("id"):
+                award["decision"] = kind.removeprefix("win_")
     elif kind not in NO_MONEY:
         books.unknown[str(kind)] = books.unknown.get(str(kind), 0) + 1

@@ -16,6 +16,9 @@ _TEXT = {
     Refusal.POT_NOT_FOUND: "Instance {id} has no such pot.",
     Refusal.POT_NOT_PROGRESSIVE: "A fixed pot's value cannot grow: boost its reserve.",
     Refusal.BOOST_ID_REUSED: "The boost id was already used for another boost.",
+    Refusal.WIN_NOT_FOUND: "Instance {id} has no such win.",
+    Refusal.WIN_NOT_WITHHELD: "The win was paid automatically: there is nothing to decide.",
+    Refusal.WIN_ALREADY_DECIDED: "The win was already decided.",
 }
 
 

@@ -208,6 +208,97 @@ class TreasuryService:
             "pots": pots,
         }
 
+    # -- withheld wins --------------------------------------------------------------------
+    async def withheld_wins(
+        self,
+        by: Principal,
+        operator_id: str,
+        *,
+        instance_id: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> dict[str, Any]:
+        """The operator's wins waiting for a decision, oldest first, of one instance or of
+        every instance the caller may manage; a page of them and how many there are."""
+        if instance_id is not None:
+            instance_ids = [(await self.instance(by, instance_id))["id"]]
+        else:
+            config = await self._config.get()
+            prefix = operator_id + ":"
+            instance_ids = [
+                i
+                for i, definition in config.instances.items()
+                if any(brand.startswith(prefix) for brand in definition["allowed_brands"])
+            ]
+        records = [
+            record
+            for i in instance_ids
+            for record in await self._store.withheld_wins(i)
+            if record["operator_id"] == operator_id
+        ]
+        records.sort(key=lambda record: (record["timestamp"], record["win_id"]))
+        return {
+            "total": len(records),
+            "wins": [win_view(record) for record in records[offset : offset + limit]],
+        }
+
+    async def decide_win(
+        self, by: Principal, instance_id: str, win_id: str, *, approve: bool, reason: str
+    ) -> dict[str, Any]:
+        """Approve (pay) or reject a withheld win, exactly once; a rejected win's amount goes
+        back to its pot's reserve. Listeners get a WinDecisionEvent."""
+        await self.instance(by, instance_id)
+        before = await self._store.win(instance_id, win_id)
+        try:
+            record = await self._store.decide_win(
+                instance_id,
+                win_id,
+                decision="approve" if approve else "reject",
+                reason=reason,
+                by=by.username,
+                operator_id=by.operator_id,
+                event_id=str(uuid.uuid4()),
+                now_ms=now_ms(),
+            )
+        except ScriptRefusal as refusal:
+            raise refused(refusal, instance_id) from None
+        await self._audit.record(
+            by,
+            f"win.{'approve' if approve else 'reject'}",
+            f"{instance_id}/{win_id}",
+            before=None if before is None else {"win_withheld": before.win_withheld},
+            after={
+                "decision": record["decision"],
+                "reason": reason,
+                "win_amount": from_micros(int(record["win_amount"])),
+                "win_pot_id": record["win_pot_id"],
+            },
+            operators=[record["operator_id"]],
+        )
+        return win_view(record)
+
+
+def win_view(record: dict[str, Any]) -> dict[str, Any]:
+    """A win record for admins (amounts in units of the instance currency)."""
+    return {
+        "win_id": record["win_id"],
+        "instance_id": record["instance_id"],
+        "win_pot_id": record["win_pot_id"],
+        "operator_id": record["operator_id"],
+        "brand_id": record["brand_id"],
+        "player_id": record["player_id"],
+        "win_amount": from_micros(int(record["win_amount"])),
+        "currency": record["currency"],
+        "timestamp": record["timestamp"],
+        "gameround_id": record["gameround_id"],
+        "source_id": record["source_id"],
+        "win_withheld": record["win_withheld"],
+        "decision": record.get("decision"),
+        "decided_at": record.get("decided_at"),
+        "decided_by": record.get("decided_by"),
+        "decision_reason": record.get("decision_reason"),
+    }
+
 
 DAY_MS = 86_400_000
 EPOCH_ORDINAL = date(1970, 1, 1).toordinal()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from app.limits import WINNERS_CAP
 from app.store import keys
@@ -94,6 +95,52 @@ class WinStore(StoreBase):
     async def win(self, instance_id: str, win_id: str) -> Winner | None:
         raw = await self.client.hget(keys.instance_wins(instance_id), win_id)
         return None if raw is None else Winner.from_json(raw)
+
+    async def withheld_wins(self, instance_id: str) -> list[dict[str, Any]]:
+        """The instance's win records still waiting for a decision (a scan of its wins: wins
+        are rare next to contributions, and this is an admin's read)."""
+        found = []
+        async for _, raw in self.client.hscan_iter(keys.instance_wins(instance_id), count=500):
+            record = json.loads(raw)
+            if record.get("win_withheld") and not record.get("decision"):
+                found.append(record)
+        return found
+
+    async def decide_win(
+        self,
+        instance_id: str,
+        win_id: str,
+        *,
+        decision: str,
+        reason: str,
+        by: str,
+        operator_id: str,
+        event_id: str,
+        now_ms: int,
+    ) -> dict[str, Any]:
+        """The win record after the decision (lua/decide_win-5.lua)."""
+        raw = await self.script(
+            "decide_win",
+            [
+                keys.instance_state(instance_id),
+                keys.instance_ledger(instance_id),
+                keys.instance_wins(instance_id),
+                keys.instance_events(instance_id),
+                keys.instance_channel(instance_id),
+            ],
+            [
+                now_ms,
+                win_id,
+                decision,
+                reason,
+                by,
+                operator_id,
+                event_id,
+                self.events_cap,
+                self.publish_mode,
+            ],
+        )
+        return dict(json.loads(raw))
 
     async def _read(self, instance_id: str, groups: list[str], limit: int) -> list[list[Winner]]:
         if not groups:
