@@ -14,7 +14,9 @@ from quart.testing import QuartClient
 from app.schemas.events import EventType, decode_event
 from app.security import Principal
 from app.services import Services
+from app.services.events import MASKED_PLAYER, Message
 from app.store import keys
+from app.store.events import StoredEvent
 from tests.conftest import CLI, auth
 from tests.support.definitions import hit_rate, instance, pot
 from tests.support.http import contribution, create_instance, expect, post, view
@@ -221,3 +223,22 @@ async def test_cli_lists_approves_and_rejects(
     audit = await client.get("/admin/audit", headers=headers, query_string={"count": 1000})
     actions = [(e["by"], e["action"]) for e in (await expect(audit, 200))["entries"]]
     assert actions[-2:] == [("cli", "win.approve"), ("cli", "win.reject")]
+
+
+async def test_other_operators_listening_see_the_decision_masked(
+    client: QuartClient, gateway: Services, headers: dict[str, str], held: str
+) -> None:
+    win_id = await withheld_win(client, headers)
+    await expect(await decide(client, headers, win_id, "reject", "fraud"), 200)
+    [(stream_id, entry)] = [
+        (i, f)
+        for i, f in await gateway.store.client.xrange(keys.instance_events("held"))
+        if f["event_type"] == "WinDecisionEvent"
+    ]
+    stored = StoredEvent("held", stream_id, entry["event_type"], entry["payload"])
+    message = Message.from_stored(stored)
+    assert message is not None
+    own, other = json.loads(message.data_for("demo")), json.loads(message.data_for("rival"))
+    assert (own["player_id"], own["reason"]) == ("p1", "fraud")
+    assert (other["player_id"], other["reason"]) == (MASKED_PLAYER, "")
+    assert other["win_amount"] == own["win_amount"] == "5.56"

@@ -137,6 +137,9 @@ class Message:
         elif self.event_type == "JackpotWinEvent":
             if _operator_of(data.get("brand_id")) != operator_id:
                 data.update(player_id=MASKED_PLAYER, metadata=None)
+        elif self.event_type == "WinDecisionEvent":
+            if _operator_of(data.get("brand_id")) != operator_id:
+                data.update(player_id=MASKED_PLAYER, reason="")  # the reason is the manager's
         elif self.event_type == "OptInEvent":
             if _operator_of(data.get("player_brand_id")) != operator_id:
                 data.update(player_id=MASKED_PLAYER, ext_player_id=MASKED_PLAYER)
