@@ -22,6 +22,8 @@ from app.services import Services
 from app.store import Store
 from tests.support.redis_server import RedisClusterServers, RedisServer
 
+pytest_plugins = ["tests.support.browser"]  # the `browser` fixture for page tests
+
 SECRET = "test-secret-that-is-long-enough-0123456789"
 
 

@@ -78,6 +78,7 @@ async def test_public_routes_have_no_security_and_the_others_do(client: QuartCli
         "/docs",
         "/ticker",
         "/ticker/{name}",
+        "/docs/assets/{asset}",
     }
     for path, _, op in operations(spec):
         if path not in public:
@@ -173,3 +174,8 @@ async def test_docs_page_is_served_without_any_external_resource(client: QuartCl
     page = await response.get_data(as_text=True)
     assert "/openapi.json" in page
     assert not re.search(r"""(src|href)=["']https?://""", page)
+    for asset in re.findall(r'(?:src|href)="(/docs/assets/[^"]+)"', page):
+        served = await client.get(asset)
+        assert served.status_code == 200, asset
+        assert len(await served.get_data()) > 500, asset
+    assert (await client.get("/docs/assets/index.html")).status_code == 400  # only the assets

@@ -15,7 +15,7 @@ from tests.conftest import make_settings
 # The only routes reachable without a token (DESIGN.md section 3).
 REQUIRED_PUBLIC = {"/authenticate/service", "/health", "/ready", "/metrics"}
 # Documentation and the ticker page (it takes its token in the page) may be public; nothing else.
-OPTIONAL_PUBLIC = {"/openapi.json", "/docs", "/ticker", "/ticker/<name>"}
+OPTIONAL_PUBLIC = {"/openapi.json", "/docs", "/docs/assets/<asset>", "/ticker", "/ticker/<name>"}
 SKIPPED_METHODS = {"HEAD", "OPTIONS"}
 
 

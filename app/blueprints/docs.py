@@ -1,63 +1,55 @@
-"""GET /openapi.json (from the marshmallow schemas) and GET /docs (a page rendering it)."""
+"""GET /openapi.json (built from the routes' declarations) and GET /docs (Swagger UI).
+
+Swagger UI's assets come from the `swagger-ui-bundle` wheel and are served by this app: the
+page loads nothing from elsewhere.
+"""
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
+from marshmallow import fields, validate
 from quart import Blueprint, Response, current_app
+from swagger_ui_bundle import swagger_ui_path
 
 from app.blueprints.health import package_version
 from app.contract import Reply, declare
 
 blueprint = Blueprint("docs", __name__)
 
-# A self-contained page: no CDN, the document is rendered by a few lines of script.
+# The only files the page needs, and their types.
+ASSETS = {
+    "swagger-ui.css": "text/css; charset=utf-8",
+    "swagger-ui-bundle.js": "text/javascript; charset=utf-8",
+    "favicon-32x32.png": "image/png",
+}
+
 DOCS_PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Jackpot Gateway API</title>
-<style>
-body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#222}
-h2{border-bottom:1px solid #ddd;padding-bottom:.3rem}
-.op{margin:.6rem 0;padding:.5rem .8rem;border-left:4px solid #888;background:#f7f7f7}
-.method{font-weight:bold;display:inline-block;width:4.5rem}
-.get{border-color:#2b7bb9}.post{border-color:#2f9e44}.put{border-color:#e8590c}
-.delete{border-color:#c92a2a}
-pre{background:#fff;border:1px solid #eee;padding:.5rem;overflow:auto;font-size:.85rem}
-</style></head><body>
-<h1>Jackpot Gateway API</h1><p>Machine-readable: <a href="/openapi.json">/openapi.json</a></p>
-<div id="ops">Loading...</div>
+<link rel="stylesheet" href="/docs/assets/swagger-ui.css">
+<link rel="icon" type="image/png" href="/docs/assets/favicon-32x32.png">
+</head><body>
+<div id="swagger-ui"></div>
+<script src="/docs/assets/swagger-ui-bundle.js"></script>
 <script>
-fetch('/openapi.json').then(r => r.json()).then(spec => {
-  const byTag = {};
-  for (const [path, item] of Object.entries(spec.paths)) {
-    for (const [method, op] of Object.entries(item)) {
-      (byTag[op.tags[0]] = byTag[op.tags[0]] || []).push({path, method, op});
-    }
-  }
-  const root = document.getElementById('ops');
-  root.textContent = '';
-  for (const tag of Object.keys(byTag).sort()) {
-    const h = document.createElement('h2'); h.textContent = tag; root.appendChild(h);
-    for (const {path, method, op} of byTag[tag]) {
-      const div = document.createElement('div'); div.className = 'op ' + method;
-      const head = document.createElement('div');
-      const m = document.createElement('span'); m.className = 'method';
-      m.textContent = method.toUpperCase(); head.appendChild(m);
-      head.appendChild(document.createTextNode(path + ' - ' + op.summary));
-      div.appendChild(head);
-      const body = op.requestBody && op.requestBody.content['application/json'].schema;
-      if (body) {
-        const pre = document.createElement('pre');
-        pre.textContent = 'body: ' + JSON.stringify(body, null, 1); div.appendChild(pre);
-      }
-      root.appendChild(div);
-    }
-  }
-  const s = document.createElement('h2'); s.textContent = 'Schemas'; root.appendChild(s);
-  const pre = document.createElement('pre');
-  pre.textContent = JSON.stringify(spec.components.schemas, null, 1); root.appendChild(pre);
+window.ui = SwaggerUIBundle({
+  url: "/openapi.json",
+  dom_id: "#swagger-ui",
+  deepLinking: true,
+  persistAuthorization: true,
+  tryItOutEnabled: true,
+  displayRequestDuration: true,
+  docExpansion: "list",
+  validatorUrl: null
 });
 </script></body></html>
 """
+
+
+@functools.cache
+def _asset_bytes(name: str) -> bytes:
+    return (swagger_ui_path / name).read_bytes()
 
 
 @blueprint.get("/openapi.json")
@@ -78,10 +70,31 @@ async def openapi() -> dict[str, Any]:
 
 @blueprint.get("/docs")
 @declare(
-    "Browse this API's reference page.",
+    "Browse this API's reference (Swagger UI): try requests with a bearer token.",
     tag="Documentation",
     public=True,
-    responses={200: Reply("An HTML page rendering /openapi.json.", content_type="text/html")},
+    responses={200: Reply("The reference page.", content_type="text/html")},
 )
 async def docs() -> Response:
     return Response(DOCS_PAGE, content_type="text/html; charset=utf-8")
+
+
+@blueprint.get("/docs/assets/<asset>")
+@declare(
+    "Read one of the reference page's assets (from the swagger-ui-bundle package).",
+    tag="Documentation",
+    public=True,
+    path={"asset": fields.String(validate=validate.OneOf(sorted(ASSETS)))},
+    responses={
+        200: Reply(
+            "The asset.",
+            content_type="text/css",
+            text_types=("text/javascript", "image/png"),
+        )
+    },
+)
+async def asset(asset: str) -> Response:
+    response = Response(_asset_bytes(asset), content_type=ASSETS[asset])
+    response.cache_control.max_age = 86400
+    response.cache_control.public = True
+    return response
