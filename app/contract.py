@@ -57,6 +57,7 @@ class Declaration:
     body: Schema | None
     responses: Mapping[int, Reply]
     refusals: tuple[Code, ...]
+    rules: Mapping[str, str]
     description: str | None
 
     def error_statuses(self) -> dict[int, list[str]]:
@@ -100,9 +101,14 @@ def declare(
     query: Schema | None = None,
     body: Schema | None = None,
     refusals: Iterable[Code] = (),
+    rules: Mapping[str, str] | None = None,
     description: str | None = None,
 ) -> Callable[[View], View]:
-    """Declare a route (see the module docstring). Put it under the blueprint's decorator."""
+    """Declare a route (see the module docstring). Put it under the blueprint's decorator.
+
+    `rules`: what the body must also satisfy that the OpenAPI document cannot say (sums and
+    orders across fields, the names of a map's keys), by the field they are reported under
+    (`"pots"`, `"callback.headers"`); documented, and refused with 400 `VALIDATION_ERROR`."""
     declaration = Declaration(
         summary=summary,
         tag=tag,
@@ -113,6 +119,7 @@ def declare(
         body=body,
         responses={status: _as_reply(value, status) for status, value in responses.items()},
         refusals=tuple(refusals),
+        rules=dict(rules or {}),
         description=description,
     )
     path_schema = Schema.from_dict(dict(declaration.path))() if declaration.path else None

@@ -29,16 +29,18 @@ class APIError(Exception):
         return cls(STATUS[refused.code], refused.code.value, refused.message, refused.details)
 
 
-# Every domain refusal and its HTTP status (a test checks that no code is missing).
+# Every domain refusal and its HTTP status (a test checks that no code is missing). 400 is
+# kept for requests that do not match the published schema; a well-formed request that names
+# something not configured, or breaks a limit of the configuration, is a 422.
 STATUS: dict[Code, int] = {
-    Code.UNKNOWN_CURRENCY: 400,
-    Code.INVALID_REFERENCE: 400,
-    Code.WAGER_TOO_LARGE: 400,
-    Code.CONTRIBUTION_BELOW_MIN: 400,
-    Code.CONTRIBUTION_ABOVE_MAX: 400,
-    Code.CONTRIBUTION_TOO_LARGE: 400,
-    Code.CONTRIBUTION_PRECISION: 400,
-    Code.CALLBACK_NOT_ALLOWED: 400,
+    Code.UNKNOWN_CURRENCY: 422,
+    Code.INVALID_REFERENCE: 422,
+    Code.WAGER_TOO_LARGE: 422,
+    Code.CONTRIBUTION_BELOW_MIN: 422,
+    Code.CONTRIBUTION_ABOVE_MAX: 422,
+    Code.CONTRIBUTION_TOO_LARGE: 422,
+    Code.CONTRIBUTION_PRECISION: 422,
+    Code.CALLBACK_NOT_ALLOWED: 422,
     Code.INVALID_CREDENTIALS: 401,
     Code.OPERATOR_FORBIDDEN: 403,
     Code.BRAND_NOT_ALLOWED: 403,

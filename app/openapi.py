@@ -7,9 +7,11 @@ from typing import Any
 
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
+from marshmallow import fields
 from quart import Quart
 
 from app.contract import Declaration, Reply, declaration_of
+from app.schemas.admin import OneOfSchema
 from app.schemas.common import Amount, ErrorSchema, amount_property
 from app.schemas.events import EVENT_SCHEMAS, EventEnvelopeSchema
 
@@ -21,6 +23,7 @@ ERROR_TEXT = {
     404: "Unknown",
     409: "Conflicts with the current state",
     413: "The body is too large",
+    422: "Well-formed, but not acceptable with this configuration",
     429: "Throttled",
     503: "Unavailable in this deployment",
 }
@@ -41,6 +44,7 @@ def build_spec(app: Quart, version: str) -> dict[str, Any]:
     assert plugin.converter is not None
     plugin.converter.add_attribute_function(_amount_attributes)
     plugin.converter.add_attribute_function(_exact_nullable_objects)
+    plugin.converter.add_attribute_function(_dict_sizes)
     spec.components.security_scheme(
         "bearer", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
     )
@@ -61,7 +65,9 @@ def build_spec(app: Quart, version: str) -> dict[str, Any]:
         for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
             operation = _operation(plugin, rule.endpoint, declaration)
             spec.path(path=path, operations={method.lower(): operation})
-    return spec.to_dict()
+    document = spec.to_dict()
+    _exactly_one_key(document, plugin)
+    return document
 
 
 def _amount_attributes(self: Any, field: Any, **kwargs: Any) -> dict[str, Any]:
@@ -83,6 +89,32 @@ def _exact_nullable_objects(
         del ret["anyOf"]
         return {"allOf": [alternatives[0]], "nullable": True}
     return {}
+
+
+def _dict_sizes(self: Any, field: Any, ret: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+    """A Length on a dict counts keys: minProperties/maxProperties, not min/maxLength."""
+    if not isinstance(field, fields.Dict):
+        return {}
+    sizes = {}
+    for length, size in (("minLength", "minProperties"), ("maxLength", "maxProperties")):
+        if length in ret:
+            sizes[size] = ret.pop(length)
+    return sizes
+
+
+def _exactly_one_key(document: dict[str, Any], plugin: MarshmallowPlugin) -> None:
+    """A OneOfSchema takes exactly one of its keys, not null: say so in its component."""
+    assert plugin.converter is not None
+    components = document["components"]["schemas"]
+    for schema, name in plugin.converter.refs.items():
+        schema_class = schema[0] if isinstance(schema, tuple) else schema
+        if not (isinstance(schema_class, type) and issubclass(schema_class, OneOfSchema)):
+            continue
+        component = components[name]
+        component["minProperties"] = component["maxProperties"] = 1
+        for prop in component["properties"].values():
+            prop.pop("default", None)
+            prop.pop("nullable", None)
 
 
 def _operation(
@@ -111,9 +143,16 @@ def _operation(
     }
     if declaration.description:
         doc["description"] = declaration.description
+    if declaration.rules:
+        doc["x-rules"] = dict(declaration.rules)
+        doc["description"] = (
+            doc.get("description", "")
+            + "\n\nAlso refused with 400 `VALIDATION_ERROR`:\n"
+            + "\n".join(f"- `{name}`: {rule}" for name, rule in declaration.rules.items())
+        ).strip()
     if declaration.role:
         doc["description"] = (
-            f"Needs a token with the `{declaration.role}` role. " + doc.get("description", "")
+            f"Needs a token with the `{declaration.role}` role.\n\n" + doc.get("description", "")
         ).strip()
     if declaration.body is not None:
         doc["requestBody"] = {

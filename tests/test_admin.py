@@ -83,6 +83,11 @@ def at(details: Any, *path: str) -> list[str]:
     return node
 
 
+def status_of(code: str) -> int:
+    """Malformed requests are 400; well-formed ones naming what is not configured, 422."""
+    return 422 if code == "INVALID_REFERENCE" else 400
+
+
 async def refused(
     client: QuartClient,
     gateway: Services,
@@ -504,7 +509,7 @@ async def test_instance_cross_references(
     body: dict[str, Any],
 ) -> None:
     details = await refused(
-        client, gateway, "POST", "/admin/instances", body, admin, 400, "INVALID_REFERENCE"
+        client, gateway, "POST", "/admin/instances", body, admin, 422, "INVALID_REFERENCE"
     )
     at(details, "instances.test-jp")
 
@@ -813,7 +818,7 @@ async def test_currency_cross_references(
     body: dict[str, Any],
 ) -> None:
     details = await refused(
-        client, gateway, "PUT", "/admin/currencies", body, admin, 400, "INVALID_REFERENCE"
+        client, gateway, "PUT", "/admin/currencies", body, admin, 422, "INVALID_REFERENCE"
     )
     at(details, "currencies")
 
@@ -925,7 +930,9 @@ async def test_source_rules(
     code: str,
     path: tuple[str, ...],
 ) -> None:
-    details = await refused(client, gateway, "POST", "/admin/sources", body, admin, 400, code)
+    details = await refused(
+        client, gateway, "POST", "/admin/sources", body, admin, status_of(code), code
+    )
     at(details, *path)
 
 
@@ -1025,7 +1032,9 @@ async def test_account_rules(
     code: str,
     path: tuple[str, ...],
 ) -> None:
-    details = await refused(client, gateway, "POST", "/admin/accounts", body, admin, 400, code)
+    details = await refused(
+        client, gateway, "POST", "/admin/accounts", body, admin, status_of(code), code
+    )
     at(details, *path)
 
 

@@ -636,11 +636,11 @@ REFUSALS: list[tuple[dict[str, Any], int, str]] = [
     ({"instance_id": "pending"}, 409, "INSTANCE_NOT_ACTIVE"),
     ({"instance_id": "not-started"}, 409, "INSTANCE_NOT_STARTED"),
     ({"instance_id": "ended"}, 409, "INSTANCE_ENDED"),
-    ({"currency": "XYZ"}, 400, "UNKNOWN_CURRENCY"),
+    ({"currency": "XYZ"}, 422, "UNKNOWN_CURRENCY"),
     # within the schema's 1e9 but beyond it once converted to the instance currency
-    ({"instance_id": "in-jpy", "base_wager": Decimal("1000000000")}, 400, "WAGER_TOO_LARGE"),
-    ({"instance_id": "in-jpy", "base_wager": Decimal("6172840")}, 400, "WAGER_TOO_LARGE"),
-    ({"instance_id": "in-usd", "base_wager": Decimal("999999999.99")}, 400, "WAGER_TOO_LARGE"),
+    ({"instance_id": "in-jpy", "base_wager": Decimal("1000000000")}, 422, "WAGER_TOO_LARGE"),
+    ({"instance_id": "in-jpy", "base_wager": Decimal("6172840")}, 422, "WAGER_TOO_LARGE"),
+    ({"instance_id": "in-usd", "base_wager": Decimal("999999999.99")}, 422, "WAGER_TOO_LARGE"),
 ]
 
 
@@ -1039,7 +1039,7 @@ async def test_by_source_refusals(
         (source_body("vip-game"), 403, "SEGMENT_NOT_ALLOWED"),
         (source_body("vip-game", segments=["bronze"]), 403, "SEGMENT_NOT_ALLOWED"),
         (source_body("vip-game", segments=None), 403, "SEGMENT_NOT_ALLOWED"),
-        (source_body("vip-game", segments=["gold"], currency="ABC"), 400, "UNKNOWN_CURRENCY"),
+        (source_body("vip-game", segments=["gold"], currency="ABC"), 422, "UNKNOWN_CURRENCY"),
         (source_body("closed-game"), 404, "NO_ACTIVE_INSTANCE"),
         (source_body("vip-game", segments=["gold"], base_wager=-1), 400, "VALIDATION_ERROR"),
         ({**source_body("vip-game"), "instance_id": "vip-only"}, 400, "VALIDATION_ERROR"),

@@ -298,8 +298,8 @@ async def test_refusals_are_answered_before_anything_is_written(
         (v2_body("v2", player={**vip, "country": "US"}), headers, 403, "COUNTRY_NOT_ALLOWED"),
         (v2_body("v2"), headers, 403, "SEGMENT_NOT_ALLOWED"),
         (v2_body("v2", player={**vip, "segments": None}), headers, 403, "SEGMENT_NOT_ALLOWED"),
-        (v2_body("v2", player=vip, base_wager=wager("1", "XYZ")), headers, 400, "UNKNOWN_CURRENCY"),
-        (v2_body("v2-usd", base_wager=wager("999999999.99")), headers, 400, "WAGER_TOO_LARGE"),
+        (v2_body("v2", player=vip, base_wager=wager("1", "XYZ")), headers, 422, "UNKNOWN_CURRENCY"),
+        (v2_body("v2-usd", base_wager=wager("999999999.99")), headers, 422, "WAGER_TOO_LARGE"),
         (v2_body("v2", player=vip, base_wager=wager("-1")), headers, 400, "VALIDATION_ERROR"),
         (
             v2_body("v2", player=vip, base_wager={"value": "NaN", "currency": "EUR"}),

@@ -254,7 +254,7 @@ async def test_preference_limits_own_currency_else_instance_currency_after_conve
             assert await optin_status(client, demo_headers, "club", brand_id=brand) == status
         else:
             state = await snapshot(gateway.store)
-            error = await post_optin(client, demo_headers, body, 400, refusal)
+            error = await post_optin(client, demo_headers, body, 422, refusal)
             assert "contribution_value" in error["details"]
             assert await snapshot(gateway.store) == state, (value, currency)
     # The boundaries are inclusive, the values just outside them refused.
@@ -272,7 +272,7 @@ async def test_preference_refusals_leave_redis_unchanged(
         client,
         demo_headers,
         optin("club", value="1", currency="XAU"),
-        400,
+        422,
         "UNKNOWN_CURRENCY",
     )
     assert "XAU" in error["error"]

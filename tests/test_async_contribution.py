@@ -260,7 +260,7 @@ async def test_validation_errors_are_answered_at_once_and_nothing_is_queued(
         (v1_body("nope", callback=hook), 404, "INSTANCE_NOT_FOUND"),
         (v1_body("checked", callback=hook, brand_id="rival:main"), 403, "OPERATOR_FORBIDDEN"),
         (v1_body("checked", callback=hook, player_country="US"), 403, "COUNTRY_NOT_ALLOWED"),
-        (v1_body("checked", callback=hook, currency="XYZ"), 400, "UNKNOWN_CURRENCY"),
+        (v1_body("checked", callback=hook, currency="XYZ"), 422, "UNKNOWN_CURRENCY"),
         (v1_body("checked", callback=hook, base_wager="NaN"), 400, "VALIDATION_ERROR"),
         (v1_body("checked", callback={"headers": {}}), 400, "VALIDATION_ERROR"),
         (v1_body("checked", callback={"url": "ftp://127.0.0.1/x"}), 400, "VALIDATION_ERROR"),
@@ -310,7 +310,7 @@ async def test_callbacks_to_private_addresses_are_refused_unless_allow_listed(
     ):
         response = await post(client, CONTRIBUTE, v1_body("cb", callback={"url": url}), headers)
         status, code, details = await error_of(response)
-        assert (status, code, list(details)) == (400, "CALLBACK_NOT_ALLOWED", ["url"]), url
+        assert (status, code, list(details)) == (422, "CALLBACK_NOT_ALLOWED", ["url"]), url
     # Other spellings of 127.0.0.1 are refused too (the schema does not take them as URLs).
     for url in (
         "http://127.1/hook",
@@ -339,7 +339,7 @@ async def test_an_allow_list_admits_exactly_its_hosts(
     assert ok.status_code == 200
     for url in ("http://localhost:9/x", "http://127.0.0.2:9/x"):
         response = await post(client, CONTRIBUTE, v1_body("cb", callback={"url": url}), headers)
-        assert (await error_of(response))[:2] == (400, "CALLBACK_NOT_ALLOWED"), url
+        assert (await error_of(response))[:2] == (422, "CALLBACK_NOT_ALLOWED"), url
     assert queued(gateway) == 1
 
 

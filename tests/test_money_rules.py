@@ -87,7 +87,7 @@ async def test_a_preferred_value_beyond_any_stake_is_refused_at_opt_in(
         response = await post(client, OPTIN, optin_body("jpy", value, currency), headers)
         status, code, details = await error_of(response)
         assert (status, code, list(details)) == (
-            400,
+            422,
             "CONTRIBUTION_TOO_LARGE",
             ["contribution_value"],
         )
@@ -138,7 +138,7 @@ async def test_a_contribution_below_min_is_refused_with_its_own_code(
     for wager, currency in (("0.10", "EUR"), ("0.20", "USD"), ("0.199", "EUR")):
         response = await contribute(client, headers, "floor", wager, currency)
         status, code, details = await error_of(response)
-        assert (status, code, list(details)) == (400, "CONTRIBUTION_BELOW_MIN", ["base_wager"])
+        assert (status, code, list(details)) == (422, "CONTRIBUTION_BELOW_MIN", ["base_wager"])
     assert await snapshot(gateway.store, "floor") == frozen
     # The boundary is inclusive: 0.20 EUR pays exactly the min.
     body = await expect(await contribute(client, headers, "floor", "0.20", "EUR"), 200)
@@ -178,7 +178,7 @@ async def test_a_fixed_amount_below_a_currencys_own_min_is_refused_in_that_curre
         instance("yen-min", fixed="0.10", contribution_limits={"JPY": {"min": "20"}}),
     )
     response = await contribute(client, headers, "yen-min", "1", "JPY")
-    assert (await error_of(response))[:2] == (400, "CONTRIBUTION_BELOW_MIN")
+    assert (await error_of(response))[:2] == (422, "CONTRIBUTION_BELOW_MIN")
     body = await expect(await contribute(client, headers, "yen-min", "1", "EUR"), 200)
     assert body["contribution_amount"] == Decimal("0.10")
 
@@ -235,7 +235,7 @@ async def test_a_preference_outside_the_limits_is_refused_with_a_code_per_side(
     for value, currency, code in cases:
         response = await post(client, OPTIN, optin_body("club", value, currency), headers)
         status, got, details = await error_of(response)
-        assert (status, got, list(details)) == (400, code, ["contribution_value"]), value
+        assert (status, got, list(details)) == (422, code, ["contribution_value"]), value
     assert await snapshot(gateway.store, "club") == frozen
 
 

@@ -59,6 +59,23 @@ RAFFLE_DRAW_REFUSALS = (
     Code.ROUND_NOT_CLOSED,
     Code.ROUND_ALREADY_DRAWN,
 )
+CURRENCY_KEYS = "keys are 3-letter currency codes"
+CURRENCY_RULES = {
+    "multipliers": f"{CURRENCY_KEYS}; the base currency's multiplier is 1.",
+    "decimals": f"{CURRENCY_KEYS} that have a multiplier.",
+    "brand_overrides": "keys are `operator_id:brand_id`; their keys are currencies that have a "
+    "multiplier, not the base currency.",
+}
+INSTANCE_RULES = {
+    "pots": "at least one pot for a Jackpot; unique pot ids; pot shares plus house_share add up "
+    "to exactly 1; a pot's seed and trigger within its max_value; MustDropBy min below max.",
+    "contribution_limits": f"{CURRENCY_KEYS}; min not above max.",
+    "timestamp_end": "after timestamp_start.",
+    "timestamp_start": "required for a Pending instance.",
+    "raffle": "required for a Raffle; a draw at the end needs timestamp_end.",
+    "blocked_countries": "no country both allowed and blocked.",
+    "linked_instances": "an instance does not link to itself.",
+}
 
 
 class LedgerQuerySchema(StrictSchema):
@@ -176,6 +193,7 @@ async def get_currencies() -> dict[str, Any]:
     tag=TAG,
     role=ADMIN,
     body=CurrenciesSchema(),
+    rules=CURRENCY_RULES,
     responses={200: CurrenciesSchema},
     refusals=(Code.INVALID_REFERENCE,),
 )
@@ -238,6 +256,7 @@ async def list_instances() -> list[Any]:
     tag=TAG,
     role=ADMIN,
     body=InstanceSchema(),
+    rules=INSTANCE_RULES,
     responses={
         200: Reply("An identical instance already exists; nothing changed.", InstanceSchema),
         201: Reply("Created.", schema=InstanceSchema),

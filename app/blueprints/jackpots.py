@@ -61,6 +61,12 @@ REPLAYED = Reply(
     "response's headers.",
     headers=OUTCOME_HEADERS,
 )
+HEADER_NAMES = "header names are 1 to 64 letters, digits or '-'."
+V1_RULES = {"callback.headers": HEADER_NAMES}
+V2_RULES = {
+    "options.callback.headers": HEADER_NAMES,
+    "owner_id": "when both are given, owner_id equals operator_id.",
+}
 SCOPE = (Code.OPERATOR_FORBIDDEN, Code.BRAND_NOT_FOUND)
 INSTANCE_STATE = (
     Code.INSTANCE_NOT_ACTIVE,
@@ -112,6 +118,7 @@ def accepted() -> Response:
     "Contribute a player's side bet to one instance.",
     tag="Contributions",
     body=ContributeSchema(),
+    rules=V1_RULES,
     responses={
         200: Reply(
             "The outcome" + ASYNC_ACCEPTED + ".",
@@ -135,6 +142,7 @@ async def contribute(body: dict[str, Any]) -> Any:
     "Contribute a player's side bet to the instance a source offers the player.",
     tag="Contributions",
     body=ContributeBySourceSchema(),
+    rules=V1_RULES,
     responses={
         200: Reply(
             "The outcome" + ASYNC_ACCEPTED + ".",
@@ -158,6 +166,7 @@ async def contribute_by_source(body: dict[str, Any]) -> Any:
     "Contribute to a target instance or source and to the instances linked to it.",
     tag="v2",
     body=ContributeV2Schema(),
+    rules=V2_RULES,
     responses={
         200: Reply(
             "One item per instance attempted, the target first" + ASYNC_ACCEPTED + ".",
@@ -227,6 +236,7 @@ async def opt_in(body: dict[str, Any]) -> Any:
     "Opt a player in to or out of a target instance or source, optionally with its links.",
     tag="v2",
     body=OptInV2Schema(),
+    rules={"owner_id": V2_RULES["owner_id"]},
     responses={200: OptInV2ResponseSchema},
     refusals=OPT_IN_REFUSALS,
 )

@@ -37,7 +37,12 @@ DAILY_TIME = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
 class OperatorSchema(StrictSchema):
     id = Id(required=True)
     name = fields.String(load_default=None, allow_none=True)
-    brands = fields.List(Id(), required=True, validate=validate.Length(min=1, max=1000))
+    brands = fields.List(
+        Id(),
+        required=True,
+        validate=validate.Length(min=1, max=1000),
+        metadata={"uniqueItems": True},
+    )
     callback_secret = fields.String(
         load_default=None, allow_none=True, validate=validate.Length(min=16, max=256)
     )

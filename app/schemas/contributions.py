@@ -38,8 +38,29 @@ def Opaque(**kwargs: Any) -> fields.Raw:
     return fields.Raw(load_default=None, allow_none=True, validate=_opaque_size, **kwargs)
 
 
+PORT = r"(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3})"
+# An http(s) URL with a host name or IPv4 address: the same pattern validates and is published.
+CALLBACK_URL = (
+    r"^https?://[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?"
+    rf"(:{PORT})?"
+    r"(/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*)?"
+    r"(\?[A-Za-z0-9._~!$&'()*+,;=:@%/?-]*)?$"
+)
+
+
 class CallbackSchema(StrictSchema):
-    url = fields.Url(required=True, schemes={"http", "https"}, require_tld=False)
+    url = fields.String(
+        required=True,
+        validate=[
+            validate.Length(max=2048),
+            Pattern(CALLBACK_URL, error="Not an http(s) URL with a host name or IPv4 address."),
+        ],
+        metadata={
+            "description": "Where the outcome is POSTed; checked when the request arrives and "
+            "again at delivery (no private or loopback address unless allow-listed; "
+            "redirects are not followed)."
+        },
+    )
     headers = fields.Dict(
         keys=fields.String(validate=Pattern(r"^[A-Za-z0-9\-]{1,64}$")),
         values=fields.String(validate=validate.Length(max=1024)),

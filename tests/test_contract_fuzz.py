@@ -1,0 +1,105 @@
+"""The published contract, kept true: schemathesis fuzzes every operation of /openapi.json
+with a valid admin token against the app served on a real socket.
+
+On every answer: no 5xx, the body matches the schema declared for its status, no status or
+content type that is not declared, and a request the document allows is not refused as
+malformed (400), except under a rule the route declares for what a JSON schema cannot say.
+Bounded: a few examples per operation, no shrinking, a fixed seed; `JG_FUZZ_EXAMPLES=200`
+runs a longer hunt.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+import schemathesis
+from schemathesis.config import SchemathesisConfig
+from schemathesis.specs.openapi.checks import positive_data_acceptance
+
+from app import create_app, jsonio
+from app.blueprints.health import package_version
+from app.openapi import build_spec
+from app.security import Principal
+from tests.conftest import load_demo, make_settings
+from tests.support.browser import LiveServer
+
+EXAMPLES = int(os.environ.get("JG_FUZZ_EXAMPLES", "10"))
+FUZZER = Principal("fuzzer", "demo", ("admin", "operator"))
+ACCEPTED = {401, 403, 404, 409, 422, 429}  # refusals of a well-formed request
+
+# The document the server serves (checked below to be the same one).
+DOCUMENT = json.loads(jsonio.dumps(build_spec(create_app(make_settings("memory://spec")), "x")))
+schema = schemathesis.openapi.from_dict(
+    DOCUMENT,
+    config=SchemathesisConfig.from_dict(
+        {
+            "generation": {
+                "max-examples": EXAMPLES,
+                "no-shrink": True,
+                "deterministic": True,
+                "mode": "all",
+            },
+            "suppress-health-check": ["all"],
+        }
+    ),
+)
+
+
+@pytest.fixture(scope="module")
+def live() -> Iterator[tuple[LiveServer, str]]:
+    settings = make_settings(f"memory://fuzz-{uuid.uuid4().hex}")
+    app = create_app(settings)
+    with LiveServer(app, settings) as server:
+        server.call(load_demo(app.extensions["gateway"]))
+        yield server, app.extensions["gateway"].tokens.issue(FUZZER)
+
+
+async def test_the_fuzzed_document_is_the_served_one(live: tuple[LiveServer, str]) -> None:
+    server, _ = live
+    async with httpx.AsyncClient() as client:
+        served = (await client.get(f"{server.url}/openapi.json")).json()
+    assert {**served, "info": None} == {**DOCUMENT, "info": None}
+    assert served["info"]["version"] == package_version()
+
+
+def detail_paths(details: Any, prefix: str = "") -> list[str]:
+    if not isinstance(details, dict) or not details:
+        return [prefix]
+    paths = []
+    for key, value in details.items():
+        paths += detail_paths(value, f"{prefix}.{key}" if prefix else str(key))
+    return paths
+
+
+@schemathesis.check
+def well_formed_requests_are_accepted(ctx: Any, response: Any, case: Any) -> bool | None:
+    """schemathesis' positive_data_acceptance, knowing the routes' declared rules."""
+    meta = case.meta
+    if meta is None or not meta.generation.mode.is_positive:
+        return None
+    status = response.status_code
+    if status < 400 or status in ACCEPTED or status >= 500:
+        return None  # 5xx: not_a_server_error reports it
+    rules = case.operation.definition.raw.get("x-rules", {})
+    body = response.json() if status == 400 else {}
+    paths = detail_paths(body.get("details", {})) if body.get("code") == "VALIDATION_ERROR" else []
+    if paths and all(any(p == r or p.startswith(r + ".") for r in rules) for p in paths):
+        return None
+    raise AssertionError(f"A request the document allows was refused: {status} {response.text}")
+
+
+@schema.parametrize()
+def test_the_server_keeps_its_published_contract(case: Any, live: tuple[LiveServer, str]) -> None:
+    server, token = live
+    case.call_and_validate(
+        base_url=server.url,
+        headers={"Authorization": f"Bearer {token}"},
+        additional_checks=[well_formed_requests_are_accepted],
+        excluded_checks=[positive_data_acceptance],
+    )
