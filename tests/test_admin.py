@@ -881,9 +881,58 @@ async def test_operator_rules(
 async def test_put_operator(client: QuartClient, config: None, admin: dict[str, str]) -> None:
     response = await client.post("/admin/operators", json=OPERATOR, headers=admin)
     assert response.status_code == 200
-    assert await response.get_json() == OPERATOR
+    # The secret it was given is not echoed: secrets are write-only.
+    assert await response.get_json() == {
+        "id": "third",
+        "name": "Third",
+        "brands": ["b1", "b2"],
+        "callback_secret_set": True,
+    }
     listed = await (await client.get("/admin/operators", headers=admin)).get_json()
     assert sorted(operator["id"] for operator in listed) == ["demo", "rival", "third"]
+
+
+async def test_callback_secrets_are_never_listed(
+    client: QuartClient, config: None, admin: dict[str, str]
+) -> None:
+    await client.post("/admin/operators", json=OPERATOR, headers=admin)
+    response = await client.get("/admin/operators", headers=admin)
+    text = await response.get_data(as_text=True)
+    assert "callback_secret\"" not in text and "x" * 16 not in text
+    assert "demo-callback-secret" not in text  # examples/demo.yaml's, loaded by `config`
+    assert all(operator["callback_secret_set"] for operator in await response.get_json())
+
+
+async def test_a_created_operator_without_a_secret_gets_one_shown_once(
+    client: QuartClient, gateway: Services, config: None, admin: dict[str, str]
+) -> None:
+    body = {"id": "fourth", "brands": ["b1"]}
+    created = await (await client.post("/admin/operators", json=body, headers=admin)).get_json()
+    secret = created["callback_secret"]
+    assert len(secret) >= 32 and created["callback_secret_set"] is True
+    assert await gateway.contributions.callback_secret("fourth") == secret
+    # A replace without a secret keeps it, and does not show it again.
+    body = {"id": "fourth", "brands": ["b1", "b2"]}
+    replaced = await (await client.post("/admin/operators", json=body, headers=admin)).get_json()
+    assert "callback_secret" not in replaced
+    assert await gateway.contributions.callback_secret("fourth") == secret
+
+
+async def test_rotating_a_callback_secret(
+    client: QuartClient, gateway: Services, config: None, admin: dict[str, str]
+) -> None:
+    before = await gateway.contributions.callback_secret("demo")
+    response = await client.post("/admin/operators/demo/callback-secret", headers=admin)
+    assert response.status_code == 200
+    rotated = await response.get_json()
+    assert rotated["operator_id"] == "demo" and rotated["callback_secret"] != before
+    # Callbacks are signed with the new secret from now on.
+    assert await gateway.contributions.callback_secret("demo") == rotated["callback_secret"]
+    missing = await client.post("/admin/operators/ghost/callback-secret", headers=admin)
+    assert (missing.status_code, (await missing.get_json())["code"]) == (
+        404,
+        "OPERATOR_NOT_FOUND",
+    )
 
 
 # -- sources ---------------------------------------------------------------------------

@@ -41,9 +41,13 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-async def attempt(client: QuartClient, username: str, password: str) -> Any:
+async def attempt(
+    client: QuartClient, username: str, password: str, address: str = "192.0.2.1"
+) -> Any:
     return await client.post(
-        "/authenticate/service", json={"username": username, "password": password}
+        "/authenticate/service",
+        json={"username": username, "password": password},
+        scope_base={"client": (address, 40000)},
     )
 
 
@@ -174,6 +178,18 @@ async def test_failures_are_throttled_even_with_the_right_password(strict_app: Q
     other = await attempt(client, "someone-else", "wrong-password")
     assert other.status_code == 401
     assert (await error_of(other))["code"] == "INVALID_CREDENTIALS"
+
+
+async def test_a_guesser_cannot_lock_out_the_service(strict_app: Quart) -> None:
+    """Failures count per client address and username: the service, logging in from its own
+    address, is not throttled by someone else's wrong passwords."""
+    client = strict_app.test_client()
+    for _ in range(3):
+        assert (await attempt(client, "demo-service", "guess", "203.0.113.9")).status_code == 401
+    assert (await attempt(client, "demo-service", "guess", "203.0.113.9")).status_code == 429
+    assert (await attempt(client, "demo-service", DEMO_PASSWORD, "192.0.2.1")).status_code == 200
+    # The guesser stays throttled, whatever password it tries now.
+    assert (await attempt(client, "demo-service", DEMO_PASSWORD, "203.0.113.9")).status_code == 429
 
 
 async def test_the_throttle_ends_with_its_window(short_window_app: Quart) -> None:

@@ -10,8 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import urllib.error
-import urllib.request
 from collections.abc import Coroutine
 from concurrent.futures import Future
 from decimal import Decimal
@@ -31,13 +29,20 @@ from app.schemas.contributions import (
 )
 from app.security import Principal
 from app.services import Services
-from app.services.callbacks import CALLBACK_RETRY, DELIVERY_HEADER, SIGNATURE_HEADER, sign
+from app.services.callbacks import (
+    CALLBACK_RETRY,
+    DELIVERY_HEADER,
+    SIGNATURE_HEADER,
+    deliver,
+    sign,
+)
 from app.store.jobs import enqueue_once
 
 log = logging.getLogger("jackpot_gateway.worker")
 T = TypeVar("T")
 
 CALLBACK_TIMEOUT_S = 10
+RESERVED_HEADERS = {"host", "content-length", "transfer-encoding", "connection", "content-type"}
 
 
 class JobContext:
@@ -154,9 +159,10 @@ def deliver_callback(
     instance_id: str | None = None,
     attempts_before: int = 0,
 ) -> int:
-    """POST the result; a non-2xx answer raises, so RQ retries with backoff (at least once
-    delivery: receivers de-duplicate on the delivery id header). When the last retry fails,
-    the delivery is recorded for the operator's admins to see and redeliver."""
+    """POST the result; a non-2xx answer (a redirect too: never followed) raises, so RQ
+    retries with backoff (at least once delivery: receivers de-duplicate on the delivery id
+    header). When the last retry fails, the delivery is recorded for the operator's admins to
+    see and redeliver."""
     try:
         return _post(url, headers, body, delivery_id, secret)
     except Exception as error:
@@ -184,18 +190,18 @@ def deliver_callback(
 def _post(
     url: str, headers: dict[str, str], body: str, delivery_id: str, secret: str | None
 ) -> int:
+    """The URL is checked again here, against the address actually connected to."""
     data = body.encode()
-    request = urllib.request.Request(url, data=data, method="POST")
-    for name, value in headers.items():
-        request.add_header(name, value)
-    request.add_header("Content-Type", "application/json")
-    request.add_header(DELIVERY_HEADER, delivery_id)
+    # The operator's headers, less those that would change how the request is framed or sent.
+    sent = {k: v for k, v in headers.items() if k.lower() not in RESERVED_HEADERS}
+    sent["Content-Type"] = "application/json"
+    sent[DELIVERY_HEADER] = delivery_id
     if secret:
-        request.add_header(SIGNATURE_HEADER, sign(secret, data))
+        sent[SIGNATURE_HEADER] = sign(secret, data)
     outcomes = context().services.metrics.callbacks
+    allowlist = context().services.settings.callback_allowlist
     try:
-        with urllib.request.urlopen(request, timeout=CALLBACK_TIMEOUT_S) as response:
-            status = int(response.status)
+        status = deliver(url, sent, data, allowlist, CALLBACK_TIMEOUT_S)
     except Exception:
         outcomes.labels("failed").inc()
         raise

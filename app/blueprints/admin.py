@@ -16,11 +16,13 @@ from app.schemas.admin import (
     AccountRolesSchema,
     AccountSchema,
     AccountViewSchema,
+    CallbackSecretSchema,
     CurrenciesSchema,
     InstanceSchema,
     InstanceStateSchema,
     LedgerPageSchema,
     OperatorSchema,
+    OperatorViewSchema,
     SourceSchema,
     StatusChangeSchema,
 )
@@ -96,13 +98,13 @@ async def require_admin() -> None:
 
 @blueprint.get("/operators")
 @declare(
-    "List the operators and their brands.",
+    "List the operators and their brands (never their callback secrets).",
     tag=TAG,
     role=ADMIN,
-    responses={200: OperatorSchema(many=True)},
+    responses={200: OperatorViewSchema(many=True)},
 )
 async def list_operators() -> list[Any]:
-    return list((await services().config.get()).operators.values())
+    return await services().admin.operators()
 
 
 @blueprint.post("/operators")
@@ -111,10 +113,23 @@ async def list_operators() -> list[Any]:
     tag=TAG,
     role=ADMIN,
     body=OperatorSchema(),
-    responses={200: OperatorSchema},
+    responses={200: OperatorViewSchema},
 )
 async def put_operator(body: dict[str, Any]) -> tuple[dict[str, Any], int]:
     return await services().admin.put_operator(body, by=principal()), 200
+
+
+@blueprint.post("/operators/<operator_id>/callback-secret")
+@declare(
+    "Rotate an operator's callback secret: a new one is generated and shown this once.",
+    tag=TAG,
+    role=ADMIN,
+    path={"operator_id": Id()},
+    responses={200: CallbackSecretSchema},
+    refusals=(Code.OPERATOR_NOT_FOUND,),
+)
+async def rotate_callback_secret(operator_id: str) -> dict[str, Any]:
+    return await services().admin.rotate_callback_secret(operator_id, by=principal())
 
 
 @blueprint.get("/accounts")

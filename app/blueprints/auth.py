@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from marshmallow import fields, validate
-from quart import Blueprint
+from quart import Blueprint, request
 
 from app.contract import Reply, declare
 from app.http import services
@@ -41,5 +41,6 @@ class TokenSchema(StrictSchema):
     refusals=(Code.INVALID_CREDENTIALS, Code.TOO_MANY_LOGIN_ATTEMPTS),
 )
 async def authenticate(body: dict[str, Any]) -> dict[str, Any]:
-    token = await services().auth.login(body["username"], body["password"])
+    address = request.remote_addr or "unknown"
+    token = await services().auth.login(body["username"], body["password"], address)
     return TokenSchema().dump({"token": token})

@@ -44,13 +44,40 @@ class OperatorSchema(StrictSchema):
         metadata={"uniqueItems": True},
     )
     callback_secret = fields.String(
-        load_default=None, allow_none=True, validate=validate.Length(min=16, max=256)
+        load_default=None,
+        allow_none=True,
+        load_only=True,
+        validate=validate.Length(min=16, max=256),
+        metadata={
+            "description": "HMAC key of the callbacks (write-only: never listed). Omitted on a "
+            "replace: the current one is kept; omitted on a create: one is generated and "
+            "answered once."
+        },
     )
 
     @validates_schema
     def _unique_brands(self, data: dict[str, Any], **kwargs: Any) -> None:
         if len(set(data["brands"])) != len(data["brands"]):
             raise ValidationError("Brand ids must be unique.", "brands")
+
+
+class OperatorViewSchema(StrictSchema):
+    """An operator as listed: its secret never appears, only whether it has one."""
+
+    id = fields.String(required=True)
+    name = fields.String(allow_none=True)
+    brands = fields.List(fields.String(), required=True)
+    callback_secret_set = fields.Boolean(required=True)
+    callback_secret = fields.String(
+        metadata={"description": "Only in the answer that created or rotated it."}
+    )
+
+
+class CallbackSecretSchema(StrictSchema):
+    operator_id = fields.String(required=True)
+    callback_secret = fields.String(
+        required=True, metadata={"description": "The new secret: shown this once."}
+    )
 
 
 class AccountFileSchema(StrictSchema):

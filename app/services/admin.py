@@ -8,6 +8,7 @@ version, which tells every process to refresh its cache.
 from __future__ import annotations
 
 import asyncio
+import secrets
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -18,7 +19,6 @@ from app.money import format_amount, from_micros
 from app.refusals import Code, Refused
 from app.schemas.admin import (
     CurrenciesSchema,
-    OperatorSchema,
     SourceSchema,
 )
 from app.security import Principal, hash_password, verify_password
@@ -116,10 +116,31 @@ class AdminService:
     async def put_operator(
         self, operator: dict[str, Any], *, by: Principal = CLI_ACTOR
     ) -> dict[str, Any]:
-        stored: dict[str, Any] = OperatorSchema().dump(operator)
+        """Create or replace; the answer shows a secret only when this call generated it."""
+        existing = (await self._config.get()).operators.get(operator["id"])
+        secret = operator.get("callback_secret")
+        generated = secret is None and (existing is None or not existing.get("callback_secret"))
+        if secret is None:
+            secret = new_secret() if generated else existing["callback_secret"]  # type: ignore[index]
+        stored = {**_operator_record(operator), "callback_secret": secret}
         if await self._write_operator(stored, by):
             await self._changed()
-        return stored
+        view = operator_view(stored)
+        return {**view, "callback_secret": secret} if generated else view
+
+    async def operators(self) -> list[dict[str, Any]]:
+        return [operator_view(op) for op in (await self._config.get()).operators.values()]
+
+    async def rotate_callback_secret(
+        self, operator_id: str, *, by: Principal = CLI_ACTOR
+    ) -> dict[str, Any]:
+        operator = (await self._config.get()).operators.get(operator_id)
+        if operator is None:
+            raise Refused(Code.OPERATOR_NOT_FOUND, f"Operator {operator_id} does not exist.")
+        secret = new_secret()
+        await self._write_operator({**operator, "callback_secret": secret}, by)
+        await self._changed()
+        return {"operator_id": operator_id, "callback_secret": secret}
 
     async def _write_operator(self, stored: dict[str, Any], by: Principal) -> bool:
         before = (await self._store.operators()).get(stored["id"])
@@ -446,8 +467,14 @@ class AdminService:
             summary[kind][outcome] += 1
 
         changed_any = False
+        known = (await self._config.get()).operators
         for operator in plan.operators:
-            changed = await self._write_operator(OperatorSchema().dump(operator), by)
+            # A file without a secret keeps the one set by rotation (secrets are write-only).
+            secret = operator.get("callback_secret") or known.get(operator["id"], {}).get(
+                "callback_secret"
+            )
+            record = {**_operator_record(operator), "callback_secret": secret}
+            changed = await self._write_operator(record, by)
             count("operators", changed)
             changed_any |= changed
         if plan.currencies is not None:
@@ -545,6 +572,22 @@ class AdminService:
             return "created"
         await self._revoke(account["username"])
         return "changed"
+
+
+def new_secret() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def _operator_record(operator: dict[str, Any]) -> dict[str, Any]:
+    return {"id": operator["id"], "name": operator.get("name"), "brands": operator["brands"]}
+
+
+def operator_view(operator: dict[str, Any]) -> dict[str, Any]:
+    """What may be shown of an operator: everything but its secret."""
+    return {
+        **_operator_record(operator),
+        "callback_secret_set": bool(operator.get("callback_secret")),
+    }
 
 
 def environment_passwords(env: Mapping[str, str]) -> PasswordLookup:

@@ -22,12 +22,15 @@ class AuthService:
         self._max_failures = settings.login_max_failures
         self._window_ms = settings.login_window_s * 1000
 
-    async def login(self, username: str, password: str) -> str:
-        if await self._store.login_failures(username) >= self._max_failures:
-            retry_ms = await self._store.login_retry_after_ms(username)
+    async def login(self, username: str, password: str, address: str) -> str:
+        """Failures are counted per client address and username: a guesser locks out only
+        itself, never the service that logs in from its own address."""
+        subject = f"{address}|{username}"
+        if await self._store.login_failures(subject) >= self._max_failures:
+            retry_ms = await self._store.login_retry_after_ms(subject)
             raise Refused(
                 Code.TOO_MANY_LOGIN_ATTEMPTS,
-                "Too many failed logins for this username; try again later.",
+                "Too many failed logins from this address for this username; try again later.",
                 {"retry_after": max(1, math.ceil(retry_ms / 1000))},
             )
         account = await self._store.account(username)
@@ -35,9 +38,9 @@ class AuthService:
         # argon2 takes tens of milliseconds of CPU: keep it off the event loop.
         valid = await asyncio.to_thread(verify_password, password_hash, password)
         if account is None or not valid:
-            await self._store.record_login_failure(username, self._window_ms)
+            await self._store.record_login_failure(subject, self._window_ms)
             raise Refused(Code.INVALID_CREDENTIALS, "Unknown username or wrong password.")
-        await self._store.clear_login_failures(username)
+        await self._store.clear_login_failures(subject)
         principal = Principal(username, account["operator_id"], tuple(account["roles"]))
         return self._tokens.issue(principal)
 

@@ -5,8 +5,11 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import http.client
 import ipaddress
 import socket
+import ssl
+from typing import Any
 from urllib.parse import urlsplit
 
 from rq import Retry
@@ -28,19 +31,97 @@ def _refused(url: str, why: str) -> Refused:
     )
 
 
-async def check_callback_url(url: str, allowlist: tuple[str, ...]) -> None:
-    """http(s) only, and no private, loopback or link-local target unless allow-listed."""
+def _target(url: str) -> tuple[str, str, int]:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise _refused(url, "it must be an http(s) URL with a host")
-    host = parts.hostname
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        raise _refused(url, "its port is not valid") from None
+    return parts.scheme, parts.hostname, port
+
+
+def _allowed_addresses(
+    url: str, host: str, infos: list[Any], allowlist: tuple[str, ...]
+) -> list[str]:
+    addresses = [str(info[4][0]) for info in infos]
+    if host not in allowlist:
+        for address in addresses:
+            if not ipaddress.ip_address(address.split("%")[0]).is_global:
+                raise _refused(url, f"{host} resolves to the non-public address {address}")
+    return addresses
+
+
+async def check_callback_url(url: str, allowlist: tuple[str, ...]) -> None:
+    """http(s) only, and no private, loopback or link-local target unless allow-listed.
+    Checked again at delivery, against the address actually connected to."""
+    _, host, port = _target(url)
     if host in allowlist:
         return
     try:
-        infos = await asyncio.get_running_loop().getaddrinfo(host, parts.port or 443)
+        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError):
         raise _refused(url, "its host does not resolve") from None
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0])
-        if not address.is_global:
-            raise _refused(url, f"{host} resolves to the non-public address {address}")
+    _allowed_addresses(url, host, infos, allowlist)
+
+
+class CallbackFailed(Exception):
+    """The receiver did not take the delivery (its answer, or a redirect): retried later."""
+
+
+def deliver(
+    url: str, headers: dict[str, str], body: bytes, allowlist: tuple[str, ...], timeout: float
+) -> int:
+    """POST `body` to `url`. The host is resolved once, every address is checked, and the
+    connection goes to a checked address (a DNS answer that changes between the check and the
+    connection cannot send the request elsewhere). Redirects are never followed: the
+    signature and headers go to the URL the operator configured, nowhere else."""
+    scheme, host, port = _target(url)
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError):
+        raise _refused(url, "its host does not resolve") from None
+    address = _allowed_addresses(url, host, infos, allowlist)[0]
+    connection_class = _PinnedHTTPSConnection if scheme == "https" else _PinnedHTTPConnection
+    connection = connection_class(host, port, address, timeout)
+    try:
+        connection.connect()
+        peer = connection.sock.getpeername()[0]  # type: ignore[union-attr]
+        _allowed_addresses(url, host, [(None, None, None, None, (peer, port))], allowlist)
+        path = urlsplit(url)._replace(scheme="", netloc="").geturl() or "/"
+        connection.request("POST", path, body=body, headers=headers)
+        response = connection.getresponse()
+        response.read()
+    finally:
+        connection.close()
+    if not 200 <= response.status < 300:
+        where = response.getheader("Location")
+        raise CallbackFailed(
+            f"{url} answered {response.status}"
+            + (f" (redirect to {where}, not followed)" if where else "")
+        )
+    return response.status
+
+
+class _PinnedHTTPConnection(http.client.HTTPConnection):
+    """Connects to a given address while speaking to `host` (the Host header)."""
+
+    def __init__(self, host: str, port: int, address: str, timeout: float) -> None:
+        super().__init__(host, port, timeout=timeout)
+        self._address = address
+
+    def connect(self) -> None:
+        self.sock = socket.create_connection((self._address, self.port), self.timeout)
+
+
+class _PinnedHTTPSConnection(http.client.HTTPSConnection):
+    """As above over TLS; the certificate is checked against `host` (SNI too)."""
+
+    def __init__(self, host: str, port: int, address: str, timeout: float) -> None:
+        super().__init__(host, port, timeout=timeout, context=ssl.create_default_context())
+        self._address = address
+
+    def connect(self) -> None:
+        raw = socket.create_connection((self._address, self.port), self.timeout)
+        self.sock = self._context.wrap_socket(raw, server_hostname=self.host)  # type: ignore[attr-defined]

@@ -38,17 +38,17 @@ class AccountStore(StoreBase):
         raw = await self.client.hgetall(keys.REVOCATIONS)
         return {username: int(at) for username, at in raw.items()}
 
-    async def login_failures(self, username: str) -> int:
-        return int(await self.client.get(keys.login_failures(username)) or 0)
+    async def login_failures(self, subject: str) -> int:
+        return int(await self.client.get(keys.login_failures(subject)) or 0)
 
-    async def record_login_failure(self, username: str, window_ms: int) -> int:
+    async def record_login_failure(self, subject: str, window_ms: int) -> int:
         result = await self.script(
-            "record_login_failure", [keys.login_failures(username)], [window_ms]
+            "record_login_failure", [keys.login_failures(subject)], [window_ms]
         )
         return int(result)
 
-    async def login_retry_after_ms(self, username: str) -> int:
-        return max(int(await self.client.pttl(keys.login_failures(username))), 0)
+    async def login_retry_after_ms(self, subject: str) -> int:
+        return max(int(await self.client.pttl(keys.login_failures(subject))), 0)
 
-    async def clear_login_failures(self, username: str) -> None:
-        await self.client.delete(keys.login_failures(username))
+    async def clear_login_failures(self, subject: str) -> None:
+        await self.client.delete(keys.login_failures(subject))
