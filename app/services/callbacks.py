@@ -87,7 +87,7 @@ def deliver(
     connection = connection_class(host, port, address, timeout)
     try:
         connection.connect()
-        peer = connection.sock.getpeername()[0]  # type: ignore[union-attr]
+        peer = connection.sock.getpeername()[0]
         _allowed_addresses(url, host, [(None, None, None, None, (peer, port))], allowlist)
         path = urlsplit(url)._replace(scheme="", netloc="").geturl() or "/"
         connection.request("POST", path, body=body, headers=headers)
