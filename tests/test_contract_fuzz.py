@@ -29,7 +29,7 @@ from app.security import Principal
 from tests.conftest import load_demo, make_settings
 from tests.support.browser import LiveServer
 
-EXAMPLES = int(os.environ.get("JG_FUZZ_EXAMPLES", "10"))
+EXAMPLES = int(os.environ.get("JG_FUZZ_EXAMPLES", "8"))
 FUZZER = Principal("fuzzer", "demo", ("admin", "operator"))
 ACCEPTED = {401, 403, 404, 409, 422, 429}  # refusals of a well-formed request
 
