@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from marshmallow import Schema, ValidationError
-from quart import current_app, g, request
+from quart import Response, current_app, g, request
 
 from app.errors import APIError
 from app.security import Principal
@@ -104,3 +104,10 @@ def load_args(schema: Schema) -> Any:
         return schema.load(request.args.to_dict())
     except ValidationError as error:
         raise validation_error(error) from None
+
+
+def no_content(headers: dict[str, str] | None = None) -> Response:
+    """A 204: no body, so no Content-Type either."""
+    response = Response(b"", status=204, headers=headers)
+    del response.headers["Content-Type"]
+    return response

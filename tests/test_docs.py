@@ -179,3 +179,24 @@ async def test_docs_page_is_served_without_any_external_resource(client: QuartCl
         assert served.status_code == 200, asset
         assert len(await served.get_data()) > 500, asset
     assert (await client.get("/docs/assets/index.html")).status_code == 400  # only the assets
+
+
+async def test_allow_headers_match_the_routes(app: Quart, client: QuartClient) -> None:
+    """A method a path does not take is a 405 whose Allow lists exactly what it takes (no
+    catch-all rule such as /instances/<id>/<action> shadows a sibling)."""
+    adapter = app.url_map.bind("localhost")
+    allowed: dict[str, set[str]] = {}
+    for rule in app.url_map.iter_rules():
+        if rule.websocket:
+            continue
+        values = {name: f"x{name}" for name in rule.arguments}
+        path = adapter.build(rule.endpoint, values, append_unknown=False)
+        allowed.setdefault(path, set()).update(rule.methods or set())
+    failures = []
+    for path, methods in allowed.items():
+        for method in {"GET", "POST", "PUT", "DELETE", "PATCH"} - methods:
+            response = await client.open(path, method=method)
+            allow = set(response.headers.get("Allow", "").split(", "))
+            if response.status_code != 405 or allow != methods - {"OPTIONS"}:
+                failures.append((method, path, response.status_code, allow))
+    assert failures == []

@@ -10,7 +10,7 @@ from quart import Blueprint, Response
 
 from app.contract import Reply, declare
 from app.errors import APIError
-from app.http import principal, services
+from app.http import no_content, principal, services
 from app.refusals import Code, Refused
 from app.schemas.admin import (
     AccountRolesSchema,
@@ -170,7 +170,7 @@ async def create_account(body: dict[str, Any]) -> tuple[dict[str, Any], int]:
 )
 async def delete_account(username: str) -> Response:
     await services().admin.delete_account(username, by=principal())
-    return Response(b"", status=204, content_type=None)
+    return no_content()
 
 
 @blueprint.patch("/accounts/<username>")
@@ -251,7 +251,7 @@ async def put_source(body: dict[str, Any]) -> dict[str, Any]:
 )
 async def delete_source(owner_id: str, source_id: str) -> Response:
     await services().admin.delete_source(owner_id, source_id, by=principal())
-    return Response(b"", status=204, content_type=None)
+    return no_content()
 
 
 @blueprint.get("/instances")

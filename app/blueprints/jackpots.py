@@ -8,7 +8,7 @@ from marshmallow import fields, validate
 from quart import Blueprint, Response
 
 from app.contract import Reply, declare
-from app.http import principal, services
+from app.http import no_content, principal, services
 from app.refusals import ELIGIBILITY, Code
 from app.schemas.common import StrictSchema
 from app.schemas.contributions import (
@@ -103,7 +103,7 @@ OPT_IN_REFUSALS = (
 def contribution_response(result: ContributionResult) -> Response | tuple[Any, int, Any]:
     if result.replay:
         # A repeated idempotency key: nothing changed; the first response's headers.
-        return Response(b"", status=204, headers=result.headers, content_type=None)
+        return no_content(result.headers)
     # The service shapes the body exactly as ContributionResponseSchema documents it.
     return result.body, 200, result.headers
 
