@@ -59,8 +59,9 @@ class Declaration:
     refusals: tuple[Code, ...]
     rules: Mapping[str, str]
     description: str | None
+    uses_store: bool
 
-    def error_statuses(self) -> dict[int, list[str]]:
+    def error_statuses(self, method: str = "GET") -> dict[int, list[str]]:
         """Every error status the route may answer, with the codes behind it."""
         found: dict[int, list[str]] = {}
 
@@ -79,6 +80,10 @@ class Declaration:
             add(403, f"{self.role.upper()}_REQUIRED")
         for code in self.refusals:
             add(STATUS[code], code.value)
+        if self.uses_store:
+            add(503, "STORE_UNAVAILABLE")
+            if method not in ("GET", "HEAD"):
+                add(504, "OUTCOME_UNKNOWN")
         return found
 
 
@@ -103,12 +108,15 @@ def declare(
     refusals: Iterable[Code] = (),
     rules: Mapping[str, str] | None = None,
     description: str | None = None,
+    uses_store: bool | None = None,
 ) -> Callable[[View], View]:
     """Declare a route (see the module docstring). Put it under the blueprint's decorator.
 
     `rules`: what the body must also satisfy that the OpenAPI document cannot say (sums and
     orders across fields, the names of a map's keys), by the field they are reported under
-    (`"pots"`, `"callback.headers"`); documented, and refused with 400 `VALIDATION_ERROR`."""
+    (`"pots"`, `"callback.headers"`); documented, and refused with 400 `VALIDATION_ERROR`.
+    `uses_store` (default: not public) documents 503 STORE_UNAVAILABLE, and 504
+    OUTCOME_UNKNOWN for a method that writes."""
     declaration = Declaration(
         summary=summary,
         tag=tag,
@@ -121,6 +129,7 @@ def declare(
         refusals=tuple(refusals),
         rules=dict(rules or {}),
         description=description,
+        uses_store=not public if uses_store is None else uses_store,
     )
     path_schema = Schema.from_dict(dict(declaration.path))() if declaration.path else None
 

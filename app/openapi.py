@@ -25,7 +25,8 @@ ERROR_TEXT = {
     413: "The body is too large",
     422: "Well-formed, but not acceptable with this configuration",
     429: "Throttled",
-    503: "Unavailable in this deployment",
+    503: "Unavailable (the store, or this deployment's queue); retry later",
+    504: "The store did not confirm the outcome; retry with the same idempotency key",
 }
 
 
@@ -63,7 +64,7 @@ def build_spec(app: Quart, version: str) -> dict[str, Any]:
             raise UndeclaredRoute(f"{rule.rule}: declare exactly its path parameters")
         path = re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule.rule)
         for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
-            operation = _operation(plugin, rule.endpoint, declaration)
+            operation = _operation(plugin, rule.endpoint, method, declaration)
             spec.path(path=path, operations={method.lower(): operation})
     document = spec.to_dict()
     _exactly_one_key(document, plugin)
@@ -118,7 +119,7 @@ def _exactly_one_key(document: dict[str, Any], plugin: MarshmallowPlugin) -> Non
 
 
 def _operation(
-    plugin: MarshmallowPlugin, endpoint: str, declaration: Declaration
+    plugin: MarshmallowPlugin, endpoint: str, method: str, declaration: Declaration
 ) -> dict[str, Any]:
     assert plugin.converter is not None
     parameters: list[dict[str, Any]] = [
@@ -159,7 +160,7 @@ def _operation(
             "required": True,
             "content": {"application/json": {"schema": declaration.body}},
         }
-    for status, codes in sorted(declaration.error_statuses().items()):
+    for status, codes in sorted(declaration.error_statuses(method).items()):
         doc["responses"].setdefault(
             str(status),
             {

@@ -200,3 +200,11 @@ async def test_allow_headers_match_the_routes(app: Quart, client: QuartClient) -
             if response.status_code != 405 or allow != methods - {"OPTIONS"}:
                 failures.append((method, path, response.status_code, allow))
     assert failures == []
+
+
+async def test_store_failures_are_documented_where_they_can_happen(client: QuartClient) -> None:
+    spec = await openapi(client)
+    for path, method, op in operations(spec):
+        touches_store = "security" in op or path == "/authenticate/service"
+        assert ("503" in op["responses"]) == (touches_store or path == "/ready"), (path, method)
+        assert ("504" in op["responses"]) == (touches_store and method != "get"), (path, method)

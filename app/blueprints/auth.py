@@ -29,6 +29,7 @@ class TokenSchema(StrictSchema):
     "Exchange a service account's username and password for a bearer token.",
     tag="Authentication",
     public=True,
+    uses_store=True,
     body=AuthenticateSchema(),
     responses={
         200: Reply("The token, valid for TOKEN_TTL_SECONDS.", schema=TokenSchema),
