@@ -412,6 +412,10 @@ async def reconciliation(instance_id: str) -> dict[str, Any]:
     query=MeterQuerySchema(),
     responses={200: Reply("The report.", schema=MeterReportSchema, text_types=("text/csv",))},
     refusals=(Code.INSTANCE_NOT_FOUND,),
+    rules={
+        "from": "from and to come together, from before to.",
+        "date": "a date, or from and to, not both.",
+    },
 )
 async def meter_report(instance_id: str, query: dict[str, Any]) -> Any:
     period = (

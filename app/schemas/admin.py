@@ -378,6 +378,7 @@ class TotalsSchema(StrictSchema):
     seed_funding = Amount(required=True, minimum=None, maximum=None)
     house = Amount(required=True, minimum=None, maximum=None)
     wins = Amount(required=True, minimum=None, maximum=None)
+    boosts = Amount(required=True, minimum=None, maximum=None)
 
 
 class InstanceStateSchema(StrictSchema):
