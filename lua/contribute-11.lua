@@ -6,12 +6,17 @@
   idempotency record.
 
   Money is integer micro-units (1e-6) of the instance currency; shares are parts per million
-  (arithmetic in includes/money.lua).
+  (arithmetic in includes/money.lua). The amount is decided by the caller (README "Money": a
+  charge in whole minor units of the player's currency, credited at its exact worth rounded
+  down to the micro-unit), or by the player's preferred value; it is below 2^53, like every
+  engine amount. Pot values and reserves are exact up to 2^63 - 1 (what Redis integers hold):
+  a contribution that would take one beyond is refused. The lifetime totals (total:*) and the
+  pots' seed deficits are exact decimal strings of any size: they never limit an instance.
   Rounding: each pot's part is floor(amount * share_ppm / 1e6); the house gets the remainder
   (so the parts always add up exactly to the amount); of a pot's
   part floor(part * reserve_ppm / 1e6) goes to its reserve, the rest to its value (all of it to
   the reserve for a non-progressive pot); what would lift a value above max_value goes to the
-  reserve too. Values read from Redis must stay below 2^53 micro-units (about 9e9 units).
+  reserve too.
 
   Triggers (includes/triggers/*.lua, one file per type; a contribution of 0 triggers nothing):
   each pot's trigger decides from its engine entry, the pot's state (pot:<id>:drop_at) and the
@@ -40,8 +45,8 @@
   e (last %015d) or p (player id), and scope b '<op>:<brand>' or o '<op>' (see
   ticket_members), so a brand's or an operator's players page in any order in O(log n + page).
   Opt-in hash: <pk>|opted_in must be '1' when engine.opt_in_required; a Fixed instance uses
-  <pk>|value (micros) when the player is opted in and it is not ''; <pk>|count is incremented
-  by every contribution.
+  <pk>|value (micros, the preferred value) instead of ARGV[7] when the player is opted in and
+  it is not ''; <pk>|count is incremented by every contribution.
 
   KEYS[1]  instance engine (string, JSON, see app/services/engine.py)
   KEYS[2]  instance state (hash)
@@ -62,8 +67,8 @@
   ARGV[4]  brand id (plain, without the operator)
   ARGV[5]  player id
   ARGV[6]  player key '<operator>:<brand>:<player>' (opt-in and ticket field prefix)
-  ARGV[7]  percentage amount: the contribution in micros when the type is Percentage
-           (base wager in instance micros * ppm, rounded down by the caller); else ignored
+  ARGV[7]  amount: the contribution in micros, as the caller charged it (a preferred value
+           replaces it on a Fixed instance); '' on a Fixed instance = the engine's amount
   ARGV[8]  base wager, micros of the instance currency (raffle ticket_basis 'base_wager')
   ARGV[9]  source id ('' = none)
   ARGV[10] gameround id ('' = none)
@@ -114,7 +119,10 @@
     INSTANCE_NOT_STARTED  now < timestamp_start
     INSTANCE_ENDED        now >= timestamp_end
     NOT_OPTED_IN          opt-in required and the player is not opted in
+    AMOUNT_OVERFLOW       a pot value or reserve would pass 2^63 - 1 micro-units
   A corrupt engine or state (a defect, not a refusal) raises a plain script error.
+  Triggers see pot.uncapped as a number: exact below 2^53, and above it still greater than
+  every engine amount (all below 2^53), which is all a trigger compares it with.
 ]]
 local rcall = redis.call
 local FIXED_ARGS = 20
@@ -163,9 +171,9 @@ local operator_id, brand_id, player_id, pk = ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 if contribution_id == '' or operator_id == '' or brand_id == '' or player_id == '' or pk == '' then
   return bad('contribution id, operator, brand, player and player key are required')
 end
-local percentage_amount = uint(ARGV[7])
-if not percentage_amount then
-  return bad('percentage amount')
+local default_amount = uint(ARGV[7])
+if not default_amount and ARGV[7] ~= '' then
+  return bad('amount')
 end
 local base_wager = uint(ARGV[8])
 if not base_wager then
@@ -285,20 +293,21 @@ local opted_in = optin[1] == '1'
 if engine.opt_in_required == true and not opted_in then
   return redis.error_reply('NOT_OPTED_IN')
 end
-local amount
+local amount = default_amount
 local contribution = engine.contribution
 if contribution.type == 'Fixed' then
-  amount = contribution.amount
   if opted_in and optin[2] and optin[2] ~= '' then
     amount = uint(optin[2])
     if not amount then
       error('corrupt preferred contribution value of ' .. pk)
     end
+  elseif not amount then
+    amount = contribution.amount
   end
-elseif contribution.type == 'Percentage' then
-  amount = percentage_amount
-else
+elseif contribution.type ~= 'Percentage' then
   error('unknown contribution type')
+elseif not amount then
+  return bad('amount of a Percentage instance')
 end
 
 -- 6. split and triggers (computed, not yet written) --------------------------------------------
@@ -306,8 +315,9 @@ local house = amount
 local parts, values, reserves, states, pot_views = {}, {}, {}, {}, {}
 local winner = nil
 for i, pot in ipairs(pots) do
-  local value = tonumber(pot_state[3 * i - 2])
-  local reserve = tonumber(pot_state[3 * i - 1])
+  -- big values; the parts are small (below the amount)
+  local value = big(pot_state[3 * i - 2])
+  local reserve = big(pot_state[3 * i - 1])
   if not value or not reserve then
     error('corrupt state of pot ' .. pot.id)
   end
@@ -318,26 +328,30 @@ for i, pot in ipairs(pots) do
   if not pot.progressive then
     to_reserve, to_value = part, 0
   end
-  local uncapped = value + to_value
+  local uncapped = tonumber(big_add(value, to_value))
   if pot.max_value >= 0 then
-    local room = pot.max_value - value
-    if room < 0 then
-      room = 0
+    -- max_value is small: a value at or above it has no room
+    local room = 0
+    if big_cmp(value, pot.max_value) < 0 then
+      room = pot.max_value - uint(value)
     end
     if to_value > room then
       to_reserve = to_reserve + (to_value - room)
       to_value = room
     end
   end
-  values[i] = value + to_value
-  reserves[i] = reserve + to_reserve
+  values[i] = big_add(value, to_value)
+  reserves[i] = big_add(reserve, to_reserve)
+  if big_cmp(values[i], INT64_MAX) > 0 or big_cmp(reserves[i], INT64_MAX) > 0 then
+    return redis.error_reply('AMOUNT_OVERFLOW pot ' .. pot.id .. ' would pass 2^63 - 1')
+  end
   parts[i] = {to_value, to_reserve}
   pot_views[i] = {amount = amount, uncapped = uncapped, state = tonumber(pot_state[3 * i]),
     now = now}
   if amount > 0 then
     local hit, new_state = triggers[i].hit(pot.trigger, pot_views[i], inputs[i])
     states[i] = new_state
-    if hit and (winner == nil or values[i] > values[winner]) then
+    if hit and (winner == nil or big_cmp(values[i], values[winner]) > 0) then
       winner = i
     end
   end
@@ -346,16 +360,19 @@ if house < 0 then
   error('pot shares above 1')
 end
 
-local win_amount, seed, from_reserve, deficit, withheld = 0, 0, 0, 0, false
+local win_amount, seed, from_reserve, deficit, withheld = '0', 0, 0, 0, false
 if winner then
   local pot = pots[winner]
   win_amount = values[winner]
   seed = pot.seed
-  from_reserve = math.min(reserves[winner], seed)
+  from_reserve = seed
+  if big_cmp(reserves[winner], seed) < 0 then
+    from_reserve = uint(reserves[winner])
+  end
   deficit = seed - from_reserve
-  values[winner] = seed
-  reserves[winner] = reserves[winner] - from_reserve
-  withheld = engine.auto_payout_limit >= 0 and win_amount > engine.auto_payout_limit
+  values[winner] = fmt(seed)
+  reserves[winner] = big_sub(reserves[winner], from_reserve)
+  withheld = engine.auto_payout_limit >= 0 and big_cmp(win_amount, engine.auto_payout_limit) > 0
   local reset = triggers[winner].reset(pot.trigger, pot_views[winner], inputs[winner])
   states[winner] = reset
 end
@@ -383,29 +400,46 @@ if has_raffle then
   tickets, carried = idiv(previous + basis, raffle.ticket_cost)
 end
 
+local total_names = {'total:contributions', 'total:house', 'total:wins', 'total:seed_funding'}
+local total_values = rcall('HMGET', KEYS[2], unpack(total_names))
+local total_added = {amount, house, win_amount, deficit}
+local pot_deficit
+if winner and deficit > 0 then
+  pot_deficit = big(rcall('HGET', KEYS[2], 'pot:' .. pots[winner].id .. ':deficit') or '0')
+  if not pot_deficit then
+    error('corrupt seed deficit of pot ' .. pots[winner].id)
+  end
+end
+for i, name in ipairs(total_names) do
+  local total = big(total_values[i] or '0')
+  if not total then
+    error('corrupt ' .. name)
+  end
+  total_values[i] = big_add(total, total_added[i])
+end
+
 -- 7. writes ------------------------------------------------------------------------------------
 local state_update = {'last_updated', ARGV[1]}
 for i, pot in ipairs(pots) do
   local prefix = 'pot:' .. pot.id .. ':'
   state_update[#state_update + 1] = prefix .. 'value'
-  state_update[#state_update + 1] = fmt(values[i])
+  state_update[#state_update + 1] = values[i]
   state_update[#state_update + 1] = prefix .. 'reserve'
-  state_update[#state_update + 1] = fmt(reserves[i])
+  state_update[#state_update + 1] = reserves[i]
   if states[i] then
     state_update[#state_update + 1] = prefix .. 'drop_at'
     state_update[#state_update + 1] = fmt(states[i])
   end
 end
-rcall('HSET', KEYS[2], unpack(state_update))
-rcall('HINCRBY', KEYS[2], 'total:contributions', fmt(amount))
-rcall('HINCRBY', KEYS[2], 'total:house', fmt(house))
-if winner then
-  rcall('HINCRBY', KEYS[2], 'total:wins', fmt(win_amount))
-  if deficit > 0 then
-    rcall('HINCRBY', KEYS[2], 'total:seed_funding', fmt(deficit))
-    rcall('HINCRBY', KEYS[2], 'pot:' .. pots[winner].id .. ':deficit', fmt(deficit))
-  end
+for i, name in ipairs(total_names) do
+  state_update[#state_update + 1] = name
+  state_update[#state_update + 1] = total_values[i]
 end
+if pot_deficit then
+  state_update[#state_update + 1] = 'pot:' .. pots[winner].id .. ':deficit'
+  state_update[#state_update + 1] = big_add(pot_deficit, deficit)
+end
+rcall('HSET', KEYS[2], unpack(state_update))
 
 local count = rcall('HINCRBY', KEYS[3], pk .. '|count', 1)
 
@@ -476,7 +510,7 @@ if winner then
     next_state = fmt(states[winner])
   end
   rcall('XADD', KEYS[6], '*', 'type', 'win', 'id', contribution_id, 'pot', pot.id,
-    'amount', fmt(win_amount), 'seed', fmt(seed), 'from_reserve', fmt(from_reserve),
+    'amount', win_amount, 'seed', fmt(seed), 'from_reserve', fmt(from_reserve),
     'deficit', fmt(deficit), 'withheld', withheld and '1' or '0', 'drop_at', next_state,
     'random', ARGV[FIXED_ARGS + 3 * winner - 1], 'operator', operator_id, 'brand', brand_id,
     'player', player_id, 'event_id', event_id, 'ts', ARGV[1])
@@ -493,7 +527,7 @@ if winner then
     .. ',"operator_id":' .. jstr(operator_id)
     .. ',"brand_id":' .. jstr(brand_id)
     .. ',"player_id":' .. jstr(player_id)
-    .. ',"win_amount":"' .. fmt(win_amount) .. '"'
+    .. ',"win_amount":"' .. win_amount .. '"'
     .. ',"currency":' .. jstr(engine.currency)
     .. ',"timestamp":' .. ARGV[1]
     .. ',"win_withheld":' .. jbool(withheld)
@@ -529,7 +563,7 @@ local outcome = '{"contribution_id":' .. jstr(contribution_id)
 if winner then
   outcome = outcome .. ',"win_id":' .. jstr(contribution_id)
     .. ',"win_pot_id":' .. jstr(pots[winner].id)
-    .. ',"win_amount":"' .. fmt(win_amount) .. '"'
+    .. ',"win_amount":"' .. win_amount .. '"'
     .. ',"win_withheld":' .. jbool(withheld)
     .. ',"seed":"' .. fmt(seed) .. '"'
     .. ',"seed_deficit":"' .. fmt(deficit) .. '"'

@@ -35,6 +35,7 @@ from tests.support.http import (
 from tests.support.money import (
     BRAND2_MULTIPLIERS,
     MULTIPLIERS,
+    charge,
     floor_player,
     micros,
     split,
@@ -97,17 +98,17 @@ SPLIT_HOUSE = "0.416667"
 @pytest.mark.parametrize(
     ("instance_currency", "fixed", "currency", "brand"),
     [
-        ("EUR", "0.125", "EUR", "demo:brand1"),  # 0.125 -> 0.12 (half-up would say 0.13)
+        ("EUR", "0.125", "EUR", "demo:brand1"),  # pays 0.12, credits 0.12
         ("EUR", "0.375", "USD", "demo:brand1"),  # 0.405 USD -> 0.40
         ("EUR", "0.375", "USD", "demo:brand2"),  # brand2's USD 1.10: 0.4125 -> 0.41
         ("EUR", "0.25", "JPY", "demo:brand1"),  # 40.5 JPY -> 40
-        ("EUR", "0.75", "JPY", "demo:brand2"),  # 121.5 JPY -> 122
-        ("JPY", "100", "EUR", "demo:brand1"),  # 0.617283.. EUR -> 0.62
-        ("JPY", "100", "USD", "demo:brand2"),  # 0.679012.. USD -> 0.68
+        ("EUR", "0.75", "JPY", "demo:brand2"),  # 121.5 JPY -> 121
+        ("JPY", "100", "EUR", "demo:brand1"),  # 0.617283.. EUR -> 0.61
+        ("JPY", "100", "USD", "demo:brand2"),  # 0.679012.. USD -> 0.67
         ("USD", "0.27", "JPY", "demo:brand1"),  # 40.5 JPY -> 40
     ],
 )
-async def test_fixed_contribution_is_converted_rounded_half_even_and_split_exactly(
+async def test_fixed_contribution_charges_whole_minor_units_and_credits_their_worth(
     client: QuartClient,
     headers: dict[str, str],
     instance_currency: str,
@@ -137,8 +138,9 @@ async def test_fixed_contribution_is_converted_rounded_half_even_and_split_exact
     assert response.status_code == 200, await response.get_data(as_text=True)
     check_headers(response, "fixed")
     body = await exact_json(response)
-    amount = micros(fixed)
-    expected_amount = to_player(amount, instance_currency, currency, rates_of(brand))
+    rates = rates_of(brand)
+    expected_amount = charge(Decimal(fixed), instance_currency, currency, rates)
+    amount = to_instance(expected_amount, currency, instance_currency, rates)
     assert body["contribution_amount"] == expected_amount
     assert body == {
         "instance_id": "fixed",

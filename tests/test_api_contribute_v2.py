@@ -25,6 +25,7 @@ from tests.support.http import (
 from tests.support.money import (
     BRAND2_MULTIPLIERS,
     MULTIPLIERS,
+    charge,
     floor_player,
     micros,
     split,
@@ -95,13 +96,17 @@ async def test_the_target_then_each_linked_instance_gets_its_own_contribution(
     ]
     assert all(set(item) == {"instance_id", "linked", "success", "result"} for item in items)
     rates = BRAND2_MULTIPLIERS
-    paid = floor_player(Decimal("12.34") * Decimal("0.015"), "USD")  # 0.18 USD
-    amounts = {
-        "target": micros("0.125"),
-        "link-jpy": to_instance(paid, "USD", "JPY", rates),
-        "link-eur": micros("0.375"),
+    # What the player pays in USD, whole cents, rounded down; the jackpots get its worth.
+    paid = {
+        "target": charge(Decimal("0.125"), "EUR", "USD", rates),  # 0.1375 -> 0.13 USD
+        "link-jpy": floor_player(Decimal("12.34") * Decimal("0.015"), "USD"),  # 0.18 USD
+        "link-eur": charge(Decimal("0.375"), "EUR", "USD", rates),  # 0.4125 -> 0.41 USD
     }
     definitions = {"target": target, "link-jpy": jpy, "link-eur": eur}
+    amounts = {
+        instance_id: to_instance(value, "USD", definitions[instance_id]["currency"], rates)
+        for instance_id, value in paid.items()
+    }
     for item in items:
         instance_id = item["instance_id"]
         definition = definitions[instance_id]
@@ -115,9 +120,7 @@ async def test_the_target_then_each_linked_instance_gets_its_own_contribution(
             "tickets_awarded": 0,
             "win_withheld": False,
             "contribution_currency": "USD",
-            "contribution_amount": to_player(
-                amounts[instance_id], definition["currency"], "USD", rates
-            ),
+            "contribution_amount": paid[instance_id],
             "metadata": {"odds": Decimal("1.25")},
         }
         state = await view(client, headers, instance_id)
@@ -130,8 +133,8 @@ async def test_the_target_then_each_linked_instance_gets_its_own_contribution(
             assert state["pots"][pot_def["id"]]["reserve"] == units(to_reserve)
         assert state["totals"]["contributions"] == units(amounts[instance_id])
         assert state["totals"]["house"] == units(house)
-    assert items[1]["result"]["contribution_amount"] == paid
-    assert items[0]["result"]["contribution_amount"] == Decimal("0.14")  # 0.1375 half-even
+    assert items[1]["result"]["contribution_amount"] == paid["link-jpy"]
+    assert items[0]["result"]["contribution_amount"] == Decimal("0.13")  # 0.1375 rounded down
     assert items[2]["result"]["contribution_amount"] == Decimal("0.41")  # 0.4125
 
 

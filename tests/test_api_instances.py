@@ -98,13 +98,15 @@ async def test_instance_of_a_source_with_seeds_then_live_pot_values(
     }
     assert await view(client, demo_headers, "live-src") == expected
 
-    amount = micros("0.123457")
+    # A USD player pays 0.13 USD (0.133333.. rounded down), worth 0.120370 EUR (rounded down).
+    amount = micros("0.120370")
     for n in (1, 2):
-        await contribute(client, demo_headers, contribution("live", f"player-{n}"))
+        body = contribution("live", f"player-{n}", currency="USD")
+        await contribute(client, demo_headers, body)
         expected["pots"] = [pot_view(p, micros(p["seed"]) + n * pot_gain(amount, p)) for p in pots]
         assert await view(client, demo_headers, "live-src") == expected
-    # e.g. mini: 10 + 2 * (30864 - 4629) micros
-    assert expected["pots"][0]["current_value"] == Decimal("10.05247")
+    # e.g. mini: 10 + 2 * (30092 - 4513) micros
+    assert expected["pots"][0]["current_value"] == Decimal("10.051158")
 
 
 async def test_percentage_raffle_shape_and_a_converted_contribution(

@@ -83,7 +83,7 @@ async def _hammer(url: str, worker: int, engine: dict[str, Any]) -> list[tuple[i
                 event_id=str(uuid.uuid4()),
                 now_ms=NOW + i,
                 pots=draws(engine, randoms, next_drops),
-                percentage_amount=rng.randrange(0, 900_000),
+                amount=rng.randrange(0, 900_000),
                 base_wager=rng.randrange(0, 3 * M),
             )
 
@@ -111,7 +111,7 @@ async def _same_key(url: str, worker: int, engine: dict[str, Any], copies: int) 
             event_id=str(uuid.uuid4()),
             now_ms=NOW,
             pots=draws(engine, {"mini": 0}, None),  # this one wins the mini pot
-            percentage_amount=777_777,
+            amount=777_777,
             idempotency_key="same-key",
             request_hash="body-hash",
         )

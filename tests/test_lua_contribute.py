@@ -213,7 +213,9 @@ async def test_fixed_contribution_is_split_exactly_and_recorded(store: Store) ->
     await assert_conserved(store, engine)
 
 
-async def test_percentage_uses_the_callers_amount_and_fixed_ignores_it(store: Store) -> None:
+async def test_the_callers_amount_is_contributed_fixed_defaults_to_the_engines(
+    store: Store,
+) -> None:
     percent = await create(
         store,
         definition(
@@ -226,10 +228,15 @@ async def test_percentage_uses_the_callers_amount_and_fixed_ignores_it(store: St
     fixed = await create(
         store, definition([pot("a", "0.5", hit_rate(10**12))], house="0.5", instance_id="fix")
     )
-    out = await contribute(store, percent, percentage_amount=123_457)
+    out = await contribute(store, percent, amount=123_457)
     assert (out.amount, out.house) == (123_457, 123_457 - 61_728)
-    out = await contribute(store, fixed, percentage_amount=123_457)
+    out = await contribute(store, fixed, amount=98_765)  # 16 JPY for a Fixed 0.10 EUR
+    assert out.amount == 98_765
+    out = await contribute(store, fixed)
     assert out.amount == 100_000
+    with pytest.raises(ScriptRefusal) as refused:
+        await contribute(store, percent)
+    assert refused.value.code is Refusal.BAD_ARGUMENT
     await assert_conserved(store, percent)
     await assert_conserved(store, fixed)
 
@@ -258,7 +265,7 @@ async def test_a_percentage_instance_ignores_the_preferred_value(store: Store) -
     await store.client.hset(
         keys.instance_optins("jp1"), mapping={f"{pk}|opted_in": "1", f"{pk}|value": "250000"}
     )
-    assert (await contribute(store, engine, percentage_amount=7)).amount == 7
+    assert (await contribute(store, engine, amount=7)).amount == 7
 
 
 @pytest.mark.parametrize(
@@ -291,7 +298,7 @@ async def test_split_parts_round_down_and_add_up_to_the_amount(store: Store, amo
             contribution={"Percentage": "1"},
         ),
     )
-    out = await contribute(store, engine, percentage_amount=amount)
+    out = await contribute(store, engine, amount=amount)
     assert out.win_pot_id is None
     entry = (await ledger(store))[-1]
     total = int(entry["house"])
@@ -316,12 +323,12 @@ async def test_a_capped_pot_sends_its_overflow_to_the_reserve(store: Store) -> N
             contribution={"Percentage": "1"},
         ),
     )
-    await contribute(store, engine, percentage_amount=300_000)
+    await contribute(store, engine, amount=300_000)
     s = await state(store)
     # part 300_000: 30_000 reserve share, 270_000 for the value of which 100_000 fits
     assert money(s, "pot:a:value") == 1_000_000
     assert money(s, "pot:a:reserve") == 30_000 + 170_000
-    await contribute(store, engine, percentage_amount=50_000)
+    await contribute(store, engine, amount=50_000)
     s = await state(store)
     assert money(s, "pot:a:value") == 1_000_000
     assert money(s, "pot:a:reserve") == 200_000 + 50_000
@@ -395,9 +402,7 @@ async def test_must_drop_by_pays_at_most_max_value_and_never_rests_above_its_dro
         ),
         drops={"major": 10_500_000},
     )
-    out = await contribute(
-        store, engine, percentage_amount=50 * M, next_drops={"major": 12_000_000}
-    )
+    out = await contribute(store, engine, amount=50 * M, next_drops={"major": 12_000_000})
     # uncapped value 10 + 47.5 crosses the drop value; the pot is capped at 20 first
     assert (out.win_pot_id, out.win_amount, out.seed_deficit) == ("major", 20 * M, 0)
     s = await state(store)
@@ -410,7 +415,7 @@ async def test_must_drop_by_pays_at_most_max_value_and_never_rests_above_its_dro
         out = await contribute(
             store,
             engine,
-            percentage_amount=rng.randrange(0, 3 * M),
+            amount=rng.randrange(0, 3 * M),
             next_drops={"major": next_drop},
         )
         s = await state(store)
@@ -432,9 +437,9 @@ async def test_a_zero_contribution_triggers_nothing(store: Store) -> None:
         ),
         drops={"md": 0},
     )
-    out = await contribute(store, engine, percentage_amount=0, randoms={"hr": 0})
+    out = await contribute(store, engine, amount=0, randoms={"hr": 0})
     assert (out.amount, out.win_pot_id, out.contribution_count) == (0, None, 1)
-    out = await contribute(store, engine, percentage_amount=1, randoms={"hr": 0})
+    out = await contribute(store, engine, amount=1, randoms={"hr": 0})
     assert out.win_pot_id == "hr"  # max_magic_number 1: every paid attempt hits
     await assert_conserved(store, engine)
 
@@ -466,9 +471,9 @@ async def test_hit_rate_hits_exactly_below_the_probability_threshold(
     below = int(threshold - margin)
     above = int(threshold + margin) + 1
     assert 0 <= below < above < HIT_RANDOM_BOUND
-    out = await contribute(store, engine, percentage_amount=amount, randoms={"a": below})
+    out = await contribute(store, engine, amount=amount, randoms={"a": below})
     assert out.win_pot_id == "a"
-    out = await contribute(store, engine, percentage_amount=amount, randoms={"a": above})
+    out = await contribute(store, engine, amount=amount, randoms={"a": above})
     assert out.win_pot_id is None
     await assert_conserved(store, engine)
 
@@ -492,7 +497,7 @@ async def test_hit_rate_frequency_over_many_seeded_draws(
     for _ in range(n):
         r = rng.randrange(HIT_RANDOM_BOUND)
         expected += r < p * HIT_RANDOM_BOUND
-        out = await contribute(store, engine, percentage_amount=amount, randoms={"a": r})
+        out = await contribute(store, engine, amount=amount, randoms={"a": r})
         hits += out.win_pot_id == "a"
     sd = (n * p * (1 - p)) ** 0.5
     assert abs(hits - n * p) < 5 * sd, (hits, n * p)
@@ -586,9 +591,9 @@ async def test_a_win_above_the_auto_payout_limit_is_withheld(store: Store) -> No
             contribution={"Percentage": "1"},
         ),
     )
-    out = await contribute(store, engine, percentage_amount=100_000, randoms={"a": 0})
+    out = await contribute(store, engine, amount=100_000, randoms={"a": 0})
     assert (out.win_amount, out.win_withheld) == (10_500_000, False)  # equal is not above
-    out = await contribute(store, engine, percentage_amount=100_001, randoms={"a": 0})
+    out = await contribute(store, engine, amount=100_001, randoms={"a": 0})
     assert (out.win_amount, out.win_withheld) == (10_500_001, True)
     newest = (await store.winners("jp1"))[0]
     assert newest.win_withheld and newest.win_amount == 10_500_001
@@ -739,7 +744,7 @@ async def test_raffle_tickets_carry_the_accumulated_cost(store: Store) -> None:
     )
     expected = [(400_000, 0, 0, 400_000), (700_000, 1, 1, 100_000), (2_050_000, 2, 3, 150_000)]
     for i, (amount, awarded, total, carried) in enumerate(expected):
-        out = await contribute(store, engine, percentage_amount=amount, now=NOW + i)
+        out = await contribute(store, engine, amount=amount, now=NOW + i)
         assert (out.tickets_awarded, out.tickets_total, out.accumulated_cost) == (
             awarded,
             total,
@@ -900,7 +905,7 @@ async def test_malformed_pot_draws_are_bad_arguments(store: Store) -> None:
     for pots in bad_draws:
         await refused(store, Refusal.BAD_ARGUMENT, lambda pots=pots: call(pots))
     for kwargs in [
-        {"percentage_amount": -1},
+        {"amount": -1},
         {"base_wager": -5},
         {"winners_cap": 0},
         {"idempotency_key": "k", "idempotency_ttl_ms": 0},
@@ -1096,7 +1101,7 @@ async def test_concurrent_contributions_on_one_connection_pool_conserve_money(
                 store,
                 engine,
                 player=f"p{i % 7}",
-                percentage_amount=rng.randrange(0, 400_000),
+                amount=rng.randrange(0, 400_000),
                 randoms={"mini": rng.randrange(HIT_RANDOM_BOUND)},
                 next_drops={"major": rng.randrange(3 * M, 4 * M)},
             )

@@ -281,3 +281,63 @@ async def test_a_conversion_never_credits_more_than_the_payment_is_worth(
     exact = Fraction(wager) * Fraction("2068.3345361550") / Fraction("4509.2347866949")
     assert int(exact * 1_000_000) == 453829116205548
     assert await credited(client, headers, "exact") == Decimal("453829116.205548")
+
+
+# -- 6. a Fixed amount paid in another currency ------------------------------------------------
+@pytest.mark.parametrize(
+    ("fixed", "currency", "paid"),
+    [
+        ("0.10", "JPY", "16"),  # 16.2 JPY: 16 JPY paid, worth 0.098765.. EUR
+        ("0.75", "JPY", "121"),  # 121.5 JPY
+        ("0.10", "USD", "0.10"),  # 0.108 USD
+        ("0.125", "EUR", "0.12"),  # finer than cents, even in the instance currency
+    ],
+)
+async def test_a_fixed_amount_credits_what_the_reported_payment_is_worth(
+    client: QuartClient, headers: dict[str, str], fixed: str, currency: str, paid: str
+) -> None:
+    await create_instance(client, headers, instance("fixed", fixed=fixed))
+    for n in (1, 2):
+        body = await expect(await contribute(client, headers, "fixed", "1", currency), 200)
+        assert (body["contribution_amount"], body["contribution_currency"]) == (
+            Decimal(paid),
+            currency,
+        )
+        assert await credited(client, headers, "fixed") == n * units(
+            worth_micros(paid, currency, "EUR")
+        )
+
+
+# -- 1. exact above 2^53 micro-units ------------------------------------------------------------
+async def test_pots_and_totals_stay_exact_across_2_to_the_53(
+    client: QuartClient, headers: dict[str, str]
+) -> None:
+    """999999999.999999 a time (a currency with 6 decimal places, at par with EUR) into one
+    uncapped pot: from the 10th contribution on the pot and the totals pass 2^53 micro-units
+    (about 9e9 EUR); every value stays exact (odd ones too, which no double holds)."""
+    currencies = await expect(await client.get("/admin/currencies", headers=headers), 200)
+    currencies["multipliers"]["MIC"] = "1"
+    currencies["decimals"]["MIC"] = 6
+    await expect(await client.put("/admin/currencies", json=currencies, headers=headers), 200)
+    never = {"HitRate": {"max_magic_number": 10**12, "cost_per_attempt": "1000000000"}}
+    await create_instance(
+        client,
+        headers,
+        percentage(
+            "huge",
+            "1",
+            house_share="0",
+            pots=[
+                {"id": "main", "name": "Main", "share": "1", "seed": "0.000001", "trigger": never}
+            ],
+        ),
+    )
+    paid = 999_999_999_999_999  # micros
+    for k in range(1, 13):
+        response = await contribute(client, headers, "huge", "999999999.999999", "MIC")
+        assert (await expect(response, 200))["contribution_amount"] == Decimal("999999999.999999")
+        state = await view(client, headers, "huge")
+        assert state["pots"]["main"]["current_value"] == units(1 + k * paid)
+        assert state["totals"]["contributions"] == units(k * paid)
+        assert state["totals"]["seed_funding"] == Decimal("0.000001")
+    assert 1 + 12 * paid > 2**53

@@ -334,7 +334,7 @@ class ContributionService:
                     PotDraw(pot["id"], *pot_inputs(pot["trigger"], now))
                     for pot in definition["pots"]
                 ],
-                percentage_amount=contribution.charge.credited,
+                amount=contribution.charge.credited,
                 base_wager=contribution.base_wager,
                 source_id=contribution.source_id,
                 gameround_id=contribution.gameround_id,

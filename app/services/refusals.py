@@ -19,6 +19,7 @@ _TEXT = {
     Refusal.WIN_NOT_FOUND: "Instance {id} has no such win.",
     Refusal.WIN_NOT_WITHHELD: "The win was paid automatically: there is nothing to decide.",
     Refusal.WIN_ALREADY_DECIDED: "The win was already decided.",
+    Refusal.AMOUNT_OVERFLOW: "A pot of instance {id} cannot hold more (2^63 - 1 micro-units).",
 }
 
 

@@ -135,7 +135,7 @@ class ContributionStore(StoreBase):
         event_id: str,
         now_ms: int,
         pots: Sequence[PotDraw],
-        percentage_amount: int = 0,
+        amount: int | None = None,
         base_wager: int = 0,
         source_id: str | None = None,
         gameround_id: str | None = None,
@@ -149,9 +149,9 @@ class ContributionStore(StoreBase):
     ) -> ContributionOutcome:
         """Contribute and settle in one round trip; see lua/contribute-11.lua.
 
-        `pots`: one PotDraw per pot of the instance, in engine order. `percentage_amount`:
-        the contribution (micros) of a Percentage instance; a Fixed instance's amount is
-        decided by the script (preferred opt-in value, else the engine's). `base_wager`: the
+        `pots`: one PotDraw per pot of the instance, in engine order. `amount`: the
+        contribution (micros) as charged; on a Fixed instance the player's preferred value
+        replaces it, and None means the engine's Fixed amount. `base_wager`: the
         base wager in instance micros (raffle ticket basis). An empty `idempotency_key` means
         none. Raises `ScriptRefusal` with a `Refusal` code when refused (nothing written).
         """
@@ -172,7 +172,7 @@ class ContributionStore(StoreBase):
                 brand_id,
                 player_id,
                 keys.player_key(operator_id, brand_id, player_id),
-                percentage_amount,
+                "" if amount is None else amount,
                 base_wager,
                 source_id or "",
                 gameround_id or "",

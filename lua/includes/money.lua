@@ -1,7 +1,11 @@
 -- Integer arithmetic on micro-units (1e-6 of a currency) and parts per million.
--- Lua numbers are doubles: every value here stays below 2^53. The contribute script's
--- arithmetic goes through these helpers only, so changing the representation of counters
--- (e.g. to exact 64-bit HINCRBY counters) touches this file and its callers' writes.
+-- Lua numbers are doubles, exact below 2^53 only. Two kinds of values:
+--   small  a Lua number, an integer proven below 2^53 (uint); ordinary arithmetic is exact
+--          as long as results stay below 2^53 (mul_ppm and idiv keep them there);
+--   big    a decimal string of a non-negative integer of any size ('0', '123', no leading
+--          zeros): pot values, reserves and lifetime totals, which may pass 2^53. big_add,
+--          big_sub and big_cmp work on 15-digit limbs, each below 2^53, so every Lua
+--          operation on them is exact too.
 local MAX_SAFE = 9007199254740991
 local MICRO = 1000000
 
@@ -43,12 +47,102 @@ local function mul_ppm(c, ppm)
   return hi * ppm + low_part
 end
 
--- micros as an exact decimal string of units: 1234500000 -> '1234.5'
-local function units(x)
-  local whole, frac = idiv(x, MICRO)
-  if frac == 0 then
-    return fmt(whole)
+-- big values ---------------------------------------------------------------------------------
+local LIMB = 1000000000000000
+local LIMB_DIGITS = 15
+local INT64_MAX = '9223372036854775807'
+
+-- s if it is a big value (a decimal string of a non-negative integer, no leading zeros)
+local function big(s)
+  if type(s) ~= 'string' or not string.match(s, '^%d+$') then
+    return nil
   end
-  local digits = string.gsub(string.format('%06d', frac), '0+$', '')
-  return fmt(whole) .. '.' .. digits
+  if #s > 1 and string.sub(s, 1, 1) == '0' then
+    return nil
+  end
+  return s
+end
+
+-- a value (small or big) as a big one
+local function as_big(x)
+  if type(x) == 'number' then
+    return fmt(x)
+  end
+  return x
+end
+
+local function limbs(s)
+  local t, i = {}, #s
+  while i > 0 do
+    local j = math.max(1, i - LIMB_DIGITS + 1)
+    t[#t + 1] = tonumber(string.sub(s, j, i))
+    i = j - 1
+  end
+  return t
+end
+
+local function unlimbs(t)
+  local n = #t
+  while n > 1 and t[n] == 0 do
+    n = n - 1
+  end
+  local parts = {fmt(t[n])}
+  for i = n - 1, 1, -1 do
+    parts[#parts + 1] = string.format('%015d', t[i])
+  end
+  return table.concat(parts)
+end
+
+-- -1, 0 or 1 as a <, = or > b (values small or big)
+local function big_cmp(a, b)
+  a, b = as_big(a), as_big(b)
+  if #a ~= #b then
+    return #a < #b and -1 or 1
+  end
+  if a == b then
+    return 0
+  end
+  return a < b and -1 or 1
+end
+
+-- a + b as a big value (a, b small or big)
+local function big_add(a, b)
+  local x, y, r, carry = limbs(as_big(a)), limbs(as_big(b)), {}, 0
+  for i = 1, math.max(#x, #y) do
+    local s = (x[i] or 0) + (y[i] or 0) + carry
+    carry = 0
+    if s >= LIMB then
+      s, carry = s - LIMB, 1
+    end
+    r[i] = s
+  end
+  if carry > 0 then
+    r[#r + 1] = carry
+  end
+  return unlimbs(r)
+end
+
+-- a - b as a big value, for a >= b (a, b small or big)
+local function big_sub(a, b)
+  local x, y, r, borrow = limbs(as_big(a)), limbs(as_big(b)), {}, 0
+  for i = 1, #x do
+    local d = x[i] - (y[i] or 0) - borrow
+    borrow = 0
+    if d < 0 then
+      d, borrow = d + LIMB, 1
+    end
+    r[i] = d
+  end
+  return unlimbs(r)
+end
+
+-- micros (small or big) as an exact decimal string of units: 1234500000 -> '1234.5'
+local function units(x)
+  local s = string.rep('0', 7 - #as_big(x)) .. as_big(x)
+  local whole, frac = string.sub(s, 1, -7), string.gsub(string.sub(s, -6), '0+$', '')
+  whole = string.gsub(whole, '^0+(%d)', '%1')
+  if frac == '' then
+    return whole
+  end
+  return whole .. '.' .. frac
 end

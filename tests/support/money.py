@@ -55,8 +55,20 @@ def to_player(
 def to_instance(
     amount: Decimal, currency: str, instance_currency: str, rates: Mapping[str, Decimal]
 ) -> int:
-    """A player's amount entering the jackpot: converted, rounded down to micro-units."""
-    return floor_micros(amount * rates[instance_currency] / rates[currency])
+    """A player's amount entering the jackpot: converted exactly, rounded down to micro-units."""
+    return int(
+        Fraction(amount) * Fraction(rates[instance_currency]) / Fraction(rates[currency]) * MICROS
+    )
+
+
+def charge(
+    amount: Decimal, instance_currency: str, currency: str, rates: Mapping[str, Decimal]
+) -> Decimal:
+    """An instance amount charged to a player: converted exactly, rounded down to the minor
+    units of the player's currency."""
+    exact = Fraction(amount) * Fraction(rates[currency]) / Fraction(rates[instance_currency])
+    scale = 10 ** DIGITS.get(currency, 2)
+    return Decimal(int(exact * scale)) / scale
 
 
 def convert_down(amount: Decimal | str, rate: Fraction) -> int:

@@ -1,0 +1,328 @@
+"""A property test of the money path through the HTTP API, on real Redis.
+
+Hypothesis draws currencies (0, 2 and 6 decimal places, random multipliers), an instance
+definition (Fixed or Percentage, limits, 1-4 pots with shares, reserves, seeds, caps and
+triggers) and a sequence of contributions, with amounts up to the largest stake, so pots and
+totals cross 2^53 micro-units. A model computes every charge and credit from the documented
+rules (README "Money") with Fraction, and follows each pot from the wins the responses report.
+After every contribution the instance must match the model exactly; after the sequence the
+conservation law, caps, non-negativity and the ledger sums must hold.
+
+CI runs a bounded number of examples; set MONEY_PROPERTY_EXAMPLES (e.g. 2000) for a long run.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from decimal import Decimal
+from fractions import Fraction
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, Phase, given, target
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
+from quart.testing import QuartClient
+
+from app.config import Settings
+from tests.conftest import make_settings
+from tests.support.definitions import hit_rate, must_drop, pot
+from tests.support.http import contribution, create_instance, expect, post, view
+
+EXAMPLES = int(os.environ.get("MONEY_PROPERTY_EXAMPLES", "40"))
+# Shrinking replays whole HTTP sequences: minutes. Only a long run shrinks what it finds.
+PHASES = [Phase.explicit, Phase.reuse, Phase.generate, Phase.target] + (
+    [Phase.shrink] if "MONEY_PROPERTY_EXAMPLES" in os.environ else []
+)
+MICROS = 1_000_000
+MAX_MICROS = 10**9 * MICROS  # the largest stake, in the instance currency
+TWO53 = 2**53
+# Player and instance currencies: EUR (2 digits, the base), NUL (0 digits), MIC (6 digits).
+DIGITS = {"EUR": 2, "NUL": 0, "MIC": 6}
+_counter = iter(range(10**9))
+
+
+@pytest.fixture
+def settings(real_redis_url: str) -> Settings:
+    return make_settings(real_redis_url)
+
+
+def decimal(micros: int) -> Decimal:
+    return Decimal(micros).scaleb(-6).normalize()
+
+
+def floor_minor(amount: Fraction, digits: int) -> Fraction:
+    scale = 10**digits
+    return Fraction(amount.numerator * scale // amount.denominator, scale)
+
+
+# -- what hypothesis draws ----------------------------------------------------------------------
+multiplier = st.integers(1, 10**14).map(lambda n: Decimal(n).scaleb(-8))  # 1e-8 .. 1e6
+amount_micros = st.one_of(
+    st.integers(0, 10 * MICROS),
+    st.integers(MAX_MICROS - 10**6, MAX_MICROS),
+    st.integers(0, MAX_MICROS),
+)
+
+
+@st.composite
+def pots(draw: st.DrawFn) -> list[dict[str, Any]]:
+    count = draw(st.integers(1, 4))
+    cuts = sorted(draw(st.lists(st.integers(0, MICROS), min_size=count, max_size=count)))
+    shares = [b - a for a, b in zip([0, *cuts[:-1]], cuts, strict=True)]
+    result = []
+    for i, share in enumerate(shares):
+        seed = draw(st.sampled_from([0, 10 * MICROS, draw(amount_micros)]))
+        cap = draw(st.one_of(st.none(), st.integers(max(seed, 1), MAX_MICROS)))
+        trigger_kind = draw(st.sampled_from(["hit", "never", "drop"]))
+        if trigger_kind == "hit":
+            trigger = hit_rate(draw(st.integers(1, 3)), decimal(draw(st.integers(1, 10**7))))
+        elif trigger_kind == "drop" and (MAX_MICROS if cap is None else cap) > seed:
+            top = cap if cap is not None else draw(st.integers(seed + 1, MAX_MICROS))
+            low = draw(st.integers(seed, top - 1))
+            trigger = must_drop(decimal(low), decimal(draw(st.integers(low + 1, top))))
+        else:
+            trigger = hit_rate(10**12)  # as good as never
+        result.append(
+            pot(
+                f"p{i}",
+                decimal(share),
+                trigger,
+                reserve_share=decimal(draw(st.integers(0, MICROS - 1))),
+                seed=decimal(seed),
+                max_value=None if cap is None else decimal(cap),
+                progressive=draw(st.booleans()) or "MustDropBy" in trigger,
+            )
+        )
+    return result
+
+
+@st.composite
+def definitions(draw: st.DrawFn) -> dict[str, Any]:
+    currency = draw(st.sampled_from(sorted(DIGITS)))
+    pot_list = draw(pots())
+    house = MICROS - sum(int(Decimal(p["share"]) * MICROS) for p in pot_list)
+    if draw(st.booleans()):
+        contribution_type = {"Percentage": decimal(draw(st.integers(1, MICROS)))}
+        fixed = None
+    else:
+        fixed = draw(amount_micros.filter(lambda m: m > 0))
+        contribution_type = {"Fixed": decimal(fixed)}
+    limits: dict[str, Any] = {}
+    for ccy in draw(st.lists(st.sampled_from(sorted(DIGITS)), unique=True, max_size=2)):
+        low = draw(st.integers(0, 10 * MICROS))
+        high = draw(st.one_of(st.none(), st.integers(low, MAX_MICROS)))
+        if ccy == currency and fixed is not None:  # a Fixed amount lies within its own limits
+            low = min(low, fixed)
+            high = None if high is None else max(high, fixed)
+        limits[ccy] = {"min": decimal(low), "max": None if high is None else decimal(high)}
+    return {
+        "id": f"prop-{next(_counter)}",
+        "name": "Property",
+        "currency": currency,
+        "contribution_type": contribution_type,
+        "contribution_limits": limits,
+        "allowed_brands": ["demo:brand1"],
+        "house_share": decimal(house),
+        "pots": pot_list,
+    }
+
+
+contributions = st.lists(
+    st.tuples(st.sampled_from(sorted(DIGITS)), amount_micros), min_size=1, max_size=14
+)
+
+
+# -- the model ----------------------------------------------------------------------------------
+@dataclass
+class Model:
+    definition: dict[str, Any]
+    rates: dict[str, Fraction]
+    values: dict[str, int] = field(default_factory=dict)
+    reserves: dict[str, int] = field(default_factory=dict)
+    totals: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for p in self.definition["pots"]:
+            self.values[p["id"]] = int(Fraction(p["seed"]) * MICROS)
+            self.reserves[p["id"]] = 0
+        self.totals = {
+            "contributions": 0,
+            "seed_funding": sum(self.values.values()),
+            "boosts": 0,  # operator money added by seed boosts: none here
+            "house": 0,
+            "wins": 0,
+        }
+
+    def worth(self, amount: Fraction, source: str, target: str) -> Fraction:
+        return amount * self.rates[target] / self.rates[source]
+
+    def charge(self, wager: Fraction, ccy: str) -> tuple[Fraction, int] | str:
+        """(paid, credited micros), or the refusal's code."""
+        definition, currency = self.definition, self.definition["currency"]
+        if int(self.worth(wager, ccy, currency) * MICROS) > MAX_MICROS:
+            return "WAGER_TOO_LARGE"
+        kind = definition["contribution_type"]
+        if "Percentage" in kind:
+            raw = wager * Fraction(kind["Percentage"])
+        else:
+            raw = self.worth(Fraction(kind["Fixed"]), currency, ccy)
+        paid = floor_minor(raw, DIGITS[ccy])
+        limits = definition["contribution_limits"]
+        unit = ccy if ccy in limits else currency
+        if unit in limits:
+            low = self.worth(Fraction(limits[unit]["min"]), unit, ccy)
+            high = limits[unit]["max"]
+            if high is not None:
+                paid = min(paid, floor_minor(self.worth(Fraction(high), unit, ccy), DIGITS[ccy]))
+            if paid < low and not ("Percentage" in kind and wager == 0):
+                return "CONTRIBUTION_BELOW_MIN"
+        return paid, int(self.worth(paid, ccy, currency) * MICROS)
+
+    def contribute(self, amount: int, win_pot: str | None) -> int | None:
+        """Apply a contribution the script accepted; the win amount (micros) if any."""
+        house = amount
+        for p in self.definition["pots"]:
+            pot_id = p["id"]
+            part = amount * int(Fraction(p["share"]) * MICROS) // MICROS
+            house -= part
+            to_reserve = part * int(Fraction(p["reserve_share"]) * MICROS) // MICROS
+            to_value = part - to_reserve
+            if not p["is_progressive"]:
+                to_reserve, to_value = part, 0
+            if p["max_value"] is not None:
+                room = max(0, int(Fraction(p["max_value"]) * MICROS) - self.values[pot_id])
+                if to_value > room:
+                    to_reserve += to_value - room
+                    to_value = room
+            self.values[pot_id] += to_value
+            self.reserves[pot_id] += to_reserve
+        self.totals["contributions"] += amount
+        self.totals["house"] += house
+        if win_pot is None:
+            return None
+        (won,) = [p for p in self.definition["pots"] if p["id"] == win_pot]
+        win = self.values[win_pot]
+        seed = int(Fraction(won["seed"]) * MICROS)
+        from_reserve = min(self.reserves[win_pot], seed)
+        self.values[win_pot] = seed
+        self.reserves[win_pot] -= from_reserve
+        self.totals["wins"] += win
+        self.totals["seed_funding"] += seed - from_reserve
+        return win
+
+    def shown(self, micros: int, ccy: str) -> Decimal:
+        exact = self.worth(Fraction(micros, MICROS), self.definition["currency"], ccy)
+        scaled = round(exact * 10 ** DIGITS[ccy])  # round() of a Fraction is half-to-even
+        return Decimal(scaled).scaleb(-DIGITS[ccy])
+
+
+# -- checks --------------------------------------------------------------------------------------
+def micros_of(amount: Decimal) -> int:
+    scaled = amount * MICROS
+    assert scaled == scaled.to_integral_value(), amount
+    return int(scaled)
+
+
+async def check_state(client: QuartClient, headers: dict[str, str], model: Model) -> None:
+    instance_id = model.definition["id"]
+    state = await view(client, headers, instance_id)
+    for pot_id, p in state["pots"].items():
+        assert micros_of(p["current_value"]) == model.values[pot_id], pot_id
+        assert micros_of(p["reserve"]) == model.reserves[pot_id], pot_id
+        assert p["current_value"] >= 0 and p["reserve"] >= 0 and p["seed_deficit"] >= 0
+    for pot_def in model.definition["pots"]:
+        if pot_def["max_value"] is not None:
+            assert state["pots"][pot_def["id"]]["current_value"] <= Decimal(pot_def["max_value"])
+    totals = {name: micros_of(value) for name, value in state["totals"].items()}
+    assert totals == model.totals
+    held = sum(model.values.values()) + sum(model.reserves.values())
+    assert (
+        totals["contributions"] + totals["seed_funding"] == held + totals["house"] + totals["wins"]
+    )
+
+
+async def check_ledger(client: QuartClient, headers: dict[str, str], model: Model) -> None:
+    instance_id = model.definition["id"]
+    entries: list[dict[str, str]] = []
+    after = "-"
+    while True:
+        response = await client.get(
+            f"/admin/instances/{instance_id}/ledger?after={after}&count=1000", headers=headers
+        )
+        page = await expect(response, 200)
+        entries += page["entries"]
+        if page["next"] is None:
+            break
+        after = page["next"]
+
+    def total(kind: str, name: str = "amount") -> int:
+        return sum(int(e[name]) for e in entries if e["type"] == kind)
+
+    assert total("contribution") == model.totals["contributions"]
+    assert total("contribution", "house") == model.totals["house"]
+    assert total("win") == model.totals["wins"]
+    seeds = sum(int(Fraction(p["seed"]) * MICROS) for p in model.definition["pots"])
+    assert total("win", "deficit") + seeds == model.totals["seed_funding"]
+
+
+# -- the property ---------------------------------------------------------------------------------
+@pytest.mark.timeout(0 if "MONEY_PROPERTY_EXAMPLES" in os.environ else 120)
+@hypothesis_settings(
+    max_examples=EXAMPLES,
+    phases=PHASES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    rates=st.fixed_dictionaries({"NUL": multiplier, "MIC": multiplier}),
+    definition=definitions(),
+    sequence=contributions,
+)
+async def test_money_is_exact_conserved_and_within_limits(
+    client: QuartClient,
+    headers: dict[str, str],
+    rates: dict[str, Decimal],
+    definition: dict[str, Any],
+    sequence: list[tuple[str, int]],
+) -> None:
+    currencies = {
+        "base_currency": "EUR",
+        "multipliers": {"EUR": "1", **{c: format(m, "f") for c, m in rates.items()}},
+        "decimals": {"NUL": 0, "MIC": 6},
+    }
+    current = await expect(await client.get("/admin/currencies", headers=headers), 200)
+    currencies["multipliers"] = {**current["multipliers"], **currencies["multipliers"]}
+    currencies["decimals"] = {**current["decimals"], **currencies["decimals"]}
+    await expect(await client.put("/admin/currencies", json=currencies, headers=headers), 200)
+    await create_instance(client, headers, definition)
+    model = Model(
+        definition,
+        {"EUR": Fraction(1), **{c: Fraction(m) for c, m in rates.items()}},
+    )
+    for p in definition["pots"]:
+        p.setdefault("is_progressive", True)
+    for currency, wager_micros in sequence:
+        wager = Fraction(wager_micros, MICROS)
+        expected = model.charge(wager, currency)
+        body = contribution(
+            definition["id"], "p1", base_wager=format(decimal(wager_micros), "f"), currency=currency
+        )
+        response = await post(client, "/jackpots/contribute", body, headers)
+        if isinstance(expected, str):
+            await expect(response, 400, expected)
+            continue
+        paid, credited = expected
+        result = await expect(response, 200)
+        assert result["contribution_amount"] == Decimal(paid.numerator) / paid.denominator
+        win = model.contribute(credited, result["win_pot_id"])
+        if win is None:
+            assert result["win_amount"] is None
+        else:
+            assert result["win_amount"] == model.shown(win, currency)
+        await check_state(client, headers, model)
+    # Steer the search toward large pots and totals (past 2^53 micro-units).
+    target(max([*model.values.values(), *model.reserves.values()]) / TWO53, label="pot / 2^53")
+    target(model.totals["contributions"] / TWO53, label="contributions / 2^53")
+    await check_ledger(client, headers, model)
