@@ -69,7 +69,7 @@ async def raffle(
 
 
 async def tickets(store: Store, engine: dict[str, Any], player: str, count: int) -> None:
-    await contribute(store, engine, player=player, percentage_amount=count * M)
+    await contribute(store, engine, player=player, amount=count * M)
 
 
 async def draw(

@@ -311,7 +311,7 @@ async def test_money_is_exact_conserved_and_within_limits(
         )
         response = await post(client, "/jackpots/contribute", body, headers)
         if isinstance(expected, str):
-            await expect(response, 400, expected)
+            await expect(response, 422, expected)
             continue
         paid, credited = expected
         result = await expect(response, 200)
