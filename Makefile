@@ -29,7 +29,7 @@ format: install
 	$(BIN)/ruff check --fix .
 
 bench: install
-	$(BIN)/python -m bench.contribute
+	$(BIN)/python -m bench.contribute $(BENCH_ARGS)
 
 bench-events: install
 	$(BIN)/python -m bench.events
