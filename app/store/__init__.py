@@ -78,5 +78,6 @@ class Store(
         return "ok"
 
     async def close(self) -> None:
+        self.runner.close()
         close: Any = getattr(self.client, "aclose", None) or self.client.close
         await close()

@@ -6,18 +6,29 @@ Lua lives in `lua/includes/`: a line `--- @include "includes/x.lua"` (a glob suc
 text before `SCRIPT LOAD`; a file is included once per script however often it is named. A
 business refusal in Lua is `redis.error_reply('CODE detail')`; it reaches Python as a
 `ScriptRefusal` whose `code` is a member of `Refusal`.
+
+On a TCP Redis (or each node of a Redis Cluster) script calls go through one multiplexed
+`CommandPipe` per node (see app.store.pipe): the calls of one event-loop tick share a write.
+Other clients (fakeredis, TLS, unix sockets) run scripts through redis-py as they are.
 """
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from redis.exceptions import NoScriptError, ResponseError
+import redis.asyncio as aredis
+from redis.asyncio.cluster import RedisCluster
+from redis.exceptions import AskError, MovedError, NoScriptError, ResponseError, TryAgainError
+
+from app.store.connection import HiredisPackingConnection
+from app.store.pipe import CommandPipe, pack
 
 _NAME = re.compile(r"^(?P<name>[a-z][a-z0-9_]*)-(?P<nkeys>\d+)\.lua$")
 _INCLUDE = re.compile(r'^--- @include "(?P<path>[^"]+)"[ \t]*$', re.MULTILINE)
@@ -88,6 +99,10 @@ class LuaScript:
     nkeys: int
     source: str
     path: Path
+    sha: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "sha", hashlib.sha1(self.source.encode()).hexdigest())
 
     def check_keys(self, keys: list[str]) -> None:
         if len(keys) != self.nkeys:
@@ -132,12 +147,18 @@ def load_scripts(directory: Path | None = None) -> dict[str, LuaScript]:
     return scripts
 
 
+# Plain TCP connection classes (not TLS, unix sockets or fakeredis, which subclass them).
+_TCP_CONNECTIONS = (aredis.Connection, HiredisPackingConnection)
+_REDIRECTED = (MovedError, AskError, TryAgainError)
+DEFAULT_TIMEOUT_S = 5.0
+
+
 class ScriptRunner:
-    """Runs the scripts on one asyncio client by EVALSHA, loading them on NOSCRIPT."""
+    """Runs the scripts by EVALSHA (loading them on NOSCRIPT), multiplexed where it can."""
 
     def __init__(self, scripts: dict[str, LuaScript] | None = None) -> None:
         self.scripts = scripts if scripts is not None else load_scripts()
-        self._shas: dict[str, str] = {}
+        self._pipes: dict[tuple[Any, Any], CommandPipe] = {}
 
     def _script(self, name: str, keys: list[str]) -> LuaScript:
         script = self.scripts[name]
@@ -147,16 +168,76 @@ class ScriptRunner:
     async def run(self, client: Any, name: str, keys: list[str], args: list[Any]) -> Any:
         script = self._script(name, keys)
         try:
-            sha = self._shas.get(name)
-            if sha is None:
-                sha = self._shas[name] = await client.script_load(script.source)
+            pipe = await self._pipe(client, keys)
+            if pipe is None:
+                return await self._run_redis_py(client, script, keys, args)
             try:
-                return await client.evalsha(sha, len(keys), *keys, *args)
-            except NoScriptError:
-                self._shas[name] = await client.script_load(script.source)
-                return await client.evalsha(self._shas[name], len(keys), *keys, *args)
+                return await self._run_pipe(pipe, script, keys, args)
+            except _REDIRECTED:
+                # The node no longer owns the slot (nothing ran): redis-py follows the
+                # redirection and refreshes its slot table, which the next call uses.
+                return await self._run_redis_py(client, script, keys, args)
         except ResponseError as error:
             refusal = parse_refusal(error)
             if refusal is not None:
                 raise refusal from None
             raise
+
+    async def _run_pipe(
+        self, pipe: CommandPipe, script: LuaScript, keys: list[str], args: list[Any]
+    ) -> Any:
+        packed = pack("EVALSHA", script.sha, len(keys), *keys, *args)
+        try:
+            return await pipe.call(packed)
+        except NoScriptError:  # nothing ran: load it on this node and call again
+            await pipe.command("SCRIPT", "LOAD", script.source)
+            return await pipe.call(packed)
+
+    @staticmethod
+    async def _run_redis_py(
+        client: Any, script: LuaScript, keys: list[str], args: list[Any]
+    ) -> Any:
+        try:
+            return await client.evalsha(script.sha, len(keys), *keys, *args)
+        except NoScriptError:
+            await client.script_load(script.source)
+            return await client.evalsha(script.sha, len(keys), *keys, *args)
+
+    async def _pipe(self, client: Any, keys: list[str]) -> CommandPipe | None:
+        """The pipe to the node that serves `keys`, or None to use redis-py."""
+        host: Any
+        port: Any
+        if isinstance(client, RedisCluster):
+            if getattr(client, "_initialize", False):
+                await client.initialize()
+            node = client.get_node_from_key(keys[0]) if keys else None
+            if node is None:
+                return None
+            options = client.connection_kwargs
+            connection_class = options.get("connection_class", aredis.Connection)
+            host, port = node.host, node.port
+        elif isinstance(client, aredis.Redis):
+            pool = client.connection_pool
+            options, connection_class = pool.connection_kwargs, pool.connection_class
+            host, port = options.get("host"), options.get("port")
+        else:
+            return None
+        if connection_class not in _TCP_CONNECTIONS or host is None or port is None:
+            return None
+        pipe = self._pipes.get((host, port))
+        if pipe is None or pipe.loop is not asyncio.get_running_loop():
+            timeout = options.get("socket_timeout") or options.get("orig_socket_timeout")
+            pipe = self._pipes[(host, port)] = CommandPipe(
+                host,
+                int(port),
+                db=int(options.get("db") or 0),
+                username=options.get("username"),
+                password=options.get("password"),
+                timeout_s=float(timeout or DEFAULT_TIMEOUT_S),
+            )
+        return pipe
+
+    def close(self) -> None:
+        pipes, self._pipes = self._pipes, {}
+        for pipe in pipes.values():
+            pipe.close()
