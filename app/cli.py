@@ -252,12 +252,12 @@ def cmd_decide_win(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    from app.server import serve, serve_workers
+    from app.server import run, serve, serve_workers
     from app.web import create_app
 
     if settings.web_workers > 1:
         return serve_workers(settings)
-    asyncio.run(serve(create_app(settings), settings))
+    run(serve(create_app(settings), settings))
     return 0
 
 

@@ -51,6 +51,9 @@ class CurrenciesViewSchema(StrictSchema):
     )
 
 
+CURRENCIES_VIEW = CurrenciesViewSchema()  # built once: a schema deep-copies its fields
+
+
 @blueprint.get("/currencies/<brand_id>")
 @declare(
     "Read the currency multipliers that apply to a brand.",
@@ -61,7 +64,7 @@ class CurrenciesViewSchema(StrictSchema):
 )
 async def currencies(brand_id: str) -> dict[str, Any]:
     view = await services().catalog.currencies(principal(), brand_id)
-    return CurrenciesViewSchema().dump(view)
+    return CURRENCIES_VIEW.dump(view)
 
 
 @blueprint.get("/jackpots/sources")

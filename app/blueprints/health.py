@@ -3,6 +3,7 @@ GET /metrics (Prometheus text)."""
 
 from __future__ import annotations
 
+import functools
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
@@ -21,6 +22,7 @@ class HealthSchema(StrictSchema):
     version = fields.String(required=True, metadata={"description": "The server's version."})
 
 
+@functools.cache  # reading package metadata costs more than the rest of the request
 def package_version() -> str:
     try:
         return version("jackpot-gateway")
