@@ -44,7 +44,9 @@ async def test_calls_of_one_tick_share_a_write_and_get_their_own_replies(
     client = async_client(real_redis_url)
     await runner.run(client, "echo", ["k"], ["warm"])  # connect and load the script
     before = reads_processed(real_redis_url)
-    replies = await asyncio.gather(*(runner.run(client, "echo", [f"k{i}"], [i]) for i in range(200)))
+    replies = await asyncio.gather(
+        *(runner.run(client, "echo", [f"k{i}"], [i]) for i in range(200))
+    )
     reads = reads_processed(real_redis_url) - before - 1  # the INFO of the second reading
     await client.aclose()
     assert replies == [[f"k{i}", str(i)] for i in range(200)]
