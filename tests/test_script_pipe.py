@@ -11,9 +11,9 @@ import redis
 import redis.asyncio as aredis
 import uvloop
 
-from app.store import Store
+from app.store import Store, StoreOutcomeUnknown, StoreUnavailable
 from app.store.connection import async_client
-from app.store.pipe import CommandNotSent, OutcomeUnknown, ReplyTimeout
+from app.store.pipe import ReplyTimeout
 from app.store.scripts import LuaScript, ScriptRefusal, ScriptRunner
 
 pytestmark = pytest.mark.real_redis
@@ -99,7 +99,7 @@ async def test_no_reply_in_time_is_an_unknown_outcome_then_it_reconnects(
     try:
         with pytest.raises(ReplyTimeout) as caught:
             await runner.run(client, "echo", ["a"], ["1"])
-        assert isinstance(caught.value, OutcomeUnknown)
+        assert isinstance(caught.value, StoreOutcomeUnknown)
     finally:
         admin.execute_command("CLIENT", "UNPAUSE")
         admin.close()
@@ -117,7 +117,7 @@ async def test_a_connection_lost_after_sending_is_an_unknown_outcome(runner: Scr
     server = await asyncio.start_server(swallow_and_hang_up, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     client = aredis.Redis(port=port, decode_responses=True)
-    with pytest.raises(OutcomeUnknown):
+    with pytest.raises(StoreOutcomeUnknown):
         await runner.run(client, "echo", ["a"], ["1"])
     server.close()
     await server.wait_closed()
@@ -130,7 +130,7 @@ async def test_an_unreachable_redis_is_not_sent(runner: ScriptRunner) -> None:
     server.close()
     await server.wait_closed()
     client = aredis.Redis(port=port, decode_responses=True)
-    with pytest.raises(CommandNotSent):
+    with pytest.raises(StoreUnavailable):
         await runner.run(client, "echo", ["a"], ["1"])
     await client.aclose()
 

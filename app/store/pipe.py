@@ -7,14 +7,14 @@ tick go out in one write, the replies come back in order through hiredis's C rea
 timer (not one per call) enforces the timeout. Redis still executes one command per call; a
 batch is a pipeline, never a transaction.
 
-Failure modes, kept apart because a script that moves money must never run twice:
-  `CommandNotSent`     the call never reached the socket (could not connect, or the
-                       connection was gone before the batch was written): nothing ran.
-  `OutcomeUnknown`     it was written but no reply came (connection lost, timeout): it may
-                       have run. The connection is dropped, since later replies would no
-                       longer match their calls; the next call reconnects.
-Both subclass redis-py's ConnectionError (TimeoutError for a timeout), so code that handles
-redis-py's errors handles these.
+Failures keep the distinction of app.store.errors, since a script that moves money must
+never run twice:
+  `StoreUnavailable`     the call never reached the socket (could not connect, or the
+                         connection was gone before the batch was written): nothing ran.
+  `StoreOutcomeUnknown`  it was written but no reply came (connection lost, timeout: then
+                         `ReplyTimeout`): it may have run. The connection is dropped, since
+                         later replies would no longer match their calls; the next call
+                         reconnects.
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ import hiredis
 from redis.exceptions import (
     AskError,
     AuthenticationError,
-    ConnectionError,
     MovedError,
     NoScriptError,
     ResponseError,
@@ -37,18 +36,10 @@ from redis.exceptions import (
     TimeoutError as RedisTimeoutError,
 )
 
-CONNECT_TIMEOUT_S = 5.0
+from app.store.errors import StoreOutcomeUnknown, StoreUnavailable
 
 
-class CommandNotSent(ConnectionError):
-    """The command never reached Redis: it did not run, so it may be tried again."""
-
-
-class OutcomeUnknown(ConnectionError):
-    """The command was sent but no reply came: it may or may not have run."""
-
-
-class ReplyTimeout(OutcomeUnknown, RedisTimeoutError):
+class ReplyTimeout(StoreOutcomeUnknown, RedisTimeoutError):
     """No reply within the timeout: the command may or may not have run."""
 
 
@@ -106,7 +97,8 @@ class CommandPipe:
         db: int = 0,
         username: str | None = None,
         password: str | None = None,
-        timeout_s: float | None = 5.0,
+        timeout_s: float | None = 3.0,
+        connect_timeout_s: float = 3.0,
     ) -> None:
         self.address = (host, port)
         self._setup: list[tuple[Any, ...]] = []
@@ -115,6 +107,7 @@ class CommandPipe:
         if db:
             self._setup.append(("SELECT", db))
         self._timeout_s = timeout_s
+        self._connect_timeout_s = connect_timeout_s
         self._loop = asyncio.get_running_loop()
         self._connection: _Connection | None = None
         self._opening: asyncio.Task[None] | None = None
@@ -154,7 +147,9 @@ class CommandPipe:
             return
         connection = self._connection
         if connection is None or connection.transport is None:
-            error = CommandNotSent(f"no connection to Redis at {self.address[0]}:{self.address[1]}")
+            error = StoreUnavailable(
+                f"no connection to Redis at {self.address[0]}:{self.address[1]}"
+            )
             for _, future in batch:
                 future.set_exception(error)
             return
@@ -177,7 +172,7 @@ class CommandPipe:
     # -- the connection -----------------------------------------------------------------
     async def _connect(self) -> None:
         if self._closed:
-            raise CommandNotSent("the connection to Redis is closed")
+            raise StoreUnavailable("the connection to Redis is closed")
         if self._opening is None:
             self._opening = self._loop.create_task(self._open())
         opening = self._opening
@@ -192,16 +187,16 @@ class CommandPipe:
         try:
             _, connection = await asyncio.wait_for(
                 self._loop.create_connection(lambda: _Connection(self), host, port),
-                CONNECT_TIMEOUT_S,
+                self._connect_timeout_s,
             )
         except OSError as error:  # TimeoutError included
-            raise CommandNotSent(f"cannot connect to Redis at {host}:{port}: {error}") from None
+            raise StoreUnavailable(f"cannot connect to Redis at {host}:{port}: {error}") from None
         self._connection = connection
         try:
             for setup in self._setup:
                 await self.command(*setup)
         except ResponseError as error:
-            self._drop(CommandNotSent(str(error)))
+            self._drop(StoreUnavailable(str(error)))
             raise AuthenticationError(str(error)) from None
 
     def _replies(self, connection: _Connection, data: bytes) -> None:
@@ -213,12 +208,12 @@ class CommandPipe:
             try:
                 reply = reader.gets()
             except hiredis.ProtocolError as error:
-                self._drop(OutcomeUnknown(f"Redis protocol error: {error}"))
+                self._drop(StoreOutcomeUnknown(f"Redis protocol error: {error}"))
                 return
             if reply is False:
                 return
             if not pending:  # a reply nobody asked for: the stream cannot be trusted
-                self._drop(OutcomeUnknown("Redis sent an unexpected reply"))
+                self._drop(StoreOutcomeUnknown("Redis sent an unexpected reply"))
                 return
             future, _ = pending.popleft()
             if not future.done():  # a cancelled caller's reply is read and dropped
@@ -227,7 +222,7 @@ class CommandPipe:
     def _lost(self, connection: _Connection, exc: Exception | None) -> None:
         if connection is self._connection:
             self._connection = None
-            self._fail_pending(OutcomeUnknown(f"connection to Redis lost: {exc or 'closed'}"))
+            self._fail_pending(StoreOutcomeUnknown(f"connection to Redis lost: {exc or 'closed'}"))
 
     def _fail_pending(self, error: Exception) -> None:
         pending, self._pending = self._pending, deque()
@@ -249,11 +244,11 @@ class CommandPipe:
         self._closed = True
         if self._opening is not None:
             self._opening.cancel()
-        self._drop(OutcomeUnknown("the connection to Redis was closed"))
+        self._drop(StoreOutcomeUnknown("the connection to Redis was closed"))
         if self._flush_handle is not None:
             self._flush_handle.cancel()
             self._flush_handle = None
         for _, future in self._outbox:
             if not future.done():
-                future.set_exception(CommandNotSent("the connection to Redis was closed"))
+                future.set_exception(StoreUnavailable("the connection to Redis was closed"))
         self._outbox.clear()

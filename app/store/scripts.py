@@ -27,7 +27,8 @@ import redis.asyncio as aredis
 from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import AskError, MovedError, NoScriptError, ResponseError, TryAgainError
 
-from app.store.connection import HiredisPackingConnection
+from app.store.connection import ClassifyingConnection, HiredisPackingConnection
+from app.store.errors import StoreOutcomeUnknown, StoreUnavailable
 from app.store.pipe import CommandPipe, pack
 
 _NAME = re.compile(r"^(?P<name>[a-z][a-z0-9_]*)-(?P<nkeys>\d+)\.lua$")
@@ -148,9 +149,9 @@ def load_scripts(directory: Path | None = None) -> dict[str, LuaScript]:
 
 
 # Plain TCP connection classes (not TLS, unix sockets or fakeredis, which subclass them).
-_TCP_CONNECTIONS = (aredis.Connection, HiredisPackingConnection)
+_TCP_CONNECTIONS = (aredis.Connection, ClassifyingConnection, HiredisPackingConnection)
 _REDIRECTED = (MovedError, AskError, TryAgainError)
-DEFAULT_TIMEOUT_S = 5.0
+DEFAULT_TIMEOUT_S = 3.0  # as app.store.connection.Timeouts
 
 
 class ScriptRunner:
@@ -190,7 +191,10 @@ class ScriptRunner:
         try:
             return await pipe.call(packed)
         except NoScriptError:  # nothing ran: load it on this node and call again
-            await pipe.command("SCRIPT", "LOAD", script.source)
+            try:
+                await pipe.command("SCRIPT", "LOAD", script.source)
+            except StoreOutcomeUnknown as error:  # the script call itself was never sent
+                raise StoreUnavailable(str(error)) from error
             return await pipe.call(packed)
 
     @staticmethod
@@ -227,6 +231,7 @@ class ScriptRunner:
         pipe = self._pipes.get((host, port))
         if pipe is None or pipe.loop is not asyncio.get_running_loop():
             timeout = options.get("socket_timeout") or options.get("orig_socket_timeout")
+            connect_timeout = options.get("socket_connect_timeout") or timeout
             pipe = self._pipes[(host, port)] = CommandPipe(
                 host,
                 int(port),
@@ -234,6 +239,7 @@ class ScriptRunner:
                 username=options.get("username"),
                 password=options.get("password"),
                 timeout_s=float(timeout or DEFAULT_TIMEOUT_S),
+                connect_timeout_s=float(connect_timeout or DEFAULT_TIMEOUT_S),
             )
         return pipe
 
