@@ -29,6 +29,10 @@ contributions total = successful contributions x the fixed amount), and the stor
 limit: the busiest EVALSHA seen under MONITOR, replayed by `redis-benchmark` (pipelined,
 idempotency keys made unique) against that side's Redis.
 
+`--base-workers N` / `--head-workers N` give one side another number of web processes:
+`--base . --head . --head-workers 2` measures how one checkout scales from one process to two
+(compare requests/s: CPU per request stays flat when it scales).
+
 `--profile S` adds S seconds of contributions per side under `py-spy record` and prints
 where the web process's samples fall, by package. `--head-env K=V` / `--base-env K=V` set
 environment variables on one side only, so two settings of one checkout compare the same
@@ -199,6 +203,7 @@ class SideSetup:
     spec: str  # what the user asked for: a git ref or a directory
     path: Path
     env: dict[str, str]
+    workers: int
     commit: str = ""
     redis_port: int = 0
     web_ports: list[int] = field(default_factory=list)
@@ -258,9 +263,9 @@ def side_env(side: SideSetup, password: str) -> dict[str, str]:
     return env
 
 
-def start_side(side: SideSetup, processes: Processes, workers: int) -> None:
+def start_side(side: SideSetup, processes: Processes) -> None:
     side.commit = describe(side.path)
-    side.redis_port, *side.web_ports = free_ports(1 + workers)
+    side.redis_port, *side.web_ports = free_ports(1 + side.workers)
     password = secrets.token_urlsafe(18)
     env = side_env(side, password)
     side.redis_pid = start_redis(processes, f"{side.name}-redis", side.redis_port).pid
@@ -487,12 +492,15 @@ def report(
     data = results["sides"]
     print()
     print(
-        f"### {args.workers} web process(es) per side, {args.connections} connections, "
+        f"### {args.connections} connections, "
         f"{args.rounds} rounds of {args.seconds:g} s per endpoint and side"
     )
     print()
     for side in sides:
-        print(f"- {side.name}: `{side.spec}` ({side.commit})" + env_note(side))
+        print(
+            f"- {side.name}: `{side.spec}` ({side.commit}), {side.workers} web process(es)"
+            + env_note(side)
+        )
     print()
     print(
         "| side | endpoint | web CPU µs/request (rounds min-max) | requests/s "
@@ -518,10 +526,16 @@ def report(
                 h / b
                 for h, b in zip(round_cpu_us(head[kind]), round_cpu_us(base[kind]), strict=False)
             ]
+            rates = [
+                (h["ok"] / h["elapsed"]) / (b["ok"] / b["elapsed"])
+                for h, b in zip(head[kind]["rounds"], base[kind]["rounds"], strict=False)
+                if b["ok"]
+            ]
             median = f", per-round median {statistics.median(per_round):.2f}" if per_round else ""
+            rate_median = f" (per-round median {statistics.median(rates):.2f})" if rates else ""
             print(
                 f"- {KIND_LABELS[kind]}: head/base web CPU per request **{cpu_ratio:.2f}**"
-                f"{median}; requests/s {rate_ratio:.2f}"
+                f"{median}; requests/s **{rate_ratio:.2f}**{rate_median}"
             )
     for side in sides:
         phases = data[side.name]["phases"]
@@ -631,6 +645,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     add("--base-env", action="append", default=[], metavar="K=V", help="environment, base only")
     add("--head-env", action="append", default=[], metavar="K=V", help="environment, head only")
     add("--workers", type=int, default=1, help="web processes per side (default 1)")
+    add("--base-workers", type=int, help="web processes of the base side (default --workers)")
+    add("--head-workers", type=int, help="web processes of the head side (default --workers)")
     add("--connections", type=int, default=64, help="concurrent connections (default 64)")
     add("--rounds", type=int, default=6, help="measured rounds (default 6)")
     add("--seconds", type=float, default=1.5, help="seconds per endpoint, side and round")
@@ -639,7 +655,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     add("--store-requests", type=int, default=50_000, help="redis-benchmark calls (0: none)")
     add("--profile", type=float, default=0.0, help="seconds under py-spy per side (0: none)")
     args = parser.parse_args(argv)
-    if min(args.workers, args.connections, args.rounds) < 1:
+    args.base_workers = args.base_workers or args.workers
+    args.head_workers = args.head_workers or args.workers
+    if min(args.base_workers, args.head_workers, args.connections, args.rounds) < 1:
         parser.error("--workers, --connections and --rounds must be >= 1")
     if args.seconds <= 0 or args.warmup < 0 or args.audit < 0 or args.profile < 0:
         parser.error("--seconds must be > 0; --warmup, --audit and --profile >= 0")
@@ -654,14 +672,17 @@ def run(args: argparse.Namespace, processes: Processes, workdir: Path) -> int:
     load_before = os.getloadavg()[0]
     with contextlib.ExitStack() as stack:
         sides = []
-        wanted = [("base", args.base, args.base_env), ("head", args.head, args.head_env)]
-        for name, spec, env in wanted:
+        wanted = [
+            ("base", args.base, args.base_env, args.base_workers),
+            ("head", args.head, args.head_env, args.head_workers),
+        ]
+        for name, spec, env, workers in wanted:
             if spec == "none":
                 continue
             path = stack.enter_context(checkout(spec, workdir, name))
-            sides.append(SideSetup(name, spec, path, env))
+            sides.append(SideSetup(name, spec, path, env, workers))
         for side in sides:
-            start_side(side, processes, args.workers)
+            start_side(side, processes)
         results = run_loadgen(
             {
                 "sides": [loadgen_spec(side) for side in sides],
