@@ -482,6 +482,14 @@ def cpu_us(phase: dict[str, Any]) -> float:
     return float(phase["cpu_seconds"]["web"] / answered * 1e6)
 
 
+def cores(phase: dict[str, Any]) -> str:
+    """CPU seconds per second of each role: how much of the machine each one got."""
+    used = phase["cpu_seconds"]
+    elapsed = max(phase["elapsed"], 1e-9)
+    roles = ("web", "redis", "load generator")
+    return " / ".join(f"{used.get(role, 0.0) / elapsed:.2f}" for role in roles)
+
+
 def round_cpu_us(phase: dict[str, Any]) -> list[float]:
     return [r["web_cpu"] / r["ok"] * 1e6 for r in phase["rounds"] if r["ok"]]
 
@@ -504,9 +512,9 @@ def report(
     print()
     print(
         "| side | endpoint | web CPU µs/request (rounds min-max) | requests/s "
-        "| p50 ms | p90 ms | p99 ms | errors |"
+        "| p50 ms | p90 ms | p99 ms | errors | cores busy: web / redis / load generator |"
     )
-    print("|---|---|---:|---:|---:|---:|---:|---:|")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---|")
     for side in sides:
         for kind, phase in data[side.name]["phases"].items():
             per_round = round_cpu_us(phase)
@@ -514,7 +522,7 @@ def report(
             print(
                 f"| {side.name} | {KIND_LABELS[kind]} | {cpu_us(phase):.0f}{spread} "
                 f"| {phase['rate']:.0f} | {fmt(phase['p50'])} | {fmt(phase['p90'])} "
-                f"| {fmt(phase['p99'])} | {phase['errors']} |"
+                f"| {fmt(phase['p99'])} | {phase['errors']} | {cores(phase)} |"
             )
     print()
     if len(sides) == 2:
