@@ -15,6 +15,7 @@ from quart.testing import QuartClient
 from app import create_app
 from app.security import Principal
 from app.services import Services
+from app.store.pipe import CommandPipe
 from tests.conftest import CLI, auth, load_demo, make_settings
 from tests.support.definitions import instance
 from tests.support.http import create_instance, expect, post, v1_body
@@ -129,7 +130,7 @@ async def test_another_process_stops_accepting_the_token_within_the_refresh_inte
 @pytest.mark.real_redis
 @pytest.mark.parametrize("redis_url", ["real"], indirect=True)
 async def test_a_contribution_still_costs_one_redis_command(
-    redis_url: str, gateway: Services, cheap_passwords: None
+    redis_url: str, gateway: Services, cheap_passwords: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Revocations travel in the cached configuration: with revocations on record, N
     contributions send N commands (the script), not one more per request."""
@@ -153,6 +154,13 @@ async def test_a_contribution_still_costs_one_redis_command(
             return await real_execute(*args, **options)
 
         client_.execute_command = counting
+        real_call = CommandPipe.call  # scripts on a real Redis go through the multiplexed pipe
+
+        async def counting_pipe(pipe: CommandPipe, packed: bytes) -> Any:
+            sent.append(packed.split(b"\r\n")[2].decode())  # RESP: *N, $len, name
+            return await real_call(pipe, packed)
+
+        monkeypatch.setattr(CommandPipe, "call", counting_pipe)
         client_.pipeline = lambda *a, **k: pytest.fail("a pipeline on the contribution path")
         for _ in range(20):
             await expect(await post(client, "/jackpots/contribute", body, headers), 200)
