@@ -92,4 +92,7 @@ def serve_workers(settings: Settings) -> int:
         import uvloop  # noqa: F401  (Hypercorn's workers then run on it, as `serve` does)
 
         config.worker_class = "uvloop"
-    return hypercorn_run(config)
+    exitcode = hypercorn_run(config)
+    # A supervisor (honcho, Heroku) may send SIGTERM to the whole process group: a worker ended
+    # by that signal stopped as asked, which is a clean stop, not a failure.
+    return 0 if exitcode == -signal.SIGTERM else exitcode
