@@ -165,6 +165,11 @@ def redis_ping(port: int) -> bool:
         return sock.recv(64).startswith(b"+PONG")
 
 
+def gateway_command() -> list[str]:
+    """The CLI of the checkout the interpreter runs (PYTHONPATH or the working directory)."""
+    return [sys.executable, "-m", "app.cli"]
+
+
 def start_redis(processes: Processes, name: str, port: int) -> subprocess.Popen[bytes]:
     command = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
     command += ["--appendonly", "no", "--dir", str(processes.workdir), "--daemonize", "no"]
@@ -271,7 +276,7 @@ def start_side(side: SideSetup, processes: Processes) -> None:
     side.redis_pid = start_redis(processes, f"{side.name}-redis", side.redis_port).pid
     definitions = side.path / "bench" / "definitions.yaml"
     definitions = definitions if definitions.exists() else DEFINITIONS
-    gateway = [sys.executable, "-m", "app.cli"]
+    gateway = gateway_command()
     loaded = subprocess.run(
         [*gateway, "load", str(definitions)],
         env=env,

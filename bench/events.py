@@ -297,7 +297,7 @@ def main() -> int:
     processes = Processes(workdir)
     redis_port, events_port, api_port = free_ports(3)
     try:
-        start_redis(processes, redis_port)
+        start_redis(processes, "redis", redis_port)
         redis_url = f"redis://127.0.0.1:{redis_port}/0"
         env = {
             **os.environ,
