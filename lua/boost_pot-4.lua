@@ -33,9 +33,7 @@
 local rcall = redis.call
 local MAX_SAFE = 9007199254740991
 
-local function bad(what)
-  return redis.error_reply('BAD_ARGUMENT ' .. what)
-end
+--- @include "includes/args.lua"
 
 local function fmt(n)
   return string.format('%d', n)

@@ -127,24 +127,13 @@
 local rcall = redis.call
 local FIXED_ARGS = 20
 
+--- @include "includes/args.lua"
 --- @include "includes/money.lua"
 --- @include "includes/json.lua"
 --- @include "includes/events.lua"
 --- @include "includes/wins.lua"
 --- @include "includes/triggers.lua"
-
-local function bad(what)
-  return redis.error_reply('BAD_ARGUMENT ' .. what)
-end
-
--- the lowest set bit of an integer i >= 1 (no bit library on fakeredis)
-local function lowbit(i)
-  local p = 1
-  while i % (p + p) == 0 do
-    p = p + p
-  end
-  return p
-end
+--- @include "includes/fenwick.lua"
 
 -- a player's ticket index members (KEYS[5]) for a ticket count and a last contribution
 local function ticket_members(round, op, brand, player, count, last)
@@ -388,11 +377,11 @@ if has_raffle then
     basis = amount
   end
   round = tonumber(head[4] or 1)
-  rp = fmt(round) .. '|'
+  rp = fenwick_prefix(round)
   tp = rp .. pk .. '|'
   -- tickets, cost, last, idx of the player; the round's tree size and total
   held = rcall('HMGET', KEYS[4], tp .. 'tickets', tp .. 'cost', tp .. 'last', tp .. 'idx',
-    rp .. 'size', rp .. 'total')
+    fenwick_size_field(rp), fenwick_total_field(rp))
   local previous = tonumber(held[2] or 0)
   if not previous then
     error('corrupt accumulated cost of ' .. pk)
@@ -463,19 +452,9 @@ if has_raffle then
   if tickets > 0 then
     local idx, size = tonumber(held[4]), tonumber(held[5] or 0)
     if not idx then
-      idx = rcall('HINCRBY', KEYS[4], rp .. 'n', 1)
-      rcall('HSET', KEYS[4], tp .. 'idx', fmt(idx), rp .. '#' .. fmt(idx), pk)
-      if idx > size then
-        size = math.max(1, size + size)
-        rcall('HSET', KEYS[4], rp .. 'size', fmt(size), rp .. '@' .. fmt(size), held[6] or '0')
-      end
+      idx, size = fenwick_join(KEYS[4], rp, pk, tp .. 'idx', size, held[6] or '0')
     end
-    local i = idx
-    while i <= size do
-      rcall('HINCRBY', KEYS[4], rp .. '@' .. fmt(i), fmt(tickets))
-      i = i + lowbit(i)
-    end
-    rcall('HINCRBY', KEYS[4], rp .. 'total', fmt(tickets))
+    fenwick_add(KEYS[4], rp, idx, size, tickets)
   end
 end
 

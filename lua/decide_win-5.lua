@@ -40,12 +40,9 @@
 ]]
 local rcall = redis.call
 
+--- @include "includes/args.lua"
 --- @include "includes/money.lua"
 --- @include "includes/events.lua"
-
-local function bad(what)
-  return redis.error_reply('BAD_ARGUMENT ' .. what)
-end
 
 -- 1. arguments ----------------------------------------------------------------------------
 local now = ARGV[1]

@@ -1,6 +1,6 @@
 --[[
   Draw a raffle round and close it, atomically: distinct winners weighted by tickets, one per
-  prize in order, each found in O(log n) in the round's Fenwick tree (see contribute-30.lua);
+  prize in order, each found in O(log n) in the round's Fenwick tree (includes/fenwick.lua);
   prizes paid from the prize pot; the next round opened (a recurring raffle) so that every
   ticket awarded after this script belongs to it.
 
@@ -69,22 +69,12 @@ local rcall = redis.call
 local TWO52 = 4503599627370496
 local FIXED_ARGS = 13
 
+--- @include "includes/args.lua"
 --- @include "includes/money.lua"
 --- @include "includes/json.lua"
 --- @include "includes/events.lua"
 --- @include "includes/wins.lua"
-
-local function bad(what)
-  return redis.error_reply('BAD_ARGUMENT ' .. what)
-end
-
-local function lowbit(i)
-  local p = 1
-  while i % (p + p) == 0 do
-    p = p + p
-  end
-  return p
-end
+--- @include "includes/fenwick.lua"
 
 -- 1. arguments ------------------------------------------------------------------------------
 local now = uint(ARGV[1])
@@ -159,15 +149,16 @@ if pot then
 end
 
 -- 3. winners: Fenwick descent over the round's tree, drawn players removed in memory only ------
-local rp = fmt(round) .. '|'
-local count = rcall('HMGET', KEYS[3], rp .. 'total', rp .. 'n', rp .. 'size')
+local rp = fenwick_prefix(round)
+local count = rcall('HMGET', KEYS[3], fenwick_total_field(rp), fenwick_count_field(rp),
+  fenwick_size_field(rp))
 local total, players, size = tonumber(count[1] or 0), tonumber(count[2] or 0),
   tonumber(count[3] or 0)
 local nodes = {}
 local function node(i)
   local v = nodes[i]
   if v == nil then
-    v = tonumber(rcall('HGET', KEYS[3], rp .. '@' .. fmt(i)) or 0)
+    v = tonumber(rcall('HGET', KEYS[3], fenwick_node(rp, i)) or 0)
     nodes[i] = v
   end
   return v
@@ -180,25 +171,14 @@ for j = 1, #prizes do
   else
     local _, target = idiv(randoms[j], remaining)
     targets[#targets + 1] = fmt(target)
-    local pos, rest, step = 0, target, size
-    while step >= 1 do
-      local nxt = pos + step
-      if nxt <= size and node(nxt) <= rest then
-        pos = nxt
-        rest = rest - node(nxt)
-      end
-      step = step / 2
-    end
-    local index = pos + 1
-    local pk = rcall('HGET', KEYS[3], rp .. '#' .. fmt(index))
-    local held = tonumber(rcall('HGET', KEYS[3], rp .. pk .. '|tickets') or 0)
+    local index = fenwick_find(node, size, target)
+    local pk = rcall('HGET', KEYS[3], fenwick_holder(rp, index))
+    local held = tonumber(pk and rcall('HGET', KEYS[3], rp .. pk .. '|tickets') or 0)
     if not pk or held <= 0 then
       error('corrupt raffle tree at index ' .. index)
     end
-    local i = index
-    while i <= size do
+    for _, i in ipairs(fenwick_path(index, size)) do
       nodes[i] = node(i) - held
-      i = i + lowbit(i)
     end
     remaining = remaining - held
     local operator_id, brand_id, player_id = string.match(pk, '^([^:]*):([^:]*):(.*)$')
