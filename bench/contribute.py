@@ -433,10 +433,12 @@ PROFILE_BUCKETS = (  # py-spy names a frame "function (package/module.py:line)"
 )
 
 
-def profile_side(side: SideSetup, seconds: float, connections: int) -> tuple[str, int]:
-    """Contributions under `py-spy record` (non-blocking sampling of the first web process):
-    the share of samples by package of the innermost Python frame, and how many
-    contributions the profile run made."""
+def profile_side(
+    side: SideSetup, seconds: float, connections: int, kind: str = "contribute"
+) -> tuple[str, int]:
+    """Requests of one kind (contributions by default) under `py-spy record` (non-blocking
+    sampling of the first web process): the share of samples by package of the innermost
+    Python frame, and how many contributions the profile run made."""
     pyspy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     if not Path(pyspy).exists():
         return "py-spy is not installed (pip install py-spy)", 0
@@ -456,7 +458,7 @@ def profile_side(side: SideSetup, seconds: float, connections: int) -> tuple[str
         "warmup": 0,
         "rounds": 1,
         "seconds": seconds,
-        "kinds": ["contribute"],
+        "kinds": [kind],
         "audit": 0,
     }
     contributed = int(run_loadgen(params)["sides"][side.name]["contributed"])
@@ -476,7 +478,9 @@ def profile_side(side: SideSetup, seconds: float, connections: int) -> tuple[str
     if not total:
         return "py-spy took no samples", contributed
     shares = ", ".join(f"{name} {n / total:.0%}" for name, n in by_bucket.most_common())
-    return f"{total} samples; innermost frame by package: {shares}; stacks: {raw}", contributed
+    return f"{kind}, {total} samples; innermost frame by package: {shares}; stacks: {raw}", (
+        contributed
+    )
 
 
 # -- report ---------------------------------------------------------------------------------
@@ -618,7 +622,7 @@ def report_side(side: SideSetup, result: dict[str, Any]) -> None:
     if result.get("money"):
         print(f"  - money: {result['money']}")
     if result.get("profile"):
-        print(f"  - profile of contributions: {result['profile']}")
+        print(f"  - profile: {result['profile']}")
 
 
 def check_money(side: SideSetup, contributed: int) -> tuple[bool, str]:
@@ -670,6 +674,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     add("--audit", type=float, default=1.0, help="seconds of the MONITOR audit per side (0: none)")
     add("--store-requests", type=int, default=50_000, help="redis-benchmark calls (0: none)")
     add("--profile", type=float, default=0.0, help="seconds under py-spy per side (0: none)")
+    add(
+        "--profile-endpoint",
+        choices=("health", "floor", "contribute"),
+        default="contribute",
+        help="the endpoint the profile drives",
+    )
     args = parser.parse_args(argv)
     args.base_workers = args.base_workers or args.workers
     args.head_workers = args.head_workers or args.workers
@@ -714,7 +724,9 @@ def run(args: argparse.Namespace, processes: Processes, workdir: Path) -> int:
         for side in sides:
             result = results["sides"][side.name]
             if args.profile:
-                result["profile"], profiled = profile_side(side, args.profile, args.connections)
+                result["profile"], profiled = profile_side(
+                    side, args.profile, args.connections, args.profile_endpoint
+                )
                 result["contributed"] += profiled
             try:
                 ok, result["money"] = check_money(side, result["contributed"])

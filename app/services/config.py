@@ -31,6 +31,10 @@ class ConfigSnapshot:
     statuses: dict[str, str] = field(default_factory=dict)
     # username -> epoch ms: the account's tokens issued until then are revoked.
     revocations: dict[str, int] = field(default_factory=dict)
+    # Converters by brand, made on first use: every contribution needs its brand's.
+    _converters: dict[str | None, Converter] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     def brand_exists(self, brand_path: str) -> bool:
         operator_id, _, brand_id = brand_path.partition(":")
@@ -60,8 +64,13 @@ class ConfigSnapshot:
         return int(self.currencies["decimals"].get(currency, DEFAULT_DECIMALS))
 
     def converter(self, brand_path: str | None = None) -> Converter:
-        decimals = {} if self.currencies is None else dict(self.currencies["decimals"])
-        return Converter(self.multipliers(brand_path), decimals)
+        converter = self._converters.get(brand_path)
+        if converter is None:
+            decimals = {} if self.currencies is None else dict(self.currencies["decimals"])
+            converter = self._converters[brand_path] = Converter(
+                self.multipliers(brand_path), decimals
+            )
+        return converter
 
     def sources_of(self, owner_id: str) -> list[dict[str, Any]]:
         return [source for source in self.sources if source["owner_id"] == owner_id]

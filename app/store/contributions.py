@@ -12,6 +12,7 @@ Redis layout written by the script (all under the instance's hash tag):
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -101,7 +102,13 @@ def _metadata_json(value: Any) -> str:
 
 def _multipliers_json(multipliers: Mapping[str, Decimal | str | int] | None) -> str:
     """{"USD":1.08,...} with exact decimal numbers (never through a float)."""
-    items = (multipliers or {}).items()
+    return _multipliers_json_of(tuple((multipliers or {}).items()))
+
+
+@functools.lru_cache(maxsize=256)
+def _multipliers_json_of(items: tuple[tuple[str, Decimal | str | int], ...]) -> str:
+    # Every contribution sends its brand's multipliers, which change only with the
+    # configuration: format them once. Equal values format alike, so equal keys are safe.
     body = ",".join(f"{json.dumps(ccy)}:{format_amount(to_decimal(m))}" for ccy, m in items)
     return "{" + body + "}"
 

@@ -1,0 +1,65 @@
+"""The benchmarks still run: each one, at a tiny size, ends with exit 0 and prints its table.
+
+The benchmarks are not tests (they measure, they do not assert speeds), but they import the
+application's store and services, so a change there can silently break them. This runs each
+one for a few seconds; the numbers it prints are not looked at.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.real_redis,
+    pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server"),
+]
+
+
+def run_bench(module: str, *args: str, timeout: float = 110) -> str:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(
+        [sys.executable, "-m", module, *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    assert done.returncode == 0, f"{module} exited {done.returncode}:\n{done.stderr[-3000:]}"
+    return done.stdout
+
+
+def test_contribute_benchmark_runs_and_balances_the_money() -> None:
+    out = run_bench(
+        "bench.contribute",
+        *("--base", "none", "--head", ".", "--rounds", "1", "--seconds", "0.5"),
+        *("--warmup", "0.2", "--audit", "0.3", "--store-requests", "200", "--connections", "8"),
+    )
+    assert "| head | POST /jackpots/contribute |" in out
+    assert "(**balanced**)" in out
+
+
+def test_events_benchmark_delivers_every_win() -> None:
+    out = run_bench(
+        "bench.events",
+        *("--clients", "3", "--rate", "4", "--duration", "1.5", "--idle", "1", "--tick", "0.5"),
+    )
+    row = next(line for line in out.splitlines() if line.startswith("| 3 |"))
+    wins, delivered = row.split("|")[2].strip(), row.split("|")[3].strip()
+    assert int(wins) > 0
+    assert delivered == f"{3 * int(wins)}/{3 * int(wins)}"
+
+
+def test_raffle_benchmark_draws_and_awards() -> None:
+    out = run_bench("bench.raffle", "--sizes", "200", "--per-player", "4")
+    assert any(line.startswith("| 2,200 | 50 |") for line in out.splitlines()), out
