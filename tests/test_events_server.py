@@ -1,6 +1,7 @@
 """GET /events on the real web server (`jackpot-gateway serve` subprocesses on a private
 redis-server): two processes both deliver and resume each other's event ids, a slow client is
-closed with 1013 while a fast one keeps receiving, and SIGTERM closes sockets with 1001."""
+closed with 1013 while a fast one keeps receiving, and SIGTERM closes sockets with 1001 (one
+process or several worker processes)."""
 
 from __future__ import annotations
 
@@ -194,3 +195,24 @@ async def test_sigterm_closes_websockets_1001_and_the_server_exits(
             await asyncio.wait_for(ws.recv(), 10)
     assert ws.close_code == 1001
     assert await exit_code == 0
+
+
+@pytest.mark.parametrize("signalled", ["parent", "group"])
+async def test_sigterm_closes_websockets_1001_with_several_worker_processes(
+    real_redis_url: str, servers: list[WebServer], token: str, signalled: str
+) -> None:
+    """WEB_CONCURRENCY=2: the workers close their sockets with 1001 whether only the parent
+    is sent SIGTERM or, as a supervisor may, its whole process group; the parent exits 0."""
+    server = WebServer(
+        real_redis_url, own_group=True, UPDATE_INTERVAL_SECONDS="0.5", WEB_CONCURRENCY="2"
+    )
+    servers.append(server)
+    sockets = [await open_stream(server, token) for _ in range(8)]
+    loop = asyncio.get_running_loop()
+    exit_code = loop.run_in_executor(None, server.terminate, 20.0, signalled == "group")
+    for ws in sockets:
+        with pytest.raises(ConnectionClosed):
+            while True:
+                await asyncio.wait_for(ws.recv(), 20)
+    assert [ws.close_code for ws in sockets] == [1001] * len(sockets)
+    assert await exit_code == 0, server.output()[-2000:]

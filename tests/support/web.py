@@ -24,7 +24,10 @@ from tests.conftest import SECRET
 
 
 class WebServer:
-    def __init__(self, redis_url: str, port: int | None = None, **env: str) -> None:
+    def __init__(
+        self, redis_url: str, port: int | None = None, *, own_group: bool = False, **env: str
+    ) -> None:
+        """`own_group`: the server leads its own process group (see `terminate`)."""
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.ws_url = f"ws://127.0.0.1:{self.port}"
@@ -47,6 +50,7 @@ class WebServer:
             },
             stdout=self.log,
             stderr=subprocess.STDOUT,
+            start_new_session=own_group,
         )
         self._wait_healthy()
 
@@ -63,10 +67,15 @@ class WebServer:
             time.sleep(0.05)
         raise RuntimeError("serve did not become healthy")
 
-    def terminate(self, within: float = 10.0) -> int:
-        """SIGTERM, then the exit code (killed after `within` seconds: a failed shutdown)."""
+    def terminate(self, within: float = 10.0, group: bool = False) -> int:
+        """SIGTERM (to its whole process group, as a supervisor may, with `group`: the server
+        must then lead its own), then the exit code (killed after `within` seconds: a failed
+        shutdown)."""
         if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
+            if group:
+                os.killpg(self.process.pid, signal.SIGTERM)
+            else:
+                self.process.send_signal(signal.SIGTERM)
         try:
             return self.process.wait(within)
         except subprocess.TimeoutExpired:
