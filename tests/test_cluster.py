@@ -30,7 +30,9 @@ def cluster() -> Iterator[RedisClusterServers]:
 
 @pytest.fixture
 async def cluster_client(cluster: RedisClusterServers) -> AsyncIterator[QuartClient]:
-    settings = make_settings(cluster.url, redis_cluster=True, queue_redis_url="memory://queue")
+    settings = make_settings(
+        cluster.url, redis_cluster=True, queue_redis_url="memory://queue", update_interval_s=0.5
+    )
     app = create_app(settings)
     async with app.test_app():
         gateway: Services = app.extensions["gateway"]
@@ -122,3 +124,37 @@ async def test_the_event_stream_delivers_on_a_cluster(cluster_client: QuartClien
         )
         assert opt_in.status_code == 200
         assert (await receive_until(ws, "OptInEvent"))["data"]["player_id"] == "p2"
+
+
+async def test_an_instance_created_after_the_stream_started_delivers_on_a_cluster(
+    cluster_client: QuartClient,
+) -> None:
+    """Its channel's shard is subscribed on the next update tick (on a node the process had
+    no subscription on yet): a win contributed right after the creation (usually before that
+    tick) is read from its stream then, and a later one arrives through the new sharded
+    subscription (the tick reads a stream only when it first follows the instance)."""
+    client = cluster_client
+    token = await login(client, "demo-service", DEMO_PASSWORDS["DEMO_SERVICE_PASSWORD"])
+    headers = {"Authorization": f"Bearer {token}"}
+    node = {
+        i: key_slot(keys.instance_tag(i).encode()) * 3 // 16384
+        for i in ("daily-drop", "weekly-raffle", "late")
+    }
+    assert node["late"] not in (node["daily-drop"], node["weekly-raffle"])
+    async with client.websocket("/events") as ws:
+        await ws.send(authenticate(token))
+        authenticated = await receive_until(ws, "Authenticated")
+        assert "late" not in authenticated["data"]["instance_ids"]
+        await create_instance(
+            client, headers, instance("late", pots=[pot("mini", "0.7", hit_rate(1), seed="10")])
+        )
+        tags = []
+        for n in range(2):
+            tags.append(f"late-{n}")
+            body = {**contribution("late", "p1"), "event_metadata": {"tag": tags[-1]}}
+            response = await client.post("/jackpots/contribute", json=body, headers=headers)
+            assert response.status_code == 200
+            event = await receive_until(ws, "JackpotWinEvent", within=10)
+            assert event["data"]["instance_id"] == "late"
+            assert event["data"]["metadata"] == {"tag": tags[-1]}
+            assert Decimal(event["data"]["win_amount"]) == Decimal("10.7")

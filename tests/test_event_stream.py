@@ -233,6 +233,24 @@ async def test_a_win_reaches_the_client_with_its_fields_and_metadata_then_pots_u
         assert pots(update) == {"mini": Decimal(10), "grand": Decimal("0.2")}
 
 
+@BOTH
+async def test_the_first_win_of_an_instance_created_after_connecting_is_delivered(
+    client: QuartClient, gateway: Services, headers: dict[str, str]
+) -> None:
+    """The win comes right after the creation, before the next update tick."""
+    async with client.websocket("/events") as ws:
+        await ws.send(authenticate(gateway.tokens.issue(DEMO)))
+        assert "newcomer" not in (await receive_until(ws, "Authenticated"))["data"]["instance_ids"]
+        winning = [pot("mini", "0.5", hit_rate(1), seed="10"), pot("grand", "0.2")]
+        await create_instance(
+            client, headers, instance("newcomer", pots=winning, house_share="0.3")
+        )
+        tag = await win(client, headers, "newcomer")
+        event = await receive_until(ws, "JackpotWinEvent")
+        assert (event["data"]["instance_id"], tag_of(event)) == ("newcomer", tag)
+        assert Decimal(event["data"]["win_amount"]) == Decimal("10.5")
+
+
 async def test_pot_updates_carry_only_changed_instances(
     client: QuartClient, gateway: Services, headers: dict[str, str]
 ) -> None:

@@ -235,6 +235,7 @@ class EventHub:
         self._tokens: dict[str, tuple[int, str]] = {}  # operator -> (positions version, id)
         self._updates: dict[str, dict[str, Any]] = {}  # latest JackpotUpdateEvent data
         self._visibility: tuple[int, dict[str, frozenset[str]]] = (-1, {})
+        self._visible_version = -1  # the config version subscribers' visibility follows
         self._drain_lock = asyncio.Lock()
         self._start_lock = asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []
@@ -439,7 +440,9 @@ class EventHub:
     async def drain(self, instance_ids: Iterable[str]) -> None:
         """Deliver the stream entries of these instances that this process has not yet."""
         async with self._drain_lock:
-            for instance_id in sorted(instance_ids):
+            ids = sorted(instance_ids)
+            await self._see_new_instances(ids)
+            for instance_id in ids:
                 after = self.positions.get(instance_id, START)
                 for event in await self._store.events_after(instance_id, after):
                     self.positions[instance_id] = event.stream_id
@@ -447,6 +450,19 @@ class EventHub:
                     message = Message.from_stored(event)
                     if message is not None:
                         self._dispatch(message)
+
+    async def _see_new_instances(self, instance_ids: list[str]) -> None:
+        """Before delivering events of an instance created since the subscribers' visibility
+        was last computed (the tick does it), compute it again: the instance's first events
+        (which may come before the next tick) reach whoever may see it."""
+        config = await self._config.get()
+        if any(i not in config.instances for i in instance_ids):
+            self._config.invalidate()  # this process has not read the new definition yet
+            config = await self._config.get()
+        if config.version != self._visible_version:
+            self._visible_version = config.version
+            for subscriber in self.subscribers:
+                subscriber.visible = self._visible(config, subscriber.operator_id)
 
     # Both loops also check `_stopping`: a Redis client may turn a cancellation into an error.
     async def _listen_forever(self) -> None:
