@@ -7,6 +7,9 @@
   capped pot lifts it to max_value at most; the rest goes to the pot's reserve (as for
   contributions). Conservation: total:boosts grows by the amount, and pot value + reserve by
   the same amount, so contributions + seed funding + boosts = pots + reserves + house + wins.
+  Pot values and reserves are exact up to 2^63 - 1 (as in contribute-11.lua: a boost that
+  would take one beyond is refused); total:boosts, like every lifetime total, is an exact
+  decimal string of any size (big values of includes/money.lua).
 
   KEYS[1]  instance engine (string, JSON, see app/services/engine.py)
   KEYS[2]  instance state (hash)
@@ -29,15 +32,12 @@
     POT_NOT_FOUND        the engine has no such pot
     POT_NOT_PROGRESSIVE  a boost to the value of a fixed (non-progressive) pot
     BOOST_ID_REUSED      the boost id was used for another pot, target or amount
+    AMOUNT_OVERFLOW      the pot's value or reserve would pass 2^63 - 1 micro-units
 ]]
 local rcall = redis.call
-local MAX_SAFE = 9007199254740991
 
 --- @include "includes/args.lua"
-
-local function fmt(n)
-  return string.format('%d', n)
-end
+--- @include "includes/money.lua"
 
 -- 1. arguments --------------------------------------------------------------------------
 local now = ARGV[1]
@@ -51,12 +51,8 @@ end
 if target ~= 'value' and target ~= 'reserve' then
   return bad('target')
 end
-local amount_text = ARGV[5]
-if not string.match(amount_text or '', '^%d+$') or #amount_text > 16 then
-  return bad('amount')
-end
-local amount = tonumber(amount_text)
-if amount < 1 or amount > MAX_SAFE then
+local amount = uint(ARGV[5])
+if not amount or amount < 1 then
   return bad('amount')
 end
 
@@ -93,26 +89,33 @@ if target == 'value' and not pot.progressive then
 end
 
 local prefix = 'pot:' .. pot_id .. ':'
+local held = rcall('HMGET', KEYS[2], prefix .. 'value', prefix .. 'reserve', 'total:boosts')
+local value, reserve, boosts = big(held[1] or '0'), big(held[2] or '0'), big(held[3] or '0')
+if not value or not reserve or not boosts then
+  error('corrupt state of pot ' .. pot_id)
+end
 local to_value, to_reserve = 0, amount
 if target == 'value' then
   to_value, to_reserve = amount, 0
   if pot.max_value >= 0 then
-    local value = tonumber(rcall('HGET', KEYS[2], prefix .. 'value'))
-    if not value then
-      error('corrupt state of pot ' .. pot_id)
+    -- max_value is small: a value at or above it has no room
+    local room = 0
+    if big_cmp(value, pot.max_value) < 0 then
+      room = pot.max_value - uint(value)
     end
-    local room = math.max(pot.max_value - value, 0)
     if to_value > room then
       to_value, to_reserve = room, amount - room
     end
   end
 end
+value, reserve = big_add(value, to_value), big_add(reserve, to_reserve)
+if big_cmp(value, INT64_MAX) > 0 or big_cmp(reserve, INT64_MAX) > 0 then
+  return redis.error_reply('AMOUNT_OVERFLOW pot ' .. pot_id .. ' would pass 2^63 - 1')
+end
 
 -- 4. writes --------------------------------------------------------------------------------------
-rcall('HINCRBY', KEYS[2], prefix .. 'value', fmt(to_value))
-rcall('HINCRBY', KEYS[2], prefix .. 'reserve', fmt(to_reserve))
-rcall('HINCRBY', KEYS[2], 'total:boosts', fmt(amount))
-rcall('HSET', KEYS[2], 'last_updated', now)
+rcall('HSET', KEYS[2], prefix .. 'value', value, prefix .. 'reserve', reserve,
+  'total:boosts', big_add(boosts, amount), 'last_updated', now)
 rcall('XADD', KEYS[3], '*', 'type', 'boost', 'id', boost_id, 'pot', pot_id, 'target', target,
   'amount', fmt(amount), 'value', fmt(to_value), 'reserve', fmt(to_reserve), 'by', by, 'ts', now)
 rcall('HSET', KEYS[4], boost_id,

@@ -16,6 +16,9 @@
   the pot while it lasts; the shortfall is operator funding, added to total:seed_funding and
   to the pot's deficit and written to the ledger as 'seed_funding' (reason raffle_prize).
   total:wins grows by the prizes paid. A prize above auto_payout_limit (>= 0) is withheld.
+  The pot value, its shares, the prizes, shortfalls, deficits and totals are exact at any size
+  (big values of includes/money.lua: decimal strings, never doubles), so a pot above 2^53
+  pays exactly; fixed prizes, like every engine amount, are below 2^53.
 
   KEYS[1]  instance engine (string, JSON)
   KEYS[2]  instance state (hash: raffle:round, raffle:seed, raffle:commitment, raffle:opened,
@@ -125,7 +128,9 @@ if #randoms ~= #prizes then
 end
 local pot = engine.pots[1]
 local head = rcall('HMGET', KEYS[2], 'status', 'raffle:round', 'raffle:seed', 'raffle:commitment',
-  'raffle:opened', 'raffle:ends', pot and ('pot:' .. pot.id .. ':value') or 'status')
+  'raffle:opened', 'raffle:ends', 'total:wins', 'total:seed_funding',
+  pot and ('pot:' .. pot.id .. ':value') or 'status',
+  pot and ('pot:' .. pot.id .. ':deficit') or 'status')
 if not head[1] then
   return redis.error_reply('INSTANCE_NOT_FOUND')
 end
@@ -140,11 +145,16 @@ local ends = head[6] or ''
 if ends ~= '' and now < tonumber(ends) then
   return redis.error_reply('ROUND_NOT_CLOSED the round ends at ' .. ends)
 end
-local pot_value = 0
+-- money read as big values (decimal strings, includes/money.lua): exact at any size
+local total_wins, total_funding = big(head[7] or '0'), big(head[8] or '0')
+if not total_wins or not total_funding then
+  error('corrupt totals')
+end
+local pot_value, pot_deficit = '0', '0'
 if pot then
-  pot_value = tonumber(head[7])
-  if not pot_value then
-    error('corrupt value of pot ' .. pot.id)
+  pot_value, pot_deficit = big(head[9]), big(head[10] or '0')
+  if not pot_value or not pot_deficit then
+    error('corrupt value or deficit of pot ' .. pot.id)
   end
 end
 
@@ -188,23 +198,27 @@ for j = 1, #prizes do
 end
 
 -- 4. prizes -----------------------------------------------------------------------------------
-local left, paid, funded, any_withheld = pot_value, 0, 0, false
+-- every amount is a big value: a share of a pot above 2^53, and sums of prizes, are exact
+local left, paid, funded, any_withheld = pot_value, '0', '0', false
 for _, w in ipairs(winners) do
   local prize = prizes[w.prize]
   local amount
   if prize.share_ppm then
-    amount = mul_ppm(pot_value, prize.share_ppm)
+    amount = big_mul_ppm(pot_value, prize.share_ppm)
   else
-    amount = prize.amount
+    amount = fmt(prize.amount)
   end
-  local from_pot = math.min(amount, left)
-  left = left - from_pot
-  w.amount, w.from_pot, w.shortfall = amount, from_pot, amount - from_pot
-  w.withheld = engine.auto_payout_limit >= 0 and amount > engine.auto_payout_limit
+  local from_pot = amount
+  if big_cmp(amount, left) > 0 then
+    from_pot = left
+  end
+  left = big_sub(left, from_pot)
+  w.amount, w.from_pot, w.shortfall = amount, from_pot, big_sub(amount, from_pot)
+  w.withheld = engine.auto_payout_limit >= 0 and big_cmp(amount, engine.auto_payout_limit) > 0
   any_withheld = any_withheld or w.withheld
   w.win_id = engine.id .. ':' .. fmt(round) .. ':' .. fmt(w.prize)
-  paid = paid + amount
-  funded = funded + w.shortfall
+  paid = big_add(paid, amount)
+  funded = big_add(funded, w.shortfall)
 end
 
 -- 5. writes -----------------------------------------------------------------------------------
@@ -214,18 +228,21 @@ local state = {'raffle:round', fmt(round + 1), 'raffle:seed', next_seed,
   'last_updated', ts}
 if pot then
   state[#state + 1] = 'pot:' .. pot.id .. ':value'
-  state[#state + 1] = fmt(left)
+  state[#state + 1] = left
 end
-rcall('HSET', KEYS[2], unpack(state))
-if paid > 0 then
-  rcall('HINCRBY', KEYS[2], 'total:wins', fmt(paid))
+if paid ~= '0' then
+  state[#state + 1] = 'total:wins'
+  state[#state + 1] = big_add(total_wins, paid)
 end
-if funded > 0 then
-  rcall('HINCRBY', KEYS[2], 'total:seed_funding', fmt(funded))
+if funded ~= '0' then
+  state[#state + 1] = 'total:seed_funding'
+  state[#state + 1] = big_add(total_funding, funded)
   if pot then
-    rcall('HINCRBY', KEYS[2], 'pot:' .. pot.id .. ':deficit', fmt(funded))
+    state[#state + 1] = 'pot:' .. pot.id .. ':deficit'
+    state[#state + 1] = big_add(pot_deficit, funded)
   end
 end
+rcall('HSET', KEYS[2], unpack(state))
 
 local pot_id = pot and pot.id or ''
 local random_strings = {}
@@ -236,8 +253,8 @@ local record_winners, event_winners = {}, {}
 for k, w in ipairs(winners) do
   record_winners[k] = {prize = w.prize, index = w.index, operator_id = w.operator_id,
     brand_id = w.brand_id, player_id = w.player_id, tickets = fmt(w.tickets),
-    win_id = w.win_id, win_amount = fmt(w.amount), from_pot = fmt(w.from_pot),
-    shortfall = fmt(w.shortfall), win_withheld = w.withheld}
+    win_id = w.win_id, win_amount = w.amount, from_pot = w.from_pot,
+    shortfall = w.shortfall, win_withheld = w.withheld}
   event_winners[k] = '{"player_id":' .. jstr(w.player_id)
     .. ',"brand_id":' .. jstr(w.operator_id .. ':' .. w.brand_id)
     .. ',"currency":' .. jstr(engine.currency)
@@ -247,7 +264,7 @@ end
 local record = cjson.encode({round = round, instance_id = engine.id, commitment = head[4],
   seed = seed, opened = head[5] or '', ends = ends, drawn_at = ts, by = by,
   tickets_total = fmt(total), players = players, randoms = random_strings, targets = targets,
-  prize_pot = pot_id, pot_value = fmt(pot_value), winners = record_winners,
+  prize_pot = pot_id, pot_value = pot_value, winners = record_winners,
   unpaid_prizes = unpaid, next_round = next_commitment ~= '' and round + 1 or cjson.null,
   next_commitment = next_commitment})
 rcall('HSET', KEYS[9], fmt(round), record)
@@ -258,13 +275,13 @@ rcall('XADD', KEYS[4], '*', 'type', 'raffle_draw', 'round', fmt(round), 'seed', 
   'winners', #winners, 'unpaid', #unpaid, 'by', by, 'event_id', event_id, 'ts', ts)
 for _, w in ipairs(winners) do
   rcall('XADD', KEYS[4], '*', 'type', 'win', 'id', w.win_id, 'pot', pot_id,
-    'amount', fmt(w.amount), 'from_pot', fmt(w.from_pot), 'deficit', fmt(w.shortfall),
+    'amount', w.amount, 'from_pot', w.from_pot, 'deficit', w.shortfall,
     'withheld', w.withheld and '1' or '0', 'raffle_round', fmt(round), 'prize', fmt(w.prize),
     'operator', w.operator_id, 'brand', w.brand_id, 'player', w.player_id,
     'event_id', event_id, 'ts', ts)
-  if w.shortfall > 0 then
+  if w.shortfall ~= '0' then
     rcall('XADD', KEYS[4], '*', 'type', 'seed_funding', 'pot', pot_id,
-      'amount', fmt(w.shortfall), 'reason', 'raffle_prize', 'win', w.win_id, 'ts', ts)
+      'amount', w.shortfall, 'reason', 'raffle_prize', 'win', w.win_id, 'ts', ts)
   end
   local brand_path = w.operator_id .. ':' .. w.brand_id
   local record = '{"win_id":' .. jstr(w.win_id)
@@ -274,12 +291,12 @@ for _, w in ipairs(winners) do
     .. ',"operator_id":' .. jstr(w.operator_id)
     .. ',"brand_id":' .. jstr(w.brand_id)
     .. ',"player_id":' .. jstr(w.player_id)
-    .. ',"win_amount":"' .. fmt(w.amount) .. '"'
+    .. ',"win_amount":"' .. w.amount .. '"'
     .. ',"currency":' .. jstr(engine.currency)
     .. ',"timestamp":' .. ts
     .. ',"win_withheld":' .. jbool(w.withheld)
     .. ',"gameround_id":null,"source_id":null'
-    .. ',"seed":"0","seed_deficit":"' .. fmt(w.shortfall) .. '"'
+    .. ',"seed":"0","seed_deficit":"' .. w.shortfall .. '"'
     .. ',"raffle_round":' .. fmt(round) .. '}'
   local groups = {'i', 'b:' .. brand_path}
   if pot then

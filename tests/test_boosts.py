@@ -16,7 +16,7 @@ from app.store import Refusal, ScriptRefusal, keys
 from tests.conftest import CLI, auth
 from tests.support.definitions import hit_rate, instance, pot
 from tests.support.http import create_instance, expect, post, set_status, v1_body, view
-from tests.support.money import assert_conserved
+from tests.support.money import assert_conserved, units
 from tests.support.snapshots import snapshot
 
 RIVAL_ADMIN = Principal("rival-admin", "rival", ("admin",))
@@ -268,3 +268,94 @@ async def test_the_script_refuses_malformed_arguments_and_writes_nothing(
         await gateway.store.script("boost_pot", script_keys, args)
     assert refused.value.code is Refusal.BAD_ARGUMENT
     assert await snapshot(gateway.store, boosted) == state
+
+
+# -- exact money at any size ------------------------------------------------------------------
+INT64_MAX = 2**63 - 1
+TWO53 = 2**53
+
+
+async def arrange_history(gateway: Services, instance_id: str, pot_id: str, amount: int) -> None:
+    """A long-lived instance: `amount` micros were boosted into the pot's value and then won,
+    in the ledger and in the state, as the scripts write them (so the books still balance)."""
+    client = gateway.store.client
+    ledger = keys.instance_ledger(instance_id)
+    await client.xadd(
+        ledger,
+        {"type": "boost", "id": "history", "pot": pot_id, "target": "value", "amount": amount,
+         "value": amount, "reserve": 0, "by": "test", "ts": 1},
+    )  # fmt: skip
+    await client.xadd(
+        ledger,
+        {"type": "win", "id": "history-win", "pot": pot_id, "amount": amount, "seed": 0,
+         "from_reserve": 0, "deficit": 0, "withheld": "0", "drop_at": "", "random": "",
+         "operator": "demo", "brand": "brand1", "player": "p", "event_id": "e", "ts": 2},
+    )  # fmt: skip
+    state_key = keys.instance_state(instance_id)
+    s = await client.hgetall(state_key)
+    await client.hset(
+        state_key,
+        mapping={
+            name: str(int(s.get(name) or 0) + amount) for name in ("total:boosts", "total:wins")
+        },
+    )
+
+
+async def test_total_boosts_passes_2_to_the_63_exactly_and_every_reader_agrees(
+    client: QuartClient, headers: dict[str, str], gateway: Services
+) -> None:
+    """total:boosts is a lifetime total: a decimal string of any size, never a limit. The
+    instance view, the reconciliation and the meter report read it exactly past 2^63."""
+    await create_instance(client, headers, instance("long", pots=[pot("main", "0.70", RARE)]))
+    history = INT64_MAX - 1_000_000
+    await arrange_history(gateway, "long", "main", history)
+    for amount in ("1.5", "0.000001"):
+        await expect(await boost(client, headers, "long", pot_id="main", amount=amount), 201)
+    expected = history + 1_500_001  # 2^63 + 500_000: past what HINCRBY holds
+    state = await gateway.store.client.hgetall(keys.instance_state("long"))
+    assert state["total:boosts"] == str(expected)
+    assert (await view(client, headers, "long"))["totals"]["boosts"] == units(expected)
+    response = await client.get("/admin/instances/long/reconciliation", headers=headers)
+    books = await expect(response, 200)
+    assert (books["balanced"], books["differences"]) == (True, [])
+    response = await client.get("/admin/instances/long/meters", headers=headers)
+    assert (await expect(response, 200))["cumulative"]["boosts"] == units(expected)
+
+
+@pytest.mark.parametrize("start", [TWO53 - 1, TWO53 + 1, INT64_MAX - 3_000_000])
+async def test_a_boost_lifts_a_pot_exactly_past_2_to_the_53(
+    gateway: Services, client: QuartClient, headers: dict[str, str], start: int
+) -> None:
+    pots = [pot("big", "0.70", RARE)]
+    await create_instance(client, headers, instance("huge", pots=pots))
+    state_key = keys.instance_state("huge")
+    await gateway.store.client.hset(
+        state_key, mapping={"pot:big:value": start, "pot:big:reserve": start}
+    )
+    for target in ("value", "reserve"):
+        done = await gateway.store.boost_pot(
+            "huge", boost_id=target, pot_id="big", target=target, amount=3_000_000, by="t",
+            now_ms=1,
+        )  # fmt: skip
+        assert done == ((False, 3_000_000, 0) if target == "value" else (False, 0, 3_000_000))
+    state = await gateway.store.client.hgetall(state_key)
+    assert (state["pot:big:value"], state["pot:big:reserve"]) == (str(start + 3_000_000),) * 2
+
+
+async def test_a_boost_past_2_to_the_63_is_refused_and_changes_nothing(
+    gateway: Services, client: QuartClient, headers: dict[str, str]
+) -> None:
+    await create_instance(client, headers, instance("full", pots=[pot("main", "0.70", RARE)]))
+    state_key = keys.instance_state("full")
+    await gateway.store.client.hset(
+        state_key, mapping={"pot:main:value": INT64_MAX - 1, "pot:main:reserve": INT64_MAX - 2}
+    )
+    before = await snapshot(gateway.store, "full")
+    for target in ("value", "reserve"):
+        body = {"pot_id": "main", "amount": "0.000003", "target": target}
+        await expect(await boost(client, headers, "full", **body), 409, "AMOUNT_OVERFLOW")
+    assert await snapshot(gateway.store, "full") == before
+    body = {"pot_id": "main", "amount": "0.000001", "target": "value"}
+    await expect(await boost(client, headers, "full", **body), 201)
+    state = await gateway.store.client.hgetall(state_key)
+    assert state["pot:main:value"] == str(INT64_MAX)

@@ -1,5 +1,5 @@
 """Contract tests of lua/draw_raffle-9.lua (with open_round-2.lua and the tickets awarded by
-contribute-30.lua): weighted distinct winners, prizes and money, closing the round, refusals.
+contribute-11.lua): weighted distinct winners, prizes and money, closing the round, refusals.
 
 Randoms are injected, so every outcome is computed exactly by a plain linear scan here."""
 
@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import random
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -311,3 +312,142 @@ async def test_refusals_change_nothing(store: Store) -> None:
     await refused(store, Refusal.NOT_A_RAFFLE, lambda: draw(store, plain, [0], now=late), "plain")
     record = await draw(store, engine, [0, 0], now=late)
     assert [w["player_id"] for w in record["winners"]] == ["a"]
+
+
+# -- exact money at any size ------------------------------------------------------------------
+INT64_MAX = 2**63 - 1
+TWO53 = 2**53
+Prize = tuple[str, int]  # ("share", ppm) or ("fixed", micros)
+
+
+def definition_prizes(prizes: list[Prize]) -> list[Any]:
+    return [
+        {"share": format(Decimal(n).scaleb(-6), "f")}
+        if kind == "share"
+        else format(Decimal(n).scaleb(-6), "f")
+        for kind, n in prizes
+    ]
+
+
+def expected_prizes(pot_value: int, prizes: list[Prize]) -> list[tuple[int, int, int]]:
+    """(prize, from the pot, shortfall) of each prize in order, in Python integers: a share
+    is of the pot's value at the draw; each prize takes from the pot what is left."""
+    left, paid = pot_value, []
+    for kind, n in prizes:
+        prize = pot_value * n // 10**6 if kind == "share" else n
+        from_pot = min(prize, left)
+        left -= from_pot
+        paid.append((prize, from_pot, prize - from_pot))
+    return paid
+
+
+async def arrange(store: Store, **fields: int) -> dict[str, int]:
+    """Write state fields as a long-lived instance would hold them; the money state after."""
+    if fields:
+        await store.client.hset(
+            keys.instance_state("jp1"), mapping={k: str(v) for k, v in fields.items()}
+        )
+    names = ("pot:pool:value", "pot:pool:deficit", "total:wins", "total:seed_funding")
+    s = await state(store)
+    return {name: int(s.get(name) or 0) for name in names}
+
+
+async def assert_paid_exactly(
+    store: Store, record: dict[str, Any], before: dict[str, int], paid: list[tuple[int, int, int]]
+) -> None:
+    """The record, the state, the ledger, the win records and the event carry `paid` exactly."""
+    as_text = [(str(a), str(f), str(s)) for a, f, s in paid]
+    assert [(w["win_amount"], w["from_pot"], w["shortfall"]) for w in record["winners"]] == as_text
+    assert record["pot_value"] == str(before["pot:pool:value"])
+    total, funded = sum(a for a, _, _ in paid), sum(s for _, _, s in paid)
+    s = await state(store)
+    assert s["pot:pool:value"] == str(before["pot:pool:value"] - sum(f for _, f, _ in paid))
+    assert s["total:wins"] == str(before["total:wins"] + total)
+    assert s["total:seed_funding"] == str(before["total:seed_funding"] + funded)
+    assert s["pot:pool:deficit"] == str(before["pot:pool:deficit"] + funded)
+    entries = await ledger(store)
+    last_draw = max(i for i, e in enumerate(entries) if e["type"] == "raffle_draw")
+    entries = entries[last_draw:]
+    assert [(e["amount"], e["from_pot"], e["deficit"]) for e in entries if e["type"] == "win"] == (
+        as_text
+    )
+    assert [e["amount"] for e in entries if e["type"] == "seed_funding"] == [
+        str(s) for _, _, s in paid if s
+    ]
+    listed = {w.win_id: w.win_amount for w in await store.winners("jp1")}
+    assert [listed[w["win_id"]] for w in record["winners"]] == [a for a, _, _ in paid]
+    (_, event) = (await store.client.xrange(keys.instance_events("jp1")))[-1]
+    amounts = [w["win_amount"] for w in json.loads(event["payload"])["data"]["winners"]]
+    assert [Decimal(a) for a in amounts] == [Decimal(a).scaleb(-6) for a, _, _ in paid]
+
+
+SHARES: list[Prize] = [("share", 500_000), ("share", 333_333), ("share", 166_667)]
+
+
+@pytest.mark.parametrize(
+    "pot_value", [TWO53 - 1, TWO53, TWO53 + 1, 3 * TWO53 + 7, INT64_MAX - 1, INT64_MAX]
+)
+async def test_shares_of_a_pot_at_and_above_2_to_the_53_are_exact(
+    store: Store, pot_value: int
+) -> None:
+    prizes = [*SHARES, ("fixed", 7_000_001)]
+    engine = await raffle(store, definition_prizes(prizes))
+    for player in "abcd":
+        await tickets(store, engine, player, 1)
+    before = await arrange(store, **{"pot:pool:value": pot_value})
+    record = await draw(store, engine, [0, 0, 0, 0])  # a, b, c, d in order
+    assert [w["player_id"] for w in record["winners"]] == list("abcd")
+    await assert_paid_exactly(store, record, before, expected_prizes(pot_value, prizes))
+
+
+async def test_totals_and_the_deficit_pass_2_to_the_63_exactly(store: Store) -> None:
+    """Lifetime totals and a pot's deficit are decimal strings of any size (as the contribute
+    script keeps them): a draw adds to them past 2^63 - 1, exactly."""
+    prizes: list[Prize] = [("fixed", 3_000_000), ("share", 1_000_000)]
+    engine = await raffle(store, definition_prizes(prizes))
+    for player in "ab":
+        await tickets(store, engine, player, 1)
+    near = INT64_MAX - 2
+    fields = {"pot:pool:deficit": near, "total:wins": near, "total:seed_funding": near}
+    before = await arrange(store, **{"pot:pool:value": TWO53 + 1, **fields})
+    record = await draw(store, engine, [0, 0])
+    await assert_paid_exactly(store, record, before, expected_prizes(TWO53 + 1, prizes))
+    s = await state(store)
+    assert int(s["total:seed_funding"]) > INT64_MAX and s["pot:pool:value"] == "0"
+    # the next round: one player, the fixed prize mostly operator funding
+    await tickets(store, engine, "a", 1)
+    before = await arrange(store)
+    record = await draw(store, engine, [0, 0], round_id=2)
+    await assert_paid_exactly(
+        store, record, before, expected_prizes(before["pot:pool:value"], prizes[:1])
+    )
+
+
+@pytest.mark.parametrize("redis_url", ["real"], indirect=True)
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    pot_value=st.one_of(
+        st.integers(0, INT64_MAX),
+        st.integers(TWO53 - 10**6, TWO53 + 10**6),
+        st.integers(INT64_MAX - 10**7, INT64_MAX),
+    ),
+    shares=st.lists(st.integers(1, 10**6), min_size=1, max_size=3).filter(
+        lambda ppms: sum(ppms) <= 10**6
+    ),
+    fixed=st.lists(st.integers(1, 10**15), max_size=2),
+    order=st.randoms(use_true_random=False),
+)
+async def test_prizes_match_python_integers_at_any_pot_value(
+    store: Store, pot_value: int, shares: list[int], fixed: list[int], order: random.Random
+) -> None:
+    await store.client.flushall()
+    prizes: list[Prize] = [("share", n) for n in shares] + [("fixed", n) for n in fixed]
+    order.shuffle(prizes)
+    engine = await raffle(store, definition_prizes(prizes))
+    for k in range(len(prizes)):
+        await tickets(store, engine, f"p{k}", 1)
+    before = await arrange(store, **{"pot:pool:value": pot_value})
+    record = await draw(store, engine, [0] * len(prizes))
+    await assert_paid_exactly(store, record, before, expected_prizes(pot_value, prizes))

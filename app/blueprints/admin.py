@@ -382,6 +382,7 @@ async def ledger(instance_id: str, query: dict[str, Any]) -> dict[str, Any]:
         Code.INSTANCE_TERMINATED,
         Code.POT_NOT_PROGRESSIVE,
         Code.BOOST_ID_REUSED,
+        Code.AMOUNT_OVERFLOW,
     ),
 )
 async def boost(instance_id: str, body: dict[str, Any]) -> tuple[dict[str, Any], int]:

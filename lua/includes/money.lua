@@ -4,8 +4,9 @@
 --          as long as results stay below 2^53 (mul_ppm and idiv keep them there);
 --   big    a decimal string of a non-negative integer of any size ('0', '123', no leading
 --          zeros): pot values, reserves and lifetime totals, which may pass 2^53. big_add,
---          big_sub and big_cmp work on 15-digit limbs, each below 2^53, so every Lua
---          operation on them is exact too.
+--          big_sub and big_cmp work on 15-digit limbs, big_mul_ppm (a share of a big value)
+--          on 9-digit limbs, each product below 2^53, so every Lua operation on them is
+--          exact too.
 local MAX_SAFE = 9007199254740991
 local MICRO = 1000000
 
@@ -134,6 +135,41 @@ local function big_sub(a, b)
     r[i] = d
   end
   return unlimbs(r)
+end
+
+-- a * m as a big value (a small or big, m an integer 0 <= m <= 1e6), in 9-digit limbs so
+-- that every product stays below 2^53
+local function big_mul_small(a, m)
+  local s, parts, carry = as_big(a), {}, 0
+  local i = #s
+  while i > 0 do
+    local j = math.max(1, i - 8)
+    local rest
+    carry, rest = idiv(tonumber(string.sub(s, j, i)) * m + carry, 1000000000)
+    parts[#parts + 1] = rest
+    i = j - 1
+  end
+  parts[#parts + 1] = carry
+  local n = #parts
+  while n > 1 and parts[n] == 0 do
+    n = n - 1
+  end
+  local out = {fmt(parts[n])}
+  for k = n - 1, 1, -1 do
+    out[#out + 1] = string.format('%09d', parts[k])
+  end
+  return table.concat(out)
+end
+
+-- floor(x * ppm / 1e6) for a value x small or big (0 <= ppm <= 1e6): x = q * 1e6 + r, so
+-- it is q * ppm + floor(r * ppm / 1e6), both exact
+local function big_mul_ppm(x, ppm)
+  local s = as_big(x)
+  if #s <= 15 then
+    return fmt(mul_ppm(tonumber(s), ppm))
+  end
+  local q, r = string.sub(s, 1, -7), tonumber(string.sub(s, -6))
+  return big_add(big_mul_small(q, ppm), idiv(r * ppm, MICRO))
 end
 
 -- micros (small or big) as an exact decimal string of units: 1234500000 -> '1234.5'
