@@ -13,7 +13,7 @@ from quart import Quart
 from app.contract import Declaration, Reply, declaration_of
 from app.schemas.admin import OneOfSchema
 from app.schemas.common import Amount, ErrorSchema, amount_property
-from app.schemas.events import EVENT_SCHEMAS, EventEnvelopeSchema
+from app.schemas.events import EVENT_SCHEMAS, INTERNAL_EVENTS, EventEnvelopeSchema
 
 ERROR_REF = {"$ref": "#/components/schemas/Error"}
 ERROR_TEXT = {
@@ -53,7 +53,8 @@ def build_spec(app: Quart, version: str) -> dict[str, Any]:
     # The websocket's messages: the envelope and each event type's data (the event catalogue).
     spec.components.schema("EventEnvelope", schema=EventEnvelopeSchema)
     for event_type, event_schema in EVENT_SCHEMAS.items():
-        spec.components.schema(event_type.value, schema=event_schema)
+        if event_type not in INTERNAL_EVENTS:
+            spec.components.schema(event_type.value, schema=event_schema)
     for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
         if rule.websocket:
             continue

@@ -25,7 +25,7 @@ from app.services import Services
 from app.store import keys
 from app.store.scripts import lua_dir
 from tests.support.definitions import hit_rate, pot
-from tests.support.http import create_instance, expect, post, v1_body
+from tests.support.http import create_instance, expect, post, set_status, v1_body
 
 Scenario = Callable[[QuartClient, dict[str, str]], Awaitable[None]]
 
@@ -75,11 +75,19 @@ async def a_win_decision(client: QuartClient, headers: dict[str, str]) -> None:
     await expect(await post(client, path, {"reason": "é checked"}, headers), 200)
 
 
+async def status_changes(client: QuartClient, headers: dict[str, str]) -> None:
+    await create_instance(client, headers, _instance("ev-status"))
+    for action in ("pause", "resume", "terminate"):
+        await set_status(client, headers, "ev-status", action)
+    await set_status(client, headers, "ev-status", "terminate")  # done already: no event
+
+
 SCENARIOS: dict[str, Scenario] = {
     EventType.JACKPOT_WIN.value: a_win,
     EventType.OPT_IN.value: an_opt_in_and_out,
     EventType.RAFFLE_WIN.value: a_raffle_draw,
     EventType.WIN_DECISION.value: a_win_decision,
+    EventType.INSTANCE_STATUS.value: status_changes,
 }
 
 
@@ -147,6 +155,18 @@ async def test_every_event_a_script_emits_decodes_with_its_schema(
             entry["event_id"],
         )
     assert event_type in {entry["event_type"] for entry in entries}
+
+
+async def test_each_status_change_emits_one_status_event(
+    client: QuartClient, headers: dict[str, str], gateway: Services
+) -> None:
+    await status_changes(client, headers)
+    entries = await gateway.store.client.xrange(keys.instance_events("ev-status"))
+    changes = [
+        (data["previous_status"], data["status"])
+        for data in (decode_event(fields["payload"])["data"] for _, fields in entries)
+    ]
+    assert changes == [("Active", "Paused"), ("Paused", "Active"), ("Active", "Terminated")]
 
 
 async def test_a_win_event_carries_the_published_fields_exactly(

@@ -30,6 +30,13 @@ class EventType(StrEnum):
     RAFFLE_WIN = "RaffleWinEvent"
     OPT_IN = "OptInEvent"
     WIN_DECISION = "WinDecisionEvent"
+    INSTANCE_STATUS = "InstanceStatusEvent"
+
+
+# Written to the events streams for the web processes, never sent to a client as such: an
+# InstanceStatusEvent makes each process send the instance's JackpotUpdateEvent at once.
+INTERNAL_EVENTS = frozenset({EventType.INSTANCE_STATUS})
+PUBLIC_EVENTS = tuple(t for t in EventType if t not in INTERNAL_EVENTS)
 
 
 def DecimalString(**kwargs: Any) -> fields.String:
@@ -144,12 +151,24 @@ class WinDecisionEventSchema(StrictSchema):
     timestamp = fields.Integer(required=True)
 
 
+class InstanceStatusEventSchema(StrictSchema):
+    """An instance's status changed (lua/set_status-4.lua); internal, see INTERNAL_EVENTS."""
+
+    instance_id = fields.String(required=True)
+    status = fields.String(
+        required=True, validate=validate.OneOf(["Pending", "Active", "Paused", "Terminated"])
+    )
+    previous_status = fields.String(required=True)
+    timestamp = fields.Integer(required=True)
+
+
 EVENT_SCHEMAS: dict[EventType, type[Schema]] = {
     EventType.JACKPOT_UPDATE: JackpotUpdateEventSchema,
     EventType.JACKPOT_WIN: JackpotWinEventSchema,
     EventType.RAFFLE_WIN: RaffleWinEventSchema,
     EventType.OPT_IN: OptInEventSchema,
     EventType.WIN_DECISION: WinDecisionEventSchema,
+    EventType.INSTANCE_STATUS: InstanceStatusEventSchema,
 }
 
 

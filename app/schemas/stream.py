@@ -6,7 +6,7 @@ from __future__ import annotations
 from marshmallow import fields, validate
 
 from app.schemas.common import Id, StrictSchema
-from app.schemas.events import EventType
+from app.schemas.events import PUBLIC_EVENTS
 
 ALL_EVENTS = "*"
 MAX_EVENT_ID_LENGTH = 64 * 1024
@@ -21,7 +21,7 @@ class AuthenticateSchema(StrictSchema):
 
 class EventChoiceSchema(StrictSchema):
     event_type = fields.String(
-        required=True, validate=validate.OneOf([*(t.value for t in EventType), ALL_EVENTS])
+        required=True, validate=validate.OneOf([*(t.value for t in PUBLIC_EVENTS), ALL_EVENTS])
     )
 
 

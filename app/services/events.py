@@ -7,6 +7,12 @@
   builds one JackpotUpdateEvent per instance whose values or status changed: the same work
   with 10 or 10,000 subscribers. A subscriber's pending update of an instance is replaced by
   the newer one (conflation); only discrete events (wins, opt-ins) queue up.
+- A status change (an InstanceStatusEvent in the stream, written by lua/set_status-4.lua;
+  never sent as such) or a raffle draw (its RaffleWinEvent) makes the hub read that
+  instance's state at once and send its JackpotUpdateEvent, so subscribers see a pause,
+  resume, termination or drawn pot without waiting for the tick. A Terminated instance's last
+  update says Terminated; on resume, the snapshot after the replay also carries the current
+  update of every instance whose status changed in the replayed stretch, whatever its status.
 - A subscriber whose outbox exceeds `queue_limit` is closed with 1013: it cannot slow the
   others, nor grow the process's memory.
 
@@ -39,7 +45,12 @@ from marshmallow import ValidationError
 
 from app import jsonio
 from app.money import format_amount, from_micros
-from app.schemas.events import EventType, JackpotUpdateEventSchema, decode_event
+from app.schemas.events import (
+    INTERNAL_EVENTS,
+    EventType,
+    JackpotUpdateEventSchema,
+    decode_event,
+)
 from app.security import Principal
 from app.services.config import ConfigCache, ConfigSnapshot
 from app.store import Store
@@ -49,6 +60,10 @@ log = logging.getLogger("jackpot_gateway.events")
 
 UPDATE = EventType.JACKPOT_UPDATE.value
 UPDATE_SCHEMA = JackpotUpdateEventSchema()
+INTERNAL = frozenset(t.value for t in INTERNAL_EVENTS)
+STATUS_CHANGE = EventType.INSTANCE_STATUS.value
+# Stream events after which an instance's JackpotUpdateEvent is sent at once (state changed).
+STATE_CHANGES = frozenset({STATUS_CHANGE, EventType.RAFFLE_WIN.value})
 MASKED_PLAYER = "***"
 CLOSE_GOING_AWAY = 1001
 CLOSE_TRY_AGAIN_LATER = 1013
@@ -237,6 +252,7 @@ class EventHub:
         self._visibility: tuple[int, dict[str, frozenset[str]]] = (-1, {})
         self._visible_version = -1  # the config version subscribers' visibility follows
         self._drain_lock = asyncio.Lock()
+        self._update_lock = asyncio.Lock()  # state reads and `_updates` stay in order
         self._start_lock = asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []
         self._listener: Any = None
@@ -361,13 +377,20 @@ class EventHub:
         self._tokens[subscriber.operator_id] = (self._positions_version, token)
         return token
 
-    def _snapshot(self, subscriber: Subscriber, event_id: str | None = None) -> list[str]:
-        """The latest JackpotUpdateEvent of every visible Active instance."""
+    def _snapshot(
+        self,
+        subscriber: Subscriber,
+        event_id: str | None = None,
+        changed: frozenset[str] | set[str] = frozenset(),
+    ) -> list[str]:
+        """The latest JackpotUpdateEvent of every visible Active instance, and of the
+        `changed` ones (status changes a resumed subscriber missed) whatever their status."""
         event_id = event_id or self.event_id_for(subscriber)
         return [
             Message(UPDATE, instance_id, None, data).render(event_id, subscriber.operator_id)
             for instance_id, data in sorted(self._updates.items())
-            if instance_id in subscriber.visible and data["status"] == "Active"
+            if instance_id in subscriber.visible
+            and (data["status"] == "Active" or instance_id in changed)
         ]
 
     async def _resume(self, subscriber: Subscriber, last_event_id: str) -> list[str]:
@@ -391,15 +414,20 @@ class EventHub:
         batches = [await self._store.events_after(i, start[i], now[i]) for i in sorted(behind)]
         state = dict(start)
         replay = []
+        changed = set()
         for event in heapq.merge(*batches, key=lambda e: stream_id_key(e.stream_id)):
             state[event.instance_id] = event.stream_id
+            if event.event_type in INTERNAL:
+                if event.event_type == STATUS_CHANGE:
+                    changed.add(event.instance_id)
+                continue
             message = Message.from_stored(event)
             if message is not None and subscriber.wants(message):
                 replay.append(message.render(encode_cursor(state), subscriber.operator_id))
         # Pot values are state, not events: the current ones follow the replay, with the
         # cursor the replay ends at (live events queued meanwhile come after them).
         caught_up = {i: _later(state[i], now[i]) for i in visible}
-        return [*replay, *self._snapshot(subscriber, encode_cursor(caught_up))]
+        return [*replay, *self._snapshot(subscriber, encode_cursor(caught_up), changed)]
 
     def _resume_failed(self, subscriber: Subscriber, reason: str, lost: list[str]) -> list[str]:
         messages = {
@@ -442,14 +470,22 @@ class EventHub:
         async with self._drain_lock:
             ids = sorted(instance_ids)
             await self._see_new_instances(ids)
+            changed = set()
             for instance_id in ids:
                 after = self.positions.get(instance_id, START)
                 for event in await self._store.events_after(instance_id, after):
                     self.positions[instance_id] = event.stream_id
                     self._positions_version += 1
+                    if event.event_type in STATE_CHANGES:
+                        changed.add(instance_id)
+                    if event.event_type in INTERNAL:
+                        continue
                     message = Message.from_stored(event)
                     if message is not None:
                         self._dispatch(message)
+            if changed:
+                # After the events, under the same cursor: the instance's new state.
+                await self._refresh_updates(await self._config.get(), publish=True, only=changed)
 
     async def _see_new_instances(self, instance_ids: list[str]) -> None:
         """Before delivering events of an instance created since the subscribers' visibility
@@ -507,10 +543,27 @@ class EventHub:
         await self._refresh_updates(config, publish=True)
         self.ticks += 1
 
-    async def _refresh_updates(self, config: ConfigSnapshot, *, publish: bool) -> None:
-        states = await self._store.states(list(config.instances))
+    async def _refresh_updates(
+        self, config: ConfigSnapshot, *, publish: bool, only: set[str] | None = None
+    ) -> None:
+        """Read the state of every instance (or `only` these) in one pipeline and send the
+        JackpotUpdateEvent of each one that changed, built once for every subscriber."""
+        async with self._update_lock:
+            ids = [i for i in config.instances if only is None or i in only]
+            states = await self._store.states(ids)
+            self._update_from(config, ids, states, publish=publish)
+
+    def _update_from(
+        self,
+        config: ConfigSnapshot,
+        ids: list[str],
+        states: dict[str, dict[str, str]],
+        *,
+        publish: bool,
+    ) -> None:
         now_ms = int(time.time() * 1000)
-        for instance_id, definition in config.instances.items():
+        for instance_id in ids:
+            definition = config.instances[instance_id]
             state = states.get(instance_id)
             if state is None:
                 continue

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -78,12 +79,28 @@ class InstanceStore(StoreBase):
         await self.client.zadd(keys.INSTANCES, {instance_id: now_ms}, nx=True)
         return bool(created)
 
-    async def set_status(self, instance_id: str, action: str, *, now_ms: int, by: str) -> str:
+    async def set_status(
+        self, instance_id: str, action: str, *, now_ms: int, by: str, event_id: str | None = None
+    ) -> str:
+        """The new status; a change also emits an InstanceStatusEvent (lua/set_status-4.lua)."""
         return str(
             await self.script(
                 "set_status",
-                [keys.instance_state(instance_id), keys.instance_ledger(instance_id)],
-                [action, now_ms, by],
+                [
+                    keys.instance_state(instance_id),
+                    keys.instance_ledger(instance_id),
+                    keys.instance_events(instance_id),
+                    keys.instance_channel(instance_id),
+                ],
+                [
+                    action,
+                    now_ms,
+                    by,
+                    instance_id,
+                    event_id or str(uuid.uuid4()),
+                    self.publish_mode,
+                    self.events_cap,
+                ],
             )
         )
 
