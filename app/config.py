@@ -96,6 +96,7 @@ class Settings:
     events_stream_cap: int = 1000
     events_queue_limit: int = 1000
     events_auth_timeout_s: float = 5.0
+    raffle_round_retention_days: int = 90
     callback_allowlist: tuple[str, ...] = field(default_factory=tuple)
     dev_mode: bool = False
     log_json: bool = True
@@ -155,6 +156,9 @@ class Settings:
             events_queue_limit=_int(env, "EVENTS_QUEUE_LIMIT", cls.events_queue_limit, 1),
             events_auth_timeout_s=_float(
                 env, "EVENTS_AUTH_TIMEOUT_SECONDS", cls.events_auth_timeout_s, 0.1
+            ),
+            raffle_round_retention_days=_int(
+                env, "RAFFLE_ROUND_RETENTION_DAYS", cls.raffle_round_retention_days, minimum=1
             ),
             callback_allowlist=allow,
             dev_mode=dev_mode,

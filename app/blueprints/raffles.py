@@ -11,7 +11,7 @@ from app.contract import declare
 from app.http import principal, services
 from app.refusals import Code
 from app.schemas.contributions import PLAYER_ID
-from app.schemas.raffles import TicketSchema, TicketsQuerySchema
+from app.schemas.raffles import OperatorRoundSchema, TicketSchema, TicketsQuerySchema
 
 blueprint = Blueprint("raffles", __name__)
 
@@ -64,3 +64,18 @@ async def player_tickets(instance_id: str, brand_id: str, player_id: str) -> Any
 )
 async def active_tickets(brand_id: str, player_id: str) -> Any:
     return TICKETS.dump(await services().raffles.active_tickets(principal(), brand_id, player_id))
+
+
+@blueprint.get("/jackpots/instances/raffle/rounds/<instance_id>/<round_id>")
+@declare(
+    "Read a round of a raffle the caller's brands play: a drawn one with everything needed "
+    "to check its draw (commitment, seed, random numbers, winners, ticket snapshot and its "
+    "hash; other operators' players are `***`), or the open one's commitment.",
+    tag=TAG,
+    path={"instance_id": INSTANCE_ID, "round_id": fields.Integer(validate=validate.Range(1))},
+    responses={200: OperatorRoundSchema},
+    refusals=(Code.INSTANCE_NOT_FOUND, Code.NOT_A_RAFFLE, Code.ROUND_NOT_FOUND),
+)
+async def raffle_round(instance_id: str, round_id: int) -> Any:
+    found = await services().raffles.operator_round(principal(), instance_id, round_id)
+    return OperatorRoundSchema().dump(found)

@@ -77,3 +77,13 @@ class RaffleRoundSchema(StrictSchema):
     next_commitment = fields.String(allow_none=True)
     snapshot_hash = fields.String(allow_none=True)
     tickets = fields.List(fields.Nested(RoundTicketSchema))
+
+
+class OperatorRoundSchema(RaffleRoundSchema):
+    """A raffle round as an operator sees it: another operator's players are `***` in
+    `winners` (`player_id`) and in `tickets` (`player_key` `operator:brand:***`); the
+    commitment, seed, random numbers, snapshot hash and every ticket count stay published
+    (README, "Verifying a draw")."""
+
+    class Meta(RaffleRoundSchema.Meta):
+        exclude = ("by",)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from typing import Any
 
@@ -11,13 +12,25 @@ from app.refusals import Code, Refused
 from app.security import Principal
 from app.services.canonical import from_storage
 from app.services.config import ConfigCache, ConfigSnapshot
-from app.services.draws import commitment, draw_randoms, new_seed, round_end, snapshot_hash
+from app.services.draws import (
+    DAY_MS,
+    commitment,
+    draw_randoms,
+    new_seed,
+    round_end,
+    snapshot_hash,
+)
+from app.services.events import MASKED_PLAYER
 from app.services.scope import resolve_brand
 from app.services.targets import instance_definition
 from app.store import Refusal, ScriptRefusal, Store
 from app.store.raffles import Order, TicketRecord
 
 SORT_ORDERS: dict[str, Order] = {"ticket_count": "t", "timestamp_end": "e", "player_id": "p"}
+DEFAULT_ROUND_RETENTION_MS = 90 * DAY_MS
+ARCHIVE_CHUNK = 500  # players copied, hash entries scanned or index members removed per step
+
+log = logging.getLogger("jackpot_gateway.raffles")
 
 
 def ticket_view(record: TicketRecord) -> dict[str, Any]:
@@ -53,10 +66,43 @@ def draw_refusal(instance_id: str, refusal: ScriptRefusal) -> Refused:
     raise refusal
 
 
+def mask_round(record: dict[str, Any], operator_id: str) -> dict[str, Any]:
+    """The round without who drew it and with other operators' player ids as `***` (their
+    operator and brand stay, as in a RaffleWinEvent)."""
+    masked = {name: value for name, value in record.items() if name != "by"}
+    if "winners" in record:
+        masked["winners"] = [
+            w if w["operator_id"] == operator_id else {**w, "player_id": MASKED_PLAYER}
+            for w in record["winners"]
+        ]
+    if "tickets" in record:
+        masked["tickets"] = [
+            t
+            if t["player_key"].split(":", 1)[0] == operator_id
+            else {**t, "player_key": _masked_key(t["player_key"])}
+            for t in record["tickets"]
+        ]
+    return masked
+
+
+def _masked_key(player_key: str) -> str:
+    operator_id, brand_id, _ = player_key.split(":", 2)
+    return f"{operator_id}:{brand_id}:{MASKED_PLAYER}"
+
+
 class RaffleService:
-    def __init__(self, store: Store, config: ConfigCache) -> None:
+    def __init__(
+        self,
+        store: Store,
+        config: ConfigCache,
+        *,
+        round_retention_ms: int = DEFAULT_ROUND_RETENTION_MS,
+        archive_chunk: int = ARCHIVE_CHUNK,
+    ) -> None:
         self._store = store
         self._config = config
+        self.round_retention_ms = round_retention_ms
+        self.archive_chunk = archive_chunk
 
     async def round_tickets(
         self, principal: Principal, instance_id: str, query: dict[str, Any]
@@ -188,6 +234,15 @@ class RaffleService:
         await self._snapshot(instance_id, round_id)
         return await self.round(instance_id, round_id, with_tickets=False)
 
+    async def operator_round(
+        self, principal: Principal, instance_id: str, round_id: int
+    ) -> dict[str, Any]:
+        """A round of a raffle the caller's brands play, with other operators' players
+        masked as the event stream masks them; everything else as published to admins."""
+        config = await self._config.get()
+        raffle_instance(principal, config, instance_id)
+        return mask_round(await self.round(instance_id, round_id), principal.operator_id)
+
     async def _raffle_definition(self, instance_id: str) -> dict[str, Any]:
         """The stored definition (fresher than the cache: the admin API just wrote it)."""
         stored = (await self._store.definitions([instance_id])).get(instance_id)
@@ -199,9 +254,12 @@ class RaffleService:
         return definition
 
     async def run_scheduled_draw(self, target: str) -> None:
-        """The scheduler's `draw` item: `<instance_id>@<round>`."""
+        """The scheduler's `draw` item: `<instance_id>@<round>`: the round drawn (unless it
+        was already), then archived. The item is done only after both, so a scheduler that
+        stops midway leaves the rest to the next one (the archive resumes where it was)."""
         instance_id, _, round_text = target.rpartition("@")
-        if await self.draw(instance_id, "scheduler", expected_round=int(round_text)) is None:
+        round_id = int(round_text)
+        if await self.draw(instance_id, "scheduler", expected_round=round_id) is None:
             # Drawn already (by hand, or by a scheduler that stopped before scheduling the
             # next round): make sure the open round's draw is due.
             state = await self._store.raffle_round(instance_id)
@@ -210,6 +268,53 @@ class RaffleService:
                 await self._store.schedule(
                     "draw", f"{instance_id}@{state['round']}", due, only_new=True
                 )
+        await self.archive_round(instance_id, round_id)
+
+    async def archive_round(self, instance_id: str, round_id: int) -> bool:
+        """Move a drawn round out of the live ticket data in bounded steps: its snapshot to a
+        compact list (checked against the recorded snapshot hash before anything is
+        removed), its ticket fields and index members deleted, its record kept with the list
+        until the retention ends. True when the round is archived (or already was); False
+        when it is not drawn, or its copy does not match its hash (then nothing is removed)."""
+        state = await self._store.archive_state(instance_id, round_id)
+        if state == "archived":
+            return True
+        if state == "none":
+            return False
+        record = await self._store.round_record(instance_id, round_id)
+        if record is not None and record["snapshot_hash"] is None:
+            await self._snapshot(instance_id, round_id)  # the drawing process stopped first
+            record = await self._store.round_record(instance_id, round_id)
+        if record is None:
+            return False
+        while True:
+            phase, _, _ = await self._archive_step(instance_id, round_id, "copy")
+            if phase != "copying":
+                break
+        if phase == "copied":
+            tickets = await self._store.archived_tickets(instance_id, round_id)
+            if snapshot_hash(tickets) != record["snapshot_hash"]:
+                log.error(
+                    "raffle %s round %s: the archived tickets do not match the snapshot "
+                    "hash; the live tickets are kept",
+                    instance_id,
+                    round_id,
+                )
+                return False
+        while phase != "archived":
+            phase, _, _ = await self._archive_step(instance_id, round_id, "clear")
+        return True
+
+    async def _archive_step(
+        self, instance_id: str, round_id: int, step: str
+    ) -> tuple[str, int, int]:
+        return await self._store.archive_round_step(
+            instance_id,
+            round_id,
+            step=step,
+            chunk=self.archive_chunk,
+            retention_ms=self.round_retention_ms,
+        )
 
     async def _snapshot(self, instance_id: str, round_id: int) -> str:
         tickets = await self._store.round_tickets(instance_id, round_id)

@@ -104,6 +104,18 @@ def instance_raffle_rounds(instance_id: str) -> str:
     return instance_tag(instance_id) + ":raffle:rounds"
 
 
+def instance_archived_round(instance_id: str, round_id: int) -> str:
+    """Hash: an archived raffle round's record (JSON) and snapshot hash; expires with its
+    tickets (lua/archive_round-5.lua)."""
+    return f"{instance_tag(instance_id)}:raffle:round:{round_id}"
+
+
+def instance_archived_tickets(instance_id: str, round_id: int) -> str:
+    """List: an archived raffle round's ticket snapshot, '<index> <player key> <tickets>' in
+    index order; expires with the round's record."""
+    return f"{instance_tag(instance_id)}:raffle:round:{round_id}:tickets"
+
+
 def instance_events(instance_id: str) -> str:
     """Capped stream of the instance's events, for websocket resume."""
     return instance_tag(instance_id) + ":events"

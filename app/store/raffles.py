@@ -9,6 +9,10 @@ Layout (written by lua/contribute-30.lua at award time; its header is the contra
   `keys.instance_ticket_ranking(id)`  lexicographic index, one member per player, order and
       scope: `<r %010d>|<t|e|p>|<b|o>|<scope>|...` (see ticket_members in the script)
 The current round is the state field `raffle:round` (1 until the first draw closes it).
+A drawn round is archived by lua/archive_round-5.lua in bounded steps: its snapshot copied to
+`keys.instance_archived_tickets(id, r)` (a list), its '<r>|' fields and index members
+removed, its record moved to `keys.instance_archived_round(id, r)`; both expire after the
+configured retention.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ _TICKET_FIELDS = ("tickets", "cost", "first", "last")  # `<r>|<pk>|<name>` in th
 _ROUND_FIELDS = ("round", "seed", "commitment", "opened", "ends")  # `raffle:<name>` in state
 SNAPSHOT_CHUNK = 1000  # fields per HMGET when reading a round's tickets
 Order = Literal["t", "e", "p"]  # ticket count, last contribution (timestamp_end), player id
+ArchiveState = Literal["live", "copied", "archived", "none"]
 
 
 @dataclass(frozen=True)
@@ -200,17 +205,74 @@ class RaffleStore(StoreBase):
         return _round_record(raw)
 
     async def round_record(self, instance_id: str, round_id: int) -> dict[str, Any] | None:
-        """A drawn round's record with its snapshot hash (None until drawn)."""
+        """A drawn round's record with its snapshot hash, live or archived (None until drawn,
+        and once its archive expired)."""
         raw, snapshot = await self.client.hmget(
             keys.instance_raffle_rounds(instance_id), [str(round_id), f"{round_id}|snapshot"]
         )
         if raw is None:
+            raw, snapshot = await self.client.hmget(
+                keys.instance_archived_round(instance_id, round_id), ["record", "snapshot"]
+            )
+        if raw is None:
             return None
         return {**_round_record(raw), "snapshot_hash": snapshot}
 
+    async def archive_state(self, instance_id: str, round_id: int) -> ArchiveState:
+        """Where a drawn round's tickets are read from: 'live' (the tickets hash, the copy
+        not complete yet), 'copied' (being removed from the tickets hash: read the copy),
+        'archived', or 'none' (not drawn, or expired)."""
+        async with self.client.pipeline(transaction=False) as pipe:
+            pipe.hmget(
+                keys.instance_raffle_rounds(instance_id), [str(round_id), f"{round_id}|archive"]
+            )
+            pipe.exists(keys.instance_archived_round(instance_id, round_id))
+            (record, progress), archived = await pipe.execute()
+        if record is None:
+            return "archived" if archived else "none"
+        return "live" if progress in (None, "copy") else "copied"
+
+    async def archive_round_step(
+        self, instance_id: str, round_id: int, *, step: str, chunk: int, retention_ms: int
+    ) -> tuple[str, int, int]:
+        """One bounded step of lua/archive_round-5.lua: (phase, done, total)."""
+        phase, done, total = await self.script(
+            "archive_round",
+            [
+                keys.instance_tickets(instance_id),
+                keys.instance_ticket_ranking(instance_id),
+                keys.instance_raffle_rounds(instance_id),
+                keys.instance_archived_round(instance_id, round_id),
+                keys.instance_archived_tickets(instance_id, round_id),
+            ],
+            [round_id, step, chunk, retention_ms],
+        )
+        return str(phase), int(done), int(total)
+
     async def round_tickets(self, instance_id: str, round_id: int) -> list[tuple[int, str, int]]:
         """(Fenwick index, player key, tickets) of every ticket holder of a round, in index
-        order: O(players), read in chunks outside any script."""
+        order: O(players), read in chunks outside any script; from the round's archive once
+        it is copied there."""
+        if await self.archive_state(instance_id, round_id) in ("copied", "archived"):
+            return await self.archived_tickets(instance_id, round_id)
+        return await self.live_round_tickets(instance_id, round_id)
+
+    async def archived_tickets(self, instance_id: str, round_id: int) -> list[tuple[int, str, int]]:
+        """The round's archived ticket snapshot (as far as it is copied), in index order."""
+        key = keys.instance_archived_tickets(instance_id, round_id)
+        found: list[tuple[int, str, int]] = []
+        while True:
+            lines = await self.client.lrange(key, len(found), len(found) + SNAPSHOT_CHUNK - 1)
+            for line in lines:
+                index, pk, held = line.split(" ")
+                found.append((int(index), pk, int(held)))
+            if len(lines) < SNAPSHOT_CHUNK:
+                return found
+
+    async def live_round_tickets(
+        self, instance_id: str, round_id: int
+    ) -> list[tuple[int, str, int]]:
+        """The round's tickets from the tickets hash (the Fenwick index order)."""
         tickets_key = keys.instance_tickets(instance_id)
         count = int(await self.client.hget(tickets_key, f"{round_id}|n") or 0)
         found: list[tuple[int, str, int]] = []
