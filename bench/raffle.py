@@ -8,7 +8,9 @@ each, so 100,000 players at 10^6), then measures in the same run:
           (lua/contribute-11.lua: Fenwick update + ticket index), next to the same script
           on an instance without a raffle, and their ratio;
   draw    one draw of 100 prizes (lua/draw_raffle-9.lua: 100 distinct winners, each a
-          Fenwick descent over the round), per winner.
+          Fenwick descent over the round), per winner;
+  archive the drawn round archived as the scheduler does it (lua/archive_round-5.lua, 500
+          items a step): the steps, the longest step and the total script time.
 
 Script times are Redis's own (INFO commandstats usec_per_call of EVALSHA, reset around each
 phase), so neither the client nor the loopback weigh on them. It is not a test.
@@ -25,8 +27,9 @@ from pathlib import Path
 from typing import Any
 
 from app.schemas.admin import InstanceSchema
-from app.services.draws import commitment, draw_randoms, new_seed
+from app.services.draws import commitment, draw_randoms, new_seed, snapshot_hash
 from app.services.engine import compile_engine
+from app.services.raffles import ARCHIVE_CHUNK, DEFAULT_ROUND_RETENTION_MS
 from app.store import Store
 from app.store.connection import async_client
 from app.store.contributions import PotDraw
@@ -152,6 +155,9 @@ async def run_size(store: Store, size: int, per_player: int) -> dict[str, Any]:
     calls, draw_usec = await evalsha_usec(store)
     assert calls == 1 and len(record["winners"]) == min(PRIZES, players), calls
     assert int(record["tickets_total"]) == tickets
+    digest = snapshot_hash(await store.round_tickets(raffle_id, 1))
+    await store.record_snapshot(raffle_id, 1, digest, now_ms=int(time.time() * 1000))
+    archive = await measure_archive(store, raffle_id, digest)
     return {
         "tickets": tickets,
         "players": players,
@@ -160,7 +166,31 @@ async def run_size(store: Store, size: int, per_player: int) -> dict[str, Any]:
         "per_winner_ms": draw_usec / 1000 / PRIZES,
         "award_us": award,
         "plain_us": plain,
+        **archive,
     }
+
+
+async def measure_archive(store: Store, instance_id: str, digest: str) -> dict[str, Any]:
+    """Archive round 1 step by step; each step's script time from INFO commandstats."""
+    steps, longest, total = 0, 0.0, 0.0
+    for step in ("copy", "clear"):
+        while True:
+            await store.client.config_resetstat()
+            phase, _, _ = await store.archive_round_step(
+                instance_id,
+                1,
+                step=step,
+                chunk=ARCHIVE_CHUNK,
+                retention_ms=DEFAULT_ROUND_RETENTION_MS,
+            )
+            _, usec = await evalsha_usec(store)
+            steps, longest, total = steps + 1, max(longest, usec), total + usec
+            if phase in ("copied", "archived"):
+                break
+        if step == "copy":
+            assert snapshot_hash(await store.archived_tickets(instance_id, 1)) == digest
+    assert await store.archive_state(instance_id, 1) == "archived"
+    return {"archive_steps": steps, "archive_step_ms": longest / 1000, "archive_s": total / 1e6}
 
 
 async def run(port: int, sizes: list[int], per_player: int) -> list[dict[str, Any]]:
@@ -206,6 +236,14 @@ def main() -> None:
         print(
             f"| {r['tickets']:,} | {r['players']:,} | {r['per_winner_ms']:.3f} "
             f"| {r['draw_ms']:.1f} | {r['award_us']:.1f} | {r['plain_us']:.1f} | {ratio:.2f} |"
+        )
+    print(f"\narchive of the drawn round ({ARCHIVE_CHUNK} items a step)\n")
+    print("| players | steps | longest step, ms | all steps, s |")
+    print("|---:|---:|---:|---:|")
+    for r in results:
+        print(
+            f"| {r['players']:,} | {r['archive_steps']:,} | {r['archive_step_ms']:.1f} "
+            f"| {r['archive_s']:.2f} |"
         )
 
 
