@@ -35,22 +35,19 @@
 ]]
 local rcall = redis.call
 
-local function uint(s)
-  if type(s) ~= 'string' or not string.match(s, '^%d+$') then
-    return nil
-  end
-  return tonumber(s)
-end
+--- @include "includes/money.lua"
+--- @include "includes/args.lua"
+--- @include "includes/fenwick.lua"
 
 local round, step, chunk, retention = uint(ARGV[1]), ARGV[2], uint(ARGV[3]), uint(ARGV[4])
 if not round or round < 1 or not chunk or chunk < 1 or not retention then
-  return redis.error_reply('BAD_ARGUMENT round, chunk or retention')
+  return bad('round, chunk or retention')
 end
 if step ~= 'copy' and step ~= 'clear' then
-  return redis.error_reply('BAD_ARGUMENT step must be copy or clear')
+  return bad('step must be copy or clear')
 end
-local r = ARGV[1]
-local rp = r .. '|'
+local r = fmt(round)
+local rp = fenwick_prefix(round)
 local head = rcall('HMGET', KEYS[3], r, rp .. 'snapshot', rp .. 'archive')
 local record, snapshot, progress = head[1], head[2], head[3]
 if not record then
@@ -63,7 +60,7 @@ if not snapshot then
   return redis.error_reply('SNAPSHOT_MISSING')
 end
 
-local players = tonumber(rcall('HGET', KEYS[1], rp .. 'n') or 0)
+local players = tonumber(rcall('HGET', KEYS[1], fenwick_count_field(rp)) or 0)
 local copying = not progress or progress == 'copy'
 
 -- copy: the next chunk of (index, player key, tickets) in index order -----------------------
@@ -78,10 +75,9 @@ if step == 'copy' then
   local last = math.min(players, copied + chunk)
   local lines = {}
   for i = copied + 1, last do
-    local index = string.format('%d', i)
-    local pk = rcall('HGET', KEYS[1], rp .. '#' .. index)
+    local pk = rcall('HGET', KEYS[1], fenwick_holder(rp, i))
     local held = rcall('HGET', KEYS[1], rp .. pk .. '|tickets')
-    lines[#lines + 1] = index .. ' ' .. pk .. ' ' .. held
+    lines[#lines + 1] = fmt(i) .. ' ' .. pk .. ' ' .. held
   end
   rcall('RPUSH', KEYS[5], unpack(lines))
   if not progress then
@@ -133,7 +129,7 @@ end
 -- done: the record moves to keys of its own that expire ------------------------------------
 local drawn_at = tonumber(cjson.decode(record).drawn_at) or 0
 rcall('HSET', KEYS[4], 'record', record, 'snapshot', snapshot)
-local expires = string.format('%d', drawn_at + retention)
+local expires = fmt(drawn_at + retention)
 rcall('PEXPIREAT', KEYS[4], expires)
 rcall('PEXPIREAT', KEYS[5], expires)
 rcall('HDEL', KEYS[3], r, rp .. 'snapshot', rp .. 'archive')
