@@ -1,5 +1,6 @@
 """GET /events on the real web server (`jackpot-gateway serve` subprocesses on a private
-redis-server): two processes both deliver and resume each other's event ids, a slow client is
+redis-server): two processes both deliver and resume each other's event ids, a raffle draw
+reaches two operators each with only its own players in clear, a slow client is
 closed with 1013 while a fast one keeps receiving, and SIGTERM closes sockets with 1001 (one
 process or several worker processes)."""
 
@@ -22,7 +23,7 @@ from websockets.exceptions import ConnectionClosed
 from app.schemas.admin import InstanceSchema
 from app.services import Services
 from app.store import keys
-from tests.conftest import DEMO, load_demo, make_settings
+from tests.conftest import DEMO, RIVAL, load_demo, make_settings
 from tests.support.definitions import hit_rate, instance, pot
 from tests.support.events import authenticate, parse
 from tests.support.web import StalledWebsocket, WebServer
@@ -63,9 +64,13 @@ async def receive(ws: ClientConnection, within: float = 10.0) -> dict[str, Any]:
 
 
 async def next_win(ws: ClientConnection) -> dict[str, Any]:
+    return await next_event(ws, "JackpotWinEvent")
+
+
+async def next_event(ws: ClientConnection, event_type: str) -> dict[str, Any]:
     while True:
         message = await receive(ws)
-        if message["event_type"] == "JackpotWinEvent":
+        if message["event_type"] == event_type:
             return message
 
 
@@ -119,6 +124,97 @@ async def test_two_web_processes_both_deliver_and_resume_each_others_ids(
         assert (await next_win(resumed))["data"]["metadata"]["tag"] == live
         await resumed.close()
         await second.close()
+
+
+async def test_a_raffle_draw_reaches_each_operator_with_only_its_own_players_in_clear(
+    real_redis_url: str, servers: list[WebServer], token: str
+) -> None:
+    """A raffle shared by operators demo and rival, two players of each holding tickets: the
+    draw's RaffleWinEvent reaches both operators' sockets with the draw's winners and amounts
+    (as its published round record has them), each operator's own players in clear and the
+    other operator's masked."""
+    server = start(servers, real_redis_url)
+    services = Services.create(make_settings(real_redis_url))
+    rival_token = services.tokens.issue(RIVAL)
+    await services.close()
+    demo_auth = {"Authorization": f"Bearer {token}"}
+    rival_auth = {"Authorization": f"Bearer {rival_token}"}
+    raffle = instance(
+        "shared-raffle",
+        jackpot_type="Raffle",
+        contribution_type={"Percentage": "0.01"},
+        house_share="0.5",
+        pots=[pot("pool", "0.5")],
+        allowed_brands=["demo:brand1", "rival:main"],
+        raffle={
+            "ticket_cost": "1.00",
+            "ticket_basis": "base_wager",
+            "prizes": ["1", {"share": "0.5"}, "2", "3"],
+            "draw": {"every": "1s"},  # nobody draws it but this test
+        },
+    )
+    players = {  # player -> (brand, headers, base wager: its tickets)
+        "d1": ("demo:brand1", demo_auth, "12"),
+        "d2": ("demo:brand1", demo_auth, "3.5"),
+        "r1": ("rival:main", rival_auth, "40"),
+        "r2": ("rival:main", rival_auth, "7.25"),
+    }
+    async with httpx.AsyncClient(base_url=server.url) as http:
+        response = await http.post("/admin/instances", json=raffle, headers=demo_auth)
+        assert response.status_code == 201, response.text
+        demo_ws, rival_ws = await open_stream(server, token), await open_stream(server, rival_token)
+        for player, (brand, auth, wager) in players.items():
+            body = {
+                "instance_id": "shared-raffle",
+                "token": "session",
+                "brand_id": brand,
+                "player_id": player,
+                "player_country": "DE",
+                "base_wager": wager,
+                "currency": "EUR",
+            }
+            response = await http.post("/jackpots/contribute", json=body, headers=auth)
+            assert response.status_code == 200, response.text
+        while True:  # the round ends a second after it opened
+            response = await http.post("/admin/instances/shared-raffle/draw", headers=demo_auth)
+            if response.status_code != 409:
+                break
+            assert response.json()["code"] == "ROUND_NOT_CLOSED"
+            await asyncio.sleep(0.2)
+        assert response.status_code == 200, response.text
+        response = await http.get("/admin/instances/shared-raffle/rounds/1", headers=demo_auth)
+        published = response.json()
+        winners = published["winners"]  # in prize order; amounts in micro-units
+        assert sorted(w["player_id"] for w in winners) == sorted(players)
+        # Prizes 1, half the pot at the draw, 2 and 3 (all paid: 4 players, 4 prizes).
+        assert [int(w["win_amount"]) for w in winners] == [
+            1_000_000,
+            int(published["pot_value"]) // 2,
+            2_000_000,
+            3_000_000,
+        ]
+        for operator_id, ws in (("demo", demo_ws), ("rival", rival_ws)):
+            event = await next_event(ws, "RaffleWinEvent")
+            data = event["data"]
+            assert data["instance_id"] == "shared-raffle" and data["brand_id"] is None
+            assert data["round"] == published["round"] == 1
+            assert data["timestamp"] == int(published["drawn_at"])
+            assert data["unpaid_prizes"] == published["unpaid_prizes"] == []
+            received = [{**w, "win_amount": Decimal(w["win_amount"])} for w in data["winners"]]
+            assert received == [
+                {
+                    "player_id": w["player_id"] if w["operator_id"] == operator_id else "***",
+                    "brand_id": f"{w['operator_id']}:{w['brand_id']}",
+                    "currency": raffle["currency"],
+                    "win_amount": Decimal(w["win_amount"]) / 10**6,
+                    "win_withheld": w["win_withheld"],
+                }
+                for w in winners
+            ]
+            own = {p for p, (brand, _, _) in players.items() if brand.startswith(operator_id)}
+            assert {w["player_id"] for w in received} == own | {"***"}
+        await demo_ws.close()
+        await rival_ws.close()
 
 
 async def test_a_slow_client_is_closed_1013_and_a_fast_one_keeps_receiving(
