@@ -38,8 +38,10 @@
   per round: n (players with a ticket), total (tickets), #<i> (pk of Fenwick index i),
   size (a power of two >= n, doubled as players join; the new node @<2*size> covers every
   index, so it starts at the total) and @<i> (Fenwick tree node i over the players' ticket
-  counts, i in 1..size), so a draw finds the holder of ticket k in O(log n) without scanning
-  the round, and an award costs O(log n). The ticket index
+  counts, i in 1..size; includes/fenwick.lua), so a draw finds the holder of ticket k in
+  O(log n) without scanning the round. An award reads the player's fields and the round's
+  counts with one HMGET and the log2(size) nodes it changes with another, and writes them
+  all with one HSET (a few calls whatever the round's size). The ticket index
   (KEYS[5], all scores 0, read with ZRANGEBYLEX) holds, for each player with a ticket, one
   member per order and scope: '<r %010d>|<order>|<scope>|...' with order t (tickets %016d),
   e (last %015d) or p (player id), and scope b '<op>:<brand>' or o '<op>' (see
@@ -228,7 +230,20 @@ if not engine_raw then
   return redis.error_reply('INSTANCE_NOT_FOUND')
 end
 local engine = cjson.decode(engine_raw)
-local head = rcall('HMGET', KEYS[2], 'status', 'timestamp_start', 'timestamp_end', 'raffle:round')
+local pots = engine.pots
+-- the state, read once: status, window and round, the lifetime totals, then each pot's value,
+-- reserve and state (head[POT_FIELDS + 3i - 2 .. POT_FIELDS + 3i])
+local total_names = {'total:contributions', 'total:house', 'total:wins', 'total:seed_funding'}
+local state_fields = {'status', 'timestamp_start', 'timestamp_end', 'raffle:round',
+  total_names[1], total_names[2], total_names[3], total_names[4]}
+local POT_FIELDS = #state_fields
+for _, pot in ipairs(pots) do
+  local prefix = 'pot:' .. pot.id .. ':'
+  state_fields[#state_fields + 1] = prefix .. 'value'
+  state_fields[#state_fields + 1] = prefix .. 'reserve'
+  state_fields[#state_fields + 1] = prefix .. 'drop_at'
+end
+local head = rcall('HMGET', KEYS[2], unpack(state_fields))
 local status = head[1]
 if not status then
   return redis.error_reply('INSTANCE_NOT_FOUND')
@@ -246,12 +261,11 @@ if head[3] and head[3] ~= '' and now >= tonumber(head[3]) then
   return redis.error_reply('INSTANCE_ENDED')
 end
 
--- 4. pots match the engine, their trigger inputs are valid; read their state -----------------
-local pots = engine.pots
+-- 4. pots match the engine, their trigger inputs are valid ----------------------------------
 if #pots ~= npots then
   return bad('expected ' .. #pots .. ' pots')
 end
-local fields, triggers, inputs = {}, {}, {}
+local triggers, inputs = {}, {}
 for i, pot in ipairs(pots) do
   local base = FIXED_ARGS + 3 * (i - 1)
   if ARGV[base + 1] ~= pot.id then
@@ -266,14 +280,6 @@ for i, pot in ipairs(pots) do
     return bad(why .. ' of pot ' .. pot.id)
   end
   inputs[i] = parsed
-  local prefix = 'pot:' .. pot.id .. ':'
-  fields[#fields + 1] = prefix .. 'value'
-  fields[#fields + 1] = prefix .. 'reserve'
-  fields[#fields + 1] = prefix .. 'drop_at'
-end
-local pot_state = {}
-if npots > 0 then
-  pot_state = rcall('HMGET', KEYS[2], unpack(fields))
 end
 
 -- 5. opt-in and amount ----------------------------------------------------------------------
@@ -305,8 +311,8 @@ local parts, values, reserves, states, pot_views = {}, {}, {}, {}, {}
 local winner = nil
 for i, pot in ipairs(pots) do
   -- big values; the parts are small (below the amount)
-  local value = big(pot_state[3 * i - 2])
-  local reserve = big(pot_state[3 * i - 1])
+  local value = big(head[POT_FIELDS + 3 * i - 2])
+  local reserve = big(head[POT_FIELDS + 3 * i - 1])
   if not value or not reserve then
     error('corrupt state of pot ' .. pot.id)
   end
@@ -335,8 +341,8 @@ for i, pot in ipairs(pots) do
     return redis.error_reply('AMOUNT_OVERFLOW pot ' .. pot.id .. ' would pass 2^63 - 1')
   end
   parts[i] = {to_value, to_reserve}
-  pot_views[i] = {amount = amount, uncapped = uncapped, state = tonumber(pot_state[3 * i]),
-    now = now}
+  pot_views[i] = {amount = amount, uncapped = uncapped,
+    state = tonumber(head[POT_FIELDS + 3 * i]), now = now}
   if amount > 0 then
     local hit, new_state = triggers[i].hit(pot.trigger, pot_views[i], inputs[i])
     states[i] = new_state
@@ -368,8 +374,8 @@ end
 
 local raffle = engine.raffle
 local has_raffle = raffle ~= nil and raffle ~= cjson.null
-local tickets, carried, basis = 0, 0, 0
-local round, rp, tp, held = 0, '', '', {}
+local tickets, carried, basis, tickets_total = 0, 0, 0, 0
+local round, held, ticket_update = 0, {}, {}
 if has_raffle then
   if raffle.ticket_basis == 'base_wager' then
     basis = base_wager
@@ -377,20 +383,35 @@ if has_raffle then
     basis = amount
   end
   round = tonumber(head[4] or 1)
-  rp = fenwick_prefix(round)
-  tp = rp .. pk .. '|'
-  -- tickets, cost, last, idx of the player; the round's tree size and total
+  local rp = fenwick_prefix(round)
+  local tp = rp .. pk .. '|'
+  -- tickets, cost, last, idx, first of the player; the round's tree size, total, players
   held = rcall('HMGET', KEYS[4], tp .. 'tickets', tp .. 'cost', tp .. 'last', tp .. 'idx',
-    fenwick_size_field(rp), fenwick_total_field(rp))
+    tp .. 'first', fenwick_size_field(rp), fenwick_total_field(rp), fenwick_count_field(rp))
   local previous = tonumber(held[2] or 0)
   if not previous then
     error('corrupt accumulated cost of ' .. pk)
   end
   tickets, carried = idiv(previous + basis, raffle.ticket_cost)
+  tickets_total = tonumber(held[1] or 0) + tickets
+  -- every field of the tickets hash this contribution changes, for one HSET
+  ticket_update = {tp .. 'tickets', fmt(tickets_total), tp .. 'cost', fmt(carried),
+    tp .. 'last', ARGV[1]}
+  if not held[5] then
+    ticket_update[7], ticket_update[8] = tp .. 'first', ARGV[1]
+  end
+  if tickets > 0 then
+    local idx = tonumber(held[4])
+    local new_idx = fenwick_add(KEYS[4], rp, pk, idx, tonumber(held[8] or 0),
+      tonumber(held[6] or 0), tonumber(held[7] or 0), tickets, ticket_update)
+    if not idx then
+      ticket_update[#ticket_update + 1] = tp .. 'idx'
+      ticket_update[#ticket_update + 1] = fmt(new_idx)
+    end
+  end
 end
 
-local total_names = {'total:contributions', 'total:house', 'total:wins', 'total:seed_funding'}
-local total_values = rcall('HMGET', KEYS[2], unpack(total_names))
+local total_values = {head[5], head[6], head[7], head[8]}
 local total_added = {amount, house, win_amount, deficit}
 local pot_deficit
 if winner and deficit > 0 then
@@ -432,29 +453,28 @@ rcall('HSET', KEYS[2], unpack(state_update))
 
 local count = rcall('HINCRBY', KEYS[3], pk .. '|count', 1)
 
-local tickets_total = 0
 if has_raffle then
-  local before = tonumber(held[1] or 0)
-  tickets_total = before + tickets
-  rcall('HSET', KEYS[4], tp .. 'tickets', fmt(tickets_total), tp .. 'cost', fmt(carried),
-    tp .. 'last', ARGV[1])
-  rcall('HSETNX', KEYS[4], tp .. 'first', ARGV[1])
+  local before = tickets_total - tickets
+  rcall('HSET', KEYS[4], unpack(ticket_update))
   if tickets_total > 0 then
     local new = ticket_members(round, operator_id, brand_id, player_id, tickets_total, now)
-    if before > 0 then -- the player-id members stay; the count and time members move
+    if before > 0 then -- the player-id members stay; a count or time member that changed moves
       local old = ticket_members(round, operator_id, brand_id, player_id, before, tonumber(held[3]))
-      rcall('ZREM', KEYS[5], old[1], old[2], old[3], old[4])
-      rcall('ZADD', KEYS[5], 0, new[1], 0, new[2], 0, new[3], 0, new[4])
+      local gone, added = {}, {}
+      for k = 1, 4 do
+        if old[k] ~= new[k] then
+          gone[#gone + 1] = old[k]
+          added[#added + 1] = 0
+          added[#added + 1] = new[k]
+        end
+      end
+      if #gone > 0 then
+        rcall('ZREM', KEYS[5], unpack(gone))
+        rcall('ZADD', KEYS[5], unpack(added))
+      end
     else
       rcall('ZADD', KEYS[5], 0, new[1], 0, new[2], 0, new[3], 0, new[4], 0, new[5], 0, new[6])
     end
-  end
-  if tickets > 0 then
-    local idx, size = tonumber(held[4]), tonumber(held[5] or 0)
-    if not idx then
-      idx, size = fenwick_join(KEYS[4], rp, pk, tp .. 'idx', size, held[6] or '0')
-    end
-    fenwick_add(KEYS[4], rp, idx, size, tickets)
   end
 end
 

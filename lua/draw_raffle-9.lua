@@ -11,7 +11,8 @@
   every player has won, the remaining prizes stay unpaid (reported in unpaid_prizes).
 
   Money is micro-units of the instance currency. The prize pot is the instance's first pot
-  (none: every prize is operator funding). A prize is engine.raffle.prizes[j]: {amount} fixed
+  (none: every prize is operator funding). A prize is engine.raffle.prizes[j] (the engine
+  holds the prizes as JSON text, or as a list in an engine stored before): {amount} fixed
   or {share_ppm}: floor(pot value at the draw * share_ppm / 1e6). Each prize is taken from
   the pot while it lasts; the shortfall is operator funding, added to total:seed_funding and
   to the pot's deficit and written to the ledger as 'seed_funding' (reason raffle_prize).
@@ -122,7 +123,12 @@ local raffle = engine.raffle
 if raffle == nil or raffle == cjson.null then
   return redis.error_reply('NOT_A_RAFFLE')
 end
+-- the JSON text of the prizes (app/services/engine.py); an engine stored before that was a
+-- list
 local prizes = raffle.prizes
+if type(prizes) == 'string' then
+  prizes = cjson.decode(prizes)
+end
 if #randoms ~= #prizes then
   return bad('expected ' .. #prizes .. ' randoms')
 end

@@ -799,6 +799,55 @@ async def test_raffle_tickets_on_the_base_wager_and_the_ranking(store: Store) ->
     await assert_conserved(store, engine)
 
 
+@pytest.mark.parametrize("seed", [1, 2, 3])
+async def test_the_ticket_index_holds_exactly_each_players_current_members(
+    store: Store, seed: int
+) -> None:
+    """Contributions that award tickets or none, some in the same millisecond: the index
+    (KEYS[5]) holds, for each player with a ticket, exactly the six members of their current
+    count and last contribution (none stale, none missing)."""
+    engine = await create(
+        store,
+        definition(
+            [pot("a", "0.5", hit_rate(10**12))],
+            house="0.5",
+            raffle={
+                "ticket_cost": "1.00",
+                "ticket_basis": "base_wager",
+                "prizes": ["1"],
+                "draw": {"every": "1d"},
+            },
+        ),
+    )
+    rng = random.Random(seed)
+    cost: dict[str, int] = {}
+    count: dict[str, int] = {}
+    last: dict[str, int] = {}
+    now = NOW
+    for _ in range(40):
+        player = rng.choice("abc")
+        wager = rng.choice([0, 300_000, 700_000, 1_000_000, 2_500_000])
+        now += rng.choice([0, 0, 1, 7])
+        await contribute(store, engine, player=player, base_wager=wager, now=now)
+        tickets, cost[player] = divmod(cost.get(player, 0) + wager, M)
+        count[player] = count.get(player, 0) + tickets
+        last[player] = now
+    r = f"{1:010d}"
+    expected = set()
+    for p, c in count.items():
+        if c > 0:
+            expected |= {
+                f"{r}|t|b|{OP}:{BRAND}|{c:016d}|{p}",
+                f"{r}|t|o|{OP}|{c:016d}|{BRAND}|{p}",
+                f"{r}|e|b|{OP}:{BRAND}|{last[p]:015d}|{p}",
+                f"{r}|e|o|{OP}|{last[p]:015d}|{BRAND}|{p}",
+                f"{r}|p|b|{OP}:{BRAND}|{p}",
+                f"{r}|p|o|{OP}|{p}\0{BRAND}",
+            }
+    members = await store.client.zrange(keys.instance_ticket_ranking("jp1"), 0, -1)
+    assert sorted(members) == sorted(expected)
+
+
 async def test_no_tickets_without_a_raffle(store: Store) -> None:
     engine = await create(store, definition([pot("a", "1", hit_rate(10**12))]))
     out = await contribute(store, engine, base_wager=50 * M)

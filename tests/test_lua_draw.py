@@ -451,3 +451,22 @@ async def test_prizes_match_python_integers_at_any_pot_value(
     before = await arrange(store, **{"pot:pool:value": pot_value})
     record = await draw(store, engine, [0] * len(prizes))
     await assert_paid_exactly(store, record, before, expected_prizes(pot_value, prizes))
+
+
+async def test_an_engine_stored_with_a_list_of_prizes_still_draws(store: Store) -> None:
+    """Engines hold the prizes as JSON text (app/services/engine.py); one stored before, with
+    a list, draws the same."""
+    engine = await raffle(store, [{"share": "0.5"}, "2"])
+    stored = {
+        **engine,
+        "raffle": {**engine["raffle"], "prizes": [{"share_ppm": 500_000}, {"amount": 2 * M}]},
+    }
+    assert json.loads(engine["raffle"]["prizes"]) == stored["raffle"]["prizes"]
+    await store.client.set(keys.instance_engine("jp1"), json.dumps(stored))
+    for player in "ab":
+        await tickets(store, engine, player, 2)  # 2 units in the pot
+    record = await draw(store, engine, [0, 0])
+    assert [(w["player_id"], w["win_amount"], w["shortfall"]) for w in record["winners"]] == [
+        ("a", "1000000", "0"),
+        ("b", "2000000", "1000000"),
+    ]

@@ -122,3 +122,20 @@ async def test_a_win_above_2_to_the_53_is_paid_exactly(store: Store) -> None:
     ]
     assert win[1]["amount"] == str(value + 2)
     await assert_conserved(store, engine)
+
+
+@pytest.mark.parametrize("start", [10**15 - 1, TWO53 - 2])
+async def test_a_short_value_and_a_large_amount_add_exactly_across_2_to_the_53(
+    store: Store, start: int
+) -> None:
+    """Values of at most 15 digits are added as Lua numbers (includes/money.lua's fast path)
+    only while the sum stays below 2^53; this one crosses it."""
+    engine = await instance(store)
+    await put(store, **{"pot:main:value": start, "total:seed_funding": start})
+    amount = TWO53 - 3
+    out = await contribute(store, engine, amount=amount)
+    assert out.amount == amount
+    s = await state(store)
+    assert s["pot:main:value"] == str(start + amount)
+    assert s["total:contributions"] == str(amount)
+    await assert_conserved(store, engine)

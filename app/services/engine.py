@@ -6,12 +6,15 @@ Engine JSON (the contract with lua/*.lua):
    contribution: {type: "Fixed", amount} | {type: "Percentage", ppm},
    pots: [{id, share_ppm, reserve_ppm, seed, max_value (-1 = uncapped), progressive,
            trigger: {type: <trigger type>, ...} (compiled by its module of app/triggers/)}],
-   raffle: null | {ticket_cost, ticket_basis, prizes: [{amount} | {share_ppm}],
-                   draw_every_ms (null = at end or daily)}}
+   raffle: null | {ticket_cost, ticket_basis, prizes, draw_every_ms (null = at end or daily)}}
+  raffle.prizes is the JSON text of [{amount} | {share_ppm}] (a string inside the engine
+  JSON): every contribution decodes the engine, and only a draw needs the prizes, which
+  would otherwise cost a Lua table each (up to 100) on every contribution.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from app.money import to_micros, to_ppm
@@ -59,11 +62,14 @@ def _compile_raffle(raffle: dict[str, Any] | None) -> dict[str, Any] | None:
     return {
         "ticket_cost": to_micros(raffle["ticket_cost"]),
         "ticket_basis": raffle["ticket_basis"],
-        "prizes": [
-            {"share_ppm": to_ppm(prize["share"])}
-            if isinstance(prize, dict)
-            else {"amount": to_micros(prize)}
-            for prize in raffle["prizes"]
-        ],
+        "prizes": json.dumps(
+            [
+                {"share_ppm": to_ppm(prize["share"])}
+                if isinstance(prize, dict)
+                else {"amount": to_micros(prize)}
+                for prize in raffle["prizes"]
+            ],
+            separators=(",", ":"),
+        ),
         "draw_every_ms": None if every is None else period_ms(every),
     }

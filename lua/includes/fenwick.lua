@@ -7,9 +7,10 @@
 --               every index, so it starts at the round's total
 --   <r>|@<i>    node i (1..size): the tickets of indexes i - lowbit(i) + 1 .. i
 --   <r>|total   tickets of the round
--- Adding tickets to a player changes log2(size) nodes (fenwick_add); the holder of ticket
--- number k (from 0, in index order) is found by one descent of log2(size) nodes
--- (fenwick_find), so neither ever scans the round.
+-- Adding tickets to a player changes log2(size) nodes, read with one HMGET and written with
+-- the caller's one HSET (fenwick_add); the holder of ticket number k (from 0, in index
+-- order) is found by one descent of log2(size) nodes (fenwick_find), so neither ever scans
+-- the round.
 -- Needs includes/money.lua (fmt).
 
 -- the lowest set bit of an integer i >= 1 (no bit library on fakeredis)
@@ -57,27 +58,45 @@ local function fenwick_path(i, size)
   return path
 end
 
--- a new player pk joins round rp of the tree in hash `key`, whose size is `size` and total
--- `total` (decimal string, '0' when none): the player gets the next index, written to
--- #<index> and to the player's own field idx_field; the tree doubles when that index does
--- not fit. Returns the index and the (new) size.
-local function fenwick_join(key, rp, pk, idx_field, size, total)
-  local idx = redis.call('HINCRBY', key, fenwick_count_field(rp), 1)
-  redis.call('HSET', key, idx_field, fmt(idx), fenwick_holder(rp, idx), pk)
-  if idx > size then
-    size = math.max(1, size + size)
-    redis.call('HSET', key, fenwick_size_field(rp), fmt(size), fenwick_node(rp, size), total)
+-- the field/value pairs that add `tickets` (>= 1) to player pk of round rp, appended to
+-- `fields` for the caller's one HSET: idx is the player's index (nil: the player joins, at
+-- index n + 1, and the tree doubles when that does not fit); n, size and total (numbers)
+-- are the round's players, tree size and tickets as the caller read them. The nodes on the
+-- path are read with one HMGET, except the root (node size covers every index, so it is
+-- always the round's total; a new root starts there). Returns the player's index.
+local function fenwick_add(key, rp, pk, idx, n, size, total, tickets, fields)
+  local k = #fields
+  if not idx then
+    idx = n + 1
+    fields[k + 1], fields[k + 2] = fenwick_count_field(rp), fmt(idx)
+    fields[k + 3], fields[k + 4] = fenwick_holder(rp, idx), pk
+    k = k + 4
+    if idx > size then
+      size = math.max(1, size + size)
+      fields[k + 1], fields[k + 2] = fenwick_size_field(rp), fmt(size)
+      k = k + 2
+    end
   end
-  return idx, size
-end
-
--- add `tickets` (>= 1) to index idx of round rp (tree size `size`) and to the round's total
-local function fenwick_add(key, rp, idx, size, tickets)
-  local delta = fmt(tickets)
-  for _, i in ipairs(fenwick_path(idx, size)) do
-    redis.call('HINCRBY', key, fenwick_node(rp, i), delta)
+  local names, i = {}, idx
+  while i < size do
+    names[#names + 1] = fenwick_node(rp, i)
+    i = i + lowbit(i)
   end
-  redis.call('HINCRBY', key, fenwick_total_field(rp), delta)
+  if #names > 0 then
+    local values = redis.call('HMGET', key, unpack(names))
+    for j, name in ipairs(names) do
+      local value = tonumber(values[j] or 0)
+      if not value then
+        error('corrupt raffle tree node ' .. name)
+      end
+      fields[k + 1], fields[k + 2] = name, fmt(value + tickets)
+      k = k + 2
+    end
+  end
+  local new_total = fmt(total + tickets)
+  fields[k + 1], fields[k + 2] = fenwick_node(rp, size), new_total
+  fields[k + 3], fields[k + 4] = fenwick_total_field(rp), new_total
+  return idx
 end
 
 -- the index holding ticket number `target` (0 <= target < the sum of all nodes), by one

@@ -72,6 +72,19 @@ local function as_big(x)
   return x
 end
 
+-- a value (small or big) as a Lua number when that is exact: a small value, or a big one
+-- of at most 15 digits (below 1e15 < 2^53); else nil. The fast path of the big operations:
+-- most values are that small, and plain arithmetic on them costs far less than limbs.
+local function as_small(x)
+  if type(x) == 'number' then
+    return x
+  end
+  if #x <= LIMB_DIGITS then
+    return tonumber(x)
+  end
+  return nil
+end
+
 local function limbs(s)
   local t, i = {}, #s
   while i > 0 do
@@ -96,6 +109,10 @@ end
 
 -- -1, 0 or 1 as a <, = or > b (values small or big)
 local function big_cmp(a, b)
+  local x, y = as_small(a), as_small(b)
+  if x and y then
+    return x < y and -1 or (x > y and 1 or 0)
+  end
   a, b = as_big(a), as_big(b)
   if #a ~= #b then
     return #a < #b and -1 or 1
@@ -108,7 +125,12 @@ end
 
 -- a + b as a big value (a, b small or big)
 local function big_add(a, b)
-  local x, y, r, carry = limbs(as_big(a)), limbs(as_big(b)), {}, 0
+  local x, y = as_small(a), as_small(b)
+  if x and y and x + y <= MAX_SAFE then -- a sum at or past 2^53 rounds to 2^53 or more
+    return fmt(x + y)
+  end
+  local r, carry = {}, 0
+  x, y = limbs(as_big(a)), limbs(as_big(b))
   for i = 1, math.max(#x, #y) do
     local s = (x[i] or 0) + (y[i] or 0) + carry
     carry = 0
@@ -125,7 +147,12 @@ end
 
 -- a - b as a big value, for a >= b (a, b small or big)
 local function big_sub(a, b)
-  local x, y, r, borrow = limbs(as_big(a)), limbs(as_big(b)), {}, 0
+  local x, y = as_small(a), as_small(b)
+  if x and y then
+    return fmt(x - y)
+  end
+  local r, borrow = {}, 0
+  x, y = limbs(as_big(a)), limbs(as_big(b))
   for i = 1, #x do
     local d = x[i] - (y[i] or 0) - borrow
     borrow = 0
