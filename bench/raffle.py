@@ -12,17 +12,23 @@ each, so 100,000 players at 10^6), then measures in the same run:
   archive the drawn round archived as the scheduler does it (lua/archive_round-5.lua, 500
           items a step): the steps, the longest step and the total script time.
 
-Script times are Redis's own (INFO commandstats usec_per_call of EVALSHA, reset around each
-phase), so neither the client nor the loopback weigh on them. It is not a test.
+Script times are Redis's own (INFO commandstats usec of EVALSHA, reset around each batch
+or draw), so neither the client nor the loopback weigh on them. Award and plain
+contributions run in alternating batches of 100 calls; each column is the median of its
+batches' means (Redis times in wall-clock microseconds, so a batch during which the OS ran
+other processes counts long; the median leaves such batches out). It is not a test.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+import statistics
 import tempfile
 import time
 import uuid
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +45,8 @@ from bench.contribute import Processes, free_ports, machine, start_redis
 M = 1_000_000
 PRIZES = 100
 AWARDS = 2000
+BATCH = 100
+PROFILED = 500  # contributions of each kind in the --commands profile
 TICKETS_PER_PLAYER = 10
 CONCURRENCY = 200
 
@@ -108,16 +116,55 @@ async def evalsha_usec(store: Store) -> tuple[int, float]:
     return ran, float(entry["usec"])
 
 
-async def measure_awards(store: Store, instance_id: str, players: int) -> float:
-    await store.client.config_resetstat()
-    for n in range(AWARDS):
-        await contribute(store, instance_id, f"p{(n * 7919) % players}", 1)
-    calls, usec = await evalsha_usec(store)
-    assert calls == AWARDS, calls
-    return usec / AWARDS
+async def measure_awards(
+    store: Store, raffle_id: str, plain_id: str, players: int
+) -> tuple[float, float]:
+    """Script time per contribution that awards a ticket, and per contribution on the
+    instance without a raffle: the median of batch means, the batches (BATCH calls each, one
+    after the other) alternating between the two, so that a change in the machine's load
+    weighs on both alike and a batch the OS slowed down does not move the result."""
+    award: list[float] = []
+    plain: list[float] = []
+    for first in range(0, AWARDS, BATCH):
+        for instance_id, times in ((raffle_id, award), (plain_id, plain)):
+            await store.client.config_resetstat()
+            for n in range(first, first + BATCH):
+                await contribute(store, instance_id, f"p{(n * 7919) % players}", 1)
+            calls, usec = await evalsha_usec(store)
+            assert calls == BATCH, calls
+            times.append(usec / BATCH)
+    return statistics.median(award), statistics.median(plain)
 
 
-async def run_size(store: Store, size: int, per_player: int) -> dict[str, Any]:
+async def command_profile(
+    store: Store, instance_id: str, players: int, offset: int
+) -> dict[str, tuple[float, float]]:
+    """Redis's time in each command the contribute script calls: {name: (usec, calls)} per
+    contribution, over PROFILED contributions, from SLOWLOG with every command logged. The
+    logging itself adds to the script's time, so only the commands' parts are read here."""
+    await store.client.config_set("slowlog-log-slower-than", 0)
+    await store.client.config_set("slowlog-max-len", 64 * BATCH)
+    usec: Counter[str] = Counter()
+    calls: Counter[str] = Counter()
+    for first in range(offset, offset + PROFILED, BATCH):
+        await store.client.slowlog_reset()
+        for n in range(first, first + BATCH):
+            await contribute(store, instance_id, f"p{(n * 7919) % players}", 1)
+        for entry in await store.client.slowlog_get(64 * BATCH):
+            if entry["client_address"] in (b"?:0", "?:0"):  # called by the script
+                command = entry["command"]
+                if isinstance(command, bytes):
+                    command = command.decode(errors="replace")
+                name = command.split(" ", 1)[0].upper()
+                usec[name] += int(entry["duration"])
+                calls[name] += 1
+    await store.client.config_set("slowlog-log-slower-than", 10_000)
+    return {name: (usec[name] / PROFILED, calls[name] / PROFILED) for name in usec}
+
+
+async def run_size(
+    store: Store, size: int, per_player: int, commands: bool = False
+) -> dict[str, Any]:
     players = size // per_player
     raffle_id, plain_id = f"raffle-{size}", f"plain-{size}"
     await create(store, raffle_id, raffle=True)
@@ -134,9 +181,13 @@ async def run_size(store: Store, size: int, per_player: int) -> dict[str, Any]:
             )
         )
     fill_s = time.perf_counter() - started
-    award = await measure_awards(store, raffle_id, players)
-    plain = await measure_awards(store, plain_id, players)
+    award, plain = await measure_awards(store, raffle_id, plain_id, players)
     tickets = size + AWARDS
+    profiles: dict[str, dict[str, tuple[float, float]]] = {}
+    if commands:
+        for name, instance_id in (("award", raffle_id), ("plain", plain_id)):
+            profiles[name] = await command_profile(store, instance_id, players, AWARDS)
+        tickets += PROFILED
     await store.client.config_resetstat()
     record = await store.draw_raffle(
         raffle_id,
@@ -166,6 +217,7 @@ async def run_size(store: Store, size: int, per_player: int) -> dict[str, Any]:
         "per_winner_ms": draw_usec / 1000 / PRIZES,
         "award_us": award,
         "plain_us": plain,
+        "profiles": profiles,
         **archive,
     }
 
@@ -193,12 +245,12 @@ async def measure_archive(store: Store, instance_id: str, digest: str) -> dict[s
     return {"archive_steps": steps, "archive_step_ms": longest / 1000, "archive_s": total / 1e6}
 
 
-async def run(port: int, sizes: list[int], per_player: int) -> list[dict[str, Any]]:
+async def run(port: int, sizes: list[int], per_player: int, commands: bool) -> list[dict[str, Any]]:
     store = Store(
         async_client(f"redis://127.0.0.1:{port}/0", max_connections=CONCURRENCY), ScriptRunner()
     )
     try:
-        return [await run_size(store, size, per_player) for size in sizes]
+        return [await run_size(store, size, per_player, commands) for size in sizes]
     finally:
         await store.close()
 
@@ -207,19 +259,30 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10000,100000,1000000", help="tickets per round")
     parser.add_argument("--per-player", type=int, default=TICKETS_PER_PLAYER, help="tickets each")
+    parser.add_argument(
+        "--commands",
+        action="store_true",
+        help="also print Redis's time per command the contribute script calls (SLOWLOG)",
+    )
     args = parser.parse_args()
     sizes = [int(size) for size in args.sizes.split(",")]
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="bench-raffle-") as workdir:
         processes = Processes(Path(workdir))
         try:
             port = free_ports(1)[0]
             start_redis(processes, "redis", port)
-            results = asyncio.run(run(port, sizes, args.per_player))
+            results = asyncio.run(run(port, sizes, args.per_player, args.commands))
         finally:
             processes.stop()
     print(f"machine: {machine()}")
-    print(f"draw: {PRIZES} prizes, one draw per size; award: {AWARDS} contributions of 1 ticket")
-    print("script times are Redis's own (EVALSHA usec_per_call)\n")
+    load_after = os.getloadavg()[0]
+    print(f"load average (1 min): {load_before:.1f} at the start, {load_after:.1f} at the end")
+    print(
+        f"draw: {PRIZES} prizes, one draw per size; award: {AWARDS} contributions of 1 ticket, "
+        f"alternating with as many plain ones in batches of {BATCH} (medians of the batches)"
+    )
+    print("script times are Redis's own (EVALSHA usec; contributions: median of batch means)\n")
     columns = [
         "tickets",
         "players",
@@ -245,6 +308,13 @@ def main() -> None:
             f"| {r['players']:,} | {r['archive_steps']:,} | {r['archive_step_ms']:.1f} "
             f"| {r['archive_s']:.2f} |"
         )
+    for r in results:
+        for name, profile in r["profiles"].items():
+            parts = ", ".join(
+                f"{command} {usec:.1f} ({count:g})"
+                for command, (usec, count) in sorted(profile.items(), key=lambda kv: -kv[1][0])
+            )
+            print(f"\n{r['players']:,} players, {name}: µs per contribution (calls): {parts}")
 
 
 if __name__ == "__main__":
