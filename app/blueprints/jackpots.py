@@ -114,28 +114,36 @@ def accepted() -> Response:
     return Response(b"", status=200, content_type="text/plain")
 
 
+async def contribute_v1(body: dict[str, Any]) -> Any:
+    """Both v1 routes: the instance is named (contribute) or found from the source."""
+    if body["callback"] is not None:
+        await services().contributions.enqueue(principal(), "v1", body)
+        return accepted()
+    return contribution_response(await services().contributions.contribute_v1(principal(), body))
+
+
+V1_RESPONSES = {
+    200: Reply(
+        "The outcome" + ASYNC_ACCEPTED + ".",
+        schema=ContributionResponseSchema,
+        headers=OUTCOME_HEADERS,
+        text_types=("text/plain",),
+    ),
+    204: REPLAYED,
+}
+
+
 @blueprint.post("/jackpots/contribute")
 @declare(
     "Contribute a player's side bet to one instance.",
     tag="Contributions",
     body=ContributeSchema(),
     rules=V1_RULES,
-    responses={
-        200: Reply(
-            "The outcome" + ASYNC_ACCEPTED + ".",
-            schema=ContributionResponseSchema,
-            headers=OUTCOME_HEADERS,
-            text_types=("text/plain",),
-        ),
-        204: REPLAYED,
-    },
+    responses=V1_RESPONSES,
     refusals=CONTRIBUTION_REFUSALS,
 )
 async def contribute(body: dict[str, Any]) -> Any:
-    if body["callback"] is not None:
-        await services().contributions.enqueue(principal(), "v1", body)
-        return accepted()
-    return contribution_response(await services().contributions.contribute_v1(principal(), body))
+    return await contribute_v1(body)
 
 
 @blueprint.post("/jackpots/contribute/source")
@@ -144,22 +152,11 @@ async def contribute(body: dict[str, Any]) -> Any:
     tag="Contributions",
     body=ContributeBySourceSchema(),
     rules=V1_RULES,
-    responses={
-        200: Reply(
-            "The outcome" + ASYNC_ACCEPTED + ".",
-            schema=ContributionResponseSchema,
-            headers=OUTCOME_HEADERS,
-            text_types=("text/plain",),
-        ),
-        204: REPLAYED,
-    },
+    responses=V1_RESPONSES,
     refusals=CONTRIBUTION_REFUSALS,
 )
 async def contribute_by_source(body: dict[str, Any]) -> Any:
-    if body["callback"] is not None:
-        await services().contributions.enqueue(principal(), "v1", body)
-        return accepted()
-    return contribution_response(await services().contributions.contribute_v1(principal(), body))
+    return await contribute_v1(body)
 
 
 @blueprint.post("/v2/jackpots/contribute")
