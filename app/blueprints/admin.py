@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -52,6 +53,8 @@ blueprint = Blueprint("admin", __name__, url_prefix="/admin")
 STATUS_ACTIONS = ("activate", "pause", "resume", "terminate")
 ADMIN = "admin"
 TAG = "Admin"
+# Every route of this blueprint: listed under Admin, for tokens with the admin role.
+admin_only = functools.partial(declare, tag=TAG, role=ADMIN)
 INSTANCE_ID = fields.String(validate=validate.Length(1, 64))
 NO_CONTENT = Reply("Deleted; no body.")
 RAFFLE_DRAW_REFUSALS = (
@@ -97,10 +100,8 @@ async def require_admin() -> None:
 
 
 @blueprint.get("/operators")
-@declare(
+@admin_only(
     "List the operators and their brands (never their callback secrets).",
-    tag=TAG,
-    role=ADMIN,
     responses={200: OperatorViewSchema(many=True)},
 )
 async def list_operators() -> list[Any]:
@@ -108,10 +109,8 @@ async def list_operators() -> list[Any]:
 
 
 @blueprint.post("/operators")
-@declare(
+@admin_only(
     "Create or replace an operator and its brands.",
-    tag=TAG,
-    role=ADMIN,
     body=OperatorSchema(),
     responses={200: OperatorViewSchema},
 )
@@ -120,10 +119,8 @@ async def put_operator(body: dict[str, Any]) -> tuple[dict[str, Any], int]:
 
 
 @blueprint.post("/operators/<operator_id>/callback-secret")
-@declare(
+@admin_only(
     "Rotate an operator's callback secret: a new one is generated and shown this once.",
-    tag=TAG,
-    role=ADMIN,
     path={"operator_id": Id()},
     responses={200: CallbackSecretSchema},
     refusals=(Code.OPERATOR_NOT_FOUND,),
@@ -133,10 +130,8 @@ async def rotate_callback_secret(operator_id: str) -> dict[str, Any]:
 
 
 @blueprint.get("/accounts")
-@declare(
+@admin_only(
     "List the service accounts (never their passwords).",
-    tag=TAG,
-    role=ADMIN,
     responses={200: AccountViewSchema(many=True)},
 )
 async def list_accounts() -> list[Any]:
@@ -144,10 +139,8 @@ async def list_accounts() -> list[Any]:
 
 
 @blueprint.post("/accounts")
-@declare(
+@admin_only(
     "Create a service account with a password and roles.",
-    tag=TAG,
-    role=ADMIN,
     body=AccountSchema(),
     responses={201: Reply("Created.", schema=AccountViewSchema)},
     refusals=(Code.INVALID_REFERENCE, Code.ACCOUNT_EXISTS),
@@ -160,10 +153,8 @@ async def create_account(body: dict[str, Any]) -> tuple[dict[str, Any], int]:
 
 
 @blueprint.delete("/accounts/<username>")
-@declare(
+@admin_only(
     "Delete a service account.",
-    tag=TAG,
-    role=ADMIN,
     path={"username": Id()},
     responses={204: NO_CONTENT},
     refusals=(Code.ACCOUNT_NOT_FOUND,),
@@ -174,10 +165,8 @@ async def delete_account(username: str) -> Response:
 
 
 @blueprint.patch("/accounts/<username>")
-@declare(
+@admin_only(
     "Change an account's roles; the tokens already issued to it are revoked.",
-    tag=TAG,
-    role=ADMIN,
     path={"username": Id()},
     body=AccountRolesSchema(),
     responses={200: AccountViewSchema},
@@ -188,10 +177,8 @@ async def set_account_roles(username: str, body: dict[str, Any]) -> dict[str, An
 
 
 @blueprint.get("/currencies")
-@declare(
+@admin_only(
     "Read the currencies: base, multipliers, minor-unit digits, brand overrides.",
-    tag=TAG,
-    role=ADMIN,
     responses={200: CurrenciesSchema},
     refusals=(Code.CURRENCIES_NOT_CONFIGURED,),
 )
@@ -203,10 +190,8 @@ async def get_currencies() -> dict[str, Any]:
 
 
 @blueprint.put("/currencies")
-@declare(
+@admin_only(
     "Replace the currencies.",
-    tag=TAG,
-    role=ADMIN,
     body=CurrenciesSchema(),
     rules=CURRENCY_RULES,
     responses={200: CurrenciesSchema},
@@ -217,10 +202,8 @@ async def put_currencies(body: dict[str, Any]) -> dict[str, Any]:
 
 
 @blueprint.get("/sources")
-@declare(
+@admin_only(
     "List every source.",
-    tag=TAG,
-    role=ADMIN,
     responses={200: SourceSchema(many=True)},
 )
 async def list_sources() -> list[Any]:
@@ -228,10 +211,8 @@ async def list_sources() -> list[Any]:
 
 
 @blueprint.post("/sources")
-@declare(
+@admin_only(
     "Create or replace a source and the instances it offers.",
-    tag=TAG,
-    role=ADMIN,
     body=SourceSchema(),
     responses={200: SourceSchema},
     refusals=(Code.INVALID_REFERENCE,),
@@ -241,10 +222,8 @@ async def put_source(body: dict[str, Any]) -> dict[str, Any]:
 
 
 @blueprint.delete("/sources/<owner_id>/<source_id>")
-@declare(
+@admin_only(
     "Delete a source.",
-    tag=TAG,
-    role=ADMIN,
     path={"owner_id": fields.String(validate=validate.Length(1, 130)), "source_id": Id()},
     responses={204: NO_CONTENT},
     refusals=(Code.SOURCE_NOT_FOUND,),
@@ -255,10 +234,8 @@ async def delete_source(owner_id: str, source_id: str) -> Response:
 
 
 @blueprint.get("/instances")
-@declare(
+@admin_only(
     "List every instance with its live status, pots and money totals.",
-    tag=TAG,
-    role=ADMIN,
     responses={200: InstanceStateSchema(many=True)},
 )
 async def list_instances() -> list[Any]:
@@ -266,10 +243,8 @@ async def list_instances() -> list[Any]:
 
 
 @blueprint.post("/instances")
-@declare(
+@admin_only(
     "Create an instance from a definition (an identical repeat changes nothing).",
-    tag=TAG,
-    role=ADMIN,
     body=InstanceSchema(),
     rules=INSTANCE_RULES,
     responses={
@@ -284,10 +259,8 @@ async def create_instance(body: dict[str, Any]) -> tuple[dict[str, Any], int]:
 
 
 @blueprint.get("/instances/<instance_id>")
-@declare(
+@admin_only(
     "Read an instance: its definition, live status, pots, reserves and money totals.",
-    tag=TAG,
-    role=ADMIN,
     path={"instance_id": INSTANCE_ID},
     responses={200: InstanceStateSchema},
     refusals=(Code.INSTANCE_NOT_FOUND,),
@@ -302,10 +275,8 @@ def _status_route(action: str) -> Callable[..., Awaitable[dict[str, Any]]]:
         return {"instance_id": instance_id, "status": status}
 
     change_status.__name__ = f"{action}_instance"
-    return declare(
+    return admin_only(
         f"{action.capitalize()} an instance.",
-        tag=TAG,
-        role=ADMIN,
         path={"instance_id": INSTANCE_ID},
         responses={200: StatusChangeSchema},
         refusals=(Code.INSTANCE_NOT_FOUND, Code.INVALID_TRANSITION),
@@ -320,10 +291,8 @@ for _action in STATUS_ACTIONS:
 
 
 @blueprint.post("/instances/<instance_id>/draw")
-@declare(
+@admin_only(
     "Draw a raffle's ended round now and open the next (the scheduler does it at the end).",
-    tag=TAG,
-    role=ADMIN,
     path={"instance_id": INSTANCE_ID},
     responses={200: RaffleRoundSchema},
     refusals=RAFFLE_DRAW_REFUSALS,
@@ -333,11 +302,9 @@ async def draw_round(instance_id: str) -> Any:
 
 
 @blueprint.get("/instances/<instance_id>/rounds/<round_id>")
-@declare(
+@admin_only(
     "Read a raffle round: a drawn one with everything needed to recompute its winners (seed, "
     "random numbers, winners, ticket snapshot and its hash), or the open one's commitment.",
-    tag=TAG,
-    role=ADMIN,
     path={"instance_id": INSTANCE_ID, "round_id": fields.Integer(validate=validate.Range(1))},
     responses={200: RaffleRoundSchema},
     refusals=(Code.INSTANCE_NOT_FOUND, Code.NOT_A_RAFFLE, Code.ROUND_NOT_FOUND),
@@ -347,10 +314,8 @@ async def raffle_round(instance_id: str, round_id: int) -> Any:
 
 
 @blueprint.get("/instances/<instance_id>/ledger")
-@declare(
+@admin_only(
     "Read an instance's ledger, a page at a time, oldest first.",
-    tag=TAG,
-    role=ADMIN,
     path={"instance_id": INSTANCE_ID},
     query=LedgerQuerySchema(),
     responses={200: LedgerPageSchema},
@@ -366,10 +331,8 @@ async def ledger(instance_id: str, query: dict[str, Any]) -> dict[str, Any]:
 
 # -- managers' operations ---------------------------------------------------------------
 @blueprint.post("/instances/<instance_id>/boosts")
-@declare(
+@admin_only(
     "Seed boost: add operator money to a pot's reserve (default) or value.",
-    tag=TAG,
-    role=ADMIN,
     path={"instance_id": INSTANCE_ID},
     body=BoostSchema(),
     responses={
@@ -391,10 +354,8 @@ async def boost(instance_id: str, body: dict[str, Any]) -> tuple[dict[str, Any],
 
 
 @blueprint.get("/instances/<instance_id>/reconciliation")
-@declare(
+@admin_only(
     "Replay the instance's ledger from its start against the live state, to the micro-unit.",
-    tag=TAG,
-    role=ADMIN,
     path={"instance_id": INSTANCE_ID},
     responses={200: ReconciliationSchema},
     refusals=(Code.INSTANCE_NOT_FOUND,),
@@ -405,10 +366,8 @@ async def reconciliation(instance_id: str) -> dict[str, Any]:
 
 
 @blueprint.get("/instances/<instance_id>/meters")
-@declare(
+@admin_only(
     "Meter report of an instance and its pots (JSON; CSV with format=csv).",
-    tag=TAG,
-    role=ADMIN,
     path={"instance_id": INSTANCE_ID},
     query=MeterQuerySchema(),
     responses={200: Reply("The report.", schema=MeterReportSchema, text_types=("text/csv",))},
@@ -434,10 +393,8 @@ async def meter_report(instance_id: str, query: dict[str, Any]) -> Any:
 
 
 @blueprint.get("/callbacks/failed")
-@declare(
+@admin_only(
     "Callback deliveries of the caller's operator that exhausted their retries.",
-    tag=TAG,
-    role=ADMIN,
     query=FailedQuerySchema(),
     responses={200: FailedDeliveriesSchema},
 )
@@ -447,10 +404,8 @@ async def failed_callbacks(query: dict[str, Any]) -> dict[str, Any]:
 
 
 @blueprint.post("/callbacks/failed/<delivery_id>/redeliver")
-@declare(
+@admin_only(
     "Queue a failed callback again, with the same delivery id and body.",
-    tag=TAG,
-    role=ADMIN,
     path={"delivery_id": Id()},
     responses={202: Reply("Queued.", schema=FailedDeliverySchema)},
     refusals=(Code.DELIVERY_NOT_FOUND, Code.QUEUE_UNAVAILABLE),
@@ -462,10 +417,8 @@ async def redeliver_callback(delivery_id: str) -> tuple[dict[str, Any], int]:
 
 
 @blueprint.post("/callbacks/failed/redeliver")
-@declare(
+@admin_only(
     "Queue every failed callback of the caller's operator again.",
-    tag=TAG,
-    role=ADMIN,
     responses={202: Reply("Queued.", schema=RedeliveredSchema)},
     refusals=(Code.QUEUE_UNAVAILABLE,),
 )
@@ -476,10 +429,8 @@ async def redeliver_all_callbacks() -> tuple[dict[str, Any], int]:
 
 
 @blueprint.get("/wins/withheld")
-@declare(
+@admin_only(
     "Withheld wins of the caller's operator waiting for a decision, oldest first.",
-    tag=TAG,
-    role=ADMIN,
     query=WithheldQuerySchema(),
     responses={200: WithheldPageSchema},
     refusals=(Code.INSTANCE_NOT_FOUND,),
@@ -515,10 +466,8 @@ def _decision_route(verb: str) -> Callable[..., Awaitable[dict[str, Any]]]:
 
     decide.__name__ = f"{verb}_win"
     summary, body_schema = DECISIONS[verb]
-    return declare(
+    return admin_only(
         summary,
-        tag=TAG,
-        role=ADMIN,
         path=WIN_PATH,
         body=body_schema(),
         responses={200: WinViewSchema},
@@ -535,10 +484,8 @@ for _verb in DECISIONS:
 
 
 @blueprint.get("/audit")
-@declare(
+@admin_only(
     "The audit trail of the caller's operator, oldest first, a page at a time.",
-    tag=TAG,
-    role=ADMIN,
     query=LedgerQuerySchema(),
     responses={200: AuditPageSchema},
 )
