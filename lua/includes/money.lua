@@ -85,24 +85,28 @@ local function as_small(x)
   return nil
 end
 
-local function limbs(s)
+-- a decimal string as limbs of `digits` digits (15 unless given), the lowest first
+local function limbs(s, digits)
+  digits = digits or LIMB_DIGITS
   local t, i = {}, #s
   while i > 0 do
-    local j = math.max(1, i - LIMB_DIGITS + 1)
+    local j = math.max(1, i - digits + 1)
     t[#t + 1] = tonumber(string.sub(s, j, i))
     i = j - 1
   end
   return t
 end
 
-local function unlimbs(t)
+-- limbs of `digits` digits (15 unless given), the lowest first, as a decimal string
+local function unlimbs(t, digits)
+  local width = '%0' .. (digits or LIMB_DIGITS) .. 'd'
   local n = #t
   while n > 1 and t[n] == 0 do
     n = n - 1
   end
   local parts = {fmt(t[n])}
   for i = n - 1, 1, -1 do
-    parts[#parts + 1] = string.format('%015d', t[i])
+    parts[#parts + 1] = string.format(width, t[i])
   end
   return table.concat(parts)
 end
@@ -167,25 +171,12 @@ end
 -- a * m as a big value (a small or big, m an integer 0 <= m <= 1e6), in 9-digit limbs so
 -- that every product stays below 2^53
 local function big_mul_small(a, m)
-  local s, parts, carry = as_big(a), {}, 0
-  local i = #s
-  while i > 0 do
-    local j = math.max(1, i - 8)
-    local rest
-    carry, rest = idiv(tonumber(string.sub(s, j, i)) * m + carry, 1000000000)
-    parts[#parts + 1] = rest
-    i = j - 1
+  local parts, carry = limbs(as_big(a), 9), 0
+  for k = 1, #parts do
+    carry, parts[k] = idiv(parts[k] * m + carry, 1000000000)
   end
   parts[#parts + 1] = carry
-  local n = #parts
-  while n > 1 and parts[n] == 0 do
-    n = n - 1
-  end
-  local out = {fmt(parts[n])}
-  for k = n - 1, 1, -1 do
-    out[#out + 1] = string.format('%09d', parts[k])
-  end
-  return table.concat(out)
+  return unlimbs(parts, 9)
 end
 
 -- floor(x * ppm / 1e6) for a value x small or big (0 <= ppm <= 1e6): x = q * 1e6 + r, so
