@@ -21,7 +21,7 @@ from app.clock import now_ms
 from app.services import Services, admin, lifecycle, raffles
 from app.store import keys
 from tests.conftest import DEMO, RIVAL, auth, load_demo
-from tests.support.http import contribution, expect, post
+from tests.support.http import bet, expect, post
 from tests.test_raffle_rounds import HOUR, Clock, get_round, raffle, recompute
 
 LEASE_MS = lifecycle.LEASE_MS
@@ -44,18 +44,6 @@ async def headers(gateway: Services) -> dict[str, str]:
 @pytest.fixture
 def rival(gateway: Services, headers: dict[str, str]) -> dict[str, str]:
     return auth(gateway, RIVAL)
-
-
-async def bet(
-    client: QuartClient,
-    headers: dict[str, str],
-    instance_id: str,
-    player: str,
-    wager: str,
-    brand: str = "demo:brand1",
-) -> None:
-    body = contribution(instance_id, player, brand_id=brand, base_wager=wager)
-    await expect(await post(client, "/jackpots/contribute", body, headers), 200)
 
 
 async def live_data(gateway: Services, instance_id: str) -> tuple[set[str], set[str]]:

@@ -21,7 +21,7 @@ from app.clock import now_ms
 from app.services import Services, admin, draws, lifecycle, raffles
 from tests.conftest import DEMO, SECRET, auth, load_demo
 from tests.support.definitions import instance, pot
-from tests.support.http import contribution, expect, post, put_source, view
+from tests.support.http import bet, expect, post, put_source, view
 
 HOUR = 3_600_000
 
@@ -77,18 +77,6 @@ def raffle(instance_id: str, **fields: Any) -> dict[str, Any]:
 
 async def create(client: QuartClient, headers: dict[str, str], definition: dict[str, Any]) -> None:
     await expect(await post(client, "/admin/instances", definition, headers), 201)
-
-
-async def bet(
-    client: QuartClient,
-    headers: dict[str, str],
-    instance_id: str,
-    player: str,
-    wager: str,
-    brand: str = "demo:brand1",
-) -> None:
-    body = contribution(instance_id, player, brand_id=brand, base_wager=wager)
-    await expect(await post(client, "/jackpots/contribute", body, headers), 200)
 
 
 async def draw(client: QuartClient, headers: dict[str, str], instance_id: str) -> Any:

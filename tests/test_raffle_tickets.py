@@ -13,7 +13,7 @@ from quart.testing import QuartClient
 from app.services import Services
 from tests.conftest import DEMO, RIVAL, auth, load_demo
 from tests.support.definitions import instance, pot
-from tests.support.http import contribution, create_instance, expect, set_status
+from tests.support.http import bet, create_instance, expect, set_status
 
 BRANDS = ("demo:brand1", "demo:brand2", "rival:main")
 TICKETS = "/jackpots/instances/raffle/tickets"
@@ -46,18 +46,6 @@ async def headers(gateway: Services) -> dict[str, str]:
 @pytest.fixture
 def rival(gateway: Services) -> dict[str, str]:
     return auth(gateway, RIVAL)
-
-
-async def bet(
-    client: QuartClient,
-    headers: dict[str, str],
-    instance_id: str,
-    player: str,
-    wager: str,
-    brand: str = "demo:brand1",
-) -> None:
-    body = contribution(instance_id, player, brand_id=brand, base_wager=wager)
-    await expect(await client.post("/jackpots/contribute", json=body, headers=headers), 200)
 
 
 async def listing(client: QuartClient, headers: dict[str, str], path: str, **query: Any) -> Any:

@@ -149,3 +149,16 @@ def v2_body(target_id: str, target_type: str = "instance", **fields: Any) -> dic
     }
     body.update(fields)
     return body
+
+
+async def bet(
+    client: QuartClient,
+    headers: dict[str, str],
+    instance_id: str,
+    player: str,
+    wager: str,
+    brand: str = "demo:brand1",
+) -> None:
+    """A contribution of `wager` (base wager) by one player, which must succeed."""
+    body = contribution(instance_id, player, brand_id=brand, base_wager=wager)
+    await expect(await post(client, "/jackpots/contribute", body, headers), 200)
