@@ -15,6 +15,7 @@ from app.contract import declare
 from app.errors import STATUS
 from app.openapi import UndeclaredRoute, build_spec
 from app.refusals import ELIGIBILITY, Code
+from app.schemas.events import PUBLIC_EVENTS
 from tests.conftest import make_settings
 
 
@@ -162,6 +163,10 @@ async def test_openapi_lists_the_event_catalogue_as_components(client: QuartClie
     for event_type in ("JackpotUpdateEvent", "JackpotWinEvent", "RaffleWinEvent", "OptInEvent"):
         assert event_type in schemas, event_type
     assert set(schemas["EventEnvelope"]["required"]) == {"event_type", "event_id", "data"}
+    # What a client can receive: internal events (InstanceStatusEvent) are not listed.
+    published = schemas["EventEnvelope"]["properties"]["event_type"]["enum"]
+    assert set(published) == {event_type.value for event_type in PUBLIC_EVENTS}
+    assert "InstanceStatusEvent" not in published and "InstanceStatusEvent" not in schemas
     win = schemas["JackpotWinEvent"]["properties"]
     assert win["win_amount"]["type"] == "string"
     assert "ext_player_id" in schemas["OptInEvent"]["properties"]

@@ -173,9 +173,19 @@ EVENT_SCHEMAS: dict[EventType, type[Schema]] = {
 
 
 class EventEnvelopeSchema(StrictSchema):
-    event_type = fields.String(required=True, validate=validate.OneOf([t.value for t in EventType]))
+    """An event as a client receives it (published in /openapi.json)."""
+
+    event_type = fields.String(
+        required=True, validate=validate.OneOf([t.value for t in PUBLIC_EVENTS])
+    )
     event_id = fields.String(required=True, validate=validate.Length(min=1))
     data = fields.Dict(required=True)
+
+
+class StoredEventEnvelopeSchema(EventEnvelopeSchema):
+    """An event as a script stores and publishes it: internal events too."""
+
+    event_type = fields.String(required=True, validate=validate.OneOf([t.value for t in EventType]))
 
 
 def decode_event(payload: str | bytes) -> dict[str, Any]:
@@ -183,7 +193,7 @@ def decode_event(payload: str | bytes) -> dict[str, Any]:
     against the catalogue: {"event_type": EventType, "event_id", "data": loaded data}.
     Raises ValidationError when it does not match (unknown type, missing or extra fields)."""
     raw = json.loads(payload, parse_float=Decimal)
-    envelope: dict[str, Any] = EventEnvelopeSchema().load(raw)
+    envelope: dict[str, Any] = StoredEventEnvelopeSchema().load(raw)
     event_type = EventType(envelope["event_type"])
     data = EVENT_SCHEMAS[event_type]().load(envelope["data"])
     return {"event_type": event_type, "event_id": envelope["event_id"], "data": data}
