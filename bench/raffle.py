@@ -12,6 +12,13 @@ each, so 100,000 players at 10^6), then measures in the same run:
   archive the drawn round archived as the scheduler does it (lua/archive_round-5.lua, 500
           items a step): the steps, the longest step and the total script time.
 
+`--ballast PLAYERS` first builds another round of PLAYERS players (same tickets each) in the
+same Redis and keeps it while every size is measured, so a small round is measured inside a
+dataset as big as a large one's: what the award costs for the round's size, apart from the
+dataset's. `--base REF` also runs the contribute script of a git ref (or of a directory
+holding lua/) in the same Redis, on the same two instances, its batches alternating with
+this checkout's: a change to the script measured side by side.
+
 Script times are Redis's own (INFO commandstats usec of EVALSHA, reset around each batch
 or draw), so neither the client nor the loopback weigh on them. Award and plain
 contributions run in alternating batches of 100 calls; each column is the median of its
@@ -23,8 +30,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import io
 import os
 import statistics
+import subprocess
+import tarfile
 import tempfile
 import time
 import uuid
@@ -39,8 +49,8 @@ from app.services.raffles import ARCHIVE_CHUNK, DEFAULT_ROUND_RETENTION_MS
 from app.store import Store
 from app.store.connection import async_client
 from app.store.contributions import PotDraw
-from app.store.scripts import ScriptRunner
-from bench.contribute import Processes, free_ports, machine, start_redis
+from app.store.scripts import ScriptRunner, load_scripts
+from bench.contribute import ROOT, Processes, free_ports, git, machine, start_redis
 
 M = 1_000_000
 PRIZES = 100
@@ -116,24 +126,39 @@ async def evalsha_usec(store: Store) -> tuple[int, float]:
     return ran, float(entry["usec"])
 
 
-async def measure_awards(
-    store: Store, raffle_id: str, plain_id: str, players: int
-) -> tuple[float, float]:
-    """Script time per contribution that awards a ticket, and per contribution on the
-    instance without a raffle: the median of batch means, the batches (BATCH calls each, one
-    after the other) alternating between the two, so that a change in the machine's load
-    weighs on both alike and a batch the OS slowed down does not move the result."""
-    award: list[float] = []
-    plain: list[float] = []
+async def measure_awards(variants: list[tuple[str, Store, str]], players: int) -> dict[str, float]:
+    """Script time per contribution of each variant (name, store, instance): the median of
+    batch means, the batches (BATCH calls each, one after the other) alternating between the
+    variants, so that a change in the machine's load weighs on all alike and a batch the OS
+    slowed down does not move the result."""
+    times: dict[str, list[float]] = {name: [] for name, _, _ in variants}
     for first in range(0, AWARDS, BATCH):
-        for instance_id, times in ((raffle_id, award), (plain_id, plain)):
+        for name, store, instance_id in variants:
             await store.client.config_resetstat()
             for n in range(first, first + BATCH):
                 await contribute(store, instance_id, f"p{(n * 7919) % players}", 1)
             calls, usec = await evalsha_usec(store)
             assert calls == BATCH, calls
-            times.append(usec / BATCH)
-    return statistics.median(award), statistics.median(plain)
+            times[name].append(usec / BATCH)
+    return {name: statistics.median(batch_means) for name, batch_means in times.items()}
+
+
+async def fill_round(store: Store, instance_id: str, players: int, per_player: int) -> str:
+    """Open a round of `instance_id` and give `players` players `per_player` tickets each;
+    returns the seed of the round."""
+    seed = new_seed()
+    now = int(time.time() * 1000)
+    await store.open_round(
+        instance_id, now_ms=now, seed=seed, commitment=commitment(seed), ends=None
+    )
+    for first in range(0, players, CONCURRENCY):
+        await asyncio.gather(
+            *(
+                contribute(store, instance_id, f"p{n}", per_player)
+                for n in range(first, min(first + CONCURRENCY, players))
+            )
+        )
+    return seed
 
 
 async def command_profile(
@@ -163,26 +188,21 @@ async def command_profile(
 
 
 async def run_size(
-    store: Store, size: int, per_player: int, commands: bool = False
+    store: Store, base: Store | None, size: int, per_player: int, commands: bool = False
 ) -> dict[str, Any]:
     players = size // per_player
     raffle_id, plain_id = f"raffle-{size}", f"plain-{size}"
     await create(store, raffle_id, raffle=True)
     await create(store, plain_id, raffle=False)
-    seed = new_seed()
-    now = int(time.time() * 1000)
-    await store.open_round(raffle_id, now_ms=now, seed=seed, commitment=commitment(seed), ends=None)
     started = time.perf_counter()
-    for first in range(0, players, CONCURRENCY):
-        await asyncio.gather(
-            *(
-                contribute(store, raffle_id, f"p{n}", per_player)
-                for n in range(first, min(first + CONCURRENCY, players))
-            )
-        )
+    seed = await fill_round(store, raffle_id, players, per_player)
     fill_s = time.perf_counter() - started
-    award, plain = await measure_awards(store, raffle_id, plain_id, players)
-    tickets = size + AWARDS
+    variants = [("award", store, raffle_id), ("plain", store, plain_id)]
+    if base is not None:
+        variants[1:1] = [("award base", base, raffle_id)]
+        variants.append(("plain base", base, plain_id))
+    times = await measure_awards(variants, players)
+    tickets = size + AWARDS * (1 if base is None else 2)
     profiles: dict[str, dict[str, tuple[float, float]]] = {}
     if commands:
         for name, instance_id in (("award", raffle_id), ("plain", plain_id)):
@@ -215,8 +235,10 @@ async def run_size(
         "fill_s": fill_s,
         "draw_ms": draw_usec / 1000,
         "per_winner_ms": draw_usec / 1000 / PRIZES,
-        "award_us": award,
-        "plain_us": plain,
+        "award_us": times["award"],
+        "plain_us": times["plain"],
+        "base_award_us": times.get("award base"),
+        "base_plain_us": times.get("plain base"),
         "profiles": profiles,
         **archive,
     }
@@ -245,14 +267,39 @@ async def measure_archive(store: Store, instance_id: str, digest: str) -> dict[s
     return {"archive_steps": steps, "archive_step_ms": longest / 1000, "archive_s": total / 1e6}
 
 
-async def run(port: int, sizes: list[int], per_player: int, commands: bool) -> list[dict[str, Any]]:
-    store = Store(
-        async_client(f"redis://127.0.0.1:{port}/0", max_connections=CONCURRENCY), ScriptRunner()
-    )
+async def run(
+    port: int,
+    sizes: list[int],
+    per_player: int,
+    commands: bool,
+    ballast: int,
+    base_lua: Path | None,
+) -> list[dict[str, Any]]:
+    client = async_client(f"redis://127.0.0.1:{port}/0", max_connections=CONCURRENCY)
+    store = Store(client, ScriptRunner())
+    base = None if base_lua is None else Store(client, ScriptRunner(load_scripts(base_lua)))
     try:
-        return [await run_size(store, size, per_player, commands) for size in sizes]
+        if ballast:
+            await create(store, "ballast", raffle=True)
+            await fill_round(store, "ballast", ballast, per_player)
+        return [await run_size(store, base, size, per_player, commands) for size in sizes]
     finally:
+        if base is not None:
+            base.runner.close()
         await store.close()
+
+
+def base_scripts(spec: str, workdir: Path) -> tuple[Path, str]:
+    """lua/ of a directory, or of a git ref extracted into workdir; and what it is."""
+    as_dir = Path(spec)
+    if (as_dir / "lua").is_dir():
+        return as_dir / "lua", str(as_dir.resolve())
+    archive = subprocess.run(
+        ["git", "archive", "--format=tar", spec, "lua"], cwd=ROOT, capture_output=True, check=True
+    ).stdout
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(workdir / "base", filter="data")
+    return workdir / "base" / "lua", f"{spec} ({git('rev-parse', '--short', spec)})"
 
 
 def main() -> None:
@@ -264,15 +311,33 @@ def main() -> None:
         action="store_true",
         help="also print Redis's time per command the contribute script calls (SLOWLOG)",
     )
+    parser.add_argument(
+        "--ballast",
+        type=int,
+        default=0,
+        metavar="PLAYERS",
+        help="first build another round of PLAYERS players, kept while every size is measured",
+    )
+    parser.add_argument(
+        "--base",
+        metavar="REF_OR_DIR",
+        help="also run the contribute script of a git ref (or a directory holding lua/), "
+        "its batches alternating with this checkout's",
+    )
     args = parser.parse_args()
     sizes = [int(size) for size in args.sizes.split(",")]
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="bench-raffle-") as workdir:
+        base_lua, base_name = None, ""
+        if args.base:
+            base_lua, base_name = base_scripts(args.base, Path(workdir))
         processes = Processes(Path(workdir))
         try:
             port = free_ports(1)[0]
             start_redis(processes, "redis", port)
-            results = asyncio.run(run(port, sizes, args.per_player, args.commands))
+            results = asyncio.run(
+                run(port, sizes, args.per_player, args.commands, args.ballast, base_lua)
+            )
         finally:
             processes.stop()
     print(f"machine: {machine()}")
@@ -282,6 +347,11 @@ def main() -> None:
         f"draw: {PRIZES} prizes, one draw per size; award: {AWARDS} contributions of 1 ticket, "
         f"alternating with as many plain ones in batches of {BATCH} (medians of the batches)"
     )
+    if args.ballast:
+        print(
+            f"ballast: a round of {args.ballast:,} players ({args.ballast * args.per_player:,} "
+            "tickets) in the same Redis, built first and kept while every size is measured"
+        )
     print("script times are Redis's own (EVALSHA usec; contributions: median of batch means)\n")
     columns = [
         "tickets",
@@ -290,16 +360,33 @@ def main() -> None:
         "draw of 100, ms",
         "award, µs per contribution",
         "same without a raffle, µs",
+        "award - plain, µs",
         "ratio",
     ]
     print("| " + " | ".join(columns) + " |")
-    print("|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in results:
         ratio = r["award_us"] / r["plain_us"]
         print(
             f"| {r['tickets']:,} | {r['players']:,} | {r['per_winner_ms']:.3f} "
-            f"| {r['draw_ms']:.1f} | {r['award_us']:.1f} | {r['plain_us']:.1f} | {ratio:.2f} |"
+            f"| {r['draw_ms']:.1f} | {r['award_us']:.1f} | {r['plain_us']:.1f} "
+            f"| {r['award_us'] - r['plain_us']:.1f} | {ratio:.2f} |"
         )
+    if args.base:
+        print(f"\nthe contribute script of this checkout (head) and of {base_name} (base),")
+        print("alternating batches in the same run (µs per contribution)\n")
+        print(
+            "| players | award, head | award, base | plain, head | plain, base "
+            "| award - plain, head | award - plain, base |"
+        )
+        print("|---:|---:|---:|---:|---:|---:|---:|")
+        for r in results:
+            print(
+                f"| {r['players']:,} | {r['award_us']:.1f} | {r['base_award_us']:.1f} "
+                f"| {r['plain_us']:.1f} | {r['base_plain_us']:.1f} "
+                f"| {r['award_us'] - r['plain_us']:.1f} "
+                f"| {r['base_award_us'] - r['base_plain_us']:.1f} |"
+            )
     print(f"\narchive of the drawn round ({ARCHIVE_CHUNK} items a step)\n")
     print("| players | steps | longest step, ms | all steps, s |")
     print("|---:|---:|---:|---:|")
