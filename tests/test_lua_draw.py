@@ -156,6 +156,32 @@ async def test_the_script_draws_what_a_linear_scan_draws(
     assert record["unpaid_prizes"] == list(range(len(expected) + 1, len(randoms) + 1))
 
 
+async def test_the_tree_holds_its_range_sums_after_awards_in_any_order(store: Store) -> None:
+    """300 awards of 1 to 4 tickets to 70 players in random order, most of them several
+    times, while the tree doubles up to 128 nodes: node i holds the tickets of indexes
+    i - lowbit(i) + 1 .. i (contribute-11.lua's header), and a draw finds the holders that a
+    linear scan finds."""
+    engine = await raffle(store, ["1"] * 6)
+    rng = random.Random(20261130)
+    held: dict[str, int] = {}  # in order of first ticket: Fenwick index 1, 2, ...
+    for _ in range(300):
+        player, count = f"p{rng.randrange(70)}", rng.randint(1, 4)
+        await tickets(store, engine, player, count)
+        held[player] = held.get(player, 0) + count
+    fields = await store.client.hgetall(keys.instance_tickets("jp1"))
+    weights = list(held.values())
+    assert (fields["1|n"], fields["1|size"], fields["1|total"]) == ("70", "128", str(sum(weights)))
+    for i in range(1, 129):
+        low = i - (i & -i) + 1
+        assert int(fields.get(f"1|@{i}", 0)) == sum(weights[low - 1 : i]), i
+    randoms = [rng.randrange(TWO52) for _ in range(6)]
+    record = await draw(store, engine, randoms)
+    players = list(held)
+    assert [w["player_id"] for w in record["winners"]] == [
+        players[i] for i in replay(weights, randoms)
+    ]
+
+
 @pytest.mark.parametrize("redis_url", ["real"], indirect=True)
 async def test_draws_are_fair_chi_square_over_injected_randoms(store: Store) -> None:
     """500 rounds, weights 1:2:3:4:10, two prizes: the first winner is drawn in proportion
