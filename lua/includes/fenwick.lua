@@ -77,10 +77,15 @@ local function fenwick_add(key, rp, pk, idx, n, size, total, tickets, fields)
       k = k + 2
     end
   end
-  local names, i = {}, idx
+  -- the path below the root; adding p = lowbit(i) to i leaves a lowest bit of at least 2p,
+  -- so the next lowbit is found from p up instead of from 1
+  local names, i, p, node = {}, idx, lowbit(idx), rp .. '@'
   while i < size do
-    names[#names + 1] = fenwick_node(rp, i)
-    i = i + lowbit(i)
+    names[#names + 1] = node .. fmt(i)
+    i = i + p
+    while i % (p + p) == 0 do
+      p = p + p
+    end
   end
   if #names > 0 then
     local values = redis.call('HMGET', key, unpack(names))
