@@ -44,8 +44,11 @@
   all with one HSET (a few calls whatever the round's size). The ticket index
   (KEYS[5], all scores 0, read with ZRANGEBYLEX) holds, for each player with a ticket, one
   member per order and scope: '<r %010d>|<order>|<scope>|...' with order t (tickets %016d),
-  e (last %015d) or p (player id), and scope b '<op>:<brand>' or o '<op>' (see
-  ticket_members), so a brand's or an operator's players page in any order in O(log n + page).
+  e (last %015d) or p (player id), and scope b '<op>:<brand>' or o '<op>' (order_members;
+  the p members are written where the player gets their first ticket), so a brand's or an
+  operator's players page in any order in O(log n + page). An award moves only the members
+  whose key changed: the two t members (and the two e members unless the last contribution
+  was the same millisecond).
   Opt-in hash: <pk>|opted_in must be '1' when engine.opt_in_required; a Fixed instance uses
   <pk>|value (micros, the preferred value) instead of ARGV[7] when the player is opted in and
   it is not ''; <pk>|count is incremented by every contribution.
@@ -137,19 +140,19 @@ local FIXED_ARGS = 20
 --- @include "includes/triggers.lua"
 --- @include "includes/fenwick.lua"
 
--- a player's ticket index members (KEYS[5]) for a ticket count and a last contribution
-local function ticket_members(round, op, brand, player, count, last)
-  local r, t, e = string.format('%010d', round), string.format('%016d', count),
-    string.format('%015d', last)
-  return {
-    r .. '|t|b|' .. op .. ':' .. brand .. '|' .. t .. '|' .. player,
-    r .. '|t|o|' .. op .. '|' .. t .. '|' .. brand .. '|' .. player,
-    r .. '|e|b|' .. op .. ':' .. brand .. '|' .. e .. '|' .. player,
-    r .. '|e|o|' .. op .. '|' .. e .. '|' .. brand .. '|' .. player,
-    r .. '|p|b|' .. op .. ':' .. brand .. '|' .. player,
-    -- NUL sorts before any byte, so players order by id alone; the brand follows the last NUL
-    r .. '|p|o|' .. op .. '|' .. player .. '\0' .. brand,
-  }
+-- a player's two ticket index members (KEYS[5]) of order 't' (key: the ticket count) or 'e'
+-- (key: the last contribution): the brand one and the operator one; r is the round as %010d
+local function order_members(r, order, op, brand, player, key)
+  return r .. '|' .. order .. '|b|' .. op .. ':' .. brand .. '|' .. key .. '|' .. player,
+    r .. '|' .. order .. '|o|' .. op .. '|' .. key .. '|' .. brand .. '|' .. player
+end
+
+local function count_key(count)
+  return string.format('%016d', count)
+end
+
+local function last_key(last)
+  return string.format('%015d', last)
 end
 
 -- 1. arguments (pure) ---------------------------------------------------------------------
@@ -457,23 +460,39 @@ if has_raffle then
   local before = tickets_total - tickets
   rcall('HSET', KEYS[4], unpack(ticket_update))
   if tickets_total > 0 then
-    local new = ticket_members(round, operator_id, brand_id, player_id, tickets_total, now)
+    local r = string.format('%010d', round)
     if before > 0 then -- the player-id members stay; a count or time member that changed moves
-      local old = ticket_members(round, operator_id, brand_id, player_id, before, tonumber(held[3]))
       local gone, added = {}, {}
-      for k = 1, 4 do
-        if old[k] ~= new[k] then
-          gone[#gone + 1] = old[k]
-          added[#added + 1] = 0
-          added[#added + 1] = new[k]
-        end
+      if tickets_total ~= before then
+        local old_b, old_o = order_members(r, 't', operator_id, brand_id, player_id,
+          count_key(before))
+        local new_b, new_o = order_members(r, 't', operator_id, brand_id, player_id,
+          count_key(tickets_total))
+        gone[1], gone[2] = old_b, old_o
+        added[1], added[2], added[3], added[4] = 0, new_b, 0, new_o
+      end
+      local last = tonumber(held[3])
+      if last ~= now then
+        local old_b, old_o = order_members(r, 'e', operator_id, brand_id, player_id,
+          last_key(last))
+        local new_b, new_o = order_members(r, 'e', operator_id, brand_id, player_id,
+          last_key(now))
+        local g, a = #gone, #added
+        gone[g + 1], gone[g + 2] = old_b, old_o
+        added[a + 1], added[a + 2], added[a + 3], added[a + 4] = 0, new_b, 0, new_o
       end
       if #gone > 0 then
         rcall('ZREM', KEYS[5], unpack(gone))
         rcall('ZADD', KEYS[5], unpack(added))
       end
     else
-      rcall('ZADD', KEYS[5], 0, new[1], 0, new[2], 0, new[3], 0, new[4], 0, new[5], 0, new[6])
+      local t_b, t_o = order_members(r, 't', operator_id, brand_id, player_id,
+        count_key(tickets_total))
+      local e_b, e_o = order_members(r, 'e', operator_id, brand_id, player_id, last_key(now))
+      -- NUL sorts before any byte, so players order by id alone; the brand follows the last NUL
+      rcall('ZADD', KEYS[5], 0, t_b, 0, t_o, 0, e_b, 0, e_o,
+        0, r .. '|p|b|' .. operator_id .. ':' .. brand_id .. '|' .. player_id,
+        0, r .. '|p|o|' .. operator_id .. '|' .. player_id .. '\0' .. brand_id)
     end
   end
 end

@@ -1,13 +1,13 @@
 """Raffle tickets and rounds.
 
-Layout (written by lua/contribute-30.lua at award time; its header is the contract):
+Layout (written by lua/contribute-11.lua at award time; its header is the contract):
   `keys.instance_tickets(id)`  hash; every field is prefixed by its round `<r>|`:
       `<r>|<pk>|tickets|cost|first|last|idx`  a player's record of round r
       `<r>|n`, `<r>|total`                       players with a ticket, tickets
       `<r>|#<i>`                                 pk of Fenwick index i
       `<r>|@<i>`                                 Fenwick tree node i
   `keys.instance_ticket_ranking(id)`  lexicographic index, one member per player, order and
-      scope: `<r %010d>|<t|e|p>|<b|o>|<scope>|...` (see ticket_members in the script)
+      scope: `<r %010d>|<t|e|p>|<b|o>|<scope>|...` (see order_members in the script)
 The current round is the state field `raffle:round` (1 until the first draw closes it).
 A drawn round is archived by lua/archive_round-5.lua in bounded steps: its snapshot copied to
 `keys.instance_archived_tickets(id, r)` (a list), its '<r>|' fields and index members
