@@ -129,14 +129,18 @@ async def evalsha_usec(store: Store) -> tuple[int, float]:
 async def measure_awards(variants: list[tuple[str, Store, str]], players: int) -> dict[str, float]:
     """Script time per contribution of each variant (name, store, instance): the median of
     batch means, the batches (BATCH calls each, one after the other) alternating between the
-    variants, so that a change in the machine's load weighs on all alike and a batch the OS
-    slowed down does not move the result."""
+    variants, in reverse order every other time, so that a change in the machine's load
+    weighs on all alike and a batch the OS slowed down does not move the result. Each call
+    goes to the instance's next player (every player in turn), so no batch finds the
+    players of the one before it in the CPU's cache."""
     times: dict[str, list[float]] = {name: [] for name, _, _ in variants}
-    for first in range(0, AWARDS, BATCH):
-        for name, store, instance_id in variants:
+    made: Counter[str] = Counter()  # calls so far per instance
+    for step in range(AWARDS // BATCH):
+        for name, store, instance_id in variants if step % 2 == 0 else variants[::-1]:
             await store.client.config_resetstat()
-            for n in range(first, first + BATCH):
-                await contribute(store, instance_id, f"p{(n * 7919) % players}", 1)
+            for k in range(made[instance_id], made[instance_id] + BATCH):
+                await contribute(store, instance_id, f"p{(k * 7919) % players}", 1)
+            made[instance_id] += BATCH
             calls, usec = await evalsha_usec(store)
             assert calls == BATCH, calls
             times[name].append(usec / BATCH)
