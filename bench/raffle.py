@@ -17,7 +17,8 @@ same Redis and keeps it while every size is measured, so a small round is measur
 dataset as big as a large one's: what the award costs for the round's size, apart from the
 dataset's. `--base REF` also runs the contribute script of a git ref (or of a directory
 holding lua/) in the same Redis, on the same two instances, its batches alternating with
-this checkout's: a change to the script measured side by side.
+this checkout's (or with those of `--head REF`): a change to the script measured side by
+side.
 
 Script times are Redis's own (INFO commandstats usec of EVALSHA, reset around each batch
 or draw), so neither the client nor the loopback weigh on them. Award and plain
@@ -277,10 +278,11 @@ async def run(
     per_player: int,
     commands: bool,
     ballast: int,
+    head_lua: Path | None,
     base_lua: Path | None,
 ) -> list[dict[str, Any]]:
     client = async_client(f"redis://127.0.0.1:{port}/0", max_connections=CONCURRENCY)
-    store = Store(client, ScriptRunner())
+    store = Store(client, ScriptRunner(None if head_lua is None else load_scripts(head_lua)))
     base = None if base_lua is None else Store(client, ScriptRunner(load_scripts(base_lua)))
     try:
         if ballast:
@@ -293,8 +295,8 @@ async def run(
         await store.close()
 
 
-def base_scripts(spec: str, workdir: Path) -> tuple[Path, str]:
-    """lua/ of a directory, or of a git ref extracted into workdir; and what it is."""
+def ref_scripts(spec: str, target: Path) -> tuple[Path, str]:
+    """lua/ of a directory, or of a git ref extracted into target; and what it is."""
     as_dir = Path(spec)
     if (as_dir / "lua").is_dir():
         return as_dir / "lua", str(as_dir.resolve())
@@ -302,8 +304,8 @@ def base_scripts(spec: str, workdir: Path) -> tuple[Path, str]:
         ["git", "archive", "--format=tar", spec, "lua"], cwd=ROOT, capture_output=True, check=True
     ).stdout
     with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-        tar.extractall(workdir / "base", filter="data")
-    return workdir / "base" / "lua", f"{spec} ({git('rev-parse', '--short', spec)})"
+        tar.extractall(target, filter="data")
+    return target / "lua", f"{spec} ({git('rev-parse', '--short', spec)})"
 
 
 def main() -> None:
@@ -323,6 +325,12 @@ def main() -> None:
         help="first build another round of PLAYERS players, kept while every size is measured",
     )
     parser.add_argument(
+        "--head",
+        metavar="REF_OR_DIR",
+        help="the Lua scripts of a git ref (or a directory holding lua/) instead of this "
+        "checkout's",
+    )
+    parser.add_argument(
         "--base",
         metavar="REF_OR_DIR",
         help="also run the contribute script of a git ref (or a directory holding lua/), "
@@ -332,15 +340,18 @@ def main() -> None:
     sizes = [int(size) for size in args.sizes.split(",")]
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="bench-raffle-") as workdir:
+        head_lua, head_name = None, "this checkout"
+        if args.head:
+            head_lua, head_name = ref_scripts(args.head, Path(workdir) / "head")
         base_lua, base_name = None, ""
         if args.base:
-            base_lua, base_name = base_scripts(args.base, Path(workdir))
+            base_lua, base_name = ref_scripts(args.base, Path(workdir) / "base")
         processes = Processes(Path(workdir))
         try:
             port = free_ports(1)[0]
             start_redis(processes, "redis", port)
             results = asyncio.run(
-                run(port, sizes, args.per_player, args.commands, args.ballast, base_lua)
+                run(port, sizes, args.per_player, args.commands, args.ballast, head_lua, base_lua)
             )
         finally:
             processes.stop()
@@ -377,7 +388,7 @@ def main() -> None:
             f"| {r['award_us'] - r['plain_us']:.1f} | {ratio:.2f} |"
         )
     if args.base:
-        print(f"\nthe contribute script of this checkout (head) and of {base_name} (base),")
+        print(f"\nthe contribute script of {head_name} (head) and of {base_name} (base),")
         print("alternating batches in the same run (µs per contribution)\n")
         print(
             "| players | award, head | award, base | plain, head | plain, base "
