@@ -127,24 +127,30 @@ async def evalsha_usec(store: Store) -> tuple[int, float]:
     return ran, float(entry["usec"])
 
 
-async def measure_awards(variants: list[tuple[str, Store, str]], players: int) -> dict[str, float]:
-    """Script time per contribution of each variant (name, store, instance): the median of
-    batch means, the batches (BATCH calls each, one after the other) alternating between the
-    variants, in reverse order every other time, so that a change in the machine's load
-    weighs on all alike and a batch the OS slowed down does not move the result. Each call
-    goes to the instance's next player (every player in turn), so no batch finds the
-    players of the one before it in the CPU's cache."""
-    times: dict[str, list[float]] = {name: [] for name, _, _ in variants}
+Variant = tuple[str, Store, str]  # name, the store (its scripts), the instance
+
+
+async def measure_awards(pairs: list[list[Variant]], players: int) -> dict[str, float]:
+    """Script time per contribution of each variant: the median of batch means, the batches
+    (BATCH calls each, one after the other) alternating between the variants, so that a
+    change in the machine's load weighs on all alike and a batch the OS slowed down does not
+    move the result. `pairs` groups the variants that run on one instance (this checkout's
+    script and --base's); every other step runs each pair in the other order, so that each
+    variant follows a batch on the other instance as often as its rival does. Each call goes
+    to the instance's next player (every player in turn), so no batch finds the players of
+    the one before it in the CPU's cache."""
+    times: dict[str, list[float]] = {name: [] for pair in pairs for name, _, _ in pair}
     made: Counter[str] = Counter()  # calls so far per instance
     for step in range(AWARDS // BATCH):
-        for name, store, instance_id in variants if step % 2 == 0 else variants[::-1]:
-            await store.client.config_resetstat()
-            for k in range(made[instance_id], made[instance_id] + BATCH):
-                await contribute(store, instance_id, f"p{(k * 7919) % players}", 1)
-            made[instance_id] += BATCH
-            calls, usec = await evalsha_usec(store)
-            assert calls == BATCH, calls
-            times[name].append(usec / BATCH)
+        for pair in pairs:
+            for name, store, instance_id in pair if step % 2 == 0 else pair[::-1]:
+                await store.client.config_resetstat()
+                for k in range(made[instance_id], made[instance_id] + BATCH):
+                    await contribute(store, instance_id, f"p{(k * 7919) % players}", 1)
+                made[instance_id] += BATCH
+                calls, usec = await evalsha_usec(store)
+                assert calls == BATCH, calls
+                times[name].append(usec / BATCH)
     return {name: statistics.median(batch_means) for name, batch_means in times.items()}
 
 
@@ -202,11 +208,11 @@ async def run_size(
     started = time.perf_counter()
     seed = await fill_round(store, raffle_id, players, per_player)
     fill_s = time.perf_counter() - started
-    variants = [("award", store, raffle_id), ("plain", store, plain_id)]
+    pairs: list[list[Variant]] = [[("award", store, raffle_id)], [("plain", store, plain_id)]]
     if base is not None:
-        variants[1:1] = [("award base", base, raffle_id)]
-        variants.append(("plain base", base, plain_id))
-    times = await measure_awards(variants, players)
+        pairs[0].append(("award base", base, raffle_id))
+        pairs[1].append(("plain base", base, plain_id))
+    times = await measure_awards(pairs, players)
     tickets = size + AWARDS * (1 if base is None else 2)
     profiles: dict[str, dict[str, tuple[float, float]]] = {}
     if commands:
@@ -305,7 +311,8 @@ def ref_scripts(spec: str, target: Path) -> tuple[Path, str]:
     ).stdout
     with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
         tar.extractall(target, filter="data")
-    return target / "lua", f"{spec} ({git('rev-parse', '--short', spec)})"
+    commit = git("rev-parse", "--short", spec)
+    return target / "lua", spec if commit.startswith(spec) else f"{spec} ({commit})"
 
 
 def main() -> None:
