@@ -63,3 +63,16 @@ def test_events_benchmark_delivers_every_win() -> None:
 def test_raffle_benchmark_draws_and_awards() -> None:
     out = run_bench("bench.raffle", "--sizes", "200", "--per-player", "4")
     assert any(line.startswith("| 2,200 | 50 |") for line in out.splitlines()), out
+
+
+def test_raffle_benchmark_with_a_ballast_and_a_base_script() -> None:
+    """--ballast builds another round first; --base runs a second copy of the scripts (here
+    this checkout's lua/ again), so the round gets twice the awards."""
+    out = run_bench(
+        "bench.raffle", *("--sizes", "200", "--per-player", "4", "--ballast", "30", "--base", ".")
+    )
+    lines = out.splitlines()
+    assert "ballast: a round of 30 players (120 tickets)" in out
+    assert any(line.startswith("| 4,200 | 50 |") for line in lines), out
+    head = next(i for i, line in enumerate(lines) if line.startswith("| players | award, head"))
+    assert lines[head + 2].startswith("| 50 | "), out
