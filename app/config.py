@@ -101,6 +101,7 @@ class Settings:
     dev_mode: bool = False
     log_json: bool = True
     log_level: str = "INFO"
+    direct_routes: bool = True
 
     @property
     def queue_url(self) -> str:
@@ -164,4 +165,5 @@ class Settings:
             dev_mode=dev_mode,
             log_json=_log_format(env, dev_mode),
             log_level=_log_level(env),
+            direct_routes=_bool(env, "DIRECT_ROUTES", True),
         )

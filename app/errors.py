@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from app.refusals import Code, Refused
+from app.store.errors import StoreError, StoreUnavailable
 
 
 class APIError(Exception):
@@ -23,6 +24,16 @@ class APIError(Exception):
 
     def to_dict(self) -> dict[str, Any]:
         return {"error": self.message, "code": self.code, "details": self.details}
+
+    def headers(self) -> dict[str, str]:
+        """What the answer carries beside its JSON body."""
+        headers = {}
+        if self.status == 401:
+            headers["WWW-Authenticate"] = "Bearer"
+        retry_after = self.details.get("retry_after")
+        if retry_after is not None:
+            headers["Retry-After"] = str(retry_after)
+        return headers
 
     @classmethod
     def from_refusal(cls, refused: Refused) -> APIError:
@@ -79,3 +90,26 @@ STATUS: dict[Code, int] = {
     Code.TOO_MANY_LOGIN_ATTEMPTS: 429,
     Code.QUEUE_UNAVAILABLE: 503,
 }
+
+
+STORE_RETRY_AFTER_S = 1
+
+
+def store_error(error: StoreError, method: str) -> APIError:
+    """503 when nothing was sent (or the request only reads): retry freely. 504 when a
+    write was sent and no reply came: it may have been applied, so retry with the same
+    idempotency key (which answers the first outcome) or read the outcome back."""
+    if isinstance(error, StoreUnavailable) or method in ("GET", "HEAD"):
+        return APIError(
+            503,
+            "STORE_UNAVAILABLE",
+            "The jackpot store is unavailable; nothing was applied. Retry later.",
+            {"retry_after": STORE_RETRY_AFTER_S},
+        )
+    return APIError(
+        504,
+        "OUTCOME_UNKNOWN",
+        "The jackpot store did not confirm the outcome; it may have been applied. Retry "
+        "with the same idempotency key, or read the contribution back.",
+        {"retry_after": STORE_RETRY_AFTER_S},
+    )

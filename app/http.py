@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -58,9 +59,13 @@ def _lone_surrogate(value: Any) -> bool:
 
 
 async def json_body() -> Any:
-    """The body as JSON with exact decimals; NaN/Infinity and duplicate keys refused (the
-    body size is capped by MAX_CONTENT_LENGTH, which answers 413)."""
-    raw = await request.get_data(cache=True, as_text=False)
+    """The body as JSON (see parse_json; the body size is capped by MAX_CONTENT_LENGTH,
+    which answers 413)."""
+    return parse_json(await request.get_data(cache=True, as_text=False))
+
+
+def parse_json(raw: str | bytes) -> Any:
+    """A body as JSON with exact decimals; NaN/Infinity and duplicate keys refused."""
     if not raw:
         raise APIError(400, "MALFORMED_JSON", "The request body must be a JSON document.")
     try:
@@ -104,6 +109,22 @@ def load_args(schema: Schema) -> Any:
         return schema.load(request.args.to_dict())
     except ValidationError as error:
         raise validation_error(error) from None
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A view's answer before it becomes a response: a JSON body, or none (a 204). The
+    Quart views turn it into a Response (respond); app.direct writes it to ASGI itself."""
+
+    status: int
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def respond(answer: Answer) -> Response | tuple[Any, int, dict[str, str]]:
+    if answer.status == 204:
+        return no_content(answer.headers)
+    return answer.body, answer.status, answer.headers
 
 
 def no_content(headers: dict[str, str] | None = None) -> Response:

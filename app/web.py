@@ -12,18 +12,19 @@ from quart.json.provider import DefaultJSONProvider
 from werkzeug.exceptions import HTTPException
 
 from app import jsonio
+from app.access import record_request
 from app.config import Settings
-from app.errors import APIError
+from app.direct import DirectRoutes
+from app.errors import APIError, store_error
 from app.http import validation_error
 from app.logs import REQUEST_ID_HEADER, accept_request_id, request_id
 from app.refusals import Refused
 from app.security import TokenError
 from app.server import shutdown_hooks
 from app.services import Services
-from app.store.errors import StoreError, StoreUnavailable
+from app.store.errors import StoreError
 
 log = logging.getLogger("jackpot_gateway")
-access_log = logging.getLogger("jackpot_gateway.access")
 
 HTTP_CODES = {
     400: "BAD_REQUEST",
@@ -45,37 +46,11 @@ class JSONProvider(DefaultJSONProvider):
 
 
 def _json_error(error: APIError) -> Response:
-    response = Response(
-        jsonio.dumps(error.to_dict()), status=error.status, content_type="application/json"
-    )
-    if error.status == 401:
-        response.headers["WWW-Authenticate"] = "Bearer"
-    retry_after = error.details.get("retry_after")
-    if retry_after is not None:
-        response.headers["Retry-After"] = str(retry_after)
-    return response
-
-
-STORE_RETRY_AFTER_S = 1
-
-
-def store_error(error: StoreError, method: str) -> APIError:
-    """503 when nothing was sent (or the request only reads): retry freely. 504 when a
-    write was sent and no reply came: it may have been applied, so retry with the same
-    idempotency key (which answers the first outcome) or read the outcome back."""
-    if isinstance(error, StoreUnavailable) or method in ("GET", "HEAD"):
-        return APIError(
-            503,
-            "STORE_UNAVAILABLE",
-            "The jackpot store is unavailable; nothing was applied. Retry later.",
-            {"retry_after": STORE_RETRY_AFTER_S},
-        )
-    return APIError(
-        504,
-        "OUTCOME_UNKNOWN",
-        "The jackpot store did not confirm the outcome; it may have been applied. Retry "
-        "with the same idempotency key, or read the contribution back.",
-        {"retry_after": STORE_RETRY_AFTER_S},
+    return Response(
+        jsonio.dumps(error.to_dict()),
+        status=error.status,
+        headers=error.headers(),
+        content_type="application/json",
     )
 
 
@@ -126,30 +101,17 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     @app.after_request
     async def count_and_log(response: Response) -> Response:
         """Request counts and latency by route; one log line per request; the request id."""
-        rule = request.url_rule.rule if request.url_rule else "unmatched"
         started = g.get("started")
-        seconds = time.perf_counter() - started if started is not None else 0.0
-        gateway: Services | None = app.extensions.get("gateway")
-        if gateway is not None:
-            status = str(response.status_code)
-            gateway.metrics.http_requests.labels(request.method, rule, status).inc()
-            gateway.metrics.http_seconds.labels(rule).observe(seconds)
         rid = g.get("request_id") or accept_request_id(None)
         response.headers[REQUEST_ID_HEADER] = rid
-        access_log.info(
-            "%s %s %s %.1fms",
+        record_request(
+            app.extensions.get("gateway"),
             request.method,
+            request.url_rule.rule if request.url_rule else "unmatched",
             request.path,
             response.status_code,
-            seconds * 1000,
-            extra={
-                "method": request.method,
-                "route": rule,
-                "path": request.path,
-                "status": response.status_code,
-                "duration_ms": round(seconds * 1000, 3),
-                "request_id": rid,
-            },
+            time.perf_counter() - started if started is not None else 0.0,
+            rid,
         )
         return response
 
@@ -198,4 +160,9 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
 
     for module in (auth, health, admin, catalog, jackpots, raffles, docs, events):
         app.register_blueprint(module.blueprint)
+    if settings.direct_routes:
+        quart_app: Any = app.asgi_app  # ASGI either way; Quart's types are narrower
+        app.asgi_app = DirectRoutes(  # type: ignore[method-assign, assignment]
+            jackpots.DIRECT_ROUTES, app.extensions, settings.max_body_bytes, quart_app
+        )
     return app

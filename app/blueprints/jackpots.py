@@ -8,7 +8,8 @@ from marshmallow import fields, validate
 from quart import Blueprint, Response
 
 from app.contract import Reply, declare
-from app.http import no_content, principal, services
+from app.direct import DirectRoute
+from app.http import Answer, principal, respond, services
 from app.refusals import ELIGIBILITY, Code
 from app.schemas.common import StrictSchema
 from app.schemas.contributions import (
@@ -29,6 +30,8 @@ from app.schemas.optins import (
     WinnerSchema,
     WinnersQuerySchema,
 )
+from app.security import Principal
+from app.services import Services
 from app.services.contributions import ContributionResult
 
 blueprint = Blueprint("jackpots", __name__)
@@ -101,12 +104,12 @@ OPT_IN_REFUSALS = (
 )
 
 
-def contribution_response(result: ContributionResult) -> Response | tuple[Any, int, Any]:
+def contribution_answer(result: ContributionResult) -> Answer:
     if result.replay:
         # A repeated idempotency key: nothing changed; the first response's headers.
-        return no_content(result.headers)
+        return Answer(204, None, result.headers)
     # The service shapes the body exactly as ContributionResponseSchema documents it.
-    return result.body, 200, result.headers
+    return Answer(200, result.body, result.headers)
 
 
 def accepted() -> Response:
@@ -114,12 +117,33 @@ def accepted() -> Response:
     return Response(b"", status=200, content_type="text/plain")
 
 
+def queued_v1(body: dict[str, Any]) -> bool:
+    return body["callback"] is not None
+
+
+def queued_v2(body: dict[str, Any]) -> bool:
+    return body["options"].get("callback") is not None
+
+
+async def answer_v1(gateway: Services, caller: Principal, body: dict[str, Any]) -> Answer:
+    """A synchronous v1 contribution: the instance is named (contribute) or found from the
+    source; served by the Quart views below and by app.direct."""
+    return contribution_answer(await gateway.contributions.contribute_v1(caller, body))
+
+
+async def answer_v2(gateway: Services, caller: Principal, body: dict[str, Any]) -> Answer:
+    outcome = await gateway.contributions.contribute_v2(caller, body)
+    if outcome.replay is not None:  # like v1: nothing changed, the target's first headers
+        return contribution_answer(outcome.replay)
+    return Answer(200, CONTRIBUTION_V2_ITEMS.dump(outcome.items))
+
+
 async def contribute_v1(body: dict[str, Any]) -> Any:
-    """Both v1 routes: the instance is named (contribute) or found from the source."""
-    if body["callback"] is not None:
+    """Both v1 routes (Quart's side)."""
+    if queued_v1(body):
         await services().contributions.enqueue(principal(), "v1", body)
         return accepted()
-    return contribution_response(await services().contributions.contribute_v1(principal(), body))
+    return respond(await answer_v1(services(), principal(), body))
 
 
 V1_RESPONSES = {
@@ -176,13 +200,19 @@ async def contribute_by_source(body: dict[str, Any]) -> Any:
     refusals=CONTRIBUTION_REFUSALS,
 )
 async def contribute_v2(body: dict[str, Any]) -> Any:
-    if body["options"].get("callback") is not None:
+    if queued_v2(body):
         await services().contributions.enqueue(principal(), "v2", body)
         return accepted()
-    outcome = await services().contributions.contribute_v2(principal(), body)
-    if outcome.replay is not None:  # like v1: nothing changed, the target's first headers
-        return contribution_response(outcome.replay)
-    return CONTRIBUTION_V2_ITEMS.dump(outcome.items)
+    return respond(await answer_v2(services(), principal(), body))
+
+
+# The contribution routes app.direct answers without Quart's request machinery, for the
+# requests it can (see there); path -> the body schema, the answer, which bodies are queued.
+DIRECT_ROUTES = {
+    "/jackpots/contribute": DirectRoute.of(contribute, answer_v1, queued_v1),
+    "/jackpots/contribute/source": DirectRoute.of(contribute_by_source, answer_v1, queued_v1),
+    "/v2/jackpots/contribute": DirectRoute.of(contribute_v2, answer_v2, queued_v2),
+}
 
 
 class RecordedQuerySchema(StrictSchema):
