@@ -149,11 +149,11 @@ class Processes:
 def wait_until(check: Any, what: str, process: subprocess.Popen[bytes], timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while True:
+        with contextlib.suppress(OSError):
+            if check():  # first: a process may exit right after doing what was awaited
+                return
         if process.poll() is not None:
             raise RuntimeError(f"{what}: the process exited with {process.returncode}")
-        with contextlib.suppress(OSError):
-            if check():
-                return
         if time.monotonic() > deadline:
             raise RuntimeError(f"{what}: not ready after {timeout:g} s")
         time.sleep(0.05)
