@@ -3,6 +3,7 @@ snapshot, live wins and opt-ins, pot updates, filters, visibility and masking, r
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import uuid
@@ -381,6 +382,9 @@ async def test_resume_replays_every_missed_event_in_order_once_then_live(
     missed = []
     for n in range(50):  # alternate instances: the replay merges two streams
         missed.append(await win(client, headers, "lucky" if n % 2 else "private"))
+        # Stream ids order events of different instances by the millisecond only: two
+        # wins in one millisecond have no order between them to check.
+        await asyncio.sleep(0.002)
     async with client.websocket("/events") as ws:
         await ws.send(authenticate(token, last["event_id"]))
         assert (await receive(ws))["event_type"] == "Authenticated"
