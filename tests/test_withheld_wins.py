@@ -69,7 +69,10 @@ async def decision_events(gateway: Services) -> list[dict[str, Any]]:
 async def test_withheld_wins_are_listed_oldest_first_and_paged(
     client: QuartClient, headers: dict[str, str], held: str
 ) -> None:
-    wins = [await withheld_win(client, headers, f"p{n}") for n in range(3)]
+    wins = []
+    for n in range(3):
+        wins.append(await withheld_win(client, headers, f"p{n}"))
+        await asyncio.sleep(0.002)  # oldest first is by the millisecond (ties: by win id)
     page = await listed(client, headers)
     assert page["total"] == 3
     assert [w["win_id"] for w in page["wins"]] == wins
