@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import logging
 import re
+import secrets
 import sys
-import uuid
 from contextvars import ContextVar
 
 from pythonjsonlogger.orjson import OrjsonFormatter
@@ -20,7 +20,7 @@ def accept_request_id(header: str | None) -> str:
     """The caller's X-Request-Id when it is a sane token, else a fresh one."""
     if header and _VALID_REQUEST_ID.fullmatch(header):
         return header
-    return uuid.uuid4().hex
+    return secrets.token_hex(16)  # as random as a uuid4's hex, without building a UUID
 
 
 class RequestIdFilter(logging.Filter):

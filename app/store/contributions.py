@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+import orjson
+
 from app import jsonio
 from app.limits import WINNERS_CAP
 from app.money import format_amount, to_decimal
@@ -67,7 +69,7 @@ class ContributionOutcome:
 
     @classmethod
     def from_script(cls, replay: bool, raw: str) -> ContributionOutcome:
-        data = json.loads(raw)
+        data = orjson.loads(raw)
         return cls(
             replay=replay,
             contribution_id=data["contribution_id"],
