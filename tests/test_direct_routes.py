@@ -226,3 +226,31 @@ async def test_only_what_reaches_the_store_skips_quart(direct: Side, quart_only:
     assert direct.quart_requests == [
         path for what, path, _, _ in cases if what not in ANSWERED_DIRECTLY
     ]
+
+
+async def test_a_client_gone_before_the_answer_still_leaves_its_access_line(
+    direct: Side, caplog: pytest.LogCaptureFixture
+) -> None:
+    """As with Quart's after-request hook: the contribution was applied, so its line and
+    count are recorded even when writing the answer fails."""
+    caplog.set_level(logging.INFO, logger="jackpot_gateway.access")
+    body = jsonio.dumps(v1_body("eq")).encode()
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": CONTRIBUTE,
+        "headers": [(b"authorization", direct.headers["Authorization"].encode())],
+    }
+    messages = [{"type": "http.request", "body": body, "more_body": False}]
+
+    async def receive() -> dict[str, Any]:
+        return messages.pop(0)
+
+    async def send(message: dict[str, Any]) -> None:
+        raise ConnectionResetError("the client is gone")
+
+    with pytest.raises(ConnectionResetError):
+        await direct.app(scope, receive, send)
+    lines = [r for r in caplog.records if r.name == "jackpot_gateway.access"]
+    assert [(r.path, r.status) for r in lines] == [(CONTRIBUTE, 200)]
+    assert direct.quart_requests == []
