@@ -18,26 +18,20 @@ body replayed, so every such answer still comes from one place: the Quart app.
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from marshmallow import Schema, ValidationError
+from marshmallow import Schema
 
 from app import jsonio
 from app.access import record_request
 from app.contract import declaration_of
-from app.errors import APIError, store_error
-from app.http import Answer, parse_json, validation_error
+from app.http import Answer, error_for, parse_json
 from app.logs import accept_request_id, request_id
-from app.refusals import Refused
 from app.security import Principal
 from app.services import Services
-from app.store.errors import StoreError
-
-log = logging.getLogger("jackpot_gateway")
 
 Message = dict[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -72,19 +66,6 @@ def _replay(messages: list[Message], receive: Receive) -> Receive:
         return pending.pop(0) if pending else await receive()
 
     return replayed
-
-
-def _error_answer(error: Exception) -> APIError:
-    """What the Quart app's error handlers answer for an error raised by the store call."""
-    if isinstance(error, APIError):
-        return error
-    if isinstance(error, Refused):
-        return APIError.from_refusal(error)
-    if isinstance(error, ValidationError):
-        return validation_error(error)
-    if isinstance(error, StoreError):
-        return store_error(error, "POST")
-    return APIError(500, "INTERNAL_ERROR", "An unexpected error occurred.")
 
 
 def _encoded(headers: Mapping[str, str]) -> list[tuple[bytes, bytes]]:
@@ -132,13 +113,8 @@ class DirectRoutes:
         headers = [(b"x-request-id", rid.encode())]
         try:
             answer = await route.answer(gateway, caller, body)
-        except Exception as error:  # answered as the Quart app's error handlers answer it
-            failure = _error_answer(error)
-            if isinstance(error, StoreError):
-                log.warning("store %s on POST %s: %s", error.kind, scope["path"], error)
-                gateway.metrics.store_errors.labels(error.kind).inc()
-            elif failure.status == 500:
-                log.exception("unhandled error on POST %s", scope["path"])
+        except Exception as error:  # answered as the Quart app's error handler answers it
+            failure = error_for(error, "POST", scope["path"], gateway)
             status, payload = failure.status, jsonio.dumps(failure.to_dict()).encode()
             headers += _encoded({**failure.headers(), "Content-Type": "application/json"})
         else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -11,9 +12,13 @@ from typing import Any
 from marshmallow import Schema, ValidationError
 from quart import Response, current_app, g, request
 
-from app.errors import APIError
+from app.errors import APIError, store_error
+from app.refusals import Refused
 from app.security import Principal
 from app.services import Services
+from app.store.errors import StoreError
+
+log = logging.getLogger("jackpot_gateway")
 
 
 def services() -> Services:
@@ -94,6 +99,25 @@ def parse_json(raw: str | bytes) -> Any:
 def validation_error(error: ValidationError) -> APIError:
     messages = error.messages if isinstance(error.messages, dict) else {"_schema": error.messages}
     return APIError(400, "VALIDATION_ERROR", "The request is invalid.", messages)
+
+
+def error_for(error: Exception, method: str, path: str, gateway: Services | None) -> APIError:
+    """The answer to an exception raised while serving a request: one mapping for the Quart
+    app's error handler and for app.direct."""
+    if isinstance(error, APIError):
+        return error
+    if isinstance(error, Refused):
+        return APIError.from_refusal(error)
+    if isinstance(error, ValidationError):
+        return validation_error(error)
+    if isinstance(error, StoreError):
+        # One line per failure: while Redis is down a traceback per request drowns the log.
+        log.warning("store %s on %s %s: %s", error.kind, method, path, error)
+        if gateway is not None:
+            gateway.metrics.store_errors.labels(error.kind).inc()
+        return store_error(error, method)
+    log.error("unhandled error on %s %s", method, path, exc_info=error)
+    return APIError(500, "INTERNAL_ERROR", "An unexpected error occurred.")
 
 
 async def load_body(schema: Schema) -> Any:

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import logging
 import time
 from typing import Any
 
-from marshmallow import ValidationError
 from quart import Quart, Response, g, request
 from quart.json.provider import DefaultJSONProvider
 from werkzeug.exceptions import HTTPException
@@ -15,16 +13,12 @@ from app import jsonio
 from app.access import record_request
 from app.config import Settings
 from app.direct import DirectRoutes
-from app.errors import APIError, store_error
-from app.http import validation_error
+from app.errors import APIError
+from app.http import error_for
 from app.logs import REQUEST_ID_HEADER, accept_request_id, request_id
-from app.refusals import Refused
 from app.security import TokenError
 from app.server import shutdown_hooks
 from app.services import Services
-from app.store.errors import StoreError
-
-log = logging.getLogger("jackpot_gateway")
 
 HTTP_CODES = {
     400: "BAD_REQUEST",
@@ -115,18 +109,6 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         )
         return response
 
-    @app.errorhandler(APIError)
-    async def api_error(error: APIError) -> Response:
-        return _json_error(error)
-
-    @app.errorhandler(Refused)
-    async def refused(error: Refused) -> Response:
-        return _json_error(APIError.from_refusal(error))
-
-    @app.errorhandler(ValidationError)
-    async def schema_error(error: ValidationError) -> Response:
-        return _json_error(validation_error(error))
-
     @app.errorhandler(HTTPException)
     async def http_error(error: HTTPException) -> Response:
         status = error.code or 500
@@ -142,19 +124,11 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             response.headers["Allow"] = ", ".join(sorted(valid_methods))
         return response
 
-    @app.errorhandler(StoreError)
-    async def store_failure(error: StoreError) -> Response:
-        # One line per failure: while Redis is down a traceback per request drowns the log.
-        log.warning("store %s on %s %s: %s", error.kind, request.method, request.path, error)
-        gateway: Services | None = app.extensions.get("gateway")
-        if gateway is not None:
-            gateway.metrics.store_errors.labels(error.kind).inc()
-        return _json_error(store_error(error, request.method))
-
     @app.errorhandler(Exception)
-    async def unexpected(error: Exception) -> Response:
-        log.exception("unhandled error on %s %s", request.method, request.path)
-        return _json_error(APIError(500, "INTERNAL_ERROR", "An unexpected error occurred."))
+    async def failure(error: Exception) -> Response:
+        """Every error but routing's (above): refusals, validation, the store, defects."""
+        gateway: Services | None = app.extensions.get("gateway")
+        return _json_error(error_for(error, request.method, request.path, gateway))
 
     from app.blueprints import admin, auth, catalog, docs, events, health, jackpots, raffles
 
