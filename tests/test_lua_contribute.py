@@ -766,8 +766,9 @@ async def test_raffle_tickets_carry_the_accumulated_cost(store: Store) -> None:
     assert money(s, "total:house") == 3_150_000
 
 
-async def test_raffle_tickets_on_the_base_wager_and_the_ranking(store: Store) -> None:
-    engine = await create(
+async def base_wager_raffle(store: Store) -> dict[str, Any]:
+    """A raffle whose tickets cost 1.00 of the base wager, beside one pot that never hits."""
+    return await create(
         store,
         definition(
             [pot("a", "0.5", hit_rate(10**12))],
@@ -780,6 +781,10 @@ async def test_raffle_tickets_on_the_base_wager_and_the_ranking(store: Store) ->
             },
         ),
     )
+
+
+async def test_raffle_tickets_on_the_base_wager_and_the_ranking(store: Store) -> None:
+    engine = await base_wager_raffle(store)
     out = await contribute(store, engine, player="a", base_wager=2_500_000)
     assert (out.amount, out.tickets_awarded, out.accumulated_cost) == (100_000, 2, 500_000)
     out = await contribute(store, engine, player="a", base_wager=600_000)
@@ -806,19 +811,7 @@ async def test_the_ticket_index_holds_exactly_each_players_current_members(
     """Contributions that award tickets or none, some in the same millisecond: the index
     (KEYS[5]) holds, for each player with a ticket, exactly the six members of their current
     count and last contribution (none stale, none missing)."""
-    engine = await create(
-        store,
-        definition(
-            [pot("a", "0.5", hit_rate(10**12))],
-            house="0.5",
-            raffle={
-                "ticket_cost": "1.00",
-                "ticket_basis": "base_wager",
-                "prizes": ["1"],
-                "draw": {"every": "1d"},
-            },
-        ),
-    )
+    engine = await base_wager_raffle(store)
     rng = random.Random(seed)
     cost: dict[str, int] = {}
     count: dict[str, int] = {}
