@@ -169,7 +169,11 @@ async def test_an_unexpected_exception_is_a_json_500_without_internals(
 
 async def test_error_bodies_are_plain_json_objects(client: QuartClient) -> None:
     response = await client.get("/nope")
-    assert json.loads(await response.get_data(as_text=True)) == await response.get_json()
+    assert response.content_type == "application/json"
+    body = json.loads(await response.get_data(as_text=True))
+    assert isinstance(body, dict)
+    assert set(body) == {"error", "code", "details"}
+    assert (body["code"], type(body["error"])) == ("NOT_FOUND", str)
 
 
 # -- metrics -------------------------------------------------------------------------

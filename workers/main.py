@@ -6,13 +6,35 @@ import threading
 
 from rq import Queue, SimpleWorker
 from rq.timeouts import TimerDeathPenalty
-from rq.worker import HerokuWorker
+from rq.worker import BaseWorker, HerokuWorker
 
 from app.config import Settings
 from app.queues import QUEUES
 from app.store.connection import sync_client
 
 MAINTENANCE_S = 30
+# How long the worker's command listener (RQ's pubsub thread) waits for a message before it
+# looks at its stop flag. RQ asks for 60 s; from redis-py 8.2 on, stopping the listener waits
+# for that wait to end, so a worker could take a minute to stop or to finish a dev-mode burst.
+PUBSUB_POLL_S = 0.5
+
+
+class PromptStop(BaseWorker):
+    """Subscribes to RQ's worker commands with a short poll, so that the worker stops at once."""
+
+    def subscribe(self) -> None:
+        self.log.info("Worker %s: subscribing to channel %s", self.name, self.pubsub_channel_name)
+        self.pubsub = self.connection.pubsub()
+        self.pubsub.subscribe(**{self.pubsub_channel_name: self.handle_payload})
+        self.pubsub_thread = self.pubsub.run_in_thread(  # type: ignore[assignment]
+            sleep_time=PUBSUB_POLL_S,
+            daemon=True,
+            exception_handler=self._pubsub_exception_handler,
+        )
+
+
+class ProcessWorker(PromptStop, HerokuWorker):
+    """The Procfile's worker: HerokuWorker finishes the job in hand on SIGTERM."""
 
 
 def queues(settings: Settings) -> list[Queue]:
@@ -25,13 +47,13 @@ def run_worker(settings: Settings) -> None:
     queue_list = queues(settings)
     # Maintenance (every MAINTENANCE_S) finds the jobs of a worker that died and retries
     # them; RQ's default is every 10 minutes.
-    worker = HerokuWorker(
+    worker = ProcessWorker(
         queue_list, connection=queue_list[0].connection, maintenance_interval=MAINTENANCE_S
     )
     worker.work(with_scheduler=True)
 
 
-class ThreadWorker(SimpleWorker):
+class ThreadWorker(PromptStop, SimpleWorker):
     """A worker that runs inside another process's thread (dev mode): no signals there."""
 
     death_penalty_class = TimerDeathPenalty

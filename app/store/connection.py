@@ -17,11 +17,11 @@ import hiredis
 import redis
 import redis.asyncio as aredis
 from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
+from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import NoBackoff
 from redis.commands.cluster import READ_COMMANDS
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-from redis.retry import Retry
 
 from app.store.errors import StoreOutcomeUnknown, StoreUnavailable
 
@@ -190,7 +190,9 @@ def async_client(
     common: dict[str, Any] = {
         "decode_responses": True,
         "max_connections": max_connections,
-        "retry": Retry(NoBackoff(), 0),
+        "retry": AsyncRetry(
+            NoBackoff(), 0
+        ),  # the asyncio Retry: redis-py 8.2 warns on the sync one
         "socket_timeout": timeouts.socket,
         "socket_connect_timeout": timeouts.connect,
     }
