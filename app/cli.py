@@ -9,6 +9,7 @@ import json
 import os
 import sys
 from datetime import date
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ from marshmallow import ValidationError
 from redis.exceptions import RedisError
 
 from app import jsonio
-from app.config import ConfigError, Settings
+from app.config import ConfigError, Settings, port_busy
 from app.logs import configure_logging
 from app.money import MoneyError, format_amount, to_decimal
 from app.refusals import Refused
@@ -255,6 +256,9 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from app.server import run, serve, serve_workers
     from app.web import create_app
 
+    busy = port_busy(settings.host, settings.port)
+    if busy:
+        return _fail(busy)
     if settings.web_workers > 1:
         return serve_workers(settings)
     run(serve(create_app(settings), settings))
@@ -281,63 +285,87 @@ def cmd_dev(args: argparse.Namespace, settings: Settings | None) -> int:
     return run_dev(port=args.port, demo=not args.no_demo)
 
 
+def package_version() -> str:
+    try:
+        return version("jackpot-gateway")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="jackpot-gateway", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("serve", help="serve the REST API and the websocket (Hypercorn)")
-    commands.add_parser("worker", help="run an RQ worker (async contributions, callbacks)")
-    commands.add_parser("scheduler", help="run the scheduler (lifecycle, raffle draws)")
-    dev = commands.add_parser("dev", help="all processes in one, embedded store, demo data")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, summary: str) -> argparse.ArgumentParser:
+        """A subcommand whose one-sentence summary shows in both listings and its own --help."""
+        return commands.add_parser(
+            name, help=summary, description=summary[0].upper() + summary[1:] + "."
+        )
+
+    command("serve", "serve the REST API and the /events websocket with Hypercorn (HOST, PORT)")
+    command("worker", "run an RQ worker: asynchronous contributions and callback deliveries")
+    command("scheduler", "run the scheduler: instance activations and ends, raffle draws")
+    dev = command("dev", "web, worker and scheduler in one process on an embedded store, demo data")
     dev.add_argument("--port", type=int, default=None, help="HTTP port (default: PORT or 8000)")
-    dev.add_argument("--no-demo", action="store_true", help="do not load the demo definitions")
-    load = commands.add_parser("load", help="load definitions from a YAML or JSON file")
-    load.add_argument("file")
-    draw = commands.add_parser("draw", help="draw a raffle's closed round now")
-    draw.add_argument("instance")
-    account = commands.add_parser("create-account", help="create a service account")
-    account.add_argument("--username", required=True)
-    account.add_argument("--operator", required=True)
-    account.add_argument("--role", action="append", choices=ROLES)
-    account.add_argument("--password-env", help="read the password from this variable")
-    delete = commands.add_parser("delete-account", help="delete an account, revoke its tokens")
-    delete.add_argument("--username", required=True)
-    roles = commands.add_parser("set-roles", help="change an account's roles, revoke its tokens")
-    roles.add_argument("--username", required=True)
-    roles.add_argument("--role", action="append", choices=ROLES, required=True)
-    boost = commands.add_parser("boost", help="seed boost: add operator money to a pot")
-    boost.add_argument("--instance", required=True)
-    boost.add_argument("--pot", required=True)
-    boost.add_argument("--amount", required=True, help="in the instance currency, e.g. 250.00")
-    boost.add_argument("--to", choices=("reserve", "value"), default="reserve")
-    boost.add_argument("--boost-id", help="retry-safe id: a repeated id applies once")
-    reconcile = commands.add_parser(
-        "reconcile", help="replay an instance's ledger against its live state (JSON)"
+    dev.add_argument("--no-demo", action="store_true", help="start without the demo definitions")
+    load = command("load", "load definitions (operators, accounts, currencies, sources, instances)")
+    load.add_argument("file", help="a YAML or JSON definition file, e.g. examples/demo.yaml")
+    draw = command("draw", "draw a raffle's ended round now")
+    draw.add_argument("instance", help="the raffle instance id")
+    account = command("create-account", "create a service account")
+    account.add_argument("--username", required=True, help="the account's login name")
+    account.add_argument("--operator", required=True, help="the operator id it acts for")
+    account.add_argument(
+        "--role",
+        action="append",
+        choices=ROLES,
+        help="a role (repeat for several; default operator)",
     )
-    reconcile.add_argument("--instance", required=True)
-    meters = commands.add_parser("meter-report", help="an instance's meter report (CSV)")
-    meters.add_argument("--instance", required=True)
+    account.add_argument(
+        "--password-env", help="read the password from this variable (default: a prompt)"
+    )
+    delete = command("delete-account", "delete an account and revoke its tokens")
+    delete.add_argument("--username", required=True, help="the account to delete")
+    roles = command("set-roles", "change an account's roles and revoke its older tokens")
+    roles.add_argument("--username", required=True, help="the account to change")
+    roles.add_argument(
+        "--role", action="append", choices=ROLES, required=True, help="a role (repeat for several)"
+    )
+    boost = command("boost", "seed boost: add operator money to a pot's value or reserve")
+    boost.add_argument("--instance", required=True, help="the instance id")
+    boost.add_argument("--pot", required=True, help="the pot id")
+    boost.add_argument("--amount", required=True, help="in the instance currency, e.g. 250.00")
+    boost.add_argument(
+        "--to", choices=("reserve", "value"), default="reserve", help="where (default: reserve)"
+    )
+    boost.add_argument("--boost-id", help="retry-safe id: a repeated id applies once")
+    reconcile = command("reconcile", "replay an instance's ledger against its live state (JSON)")
+    reconcile.add_argument("--instance", required=True, help="the instance id")
+    meters = command("meter-report", "an instance's meter report for a period (CSV)")
+    meters.add_argument("--instance", required=True, help="the instance id")
     meters.add_argument("--date", help="UTC day YYYY-MM-DD (default: today)")
     meters.add_argument("--from", dest="start", type=int, help="period start, epoch ms")
     meters.add_argument("--to", dest="end", type=int, help="period end (excluded), epoch ms")
     meters.add_argument("--output", help="file to write (default: stdout)")
-    failed = commands.add_parser("failed-callbacks", help="deliveries that exhausted retries")
-    failed.add_argument("--operator", required=True)
-    redeliver = commands.add_parser("redeliver", help="queue failed callbacks again")
-    redeliver.add_argument("--operator", required=True)
+    failed = command("failed-callbacks", "list an operator's callbacks that exhausted retries")
+    failed.add_argument("--operator", required=True, help="the operator id")
+    redeliver = command("redeliver", "queue failed callbacks again")
+    redeliver.add_argument("--operator", required=True, help="the operator id")
     redeliver.add_argument("--delivery", help="one delivery id")
     redeliver.add_argument("--all", action="store_true", help="every failed delivery")
-    withheld = commands.add_parser("withheld-wins", help="wins waiting for a decision")
-    withheld.add_argument("--operator", required=True)
-    withheld.add_argument("--instance")
+    withheld = command("withheld-wins", "list wins waiting for a manager's decision")
+    withheld.add_argument("--operator", required=True, help="the operator id")
+    withheld.add_argument("--instance", help="only this instance")
     for verb in ("approve", "reject"):
-        decide = commands.add_parser(f"{verb}-win", help=f"{verb} a withheld win")
-        decide.add_argument("--instance", required=True)
-        decide.add_argument("--win", required=True)
-        decide.add_argument("--reason", help="required to reject")
-    audit = commands.add_parser("audit", help="print an operator's audit trail (JSON lines)")
-    audit.add_argument("--operator", required=True)
-    audit.add_argument("--after", default="-", help="entry id to start after")
-    audit.add_argument("--count", type=int, default=100)
+        decide = command(f"{verb}-win", f"{verb} a withheld win")
+        decide.add_argument("--instance", required=True, help="the instance id")
+        decide.add_argument("--win", required=True, help="the win id")
+        decide.add_argument("--reason", help="why (required to reject; kept in the audit trail)")
+    audit = command("audit", "print an operator's audit trail (JSON lines, oldest first)")
+    audit.add_argument("--operator", required=True, help="the operator id")
+    audit.add_argument("--after", default="-", help="entry id to start after (default: the start)")
+    audit.add_argument("--count", type=int, default=100, help="entries to print (default: 100)")
     return parser
 
 

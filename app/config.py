@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -167,3 +169,20 @@ class Settings:
             log_level=_log_level(env),
             direct_routes=_bool(env, "DIRECT_ROUTES", True),
         )
+
+
+def port_busy(host: str, port: int) -> str | None:
+    """Why `host:port` cannot be listened on (checked before anything starts), or None."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as Hypercorn binds
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            busy = error.errno == errno.EADDRINUSE
+            reason = "is in use (another server running?)" if busy else f"cannot be used: {error}"
+            return (
+                f"port {port} on {host} {reason}; choose another with PORT=8001 "
+                "(make dev, serve) or --port 8001 (dev)"
+            )
+    return None

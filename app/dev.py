@@ -8,7 +8,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from app.config import Settings
+from app.config import Settings, port_busy
 from app.logs import configure_logging
 from app.store.embedded import EmbeddedRedis
 
@@ -65,9 +65,14 @@ async def _run(settings: Settings, demo: bool, store_name: str) -> None:
 def run_dev(port: int | None = None, demo: bool = True) -> int:
     os.environ.setdefault("DEMO_SERVICE_PASSWORD", DEMO_PASSWORD)
     os.environ.setdefault("RIVAL_SERVICE_PASSWORD", RIVAL_PASSWORD)
+    settings = Settings.from_env(dev_mode=True)
+    settings = replace(settings, port=settings.port if port is None else port)
+    busy = port_busy(settings.host, settings.port)
+    if busy:
+        print(f"error: {busy}", file=sys.stderr)
+        return 1
     embedded = EmbeddedRedis.start_if_available()
     try:
-        settings = Settings.from_env(dev_mode=True)
         configure_logging("dev", json_lines=settings.log_json, level=settings.log_level)
         url = embedded.url if embedded else "memory://dev"
         settings = replace(
@@ -75,7 +80,6 @@ def run_dev(port: int | None = None, demo: bool = True) -> int:
             redis_url=url,
             queue_redis_url=url,
             redis_cluster=False,
-            port=settings.port if port is None else port,
             # Dev callbacks usually go to a receiver on this machine.
             callback_allowlist=settings.callback_allowlist or DEV_CALLBACK_HOSTS,
         )

@@ -49,3 +49,5 @@ def configure_logging(process: str, *, json_lines: bool, level: str = "INFO") ->
     root = logging.getLogger()
     root.handlers = [handler]
     root.setLevel(level)
+    # A library's warning (warnings.warn) becomes a record of this format, not a plain stderr line.
+    logging.captureWarnings(True)

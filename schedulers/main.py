@@ -24,6 +24,8 @@ async def tick(services: Services) -> None:
 
 def start_scheduler(services: Services) -> AsyncIOScheduler:
     """Start ticking on the running event loop; the due work itself is claimed in Redis."""
+    # APScheduler logs two INFO lines for every run of a job, here two a second while idle.
+    logging.getLogger("apscheduler.executors.default").setLevel(logging.WARNING)
     scheduler = AsyncIOScheduler()
     scheduler.add_job(
         tick,
