@@ -400,6 +400,9 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(str(error), code=2)
     if args.command in ("serve", "worker", "scheduler"):
         configure_logging(args.command, json_lines=settings.log_json, level=settings.log_level)
+        risk = asyncio.run(_with_services(settings, lambda s: s.eviction_risk()))
+        if risk:
+            return _fail(f"refusing to start: {risk}")
     return HANDLERS[args.command](args, settings)
 
 

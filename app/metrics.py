@@ -87,6 +87,18 @@ class Metrics:
             multiprocess_mode="mostrecent",
             registry=registry,
         )
+        self.redis_memory_used = Gauge(
+            "jg_redis_memory_used_bytes",
+            "Memory the state Redis uses, all primaries together (read at scrape).",
+            multiprocess_mode="mostrecent",
+            registry=registry,
+        )
+        self.redis_memory_max = Gauge(
+            "jg_redis_memory_max_bytes",
+            "The state Redis's maxmemory, all primaries added up; 0: a node has none (at scrape).",
+            multiprocess_mode="mostrecent",
+            registry=registry,
+        )
         self.store_errors = Counter(
             "jg_store_errors",
             "Store failures by kind (unavailable, outcome_unknown).",

@@ -25,7 +25,7 @@ from app.services.lifecycle import LifecycleService
 from app.services.optins import OptInService
 from app.services.raffles import RaffleService
 from app.services.treasury import TreasuryService
-from app.store import Store
+from app.store import Store, StoreError
 from app.store.connection import sync_client, sync_ping
 from app.store.jobs import queue_length
 
@@ -97,8 +97,24 @@ class Services:
             checks["queue"] = await asyncio.to_thread(sync_ping, queue.connection)
         return checks
 
+    async def eviction_risk(self) -> str | None:
+        """Why the state store could silently drop jackpot state (one line), or None. A store
+        that cannot be reached now is no reason to refuse: the processes wait for it."""
+        try:
+            nodes = await self.store.memory()
+        except StoreError:
+            return None
+        evicting = sorted({node.policy for node in nodes if node.may_evict})
+        if not evicting:
+            return None
+        return (
+            f"the state Redis has maxmemory-policy {', '.join(evicting)}: it would evict pots, "
+            "ledgers and idempotency records when full; set maxmemory-policy noeviction"
+        )
+
     async def refresh_gauges(self) -> None:
-        """Values read at scrape time: pot values of the configured instances, queue depths."""
+        """Values read at scrape time: pot values of the configured instances, the state
+        Redis's memory, queue depths."""
         config = await self.config.get()
         states = await self.store.states(sorted(config.instances))
         for instance_id, state in states.items():
@@ -107,6 +123,11 @@ class Services:
                 if raw is not None:  # exposition only: a float is what Prometheus reads
                     value = float(from_micros(int(raw)))
                     self.metrics.pot_value.labels(instance_id, pot["id"]).set(value)
+        nodes = await self.store.memory()
+        if nodes:
+            self.metrics.redis_memory_used.set(sum(node.used_bytes for node in nodes))
+            limits = [node.max_bytes for node in nodes]
+            self.metrics.redis_memory_max.set(0 if 0 in limits else sum(limits))
         queue = self.contributions.queue
         if queue is not None:
             for name in (CONTRIBUTION_QUEUE, CALLBACK_QUEUE):

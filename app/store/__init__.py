@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
+
+from redis.exceptions import ResponseError
 
 from app.config import Settings
 from app.store.accounts import AccountStore
@@ -27,6 +30,21 @@ __all__ = [
     "StoreOutcomeUnknown",
     "StoreUnavailable",
 ]
+
+
+@dataclass(frozen=True)
+class Memory:
+    """One Redis node's memory: its eviction policy, bytes used and the limit (0: none)."""
+
+    policy: str
+    used_bytes: int
+    max_bytes: int
+
+    @property
+    def may_evict(self) -> bool:
+        """Only `noeviction` keeps every key: the others drop pots, ledgers and idempotency
+        records (the volatile-* ones those with a TTL) once memory reaches the limit."""
+        return self.policy != "noeviction"
 
 
 class Store(
@@ -76,6 +94,29 @@ class Store(
         except StoreError as error:
             return f"{error.kind}: {error}"
         return "ok"
+
+    async def memory(self) -> list[Memory]:
+        """Each node's memory figures (each primary of a cluster); [] where INFO is not
+        available (the embedded fakeredis, or a managed Redis that renamed the command)."""
+        try:
+            if self.cluster:
+                replies = await self.client.info("memory", target_nodes=self.client.PRIMARIES)
+                infos = list(replies.values()) if isinstance(replies, dict) else [replies]
+                if infos and not isinstance(infos[0], dict):  # one node answered directly
+                    infos = [replies]
+            else:
+                infos = [await self.client.info("memory")]
+        except ResponseError:  # unknown or renamed command
+            return []
+        return [
+            Memory(
+                policy=str(info.get("maxmemory_policy", "unknown")),
+                used_bytes=int(info.get("used_memory", 0)),
+                max_bytes=int(info.get("maxmemory", 0)),
+            )
+            for info in infos
+            if isinstance(info, dict)
+        ]
 
     async def close(self) -> None:
         self.runner.close()
