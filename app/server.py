@@ -65,6 +65,7 @@ def hypercorn_config(settings: Settings) -> Config:
     config.graceful_timeout = 5
     config.accesslog = None  # the app logs one line per request itself
     config.errorlog = logging.getLogger("hypercorn.error")  # through our handler
+    config.websocket_ping_interval = settings.events_ping_s or None
     return config
 
 
