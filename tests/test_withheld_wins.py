@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from quart.testing import QuartClient
 
-from app.schemas.events import EventType, decode_event
+from app.schemas.events import MASKED_PLAYER, EventType, decode_event
 from app.security import Principal
 from app.services import Services
-from app.services.events import MASKED_PLAYER, Message
+from app.services.events import Message
 from app.store import keys
 from app.store.events import StoredEvent
 from tests.conftest import CLI, auth

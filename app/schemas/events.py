@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
@@ -169,6 +170,67 @@ EVENT_SCHEMAS: dict[EventType, type[Schema]] = {
     EventType.OPT_IN: OptInEventSchema,
     EventType.WIN_DECISION: WinDecisionEventSchema,
     EventType.INSTANCE_STATUS: InstanceStatusEventSchema,
+}
+
+
+# -- what another operator may see ----------------------------------------------------------
+# Every event type declares here how it is shown to an operator other than the one whose player
+# or brands it names; the event stream refuses to send a type without a declaration (a test
+# checks that each one has one), so a new event cannot go out unmasked by omission.
+MASKED_PLAYER = "***"
+Mask = Callable[[dict[str, Any], str], dict[str, Any]]
+
+
+def _operator_of(brand_path: Any) -> str | None:
+    return brand_path.partition(":")[0] if isinstance(brand_path, str) else None
+
+
+def hide_for_others(owner: str, hidden: dict[str, Any], each: str | None = None) -> Mask:
+    """Replace `hidden` fields unless the brand path in `owner` is the viewer's; with `each`,
+    do so item by item in that list field."""
+
+    def one(item: dict[str, Any], operator_id: str) -> dict[str, Any]:
+        return item if _operator_of(item.get(owner)) == operator_id else {**item, **hidden}
+
+    def mask(data: dict[str, Any], operator_id: str) -> dict[str, Any]:
+        if each is None:
+            return one(data, operator_id)
+        items = data.get(each)
+        if not isinstance(items, list):
+            return data
+        return {**data, each: [one(item, operator_id) for item in items]}
+
+    return mask
+
+
+def own_brands_only(data: dict[str, Any], operator_id: str) -> dict[str, Any]:
+    """A shared instance's update lists only the viewer's brands and sources."""
+    prefix = operator_id + ":"
+    return {
+        **data,
+        "allowed_brands": [b for b in data["allowed_brands"] if b.startswith(prefix)],
+        "allowed_sources": [
+            s["source_id"] for s in data["allowed_sources"] if s["owner_id"].startswith(prefix)
+        ],
+    }
+
+
+def never_sent(data: dict[str, Any], operator_id: str) -> dict[str, Any]:
+    raise ValueError("an internal event is never sent to a client")
+
+
+MASKS: dict[EventType, Mask] = {
+    EventType.JACKPOT_UPDATE: own_brands_only,
+    EventType.JACKPOT_WIN: hide_for_others(
+        "brand_id", {"player_id": MASKED_PLAYER, "metadata": None}
+    ),
+    # the reason is the manager's, written about the player
+    EventType.WIN_DECISION: hide_for_others("brand_id", {"player_id": MASKED_PLAYER, "reason": ""}),
+    EventType.OPT_IN: hide_for_others(
+        "player_brand_id", {"player_id": MASKED_PLAYER, "ext_player_id": MASKED_PLAYER}
+    ),
+    EventType.RAFFLE_WIN: hide_for_others("brand_id", {"player_id": MASKED_PLAYER}, "winners"),
+    EventType.INSTANCE_STATUS: never_sent,
 }
 
 

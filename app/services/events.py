@@ -47,6 +47,7 @@ from app import jsonio
 from app.money import format_amount, from_micros
 from app.schemas.events import (
     INTERNAL_EVENTS,
+    MASKS,
     EventType,
     JackpotUpdateEventSchema,
     decode_event,
@@ -64,7 +65,6 @@ INTERNAL = frozenset(t.value for t in INTERNAL_EVENTS)
 STATUS_CHANGE = EventType.INSTANCE_STATUS.value
 # Stream events after which an instance's JackpotUpdateEvent is sent at once (state changed).
 STATE_CHANGES = frozenset({STATUS_CHANGE, EventType.RAFFLE_WIN.value})
-MASKED_PLAYER = "***"
 CLOSE_GOING_AWAY = 1001
 CLOSE_TRY_AGAIN_LATER = 1013
 CLOSE_UNAUTHORIZED = 4401
@@ -102,10 +102,6 @@ def control(event_type: str, data: dict[str, Any]) -> str:
     return jsonio.dumps({"event_type": event_type, "event_id": None, "data": data})
 
 
-def _operator_of(brand_path: Any) -> str | None:
-    return brand_path.partition(":")[0] if isinstance(brand_path, str) else None
-
-
 @dataclass
 class Message:
     """One event, built once; its data is rendered once per operator (masking differs)."""
@@ -137,34 +133,17 @@ class Message:
         return text
 
     def _view(self, operator_id: str) -> dict[str, Any]:
-        """What one operator may see: other operators' players masked, their brands and
-        sources and their contributions' metadata left out."""
-        data = dict(self.data)
+        """What one operator may see, as the catalogue declares for this event type (MASKS):
+        other operators' players masked, their brands and sources and their contributions'
+        metadata left out. A type without a declaration is never sent."""
+        mask = MASKS.get(EventType(self.event_type))
+        if mask is None:
+            raise ValidationError(f"{self.event_type} declares no masking (MASKS)")
+        data = mask(self.data, operator_id)
         if self.event_type == UPDATE:
-            prefix = operator_id + ":"
-            data["allowed_brands"] = [b for b in data["allowed_brands"] if b.startswith(prefix)]
-            data["allowed_sources"] = [
-                s["source_id"] for s in data["allowed_sources"] if s["owner_id"].startswith(prefix)
-            ]
             errors = UPDATE_SCHEMA.validate(data)
             if errors:  # a defect: the catalogue and this builder disagree
                 raise ValidationError(errors)
-        elif self.event_type == "JackpotWinEvent":
-            if _operator_of(data.get("brand_id")) != operator_id:
-                data.update(player_id=MASKED_PLAYER, metadata=None)
-        elif self.event_type == "WinDecisionEvent":
-            if _operator_of(data.get("brand_id")) != operator_id:
-                data.update(player_id=MASKED_PLAYER, reason="")  # the reason is the manager's
-        elif self.event_type == "OptInEvent":
-            if _operator_of(data.get("player_brand_id")) != operator_id:
-                data.update(player_id=MASKED_PLAYER, ext_player_id=MASKED_PLAYER)
-        elif self.event_type == "RaffleWinEvent" and isinstance(data.get("winners"), list):
-            data["winners"] = [
-                w
-                if _operator_of(w.get("brand_id")) == operator_id
-                else {**w, "player_id": MASKED_PLAYER}
-                for w in data["winners"]
-            ]
         return data
 
     def render(self, event_id: str, operator_id: str) -> str:

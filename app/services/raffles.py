@@ -9,6 +9,7 @@ from typing import Any
 from app.clock import now_ms
 from app.money import format_amount, from_micros
 from app.refusals import Code, Refused
+from app.schemas.events import MASKED_PLAYER
 from app.security import Principal
 from app.services.canonical import from_storage
 from app.services.config import ConfigCache, ConfigSnapshot
@@ -20,7 +21,6 @@ from app.services.draws import (
     round_end,
     snapshot_hash,
 )
-from app.services.events import MASKED_PLAYER
 from app.services.scope import resolve_brand
 from app.services.targets import instance_definition
 from app.store import Refusal, ScriptRefusal, Store
