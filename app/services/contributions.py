@@ -25,7 +25,7 @@ from app.money import format_amount
 from app.queues import CALLBACK_QUEUE
 from app.refusals import Code, Refused
 from app.security import Principal
-from app.services.callbacks import check_callback_url
+from app.services.callbacks import check_callback_headers, check_callback_url
 from app.services.charges import Charge, contribution_charge, wager_micros
 from app.services.config import ConfigCache, ConfigSnapshot
 from app.services.conversion import Converter
@@ -140,11 +140,16 @@ class ContributionService:
         """Refuse what can be refused now (the current state included); queue the rest,
         once per idempotency key. Returns the delivery id, derived from the key: a
         duplicate request enqueues nothing and gets the same id."""
+        # What the published schema refuses (a reserved header name) is refused first.
         if kind == "v2":
+            check_callback_headers(
+                body["options"]["callback"]["headers"], "options.callback.headers"
+            )
             target = (await self.prepare_v2(principal, body))[0]
             callback = body["options"]["callback"]
             key = body["options"].get("idempotency_key")
         else:
+            check_callback_headers(body["callback"]["headers"], "callback.headers")
             target = await self.prepare_v1(principal, body)
             callback = body["callback"]
             key = body["idempotency_key"]
