@@ -20,9 +20,9 @@ INSTANCES = f"{PREFIX}:instances"  # sorted set of instance ids, scored by creat
 SCHEDULE = f"{PREFIX}:schedule"  # sorted set "<action>|<instance_id>" -> due ms
 
 
-def login_failures(subject: str) -> str:
-    """Failed logins of one subject (the client address and the username)."""
-    return f"{PREFIX}:login-failures:{subject}"
+def login_attempts(subject: str) -> str:
+    """Login attempts of one subject (the client address and the username) in its window."""
+    return f"{PREFIX}:login-attempts:{subject}"
 
 
 def audit(operator_id: str) -> str:
