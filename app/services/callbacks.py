@@ -21,6 +21,9 @@ from app.schemas.contributions import is_reserved_header
 SIGNATURE_HEADER = "X-Jackpot-Signature"
 DELIVERY_HEADER = "X-Jackpot-Delivery"
 CALLBACK_RETRY = Retry(max=6, interval=[5, 30, 120, 600, 1800, 3600])
+# How long the headers a caller gave its callback are kept at most: deleted once delivered;
+# a delivery that exhausted its retries keeps them this long for the admins' redelivery.
+CALLBACK_HEADERS_TTL_S = 7 * 24 * 3600
 
 
 def sign(secret: str, body: bytes) -> str:

@@ -35,6 +35,11 @@ def failed_deliveries(operator_id: str) -> str:
     return f"{PREFIX}:failed-callbacks:{operator_id}"
 
 
+def callback_headers(delivery_id: str) -> str:
+    """String: JSON of the headers a caller gave a callback, until it is delivered (TTL)."""
+    return f"{PREFIX}:callback-headers:{delivery_id}"
+
+
 def source_field(owner_id: str, source_id: str) -> str:
     return f"{owner_id}|{source_id}"
 
