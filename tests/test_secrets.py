@@ -145,6 +145,12 @@ async def test_no_secret_in_any_log_line_or_redis_value(
     # RQ's own lines were captured (its line per job names the queue).
     assert any("callbacks" in r.getMessage() for r in caplog.records if r.name == "rq.worker")
     assert leaks(gateway.settings.queue_url, caplog.records) == []
+    # A duplicate of the delivered request (same idempotency key) queues nothing, and leaves
+    # none of its headers behind.
+    path, body = requests[2]
+    assert (await post(client, path, body, headers)).status_code == 200
+    assert sum(queue.count for queue in queues(gateway.settings)) == 0
+    assert leaks(gateway.settings.queue_url, caplog.records) == []
 
 
 async def test_a_dead_deliverys_headers_wait_for_its_redelivery_then_go(
