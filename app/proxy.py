@@ -26,6 +26,7 @@ MAX_ADDRESS_CHARS = 64  # an entry that is not an IP address is kept, this long 
 FORWARDED_FOR = b"x-forwarded-for"
 
 
+@functools.lru_cache(maxsize=4096)
 def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     try:
         address = ipaddress.ip_address(text)
@@ -34,6 +35,14 @@ def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         return address.ipv4_mapped  # a dual-stack socket's view of an IPv4 peer
     return address
+
+
+@functools.lru_cache(maxsize=4096)
+def _client_text(hop: str) -> str:
+    """An X-Forwarded-For entry as the client's address: normalized when it is an IP address
+    (str() of an address costs microseconds: cached), else kept, bounded."""
+    address = _address(hop)
+    return str(address) if address is not None else hop[:MAX_ADDRESS_CHARS]
 
 
 class TrustedProxies:
@@ -61,10 +70,9 @@ class TrustedProxies:
         hops = [hop for hop in hops if hop]
         for hop in reversed(hops):
             if not self.trusted(hop):
-                address = _address(hop)
-                return str(address) if address is not None else hop[:MAX_ADDRESS_CHARS]
+                return _client_text(hop)
         # Every entry is a trusted proxy: the leftmost is the furthest known hop.
-        return str(_address(hops[0])) if hops else None
+        return _client_text(hops[0]) if hops else None
 
     async def __call__(self, scope: Message, receive: Any, send: Any) -> None:
         if scope["type"] in ("http", "websocket"):
