@@ -286,6 +286,8 @@ async def test_a_forwarded_address_from_a_trusted_peer_is_the_client(proxied_app
     # of the address the trusted proxy saw) change nothing, however many proxies relayed it.
     assert await login_via(proxied_app, proxy, "198.51.100.7, 203.0.113.9") == 429
     assert await login_via(proxied_app, proxy, "1.2.3.4, 203.0.113.9, 10.9.9.9") == 429
+    # A dual-stack socket names an IPv4 proxy ::ffff:10.0.0.7: the same trusted proxy.
+    assert await login_via(proxied_app, "::ffff:10.0.0.7", "203.0.113.9") == 429
 
 
 async def test_without_trusted_proxies_the_peer_is_the_client(strict_app: Quart) -> None:
