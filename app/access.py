@@ -18,7 +18,9 @@ def record_request(
     status: int,
     seconds: float,
     request_id: str,
+    client: str | None = None,
 ) -> None:
+    """`client`: the caller's address (the forwarded one behind a trusted proxy)."""
     if gateway is not None:
         gateway.metrics.http_requests.labels(method, rule, str(status)).inc()
         gateway.metrics.http_seconds.labels(rule).observe(seconds)
@@ -35,5 +37,6 @@ def record_request(
             "status": status,
             "duration_ms": round(seconds * 1000, 3),
             "request_id": request_id,
+            "client": client,
         },
     )

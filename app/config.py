@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import ipaddress
 import os
 import socket
 from collections.abc import Mapping
@@ -74,6 +75,17 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raise ConfigError(f"{name} must be true or false, got {raw!r}")
 
 
+def _networks(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    """A comma-separated list of IP addresses and networks (CIDR), normalized."""
+    parts = [part.strip() for part in env.get(name, "").split(",") if part.strip()]
+    try:
+        return tuple(str(ipaddress.ip_network(part, strict=False)) for part in parts)
+    except ValueError as error:
+        raise ConfigError(
+            f"{name} must list IP addresses or networks (CIDR), comma-separated: {error}"
+        ) from None
+
+
 @dataclass(frozen=True)
 class Settings:
     redis_url: str = "redis://127.0.0.1:6379/0"
@@ -103,6 +115,8 @@ class Settings:
     events_ping_s: float = 25.0
     raffle_round_retention_days: int = 90
     callback_allowlist: tuple[str, ...] = field(default_factory=tuple)
+    # Peers whose X-Forwarded-For is believed (the router's or load balancer's addresses).
+    trusted_proxies: tuple[str, ...] = field(default_factory=tuple)
     dev_mode: bool = False
     log_json: bool = True
     log_level: str = "INFO"
@@ -168,6 +182,7 @@ class Settings:
                 env, "RAFFLE_ROUND_RETENTION_DAYS", cls.raffle_round_retention_days, minimum=1
             ),
             callback_allowlist=allow,
+            trusted_proxies=_networks(env, "TRUSTED_PROXIES"),
             dev_mode=dev_mode,
             log_json=_log_format(env, dev_mode),
             log_level=_log_level(env),

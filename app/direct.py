@@ -134,6 +134,7 @@ class DirectRoutes:
             status,
             time.perf_counter() - started,
             rid,
+            scope["client"][0] if scope.get("client") else None,
         )
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": payload})

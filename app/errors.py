@@ -52,6 +52,7 @@ STATUS: dict[Code, int] = {
     Code.CONTRIBUTION_TOO_LARGE: 422,
     Code.CONTRIBUTION_PRECISION: 422,
     Code.CALLBACK_NOT_ALLOWED: 422,
+    Code.CALLBACK_HEADER_RESERVED: 400,  # the published schema's header-name pattern refuses it
     Code.INVALID_CREDENTIALS: 401,
     Code.OPERATOR_FORBIDDEN: 403,
     Code.BRAND_NOT_ALLOWED: 403,

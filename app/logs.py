@@ -30,22 +30,24 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
-def configure_logging(process: str, *, json_lines: bool, level: str = "INFO") -> None:
-    """Send every logger's records to stdout, as JSON lines or plain text."""
-    handler = logging.StreamHandler(sys.stdout)
-    handler.addFilter(RequestIdFilter())
-    formatter: logging.Formatter
+def line_formatter(process: str, *, json_lines: bool) -> logging.Formatter:
+    """How a process writes a record: a JSON object (every `extra` field in it) or text."""
     if json_lines:
         # orjson: the access log writes a line per request (about 9 µs less each than json)
-        formatter = OrjsonFormatter(
+        return OrjsonFormatter(
             "{asctime}{levelname}{name}{message}",
             style="{",
             rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
             static_fields={"process_type": process},
         )
-    else:
-        formatter = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
-    handler.setFormatter(formatter)
+    return logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def configure_logging(process: str, *, json_lines: bool, level: str = "INFO") -> None:
+    """Send every logger's records to stdout, as JSON lines or plain text."""
+    handler = logging.StreamHandler(sys.stdout)
+    handler.addFilter(RequestIdFilter())
+    handler.setFormatter(line_formatter(process, json_lines=json_lines))
     root = logging.getLogger()
     root.handlers = [handler]
     root.setLevel(level)

@@ -46,6 +46,7 @@ def build_spec(app: Quart, version: str) -> dict[str, Any]:
     plugin.converter.add_attribute_function(_amount_attributes)
     plugin.converter.add_attribute_function(_exact_nullable_objects)
     plugin.converter.add_attribute_function(_dict_sizes)
+    plugin.converter.add_attribute_function(_dict_names)
     spec.components.security_scheme(
         "bearer", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
     )
@@ -102,6 +103,21 @@ def _dict_sizes(self: Any, field: Any, ret: dict[str, Any], **kwargs: Any) -> di
         if length in ret:
             sizes[size] = ret.pop(length)
     return sizes
+
+
+def _dict_names(self: Any, field: Any, ret: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+    """A dict whose key names follow a rule (metadata `name_pattern`): the rule is published
+    twice, as `propertyNames` (JSON Schema) and as the one `patternProperties` entry with no
+    other property allowed, which OpenAPI 3.0 tools such as schemathesis read."""
+    pattern = field.metadata.get("name_pattern") if isinstance(field, fields.Dict) else None
+    if pattern is None:
+        return {}
+    values = ret.pop("additionalProperties", {})
+    return {
+        "propertyNames": {"pattern": pattern},
+        "patternProperties": {pattern: values},
+        "additionalProperties": False,
+    }
 
 
 def _exactly_one_key(document: dict[str, Any], plugin: MarshmallowPlugin) -> None:

@@ -16,6 +16,7 @@ from app.direct import DirectRoutes
 from app.errors import APIError
 from app.http import error_for
 from app.logs import REQUEST_ID_HEADER, accept_request_id, request_id
+from app.proxy import TrustedProxies
 from app.security import TokenError
 from app.server import shutdown_hooks
 from app.services import Services
@@ -106,6 +107,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             response.status_code,
             time.perf_counter() - started if started is not None else 0.0,
             rid,
+            request.remote_addr,
         )
         return response
 
@@ -139,4 +141,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         app.asgi_app = DirectRoutes(  # type: ignore[method-assign, assignment]
             jackpots.DIRECT_ROUTES, app.extensions, settings.max_body_bytes, quart_app
         )
+    if settings.trusted_proxies:
+        # Outermost: the direct routes and Quart see the same client address.
+        inner: Any = app.asgi_app
+        app.asgi_app = TrustedProxies(inner, settings.trusted_proxies)  # type: ignore[method-assign, assignment]
     return app

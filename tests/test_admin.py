@@ -53,7 +53,7 @@ async def snapshot(gateway: Services) -> dict[str, Any]:
     client = gateway.store.client
     found: dict[str, Any] = {}
     async for key in client.scan_iter(count=1000):
-        if ":login-failures:" in key:
+        if ":login-attempts:" in key:
             continue
         kind = await client.type(key)
         if kind == "string":

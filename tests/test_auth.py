@@ -6,21 +6,24 @@ import asyncio
 import base64
 import copy
 import json
+import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import httpx
 import pytest
 from joserfc import jwt
 from joserfc.jwk import OctKey
 from quart import Quart
 from quart.testing import QuartClient
 
-from app import create_app
+from app import create_app, jsonio
 from app.cli import read_definitions
 from app.security import Principal, TokenIssuer
 from app.services import Services
 from tests.conftest import DEMO_FILE, DEMO_PASSWORDS, SECRET, login, make_settings
+from tests.support.http import v1_body
 
 _DEMO = read_definitions(DEMO_FILE)  # parsed once: YAML parsing costs ~50 ms
 
@@ -140,9 +143,11 @@ async def test_login_with_a_non_json_body(client: QuartClient) -> None:
 
 
 # -- throttling ------------------------------------------------------------------------
-async def throttled_app(redis_url: str, window_s: int, *accounts: str) -> AsyncIterator[Quart]:
+async def throttled_app(
+    redis_url: str, window_s: int, *accounts: str, **overrides: Any
+) -> AsyncIterator[Quart]:
     """An app that throttles a username after 3 failed logins inside `window_s`."""
-    settings = make_settings(redis_url, login_max_failures=3, login_window_s=window_s)
+    settings = make_settings(redis_url, login_max_failures=3, login_window_s=window_s, **overrides)
     application = create_app(settings)
     async with application.test_app():
         gateway: Services = application.extensions["gateway"]
@@ -216,6 +221,102 @@ async def test_a_success_clears_the_failure_count(strict_app: Quart) -> None:
         assert (await attempt(client, "demo-service", "wrong-password")).status_code == 401
     # Four failures in the window in all, but only two since the success.
     assert (await attempt(client, "demo-service", DEMO_PASSWORD)).status_code == 200
+
+
+async def test_concurrent_wrong_passwords_are_checked_only_up_to_the_limit(
+    strict_app: Quart,
+) -> None:
+    """Counting and deciding are one step: 40 wrong passwords at once cannot all be checked
+    against a count none of them has added to yet."""
+    client = strict_app.test_client()
+    responses = await asyncio.gather(
+        *(attempt(client, "demo-service", f"wrong-{n}") for n in range(40))
+    )
+    statuses = sorted(response.status_code for response in responses)
+    assert statuses == [401] * 3 + [429] * 37
+
+
+# -- the client address behind a proxy ---------------------------------------------------
+TRUSTED = "10.0.0.0/8"
+
+
+@pytest.fixture
+async def proxied_app(redis_url: str) -> AsyncIterator[Quart]:
+    """Peers in 10.0.0.0/8 are trusted proxies (TRUSTED_PROXIES)."""
+    async for application in throttled_app(
+        redis_url, 60, "demo-service", trusted_proxies=(TRUSTED,)
+    ):
+        yield application
+
+
+async def login_via(
+    application: Quart, peer: str, forwarded: str | None, password: str = "wrong"
+) -> int:
+    """POST /authenticate/service through the whole ASGI app (the proxy middleware and the
+    direct routes included) from the socket peer `peer`, with an X-Forwarded-For."""
+    transport = httpx.ASGITransport(app=application, client=(peer, 40000))
+    headers = {} if forwarded is None else {"X-Forwarded-For": forwarded}
+    async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as http:
+        response = await http.post(
+            "/authenticate/service",
+            json={"username": "demo-service", "password": password},
+            headers=headers,
+        )
+    return response.status_code
+
+
+async def test_a_forwarded_address_from_an_untrusted_peer_is_ignored(proxied_app: Quart) -> None:
+    """Anyone can write X-Forwarded-For: from a peer that is not a trusted proxy it would let a
+    guesser pick a fresh address for every guess."""
+    peer = "192.0.2.50"
+    codes = [await login_via(proxied_app, peer, f"203.0.113.{n}") for n in range(4)]
+    assert codes == [401, 401, 401, 429]
+    # The same guesses from a trusted proxy's clients are theirs, not the peer's.
+    assert await login_via(proxied_app, "10.1.2.3", "203.0.113.200") == 401
+
+
+async def test_a_forwarded_address_from_a_trusted_peer_is_the_client(proxied_app: Quart) -> None:
+    proxy = "10.0.0.7"
+    codes = [await login_via(proxied_app, proxy, "203.0.113.9") for _ in range(3)]
+    assert codes == [401, 401, 401]
+    assert await login_via(proxied_app, proxy, "203.0.113.9") == 429
+    # Another client behind the same proxy is not locked out by that guesser.
+    assert await login_via(proxied_app, proxy, "198.51.100.7", DEMO_PASSWORD) == 200
+    # Only the proxies' own entries are trusted: the guesser's client-written entries (left
+    # of the address the trusted proxy saw) change nothing, however many proxies relayed it.
+    assert await login_via(proxied_app, proxy, "198.51.100.7, 203.0.113.9") == 429
+    assert await login_via(proxied_app, proxy, "1.2.3.4, 203.0.113.9, 10.9.9.9") == 429
+    # A dual-stack socket names an IPv4 proxy ::ffff:10.0.0.7: the same trusted proxy.
+    assert await login_via(proxied_app, "::ffff:10.0.0.7", "203.0.113.9") == 429
+
+
+async def test_without_trusted_proxies_the_peer_is_the_client(strict_app: Quart) -> None:
+    codes = [await login_via(strict_app, "10.0.0.7", f"203.0.113.{n}") for n in range(4)]
+    assert codes == [401, 401, 401, 429]
+
+
+async def test_the_access_log_names_the_same_client_on_every_route(
+    proxied_app: Quart, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The Quart routes and the contribution routes answered straight from ASGI
+    (app.direct) see the client address the proxy middleware settled on."""
+    gateway: Services = proxied_app.extensions["gateway"]
+    caplog.set_level(logging.INFO, logger="jackpot_gateway.access")
+    transport = httpx.ASGITransport(app=proxied_app, client=("10.0.0.7", 40000))
+    forwarded = {"X-Forwarded-For": "203.0.113.9"}
+    token = gateway.tokens.issue(DEMO)
+    async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as http:
+        await http.get("/health", headers=forwarded)
+        await http.post(
+            "/jackpots/contribute",
+            content=jsonio.dumps(v1_body("no-such-instance")),
+            headers={**forwarded, **bearer(token), "Content-Type": "application/json"},
+        )
+    lines = [r for r in caplog.records if r.name == "jackpot_gateway.access"]
+    assert [(r.route, r.client) for r in lines] == [  # type: ignore[attr-defined]
+        ("/health", "203.0.113.9"),
+        ("/jackpots/contribute", "203.0.113.9"),
+    ]
 
 
 # -- tokens on protected routes --------------------------------------------------------

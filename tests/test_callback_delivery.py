@@ -73,7 +73,7 @@ def allow(monkeypatch: pytest.MonkeyPatch) -> Any:
 
 
 def deliver(url: str) -> int:
-    return workers.jobs.deliver_callback(url, {"X-Op": "1"}, '{"ok":true}', "d-1", SECRET)
+    return workers.jobs.post_callback(url, {"X-Op": "1"}, '{"ok":true}', "d-1", SECRET)
 
 
 def test_a_redirect_is_not_followed(servers: list[Server], allow: Any) -> None:
@@ -139,6 +139,6 @@ def test_headers_that_frame_the_request_are_not_taken_from_the_callback(
     servers.append(receiver)
     allow("127.0.0.1")
     headers = {"Content-Length": "1", "Transfer-Encoding": "chunked", "X-Op": "1"}
-    assert workers.jobs.deliver_callback(receiver.url, headers, '{"a":1}', "d-2", SECRET) == 200
+    assert workers.jobs.post_callback(receiver.url, headers, '{"a":1}', "d-2", SECRET) == 200
     [received] = receiver.requests
     assert received["Content-Length"] == "7" and "Transfer-Encoding" not in received

@@ -186,3 +186,19 @@ def test_dev_mode_listens_on_loopback_unless_told_and_logs_plain() -> None:
     assert (production.host, production.log_json) == ("0.0.0.0", True)
     with pytest.raises(ConfigError, match="LOG_FORMAT must be json or plain"):
         Settings.from_env({"JWT_SECRET": GOOD_SECRET, "LOG_FORMAT": "xml"})
+
+
+def test_trusted_proxies_are_addresses_or_networks() -> None:
+    settings = Settings.from_env(
+        {"JWT_SECRET": GOOD_SECRET, "TRUSTED_PROXIES": " 10.0.0.0/8, 127.0.0.1 ,::1,"}
+    )
+    assert settings.trusted_proxies == ("10.0.0.0/8", "127.0.0.1/32", "::1/128")
+    assert Settings.from_env({"JWT_SECRET": GOOD_SECRET}).trusted_proxies == ()
+
+
+@pytest.mark.parametrize("value", ["router", "10.0.0.0/33", "10.0.0.1/8/1", "*"])
+def test_a_bad_trusted_proxy_is_a_one_line_error(value: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env({"JWT_SECRET": GOOD_SECRET, "TRUSTED_PROXIES": value})
+    assert str(caught.value).startswith("TRUSTED_PROXIES must list IP addresses or networks")
+    assert "\n" not in str(caught.value)

@@ -69,7 +69,7 @@ def dump(url: str) -> Dump:
     try:
         found = {}
         for key in client.scan_iter(count=1000):
-            if b":login-failures:" in key:
+            if b":login-attempts:" in key:
                 continue
             kind = client.type(key)
             found[key] = (kind, read_value(client, key, kind), client.pttl(key))

@@ -49,14 +49,14 @@ async def test_error_reply_becomes_a_refusal_with_its_code(store: Store) -> None
         await store.set_status("missing", "pause", now_ms=1, by="test")
     assert caught.value.code is Refusal.INSTANCE_NOT_FOUND
     with pytest.raises(ScriptRefusal) as caught:
-        await store.record_login_failure("user", 0)
+        await store.take_login_attempt("user", 5, 0)
     assert caught.value.code is Refusal.BAD_ARGUMENT
 
 
 async def test_scripts_survive_a_script_flush(store: Store) -> None:
-    assert await store.record_login_failure("u", 60_000) == 1
+    assert await store.take_login_attempt("u", 5, 60_000) == (True, 1)
     await store.client.script_flush()
-    assert await store.record_login_failure("u", 60_000) == 2
+    assert await store.take_login_attempt("u", 5, 60_000) == (True, 2)
 
 
 def test_includes_are_expanded_once_with_globs_and_nesting(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import secrets
 import signal
 import subprocess
 import sys
@@ -23,8 +24,10 @@ from typing import Any
 import pytest
 
 from app.store.embedded import free_port
-from tests.conftest import DEMO_PASSWORDS, SECRET
+from app.store.keys import OPERATORS
+from tests.conftest import DEMO_PASSWORDS, DEMO_SECRET, SECRET
 from tests.support.redis_server import RedisServer
+from tests.support.redis_values import found_in_redis
 
 pytestmark = [pytest.mark.slow, pytest.mark.real_redis]
 ROOT = Path(__file__).resolve().parents[1]
@@ -78,7 +81,13 @@ def receiver() -> Iterator[tuple[str, list[dict[str, Any]]]]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers["Content-Length"]))
-            received.append({"body": json.loads(body), "id": self.headers["X-Jackpot-Delivery"]})
+            received.append(
+                {
+                    "body": json.loads(body),
+                    "id": self.headers["X-Jackpot-Delivery"],
+                    "authorization": self.headers["Authorization"],
+                }
+            )
             self.send_response(200)
             self.send_header("Content-Length", "0")
             self.end_headers()
@@ -159,14 +168,22 @@ def test_honcho_runs_the_procfile_and_sigterm_stops_it_cleanly(
         }
         status, sync = call(base + "/jackpots/contribute", body, token)
         assert (status, sync.get("contribution_amount")) == (200, 0.1), sync
+        credential = "Bearer receiver-credential-" + secrets.token_hex(8)
+        session = "player-session-" + secrets.token_hex(8)
         status, _ = call(
             base + "/jackpots/contribute",
-            {**body, "idempotency_key": "async-1", "callback": {"url": hook}},
+            {
+                **body,
+                "token": session,
+                "idempotency_key": "async-1",
+                "callback": {"url": hook, "headers": {"Authorization": credential}},
+            },
             token,
         )
         assert status == 200
         wait_for(lambda: len(received) == 1, 30)
         assert received[0]["body"]["contribution_amount"] == 0.1
+        assert received[0]["authorization"] == credential
         assert received[0]["body"]["contribution_id"]
         # Both web workers and the worker process write metrics; /metrics adds them up.
         _, text = call(base + "/metrics")
@@ -181,6 +198,11 @@ def test_honcho_runs_the_procfile_and_sigterm_stops_it_cleanly(
         assert stopped == {"web": "0", "worker": "0", "scheduler": "0"}, output
         assert honcho.returncode == 143  # honcho's own code when it was sent SIGTERM
         wait_for(lambda: not any(alive(pid) for pid in processes), 10)
+        # No process logged a secret, and none is left in Redis (the jobs' records included).
+        for text in (DEMO_SECRET, credential, session):
+            assert text not in output
+        searched = {"secret": DEMO_SECRET, "credential": credential, "token": session}
+        assert found_in_redis(redis_server.url, searched, {OPERATORS: {"secret"}}) == []
     finally:
         if honcho is not None and honcho.poll() is None:
             os.killpg(honcho.pid, signal.SIGKILL)

@@ -14,6 +14,7 @@ from collections.abc import Coroutine
 from concurrent.futures import Future
 from decimal import Decimal
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from rq import Queue, get_current_job
 
@@ -26,6 +27,7 @@ from app.schemas.contributions import (
     ContributeV2Schema,
     ContributionResponseSchema,
     ContributionV2ItemSchema,
+    is_reserved_header,
 )
 from app.security import Principal
 from app.services import Services
@@ -42,7 +44,6 @@ log = logging.getLogger("jackpot_gateway.worker")
 T = TypeVar("T")
 
 CALLBACK_TIMEOUT_S = 10
-RESERVED_HEADERS = {"host", "content-length", "transfer-encoding", "connection", "content-type"}
 
 
 class JobContext:
@@ -120,20 +121,21 @@ def run_contribution(
             }
         except Refused as error:
             payload = {**error.to_dict(), "metadata": body["metadata"]}
-    secret = ctx.run(contributions.callback_secret(who.operator_id))
+    # Ids, not secrets: the delivery reads the operator's secret and the caller's headers
+    # when it signs and sends.
     enqueue_once(
         Queue(queue_name, connection=_current_connection()),
         deliver_callback,
         callback["url"],
-        callback["headers"],
         jsonio.dumps(payload),
         delivery_id,
-        secret,
         operator_id=who.operator_id,
         instance_id=_instance_of(payload),
         job_id=f"callback-{delivery_id}",
+        description=f"callback {delivery_id}",
         retry=CALLBACK_RETRY,
     )
+    log.info("contribution %s done; callback queued", delivery_id)
 
 
 def _instance_of(payload: Any) -> str | None:
@@ -150,50 +152,55 @@ def _current_connection() -> Any:
 
 def deliver_callback(
     url: str,
-    headers: dict[str, str],
     body: str,
     delivery_id: str,
-    secret: str | None,
     *,
     operator_id: str = "",
     instance_id: str | None = None,
     attempts_before: int = 0,
 ) -> int:
-    """POST the result; a non-2xx answer (a redirect too: never followed) raises, so RQ
-    retries with backoff (at least once delivery: receivers de-duplicate on the delivery id
-    header). When the last retry fails, the delivery is recorded for the operator's admins to
-    see and redeliver."""
+    """POST the result, signed with the operator's current callback secret and with the
+    headers the caller gave (held under the delivery id until delivered); a non-2xx answer
+    (a redirect too: never followed) raises, so RQ retries with backoff (at least once
+    delivery: receivers de-duplicate on the delivery id header). When the last retry fails,
+    the delivery is recorded for the operator's admins to see and redeliver."""
+    ctx = context()
+    deliveries = ctx.services.deliveries
     try:
-        return _post(url, headers, body, delivery_id, secret)
+        headers = ctx.run(deliveries.headers(delivery_id))
+        secret = ctx.run(ctx.services.contributions.callback_secret(operator_id))
+        status = post_callback(url, headers, body, delivery_id, secret)
     except Exception as error:
         job = get_current_job()
         # RQ retries while retries_left > 0; it is 0 once the policy ran out, None without one.
         retries_left = None if job is None else job.retries_left
         if operator_id and not retries_left:
             exhausted = retries_left == 0
-            ctx = context()
             ctx.run(
-                ctx.services.deliveries.record_failure(
+                deliveries.record_failure(
                     operator_id=operator_id,
                     instance_id=instance_id,
                     delivery_id=delivery_id,
                     url=url,
-                    headers=headers,
                     body=body,
                     attempts=attempts_before + (CALLBACK_RETRY.max + 1 if exhausted else 1),
                     error=f"{type(error).__name__}: {error}",
                 )
             )
+        log.warning("callback %s not delivered: %s", delivery_id, type(error).__name__)
         raise
+    ctx.run(deliveries.delivered(delivery_id))
+    return status
 
 
-def _post(
+def post_callback(
     url: str, headers: dict[str, str], body: str, delivery_id: str, secret: str | None
 ) -> int:
-    """The URL is checked again here, against the address actually connected to."""
+    """One POST. The URL is checked again here, against the address actually connected to."""
     data = body.encode()
-    # The operator's headers, less those that would change how the request is framed or sent.
-    sent = {k: v for k, v in headers.items() if k.lower() not in RESERVED_HEADERS}
+    # The operator's headers, less those that would change how the request is framed or sent
+    # (refused when the request arrived; a record from before that rule may still have them).
+    sent = {k: v for k, v in headers.items() if not is_reserved_header(k)}
     sent["Content-Type"] = "application/json"
     sent[DELIVERY_HEADER] = delivery_id
     if secret:
@@ -206,5 +213,5 @@ def _post(
         outcomes.labels("failed").inc()
         raise
     outcomes.labels("delivered").inc()
-    log.info("callback %s delivered to %s: %s", delivery_id, url, status)
+    log.info("callback %s delivered to %s: %s", delivery_id, urlsplit(url).hostname, status)
     return status

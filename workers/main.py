@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import threading
+from typing import Any
 
 from rq import Queue, SimpleWorker
 from rq.timeouts import TimerDeathPenalty
@@ -19,8 +21,28 @@ MAINTENANCE_S = 30
 PUBSUB_POLL_S = 0.5
 
 
+class NoJobArguments(logging.Filter):
+    """RQ's worker attaches a failed job's arguments to its error record (`extra`), which a
+    JSON log line writes out: dropped. The jobs take ids, not secrets (workers.jobs), and a
+    log line needs neither."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        for name in ("arguments", "kwargs"):
+            record.__dict__.pop(name, None)
+        return True
+
+
+_NO_JOB_ARGUMENTS = NoJobArguments()
+
+
 class PromptStop(BaseWorker):
-    """Subscribes to RQ's worker commands with a short poll, so that the worker stops at once."""
+    """Logs a job by its id (RQ's default line spells out every argument), and subscribes to
+    RQ's worker commands with a short poll, so that the worker stops at once."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("log_job_description", False)
+        super().__init__(*args, **kwargs)
+        logging.getLogger("rq.worker").addFilter(_NO_JOB_ARGUMENTS)  # once: a set of filters
 
     def subscribe(self) -> None:
         self.log.info("Worker %s: subscribing to channel %s", self.name, self.pubsub_channel_name)

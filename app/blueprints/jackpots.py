@@ -64,12 +64,7 @@ REPLAYED = Reply(
     "response's headers.",
     headers=OUTCOME_HEADERS,
 )
-HEADER_NAMES = "header names are 1 to 64 letters, digits or '-'."
-V1_RULES = {"callback.headers": HEADER_NAMES}
-V2_RULES = {
-    "options.callback.headers": HEADER_NAMES,
-    "owner_id": "when both are given, owner_id equals operator_id.",
-}
+V2_RULES = {"owner_id": "when both are given, owner_id equals operator_id."}
 SCOPE = (Code.OPERATOR_FORBIDDEN, Code.BRAND_NOT_FOUND)
 INSTANCE_STATE = (
     Code.INSTANCE_NOT_ACTIVE,
@@ -89,6 +84,7 @@ CONTRIBUTION_REFUSALS = (
     Code.WAGER_TOO_LARGE,
     Code.CONTRIBUTION_BELOW_MIN,
     Code.CALLBACK_NOT_ALLOWED,
+    Code.CALLBACK_HEADER_RESERVED,
     Code.QUEUE_UNAVAILABLE,
 )
 OPT_IN_REFUSALS = (
@@ -162,7 +158,6 @@ V1_RESPONSES = {
     "Contribute a player's side bet to one instance.",
     tag="Contributions",
     body=ContributeSchema(),
-    rules=V1_RULES,
     responses=V1_RESPONSES,
     refusals=CONTRIBUTION_REFUSALS,
 )
@@ -175,7 +170,6 @@ async def contribute(body: dict[str, Any]) -> Any:
     "Contribute a player's side bet to the instance a source offers the player.",
     tag="Contributions",
     body=ContributeBySourceSchema(),
-    rules=V1_RULES,
     responses=V1_RESPONSES,
     refusals=CONTRIBUTION_REFUSALS,
 )

@@ -48,6 +48,48 @@ CALLBACK_URL = (
 )
 
 
+HEADER_NAME = r"^[A-Za-z0-9\-]{1,64}$"
+# Header names the gateway sets itself on a delivery (compared without case): its own
+# X-Jackpot-* headers (signature, delivery id, any added later) and those that frame the
+# request. A callback naming one is refused (400 CALLBACK_HEADER_RESERVED).
+RESERVED_HEADER_PREFIX = "x-jackpot-"
+RESERVED_HEADERS = (
+    "host",
+    "content-type",
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "keep-alive",
+    "te",
+    "trailer",
+    "upgrade",
+    "expect",
+)
+
+
+def is_reserved_header(name: str) -> bool:
+    lowered = name.lower()
+    return lowered.startswith(RESERVED_HEADER_PREFIX) or lowered in RESERVED_HEADERS
+
+
+def _any_case(text: str) -> str:
+    """`text` (letters and '-') as a regular expression that ignores case: JSON Schema
+    patterns have no flags."""
+    return "".join(f"[{c.upper()}{c.lower()}]" if c.isalpha() else c for c in text)
+
+
+# The published form of both rules (ECMA-262, as a JSON Schema reads it): the name's syntax,
+# less the reserved names.
+PUBLISHED_HEADER_NAME = (
+    "^(?!"
+    + "|".join(
+        [_any_case(RESERVED_HEADER_PREFIX)] + [_any_case(name) + "$" for name in RESERVED_HEADERS]
+    )
+    + ")"
+    + HEADER_NAME.removeprefix("^")
+)
+
+
 class CallbackSchema(StrictSchema):
     url = fields.String(
         required=True,
@@ -62,10 +104,19 @@ class CallbackSchema(StrictSchema):
         },
     )
     headers = fields.Dict(
-        keys=fields.String(validate=Pattern(r"^[A-Za-z0-9\-]{1,64}$")),
+        keys=fields.String(validate=Pattern(HEADER_NAME)),
         values=fields.String(validate=validate.Length(max=1024)),
         load_default=dict,
         validate=validate.Length(max=20),
+        metadata={
+            "description": "Headers sent with every delivery: up to 20, names of 1 to 64 "
+            "letters, digits or '-', values up to 1024 characters. Kept only until the "
+            "delivery succeeds (at most 7 days). The gateway's own "
+            "X-Jackpot-* headers and "
+            + ", ".join(RESERVED_HEADERS)
+            + " are reserved (400 CALLBACK_HEADER_RESERVED).",
+            "name_pattern": PUBLISHED_HEADER_NAME,
+        },
     )
 
 

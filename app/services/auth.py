@@ -23,24 +23,28 @@ class AuthService:
         self._window_ms = settings.login_window_s * 1000
 
     async def login(self, username: str, password: str, address: str) -> str:
-        """Failures are counted per client address and username: a guesser locks out only
-        itself, never the service that logs in from its own address."""
+        """Attempts are counted per client address and username: a guesser locks out only
+        itself, never the service that logs in from its own address. An attempt is counted
+        before its password is checked, in the same store call that decides whether it may
+        be made, so at most LOGIN_MAX_FAILURES passwords are checked per window however many
+        arrive at once; a successful login clears the count."""
         subject = f"{address}|{username}"
-        if await self._store.login_failures(subject) >= self._max_failures:
-            retry_ms = await self._store.login_retry_after_ms(subject)
+        allowed, value = await self._store.take_login_attempt(
+            subject, self._max_failures, self._window_ms
+        )
+        if not allowed:
             raise Refused(
                 Code.TOO_MANY_LOGIN_ATTEMPTS,
                 "Too many failed logins from this address for this username; try again later.",
-                {"retry_after": max(1, math.ceil(retry_ms / 1000))},
+                {"retry_after": max(1, math.ceil(value / 1000))},
             )
         account = await self._store.account(username)
         password_hash = account["password_hash"] if account else DUMMY_HASH
         # argon2 takes tens of milliseconds of CPU: keep it off the event loop.
         valid = await asyncio.to_thread(verify_password, password_hash, password)
         if account is None or not valid:
-            await self._store.record_login_failure(subject, self._window_ms)
             raise Refused(Code.INVALID_CREDENTIALS, "Unknown username or wrong password.")
-        await self._store.clear_login_failures(subject)
+        await self._store.clear_login_attempts(subject)
         principal = Principal(username, account["operator_id"], tuple(account["roles"]))
         return self._tokens.issue(principal)
 

@@ -9,16 +9,21 @@ import http.client
 import ipaddress
 import socket
 import ssl
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
 from rq import Retry
 
 from app.refusals import Code, Refused
+from app.schemas.contributions import is_reserved_header
 
 SIGNATURE_HEADER = "X-Jackpot-Signature"
 DELIVERY_HEADER = "X-Jackpot-Delivery"
 CALLBACK_RETRY = Retry(max=6, interval=[5, 30, 120, 600, 1800, 3600])
+# How long the headers a caller gave its callback are kept at most: deleted once delivered;
+# a delivery that exhausted its retries keeps them this long for the admins' redelivery.
+CALLBACK_HEADERS_TTL_S = 7 * 24 * 3600
 
 
 def sign(secret: str, body: bytes) -> str:
@@ -42,22 +47,64 @@ def _target(url: str) -> tuple[str, str, int]:
     return parts.scheme, parts.hostname, port
 
 
+def reserved_headers(headers: Mapping[str, str]) -> list[str]:
+    """The names among `headers` that the gateway sets itself on a delivery (its own
+    `X-Jackpot-*` headers, and those that frame the request), as the caller spelled them."""
+    return [name for name in headers if is_reserved_header(name)]
+
+
+def check_callback_headers(headers: Mapping[str, str], field: str) -> None:
+    """A callback may not set a header the gateway sets: a receiver would trust a forged
+    `X-Jackpot-Signature`, and the framing headers would change how the request is sent."""
+    names = reserved_headers(headers)
+    if names:
+        raise Refused(
+            Code.CALLBACK_HEADER_RESERVED,
+            f"{', '.join(names)}: set by the gateway on every delivery, not by the callback.",
+            {field: names},
+        )
+
+
+def _not_unicast(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """No HTTP server answers from a multicast, broadcast, unspecified or reserved address.
+    (IPv6's "reserved" ::/8 holds the loopback ::1 and the IPv4-mapped addresses: those are
+    unicast, and the private-address rule judges them.)"""
+    if address.is_multicast or address.is_unspecified:
+        return True
+    return isinstance(address, ipaddress.IPv4Address) and (
+        address.is_reserved or address == ipaddress.IPv4Address("255.255.255.255")
+    )
+
+
 def _allowed_addresses(
     url: str, host: str, infos: list[Any], allowlist: tuple[str, ...]
 ) -> list[str]:
+    """The addresses, each unicast, and public unless `host` is allow-listed."""
     addresses = [str(info[4][0]) for info in infos]
-    if host not in allowlist:
-        for address in addresses:
-            if not ipaddress.ip_address(address.split("%")[0]).is_global:
-                raise _refused(url, f"{host} resolves to the non-public address {address}")
+    for address in addresses:
+        parsed = ipaddress.ip_address(address.split("%")[0])
+        if _not_unicast(parsed):
+            raise _refused(url, f"{host} resolves to the non-unicast address {address}")
+        if host not in allowlist and not parsed.is_global:
+            raise _refused(url, f"{host} resolves to the non-public address {address}")
     return addresses
 
 
+def _literal(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        return None
+
+
 async def check_callback_url(url: str, allowlist: tuple[str, ...]) -> None:
-    """http(s) only, and no private, loopback or link-local target unless allow-listed.
-    Checked again at delivery, against the address actually connected to."""
+    """http(s) only; a unicast target, and no private, loopback or link-local one unless
+    allow-listed. Checked again at delivery, against the address actually connected to."""
     _, host, port = _target(url)
     if host in allowlist:
+        literal = _literal(host)
+        if literal is not None and _not_unicast(literal):
+            raise _refused(url, f"{host} is not a unicast address")
         return
     try:
         infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)

@@ -25,7 +25,11 @@ from app.money import format_amount
 from app.queues import CALLBACK_QUEUE
 from app.refusals import Code, Refused
 from app.security import Principal
-from app.services.callbacks import check_callback_url
+from app.services.callbacks import (
+    CALLBACK_HEADERS_TTL_S,
+    check_callback_headers,
+    check_callback_url,
+)
 from app.services.charges import Charge, contribution_charge, wager_micros
 from app.services.config import ConfigCache, ConfigSnapshot
 from app.services.conversion import Converter
@@ -99,6 +103,18 @@ def request_hash(body: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+def job_body(kind: str, body: dict[str, Any]) -> dict[str, Any]:
+    """The request as its job carries it: without the player's session token (nothing here
+    uses it) and without the callback's header values (held apart until delivered). The job
+    contributes with this body, so a run repeated by RQ has the same fingerprint."""
+    if kind == "v2":
+        options = body["options"]
+        callback = {**options["callback"], "headers": {}}
+        player = {**body["player"], "token": None}
+        return {**body, "player": player, "options": {**options, "callback": callback}}
+    return {**body, "token": "", "callback": {**body["callback"], "headers": {}}}
+
+
 def fingerprint(request: dict[str, Any], brand: str, currency: str, metadata: Any) -> str:
     """The line the idempotency record keeps: the request's hash, then what the response adds
     to the stored outcome (brand, currency, metadata), so a caller who lost the response can
@@ -140,11 +156,16 @@ class ContributionService:
         """Refuse what can be refused now (the current state included); queue the rest,
         once per idempotency key. Returns the delivery id, derived from the key: a
         duplicate request enqueues nothing and gets the same id."""
+        # What the published schema refuses (a reserved header name) is refused first.
         if kind == "v2":
+            check_callback_headers(
+                body["options"]["callback"]["headers"], "options.callback.headers"
+            )
             target = (await self.prepare_v2(principal, body))[0]
             callback = body["options"]["callback"]
             key = body["options"].get("idempotency_key")
         else:
+            check_callback_headers(body["callback"]["headers"], "callback.headers")
             target = await self.prepare_v1(principal, body)
             callback = body["callback"]
             key = body["idempotency_key"]
@@ -162,20 +183,31 @@ class ContributionService:
             "operator_id": principal.operator_id,
             "roles": list(principal.roles),
         }
-        await asyncio.to_thread(
+        # The caller's headers (credentials, often) are held apart until delivered, never in
+        # the job: RQ keeps a job's arguments in Redis and writes them into its log lines.
+        held_before = False
+        if callback["headers"]:
+            held_before = await self._store.hold_callback_headers(
+                delivery_id, callback["headers"], CALLBACK_HEADERS_TTL_S
+            )
+        queued = await asyncio.to_thread(
             enqueue_once,
             self.queue,
             "workers.jobs.run_contribution",
             who,
             kind,
-            jsonio.dumps(body),
+            jsonio.dumps(job_body(kind, body)),
             delivery_id,
             CALLBACK_QUEUE,
             None if key else ASYNC_KEY_PREFIX + delivery_id,
             job_id=f"contribution-{delivery_id}",
+            description=f"contribution {delivery_id}",
             job_timeout=CONTRIBUTION_JOB_TIMEOUT_S,
             retry=CONTRIBUTION_RETRY,
         )
+        if callback["headers"] and not queued and not held_before:
+            # A duplicate of a request whose delivery is done: nothing will use them.
+            await self._store.drop_callback_headers(delivery_id)
         return delivery_id
 
     async def _refuse_now(self, contribution: Contribution) -> None:

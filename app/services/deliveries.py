@@ -1,5 +1,10 @@
 """Failed callbacks: deliveries that exhausted their retries, listed per operator and
-redelivered on demand with the same delivery id (receivers de-duplicate on it)."""
+redelivered on demand with the same delivery id (receivers de-duplicate on it).
+
+No job and no record holds a secret: the worker reads the operator's callback secret from the
+configuration when it signs, and the headers the caller gave its callback are held under the
+delivery id (`app.store.keys.callback_headers`) until delivered, CALLBACK_HEADERS_TTL_S at
+most."""
 
 from __future__ import annotations
 
@@ -13,7 +18,7 @@ from app.clock import now_ms
 from app.refusals import Code, Refused
 from app.security import Principal
 from app.services.audit import AuditTrail
-from app.services.callbacks import CALLBACK_RETRY
+from app.services.callbacks import CALLBACK_HEADERS_TTL_S, CALLBACK_RETRY
 from app.services.config import ConfigCache
 from app.store import Store
 
@@ -37,12 +42,12 @@ class DeliveryService:
         instance_id: str | None,
         delivery_id: str,
         url: str,
-        headers: dict[str, str],
         body: str,
         attempts: int,
         error: str,
     ) -> None:
-        """Called by the worker when the last retry of a delivery failed."""
+        """Called by the worker when the last retry of a delivery failed. The caller's
+        headers stay where they are held, until they expire or the redelivery succeeds."""
         await self._store.put_failed_delivery(
             operator_id,
             {
@@ -50,13 +55,20 @@ class DeliveryService:
                 "operator_id": operator_id,
                 "instance_id": instance_id,
                 "url": url,
-                "headers": headers,
                 "body": body,
                 "attempts": attempts,
                 "last_error": error[:MAX_ERROR_CHARS],
                 "failed_at": now_ms(),
             },
         )
+
+    async def headers(self, delivery_id: str) -> dict[str, str]:
+        """The headers the caller gave the delivery's callback ({} once delivered or expired)."""
+        return await self._store.held_callback_headers(delivery_id)
+
+    async def delivered(self, delivery_id: str) -> None:
+        """The delivery is done: the caller's headers are no longer needed."""
+        await self._store.drop_callback_headers(delivery_id)
 
     async def failed(self, operator_id: str, limit: int = 1000) -> list[dict[str, Any]]:
         """The operator's failed deliveries, oldest first (headers and body not shown: they
@@ -68,8 +80,9 @@ class DeliveryService:
         return [{name: record[name] for name in LISTED} for record in records[:limit]]
 
     async def redeliver(self, by: Principal, operator_id: str, delivery_id: str) -> dict[str, Any]:
-        """Queue the delivery again, once even when asked concurrently: same delivery id and
-        body, signed with the operator's current secret, with the full retry policy."""
+        """Queue the delivery again, once even when asked concurrently: same delivery id,
+        body and headers (while held), signed with the operator's current secret, with the
+        full retry policy."""
         record = await self._store.take_failed_delivery(operator_id, delivery_id)
         if record is None:
             raise Refused(
@@ -78,20 +91,24 @@ class DeliveryService:
         if self._queue is None:
             await self._store.put_failed_delivery(operator_id, record)
             raise Refused(Code.QUEUE_UNAVAILABLE, "The callback queue is not configured.")
-        operator = (await self._config.get()).operators.get(operator_id) or {}
+        legacy_headers = record.pop("headers", None)  # a record written before they moved
+        if legacy_headers:
+            await self._store.hold_callback_headers(
+                delivery_id, legacy_headers, CALLBACK_HEADERS_TTL_S
+            )
+        job_id = f"redelivery-{delivery_id}-{uuid.uuid4().hex[:8]}"
         try:
             await asyncio.to_thread(
                 self._queue.enqueue,
                 "workers.jobs.deliver_callback",
                 record["url"],
-                record["headers"],
                 record["body"],
                 delivery_id,
-                operator.get("callback_secret"),
                 operator_id=operator_id,
                 instance_id=record["instance_id"],
                 attempts_before=record["attempts"],
-                job_id=f"redelivery-{delivery_id}-{uuid.uuid4().hex[:8]}",
+                job_id=job_id,
+                description=f"redelivery {delivery_id}",
                 retry=CALLBACK_RETRY,
             )
         except Exception:

@@ -38,17 +38,15 @@ class AccountStore(StoreBase):
         raw = await self.client.hgetall(keys.REVOCATIONS)
         return {username: int(at) for username, at in raw.items()}
 
-    async def login_failures(self, subject: str) -> int:
-        return int(await self.client.get(keys.login_failures(subject)) or 0)
-
-    async def record_login_failure(self, subject: str, window_ms: int) -> int:
-        result = await self.script(
-            "record_login_failure", [keys.login_failures(subject)], [window_ms]
+    async def take_login_attempt(
+        self, subject: str, max_attempts: int, window_ms: int
+    ) -> tuple[bool, int]:
+        """(True, n): attempt n of the window, go ahead; (False, ms): refused, the window
+        ends in `ms`. Counted and decided in one script call (see take_login_attempt-1.lua)."""
+        allowed, value = await self.script(
+            "take_login_attempt", [keys.login_attempts(subject)], [max_attempts, window_ms]
         )
-        return int(result)
+        return int(allowed) == 1, int(value)
 
-    async def login_retry_after_ms(self, subject: str) -> int:
-        return max(int(await self.client.pttl(keys.login_failures(subject))), 0)
-
-    async def clear_login_failures(self, subject: str) -> None:
-        await self.client.delete(keys.login_failures(subject))
+    async def clear_login_attempts(self, subject: str) -> None:
+        await self.client.delete(keys.login_attempts(subject))

@@ -1,4 +1,5 @@
-"""Callback deliveries that exhausted their retries, per operator, until redelivered."""
+"""Callback deliveries that exhausted their retries, per operator, until redelivered; the
+headers callers gave their callbacks, until delivered."""
 
 from __future__ import annotations
 
@@ -28,3 +29,19 @@ class DeliveryStore(StoreBase):
         if record is None or not await self.client.hdel(key, delivery_id):
             return None
         return dict(record)
+
+    async def hold_callback_headers(
+        self, delivery_id: str, headers: dict[str, str], ttl_s: int
+    ) -> bool:
+        """Keep the headers of a delivery for `ttl_s` at most; True when some were already
+        held (a delivery still pending), False when none were."""
+        previous = await self.client.set(
+            keys.callback_headers(delivery_id), dumps(headers), ex=ttl_s, get=True
+        )
+        return previous is not None
+
+    async def held_callback_headers(self, delivery_id: str) -> dict[str, str]:
+        return dict(loads(await self.client.get(keys.callback_headers(delivery_id))) or {})
+
+    async def drop_callback_headers(self, delivery_id: str) -> None:
+        await self.client.delete(keys.callback_headers(delivery_id))

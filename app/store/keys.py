@@ -20,9 +20,9 @@ INSTANCES = f"{PREFIX}:instances"  # sorted set of instance ids, scored by creat
 SCHEDULE = f"{PREFIX}:schedule"  # sorted set "<action>|<instance_id>" -> due ms
 
 
-def login_failures(subject: str) -> str:
-    """Failed logins of one subject (the client address and the username)."""
-    return f"{PREFIX}:login-failures:{subject}"
+def login_attempts(subject: str) -> str:
+    """Login attempts of one subject (the client address and the username) in its window."""
+    return f"{PREFIX}:login-attempts:{subject}"
 
 
 def audit(operator_id: str) -> str:
@@ -33,6 +33,11 @@ def audit(operator_id: str) -> str:
 def failed_deliveries(operator_id: str) -> str:
     """Hash: delivery id -> JSON of a callback delivery that exhausted its retries."""
     return f"{PREFIX}:failed-callbacks:{operator_id}"
+
+
+def callback_headers(delivery_id: str) -> str:
+    """String: JSON of the headers a caller gave a callback, until it is delivered (TTL)."""
+    return f"{PREFIX}:callback-headers:{delivery_id}"
 
 
 def source_field(owner_id: str, source_id: str) -> str:
