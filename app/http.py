@@ -9,10 +9,11 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from marshmallow import Schema, ValidationError
+from marshmallow import Schema, ValidationError, fields
 from quart import Response, current_app, g, request
 
 from app.errors import APIError, store_error
+from app.money import BOUNDS_TEXT, MAX_DIGITS, within_bounds
 from app.refusals import Refused
 from app.security import Principal
 from app.services import Services
@@ -50,17 +51,69 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-def _lone_surrogate(value: Any) -> bool:
+def _lone_surrogate(text: str) -> bool:
     """A `\\ud800` escape without its pair decodes to a code point no UTF-8 can carry (Redis
     could not store it). Paired escapes decode to one character, so any surrogate left is
     lone."""
-    if isinstance(value, str):
-        return not value.isascii() and _SURROGATE.search(value) is not None
-    if isinstance(value, dict):
-        return any(_lone_surrogate(k) or _lone_surrogate(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_lone_surrogate(item) for item in value)
-    return False
+    return not text.isascii() and _SURROGATE.search(text) is not None
+
+
+class _Unbounded:
+    """Stands, while a body is parsed, for a JSON number beyond app.money's bounds: the body
+    is then refused, naming where the number was. Nothing computes with such a number."""
+
+    __slots__ = ()
+
+
+_UNBOUNDED = _Unbounded()
+
+
+def _decimal(text: str) -> Decimal | _Unbounded:
+    value = Decimal(text)  # linear in the text, whatever its exponent
+    return value if within_bounds(value) else _UNBOUNDED
+
+
+def _integer(text: str) -> int | _Unbounded:
+    # JSON has no leading zeros: the text's digits are the number's (int() of a long text
+    # costs quadratic time; past 4300 digits Python refuses it).
+    return int(text) if len(text) - text.startswith("-") <= MAX_DIGITS else _UNBOUNDED
+
+
+Path = tuple[str | int, ...]
+
+
+def _scan(data: Any) -> tuple[bool, list[Path]]:
+    """(a lone surrogate anywhere, where the unbounded numbers are). Iterative: a body nested
+    as deep as the JSON parser allows costs no recursion here."""
+    surrogate = False
+    unbounded: list[Path] = []
+    stack: list[tuple[Any, Path]] = [(data, ())]
+    while stack:
+        value, path = stack.pop()
+        if isinstance(value, str):
+            surrogate = surrogate or _lone_surrogate(value)
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                surrogate = surrogate or _lone_surrogate(key)
+                stack.append((item, (*path, key)))
+        elif isinstance(value, list):
+            stack.extend((item, (*path, index)) for index, item in enumerate(value))
+        elif value is _UNBOUNDED:
+            unbounded.append(path)
+    return surrogate, unbounded
+
+
+def _details(paths: list[Path]) -> dict[str, Any]:
+    """The unbounded numbers' paths as marshmallow reports nested fields (as JSON writes
+    them): {"metadata": {"a": {"0": [message]}}}; a number that is the body itself: `_schema`."""
+    details: dict[str, Any] = {}
+    for path in paths:
+        node = details
+        *parents, last = [str(part) for part in path] or ["_schema"]
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[last] = [BOUNDS_TEXT]
+    return details
 
 
 async def json_body() -> Any:
@@ -70,29 +123,35 @@ async def json_body() -> Any:
 
 
 def parse_json(raw: str | bytes) -> Any:
-    """A body as JSON with exact decimals; NaN/Infinity and duplicate keys refused."""
+    """A body as JSON with exact decimals; NaN/Infinity and duplicate keys refused, and so is
+    a number beyond app.money's bounds (400 VALIDATION_ERROR naming where it is: checked as
+    the number is parsed, before anything computes with it)."""
     if not raw:
         raise APIError(400, "MALFORMED_JSON", "The request body must be a JSON document.")
     try:
         data = json.loads(
             raw,
-            parse_float=Decimal,
+            parse_float=_decimal,
+            parse_int=_integer,
             parse_constant=_reject_constant,
             object_pairs_hook=_unique_keys,
         )
     except DuplicateKey as error:
         raise APIError(
-            400, "MALFORMED_JSON", f"The key {str(error)!r} appears twice in one object."
+            400, "MALFORMED_JSON", f"The key {str(error)[:100]!r} appears twice in one object."
         ) from None
     except (ValueError, RecursionError):
         raise APIError(400, "MALFORMED_JSON", "The request body is not valid JSON.") from None
-    if _lone_surrogate(data):
+    surrogate, unbounded = _scan(data)
+    if surrogate:
         raise APIError(
             400,
             "MALFORMED_JSON",
             "The request body holds a lone UTF-16 surrogate escape (such as \\ud800): "
             "not valid Unicode.",
         )
+    if unbounded:
+        raise APIError(400, "VALIDATION_ERROR", "The request is invalid.", _details(unbounded))
     return data
 
 
@@ -129,8 +188,30 @@ async def load_body(schema: Schema) -> Any:
 
 
 def load_args(schema: Schema) -> Any:
+    return load_text(schema, request.args.to_dict())
+
+
+def load_text(schema: Schema, values: dict[str, Any]) -> Any:
+    """Query or path parameters (text) loaded by their schema. A numeric field's text longer
+    than any number within app.money's bounds is refused before it is parsed (Python's int()
+    of a long text costs quadratic time, and a huge round number or period would go on to
+    the store)."""
+    numeric = {
+        field.data_key or name
+        for name, field in schema.fields.items()
+        if isinstance(field, fields.Number)
+    }
+    unbounded = {
+        name: [BOUNDS_TEXT]
+        for name, value in values.items()
+        if name in numeric
+        and isinstance(value, str)
+        and len(value.strip().lstrip("+-")) > MAX_DIGITS
+    }
+    if unbounded:
+        raise APIError(400, "VALIDATION_ERROR", "The request is invalid.", unbounded)
     try:
-        return schema.load(request.args.to_dict())
+        return schema.load(values)
     except ValidationError as error:
         raise validation_error(error) from None
 

@@ -11,7 +11,7 @@ from marshmallow import fields
 from quart import Quart
 
 from app.contract import Declaration, Reply, declaration_of
-from app.schemas.admin import OneOfSchema
+from app.schemas.admin import OneOfSchema, Prize
 from app.schemas.common import Amount, ErrorSchema, amount_property
 from app.schemas.events import EVENT_SCHEMAS, INTERNAL_EVENTS, EventEnvelopeSchema
 
@@ -44,6 +44,7 @@ def build_spec(app: Quart, version: str) -> dict[str, Any]:
     )
     assert plugin.converter is not None
     plugin.converter.add_attribute_function(_amount_attributes)
+    plugin.converter.add_attribute_function(_prize_attributes)
     plugin.converter.add_attribute_function(_exact_nullable_objects)
     plugin.converter.add_attribute_function(_dict_sizes)
     spec.components.security_scheme(
@@ -74,6 +75,24 @@ def build_spec(app: Quart, version: str) -> dict[str, Any]:
 
 def _amount_attributes(self: Any, field: Any, **kwargs: Any) -> dict[str, Any]:
     return amount_property(field) if isinstance(field, Amount) else {}
+
+
+def _prize_attributes(self: Any, field: Any, **kwargs: Any) -> dict[str, Any]:
+    """A raffle prize: a fixed amount, or {"share": ...} of the prize pot at the draw."""
+    if not isinstance(field, Prize):
+        return {}
+    share = {
+        "type": "object",
+        "properties": {"share": amount_property(field._share)},
+        "required": ["share"],
+        "additionalProperties": False,
+    }
+    amount = amount_property(field._amount)
+    return {
+        "anyOf": [*amount["anyOf"], share],
+        "description": f'{amount["description"]} Or {{"share": a number in (0, 1]}} of the '
+        "prize pot at the draw.",
+    }
 
 
 def _exact_nullable_objects(
@@ -157,10 +176,11 @@ def _operation(
             f"Needs a token with the `{declaration.role}` role.\n\n" + doc.get("description", "")
         ).strip()
     if declaration.body is not None:
-        doc["requestBody"] = {
-            "required": True,
-            "content": {"application/json": {"schema": declaration.body}},
-        }
+        content: dict[str, Any] = {"schema": declaration.body}
+        example = getattr(declaration.body, "EXAMPLE", None)
+        if example is not None:  # what /docs pre-fills: a request the server accepts
+            content["example"] = example
+        doc["requestBody"] = {"required": True, "content": {"application/json": content}}
     for status, codes in sorted(declaration.error_statuses(method).items()):
         doc["responses"].setdefault(
             str(status),

@@ -1,0 +1,376 @@
+"""Hostile numbers are refused at once, wherever a request carries a number.
+
+Every numeric place of every route is found in the served /openapi.json (request bodies,
+with the free-form `metadata` objects; query and path parameters), so a field added later is
+covered without editing this test. Each gets extreme exponents (1e-999999999 passed the old
+"at most 6 places" check and then built 10**999999999, holding the server for good), huge
+integers, long mantissas and NaN/Infinity in their JSON and string spellings. Each request
+must be answered 400 (or 422) with a JSON error naming the field, within 100 ms, and the
+store must be unchanged afterwards. Through the direct routes (app.direct) and through Quart.
+
+A real server (`jackpot-gateway serve`) gets the hang case too and must still answer
+/health at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from quart.testing import QuartClient
+
+from app import create_app, jsonio
+from app.money import MAX_DIGITS, MAX_EXPONENT
+from app.openapi import build_spec
+from app.services import Services
+from tests.conftest import DEMO, auth, load_demo, make_settings
+from tests.support.snapshots import store_snapshot
+
+BUDGET_S = 0.1  # per request: no hostile number may hold the event loop longer
+MARK = "\x00hostile\x00"  # stands for the hostile literal in a body, replaced in its JSON text
+Path = tuple[str | int, ...]
+TIMES: list[tuple[float, str]] = []  # every refusal's time, for the slowest (-s shows them)
+
+DOCUMENT = json.loads(jsonio.dumps(build_spec(create_app(make_settings("memory://spec")), "x")))
+COMPONENTS = DOCUMENT["components"]["schemas"]
+# Path parameters that are not the number under test: the demo's names.
+PATH_VALUES = {
+    "instance_id": "daily-drop",
+    "username": "demo-service",
+    "win_id": "no-such-win",
+    "round_id": "1",
+    "brand_id": "demo:brand1",
+    "player_id": "p1",
+    "source_id": "starburst",
+    "owner_id": "demo:brand1",
+    "operator_id": "demo",
+    "delivery_id": "no-such-delivery",
+}
+
+# The spellings the probe used, and their neighbours.
+BARE = [  # JSON number literals (valid JSON, beyond the bounds)
+    "1e-999999999",
+    "1e999999999",
+    "1E+5000",
+    "-0e-100000",
+    "0e401",
+    "1" + "0" * 5000,  # a 5001-digit integer literal
+    "-" + "9" * (MAX_DIGITS + 1),
+    "0." + "0" * 5000 + "1",
+    "1." + "1" * 5000,
+]
+CONSTANTS = ["NaN", "Infinity", "-Infinity"]  # not JSON: Python's parser would take them
+STRINGS = [  # the same as JSON strings, and every NaN/infinity spelling Decimal knows
+    *BARE,
+    "nan",
+    "NaN",
+    "-nan",
+    "sNaN",
+    "-sNaN",
+    "NaN123",
+    "inf",
+    "Infinity",
+    "-Infinity",
+    "+Infinity",
+    "1e-6",
+]
+
+
+# -- where the numbers are -------------------------------------------------------------------
+def resolve(schema: dict[str, Any]) -> dict[str, Any]:
+    while True:
+        if "$ref" in schema:
+            schema = COMPONENTS[schema["$ref"].rsplit("/", 1)[1]]
+        elif "allOf" in schema and len(schema["allOf"]) == 1:
+            schema = {**schema["allOf"][0], **{k: v for k, v in schema.items() if k != "allOf"}}
+        else:
+            return schema
+
+
+def numeric(schema: dict[str, Any]) -> bool:
+    alternatives = schema.get("anyOf", [schema])
+    return any(resolve(s).get("type") in ("number", "integer") for s in alternatives)
+
+
+def free_form(schema: dict[str, Any]) -> bool:
+    """Any JSON at all (`metadata`): no type, no structure."""
+    shape = {"type", "properties", "additionalProperties", "items", "anyOf", "oneOf", "enum"}
+    return not shape & set(schema)
+
+
+def variants(schema: dict[str, Any], example: Any, path: Path) -> Iterator[tuple[Path, Any, bool]]:
+    """(path of a number, this value with MARK at that path and the example elsewhere,
+    whether the place is free-form JSON)."""
+    schema = resolve(schema)
+    if numeric(schema):
+        yield path, MARK, False
+    elif free_form(schema):
+        yield path, MARK, True
+        yield (*path, "nested", 0), {"nested": [MARK]}, True
+    for alternative in schema.get("anyOf", []):
+        alternative = resolve(alternative)
+        if alternative.get("type") == "object":
+            yield from variants(alternative, example, path)
+    base = example if isinstance(example, dict) else {}
+    one_of = schema.get("maxProperties") == 1  # {"Fixed": ...} or {"Percentage": ...}
+    for name, sub in schema.get("properties", {}).items():
+        for where, value, free in variants(sub, base.get(name), (*path, name)):
+            yield where, {name: value} if one_of else {**base, name: value}, free
+    values = schema.get("additionalProperties")
+    if isinstance(values, dict) and values:
+        key = next(iter(base), "EUR")
+        for where, value, free in variants(values, base.get(key), (*path, key)):
+            yield where, {**base, key: value}, free
+    if schema.get("type") == "array":
+        items = example if isinstance(example, list) else []
+        first = items[0] if items else None
+        for where, value, free in variants(schema["items"], first, (*path, 0)):
+            yield where, [value, *items[1:]], free
+
+
+class Target:
+    """One numeric place of one operation: a body path, or a query or path parameter."""
+
+    def __init__(
+        self,
+        method: str,
+        route: str,
+        where: str,
+        path: Path,
+        body: Any = None,
+        free_form: bool = False,
+    ) -> None:
+        self.method, self.route, self.where, self.path = method, route, where, path
+        self.body = body
+        self.free_form = free_form  # in `metadata`: any JSON, where a string is no number
+
+    def __repr__(self) -> str:
+        return f"{self.method.upper()} {self.route} {self.where}:{'.'.join(map(str, self.path))}"
+
+    def request(self, literal: str) -> tuple[str, str, str | None]:
+        """(method, url, JSON text of the body) with `literal` at the place (raw JSON text in
+        a body; a query or path parameter's text)."""
+        values = dict(PATH_VALUES)
+        query = ""
+        if self.where == "path":
+            values[str(self.path[0])] = quote(literal, safe="")
+        elif self.where == "query":
+            query = f"?{self.path[0]}={quote(literal, safe='')}"
+        url = self.route.format(**values) + query
+        if self.where != "body":
+            return self.method.upper(), url, None
+        text = jsonio.dumps(self.body)
+        assert text.count(json.dumps(MARK)) == 1, self
+        return self.method.upper(), url, text.replace(json.dumps(MARK), literal)
+
+
+def targets() -> list[Target]:
+    found = []
+    for route, operations in DOCUMENT["paths"].items():
+        for method, operation in operations.items():
+            for parameter in operation["parameters"]:
+                if parameter["in"] in ("query", "path") and numeric(parameter["schema"]):
+                    found.append(Target(method, route, parameter["in"], (parameter["name"],)))
+            content = operation.get("requestBody", {}).get("content", {}).get("application/json")
+            if content is not None:
+                for path, body, free in variants(content["schema"], content.get("example"), ()):
+                    found.append(Target(method, route, "body", path, body, free))
+    return found
+
+
+TARGETS = targets()
+
+
+def test_the_numeric_places_are_found() -> None:
+    """The enumeration finds what the probe hit (a broken walk would test nothing)."""
+    names = {repr(t) for t in TARGETS}
+    for expected in (
+        "POST /jackpots/contribute body:base_wager",
+        "POST /jackpots/contribute body:metadata.nested.0",
+        "POST /jackpots/contribute/source body:base_wager",
+        "POST /v2/jackpots/contribute body:base_wager.value",
+        "POST /jackpots/optin body:contribution_value",
+        "POST /v2/jackpots/optin body:contribution_preference.value",
+        "POST /admin/instances/{instance_id}/boosts body:amount",
+        "PUT /admin/currencies body:multipliers.EUR",
+        "PUT /admin/currencies body:brand_overrides.demo:brand2.USD",
+        "POST /admin/instances body:pots.0.trigger.HitRate.cost_per_attempt",
+        "POST /admin/instances body:raffle.prizes.0",
+        "POST /admin/instances body:raffle.prizes.0.share",
+        "POST /admin/instances body:contribution_type.Fixed",
+        "POST /admin/instances body:timestamp_start",
+        "GET /jackpots/instances/raffle/tickets/{instance_id} query:page",
+        "GET /admin/instances/{instance_id}/rounds/{round_id} path:round_id",
+    ):
+        assert expected in names, sorted(names)
+    assert len(TARGETS) >= 50
+
+
+# -- the checks ------------------------------------------------------------------------------
+def named(details: Any, path: Path) -> bool:
+    """Whether the error details reach `path` (a map's value is reported under its key's
+    "value", as marshmallow's Dict does)."""
+    if not path:
+        return True
+    if not isinstance(details, dict):
+        return False
+    nodes = {str(key): value for key, value in details.items()}
+    part = str(path[0])
+    if part in nodes:
+        return named(nodes[part], path[1:])
+    return "value" in nodes and named(nodes["value"], path)
+
+
+async def refused(
+    client: QuartClient, headers: dict[str, str], target: Target, literal: str, bare: bool
+) -> None:
+    method, url, text = target.request(literal)
+    started = time.perf_counter()
+    response = await client.open(
+        url,
+        method=method,
+        data=text,
+        headers={**headers, "Content-Type": "application/json"} if text else headers,
+    )
+    answer = await response.get_data(as_text=True)
+    elapsed = time.perf_counter() - started
+    where = f"{target} = {literal[:40]!r}: {response.status_code} {answer[:300]}"
+    TIMES.append((elapsed, where))
+    assert elapsed < BUDGET_S, f"{elapsed * 1000:.0f} ms: {where}"
+    assert response.status_code in (400, 422), where
+    body = json.loads(answer)
+    assert set(body) == {"error", "code", "details"}, where
+    if bare and literal in CONSTANTS:
+        assert body["code"] == "MALFORMED_JSON", where
+        return
+    assert body["code"] == "VALIDATION_ERROR", where
+    assert named(body["details"], target.path), where
+
+
+class Served:
+    """An app on the demo data with an admin token of `demo`, entered on its own loop (a
+    hypothesis test cannot take function-scoped async fixtures)."""
+
+    def __init__(self, direct: bool) -> None:
+        self.app = create_app(
+            make_settings(f"memory://hostile-{uuid.uuid4().hex}", direct_routes=direct)
+        )
+        self.loop = asyncio.new_event_loop()
+        self.context = self.app.test_app()
+        self.loop.run_until_complete(self.context.__aenter__())
+        self.gateway: Services = self.app.extensions["gateway"]
+        self.loop.run_until_complete(load_demo(self.gateway))
+        self.headers = auth(self.gateway, DEMO)
+        self.client = self.app.test_client()
+        # The first request of an app loads its configuration: not what is measured.
+        self.run(self.client.get("/admin/instances/daily-drop", headers=self.headers))
+
+    def run(self, coroutine: Any) -> Any:
+        return self.loop.run_until_complete(coroutine)
+
+    def close(self) -> None:
+        self.run(self.context.__aexit__(None, None, None))
+        self.loop.close()
+
+
+@pytest.fixture(params=[True, False], ids=["direct-routes", "quart-only"])
+def served(request: pytest.FixtureRequest) -> Iterator[Served]:
+    side = Served(direct=request.param)
+    yield side
+    side.close()
+
+
+def test_every_numeric_place_refuses_every_hostile_spelling(served: Served) -> None:
+    before = served.run(store_snapshot(served.gateway.store))
+    for target in TARGETS:
+        literals = [(s, True) for s in BARE + CONSTANTS] + [(json.dumps(s), False) for s in STRINGS]
+        if target.where != "body":  # a parameter is text: every spelling as it is
+            literals = [(s, False) for s in BARE + STRINGS]
+        for literal, bare in literals:
+            if target.free_form and not bare:
+                continue  # a string in free-form metadata is just a string
+            served.run(refused(served.client, served.headers, target, literal, bare))
+    assert served.run(store_snapshot(served.gateway.store)) == before
+
+
+# -- the property: any number beyond the bounds, anywhere -----------------------------------
+def mantissas() -> st.SearchStrategy[str]:
+    return st.from_regex(r"-?(0|[1-9][0-9]{0,5})(\.[0-9]{1,6})?", fullmatch=True)
+
+
+def exponents() -> st.SearchStrategy[int]:
+    """Beyond the bounds whatever the mantissa (at most 6 digits each side of the point:
+    0.000000e407 is 0E+401)."""
+    return st.integers(MAX_EXPONENT + 7, 10**10) | st.integers(-(10**10), -(MAX_EXPONENT + 1))
+
+
+def hostile_literals() -> st.SearchStrategy[str]:
+    """JSON number literals beyond the bounds: extreme exponents, long integers and long
+    mantissas."""
+    scientific = st.builds(
+        lambda m, e, mark, sign: f"{m}{mark}{'+' if sign and e > 0 else ''}{e}",
+        mantissas(),
+        exponents(),
+        st.sampled_from("eE"),
+        st.booleans(),
+    )
+    integers = st.builds(
+        lambda sign, n, first: f"{sign}{first}{'7' * n}",
+        st.sampled_from(["", "-"]),
+        st.integers(MAX_DIGITS, 6000),
+        st.sampled_from("123456789"),
+    )
+    fractions = st.builds(
+        lambda whole, n: f"{whole}.{'3' * n}",
+        st.sampled_from(["0", "1", "-12"]),
+        st.integers(MAX_DIGITS, 6000),
+    )
+    return scientific | integers | fractions
+
+
+def non_finite_strings() -> st.SearchStrategy[str]:
+    spellings = st.sampled_from(["nan", "snan", "inf", "infinity"]).flatmap(
+        lambda word: st.lists(st.booleans(), min_size=len(word), max_size=len(word)).map(
+            lambda upper: "".join(c.upper() if u else c for c, u in zip(word, upper, strict=True))
+        )
+    )
+    return st.builds(lambda sign, word: sign + word, st.sampled_from(["", "-", "+"]), spellings)
+
+
+@settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    target=st.sampled_from(TARGETS),
+    hostile=st.one_of(
+        hostile_literals().map(lambda text: (text, True)),
+        (hostile_literals() | non_finite_strings()).map(lambda text: (json.dumps(text), False)),
+        st.sampled_from(CONSTANTS).map(lambda text: (text, True)),
+    ),
+)
+def test_any_number_beyond_the_bounds_is_refused_at_once(
+    served: Served, target: Target, hostile: tuple[str, bool]
+) -> None:
+    literal, bare = hostile
+    if target.where != "body":  # a parameter is text: the number's text as it is
+        literal, bare = (json.loads(literal) if not bare else literal), False
+    if target.free_form and not bare:
+        return  # a string in free-form metadata is just a string
+    before = served.run(store_snapshot(served.gateway.store))
+    served.run(refused(served.client, served.headers, target, literal, bare))
+    assert served.run(store_snapshot(served.gateway.store)) == before
+
+
+def test_report_the_slowest_refusals() -> None:
+    for elapsed, where in sorted(TIMES, reverse=True)[:5]:
+        print(f"{elapsed * 1000:6.1f} ms  {where[:150]}")
