@@ -15,24 +15,38 @@ A real server (`jackpot-gateway serve`) gets the hang case too and must still an
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 import time
 import uuid
 from collections.abc import Iterator
+from string import Formatter
 from typing import Any
 from urllib.parse import quote
 
+import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from marshmallow import Schema, fields
 from quart.testing import QuartClient
 
 from app import create_app, jsonio
+from app.contract import declaration_of
 from app.money import MAX_DIGITS, MAX_EXPONENT
 from app.openapi import build_spec
+from app.schemas.admin import DefinitionsSchema, InstanceSchema
+from app.schemas.contributions import (
+    ContributeBySourceSchema,
+    ContributeSchema,
+    ContributeV2Schema,
+)
+from app.schemas.managers import BoostSchema
+from app.schemas.optins import OptInSchema
 from app.services import Services
 from tests.conftest import DEMO, auth, load_demo, make_settings
 from tests.support.snapshots import store_snapshot
+from tests.support.web import WebServer
 
 BUDGET_S = 0.1  # per request: no hostile number may hold the event loop longer
 MARK = "\x00hostile\x00"  # stands for the hostile literal in a body, replaced in its JSON text
@@ -374,3 +388,157 @@ def test_any_number_beyond_the_bounds_is_refused_at_once(
 def test_report_the_slowest_refusals() -> None:
     for elapsed, where in sorted(TIMES, reverse=True)[:5]:
         print(f"{elapsed * 1000:6.1f} ms  {where[:150]}")
+
+
+# -- a real server ---------------------------------------------------------------------------
+PROBES = [  # what the attacker's probe sent (each hung the server or answered 500)
+    ("/jackpots/contribute", ContributeSchema.EXAMPLE, ("base_wager",), "1e-999999999"),
+    (
+        "/jackpots/contribute/source",
+        ContributeBySourceSchema.EXAMPLE,
+        ("base_wager",),
+        "1e-999999999",
+    ),
+    (
+        "/v2/jackpots/contribute",
+        ContributeV2Schema.EXAMPLE,
+        ("base_wager", "value"),
+        "1e-999999999",
+    ),
+    ("/jackpots/optin", OptInSchema.EXAMPLE, ("contribution_value",), "1e-999999999"),
+    ("/jackpots/contribute", ContributeSchema.EXAMPLE, ("base_wager",), "1e999999999"),
+    ("/jackpots/contribute", ContributeSchema.EXAMPLE, ("metadata",), '{"n": 1e999999999}'),
+    ("/admin/instances/daily-drop/boosts", BoostSchema.EXAMPLE, ("amount",), "1e-999999999"),
+]
+
+
+def probe_text(example: dict[str, Any], path: Path, literal: str) -> str:
+    body = copy.deepcopy(example)
+    node = body
+    for part in path[:-1]:
+        node = node[part]
+    node[path[-1]] = MARK
+    return jsonio.dumps(body).replace(json.dumps(MARK), literal)
+
+
+@pytest.mark.real_redis
+@pytest.mark.timeout(120)
+async def test_a_real_server_answers_at_once_after_each_probe(real_redis_url: str) -> None:
+    services = Services.create(make_settings(real_redis_url))
+    await load_demo(services)
+    headers = {**auth(services, DEMO), "Content-Type": "application/json"}
+    server = WebServer(real_redis_url)
+    try:
+        async with httpx.AsyncClient(base_url=server.url, timeout=2.0) as http:
+            before = await store_snapshot(services.store)
+            for route, example, path, literal in PROBES:
+                text = probe_text(example, path, literal)
+                started = time.perf_counter()
+                response = await http.post(route, content=text, headers=headers)
+                elapsed = time.perf_counter() - started
+                assert response.status_code == 400, (route, literal, response.text)
+                assert response.json()["code"] == "VALIDATION_ERROR", response.text
+                assert named(response.json()["details"], path), response.text
+                assert elapsed < 1.0, (route, literal, elapsed)
+                health = await http.get("/health", timeout=1.0)
+                assert health.status_code == 200
+            # The raffle prize whose error message broke str.format (a fuzzer's 500).
+            definition = {**InstanceSchema.EXAMPLE, "jackpot_type": "Raffle"}
+            definition["raffle"] = {"ticket_cost": "1", "prizes": [{"x": 1}], "draw": {"at": "end"}}
+            response = await http.post(
+                "/admin/instances", content=jsonio.dumps(definition), headers=headers
+            )
+            assert response.status_code == 400, response.text
+            assert named(response.json()["details"], ("raffle", "prizes", "0")), response.text
+            assert await store_snapshot(services.store) == before
+        assert server.terminate(within=5.0) == 0, server.output()[-2000:]
+    finally:
+        server.stop()
+        await services.close()
+
+
+# -- messages --------------------------------------------------------------------------------
+def every_field(schema: Schema) -> Iterator[tuple[str, fields.Field]]:
+    seen: set[int] = set()
+    pending: list[tuple[str, Any]] = [(type(schema).__name__, schema)]
+    while pending:
+        where, item = pending.pop()
+        if id(item) in seen:
+            continue
+        seen.add(id(item))
+        if isinstance(item, Schema):
+            pending += [(f"{where}.{name}", field) for name, field in item.fields.items()]
+            continue
+        yield where, item
+        inner = [
+            getattr(item, "schema", None) if isinstance(item, fields.Nested) else None,
+            getattr(item, "inner", None),
+            getattr(item, "key_field", None),
+            getattr(item, "value_field", None),
+            *(value for value in vars(item).values() if isinstance(value, fields.Field)),
+            *(value for value in vars(type(item)).values() if isinstance(value, fields.Field)),
+        ]
+        pending += [(where, part) for part in inner if part is not None]
+
+
+def request_schemas() -> Iterator[Schema]:
+    app = create_app(make_settings("memory://messages"))
+    for view in app.view_functions.values():
+        declaration = declaration_of(view)
+        if declaration is None:
+            continue
+        if declaration.body is not None:
+            yield declaration.body
+        if declaration.query is not None:
+            yield declaration.query
+        if declaration.path:
+            yield Schema.from_dict(dict(declaration.path))()
+    yield DefinitionsSchema()
+
+
+def test_no_error_message_is_a_broken_format_string() -> None:
+    """marshmallow formats every error message with str.format (its own keywords only):
+    a literal brace in a message (`{"share": ...}`) made the error itself a 500."""
+    broken = []
+    checked = 0
+    for schema in request_schemas():
+        for where, field in every_field(schema):
+            templates = list(field.error_messages.values())
+            templates += [getattr(v, "error", None) for v in field.validators]
+            for template in templates:
+                if not isinstance(template, str):
+                    continue
+                checked += 1
+                try:
+                    names = [name for _, name, _, _ in Formatter().parse(template) if name]
+                except ValueError:
+                    names = ["<unbalanced>"]
+                if not all(name.isidentifier() for name in names):
+                    broken.append(f"{where}: {template}")
+    assert checked > 100
+    assert broken == []
+
+
+# -- exact places ----------------------------------------------------------------------------
+@pytest.mark.parametrize("redis_url", ["fake"], indirect=True)
+@pytest.mark.parametrize(
+    "wager",
+    [
+        '"100000000.000000000000000000000001"',  # rounds to 1E+8 in a 28-digit context
+        "100000000.000000000000000000000001",
+        "1.0000000000000000000000000000000000001",
+        "2.0000001",
+    ],
+)
+async def test_places_are_counted_exactly_beyond_28_digits(
+    client: QuartClient, headers: dict[str, str], wager: str
+) -> None:
+    """Counting places on `normalize()` rounded an amount to the context's 28 digits first:
+    a sub-micro fraction past the 28th digit went through as if it were not there."""
+    text = probe_text(ContributeSchema.EXAMPLE, ("base_wager",), wager)
+    response = await client.post(
+        "/jackpots/contribute", data=text, headers={**headers, "Content-Type": "application/json"}
+    )
+    body = json.loads(await response.get_data(as_text=True))
+    assert response.status_code == 400, body
+    assert body["details"] == {"base_wager": ["At most 6 decimal places."]}
