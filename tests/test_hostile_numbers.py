@@ -542,3 +542,19 @@ async def test_places_are_counted_exactly_beyond_28_digits(
     body = json.loads(await response.get_data(as_text=True))
     assert response.status_code == 400, body
     assert body["details"] == {"base_wager": ["At most 6 decimal places."]}
+
+
+@pytest.mark.parametrize("redis_url", ["fake"], indirect=True)
+@pytest.mark.parametrize(
+    "route", ["/admin/audit", "/admin/instances/daily-drop/ledger"], ids=["audit", "ledger"]
+)
+@pytest.mark.parametrize("after", ["2-74308302496131675262", "99999999999999999999-0"])
+async def test_a_stream_cursor_beyond_64_bits_is_refused(
+    client: QuartClient, headers: dict[str, str], route: str, after: str
+) -> None:
+    """A Redis stream id's parts are 64-bit: a 20-digit part past 2^64 - 1 was a 500 (found
+    by the contract fuzz test under its new explicit seeds)."""
+    response = await client.get(f"{route}?after={after}", headers=headers)
+    body = json.loads(await response.get_data(as_text=True))
+    assert response.status_code == 400, body
+    assert list(body["details"]) == ["after"]
