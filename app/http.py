@@ -43,19 +43,37 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     # so no proxy or log can read a different request than the one we act on.
     obj = dict(pairs)
     if len(obj) != len(pairs):
-        keys = [key for key, _ in pairs]
-        raise DuplicateKey(next(key for key in keys if keys.count(key) > 1))
+        seen: set[str] = set()
+        for key, _ in pairs:  # linear: a 64 KiB object has thousands of keys
+            if key in seen:
+                raise DuplicateKey(key)
+            seen.add(key)
     return obj
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
+# What a surrogate can come from in a body: a \uD800-\uDFFF escape, or its UTF-8-like bytes
+# (json.loads decodes bytes with "surrogatepass"). A body without either holds none.
+_MAYBE_SURROGATE_BYTES = re.compile(rb"\\u[dD][89a-fA-F]|\xed[\xa0-\xbf]")
+_MAYBE_SURROGATE_TEXT = re.compile(r"\\u[dD][89a-fA-F]|[\ud800-\udfff]")
 
 
-def _lone_surrogate(text: str) -> bool:
+def _lone_surrogate(data: Any) -> bool:
     """A `\\ud800` escape without its pair decodes to a code point no UTF-8 can carry (Redis
     could not store it). Paired escapes decode to one character, so any surrogate left is
-    lone."""
-    return not text.isascii() and _SURROGATE.search(text) is not None
+    lone. Iterative: a body nested as deep as the parser allows costs no recursion here."""
+    stack = [data]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, str):
+            if not value.isascii() and _SURROGATE.search(value) is not None:
+                return True
+        elif isinstance(value, dict):
+            stack.extend(value)
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+    return False
 
 
 class _Unbounded:
@@ -66,41 +84,23 @@ class _Unbounded:
 
 
 _UNBOUNDED = _Unbounded()
-
-
-def _decimal(text: str) -> Decimal | _Unbounded:
-    value = Decimal(text)  # linear in the text, whatever its exponent
-    return value if within_bounds(value) else _UNBOUNDED
-
-
-def _integer(text: str) -> int | _Unbounded:
-    # JSON has no leading zeros: the text's digits are the number's (int() of a long text
-    # costs quadratic time; past 4300 digits Python refuses it).
-    return int(text) if len(text) - text.startswith("-") <= MAX_DIGITS else _UNBOUNDED
-
-
 Path = tuple[str | int, ...]
+NAMED_NUMBERS = 10  # unbounded numbers named in a refusal (a body may hold thousands)
 
 
-def _scan(data: Any) -> tuple[bool, list[Path]]:
-    """(a lone surrogate anywhere, where the unbounded numbers are). Iterative: a body nested
-    as deep as the JSON parser allows costs no recursion here."""
-    surrogate = False
-    unbounded: list[Path] = []
+def _unbounded_paths(data: Any) -> list[Path]:
+    """Where the first NAMED_NUMBERS unbounded numbers are, in the body's order."""
+    found: list[Path] = []
     stack: list[tuple[Any, Path]] = [(data, ())]
-    while stack:
+    while stack and len(found) < NAMED_NUMBERS:
         value, path = stack.pop()
-        if isinstance(value, str):
-            surrogate = surrogate or _lone_surrogate(value)
+        if value is _UNBOUNDED:
+            found.append(path)
         elif isinstance(value, dict):
-            for key, item in value.items():
-                surrogate = surrogate or _lone_surrogate(key)
-                stack.append((item, (*path, key)))
+            stack.extend(reversed([(item, (*path, key)) for key, item in value.items()]))
         elif isinstance(value, list):
-            stack.extend((item, (*path, index)) for index, item in enumerate(value))
-        elif value is _UNBOUNDED:
-            unbounded.append(path)
-    return surrogate, unbounded
+            stack.extend(reversed([(item, (*path, index)) for index, item in enumerate(value)]))
+    return found
 
 
 def _details(paths: list[Path]) -> dict[str, Any]:
@@ -128,11 +128,30 @@ def parse_json(raw: str | bytes) -> Any:
     the number is parsed, before anything computes with it)."""
     if not raw:
         raise APIError(400, "MALFORMED_JSON", "The request body must be a JSON document.")
+    unbounded = False
+
+    def decimal(text: str) -> Decimal | _Unbounded:
+        nonlocal unbounded
+        value = Decimal(text)  # linear in the text, whatever its exponent
+        if within_bounds(value):
+            return value
+        unbounded = True
+        return _UNBOUNDED
+
+    def integer(text: str) -> int | _Unbounded:
+        nonlocal unbounded
+        # JSON has no leading zeros: the text's digits are the number's (int() of a long
+        # text costs quadratic time; past 4300 digits Python refuses it).
+        if len(text) - text.startswith("-") <= MAX_DIGITS:
+            return int(text)
+        unbounded = True
+        return _UNBOUNDED
+
     try:
         data = json.loads(
             raw,
-            parse_float=_decimal,
-            parse_int=_integer,
+            parse_float=decimal,
+            parse_int=integer,
             parse_constant=_reject_constant,
             object_pairs_hook=_unique_keys,
         )
@@ -142,8 +161,12 @@ def parse_json(raw: str | bytes) -> Any:
         ) from None
     except (ValueError, RecursionError):
         raise APIError(400, "MALFORMED_JSON", "The request body is not valid JSON.") from None
-    surrogate, unbounded = _scan(data)
-    if surrogate:
+    maybe = (
+        _MAYBE_SURROGATE_BYTES.search(raw)
+        if isinstance(raw, bytes)
+        else _MAYBE_SURROGATE_TEXT.search(raw)
+    )
+    if maybe is not None and _lone_surrogate(data):
         raise APIError(
             400,
             "MALFORMED_JSON",
@@ -151,7 +174,8 @@ def parse_json(raw: str | bytes) -> Any:
             "not valid Unicode.",
         )
     if unbounded:
-        raise APIError(400, "VALIDATION_ERROR", "The request is invalid.", _details(unbounded))
+        details = _details(_unbounded_paths(data))
+        raise APIError(400, "VALIDATION_ERROR", "The request is invalid.", details)
     return data
 
 
