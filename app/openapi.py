@@ -11,6 +11,7 @@ from marshmallow import fields
 from quart import Quart
 
 from app.contract import Declaration, Reply, declaration_of
+from app.money import MAX_DIGITS, MAX_EXPONENT
 from app.schemas.admin import OneOfSchema, Prize
 from app.schemas.common import Amount, ErrorSchema, amount_property
 from app.schemas.events import EVENT_SCHEMAS, INTERNAL_EVENTS, EventEnvelopeSchema
@@ -29,6 +30,14 @@ ERROR_TEXT = {
     504: "The store did not confirm the outcome; retry with the same idempotency key",
 }
 
+# What a JSON schema cannot say about numbers, for every route (README "Inputs").
+NUMBERS = (
+    f"Every number a request carries (in a body, including free-form `metadata`, or in a "
+    f"numeric query or path parameter) has at most {MAX_DIGITS} significant digits and an "
+    f"exponent within -{MAX_EXPONENT}..{MAX_EXPONENT}; beyond that it is refused with 400 "
+    "`VALIDATION_ERROR` naming where it is, before anything computes with it."
+)
+
 
 class UndeclaredRoute(LookupError):
     """A route without `@declare`: the contract would not describe it."""
@@ -41,6 +50,7 @@ def build_spec(app: Quart, version: str) -> dict[str, Any]:
         version=version,
         openapi_version="3.0.3",
         plugins=[plugin],
+        info={"description": NUMBERS},
     )
     assert plugin.converter is not None
     plugin.converter.add_attribute_function(_amount_attributes)

@@ -26,6 +26,7 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from app import create_app, jsonio
 from app.blueprints.health import package_version
+from app.money import BOUNDS_TEXT
 from app.openapi import build_spec
 from app.security import Principal
 from tests.conftest import load_demo, make_settings
@@ -85,6 +86,10 @@ async def test_the_fuzzed_document_is_the_served_one(live: tuple[LiveServer, str
 
 
 def detail_paths(details: Any, prefix: str = "") -> list[str]:
+    """The paths of the refused fields, but a number beyond the bounds the document's
+    description publishes for every number (BOUNDS_TEXT: no JSON schema keyword says it)."""
+    if details == [BOUNDS_TEXT]:
+        return []
     if not isinstance(details, dict) or not details:
         return [prefix]
     paths = []
@@ -105,9 +110,10 @@ def well_formed_requests_are_accepted(ctx: Any, response: Any, case: Any) -> boo
         return None  # 5xx: not_a_server_error reports it
     rules = case.operation.definition.raw.get("x-rules", {})
     body = response.json() if status == 400 else {}
-    paths = detail_paths(body.get("details", {})) if body.get("code") == "VALIDATION_ERROR" else []
-    if paths and all(any(p == r or p.startswith(r + ".") for r in rules) for p in paths):
-        return None
+    if body.get("code") == "VALIDATION_ERROR" and body.get("details"):
+        paths = detail_paths(body["details"])
+        if all(any(p == r or p.startswith(r + ".") for r in rules) for p in paths):
+            return None
     raise AssertionError(f"A request the document allows was refused: {status} {response.text}")
 
 
