@@ -17,11 +17,11 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from marshmallow import Schema, ValidationError, fields
+from marshmallow import Schema, fields
 from quart import g
 
 from app.errors import STATUS, APIError
-from app.http import load_args, load_body, validation_error
+from app.http import load_args, load_body, load_text
 from app.refusals import Code
 
 View = TypeVar("View", bound=Callable[..., Awaitable[Any]])
@@ -143,10 +143,7 @@ def declare(
                     f"This operation needs a token with the {role} role.",
                 )
             if path_schema is not None:
-                try:
-                    kwargs.update(path_schema.load(kwargs))
-                except ValidationError as error:
-                    raise validation_error(error) from None
+                kwargs.update(load_text(path_schema, kwargs))
             if query is not None:
                 kwargs["query"] = load_args(query)
             if body is not None:

@@ -9,10 +9,11 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from marshmallow import Schema, ValidationError
+from marshmallow import Schema, ValidationError, fields
 from quart import Response, current_app, g, request
 
 from app.errors import APIError, store_error
+from app.money import BOUNDS_TEXT, MAX_DIGITS, within_bounds
 from app.refusals import Refused
 from app.security import Principal
 from app.services import Services
@@ -42,25 +43,77 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     # so no proxy or log can read a different request than the one we act on.
     obj = dict(pairs)
     if len(obj) != len(pairs):
-        keys = [key for key, _ in pairs]
-        raise DuplicateKey(next(key for key in keys if keys.count(key) > 1))
+        seen: set[str] = set()
+        for key, _ in pairs:  # linear: a 64 KiB object has thousands of keys
+            if key in seen:
+                raise DuplicateKey(key)
+            seen.add(key)
     return obj
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
+# What a surrogate can come from in a body: a \uD800-\uDFFF escape, or its UTF-8-like bytes
+# (json.loads decodes bytes with "surrogatepass"). A body without either holds none.
+_MAYBE_SURROGATE_BYTES = re.compile(rb"\\u[dD][89a-fA-F]|\xed[\xa0-\xbf]")
+_MAYBE_SURROGATE_TEXT = re.compile(r"\\u[dD][89a-fA-F]|[\ud800-\udfff]")
 
 
-def _lone_surrogate(value: Any) -> bool:
+def _lone_surrogate(data: Any) -> bool:
     """A `\\ud800` escape without its pair decodes to a code point no UTF-8 can carry (Redis
     could not store it). Paired escapes decode to one character, so any surrogate left is
-    lone."""
-    if isinstance(value, str):
-        return not value.isascii() and _SURROGATE.search(value) is not None
-    if isinstance(value, dict):
-        return any(_lone_surrogate(k) or _lone_surrogate(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_lone_surrogate(item) for item in value)
+    lone. Iterative: a body nested as deep as the parser allows costs no recursion here."""
+    stack = [data]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, str):
+            if not value.isascii() and _SURROGATE.search(value) is not None:
+                return True
+        elif isinstance(value, dict):
+            stack.extend(value)
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
     return False
+
+
+class _Unbounded:
+    """Stands, while a body is parsed, for a JSON number beyond app.money's bounds: the body
+    is then refused, naming where the number was. Nothing computes with such a number."""
+
+    __slots__ = ()
+
+
+_UNBOUNDED = _Unbounded()
+Path = tuple[str | int, ...]
+NAMED_NUMBERS = 10  # unbounded numbers named in a refusal (a body may hold thousands)
+
+
+def _unbounded_paths(data: Any) -> list[Path]:
+    """Where the first NAMED_NUMBERS unbounded numbers are, in the body's order."""
+    found: list[Path] = []
+    stack: list[tuple[Any, Path]] = [(data, ())]
+    while stack and len(found) < NAMED_NUMBERS:
+        value, path = stack.pop()
+        if value is _UNBOUNDED:
+            found.append(path)
+        elif isinstance(value, dict):
+            stack.extend(reversed([(item, (*path, key)) for key, item in value.items()]))
+        elif isinstance(value, list):
+            stack.extend(reversed([(item, (*path, index)) for index, item in enumerate(value)]))
+    return found
+
+
+def _details(paths: list[Path]) -> dict[str, Any]:
+    """The unbounded numbers' paths as marshmallow reports nested fields (as JSON writes
+    them): {"metadata": {"a": {"0": [message]}}}; a number that is the body itself: `_schema`."""
+    details: dict[str, Any] = {}
+    for path in paths:
+        node = details
+        *parents, last = [str(part) for part in path] or ["_schema"]
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[last] = [BOUNDS_TEXT]
+    return details
 
 
 async def json_body() -> Any:
@@ -70,29 +123,59 @@ async def json_body() -> Any:
 
 
 def parse_json(raw: str | bytes) -> Any:
-    """A body as JSON with exact decimals; NaN/Infinity and duplicate keys refused."""
+    """A body as JSON with exact decimals; NaN/Infinity and duplicate keys refused, and so is
+    a number beyond app.money's bounds (400 VALIDATION_ERROR naming where it is: checked as
+    the number is parsed, before anything computes with it)."""
     if not raw:
         raise APIError(400, "MALFORMED_JSON", "The request body must be a JSON document.")
+    unbounded = False
+
+    def decimal(text: str) -> Decimal | _Unbounded:
+        nonlocal unbounded
+        value = Decimal(text)  # linear in the text, whatever its exponent
+        if within_bounds(value):
+            return value
+        unbounded = True
+        return _UNBOUNDED
+
+    def integer(text: str) -> int | _Unbounded:
+        nonlocal unbounded
+        # JSON has no leading zeros: the text's digits are the number's (int() of a long
+        # text costs quadratic time; past 4300 digits Python refuses it).
+        if len(text) - text.startswith("-") <= MAX_DIGITS:
+            return int(text)
+        unbounded = True
+        return _UNBOUNDED
+
     try:
         data = json.loads(
             raw,
-            parse_float=Decimal,
+            parse_float=decimal,
+            parse_int=integer,
             parse_constant=_reject_constant,
             object_pairs_hook=_unique_keys,
         )
     except DuplicateKey as error:
         raise APIError(
-            400, "MALFORMED_JSON", f"The key {str(error)!r} appears twice in one object."
+            400, "MALFORMED_JSON", f"The key {str(error)[:100]!r} appears twice in one object."
         ) from None
     except (ValueError, RecursionError):
         raise APIError(400, "MALFORMED_JSON", "The request body is not valid JSON.") from None
-    if _lone_surrogate(data):
+    maybe = (
+        _MAYBE_SURROGATE_BYTES.search(raw)
+        if isinstance(raw, bytes)
+        else _MAYBE_SURROGATE_TEXT.search(raw)
+    )
+    if maybe is not None and _lone_surrogate(data):
         raise APIError(
             400,
             "MALFORMED_JSON",
             "The request body holds a lone UTF-16 surrogate escape (such as \\ud800): "
             "not valid Unicode.",
         )
+    if unbounded:
+        details = _details(_unbounded_paths(data))
+        raise APIError(400, "VALIDATION_ERROR", "The request is invalid.", details)
     return data
 
 
@@ -129,8 +212,30 @@ async def load_body(schema: Schema) -> Any:
 
 
 def load_args(schema: Schema) -> Any:
+    return load_text(schema, request.args.to_dict())
+
+
+def load_text(schema: Schema, values: dict[str, Any]) -> Any:
+    """Query or path parameters (text) loaded by their schema. A numeric field's text longer
+    than any number within app.money's bounds is refused before it is parsed (Python's int()
+    of a long text costs quadratic time, and a huge round number or period would go on to
+    the store)."""
+    numeric = {
+        field.data_key or name
+        for name, field in schema.fields.items()
+        if isinstance(field, fields.Number)
+    }
+    unbounded = {
+        name: [BOUNDS_TEXT]
+        for name, value in values.items()
+        if name in numeric
+        and isinstance(value, str)
+        and len(value.strip().lstrip("+-")) > MAX_DIGITS
+    }
+    if unbounded:
+        raise APIError(400, "VALIDATION_ERROR", "The request is invalid.", unbounded)
     try:
-        return schema.load(request.args.to_dict())
+        return schema.load(values)
     except ValidationError as error:
         raise validation_error(error) from None
 

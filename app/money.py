@@ -14,22 +14,69 @@ MICRO = Decimal("0.000001")
 PPM = 1_000_000  # shares and percentages are carried to Lua as parts per million
 
 
+# Any number a request carries, before it is used at all: at most MAX_DIGITS significant
+# digits, and its exponent (as written: 1.5e3 is 15E+2) and the power of ten of its leading
+# digit both within +-MAX_EXPONENT. Generous for anything real (an amount has at most 20
+# digits; a double at most 17, within 1e-324..1e308), and it keeps every computation on a
+# number cheap: 1e-999999999 passes a check on its normalized value (it underflows to 0),
+# then `as_integer_ratio()` builds 10**999999999 and holds the process for good.
+MAX_DIGITS = 40
+MAX_EXPONENT = 400
+BOUNDS_TEXT = (
+    f"A number with at most {MAX_DIGITS} digits and an exponent within "
+    f"-{MAX_EXPONENT}..{MAX_EXPONENT}."
+)
+
+
 class MoneyError(ValueError):
     pass
 
 
+class OutOfRange(MoneyError):
+    """A number beyond MAX_DIGITS / MAX_EXPONENT: refused before any arithmetic."""
+
+
+def within_bounds(value: Decimal) -> bool:
+    """Whether a decimal is finite and within MAX_DIGITS and MAX_EXPONENT. Reads its
+    representation only (no context, no arithmetic): cheap whatever the value."""
+    if not value.is_finite():
+        return False
+    _, digits, exponent = value.as_tuple()
+    assert isinstance(exponent, int)
+    return (
+        len(digits) <= MAX_DIGITS
+        and exponent >= -MAX_EXPONENT
+        and exponent + len(digits) - 1 <= MAX_EXPONENT
+    )
+
+
+def decimal_places(value: Decimal) -> int:
+    """Significant places after the point, exactly and without a decimal context (where
+    `normalize()` would round to 28 digits or underflow): 0.1000 has 1, 100 and 0E-9 have 0."""
+    _, digits, exponent = value.as_tuple()
+    assert isinstance(exponent, int)
+    zeros = len(digits) - len("".join(map(str, digits)).rstrip("0"))
+    if zeros == len(digits):  # zero, whatever its exponent
+        return 0
+    return max(0, -(exponent + zeros))
+
+
 def to_decimal(value: object) -> Decimal:
-    """Parse a str/int/Decimal amount exactly; floats go through their repr, never binary."""
+    """Parse a str/int/Decimal amount exactly; floats go through their repr, never binary.
+    Refuses NaN, infinities and numbers beyond the bounds (OutOfRange)."""
     if isinstance(value, bool):
         raise MoneyError("a boolean is not an amount")
     if isinstance(value, float):
         value = repr(value)
     try:
         result = Decimal(str(value)) if not isinstance(value, Decimal) else value
-    except (InvalidOperation, ValueError):
-        raise MoneyError(f"not a number: {value!r}") from None
+    except (InvalidOperation, ValueError):  # ValueError: an int of more than 4300 digits
+        shown = f": {value[:40]!r}" if isinstance(value, str) else ""
+        raise MoneyError(f"not a number{shown}") from None
     if not result.is_finite():
         raise MoneyError("amount must be finite")
+    if not within_bounds(result):
+        raise OutOfRange(BOUNDS_TEXT)
     return result
 
 

@@ -11,7 +11,8 @@ from marshmallow import fields
 from quart import Quart
 
 from app.contract import Declaration, Reply, declaration_of
-from app.schemas.admin import OneOfSchema
+from app.money import MAX_DIGITS, MAX_EXPONENT
+from app.schemas.admin import OneOfSchema, Prize
 from app.schemas.common import Amount, ErrorSchema, amount_property
 from app.schemas.events import EVENT_SCHEMAS, INTERNAL_EVENTS, EventEnvelopeSchema
 
@@ -29,6 +30,14 @@ ERROR_TEXT = {
     504: "The store did not confirm the outcome; retry with the same idempotency key",
 }
 
+# What a JSON schema cannot say about numbers, for every route (README "Inputs").
+NUMBERS = (
+    f"Every number a request carries (in a body, including free-form `metadata`, or in a "
+    f"numeric query or path parameter) has at most {MAX_DIGITS} significant digits and an "
+    f"exponent within -{MAX_EXPONENT}..{MAX_EXPONENT}; beyond that it is refused with 400 "
+    "`VALIDATION_ERROR` naming where it is, before anything computes with it."
+)
+
 
 class UndeclaredRoute(LookupError):
     """A route without `@declare`: the contract would not describe it."""
@@ -41,9 +50,11 @@ def build_spec(app: Quart, version: str) -> dict[str, Any]:
         version=version,
         openapi_version="3.0.3",
         plugins=[plugin],
+        info={"description": NUMBERS},
     )
     assert plugin.converter is not None
     plugin.converter.add_attribute_function(_amount_attributes)
+    plugin.converter.add_attribute_function(_prize_attributes)
     plugin.converter.add_attribute_function(_exact_nullable_objects)
     plugin.converter.add_attribute_function(_dict_sizes)
     plugin.converter.add_attribute_function(_dict_names)
@@ -75,6 +86,24 @@ def build_spec(app: Quart, version: str) -> dict[str, Any]:
 
 def _amount_attributes(self: Any, field: Any, **kwargs: Any) -> dict[str, Any]:
     return amount_property(field) if isinstance(field, Amount) else {}
+
+
+def _prize_attributes(self: Any, field: Any, **kwargs: Any) -> dict[str, Any]:
+    """A raffle prize: a fixed amount, or {"share": ...} of the prize pot at the draw."""
+    if not isinstance(field, Prize):
+        return {}
+    share = {
+        "type": "object",
+        "properties": {"share": amount_property(field._share)},
+        "required": ["share"],
+        "additionalProperties": False,
+    }
+    amount = amount_property(field._amount)
+    return {
+        "anyOf": [*amount["anyOf"], share],
+        "description": f'{amount["description"]} Or {{"share": a number in (0, 1]}} of the '
+        "prize pot at the draw.",
+    }
 
 
 def _exact_nullable_objects(
@@ -173,10 +202,11 @@ def _operation(
             f"Needs a token with the `{declaration.role}` role.\n\n" + doc.get("description", "")
         ).strip()
     if declaration.body is not None:
-        doc["requestBody"] = {
-            "required": True,
-            "content": {"application/json": {"schema": declaration.body}},
-        }
+        content: dict[str, Any] = {"schema": declaration.body}
+        example = getattr(declaration.body, "EXAMPLE", None)
+        if example is not None:  # what /docs pre-fills: a request the server accepts
+            content["example"] = example
+        doc["requestBody"] = {"required": True, "content": {"application/json": content}}
     for status, codes in sorted(declaration.error_statuses(method).items()):
         doc["responses"].setdefault(
             str(status),

@@ -68,3 +68,31 @@ async def test_try_it_out_with_a_bearer_token(browser: Any, server: tuple[LiveSe
     await status.scroll_into_view_if_needed()
     await page.screenshot(path=str(screenshot_path("docs-try-it-out.png")), full_page=False)
     await page.close()
+
+
+async def test_the_prefilled_body_is_accepted(browser: Any, server: tuple[LiveServer, str]) -> None:
+    """What "try it out" pre-fills for a request body is the declared example, and the server
+    accepts it as it stands (tests/test_docs_examples.py does so for every route)."""
+    live, token = server
+    page = await browser.new_page(viewport={"width": 1280, "height": 900})
+    await page.goto(f"{live.url}/docs")
+    await page.wait_for_selector(".opblock", timeout=30_000)
+    await page.click("button.authorize")
+    await page.fill(".modal-ux input[type=text]", token)
+    await page.click(".modal-ux button.authorize")
+    await page.click(".modal-ux button.btn-done")
+    path = page.locator('.opblock-summary-path[data-path="/v2/jackpots/contribute"]')
+    operation = page.locator(".opblock").filter(has=path)
+    await operation.locator(".opblock-summary").click()
+    body = operation.locator("textarea.body-param__text")
+    await body.wait_for(timeout=30_000)
+    assert '"base_wager"' in await body.input_value()
+    await operation.locator("button.execute").click()
+    status = operation.locator(".live-responses-table tbody .response-col_status").first
+    await status.wait_for(timeout=30_000)
+    answer = await operation.locator(".live-responses-table").inner_text()
+    assert (await status.inner_text()).strip() == "200", answer
+    assert '"success": true' in answer
+    await status.scroll_into_view_if_needed()
+    await page.screenshot(path=str(screenshot_path("docs-example-body.png")), full_page=False)
+    await page.close()

@@ -86,7 +86,8 @@ INSTANCE_RULES = {
 class LedgerQuerySchema(StrictSchema):
     after = fields.String(
         load_default="-",
-        validate=Pattern(r"^(-|[0-9]{1,20}-[0-9]{1,20})$"),
+        # A Redis stream id's parts are 64-bit: 19 digits always fit (20 may not).
+        validate=Pattern(r"^(-|[0-9]{1,19}-[0-9]{1,19})$"),
         metadata={"description": "Entries after this entry id (`-`: from the start)."},
     )
     count = fields.Integer(load_default=100, validate=validate.Range(1, 1000))

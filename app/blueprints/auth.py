@@ -16,6 +16,8 @@ blueprint = Blueprint("auth", __name__)
 
 
 class AuthenticateSchema(StrictSchema):
+    EXAMPLE = {"username": "demo-service", "password": "demo-password-123"}  # `make dev`'s
+
     username = fields.String(required=True, validate=validate.Length(1, 200))
     password = fields.String(required=True, validate=validate.Length(1, 1024))
 

@@ -35,6 +35,8 @@ DAILY_TIME = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
 
 
 class OperatorSchema(StrictSchema):
+    EXAMPLE = {"id": "partner", "name": "Partner Casino", "brands": ["main", "mobile"]}
+
     id = Id(required=True)
     name = fields.String(load_default=None, allow_none=True)
     brands = fields.List(
@@ -96,6 +98,13 @@ class AccountFileSchema(StrictSchema):
 class AccountSchema(StrictSchema):
     """An account created through the admin API."""
 
+    EXAMPLE = {
+        "username": "reporting-service",
+        "password": "a-long-password-0123",
+        "operator_id": "demo",
+        "roles": ["operator"],
+    }
+
     username = Id(required=True)
     password = fields.String(required=True, load_only=True, validate=validate.Length(min=12))
     operator_id = Id(required=True)
@@ -108,6 +117,8 @@ class AccountSchema(StrictSchema):
 
 class AccountRolesSchema(StrictSchema):
     """A change of an account's roles (its tokens already issued are revoked)."""
+
+    EXAMPLE = {"roles": ["operator", "admin"]}
 
     roles = fields.List(
         fields.String(validate=validate.OneOf(ROLES)),
@@ -123,6 +134,13 @@ class AccountViewSchema(StrictSchema):
 
 
 class CurrenciesSchema(StrictSchema):
+    EXAMPLE = {
+        "base_currency": "EUR",
+        "multipliers": {"EUR": "1", "USD": "1.08", "GBP": "0.86", "SEK": "11.4", "JPY": "162"},
+        "decimals": {"JPY": 0},
+        "brand_overrides": {"demo:brand2": {"USD": "1.10"}},
+    }
+
     base_currency = Currency(required=True)
     multipliers = fields.Dict(
         keys=Currency(),
@@ -164,6 +182,13 @@ class CurrenciesSchema(StrictSchema):
 
 
 class SourceSchema(StrictSchema):
+    EXAMPLE = {
+        "source_id": "book-of-dead",
+        "owner_id": "demo:brand1",
+        "source_name": "Book of Dead",
+        "instance_ids": ["daily-drop", "weekly-raffle"],
+    }
+
     source_id = Id(required=True)
     owner_id = BrandPath(required=True)
     source_name = fields.String(required=True, validate=validate.Length(min=1, max=200))
@@ -252,7 +277,8 @@ class RaffleDrawSchema(OneOfSchema):
 class Prize(fields.Field):
     """A fixed amount ("100") or a share of the prize pot at the draw ({"share": "0.5"})."""
 
-    default_error_messages = {"invalid": 'An amount or {"share": a number in (0, 1]}.'}
+    # marshmallow formats error messages with str.format: literal braces are doubled.
+    default_error_messages = {"invalid": 'An amount or {{"share": a number in (0, 1]}}.'}
     _amount = Amount(minimum=0, min_inclusive=False)
     _share = Amount(minimum=0, min_inclusive=False, maximum=1)
 
@@ -260,7 +286,10 @@ class Prize(fields.Field):
         if isinstance(value, dict):
             if set(value) != {"share"}:
                 raise self.make_error("invalid")
-            return {"share": self._share.deserialize(value["share"])}
+            try:
+                return {"share": self._share.deserialize(value["share"])}
+            except ValidationError as error:  # named where it is: prizes.<i>.share
+                raise ValidationError({"share": error.messages}) from None
         return self._amount.deserialize(value)
 
     def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> Any:
@@ -285,6 +314,29 @@ class RaffleSchema(StrictSchema):
 
 
 class InstanceSchema(StrictSchema):
+    EXAMPLE = {
+        "id": "summer-drop",
+        "name": "Summer Drop",
+        "jackpot_type": "Jackpot",
+        "currency": "EUR",
+        "contribution_type": {"Percentage": "0.01"},
+        "contribution_limits": {"EUR": {"min": "0.01", "max": "5.00"}},
+        "allowed_brands": ["demo:brand1", "demo:brand2"],
+        "blocked_countries": ["US"],
+        "house_share": "0.20",
+        "pots": [
+            {
+                "id": "main",
+                "name": "Main",
+                "share": "0.80",
+                "reserve_share": "0.10",
+                "seed": "100",
+                "max_value": "10000",
+                "trigger": {"MustDropBy": {"min": "1000", "max": "5000"}},
+            }
+        ],
+    }
+
     id = Id(load_default=None)
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
     jackpot_type = fields.String(

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar
 
 from marshmallow import RAISE, Schema, ValidationError, fields, pre_load, validate
 
-from app.money import MoneyError, format_amount, to_decimal
+from app.money import BOUNDS_TEXT, MoneyError, OutOfRange, decimal_places, format_amount, to_decimal
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
 CURRENCY_PATTERN = r"^[A-Z]{3}$"
@@ -39,7 +39,13 @@ def period_ms(text: str) -> int:
 
 
 class StrictSchema(Schema):
-    """Unknown fields are errors, not silently dropped."""
+    """Unknown fields are errors, not silently dropped.
+
+    A request body schema sets EXAMPLE: a body the server accepts on the demo data
+    (examples/demo.yaml), published as the body's example in /openapi.json, which /docs
+    pre-fills (tests/test_docs_examples.py posts each one)."""
+
+    EXAMPLE: ClassVar[dict[str, Any] | None] = None
 
     class Meta:
         unknown = RAISE
@@ -108,6 +114,7 @@ class Amount(fields.Field):
 
     default_error_messages = {
         "invalid": "Not a valid amount.",
+        "range": BOUNDS_TEXT,
         "places": "At most {places} decimal places.",
         "min": "Must be {op} {bound}.",
         "max": "Must be {op} {bound}.",
@@ -136,11 +143,13 @@ class Amount(fields.Field):
         if isinstance(value, str) and not DECIMAL_TEXT.fullmatch(value):
             raise self.make_error("invalid")
         try:
-            amount = to_decimal(value)
+            amount = to_decimal(value)  # bounded in digits and exponent before any arithmetic
+        except OutOfRange:
+            raise self.make_error("range") from None
         except MoneyError:
             raise self.make_error("invalid") from None
         # Trailing zeros are harmless ("0.1000000"); significant digits past the places are not.
-        if amount.normalize().as_tuple().exponent < -self.places:  # type: ignore[operator]
+        if decimal_places(amount) > self.places:
             raise self.make_error("places", places=self.places)
         if self.minimum is not None:
             too_low = amount < self.minimum if self.min_inclusive else amount <= self.minimum

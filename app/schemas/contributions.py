@@ -145,11 +145,36 @@ class PlayerContributionSchema(StrictSchema):
 class ContributeSchema(PlayerContributionSchema):
     """POST /jackpots/contribute."""
 
+    EXAMPLE = {
+        "instance_id": "weekly-raffle",
+        "token": "player-session-token",
+        "brand_id": "demo:brand1",
+        "player_id": "player-1",
+        "player_country": "DE",
+        "gameround_id": "round-1",
+        "base_wager": "2.00",
+        "currency": "EUR",
+        "idempotency_key": "round-1-bet-1",
+        "metadata": {"game": "starburst", "bet_lines": 10},
+    }
+
     instance_id = fields.String(required=True, validate=validate.Length(1, 64))
 
 
 class ContributeBySourceSchema(PlayerContributionSchema):
     """POST /jackpots/contribute/source."""
+
+    EXAMPLE = {
+        "source_id": "starburst",
+        "token": "player-session-token",
+        "brand_id": "demo:brand1",
+        "player_id": "player-2",
+        "player_country": "US",
+        "gameround_id": "round-2",
+        "base_wager": "2.00",
+        "currency": "USD",
+        "idempotency_key": "round-2-bet-1",
+    }
 
     source_id = fields.String(required=True, validate=validate.Length(1, 64))
     segments = fields.List(
@@ -206,6 +231,16 @@ class ContributeOptionsSchema(StrictSchema):
 
 class ContributeV2Schema(OperatorAliasSchema):
     """POST /v2/jackpots/contribute; `owner_id` is accepted as an alias of `operator_id`."""
+
+    EXAMPLE = {
+        "target": {"type": "instance", "id": "weekly-raffle"},
+        "source": {"id": "starburst", "gameround_id": "round-3"},
+        "operator_id": "demo",
+        "player": {"id": "player-1", "brand_id": "brand1", "country": "DE"},
+        "base_wager": {"value": "2.00", "currency": "EUR"},
+        "metadata": {"game": "starburst"},
+        "options": {"idempotency_key": "round-3-bet-1"},
+    }
 
     target = fields.Nested(TargetSchema, required=True)
     source = fields.Nested(SourceOfContributionSchema, load_default=dict)

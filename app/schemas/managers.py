@@ -34,6 +34,8 @@ class AuditPageSchema(StrictSchema):
 class BoostSchema(StrictSchema):
     """A seed boost: operator money added to a pot's reserve (default) or value."""
 
+    EXAMPLE = {"pot_id": "mini", "amount": "50.00", "target": "reserve", "boost_id": "boost-1"}
+
     pot_id = Id(required=True)
     amount = Amount(required=True, minimum=0, min_inclusive=False)
     target = fields.String(load_default="reserve", validate=validate.OneOf(["reserve", "value"]))
@@ -189,10 +191,14 @@ class WithheldQuerySchema(StrictSchema):
 
 
 class DecisionSchema(StrictSchema):
+    EXAMPLE = {"reason": "Identity checked."}
+
     reason = fields.String(load_default="", validate=validate.Length(max=500))
 
 
 class RejectionSchema(StrictSchema):
+    EXAMPLE = {"reason": "Bonus abuse confirmed."}
+
     reason = fields.String(required=True, validate=validate.Length(min=1, max=500))
 
 

@@ -19,6 +19,16 @@ from app.schemas.contributions import PLAYER_ID, TargetSchema
 class OptInSchema(StrictSchema):
     """POST /jackpots/optin."""
 
+    EXAMPLE = {
+        "instance_id": "daily-drop",
+        "player_id": "player-1",
+        "brand_id": "demo:brand1",
+        "player_country": "DE",
+        "opt_in": True,
+        "contribution_value": "0.20",
+        "contribution_currency": "EUR",
+    }
+
     instance_id = fields.String(required=True, validate=validate.Length(1, 64))
     player_id = fields.String(required=True, validate=PLAYER_ID)
     brand_id = fields.String(required=True, validate=validate.Length(1, 130))
@@ -45,6 +55,15 @@ class ContributionPreferenceSchema(StrictSchema):
 
 class OptInV2Schema(OperatorAliasSchema):
     """POST /v2/jackpots/optin; `owner_id` is accepted as an alias of `operator_id`."""
+
+    EXAMPLE = {
+        "target": {"type": "instance", "id": "daily-drop"},
+        "operator_id": "demo",
+        "player": {"id": "player-1", "brand_id": "brand1", "country": "DE"},
+        "contribution_preference": {"value": "0.20", "currency": "EUR"},
+        "opt_in": True,
+        "opt_linked": False,
+    }
 
     target = fields.Nested(TargetSchema, required=True)
     operator_id = fields.String(required=True, validate=validate.Length(1, 64))
