@@ -92,6 +92,7 @@ async def store(settings: Settings) -> AsyncIterator[Store]:
 DEMO_PASSWORDS = {
     "DEMO_SERVICE_PASSWORD": "demo-password-123",
     "RIVAL_SERVICE_PASSWORD": "rival-password-123",
+    "PLATFORM_ADMIN_PASSWORD": "platform-password-123",
 }
 DEMO_FILE = Path(__file__).resolve().parents[1] / "examples" / "demo.yaml"
 
@@ -153,6 +154,7 @@ def cheap_passwords(monkeypatch: pytest.MonkeyPatch) -> None:
 # -- demo principals with tokens issued directly (no password hashing) ----------------------
 DEMO = Principal("demo-service", "demo", ("admin", "operator"))
 RIVAL = Principal("rival-service", "rival", ("operator",))
+PLATFORM = Principal("platform-admin", "provider", ("platform",))  # the provider's staff
 DEMO_SECRET = "demo-callback-secret-0123456789"  # examples/demo.yaml
 
 
