@@ -330,6 +330,19 @@ def test_create_account(
     assert dump(env) == before
 
 
+def test_create_account_with_the_platform_role(
+    env: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    preload(env, capsys)
+    monkeypatch.setenv("NEW_PASSWORD", "a-long-enough-password")
+    args = ["--username", "staff", "--operator", "provider", "--role", "platform"]
+    assert create_account(capsys, *args, "--password-env", "NEW_PASSWORD") == (
+        0,
+        "created staff for provider (platform)\n",
+        "",
+    )
+
+
 @pytest.mark.parametrize(
     ("args", "variable", "message"),
     [

@@ -37,6 +37,7 @@ from app.schemas.managers import (
     FailedQuerySchema,
     MeterQuerySchema,
     MeterReportSchema,
+    OperatorQuerySchema,
     ReconciliationSchema,
     RedeliveredSchema,
     RejectionSchema,
@@ -45,6 +46,7 @@ from app.schemas.managers import (
     WithheldQuerySchema,
 )
 from app.schemas.raffles import RaffleRoundSchema
+from app.services.scope import records_operator
 from app.services.treasury import meter_report_csv, utc_day
 
 blueprint = Blueprint("admin", __name__, url_prefix="/admin")
@@ -98,6 +100,10 @@ class LedgerQuerySchema(StrictSchema):
         metadata={"description": "Entries after this entry id (`-`: from the start)."},
     )
     count = fields.Integer(load_default=100, validate=validate.Range(1, 1000))
+
+
+class AuditQuerySchema(LedgerQuerySchema, OperatorQuerySchema):
+    pass
 
 
 @blueprint.before_request
@@ -433,13 +439,15 @@ async def meter_report(instance_id: str, query: dict[str, Any]) -> Any:
 
 @blueprint.get("/callbacks/failed")
 @admin_route(
-    "Callback deliveries of the caller's operator that exhausted their retries.",
+    "Callback deliveries of an operator (the caller's by default) that exhausted their retries.",
     scope=OPERATOR,
     query=FailedQuerySchema(),
     responses={200: FailedDeliveriesSchema},
+    refusals=(Code.OPERATOR_FORBIDDEN,),
 )
 async def failed_callbacks(query: dict[str, Any]) -> dict[str, Any]:
-    failed = await services().deliveries.failed(principal().operator_id, query["limit"])
+    operator_id = records_operator(principal(), query["operator_id"])
+    failed = await services().deliveries.failed(operator_id, query["limit"])
     return FailedDeliveriesSchema().dump({"deliveries": failed})
 
 
@@ -448,39 +456,44 @@ async def failed_callbacks(query: dict[str, Any]) -> dict[str, Any]:
     "Queue a failed callback again, with the same delivery id and body.",
     scope=OPERATOR,
     path={"delivery_id": Id()},
+    query=OperatorQuerySchema(),
     responses={202: Reply("Queued.", schema=FailedDeliverySchema)},
-    refusals=(Code.DELIVERY_NOT_FOUND, Code.QUEUE_UNAVAILABLE),
+    refusals=(Code.OPERATOR_FORBIDDEN, Code.DELIVERY_NOT_FOUND, Code.QUEUE_UNAVAILABLE),
 )
-async def redeliver_callback(delivery_id: str) -> tuple[dict[str, Any], int]:
+async def redeliver_callback(delivery_id: str, query: dict[str, Any]) -> tuple[dict[str, Any], int]:
     caller = principal()
-    record = await services().deliveries.redeliver(caller, caller.operator_id, delivery_id)
+    operator_id = records_operator(caller, query["operator_id"])
+    record = await services().deliveries.redeliver(caller, operator_id, delivery_id)
     return FailedDeliverySchema().dump(record), 202
 
 
 @blueprint.post("/callbacks/failed/redeliver")
 @admin_route(
-    "Queue every failed callback of the caller's operator again.",
+    "Queue every failed callback of an operator (the caller's by default) again.",
     scope=OPERATOR,
+    query=OperatorQuerySchema(),
     responses={202: Reply("Queued.", schema=RedeliveredSchema)},
-    refusals=(Code.QUEUE_UNAVAILABLE,),
+    refusals=(Code.OPERATOR_FORBIDDEN, Code.QUEUE_UNAVAILABLE),
 )
-async def redeliver_all_callbacks() -> tuple[dict[str, Any], int]:
+async def redeliver_all_callbacks(query: dict[str, Any]) -> tuple[dict[str, Any], int]:
     caller = principal()
-    redelivered = await services().deliveries.redeliver_all(caller, caller.operator_id)
+    operator_id = records_operator(caller, query["operator_id"])
+    redelivered = await services().deliveries.redeliver_all(caller, operator_id)
     return RedeliveredSchema().dump({"redelivered": redelivered}), 202
 
 
 @blueprint.get("/wins/withheld")
 @admin_route(
-    "Withheld wins of the caller's operator waiting for a decision, oldest first.",
+    "Withheld wins of an operator (the caller's by default) waiting for a decision, oldest first.",
     scope=OPERATOR,
     query=WithheldQuerySchema(),
     responses={200: WithheldPageSchema},
-    refusals=(Code.INSTANCE_NOT_FOUND,),
+    refusals=(Code.OPERATOR_FORBIDDEN, Code.INSTANCE_NOT_FOUND),
 )
 async def withheld_wins(query: dict[str, Any]) -> dict[str, Any]:
     caller = principal()
-    page = await services().treasury.withheld_wins(caller, caller.operator_id, **query)
+    operator_id = records_operator(caller, query.pop("operator_id"))
+    page = await services().treasury.withheld_wins(caller, operator_id, **query)
     return WithheldPageSchema().dump(page)
 
 
@@ -529,15 +542,15 @@ for _verb in DECISIONS:
 
 @blueprint.get("/audit")
 @admin_route(
-    "The audit trail of the caller's operator, oldest first, a page at a time.",
+    "The audit trail of an operator (the caller's by default), oldest first, a page at a time.",
     scope=OPERATOR,
-    query=LedgerQuerySchema(),
+    query=AuditQuerySchema(),
     responses={200: AuditPageSchema},
+    refusals=(Code.OPERATOR_FORBIDDEN,),
 )
 async def audit(query: dict[str, Any]) -> dict[str, Any]:
-    entries = await services().admin.audit.page(
-        principal().operator_id, query["after"], query["count"]
-    )
+    operator_id = records_operator(principal(), query["operator_id"])
+    entries = await services().admin.audit.page(operator_id, query["after"], query["count"])
     return AuditPageSchema().dump(
         {"entries": entries, "next": entries[-1]["id"] if len(entries) == query["count"] else None}
     )

@@ -57,6 +57,16 @@ def qualified_brand(operator_id: str, brand_id: str) -> str:
     return brand_id if ":" in brand_id else f"{operator_id}:{brand_id}"
 
 
+def records_operator(principal: Principal, operator_id: str | None) -> str:
+    """The operator whose records (failed callbacks, withheld wins, audit trail) a request
+    reaches: the caller's by default; another one named only with the platform role."""
+    if operator_id is None:
+        return principal.operator_id
+    if not principal.is_platform:
+        check_operator(principal, operator_id)
+    return operator_id
+
+
 def check_brands(principal: Principal, brands: Iterable[str]) -> None:
     """Brands (`operator:brand`) named in an admin body: the caller's operator's only."""
     if principal.is_platform:
