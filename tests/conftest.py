@@ -144,6 +144,13 @@ async def rival_headers(client: QuartClient, demo: dict[str, Any]) -> dict[str, 
 
 
 @pytest.fixture
+async def platform_headers(client: QuartClient, demo: dict[str, Any]) -> dict[str, str]:
+    """the provider's staff (operator `provider`, role platform): every operator's objects."""
+    token = await login(client, "platform-admin", DEMO_PASSWORDS["PLATFORM_ADMIN_PASSWORD"])
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
 def cheap_passwords(monkeypatch: pytest.MonkeyPatch) -> None:
     """argon2 with the smallest parameters: the demo accounts cost ~1 ms instead of ~0.7 s."""
     monkeypatch.setattr(
@@ -167,6 +174,13 @@ async def load_demo(gateway: Services) -> None:
 
 def auth(gateway: Services, principal: Principal) -> dict[str, str]:
     return {"Authorization": f"Bearer {gateway.tokens.issue(principal)}"}
+
+
+@pytest.fixture
+def platform_auth(gateway: Services) -> dict[str, str]:
+    """A token of the provider's staff (role platform): instances shared by several
+    operators, currencies, operators."""
+    return auth(gateway, PLATFORM)
 
 
 @pytest.fixture
