@@ -13,8 +13,21 @@ MIN_SECRET_BYTES = 32
 DEV_SECRET = "dev-only-secret-do-not-use-in-production-0123456789"
 
 
+MIN_METRICS_TOKEN_BYTES = 16
+
+
 class ConfigError(Exception):
     """A setting is missing or invalid; the message is one line for the operator."""
+
+
+def _metrics_token(env: Mapping[str, str]) -> str:
+    token = env.get("METRICS_TOKEN", "")
+    if token and len(token.encode()) < MIN_METRICS_TOKEN_BYTES:
+        raise ConfigError(
+            f"METRICS_TOKEN is too short: at least {MIN_METRICS_TOKEN_BYTES} bytes "
+            "(e.g. `openssl rand -hex 16`)"
+        )
+    return token
 
 
 def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
@@ -121,6 +134,8 @@ class Settings:
     log_json: bool = True
     log_level: str = "INFO"
     direct_routes: bool = True
+    # Bearer token that shows /metrics' per-instance series (empty: never shown).
+    metrics_token: str = field(default="", repr=False)
 
     @property
     def queue_url(self) -> str:
@@ -187,6 +202,7 @@ class Settings:
             log_json=_log_format(env, dev_mode),
             log_level=_log_level(env),
             direct_routes=_bool(env, "DIRECT_ROUTES", True),
+            metrics_token=_metrics_token(env),
         )
 
 

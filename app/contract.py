@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any, TypeVar
 
 from marshmallow import Schema, fields
@@ -25,6 +26,24 @@ from app.http import load_args, load_body, load_text
 from app.refusals import Code
 
 View = TypeVar("View", bound=Callable[..., Awaitable[Any]])
+
+
+class Scope(StrEnum):
+    """Whose objects an admin route reaches (DESIGN.md section 9)."""
+
+    # The jackpot provider's staff only (role `platform`): objects no operator owns alone
+    # (operators, currencies) or every operator's at once.
+    PLATFORM = "platform"
+    # An operator's admin (role `admin`) on its own operator's objects; another operator's
+    # are unknown to it (404). The platform role reaches every operator's.
+    OPERATOR = "operator"
+
+
+# The role a scope needs (named in its 403 code), and every role that has it.
+SCOPE_ROLES = {
+    Scope.PLATFORM: ("platform", frozenset({"platform"})),
+    Scope.OPERATOR: ("admin", frozenset({"admin", "platform"})),
+}
 
 
 @dataclass(frozen=True)
@@ -51,7 +70,9 @@ class Declaration:
     summary: str
     tag: str
     public: bool
-    role: str | None
+    role: str | None  # named in the 403 code (`ADMIN_REQUIRED`)
+    roles: frozenset[str]  # any of them lets the caller in
+    scope: Scope | None
     path: Mapping[str, fields.Field]
     query: Schema | None
     body: Schema | None
@@ -66,7 +87,9 @@ class Declaration:
         found: dict[int, list[str]] = {}
 
         def add(status: int, code: str) -> None:
-            found.setdefault(status, []).append(code)
+            codes = found.setdefault(status, [])
+            if code not in codes:
+                codes.append(code)
 
         if self.path or self.query is not None or self.body is not None:
             add(400, "VALIDATION_ERROR")
@@ -102,6 +125,7 @@ def declare(
     responses: Mapping[int, Reply | Schema | type[Schema] | None],
     public: bool = False,
     role: str | None = None,
+    scope: Scope | None = None,
     path: Mapping[str, fields.Field] | None = None,
     query: Schema | None = None,
     body: Schema | None = None,
@@ -116,12 +140,22 @@ def declare(
     orders across fields, the names of a map's keys), by the field they are reported under
     (`"pots"`, `"callback.headers"`); documented, and refused with 400 `VALIDATION_ERROR`.
     `uses_store` (default: not public) documents 503 STORE_UNAVAILABLE, and 504
-    OUTCOME_UNKNOWN for a method that writes."""
+    OUTCOME_UNKNOWN for a method that writes.
+    `scope` (admin routes): whose objects the route reaches; it sets the role (`role` then
+    stays unset). `role` (other routes): the one role the token needs."""
+    if scope is not None:
+        if role is not None:
+            raise ValueError(f"{summary!r}: a scope sets the role; do not give both")
+        role, roles = SCOPE_ROLES[scope]
+    else:
+        roles = frozenset() if role is None else frozenset({role})
     declaration = Declaration(
         summary=summary,
         tag=tag,
         public=public,
         role=role,
+        roles=roles,
+        scope=scope,
         path=dict(path or {}),
         query=query,
         body=body,
@@ -136,7 +170,7 @@ def declare(
     def decorator(view: View) -> View:
         @functools.wraps(view)
         async def wrapper(**kwargs: Any) -> Any:
-            if role is not None and role not in g.principal.roles:
+            if role is not None and roles.isdisjoint(g.principal.roles):
                 raise APIError(
                     403,
                     f"{role.upper()}_REQUIRED",
@@ -159,3 +193,15 @@ def declare(
 
 def declaration_of(view: Callable[..., Any]) -> Declaration | None:
     return getattr(view, "declaration", None)
+
+
+def check_scopes(app: Any, prefix: str) -> None:
+    """Refuse to build an app with a route under `prefix` that declares no scope."""
+    missing = sorted(
+        rule.rule
+        for rule in app.url_map.iter_rules()
+        if rule.rule.startswith(prefix)
+        and getattr(declaration_of(app.view_functions[rule.endpoint]), "scope", None) is None
+    )
+    if missing:
+        raise RuntimeError(f"routes without a declared scope: {', '.join(missing)}")

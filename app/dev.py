@@ -14,6 +14,7 @@ from app.store.embedded import EmbeddedRedis
 
 DEMO_PASSWORD = "demo-password-123"
 RIVAL_PASSWORD = "rival-password-123"
+PLATFORM_PASSWORD = "platform-password-123"
 DEV_CALLBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
@@ -51,6 +52,8 @@ async def _run(settings: Settings, demo: bool, store_name: str) -> None:
         f"  login      POST {base}/authenticate/service\n"
         f"  demo       username demo-service  password {os.environ['DEMO_SERVICE_PASSWORD']}"
         "  (operator demo, roles operator+admin)\n"
+        f"  platform   username platform-admin  password {os.environ['PLATFORM_ADMIN_PASSWORD']}"
+        "  (operator provider, role platform: every operator)\n"
         "  Ctrl-C stops everything.",
         flush=True,
     )
@@ -65,6 +68,7 @@ async def _run(settings: Settings, demo: bool, store_name: str) -> None:
 def run_dev(port: int | None = None, demo: bool = True) -> int:
     os.environ.setdefault("DEMO_SERVICE_PASSWORD", DEMO_PASSWORD)
     os.environ.setdefault("RIVAL_SERVICE_PASSWORD", RIVAL_PASSWORD)
+    os.environ.setdefault("PLATFORM_ADMIN_PASSWORD", PLATFORM_PASSWORD)
     settings = Settings.from_env(dev_mode=True)
     settings = replace(settings, port=settings.port if port is None else port)
     busy = port_busy(settings.host, settings.port)

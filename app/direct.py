@@ -6,13 +6,14 @@ the timeout task around the view) costs more web CPU than the contribution itsel
 on the bench machine, a fixed JSON answer costs 103 µs per request from Hypercorn through a
 bare ASGI callable and 255 µs through a Quart view. So the contribution routes declared in
 `app.blueprints.jackpots.DIRECT_ROUTES` are answered here, by the same code the Quart views
-run: the route's declared body schema, the token check, the views' answer functions, the
+run: the route's declared body schema and role, the token check, the views' answer functions, the
 same error bodies and headers (app.errors), metrics and access log line (app.access).
 
 Only a request that gets as far as the store is answered here. Anything else (a missing or
-bad token, malformed JSON, a validation error, a body over the limit, an asynchronous
-contribution with a callback, a failure before the store call) is handed to Quart with its
-body replayed, so every such answer still comes from one place: the Quart app.
+bad token, a token without the route's role, malformed JSON, a validation error, a body over
+the limit, an asynchronous contribution with a callback, a failure before the store call) is
+handed to Quart with its body replayed, so every such answer still comes from one place: the
+Quart app.
 `DIRECT_ROUTES=false` hands every request to Quart.
 """
 
@@ -42,6 +43,7 @@ ASGIApp = Callable[[Message, Receive, Send], Awaitable[None]]
 @dataclass(frozen=True)
 class DirectRoute:
     body: Schema  # the route's declared body schema
+    roles: frozenset[str]  # the route's declared roles: a caller without any goes to Quart
     answer: Callable[[Services, Principal, dict[str, Any]], Awaitable[Answer]]
     queued: Callable[[dict[str, Any]], bool]  # bodies Quart serves (asynchronous mode)
 
@@ -53,9 +55,9 @@ class DirectRoute:
         queued: Callable[[dict[str, Any]], bool],
     ) -> DirectRoute:
         declaration = declaration_of(view)
-        if declaration is None or declaration.body is None or declaration.role is not None:
-            raise ValueError(f"{view.__name__}: a direct route needs a body and no role")
-        return cls(declaration.body, answer, queued)
+        if declaration is None or declaration.body is None:
+            raise ValueError(f"{view.__name__}: a direct route needs a declared body")
+        return cls(declaration.body, declaration.roles, answer, queued)
 
 
 def _replay(messages: list[Message], receive: Receive) -> Receive:
@@ -157,6 +159,8 @@ class DirectRoutes:
             return None
         try:
             caller = await gateway.auth.principal(token.strip())
+            if route.roles and route.roles.isdisjoint(caller.roles):
+                return None  # the Quart app answers 403 <ROLE>_REQUIRED
             raw = b"".join(message.get("body", b"") for message in messages)
             body = route.body.load(parse_json(raw))
         except Exception:  # the Quart app answers it (401, 400, ...) from its handlers

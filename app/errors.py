@@ -55,6 +55,7 @@ STATUS: dict[Code, int] = {
     Code.CALLBACK_HEADER_RESERVED: 400,  # the published schema's header-name pattern refuses it
     Code.INVALID_CREDENTIALS: 401,
     Code.OPERATOR_FORBIDDEN: 403,
+    Code.PLATFORM_REQUIRED: 403,
     Code.BRAND_NOT_ALLOWED: 403,
     Code.COUNTRY_NOT_ALLOWED: 403,
     Code.SEGMENT_NOT_ALLOWED: 403,

@@ -19,12 +19,28 @@ from prometheus_client import (
     disable_created_metrics,
     generate_latest,
 )
+from prometheus_client.metrics_core import Metric
 from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.registry import Collector
 
 disable_created_metrics()  # no *_created series: they double the output and say little
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+# Labelled with instance ids (and pot values): every operator's business, so shown only to a
+# scrape that bears METRICS_TOKEN. The rest names no operator.
+PER_INSTANCE = frozenset({"jg_contributions", "jg_wins", "jg_pot_value"})
+
+
+class _Without(Collector):
+    """What `source` collects but the metric families named in `names`."""
+
+    def __init__(self, source: Collector, names: frozenset[str]) -> None:
+        self._source = source
+        self._names = names
+
+    def collect(self) -> list[Metric]:
+        return [metric for metric in self._source.collect() if metric.name not in self._names]
 
 
 def multiprocess_dir() -> str | None:
@@ -106,14 +122,16 @@ class Metrics:
             registry=registry,
         )
 
-    def render(self) -> bytes:
+    def render(self, *, per_instance: bool = True) -> bytes:
+        """The exposition text; without the PER_INSTANCE families unless `per_instance`."""
         path = multiprocess_dir()
         if path is None:
             assert self.registry is not None
-            return generate_latest(self.registry)
-        registry = CollectorRegistry()
-        MultiProcessCollector(registry, path=path)
-        return generate_latest(registry)
+            registry = self.registry
+        else:
+            registry = CollectorRegistry()
+            MultiProcessCollector(registry, path=path)
+        return generate_latest(registry if per_instance else _Without(registry, PER_INSTANCE))
 
 
 @cache

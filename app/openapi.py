@@ -10,13 +10,19 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 from marshmallow import fields
 from quart import Quart
 
-from app.contract import Declaration, Reply, declaration_of
+from app.contract import Declaration, Reply, Scope, declaration_of
 from app.money import MAX_DIGITS, MAX_EXPONENT
 from app.schemas.admin import OneOfSchema, Prize
 from app.schemas.common import Amount, ErrorSchema, amount_property
 from app.schemas.events import EVENT_SCHEMAS, INTERNAL_EVENTS, EventEnvelopeSchema
 
 ERROR_REF = {"$ref": "#/components/schemas/Error"}
+ACCESS_TEXT = {
+    Scope.PLATFORM: "Needs a token with the `platform` role (the jackpot provider's staff).",
+    Scope.OPERATOR: "Needs a token with the `admin` role, and reaches only the caller's "
+    "operator's objects (another operator's are unknown: 404), or the `platform` role, "
+    "which reaches every operator's.",
+}
 ERROR_TEXT = {
     400: "The request is invalid",
     401: "No valid token",
@@ -198,9 +204,11 @@ def _operation(
             + "\n".join(f"- `{name}`: {rule}" for name, rule in declaration.rules.items())
         ).strip()
     if declaration.role:
-        doc["description"] = (
-            f"Needs a token with the `{declaration.role}` role.\n\n" + doc.get("description", "")
-        ).strip()
+        access = f"Needs a token with the `{declaration.role}` role."
+        if declaration.scope is not None:
+            access = ACCESS_TEXT[declaration.scope]
+            doc["x-scope"] = declaration.scope.value
+        doc["description"] = (access + "\n\n" + doc.get("description", "")).strip()
     if declaration.body is not None:
         content: dict[str, Any] = {"schema": declaration.body}
         example = getattr(declaration.body, "EXAMPLE", None)

@@ -26,6 +26,9 @@ class Code(StrEnum):
     INVALID_CREDENTIALS = "INVALID_CREDENTIALS"
     TOO_MANY_LOGIN_ATTEMPTS = "TOO_MANY_LOGIN_ATTEMPTS"
     OPERATOR_FORBIDDEN = "OPERATOR_FORBIDDEN"
+    # An admin object the caller knows but does not own alone (an instance shared by several
+    # operators, a platform account): the platform role manages it.
+    PLATFORM_REQUIRED = "PLATFORM_REQUIRED"
     # Eligibility: the player may not play this instance (one status for all of them).
     BRAND_NOT_ALLOWED = "BRAND_NOT_ALLOWED"
     COUNTRY_NOT_ALLOWED = "COUNTRY_NOT_ALLOWED"

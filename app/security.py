@@ -13,7 +13,10 @@ from joserfc.jwk import OctKey
 from joserfc.jwt import JWTClaimsRegistry
 
 ALGORITHM = "HS256"
-ROLES = ("operator", "admin")
+# operator: the operator API (contribute, opt in, read). admin: the operator's own admin
+# objects. platform: the jackpot provider's staff, every operator's objects (app.contract.Scope).
+ROLES = ("operator", "admin", "platform")
+PLATFORM = "platform"
 VERIFIED_CACHE_SIZE = 10_000
 
 _hasher = PasswordHasher()  # argon2id with the library's current defaults
@@ -54,7 +57,16 @@ class Principal:
 
     @property
     def is_admin(self) -> bool:
-        return "admin" in self.roles
+        """May use the admin API: its own operator's objects, or every one's (platform)."""
+        return "admin" in self.roles or self.is_platform
+
+    @property
+    def is_platform(self) -> bool:
+        return PLATFORM in self.roles
+
+    def sees(self, operator_id: str) -> bool:
+        """Whether the objects of `operator_id` exist for this caller in the admin API."""
+        return self.is_platform or operator_id == self.operator_id
 
 
 class TokenIssuer:

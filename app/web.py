@@ -12,6 +12,7 @@ from werkzeug.exceptions import HTTPException
 from app import jsonio
 from app.access import record_request
 from app.config import Settings
+from app.contract import check_scopes
 from app.direct import DirectRoutes
 from app.errors import APIError
 from app.http import error_for
@@ -136,6 +137,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
 
     for module in (auth, health, admin, catalog, jackpots, raffles, docs, events):
         app.register_blueprint(module.blueprint)
+    check_scopes(app, admin.blueprint.url_prefix or "/admin")
     if settings.direct_routes:
         quart_app: Any = app.asgi_app  # ASGI either way; Quart's types are narrower
         app.asgi_app = DirectRoutes(  # type: ignore[method-assign, assignment]

@@ -92,6 +92,7 @@ async def store(settings: Settings) -> AsyncIterator[Store]:
 DEMO_PASSWORDS = {
     "DEMO_SERVICE_PASSWORD": "demo-password-123",
     "RIVAL_SERVICE_PASSWORD": "rival-password-123",
+    "PLATFORM_ADMIN_PASSWORD": "platform-password-123",
 }
 DEMO_FILE = Path(__file__).resolve().parents[1] / "examples" / "demo.yaml"
 
@@ -143,6 +144,13 @@ async def rival_headers(client: QuartClient, demo: dict[str, Any]) -> dict[str, 
 
 
 @pytest.fixture
+async def platform_headers(client: QuartClient, demo: dict[str, Any]) -> dict[str, str]:
+    """the provider's staff (operator `provider`, role platform): every operator's objects."""
+    token = await login(client, "platform-admin", DEMO_PASSWORDS["PLATFORM_ADMIN_PASSWORD"])
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
 def cheap_passwords(monkeypatch: pytest.MonkeyPatch) -> None:
     """argon2 with the smallest parameters: the demo accounts cost ~1 ms instead of ~0.7 s."""
     monkeypatch.setattr(
@@ -153,6 +161,7 @@ def cheap_passwords(monkeypatch: pytest.MonkeyPatch) -> None:
 # -- demo principals with tokens issued directly (no password hashing) ----------------------
 DEMO = Principal("demo-service", "demo", ("admin", "operator"))
 RIVAL = Principal("rival-service", "rival", ("operator",))
+PLATFORM = Principal("platform-admin", "provider", ("platform",))  # the provider's staff
 DEMO_SECRET = "demo-callback-secret-0123456789"  # examples/demo.yaml
 
 
@@ -165,6 +174,13 @@ async def load_demo(gateway: Services) -> None:
 
 def auth(gateway: Services, principal: Principal) -> dict[str, str]:
     return {"Authorization": f"Bearer {gateway.tokens.issue(principal)}"}
+
+
+@pytest.fixture
+def platform_auth(gateway: Services) -> dict[str, str]:
+    """A token of the provider's staff (role platform): instances shared by several
+    operators, currencies, operators."""
+    return auth(gateway, PLATFORM)
 
 
 @pytest.fixture

@@ -28,6 +28,7 @@ def demo_without_accounts() -> dict[str, Any]:
 
 ADMIN = Principal("demo-service", "demo", ("admin", "operator"))
 RIVAL = Principal("rival-service", "rival", ("operator",))
+PLATFORM = Principal("platform-admin", "provider", ("platform",))
 # Schema and reference checks happen before the store is touched: one backend is enough.
 FAKE_ONLY = pytest.mark.parametrize("redis_url", ["fake"], indirect=True)
 
@@ -41,6 +42,12 @@ async def config(gateway: Services) -> None:
 @pytest.fixture
 def admin(gateway: Services) -> dict[str, str]:
     return {"Authorization": f"Bearer {gateway.tokens.issue(ADMIN)}"}
+
+
+@pytest.fixture
+def platform(gateway: Services) -> dict[str, str]:
+    """The jackpot provider's staff: operators, currencies, every operator's objects."""
+    return {"Authorization": f"Bearer {gateway.tokens.issue(PLATFORM)}"}
 
 
 @pytest.fixture
@@ -201,7 +208,7 @@ async def test_admin_token_reaches_the_admin_routes(
 ) -> None:
     response = await client.get("/admin/operators", headers=admin)
     assert response.status_code == 200
-    assert sorted(operator["id"] for operator in await response.get_json()) == ["demo", "rival"]
+    assert [operator["id"] for operator in await response.get_json()] == ["demo"]
 
 
 # -- instance definitions: schema rules ------------------------------------------------
@@ -505,11 +512,11 @@ async def test_instance_cross_references(
     client: QuartClient,
     gateway: Services,
     config: None,
-    admin: dict[str, str],
+    platform: dict[str, str],
     body: dict[str, Any],
 ) -> None:
     details = await refused(
-        client, gateway, "POST", "/admin/instances", body, admin, 422, "INVALID_REFERENCE"
+        client, gateway, "POST", "/admin/instances", body, platform, 422, "INVALID_REFERENCE"
     )
     at(details, "instances.test-jp")
 
@@ -789,12 +796,12 @@ async def test_currency_rules(
     client: QuartClient,
     gateway: Services,
     config: None,
-    admin: dict[str, str],
+    platform: dict[str, str],
     body: dict[str, Any],
     path: tuple[str, ...],
 ) -> None:
     details = await refused(
-        client, gateway, "PUT", "/admin/currencies", body, admin, 400, "VALIDATION_ERROR"
+        client, gateway, "PUT", "/admin/currencies", body, platform, 400, "VALIDATION_ERROR"
     )
     at(details, *path)
 
@@ -814,20 +821,20 @@ async def test_currency_cross_references(
     client: QuartClient,
     gateway: Services,
     config: None,
-    admin: dict[str, str],
+    platform: dict[str, str],
     body: dict[str, Any],
 ) -> None:
     details = await refused(
-        client, gateway, "PUT", "/admin/currencies", body, admin, 422, "INVALID_REFERENCE"
+        client, gateway, "PUT", "/admin/currencies", body, platform, 422, "INVALID_REFERENCE"
     )
     at(details, "currencies")
 
 
 async def test_put_and_get_currencies(
-    client: QuartClient, config: None, admin: dict[str, str]
+    client: QuartClient, config: None, platform: dict[str, str], admin: dict[str, str]
 ) -> None:
     body = currencies(brand_overrides={"demo:brand1": {"USD": "1.2"}})
-    response = await client.put("/admin/currencies", json=body, headers=admin)
+    response = await client.put("/admin/currencies", json=body, headers=platform)
     assert response.status_code == 200
     stored = await response.get_json()
     assert stored["multipliers"] == {
@@ -838,7 +845,7 @@ async def test_put_and_get_currencies(
         "JPY": "162",
     }
     assert stored["brand_overrides"] == {"demo:brand1": {"USD": "1.2"}}
-    assert await (await client.get("/admin/currencies", headers=admin)).get_json() == stored
+    assert await (await client.get("/admin/currencies", headers=platform)).get_json() == stored
     # The operator view sees the change at once (the writer's cache was invalidated).
     response = await client.get("/currencies/demo:brand1", headers=admin)
     assert (await response.get_json())["multipliers"]["USD"] == 1.2
@@ -850,7 +857,6 @@ async def test_put_and_get_currencies(
 OPERATOR = {"id": "third", "name": "Third", "brands": ["b1", "b2"], "callback_secret": "x" * 16}
 OPERATOR_RULES = [
     ("duplicate-brands", {**OPERATOR, "brands": ["b1", "b1"]}, ("brands",)),
-    ("no-brands", {**OPERATOR, "brands": []}, ("brands",)),
     ("bad-id", {**OPERATOR, "id": "no:colons"}, ("id",)),
     ("bad-brand-id", {**OPERATOR, "brands": ["b 1"]}, ("brands", "0")),
     ("short-secret", {**OPERATOR, "callback_secret": "x" * 15}, ("callback_secret",)),
@@ -868,18 +874,18 @@ async def test_operator_rules(
     client: QuartClient,
     gateway: Services,
     config: None,
-    admin: dict[str, str],
+    platform: dict[str, str],
     body: dict[str, Any],
     path: tuple[str, ...],
 ) -> None:
     details = await refused(
-        client, gateway, "POST", "/admin/operators", body, admin, 400, "VALIDATION_ERROR"
+        client, gateway, "POST", "/admin/operators", body, platform, 400, "VALIDATION_ERROR"
     )
     at(details, *path)
 
 
-async def test_put_operator(client: QuartClient, config: None, admin: dict[str, str]) -> None:
-    response = await client.post("/admin/operators", json=OPERATOR, headers=admin)
+async def test_put_operator(client: QuartClient, config: None, platform: dict[str, str]) -> None:
+    response = await client.post("/admin/operators", json=OPERATOR, headers=platform)
     assert response.status_code == 200
     # The secret it was given is not echoed: secrets are write-only.
     assert await response.get_json() == {
@@ -888,32 +894,34 @@ async def test_put_operator(client: QuartClient, config: None, admin: dict[str, 
         "brands": ["b1", "b2"],
         "callback_secret_set": True,
     }
-    listed = await (await client.get("/admin/operators", headers=admin)).get_json()
-    assert sorted(operator["id"] for operator in listed) == ["demo", "rival", "third"]
+    listed = await (await client.get("/admin/operators", headers=platform)).get_json()
+    assert sorted(operator["id"] for operator in listed) == ["demo", "provider", "rival", "third"]
 
 
 async def test_callback_secrets_are_never_listed(
-    client: QuartClient, config: None, admin: dict[str, str]
+    client: QuartClient, config: None, platform: dict[str, str]
 ) -> None:
-    await client.post("/admin/operators", json=OPERATOR, headers=admin)
-    response = await client.get("/admin/operators", headers=admin)
+    await client.post("/admin/operators", json=OPERATOR, headers=platform)
+    response = await client.get("/admin/operators", headers=platform)
     text = await response.get_data(as_text=True)
     assert 'callback_secret"' not in text and "x" * 16 not in text
     assert "demo-callback-secret" not in text  # examples/demo.yaml's, loaded by `config`
-    assert all(operator["callback_secret_set"] for operator in await response.get_json())
+    secrets_set = {op["id"]: op["callback_secret_set"] for op in await response.get_json()}
+    # The provider's own operator (examples/demo.yaml) receives no callbacks: no secret.
+    assert secrets_set == {"demo": True, "rival": True, "third": True, "provider": False}
 
 
 async def test_a_created_operator_without_a_secret_gets_one_shown_once(
-    client: QuartClient, gateway: Services, config: None, admin: dict[str, str]
+    client: QuartClient, gateway: Services, config: None, platform: dict[str, str]
 ) -> None:
     body = {"id": "fourth", "brands": ["b1"]}
-    created = await (await client.post("/admin/operators", json=body, headers=admin)).get_json()
+    created = await (await client.post("/admin/operators", json=body, headers=platform)).get_json()
     secret = created["callback_secret"]
     assert len(secret) >= 32 and created["callback_secret_set"] is True
     assert await gateway.contributions.callback_secret("fourth") == secret
     # A replace without a secret keeps it, and does not show it again.
     body = {"id": "fourth", "brands": ["b1", "b2"]}
-    replaced = await (await client.post("/admin/operators", json=body, headers=admin)).get_json()
+    replaced = await (await client.post("/admin/operators", json=body, headers=platform)).get_json()
     assert "callback_secret" not in replaced
     assert await gateway.contributions.callback_secret("fourth") == secret
 
@@ -974,13 +982,13 @@ async def test_source_rules(
     client: QuartClient,
     gateway: Services,
     config: None,
-    admin: dict[str, str],
+    platform: dict[str, str],
     body: dict[str, Any],
     code: str,
     path: tuple[str, ...],
 ) -> None:
     details = await refused(
-        client, gateway, "POST", "/admin/sources", body, admin, status_of(code), code
+        client, gateway, "POST", "/admin/sources", body, platform, status_of(code), code
     )
     at(details, *path)
 
@@ -1022,18 +1030,18 @@ ACCOUNT = {
 
 
 async def test_create_list_login_and_delete_an_account(
-    client: QuartClient, config: None, admin: dict[str, str], gateway: Services
+    client: QuartClient, config: None, platform: dict[str, str], gateway: Services
 ) -> None:
-    response = await client.post("/admin/accounts", json=ACCOUNT, headers=admin)
+    response = await client.post("/admin/accounts", json=ACCOUNT, headers=platform)
     assert response.status_code == 201
     view = {"username": "rival-reporting", "operator_id": "rival", "roles": ["operator"]}
     assert await response.get_json() == view
 
-    duplicate = await client.post("/admin/accounts", json=ACCOUNT, headers=admin)
+    duplicate = await client.post("/admin/accounts", json=ACCOUNT, headers=platform)
     assert duplicate.status_code == 409
     assert (await duplicate.get_json())["code"] == "ACCOUNT_EXISTS"
 
-    listing = await client.get("/admin/accounts", headers=admin)
+    listing = await client.get("/admin/accounts", headers=platform)
     assert await listing.get_json() == [view]
     text = await listing.get_data(as_text=True)
     assert "password" not in text
@@ -1047,9 +1055,9 @@ async def test_create_list_login_and_delete_an_account(
     principal = gateway.tokens.verify((await login.get_json())["token"])
     assert principal == Principal("rival-reporting", "rival", ("operator",))
 
-    response = await client.delete("/admin/accounts/rival-reporting", headers=admin)
+    response = await client.delete("/admin/accounts/rival-reporting", headers=platform)
     assert response.status_code == 204
-    response = await client.delete("/admin/accounts/rival-reporting", headers=admin)
+    response = await client.delete("/admin/accounts/rival-reporting", headers=platform)
     assert response.status_code == 404
     assert (await response.get_json())["code"] == "ACCOUNT_NOT_FOUND"
     login = await client.post(
@@ -1076,13 +1084,13 @@ async def test_account_rules(
     client: QuartClient,
     gateway: Services,
     config: None,
-    admin: dict[str, str],
+    platform: dict[str, str],
     body: dict[str, Any],
     code: str,
     path: tuple[str, ...],
 ) -> None:
     details = await refused(
-        client, gateway, "POST", "/admin/accounts", body, admin, status_of(code), code
+        client, gateway, "POST", "/admin/accounts", body, platform, status_of(code), code
     )
     at(details, *path)
 

@@ -95,7 +95,7 @@ async def test_currencies_of_an_unknown_brand_are_not_found(
 
 
 async def test_currencies_follow_an_admin_change(
-    client: QuartClient, demo_headers: dict[str, str]
+    client: QuartClient, demo_headers: dict[str, str], platform_headers: dict[str, str]
 ) -> None:
     currencies = {
         "base_currency": "EUR",
@@ -103,7 +103,8 @@ async def test_currencies_follow_an_admin_change(
         "decimals": {"JPY": 0},
         "brand_overrides": {"demo:brand1": {"GBP": "0.8725"}},
     }
-    await expect(await client.put("/admin/currencies", json=currencies, headers=demo_headers), 200)
+    response = await client.put("/admin/currencies", json=currencies, headers=platform_headers)
+    await expect(response, 200)
     brand1 = await expect(await client.get("/currencies/demo:brand1", headers=demo_headers), 200)
     brand2 = await expect(await client.get("/currencies/demo:brand2", headers=demo_headers), 200)
     assert brand1["multipliers"] == merged_multipliers(currencies, "demo:brand1")

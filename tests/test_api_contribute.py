@@ -820,11 +820,14 @@ async def test_a_repeated_idempotency_key_answers_204_with_the_first_headers(
 
 @ON_EVERY_BACKEND
 async def test_an_idempotency_key_is_scoped_to_the_instance_and_the_operator(
-    client: QuartClient, headers: dict[str, str], rival: dict[str, str]
+    client: QuartClient,
+    headers: dict[str, str],
+    rival: dict[str, str],
+    platform_auth: dict[str, str],
 ) -> None:
     shared = ["demo:brand1", "rival:main"]
-    await create_instance(client, headers, instance("shared-a", allowed_brands=shared))
-    await create_instance(client, headers, instance("shared-b", allowed_brands=shared))
+    await create_instance(client, platform_auth, instance("shared-a", allowed_brands=shared))
+    await create_instance(client, platform_auth, instance("shared-b", allowed_brands=shared))
     demo_body = v1_body("shared-a", idempotency_key="same-key")
     rival_body = v1_body("shared-a", idempotency_key="same-key", brand_id="rival:main")
     ids = set()

@@ -502,11 +502,14 @@ async def test_winners_of_an_invisible_or_unknown_instance_are_not_found(
 
 
 async def test_other_operators_players_are_masked_on_a_shared_instance(
-    client: QuartClient, demo_headers: dict[str, str], rival_headers: dict[str, str]
+    client: QuartClient,
+    demo_headers: dict[str, str],
+    rival_headers: dict[str, str],
+    platform_auth: dict[str, str],
 ) -> None:
     await create_instance(
         client,
-        demo_headers,
+        platform_auth,
         instance(
             "shared",
             contribution_type={"Fixed": "0.50"},

@@ -12,7 +12,7 @@ from quart.testing import QuartClient
 
 from app.security import Principal
 from app.services import Services
-from tests.conftest import CLI, auth
+from tests.conftest import CLI, PLATFORM, auth
 from tests.support.definitions import instance
 from tests.support.http import create_instance, expect, post, set_status
 
@@ -53,7 +53,8 @@ async def test_each_admin_change_is_recorded_with_who_what_before_and_after(
     await set_status(client, headers, "audited", "pause")
     operator = {"id": "demo", "name": "Demo", "brands": ["brand1", "brand2"]}
     operator["callback_secret"] = "a-new-secret-0123456789"
-    await expect(await post(client, "/admin/operators", operator, headers), 200)
+    platform = auth(gateway, PLATFORM)  # operators are the platform's
+    await expect(await post(client, "/admin/operators", operator, platform), 200)
     account = {"username": "ops", "password": "a-long-enough-password", "operator_id": "demo"}
     await expect(await post(client, "/admin/accounts", account, headers), 201)
     roles = {"roles": ["admin"]}
@@ -62,7 +63,7 @@ async def test_each_admin_change_is_recorded_with_who_what_before_and_after(
 
     entries = await new_entries(client, headers, before)
     assert all(start <= entry["at"] <= int(time.time() * 1000) for entry in entries)
-    assert {entry["by_operator"] for entry in entries} == {"demo"}
+    assert {entry["by_operator"] for entry in entries} == {"demo", "provider"}
     stored = (await expect(await client.get("/admin/instances/audited", headers=headers), 200))[
         "definition"
     ]
@@ -79,7 +80,7 @@ async def test_each_admin_change_is_recorded_with_who_what_before_and_after(
             ["status"],
         ),
         (
-            "demo-service",
+            "platform-admin",
             "operator.put",
             "demo",
             {
@@ -110,9 +111,10 @@ async def test_currency_and_source_changes_are_recorded(
     client: QuartClient, gateway: Services, headers: dict[str, str]
 ) -> None:
     before = await trail(client, headers)
-    currencies = await expect(await client.get("/admin/currencies", headers=headers), 200)
+    platform = auth(gateway, PLATFORM)  # currencies are the platform's
+    currencies = await expect(await client.get("/admin/currencies", headers=platform), 200)
     changed = {**currencies, "multipliers": {**currencies["multipliers"], "USD": "1.09"}}
-    await expect(await client.put("/admin/currencies", json=changed, headers=headers), 200)
+    await expect(await client.put("/admin/currencies", json=changed, headers=platform), 200)
     source = {
         "source_id": "book-of-ra",
         "owner_id": "demo:brand1",
@@ -133,7 +135,9 @@ async def test_currency_and_source_changes_are_recorded(
     assert entries[2]["before"] == source and entries[2]["after"] is None
     # Currencies concern every operator: rival sees that change, not demo's sources.
     rival = await trail(client, auth(gateway, RIVAL_ADMIN))
-    assert [e["action"] for e in rival if e["by"] == "demo-service"] == ["currencies.put"]
+    assert [e["action"] for e in rival if e["by"] in ("demo-service", "platform-admin")] == [
+        "currencies.put"
+    ]
 
 
 async def test_an_operator_sees_only_entries_that_concern_it(

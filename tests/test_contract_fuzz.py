@@ -34,7 +34,8 @@ from tests.support.browser import LiveServer
 
 EXAMPLES = int(os.environ.get("JG_FUZZ_EXAMPLES", "6"))
 SEEDS = [int(seed) for seed in os.environ.get("JG_FUZZ_SEEDS", "1,2,3").split(",")]
-FUZZER = Principal("fuzzer", "demo", ("admin", "operator"))
+# Every role, so that every operation, the platform's too, gets past its role check.
+FUZZER = Principal("fuzzer", "demo", ("admin", "operator", "platform"))
 ANSWERED: dict[str, set[int]] = {}  # operation -> statuses seen, to prove the token worked
 ACCEPTED = {401, 403, 404, 409, 422, 429}  # refusals of a well-formed request
 
@@ -72,7 +73,9 @@ def live() -> Iterator[tuple[LiveServer, str]]:
         server.call(load_demo(gateway))
         # A real account, so the token stays valid however accounts are checked.
         server.call(
-            gateway.admin.create_account("fuzzer", "fuzzer-password-123", "demo", ["admin"])
+            gateway.admin.create_account(
+                "fuzzer", "fuzzer-password-123", "demo", list(FUZZER.roles)
+            )
         )
         yield server, gateway.tokens.issue(FUZZER)
 

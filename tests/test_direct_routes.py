@@ -22,6 +22,7 @@ from quart import Quart, request, request_started
 from quart.testing import QuartClient
 
 from app import create_app, jsonio
+from app.security import Principal
 from app.services import Services
 from tests.conftest import DEMO, RIVAL, auth, load_demo, make_settings
 from tests.support.definitions import instance
@@ -45,6 +46,7 @@ class Side:
     client: QuartClient
     headers: dict[str, str]
     rival: dict[str, str]
+    admin_only: dict[str, str]  # operator demo, role admin: manages, does not contribute
     quart_requests: list[str] = field(default_factory=list)  # paths Quart's handling saw
 
 
@@ -63,7 +65,13 @@ async def open_side(direct: bool) -> AsyncIterator[Side]:
     async with app.test_app():
         gateway: Services = app.extensions["gateway"]
         await load_demo(gateway)
-        side = Side(app, app.test_client(), auth(gateway, DEMO), auth(gateway, RIVAL))
+        side = Side(
+            app,
+            app.test_client(),
+            auth(gateway, DEMO),
+            auth(gateway, RIVAL),
+            auth(gateway, Principal("demo-admin", "demo", ("admin",))),
+        )
         await create_instance(side.client, side.headers, instance("eq"))
         await create_instance(side.client, side.headers, instance("paused"))
         await set_status(side.client, side.headers, "paused", "pause")
@@ -87,6 +95,7 @@ async def quart_only() -> AsyncIterator[Side]:
 def request_cases(side: Side) -> list[tuple[str, str, Any, dict[str, str]]]:
     """(what, path, body: a JSON value or raw bytes, headers) in the order they are sent."""
     token = {**side.headers, "Content-Type": "application/json"}
+    admin_only = {**side.admin_only, "Content-Type": "application/json"}
     keyed = v1_body("eq", idempotency_key="key-1")
     return [
         ("a contribution", CONTRIBUTE, v1_body("eq"), token),
@@ -117,6 +126,8 @@ def request_cases(side: Side) -> list[tuple[str, str, Any, dict[str, str]]]:
             {**side.rival, "Content-Type": "application/json"},
         ),
         ("an unknown currency", CONTRIBUTE, v1_body("eq", currency="XXX"), token),
+        ("an admin-only token", CONTRIBUTE, v1_body("eq"), admin_only),
+        ("an admin-only token, v2", "/v2/jackpots/contribute", v2_body("eq"), admin_only),
         ("no token", CONTRIBUTE, v1_body("eq"), {"Content-Type": "application/json"}),
         ("a bad token", CONTRIBUTE, v1_body("eq"), {"Authorization": "Bearer nope"}),
         ("not a bearer token", CONTRIBUTE, v1_body("eq"), {"Authorization": "Basic eA=="}),
@@ -193,6 +204,9 @@ async def test_the_direct_routes_answer_as_the_quart_views_do(
     assert statuses["an unknown instance"] == 404
     assert statuses["a paused instance"] == 409
     assert statuses["another operator's brand"] == 403
+    codes = {what: body.get("code") for what, _, _, body in by_direct if isinstance(body, dict)}
+    assert statuses["an admin-only token"] == statuses["an admin-only token, v2"] == 403
+    assert codes["an admin-only token"] == codes["an admin-only token, v2"] == "OPERATOR_REQUIRED"
     assert statuses["no token"] == 401
     assert statuses["malformed JSON"] == 400
     assert statuses["a body over the limit"] == 413

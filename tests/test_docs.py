@@ -61,7 +61,11 @@ async def test_admin_routes_are_documented_like_every_other(client: QuartClient)
     for path, method, op in admin:
         assert op["security"] == [{"bearer": []}], path
         assert "403" in op["responses"] and "401" in op["responses"], (path, method)
-        assert "admin" in op["description"]
+        # Each declares its scope: the platform's, or an operator's admin on its own objects.
+        assert op["x-scope"] in ("platform", "operator"), (path, method)
+        assert (
+            f"`{'admin' if op['x-scope'] == 'operator' else 'platform'}` role" in op["description"]
+        ), (path, method)
         assert any(status.startswith("2") for status in op["responses"]), (path, method)
     ledger = spec["paths"]["/admin/instances/{instance_id}/ledger"]["get"]
     assert {p["name"] for p in ledger["parameters"] if p["in"] == "query"} == {"after", "count"}

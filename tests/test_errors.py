@@ -16,7 +16,8 @@ from app.security import Principal
 from app.services import Services
 from tests.conftest import make_settings
 
-ADMIN = Principal("demo-service", "demo", ("admin", "operator"))
+# The platform role: currencies (below) are the platform's.
+ADMIN = Principal("platform-admin", "provider", ("platform",))
 LIMIT = 64 * 1024
 
 

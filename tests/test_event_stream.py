@@ -18,7 +18,7 @@ from app.config import Settings
 from app.security import Principal
 from app.services import Services
 from app.store import keys
-from tests.conftest import DEMO, RIVAL, auth, load_demo, make_settings
+from tests.conftest import DEMO, PLATFORM, RIVAL, auth, load_demo, make_settings
 from tests.support.definitions import hit_rate, instance, pot
 from tests.support.events import (
     authenticate,
@@ -63,7 +63,7 @@ async def headers(gateway: Services, client: QuartClient) -> dict[str, str]:
     winning = [pot("mini", "0.5", hit_rate(1), seed="10"), pot("grand", "0.2")]
     await create_instance(
         client,
-        headers,
+        auth(gateway, PLATFORM),  # shared by two operators: the platform's to create
         instance(
             "lucky",
             pots=winning,

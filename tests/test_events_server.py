@@ -24,7 +24,7 @@ from websockets.exceptions import ConnectionClosed
 from app.schemas.admin import InstanceSchema
 from app.services import Services
 from app.store import keys
-from tests.conftest import DEMO, RIVAL, load_demo, make_settings
+from tests.conftest import DEMO, PLATFORM, RIVAL, load_demo, make_settings
 from tests.support.definitions import hit_rate, instance, pot
 from tests.support.events import authenticate, parse
 from tests.support.web import StalledWebsocket, WebServer
@@ -137,6 +137,8 @@ async def test_a_raffle_draw_reaches_each_operator_with_only_its_own_players_in_
     server = start(servers, real_redis_url)
     services = Services.create(make_settings(real_redis_url))
     rival_token = services.tokens.issue(RIVAL)
+    # The raffle is shared by two operators: the platform creates, draws and reads it.
+    platform_auth = {"Authorization": f"Bearer {services.tokens.issue(PLATFORM)}"}
     await services.close()
     demo_auth = {"Authorization": f"Bearer {token}"}
     rival_auth = {"Authorization": f"Bearer {rival_token}"}
@@ -161,7 +163,7 @@ async def test_a_raffle_draw_reaches_each_operator_with_only_its_own_players_in_
         "r2": ("rival:main", rival_auth, "7.25"),
     }
     async with httpx.AsyncClient(base_url=server.url) as http:
-        response = await http.post("/admin/instances", json=raffle, headers=demo_auth)
+        response = await http.post("/admin/instances", json=raffle, headers=platform_auth)
         assert response.status_code == 201, response.text
         demo_ws, rival_ws = await open_stream(server, token), await open_stream(server, rival_token)
         for player, (brand, auth, wager) in players.items():
@@ -177,13 +179,13 @@ async def test_a_raffle_draw_reaches_each_operator_with_only_its_own_players_in_
             response = await http.post("/jackpots/contribute", json=body, headers=auth)
             assert response.status_code == 200, response.text
         while True:  # the round ends a second after it opened
-            response = await http.post("/admin/instances/shared-raffle/draw", headers=demo_auth)
+            response = await http.post("/admin/instances/shared-raffle/draw", headers=platform_auth)
             if response.status_code != 409:
                 break
             assert response.json()["code"] == "ROUND_NOT_CLOSED"
             await asyncio.sleep(0.2)
         assert response.status_code == 200, response.text
-        response = await http.get("/admin/instances/shared-raffle/rounds/1", headers=demo_auth)
+        response = await http.get("/admin/instances/shared-raffle/rounds/1", headers=platform_auth)
         published = response.json()
         winners = published["winners"]  # in prize order; amounts in micro-units
         assert sorted(w["player_id"] for w in winners) == sorted(players)

@@ -16,16 +16,16 @@ from tests.conftest import DEMO_FILE, DEMO_PASSWORDS, SECRET
 from tests.support.redis_server import free_port
 
 FIRST_LOAD = [
-    "operators: 2 changed",
+    "operators: 3 changed",
     "currencies: 1 changed",
-    "accounts: 2 created",
+    "accounts: 3 created",
     "instances: 2 created",
     "sources: 2 changed",
 ]
 SECOND_LOAD = [
-    "operators: 2 unchanged",
+    "operators: 3 unchanged",
     "currencies: 1 unchanged",
-    "accounts: 2 unchanged",
+    "accounts: 3 unchanged",
     "instances: 2 unchanged",
     "sources: 2 unchanged",
 ]
@@ -152,7 +152,7 @@ def test_a_changed_password_rehashes_only_that_account(
     monkeypatch.setenv("DEMO_SERVICE_PASSWORD", "a-brand-new-password")
     code, out, _ = load(DEMO_FILE, capsys)
     assert code == 0
-    assert "accounts: 1 changed, 1 unchanged" in out
+    assert "accounts: 1 changed, 2 unchanged" in out
     client = redis.Redis.from_url(env, decode_responses=True)
     try:
         accounts = {name: json.loads(raw) for name, raw in client.hgetall("jg:accounts").items()}
@@ -328,6 +328,19 @@ def test_create_account(
     code, out, err = create_account(capsys, *args, "--password-env", "NEW_PASSWORD")
     assert (code, out, err) == (1, "", "error: Account ops already exists.\n")
     assert dump(env) == before
+
+
+def test_create_account_with_the_platform_role(
+    env: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    preload(env, capsys)
+    monkeypatch.setenv("NEW_PASSWORD", "a-long-enough-password")
+    args = ["--username", "staff", "--operator", "provider", "--role", "platform"]
+    assert create_account(capsys, *args, "--password-env", "NEW_PASSWORD") == (
+        0,
+        "created staff for provider (platform)\n",
+        "",
+    )
 
 
 @pytest.mark.parametrize(

@@ -283,6 +283,7 @@ async def check_ledger(client: QuartClient, headers: dict[str, str], model: Mode
 async def test_money_is_exact_conserved_and_within_limits(
     client: QuartClient,
     headers: dict[str, str],
+    platform_auth: dict[str, str],
     rates: dict[str, Decimal],
     definition: dict[str, Any],
     sequence: list[tuple[str, int]],
@@ -292,10 +293,11 @@ async def test_money_is_exact_conserved_and_within_limits(
         "multipliers": {"EUR": "1", **{c: format(m, "f") for c, m in rates.items()}},
         "decimals": {"NUL": 0, "MIC": 6},
     }
-    current = await expect(await client.get("/admin/currencies", headers=headers), 200)
+    current = await expect(await client.get("/admin/currencies", headers=platform_auth), 200)
     currencies["multipliers"] = {**current["multipliers"], **currencies["multipliers"]}
     currencies["decimals"] = {**current["decimals"], **currencies["decimals"]}
-    await expect(await client.put("/admin/currencies", json=currencies, headers=headers), 200)
+    response = await client.put("/admin/currencies", json=currencies, headers=platform_auth)
+    await expect(response, 200)
     await create_instance(client, headers, definition)
     model = Model(
         definition,

@@ -267,13 +267,14 @@ async def test_a_percentage_charges_whole_minor_units_and_credits_their_worth(
 
 # -- 5. conversions are exact, rounded down once -----------------------------------------------
 async def test_a_conversion_never_credits_more_than_the_payment_is_worth(
-    client: QuartClient, headers: dict[str, str]
+    client: QuartClient, headers: dict[str, str], platform_auth: dict[str, str]
 ) -> None:
     """989405728.25 AAA at 14-digit multipliers is worth 453829116.2055479.. BBB: a 28-digit
     decimal quotient rounds that up to ...5549 micro-units, one more than was paid."""
-    currencies = await expect(await client.get("/admin/currencies", headers=headers), 200)
+    currencies = await expect(await client.get("/admin/currencies", headers=platform_auth), 200)
     currencies["multipliers"].update({"AAA": "4509.2347866949", "BBB": "2068.3345361550"})
-    await expect(await client.put("/admin/currencies", json=currencies, headers=headers), 200)
+    response = await client.put("/admin/currencies", json=currencies, headers=platform_auth)
+    await expect(response, 200)
     await create_instance(client, headers, percentage("exact", "1", currency="BBB"))
     wager = "989405728.25"
     body = await expect(await contribute(client, headers, "exact", wager, "AAA"), 200)
@@ -310,15 +311,16 @@ async def test_a_fixed_amount_credits_what_the_reported_payment_is_worth(
 
 # -- 1. exact above 2^53 micro-units ------------------------------------------------------------
 async def test_pots_and_totals_stay_exact_across_2_to_the_53(
-    client: QuartClient, headers: dict[str, str]
+    client: QuartClient, headers: dict[str, str], platform_auth: dict[str, str]
 ) -> None:
     """999999999.999999 a time (a currency with 6 decimal places, at par with EUR) into one
     uncapped pot: from the 10th contribution on the pot and the totals pass 2^53 micro-units
     (about 9e9 EUR); every value stays exact (odd ones too, which no double holds)."""
-    currencies = await expect(await client.get("/admin/currencies", headers=headers), 200)
+    currencies = await expect(await client.get("/admin/currencies", headers=platform_auth), 200)
     currencies["multipliers"]["MIC"] = "1"
     currencies["decimals"]["MIC"] = 6
-    await expect(await client.put("/admin/currencies", json=currencies, headers=headers), 200)
+    response = await client.put("/admin/currencies", json=currencies, headers=platform_auth)
+    await expect(response, 200)
     never = {"HitRate": {"max_magic_number": 10**12, "cost_per_attempt": "1000000000"}}
     await create_instance(
         client,

@@ -12,16 +12,28 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from quart.testing import QuartClient
 
+from app.config import Settings
 from app.logs import configure_logging
 from app.services import Services
+from tests.conftest import make_settings
 from tests.support.definitions import hit_rate, instance, pot
 from tests.support.http import create_instance, post, v1_body
 
 FAKE = pytest.mark.parametrize("redis_url", ["fake"], indirect=True)
+METRICS_TOKEN = "metrics-token-0123456789"
+SCRAPER = {"Authorization": f"Bearer {METRICS_TOKEN}"}
+PER_INSTANCE = ("jg_contributions", "jg_wins", "jg_pot_value")
 
 
-async def samples(client: QuartClient) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    response = await client.get("/metrics")
+@pytest.fixture
+def settings(redis_url: str) -> Settings:
+    return make_settings(redis_url, metrics_token=METRICS_TOKEN)
+
+
+async def samples(
+    client: QuartClient, headers: dict[str, str] = SCRAPER
+) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    response = await client.get("/metrics", headers=headers)
     assert response.status_code == 200
     text = await response.get_data(as_text=True)
     return {
@@ -53,6 +65,16 @@ async def test_metrics_count_contributions_wins_and_show_pot_values(
     route = (("method", "POST"), ("route", "/jackpots/contribute"), ("status", "200"))
     assert found[("jg_http_requests_total", route)] == 2
     assert found[("jg_queue_depth", (("queue", "contributions"),))] == 0
+
+    # Without the metrics token: nothing per instance (no operator's ids, no pot values).
+    response = await client.get("/metrics")
+    text = await response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert not [line for line in text.splitlines() if line.startswith(PER_INSTANCE)]
+    assert 'instance="m"' not in text and "jg_http_requests_total" in text
+    # A bearer token that is not the metrics token is told so.
+    wrong = await client.get("/metrics", headers={"Authorization": "Bearer " + "x" * 24})
+    assert (wrong.status_code, (await wrong.get_json())["code"]) == (401, "INVALID_TOKEN")
 
 
 @FAKE

@@ -60,6 +60,9 @@ def alive(pid: int) -> bool:
     return state != "Z"
 
 
+METRICS_TOKEN = "metrics-token-0123456789"
+
+
 def call(url: str, body: Any = None, token: str | None = None) -> tuple[int, Any]:
     data = None if body is None else json.dumps(body).encode()
     request = urllib.request.Request(url, data=data, method="POST" if data else "GET")
@@ -115,6 +118,7 @@ def test_honcho_runs_the_procfile_and_sigterm_stops_it_cleanly(
         "PYTHONPATH": str(ROOT),  # this checkout's code in every process
         "REDIS_URL": redis_server.url,
         "JWT_SECRET": SECRET,
+        "METRICS_TOKEN": METRICS_TOKEN,
         "WEB_CONCURRENCY": "2",
         "CALLBACK_ALLOWLIST": "127.0.0.1",
         "PROMETHEUS_MULTIPROC_DIR": str(tmp_path),
@@ -186,7 +190,7 @@ def test_honcho_runs_the_procfile_and_sigterm_stops_it_cleanly(
         assert received[0]["authorization"] == credential
         assert received[0]["body"]["contribution_id"]
         # Both web workers and the worker process write metrics; /metrics adds them up.
-        _, text = call(base + "/metrics")
+        _, text = call(base + "/metrics", token=METRICS_TOKEN)
         assert 'jg_contributions_total{instance="weekly-raffle"} 2.0' in text.splitlines()
 
         processes = descendants(honcho.pid)

@@ -20,7 +20,7 @@ from quart.testing import QuartClient
 from app.clock import now_ms
 from app.services import Services, admin, lifecycle, raffles
 from app.store import keys
-from tests.conftest import DEMO, RIVAL, auth, load_demo
+from tests.conftest import DEMO, PLATFORM, RIVAL, auth, load_demo
 from tests.support.http import bet, expect, post
 from tests.test_raffle_rounds import HOUR, Clock, get_round, raffle, recompute
 
@@ -208,7 +208,8 @@ async def test_an_operator_reads_and_recomputes_a_round_with_others_players_mask
     clock: Clock,
 ) -> None:
     start = clock.now
-    await expect(await post(client, "/admin/instances", shared("both"), headers), 201)
+    platform = auth(gateway, PLATFORM)  # an instance shared by two operators is the platform's
+    await expect(await post(client, "/admin/instances", shared("both"), platform), 201)
     await expect(await post(client, "/admin/instances", raffle("demo-only"), headers), 201)
     opened = await operator_round(client, rival, "both", 1)
     assert opened["status"] == "open" and len(opened["commitment"]) == 64
@@ -219,7 +220,7 @@ async def test_an_operator_reads_and_recomputes_a_round_with_others_players_mask
         await bet(client, rival, "both", player, wager, brand="rival:main")
     clock.now = start + HOUR
     assert ("draw", "both@1") in await gateway.lifecycle.run_due()
-    full = await get_round(client, headers, "both", 1)
+    full = await get_round(client, platform, "both", 1)
     for viewer, operator_id in ((headers, "demo"), (rival, "rival")):
         seen = await operator_round(client, viewer, "both", 1)
         assert "by" not in seen

@@ -52,8 +52,10 @@ async def listing(client: QuartClient, headers: dict[str, str], path: str, **que
     return await expect(await client.get(path, query_string=query, headers=headers), 200)
 
 
-async def test_the_three_views_of_one_player(client: QuartClient, headers: dict[str, str]) -> None:
-    await create_instance(client, headers, raffle("r1"))
+async def test_the_three_views_of_one_player(
+    client: QuartClient, platform_auth: dict[str, str], headers: dict[str, str]
+) -> None:
+    await create_instance(client, platform_auth, raffle("r1"))
     await bet(client, headers, "r1", "p1", "2.50")
     await bet(client, headers, "r1", "p1", "0.75")  # 3.25: 3 tickets, 0.25 carried
     await bet(client, headers, "r1", "p2", "0.40")  # no ticket yet
@@ -71,26 +73,31 @@ async def test_the_three_views_of_one_player(client: QuartClient, headers: dict[
 
 
 async def test_the_player_in_every_active_raffle(
-    client: QuartClient, headers: dict[str, str]
+    client: QuartClient, platform_auth: dict[str, str], headers: dict[str, str]
 ) -> None:
     for instance_id in ("a", "b", "paused", "other-brand"):
         brands = ["demo:brand2"] if instance_id == "other-brand" else list(BRANDS)
-        await create_instance(client, headers, raffle(instance_id, allowed_brands=brands))
-    await create_instance(client, headers, instance("plain"))
+        await create_instance(client, platform_auth, raffle(instance_id, allowed_brands=brands))
+    await create_instance(client, platform_auth, instance("plain"))
     for instance_id in ("a", "b", "paused"):
         await bet(client, headers, instance_id, "p1", "4")
     await bet(client, headers, "plain", "p1", "4")
-    await set_status(client, headers, "paused", "pause")
+    await set_status(client, platform_auth, "paused", "pause")
     found = await listing(client, headers, f"{TICKETS}/brand/demo:brand1/p1")
     assert sorted((r["instance_id"], r["ticket_count"]) for r in found) == [("a", 4), ("b", 4)]
     assert await listing(client, headers, f"{TICKETS}/brand/demo:brand2/p1") == []
 
 
 async def test_another_operators_players_are_never_listed(
-    client: QuartClient, headers: dict[str, str], rival: dict[str, str]
+    client: QuartClient,
+    platform_auth: dict[str, str],
+    headers: dict[str, str],
+    rival: dict[str, str],
 ) -> None:
-    await create_instance(client, headers, raffle("shared"))
-    await create_instance(client, headers, raffle("demo-only", allowed_brands=["demo:brand1"]))
+    await create_instance(client, platform_auth, raffle("shared"))
+    await create_instance(
+        client, platform_auth, raffle("demo-only", allowed_brands=["demo:brand1"])
+    )
     await bet(client, headers, "shared", "d1", "5")
     await bet(client, rival, "shared", "r1", "7", brand="rival:main")
     mine = await listing(client, headers, f"{TICKETS}/shared")
@@ -108,7 +115,7 @@ async def test_another_operators_players_are_never_listed(
     # An instance none of the caller's brands plays does not exist for it.
     await expect(await client.get(f"{TICKETS}/demo-only", headers=rival), 404, "INSTANCE_NOT_FOUND")
     # A jackpot without a raffle has no tickets.
-    await create_instance(client, headers, instance("plain"))
+    await create_instance(client, platform_auth, instance("plain"))
     await expect(await client.get(f"{TICKETS}/plain", headers=headers), 404, "NOT_A_RAFFLE")
 
 
@@ -124,9 +131,12 @@ async def test_another_operators_players_are_never_listed(
     ],
 )
 async def test_bad_paging_is_a_400(
-    client: QuartClient, headers: dict[str, str], query: dict[str, str]
+    client: QuartClient,
+    platform_auth: dict[str, str],
+    headers: dict[str, str],
+    query: dict[str, str],
 ) -> None:
-    await create_instance(client, headers, raffle("r1"))
+    await create_instance(client, platform_auth, raffle("r1"))
     response = await client.get(f"{TICKETS}/r1", query_string=query, headers=headers)
     body = await expect(response, 400, "VALIDATION_ERROR")
     assert set(body["details"]) == set(query)
@@ -142,9 +152,12 @@ SORT_KEYS = {
 
 @pytest.mark.parametrize("redis_url", ["real"], indirect=True)
 async def test_paging_and_sorting_are_exact_over_thousands_of_players(
-    client: QuartClient, headers: dict[str, str], rival: dict[str, str]
+    client: QuartClient,
+    platform_auth: dict[str, str],
+    headers: dict[str, str],
+    rival: dict[str, str],
 ) -> None:
-    await create_instance(client, headers, raffle("big"))
+    await create_instance(client, platform_auth, raffle("big"))
     rng = random.Random(7)
     expected: dict[tuple[str, str], int] = {}
     for n in range(2000):

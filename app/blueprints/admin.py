@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from marshmallow import fields, validate
 from quart import Blueprint, Response
 
-from app.contract import Reply, declare
+from app.contract import Reply, Scope, View, declare
 from app.errors import APIError
 from app.http import no_content, principal, services
 from app.refusals import Code, Refused
@@ -38,6 +37,7 @@ from app.schemas.managers import (
     FailedQuerySchema,
     MeterQuerySchema,
     MeterReportSchema,
+    OperatorQuerySchema,
     ReconciliationSchema,
     RedeliveredSchema,
     RejectionSchema,
@@ -46,19 +46,29 @@ from app.schemas.managers import (
     WithheldQuerySchema,
 )
 from app.schemas.raffles import RaffleRoundSchema
+from app.services.scope import records_operator
 from app.services.treasury import meter_report_csv, utc_day
 
 blueprint = Blueprint("admin", __name__, url_prefix="/admin")
 
 STATUS_ACTIONS = ("activate", "pause", "resume", "terminate")
-ADMIN = "admin"
 TAG = "Admin"
-# Every route of this blueprint: listed under Admin, for tokens with the admin role.
-admin_only = functools.partial(declare, tag=TAG, role=ADMIN)
+PLATFORM, OPERATOR = Scope.PLATFORM, Scope.OPERATOR
+
+
+def admin_route(summary: str, *, scope: Scope, **declared: Any) -> Callable[[View], View]:
+    """Every route of this blueprint: listed under Admin, with the scope it reaches (its
+    role follows from it). The app refuses to build with an /admin route that has none."""
+    return declare(summary, tag=TAG, scope=scope, **declared)
+
+
 INSTANCE_ID = fields.String(validate=validate.Length(1, 64))
 NO_CONTENT = Reply("Deleted; no body.")
+# An instance shared by several operators, or a platform account: the platform manages it.
+SHARED = Code.PLATFORM_REQUIRED
 RAFFLE_DRAW_REFUSALS = (
     Code.INSTANCE_NOT_FOUND,
+    SHARED,
     Code.NOT_A_RAFFLE,
     Code.NO_OPEN_ROUND,
     Code.ROUND_NOT_CLOSED,
@@ -93,25 +103,32 @@ class LedgerQuerySchema(StrictSchema):
     count = fields.Integer(load_default=100, validate=validate.Range(1, 1000))
 
 
+class AuditQuerySchema(LedgerQuerySchema, OperatorQuerySchema):
+    pass
+
+
 @blueprint.before_request
 async def require_admin() -> None:
-    # Also declared per route (role="admin"); this keeps any route of the blueprint closed.
+    # Also declared per route (its scope); this keeps any route of the blueprint closed.
     if not principal().is_admin:
         raise APIError(403, "ADMIN_REQUIRED", "This operation needs a token with the admin role.")
 
 
 @blueprint.get("/operators")
-@admin_only(
-    "List the operators and their brands (never their callback secrets).",
+@admin_route(
+    "List the operators the caller sees (its own; all for the platform) and their brands "
+    "(never their callback secrets).",
+    scope=OPERATOR,
     responses={200: OperatorViewSchema(many=True)},
 )
 async def list_operators() -> list[Any]:
-    return await services().admin.operators()
+    return await services().admin.operators(principal())
 
 
 @blueprint.post("/operators")
-@admin_only(
+@admin_route(
     "Create or replace an operator and its brands.",
+    scope=PLATFORM,
     body=OperatorSchema(),
     responses={200: OperatorViewSchema},
 )
@@ -120,8 +137,9 @@ async def put_operator(body: dict[str, Any]) -> tuple[dict[str, Any], int]:
 
 
 @blueprint.post("/operators/<operator_id>/callback-secret")
-@admin_only(
+@admin_route(
     "Rotate an operator's callback secret: a new one is generated and shown this once.",
+    scope=OPERATOR,
     path={"operator_id": Id()},
     responses={200: CallbackSecretSchema},
     refusals=(Code.OPERATOR_NOT_FOUND,),
@@ -131,20 +149,23 @@ async def rotate_callback_secret(operator_id: str) -> dict[str, Any]:
 
 
 @blueprint.get("/accounts")
-@admin_only(
-    "List the service accounts (never their passwords).",
+@admin_route(
+    "List the service accounts of the caller's operator (all for the platform), never "
+    "their passwords.",
+    scope=OPERATOR,
     responses={200: AccountViewSchema(many=True)},
 )
 async def list_accounts() -> list[Any]:
-    return await services().admin.accounts()
+    return await services().admin.accounts(principal())
 
 
 @blueprint.post("/accounts")
-@admin_only(
+@admin_route(
     "Create a service account with a password and roles.",
+    scope=OPERATOR,
     body=AccountSchema(),
     responses={201: Reply("Created.", schema=AccountViewSchema)},
-    refusals=(Code.INVALID_REFERENCE, Code.ACCOUNT_EXISTS),
+    refusals=(Code.OPERATOR_FORBIDDEN, SHARED, Code.INVALID_REFERENCE, Code.ACCOUNT_EXISTS),
 )
 async def create_account(body: dict[str, Any]) -> tuple[dict[str, Any], int]:
     created = await services().admin.create_account(
@@ -154,11 +175,12 @@ async def create_account(body: dict[str, Any]) -> tuple[dict[str, Any], int]:
 
 
 @blueprint.delete("/accounts/<username>")
-@admin_only(
+@admin_route(
     "Delete a service account.",
+    scope=OPERATOR,
     path={"username": Id()},
     responses={204: NO_CONTENT},
-    refusals=(Code.ACCOUNT_NOT_FOUND,),
+    refusals=(Code.ACCOUNT_NOT_FOUND, SHARED),
 )
 async def delete_account(username: str) -> Response:
     await services().admin.delete_account(username, by=principal())
@@ -166,20 +188,22 @@ async def delete_account(username: str) -> Response:
 
 
 @blueprint.patch("/accounts/<username>")
-@admin_only(
+@admin_route(
     "Change an account's roles; the tokens already issued to it are revoked.",
+    scope=OPERATOR,
     path={"username": Id()},
     body=AccountRolesSchema(),
     responses={200: AccountViewSchema},
-    refusals=(Code.ACCOUNT_NOT_FOUND,),
+    refusals=(Code.ACCOUNT_NOT_FOUND, SHARED),
 )
 async def set_account_roles(username: str, body: dict[str, Any]) -> dict[str, Any]:
     return await services().admin.set_roles(username, body["roles"], by=principal())
 
 
 @blueprint.get("/currencies")
-@admin_only(
+@admin_route(
     "Read the currencies: base, multipliers, minor-unit digits, brand overrides.",
+    scope=PLATFORM,
     responses={200: CurrenciesSchema},
     refusals=(Code.CURRENCIES_NOT_CONFIGURED,),
 )
@@ -191,8 +215,9 @@ async def get_currencies() -> dict[str, Any]:
 
 
 @blueprint.put("/currencies")
-@admin_only(
+@admin_route(
     "Replace the currencies.",
+    scope=PLATFORM,
     body=CurrenciesSchema(),
     rules=CURRENCY_RULES,
     responses={200: CurrenciesSchema},
@@ -203,28 +228,31 @@ async def put_currencies(body: dict[str, Any]) -> dict[str, Any]:
 
 
 @blueprint.get("/sources")
-@admin_only(
-    "List every source.",
+@admin_route(
+    "List the sources of the caller's operator's brands (all for the platform).",
+    scope=OPERATOR,
     responses={200: SourceSchema(many=True)},
 )
 async def list_sources() -> list[Any]:
-    return (await services().config.get()).sources
+    return await services().admin.sources(principal())
 
 
 @blueprint.post("/sources")
-@admin_only(
+@admin_route(
     "Create or replace a source and the instances it offers.",
+    scope=OPERATOR,
     body=SourceSchema(),
     responses={200: SourceSchema},
-    refusals=(Code.INVALID_REFERENCE,),
+    refusals=(Code.OPERATOR_FORBIDDEN, Code.INVALID_REFERENCE),
 )
 async def put_source(body: dict[str, Any]) -> dict[str, Any]:
     return await services().admin.put_source(body, by=principal())
 
 
 @blueprint.delete("/sources/<owner_id>/<source_id>")
-@admin_only(
+@admin_route(
     "Delete a source.",
+    scope=OPERATOR,
     path={"owner_id": fields.String(validate=validate.Length(1, 130)), "source_id": Id()},
     responses={204: NO_CONTENT},
     refusals=(Code.SOURCE_NOT_FOUND,),
@@ -235,24 +263,27 @@ async def delete_source(owner_id: str, source_id: str) -> Response:
 
 
 @blueprint.get("/instances")
-@admin_only(
-    "List every instance with its live status, pots and money totals.",
+@admin_route(
+    "List the instances the caller's operator's brands may play (all for the platform) "
+    "with their live status, pots and money totals.",
+    scope=OPERATOR,
     responses={200: InstanceStateSchema(many=True)},
 )
 async def list_instances() -> list[Any]:
-    return await services().admin.instances()
+    return await services().admin.instances(principal())
 
 
 @blueprint.post("/instances")
-@admin_only(
+@admin_route(
     "Create an instance from a definition (an identical repeat changes nothing).",
+    scope=OPERATOR,
     body=InstanceSchema(),
     rules=INSTANCE_RULES,
     responses={
         200: Reply("An identical instance already exists; nothing changed.", InstanceSchema),
         201: Reply("Created.", schema=InstanceSchema),
     },
-    refusals=(Code.INVALID_REFERENCE, Code.INSTANCE_EXISTS),
+    refusals=(Code.OPERATOR_FORBIDDEN, Code.INVALID_REFERENCE, Code.INSTANCE_EXISTS),
 )
 async def create_instance(body: dict[str, Any]) -> tuple[dict[str, Any], int]:
     definition, created = await services().admin.create_instance(body, by=principal())
@@ -260,14 +291,15 @@ async def create_instance(body: dict[str, Any]) -> tuple[dict[str, Any], int]:
 
 
 @blueprint.get("/instances/<instance_id>")
-@admin_only(
+@admin_route(
     "Read an instance: its definition, live status, pots, reserves and money totals.",
+    scope=OPERATOR,
     path={"instance_id": INSTANCE_ID},
     responses={200: InstanceStateSchema},
     refusals=(Code.INSTANCE_NOT_FOUND,),
 )
 async def get_instance(instance_id: str) -> dict[str, Any]:
-    return await services().admin.instance(instance_id)
+    return await services().admin.instance(instance_id, principal())
 
 
 def _status_route(action: str) -> Callable[..., Awaitable[dict[str, Any]]]:
@@ -276,11 +308,12 @@ def _status_route(action: str) -> Callable[..., Awaitable[dict[str, Any]]]:
         return {"instance_id": instance_id, "status": status}
 
     change_status.__name__ = f"{action}_instance"
-    return admin_only(
+    return admin_route(
         f"{action.capitalize()} an instance.",
+        scope=OPERATOR,
         path={"instance_id": INSTANCE_ID},
         responses={200: StatusChangeSchema},
-        refusals=(Code.INSTANCE_NOT_FOUND, Code.INVALID_TRANSITION),
+        refusals=(Code.INSTANCE_NOT_FOUND, SHARED, Code.INVALID_TRANSITION),
     )(change_status)
 
 
@@ -292,38 +325,46 @@ for _action in STATUS_ACTIONS:
 
 
 @blueprint.post("/instances/<instance_id>/draw")
-@admin_only(
+@admin_route(
     "Draw a raffle's ended round now and open the next (the scheduler does it at the end).",
+    scope=OPERATOR,
     path={"instance_id": INSTANCE_ID},
     responses={200: RaffleRoundSchema},
     refusals=RAFFLE_DRAW_REFUSALS,
 )
 async def draw_round(instance_id: str) -> Any:
+    await services().treasury.instance(principal(), instance_id, own=True)
     return await services().raffles.draw(instance_id, principal().username)
 
 
 @blueprint.get("/instances/<instance_id>/rounds/<round_id>")
-@admin_only(
+@admin_route(
     "Read a raffle round: a drawn one with everything needed to recompute its winners (seed, "
     "random numbers, winners, ticket snapshot and its hash), or the open one's commitment.",
+    scope=OPERATOR,
     path={"instance_id": INSTANCE_ID, "round_id": fields.Integer(validate=validate.Range(1))},
     responses={200: RaffleRoundSchema},
-    refusals=(Code.INSTANCE_NOT_FOUND, Code.NOT_A_RAFFLE, Code.ROUND_NOT_FOUND),
+    refusals=(Code.INSTANCE_NOT_FOUND, SHARED, Code.NOT_A_RAFFLE, Code.ROUND_NOT_FOUND),
 )
 async def raffle_round(instance_id: str, round_id: int) -> Any:
+    # Every player's key unmasked: an instance shared with other operators is the platform's.
+    await services().treasury.instance(principal(), instance_id, own=True)
     return await services().raffles.round(instance_id, round_id)
 
 
 @blueprint.get("/instances/<instance_id>/ledger")
-@admin_only(
+@admin_route(
     "Read an instance's ledger, a page at a time, oldest first.",
+    scope=OPERATOR,
     path={"instance_id": INSTANCE_ID},
     query=LedgerQuerySchema(),
     responses={200: LedgerPageSchema},
-    refusals=(Code.INSTANCE_NOT_FOUND,),
+    refusals=(Code.INSTANCE_NOT_FOUND, SHARED),
 )
 async def ledger(instance_id: str, query: dict[str, Any]) -> dict[str, Any]:
-    entries = await services().admin.ledger(instance_id, query["after"], query["count"])
+    entries = await services().admin.ledger(
+        instance_id, query["after"], query["count"], principal()
+    )
     return {
         "entries": [{"id": entry_id, **fields} for entry_id, fields in entries],
         "next": entries[-1][0] if len(entries) == query["count"] else None,
@@ -332,8 +373,9 @@ async def ledger(instance_id: str, query: dict[str, Any]) -> dict[str, Any]:
 
 # -- managers' operations ---------------------------------------------------------------
 @blueprint.post("/instances/<instance_id>/boosts")
-@admin_only(
+@admin_route(
     "Seed boost: add operator money to a pot's reserve (default) or value.",
+    scope=OPERATOR,
     path={"instance_id": INSTANCE_ID},
     body=BoostSchema(),
     responses={
@@ -342,6 +384,7 @@ async def ledger(instance_id: str, query: dict[str, Any]) -> dict[str, Any]:
     },
     refusals=(
         Code.INSTANCE_NOT_FOUND,
+        SHARED,
         Code.POT_NOT_FOUND,
         Code.INSTANCE_TERMINATED,
         Code.POT_NOT_PROGRESSIVE,
@@ -355,8 +398,9 @@ async def boost(instance_id: str, body: dict[str, Any]) -> tuple[dict[str, Any],
 
 
 @blueprint.get("/instances/<instance_id>/reconciliation")
-@admin_only(
+@admin_route(
     "Replay the instance's ledger from its start against the live state, to the micro-unit.",
+    scope=OPERATOR,
     path={"instance_id": INSTANCE_ID},
     responses={200: ReconciliationSchema},
     refusals=(Code.INSTANCE_NOT_FOUND,),
@@ -367,8 +411,9 @@ async def reconciliation(instance_id: str) -> dict[str, Any]:
 
 
 @blueprint.get("/instances/<instance_id>/meters")
-@admin_only(
+@admin_route(
     "Meter report of an instance and its pots (JSON; CSV with format=csv).",
+    scope=OPERATOR,
     path={"instance_id": INSTANCE_ID},
     query=MeterQuerySchema(),
     responses={200: Reply("The report.", schema=MeterReportSchema, text_types=("text/csv",))},
@@ -394,51 +439,62 @@ async def meter_report(instance_id: str, query: dict[str, Any]) -> Any:
 
 
 @blueprint.get("/callbacks/failed")
-@admin_only(
-    "Callback deliveries of the caller's operator that exhausted their retries.",
+@admin_route(
+    "Callback deliveries of an operator (the caller's by default) that exhausted their retries.",
+    scope=OPERATOR,
     query=FailedQuerySchema(),
     responses={200: FailedDeliveriesSchema},
+    refusals=(Code.OPERATOR_FORBIDDEN,),
 )
 async def failed_callbacks(query: dict[str, Any]) -> dict[str, Any]:
-    failed = await services().deliveries.failed(principal().operator_id, query["limit"])
+    operator_id = records_operator(principal(), query["operator_id"])
+    failed = await services().deliveries.failed(operator_id, query["limit"])
     return FailedDeliveriesSchema().dump({"deliveries": failed})
 
 
 @blueprint.post("/callbacks/failed/<delivery_id>/redeliver")
-@admin_only(
+@admin_route(
     "Queue a failed callback again, with the same delivery id and body.",
+    scope=OPERATOR,
     path={"delivery_id": Id()},
+    query=OperatorQuerySchema(),
     responses={202: Reply("Queued.", schema=FailedDeliverySchema)},
-    refusals=(Code.DELIVERY_NOT_FOUND, Code.QUEUE_UNAVAILABLE),
+    refusals=(Code.OPERATOR_FORBIDDEN, Code.DELIVERY_NOT_FOUND, Code.QUEUE_UNAVAILABLE),
 )
-async def redeliver_callback(delivery_id: str) -> tuple[dict[str, Any], int]:
+async def redeliver_callback(delivery_id: str, query: dict[str, Any]) -> tuple[dict[str, Any], int]:
     caller = principal()
-    record = await services().deliveries.redeliver(caller, caller.operator_id, delivery_id)
+    operator_id = records_operator(caller, query["operator_id"])
+    record = await services().deliveries.redeliver(caller, operator_id, delivery_id)
     return FailedDeliverySchema().dump(record), 202
 
 
 @blueprint.post("/callbacks/failed/redeliver")
-@admin_only(
-    "Queue every failed callback of the caller's operator again.",
+@admin_route(
+    "Queue every failed callback of an operator (the caller's by default) again.",
+    scope=OPERATOR,
+    query=OperatorQuerySchema(),
     responses={202: Reply("Queued.", schema=RedeliveredSchema)},
-    refusals=(Code.QUEUE_UNAVAILABLE,),
+    refusals=(Code.OPERATOR_FORBIDDEN, Code.QUEUE_UNAVAILABLE),
 )
-async def redeliver_all_callbacks() -> tuple[dict[str, Any], int]:
+async def redeliver_all_callbacks(query: dict[str, Any]) -> tuple[dict[str, Any], int]:
     caller = principal()
-    redelivered = await services().deliveries.redeliver_all(caller, caller.operator_id)
+    operator_id = records_operator(caller, query["operator_id"])
+    redelivered = await services().deliveries.redeliver_all(caller, operator_id)
     return RedeliveredSchema().dump({"redelivered": redelivered}), 202
 
 
 @blueprint.get("/wins/withheld")
-@admin_only(
-    "Withheld wins of the caller's operator waiting for a decision, oldest first.",
+@admin_route(
+    "Withheld wins of an operator (the caller's by default) waiting for a decision, oldest first.",
+    scope=OPERATOR,
     query=WithheldQuerySchema(),
     responses={200: WithheldPageSchema},
-    refusals=(Code.INSTANCE_NOT_FOUND,),
+    refusals=(Code.OPERATOR_FORBIDDEN, Code.INSTANCE_NOT_FOUND),
 )
 async def withheld_wins(query: dict[str, Any]) -> dict[str, Any]:
     caller = principal()
-    page = await services().treasury.withheld_wins(caller, caller.operator_id, **query)
+    operator_id = records_operator(caller, query.pop("operator_id"))
+    page = await services().treasury.withheld_wins(caller, operator_id, **query)
     return WithheldPageSchema().dump(page)
 
 
@@ -467,8 +523,9 @@ def _decision_route(verb: str) -> Callable[..., Awaitable[dict[str, Any]]]:
 
     decide.__name__ = f"{verb}_win"
     summary, body_schema = DECISIONS[verb]
-    return admin_only(
+    return admin_route(
         summary,
+        scope=OPERATOR,
         path=WIN_PATH,
         body=body_schema(),
         responses={200: WinViewSchema},
@@ -485,15 +542,16 @@ for _verb in DECISIONS:
 
 
 @blueprint.get("/audit")
-@admin_only(
-    "The audit trail of the caller's operator, oldest first, a page at a time.",
-    query=LedgerQuerySchema(),
+@admin_route(
+    "The audit trail of an operator (the caller's by default), oldest first, a page at a time.",
+    scope=OPERATOR,
+    query=AuditQuerySchema(),
     responses={200: AuditPageSchema},
+    refusals=(Code.OPERATOR_FORBIDDEN,),
 )
 async def audit(query: dict[str, Any]) -> dict[str, Any]:
-    entries = await services().admin.audit.page(
-        principal().operator_id, query["after"], query["count"]
-    )
+    operator_id = records_operator(principal(), query["operator_id"])
+    entries = await services().admin.audit.page(operator_id, query["after"], query["count"])
     return AuditPageSchema().dump(
         {"entries": entries, "next": entries[-1]["id"] if len(entries) == query["count"] else None}
     )

@@ -4,16 +4,18 @@ GET /metrics (Prometheus text)."""
 from __future__ import annotations
 
 import functools
+import hmac
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from marshmallow import fields
-from quart import Blueprint, Response
+from quart import Blueprint, Response, request
 
 from app.contract import Reply, declare
+from app.errors import APIError
 from app.http import services
 from app.metrics import CONTENT_TYPE
-from app.schemas.common import StrictSchema
+from app.schemas.common import ErrorSchema, StrictSchema
 
 blueprint = Blueprint("health", __name__)
 
@@ -69,11 +71,29 @@ async def ready() -> tuple[dict[str, Any], int]:
 @blueprint.get("/metrics")
 @declare(
     "Read the server's metrics in the Prometheus text format.",
+    description="Without a token: the series that name no operator. With `Authorization: "
+    "Bearer <METRICS_TOKEN>` (a setting): also the series per instance and pot "
+    "(contributions, wins, pot values).",
     tag="Health",
     public=True,
-    responses={200: Reply("Prometheus text exposition format.", content_type="text/plain")},
+    responses={
+        200: Reply("Prometheus text exposition format.", content_type="text/plain"),
+        401: Reply("A bearer token that is not METRICS_TOKEN (INVALID_TOKEN).", ErrorSchema),
+    },
 )
 async def metrics() -> Response:
     gateway = services()
+    per_instance = _bears_metrics_token(gateway.settings.metrics_token)
     await gateway.refresh_gauges()
-    return Response(gateway.metrics.render(), content_type=CONTENT_TYPE)
+    return Response(gateway.metrics.render(per_instance=per_instance), content_type=CONTENT_TYPE)
+
+
+def _bears_metrics_token(expected: str) -> bool:
+    """Whether the scrape bears METRICS_TOKEN; a bearer token that is not it is a 401 (a
+    scraper set up wrong hears of it rather than silently losing series)."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer":
+        return False
+    if not expected or not hmac.compare_digest(token.strip().encode(), expected.encode()):
+        raise APIError(401, "INVALID_TOKEN", "The bearer token is not the metrics token.")
+    return True

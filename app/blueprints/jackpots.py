@@ -66,6 +66,9 @@ REPLAYED = Reply(
 )
 V2_RULES = {"owner_id": "when both are given, owner_id equals operator_id."}
 SCOPE = (Code.OPERATOR_FORBIDDEN, Code.BRAND_NOT_FOUND)
+# Contributing and opting in: an operator's backend (a token with only `admin` or `platform`
+# manages, it does not play).
+OPERATOR = "operator"
 INSTANCE_STATE = (
     Code.INSTANCE_NOT_ACTIVE,
     Code.INSTANCE_NOT_STARTED,
@@ -156,6 +159,7 @@ V1_RESPONSES = {
 @blueprint.post("/jackpots/contribute")
 @declare(
     "Contribute a player's side bet to one instance.",
+    role=OPERATOR,
     tag="Contributions",
     body=ContributeSchema(),
     responses=V1_RESPONSES,
@@ -168,6 +172,7 @@ async def contribute(body: dict[str, Any]) -> Any:
 @blueprint.post("/jackpots/contribute/source")
 @declare(
     "Contribute a player's side bet to the instance a source offers the player.",
+    role=OPERATOR,
     tag="Contributions",
     body=ContributeBySourceSchema(),
     responses=V1_RESPONSES,
@@ -180,6 +185,7 @@ async def contribute_by_source(body: dict[str, Any]) -> Any:
 @blueprint.post("/v2/jackpots/contribute")
 @declare(
     "Contribute to a target instance or source and to the instances linked to it.",
+    role=OPERATOR,
     tag="v2",
     body=ContributeV2Schema(),
     rules=V2_RULES,
@@ -241,6 +247,7 @@ async def recorded_contribution(query: dict[str, Any]) -> Any:
 @blueprint.post("/jackpots/optin")
 @declare(
     "Opt a player in to an instance (with an optional preferred contribution), or out.",
+    role=OPERATOR,
     tag="Opt-in",
     body=OptInSchema(),
     responses={
@@ -256,6 +263,7 @@ async def opt_in(body: dict[str, Any]) -> Any:
 @blueprint.post("/v2/jackpots/optin")
 @declare(
     "Opt a player in to or out of a target instance or source, optionally with its links.",
+    role=OPERATOR,
     tag="v2",
     body=OptInV2Schema(),
     rules={"owner_id": V2_RULES["owner_id"]},

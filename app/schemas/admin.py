@@ -42,8 +42,12 @@ class OperatorSchema(StrictSchema):
     brands = fields.List(
         Id(),
         required=True,
-        validate=validate.Length(min=1, max=1000),
-        metadata={"uniqueItems": True},
+        validate=validate.Length(max=1000),
+        metadata={
+            "uniqueItems": True,
+            "description": "None for an operator that plays no jackpot (the provider's own, "
+            "which its platform accounts belong to).",
+        },
     )
     callback_secret = fields.String(
         load_default=None,

@@ -160,7 +160,19 @@ class MeterReportSchema(StrictSchema):
     pots = fields.List(fields.Nested(PotMetersSchema))
 
 
-class FailedQuerySchema(StrictSchema):
+class OperatorQuerySchema(StrictSchema):
+    """Whose records (failed callbacks, withheld wins, audit trail) a request reaches."""
+
+    operator_id = Id(
+        load_default=None,
+        metadata={
+            "description": "The operator; default: the caller's. Another operator's needs the "
+            "platform role (else 403 OPERATOR_FORBIDDEN)."
+        },
+    )
+
+
+class FailedQuerySchema(OperatorQuerySchema):
     limit = fields.Integer(load_default=100, validate=validate.Range(1, 1000))
 
 
@@ -184,7 +196,7 @@ class RedeliveredSchema(StrictSchema):
     redelivered = fields.List(fields.String(), metadata={"description": "delivery ids queued"})
 
 
-class WithheldQuerySchema(StrictSchema):
+class WithheldQuerySchema(OperatorQuerySchema):
     instance_id = Id(load_default=None)
     limit = fields.Integer(load_default=100, validate=validate.Range(1, 1000))
     offset = fields.Integer(load_default=0, validate=validate.Range(min=0))

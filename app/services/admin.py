@@ -21,13 +21,14 @@ from app.schemas.admin import (
     CurrenciesSchema,
     SourceSchema,
 )
-from app.security import Principal, hash_password, verify_password
+from app.security import PLATFORM, Principal, hash_password, verify_password
 from app.services.audit import CLI_ACTOR, AuditTrail, brand_operators
 from app.services.canonical import from_storage, same_meaning, to_storage
 from app.services.config import ConfigCache, ConfigSnapshot
 from app.services.draws import round_view
 from app.services.engine import compile_engine
 from app.services.raffles import RaffleService
+from app.services.scope import admin_instance, check_brands, check_operator, managed_instance
 from app.store import Refusal, ScriptRefusal, Store
 from app.triggers import initial_state
 
@@ -42,6 +43,10 @@ def account_view(account: dict[str, Any]) -> dict[str, Any]:
 
 def invalid_reference(where: str, message: str) -> Refused:
     return Refused(Code.INVALID_REFERENCE, message, {where: [message]})
+
+
+def platform_required(message: str) -> Refused:
+    return Refused(Code.PLATFORM_REQUIRED, message)
 
 
 @dataclass
@@ -128,14 +133,19 @@ class AdminService:
         view = operator_view(stored)
         return {**view, "callback_secret": secret} if generated else view
 
-    async def operators(self) -> list[dict[str, Any]]:
-        return [operator_view(op) for op in (await self._config.get()).operators.values()]
+    async def operators(self, by: Principal = CLI_ACTOR) -> list[dict[str, Any]]:
+        """The operators the caller sees: its own, or all for the platform role."""
+        return [
+            operator_view(op)
+            for op in (await self._config.get()).operators.values()
+            if by.sees(op["id"])
+        ]
 
     async def rotate_callback_secret(
         self, operator_id: str, *, by: Principal = CLI_ACTOR
     ) -> dict[str, Any]:
         operator = (await self._config.get()).operators.get(operator_id)
-        if operator is None:
+        if operator is None or not by.sees(operator_id):
             raise Refused(Code.OPERATOR_NOT_FOUND, f"Operator {operator_id} does not exist.")
         secret = new_secret()
         await self._write_operator({**operator, "callback_secret": secret}, by)
@@ -183,10 +193,21 @@ class AdminService:
             )
         return changed
 
+    async def sources(self, by: Principal = CLI_ACTOR) -> list[dict[str, Any]]:
+        """The sources the caller sees: its operator's brands', or all for the platform."""
+        return [
+            source
+            for source in (await self._config.get()).sources
+            if by.sees(source["owner_id"].partition(":")[0])
+        ]
+
     async def put_source(
         self, source: dict[str, Any], *, by: Principal = CLI_ACTOR
     ) -> dict[str, Any]:
-        self._check_source(source, await self._config.get())
+        config = await self._config.get()
+        check_brands(by, [source["owner_id"]])
+        self._check_source(source, config)
+        self._check_visible(by, f"sources.{source['source_id']}", source["instance_ids"], config)
         stored: dict[str, Any] = SourceSchema().dump(source)
         if await self._write_source(stored, by):
             await self._changed()
@@ -223,7 +244,9 @@ class AdminService:
     ) -> None:
         wanted = {"owner_id": owner_id, "source_id": source_id}
         before = self._find_source(await self._store.sources(), wanted)
-        if not await self._store.delete_source(owner_id, source_id):
+        if not by.sees(owner_id.partition(":")[0]) or not await self._store.delete_source(
+            owner_id, source_id
+        ):
             raise Refused(Code.SOURCE_NOT_FOUND, f"Source {owner_id}/{source_id} does not exist.")
         await self.audit.record(
             by,
@@ -244,6 +267,9 @@ class AdminService:
         by: Principal = CLI_ACTOR,
     ) -> dict[str, Any]:
         config = await self._config.get()
+        if not by.sees(operator_id):
+            check_operator(by, operator_id)
+        self._check_roles(by, roles)
         if operator_id not in config.operators:
             raise invalid_reference("operator_id", f"Operator {operator_id} does not exist.")
         if await self._store.account(username) is not None:
@@ -267,12 +293,31 @@ class AdminService:
         await self._store.put_account(account)
         return account_view(account)
 
-    async def accounts(self) -> list[dict[str, Any]]:
-        return [account_view(account) for account in await self._store.accounts()]
+    async def accounts(self, by: Principal = CLI_ACTOR) -> list[dict[str, Any]]:
+        """The accounts the caller sees: its operator's, or all for the platform role."""
+        return [
+            account_view(account)
+            for account in await self._store.accounts()
+            if by.sees(account["operator_id"])
+        ]
+
+    async def _managed_account(self, username: str, by: Principal) -> dict[str, Any]:
+        """An account the caller may change: its operator's (another operator's is unknown);
+        one with the platform role, only by the platform."""
+        account = await self._store.account(username)
+        if account is None or not by.sees(account["operator_id"]):
+            raise Refused(Code.ACCOUNT_NOT_FOUND, f"Account {username} does not exist.")
+        self._check_roles(by, account["roles"])
+        return account
+
+    @staticmethod
+    def _check_roles(by: Principal, roles: list[str]) -> None:
+        if PLATFORM in roles and not by.is_platform:
+            raise platform_required("Only the platform role manages accounts with that role.")
 
     async def delete_account(self, username: str, *, by: Principal = CLI_ACTOR) -> None:
-        account = await self._store.account(username)
-        if account is None or not await self._store.delete_account(username):
+        account = await self._managed_account(username, by)
+        if not await self._store.delete_account(username):
             raise Refused(Code.ACCOUNT_NOT_FOUND, f"Account {username} does not exist.")
         await self.audit.record(
             by,
@@ -286,9 +331,8 @@ class AdminService:
     async def set_roles(
         self, username: str, roles: list[str], *, by: Principal = CLI_ACTOR
     ) -> dict[str, Any]:
-        account = await self._store.account(username)
-        if account is None:
-            raise Refused(Code.ACCOUNT_NOT_FOUND, f"Account {username} does not exist.")
+        account = await self._managed_account(username, by)
+        self._check_roles(by, roles)
         changed = {**account, "roles": sorted(set(roles))}
         if changed != account:
             await self._store.put_account(changed)
@@ -316,8 +360,22 @@ class AdminService:
         if definition["id"] is None:
             definition = {**definition, "id": str(uuid.uuid4())}
         config = await self._config.get()
+        check_brands(by, definition["allowed_brands"])
         self._check_instance(definition, config)
+        where = f"instances.{definition['id']}"
+        self._check_visible(by, where, definition["linked_instances"], config)
         return await self._write_instance(definition, by)
+
+    @staticmethod
+    def _check_visible(
+        by: Principal, where: str, instance_ids: list[str], config: ConfigSnapshot
+    ) -> None:
+        """Instances named in a body: another operator's is as unknown as a missing one."""
+        for instance_id in instance_ids:
+            try:
+                admin_instance(by, config.instances.get(instance_id), instance_id, own=False)
+            except Refused:
+                raise invalid_reference(where, f"Instance {instance_id} does not exist.") from None
 
     async def _write_instance(
         self, definition: dict[str, Any], by: Principal
@@ -364,6 +422,7 @@ class AdminService:
             await self._store.schedule("terminate", definition["id"], definition["timestamp_end"])
 
     async def set_status(self, instance_id: str, action: str, by: Principal) -> str:
+        await managed_instance(self._config, by, instance_id, own=True)
         before = (await self._store.statuses([instance_id])).get(instance_id)
         try:
             status = await self._store.set_status(
@@ -392,32 +451,34 @@ class AdminService:
         await self._changed()
         return status
 
-    async def instance(self, instance_id: str) -> dict[str, Any]:
+    async def instance(self, instance_id: str, by: Principal = CLI_ACTOR) -> dict[str, Any]:
         """The definition with its live status, pot balances, reserves and money totals."""
-        config = await self._config.get()
-        definition = config.instances.get(instance_id)
+        definition = await managed_instance(self._config, by, instance_id, own=False)
         states = await self._store.states([instance_id])
-        if definition is None or instance_id not in states:
-            # The cache may predate the instance: fall back to Redis before saying 404.
-            stored = (await self._store.definitions([instance_id])).get(instance_id)
-            definition = None if stored is None else from_storage(stored)
-        if definition is None or instance_id not in states:
+        if instance_id not in states:
             raise Refused(Code.INSTANCE_NOT_FOUND, f"Instance {instance_id} does not exist.")
         return self._view(definition, states[instance_id])
 
-    async def instances(self) -> list[dict[str, Any]]:
+    async def instances(self, by: Principal = CLI_ACTOR) -> list[dict[str, Any]]:
+        """The instances the caller reads: those its operator's brands may play, or all."""
         config = await self._config.get()
-        states = await self._store.states(list(config.instances))
+        visible = {
+            instance_id: definition
+            for instance_id, definition in config.instances.items()
+            if by.is_platform or by.operator_id in brand_operators(definition["allowed_brands"])
+        }
+        states = await self._store.states(list(visible))
         return [
             self._view(definition, states[instance_id])
-            for instance_id, definition in config.instances.items()
+            for instance_id, definition in visible.items()
             if instance_id in states
         ]
 
     async def ledger(
-        self, instance_id: str, after: str, count: int
+        self, instance_id: str, after: str, count: int, by: Principal = CLI_ACTOR
     ) -> list[tuple[str, dict[str, str]]]:
-        await self.instance(instance_id)  # 404 for an unknown instance
+        """A page of the ledger: per-player entries, so a shared instance's is the platform's."""
+        await managed_instance(self._config, by, instance_id, own=True)
         return await self._store.ledger(instance_id, after=after, count=count)
 
     @staticmethod

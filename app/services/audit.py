@@ -21,8 +21,9 @@ SECRETS = frozenset({"callback_secret", "password", "password_hash"})
 REDACTED = "[redacted]"
 
 # Who acts when no token does: the command line and the scheduler.
-CLI_ACTOR = Principal("cli", "", ("admin",))
-SCHEDULER_ACTOR = Principal("scheduler", "", ("admin",))
+# Both act for no operator and on every operator's objects (the platform role).
+CLI_ACTOR = Principal("cli", "", ("platform",))
+SCHEDULER_ACTOR = Principal("scheduler", "", ("platform",))
 
 
 def redact(value: Any) -> Any:

@@ -1,8 +1,9 @@
 """Jackpot managers' money operations: seed boosts (operator funding of a pot or its reserve),
 the reconciliation of the live state against the ledger, and the regulators' meter report.
 
-Every operation is scoped: an admin acts on the instances its operator's brands may play
-(the command line, acting for no operator, on every instance).
+Every operation is scoped (app.services.scope): an operator's admin reads the instances its
+operator's brands may play and changes those only they play; the platform role (and the
+command line) reaches every instance.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from app.services.audit import AuditTrail, brand_operators
 from app.services.books import Meters, replay
 from app.services.config import ConfigCache
 from app.services.refusals import refused
-from app.services.targets import instance_definition
+from app.services.scope import managed_instance
 from app.store import ScriptRefusal, Store
 
 
@@ -33,16 +34,13 @@ class TreasuryService:
         self._config = config
         self._audit = audit
 
-    async def instance(self, by: Principal, instance_id: str) -> dict[str, Any]:
-        """The definition of an instance the caller may manage (one its operator's brands may
-        play; any, for the command line, which acts for no operator), else not found."""
-        config = await self._config.get()
-        if instance_id not in config.instances:  # created by another process a moment ago?
-            self._config.invalidate()
-            config = await self._config.get()
-        if not by.operator_id and instance_id in config.instances:
-            return config.instances[instance_id]
-        return instance_definition(config, instance_id, by.operator_id)
+    async def instance(
+        self, by: Principal, instance_id: str, *, own: bool = False
+    ) -> dict[str, Any]:
+        """The definition of an instance the caller reaches (app.services.scope): one its
+        operator's brands may play, to read; one only they play, to change; any, for the
+        platform role (and the command line)."""
+        return await managed_instance(self._config, by, instance_id, own=own)
 
     async def boost(
         self,
@@ -55,7 +53,7 @@ class TreasuryService:
         boost_id: str | None,
     ) -> tuple[dict[str, Any], bool]:
         """Add operator money to a pot's value or reserve; (the boost, whether it is new)."""
-        definition = await self.instance(by, instance_id)
+        definition = await self.instance(by, instance_id, own=True)
         boost_id = boost_id or str(uuid.uuid4())
         try:
             replayed, to_value, to_reserve = await self._store.boost_pot(
@@ -256,7 +254,7 @@ class TreasuryService:
                 decision="approve" if approve else "reject",
                 reason=reason,
                 by=by.username,
-                operator_id=by.operator_id,
+                operator_id="" if by.is_platform else by.operator_id,  # '': any operator's
                 event_id=str(uuid.uuid4()),
                 now_ms=now_ms(),
             )
