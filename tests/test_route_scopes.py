@@ -203,7 +203,6 @@ async def setup_a(gateway: Services, client: QuartClient) -> dict[str, str]:
         instance_id="daily-drop",
         delivery_id=DELIVERY_ID,
         url="https://hooks.example/jackpot",
-        headers={},
         body="{}",
         attempts=5,
         error="connection refused",
