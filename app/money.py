@@ -47,7 +47,10 @@ def to_micros_down(amount: Decimal) -> int:
 
 
 def from_micros(micros: int) -> Decimal:
-    return (Decimal(micros) / MICROS_PER_UNIT).quantize(MICRO)
+    """Micro-units as an exact Decimal of units with 6 decimal places, at any size (built
+    from its digits: no decimal context, whose 28-digit precision would round)."""
+    sign = 1 if micros < 0 else 0
+    return Decimal((sign, tuple(int(d) for d in str(abs(micros))), -6))
 
 
 def to_ppm(share: Decimal) -> int:

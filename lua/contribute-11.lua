@@ -286,8 +286,13 @@ for i, pot in ipairs(pots) do
 end
 
 -- 5. opt-in and amount ----------------------------------------------------------------------
-local optin = rcall('HMGET', KEYS[3], pk .. '|opted_in', pk .. '|value')
+local optin = rcall('HMGET', KEYS[3], pk .. '|opted_in', pk .. '|value', pk .. '|count')
 local opted_in = optin[1] == '1'
+local count = uint(optin[3] or '0')
+if not count then
+  error('corrupt contribution count of ' .. pk)
+end
+count = count + 1
 if engine.opt_in_required == true and not opted_in then
   return redis.error_reply('NOT_OPTED_IN')
 end
@@ -338,11 +343,12 @@ for i, pot in ipairs(pots) do
       to_value = room
     end
   end
-  values[i] = big_add(value, to_value)
-  reserves[i] = big_add(reserve, to_reserve)
-  if big_cmp(values[i], INT64_MAX) > 0 or big_cmp(reserves[i], INT64_MAX) > 0 then
+  values[i] = stored_add(value, to_value)
+  if not values[i] then
     return redis.error_reply('AMOUNT_OVERFLOW pot ' .. pot.id .. ' would pass 2^63 - 1')
   end
+  -- checked after the win, whose reseed may take from it
+  reserves[i] = big_add(reserve, to_reserve)
   parts[i] = {to_value, to_reserve}
   pot_views[i] = {amount = amount, uncapped = uncapped,
     state = tonumber(head[POT_FIELDS + 3 * i]), now = now}
@@ -373,6 +379,11 @@ if winner then
   withheld = engine.auto_payout_limit >= 0 and big_cmp(win_amount, engine.auto_payout_limit) > 0
   local reset = triggers[winner].reset(pot.trigger, pot_views[winner], inputs[winner])
   states[winner] = reset
+end
+for i, pot in ipairs(pots) do
+  if big_cmp(reserves[i], INT64_MAX) > 0 then
+    return redis.error_reply('AMOUNT_OVERFLOW pot ' .. pot.id .. ' would pass 2^63 - 1')
+  end
 end
 
 local raffle = engine.raffle
@@ -454,7 +465,7 @@ if pot_deficit then
 end
 rcall('HSET', KEYS[2], unpack(state_update))
 
-local count = rcall('HINCRBY', KEYS[3], pk .. '|count', 1)
+rcall('HSET', KEYS[3], pk .. '|count', fmt(count))
 
 if has_raffle then
   local before = tickets_total - tickets
