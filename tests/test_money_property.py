@@ -153,6 +153,7 @@ class Model:
             "boosts": 0,  # operator money added by seed boosts: none here
             "house": 0,
             "wins": 0,
+            "returned": 0,  # returned to the operator: none here
         }
 
     def worth(self, amount: Fraction, source: str, target: str) -> Fraction:
