@@ -209,3 +209,22 @@ async def test_a_refused_decision_writes_nothing(
         response = await decide(client, headers, "twice", win_id, verb)
         await expect(response, 409, "WIN_ALREADY_DECIDED")
     assert await snapshot(gateway.store, "twice") == before
+
+
+async def test_a_win_rejected_after_termination_is_returned_to_the_operator(
+    client: QuartClient, headers: dict[str, str], gateway: Services
+) -> None:
+    """Defect 8: a terminated instance's pots take nothing more (no contribution, no boost);
+    a withheld win rejected after it ends goes to the operator (total:returned), not to a
+    reserve nothing will spend."""
+    await create_instance(client, headers, instance("ended", pots=HELD, auto_payout_limit="0"))
+    win_id = await win(client, headers, "ended")
+    await expect(await client.post("/admin/instances/ended/terminate", headers=headers), 200)
+    before = await state(gateway, "ended")
+    amount = int((await gateway.store.win("ended", win_id)).win_amount)  # type: ignore[union-attr]
+    await expect(await decide(client, headers, "ended", win_id, "reject"), 200)
+    after = await state(gateway, "ended")
+    assert after["pot:main:reserve"] == before["pot:main:reserve"]
+    assert after["total:returned"] == str(amount)
+    conserved(after, ["main"])
+    await reconciled(client, headers, "ended")

@@ -50,11 +50,11 @@ def script(name: str, keys_: list[str], args: list[Any]) -> Call:
     return lambda store: store.script(name, keys_, args)
 
 
-I = "jp1"  # the world's jackpot (a withheld win, a paid win, a decided win, a boost)
+J = "jp1"  # the world's jackpot (a withheld win, a paid win, a decided win, a boost)
 R = "r1"  # its raffle (round 1 drawn without a snapshot, round 2 open and not closed)
 T = "gone"  # a terminated instance
-STATE, LEDGER = keys.instance_state(I), keys.instance_ledger(I)
-EVENTS, CHANNEL = keys.instance_events(I), keys.instance_channel(I)
+STATE, LEDGER = keys.instance_state(J), keys.instance_ledger(J)
+EVENTS, CHANNEL = keys.instance_events(J), keys.instance_channel(J)
 
 
 async def world(store: Store) -> dict[str, Any]:
@@ -74,11 +74,11 @@ async def world(store: Store) -> dict[str, Any]:
     withheld = await contribute(store, engine, randoms={"main": 0}, amount=5_000_000)
     decided = await contribute(store, engine, randoms={"main": 0}, amount=5_000_000)
     await store.decide_win(
-        I, decided.contribution_id, decision="reject", reason="r", by="t", operator_id="",
+        J, decided.contribution_id, decision="reject", reason="r", by="t", operator_id="",
         event_id="e", now_ms=NOW,
     )  # fmt: skip
     paid = await contribute(store, engine, randoms={"main": 0}, amount=1)
-    await store.boost_pot(I, boost_id="b1", pot_id="main", target="reserve", amount=5, by="t",
+    await store.boost_pot(J, boost_id="b1", pot_id="main", target="reserve", amount=5, by="t",
                           now_ms=NOW)  # fmt: skip
     await contribute(store, engine, amount=1, idempotency_key="k", request_hash="h")
     raffle = await create(
@@ -112,11 +112,11 @@ def decide(win_id: str, decision: str = "reject", **changes: Any) -> Call:
     args = [NOW, win_id, decision, "r", "t", "", "e", 100, "publish"]
     for index, value in changes.items():
         args[int(index[1:]) - 1] = value
-    return script("decide_win", [STATE, LEDGER, keys.instance_wins(I), EVENTS, CHANNEL], args)
+    return script("decide_win", [STATE, LEDGER, keys.instance_wins(J), EVENTS, CHANNEL], args)
 
 
 def boost(pot_id: str = "main", target: str = "reserve", amount: int = 1, **kw: Any) -> Call:
-    instance_id = kw.pop("instance_id", I)
+    instance_id = kw.pop("instance_id", J)
     return lambda store: store.boost_pot(
         instance_id, boost_id=kw.pop("boost_id", "new"), pot_id=pot_id, target=target,
         amount=amount, by="t", now_ms=NOW,
@@ -143,8 +143,8 @@ async def arrange(store: Store, instance_id: str, **fields: Any) -> None:
 ARCHIVE = [keys.instance_tickets(R), keys.instance_ticket_ranking(R),
            keys.instance_raffle_rounds(R), keys.instance_archived_round(R, 1),
            keys.instance_archived_tickets(R, 1)]  # fmt: skip
-OPTIN = [keys.instance_state(I), keys.instance_optins(I), EVENTS, CHANNEL]
-OPTIN_ARGS = ["1", NOW, "op1:brand1:p9", "", "", "", "e", I, "p9", "op1:brand1", "publish", 100]
+OPTIN = [keys.instance_state(J), keys.instance_optins(J), EVENTS, CHANNEL]
+OPTIN_ARGS = ["1", NOW, "op1:brand1:p9", "", "", "", "e", J, "p9", "op1:brand1", "publish", 100]
 
 # (script, code, description, arrangement of the state, the call)
 Case = tuple[
@@ -153,10 +153,10 @@ Case = tuple[
 
 
 async def require_opt_in(store: Store) -> None:
-    engine = await store.client.get(keys.instance_engine(I))
+    engine = await store.client.get(keys.instance_engine(J))
     assert '"opt_in_required":false' in engine
     required = engine.replace('"opt_in_required":false', '"opt_in_required":true')
-    await store.client.set(keys.instance_engine(I), required)
+    await store.client.set(keys.instance_engine(J), required)
 
 
 CASES: list[Case] = [
@@ -176,47 +176,47 @@ CASES: list[Case] = [
     ("boost_pot", "POT_NOT_PROGRESSIVE", "fixed pot", None, lambda w: boost("flat", "value")),
     ("boost_pot", "BOOST_ID_REUSED", "reused id", None, lambda w: boost(amount=6, boost_id="b1")),
     ("boost_pot", "AMOUNT_OVERFLOW", "value at the boundary",
-     lambda s: arrange(s, I, **{"pot:main:value": INT64_MAX}), lambda w: boost(target="value")),
+     lambda s: arrange(s, J, **{"pot:main:value": INT64_MAX}), lambda w: boost(target="value")),
     ("boost_pot", "AMOUNT_OVERFLOW", "reserve at the boundary",
-     lambda s: arrange(s, I, **{"pot:main:reserve": INT64_MAX}), lambda w: boost()),
+     lambda s: arrange(s, J, **{"pot:main:reserve": INT64_MAX}), lambda w: boost()),
     ("boost_pot", "AMOUNT_OVERFLOW", "reserve past the boundary",
-     lambda s: arrange(s, I, **{"pot:main:reserve": INT64_MAX - 1}), lambda w: boost(amount=2)),
+     lambda s: arrange(s, J, **{"pot:main:reserve": INT64_MAX - 1}), lambda w: boost(amount=2)),
     # claim_due-1
     ("claim_due", "BAD_ARGUMENT", "no limit", None,
      lambda w: script("claim_due", [keys.SCHEDULE], [NOW, 0, 10])),
     # contribute-11
     ("contribute", "BAD_ARGUMENT", "bad base wager", None, contribution(base_wager=-1)),
     ("contribute", "BAD_ARGUMENT", "pots differ", None,
-     lambda w: lambda store: contribute(store, w["gone"] | {"id": I})),
+     lambda w: lambda store: contribute(store, w["gone"] | {"id": J})),
     ("contribute", "IDEMPOTENCY_MISMATCH", "another request", None,
      contribution(amount=1, idempotency_key="k", request_hash="other")),
     ("contribute", "INSTANCE_NOT_FOUND", "no instance", None,
      lambda w: lambda store: contribute(store, w["engine"] | {"id": "nowhere"})),
     ("contribute", "INSTANCE_TERMINATED", "terminated", None, contribution("gone")),
-    ("contribute", "INSTANCE_NOT_ACTIVE", "paused", lambda s: arrange(s, I, status="Paused"),
+    ("contribute", "INSTANCE_NOT_ACTIVE", "paused", lambda s: arrange(s, J, status="Paused"),
      contribution()),
     ("contribute", "INSTANCE_NOT_STARTED", "before start",
-     lambda s: arrange(s, I, timestamp_start=NOW + 1), contribution()),
-    ("contribute", "INSTANCE_ENDED", "at the end", lambda s: arrange(s, I, timestamp_end=NOW),
+     lambda s: arrange(s, J, timestamp_start=NOW + 1), contribution()),
+    ("contribute", "INSTANCE_ENDED", "at the end", lambda s: arrange(s, J, timestamp_end=NOW),
      contribution()),
     ("contribute", "NOT_OPTED_IN", "opt-in required", lambda s: require_opt_in(s),
      contribution()),
     ("contribute", "PREFERENCE_UNPRICED", "a preference not priced",
-     lambda s: s.client.hset(keys.instance_optins(I), mapping={
+     lambda s: s.client.hset(keys.instance_optins(J), mapping={
          "op1:brand1:p1|opted_in": "1", "op1:brand1:p1|value": "7",
          "op1:brand1:p1|currency": "EUR", "op1:brand1:p1|value_raw": "0.000007"}),
      contribution(preference=PricedPreference("8|EUR|0.000008", 0, 8))),  # type: ignore[arg-type]
     ("contribute", "AMOUNT_OVERFLOW", "value at the boundary",
-     lambda s: arrange(s, I, **{"pot:main:value": INT64_MAX - 1}), contribution(amount=10)),
+     lambda s: arrange(s, J, **{"pot:main:value": INT64_MAX - 1}), contribution(amount=10)),
     ("contribute", "AMOUNT_OVERFLOW", "reserve at the boundary",
-     lambda s: arrange(s, I, **{"pot:flat:reserve": INT64_MAX}), contribution(amount=10)),
+     lambda s: arrange(s, J, **{"pot:flat:reserve": INT64_MAX}), contribution(amount=10)),
     ("contribute", "AMOUNT_OVERFLOW", "a won pot past the boundary",
-     lambda s: arrange(s, I, **{"pot:main:value": INT64_MAX}),
+     lambda s: arrange(s, J, **{"pot:main:value": INT64_MAX}),
      contribution(amount=10, randoms={"main": 0})),
     ("contribute", ERROR, "corrupt contribution count",
-     lambda s: s.client.hset(keys.instance_optins(I), "op1:brand1:p1|count", "x"),
+     lambda s: s.client.hset(keys.instance_optins(J), "op1:brand1:p1|count", "x"),
      contribution(amount=10)),
-    ("contribute", ERROR, "corrupt total", lambda s: arrange(s, I, **{"total:house": "1.5"}),
+    ("contribute", ERROR, "corrupt total", lambda s: arrange(s, J, **{"total:house": "1.5"}),
      contribution(amount=10)),
     # create_instance-4
     ("create_instance", "BAD_ARGUMENT", "engine", None,
@@ -230,15 +230,15 @@ CASES: list[Case] = [
      lambda w: decide(w["withheld"], a6="rival")),
     ("decide_win", "WIN_NOT_WITHHELD", "paid", None, lambda w: decide(w["paid"])),
     ("decide_win", "WIN_ALREADY_DECIDED", "decided", None, lambda w: decide(w["decided"])),
-    ("decide_win", ERROR, "wins total below the win", lambda s: arrange(s, I, **{"total:wins": 1}),
+    ("decide_win", ERROR, "wins total below the win", lambda s: arrange(s, J, **{"total:wins": 1}),
      lambda w: decide(w["withheld"])),
     ("decide_win", ERROR, "corrupt reserve",
-     lambda s: arrange(s, I, **{"pot:main:reserve": "-"}), lambda w: decide(w["withheld"])),
+     lambda s: arrange(s, J, **{"pot:main:reserve": "-"}), lambda w: decide(w["withheld"])),
     # draw_raffle-9
     ("draw_raffle", "BAD_ARGUMENT", "randoms", None, lambda w: draw(randoms=[0, 0])),
     ("draw_raffle", "INSTANCE_NOT_FOUND", "no instance", None,
      lambda w: draw(instance_id="nowhere")),
-    ("draw_raffle", "NOT_A_RAFFLE", "a jackpot", None, lambda w: draw(instance_id=I)),
+    ("draw_raffle", "NOT_A_RAFFLE", "a jackpot", None, lambda w: draw(instance_id=J)),
     ("draw_raffle", "ROUND_MISMATCH", "drawn round", None, lambda w: draw(round_id=1, seed=S1)),
     ("draw_raffle", "SEED_MISMATCH", "seed", None, lambda w: draw(seed=S9)),
     ("draw_raffle", "ROUND_NOT_CLOSED", "open", None, lambda w: draw(now=NOW)),
@@ -251,7 +251,7 @@ CASES: list[Case] = [
                       [NOW, "s", "c", ""])),
     # read_wins-2
     ("read_wins", "BAD_ARGUMENT", "limit", None,
-     lambda w: script("read_wins", [keys.instance_wins(I), keys.instance_wins_index(I)],
+     lambda w: script("read_wins", [keys.instance_wins(J), keys.instance_wins_index(J)],
                       ["-1", "i"])),
     # record_login_failure-1
     ("record_login_failure", "BAD_ARGUMENT", "window", None,
@@ -270,12 +270,12 @@ CASES: list[Case] = [
      lambda w: script("set_optin", [keys.instance_state("x"), *OPTIN[1:]], OPTIN_ARGS)),
     ("set_optin", "INSTANCE_TERMINATED", "terminated", None,
      lambda w: script("set_optin", [keys.instance_state(T), *OPTIN[1:]], OPTIN_ARGS)),
-    ("set_optin", "INSTANCE_ENDED", "ended", lambda s: arrange(s, I, timestamp_end=NOW),
+    ("set_optin", "INSTANCE_ENDED", "ended", lambda s: arrange(s, J, timestamp_end=NOW),
      lambda w: script("set_optin", OPTIN, OPTIN_ARGS)),
     # set_status-4
     ("set_status", "BAD_ARGUMENT", "action", None,
      lambda w: script("set_status", [STATE, LEDGER, EVENTS, CHANNEL],
-                      ["explode", NOW, "t", I, "e", "publish", 100])),
+                      ["explode", NOW, "t", J, "e", "publish", 100])),
     ("set_status", "INSTANCE_NOT_FOUND", "no instance", None,
      lambda w: script("set_status", [keys.instance_state("x"), LEDGER, EVENTS, CHANNEL],
                       ["pause", NOW, "t", "x", "e", "publish", 100])),
