@@ -327,3 +327,132 @@ async def test_money_is_exact_conserved_and_within_limits(
     target(max([*model.values.values(), *model.reserves.values()]) / TWO53, label="pot / 2^53")
     target(model.totals["contributions"] / TWO53, label="contributions / 2^53")
     await check_ledger(client, headers, model)
+
+
+# -- manager operations, preferred values and raffle prizes (issue 25) ---------------------------
+MANAGER_EXAMPLES = int(os.environ.get("MONEY_PROPERTY_EXAMPLES", "12"))
+operations = st.lists(
+    st.one_of(
+        st.tuples(st.just("contribute"), st.sampled_from(sorted(DIGITS)), st.integers(0, 10)),
+        st.tuples(st.just("prefer"), st.sampled_from(sorted(DIGITS)), st.integers(1, 10**8)),
+        st.tuples(st.just("boost"), st.sampled_from(["value", "reserve"]), st.integers(1, 10**7)),
+        st.tuples(st.just("decide"), st.sampled_from(["approve", "reject"]), st.integers(0, 9)),
+        st.tuples(st.just("terminate"), st.just(""), st.just(0)),
+        st.tuples(st.just("draw"), st.just(""), st.just(0)),
+    ),
+    min_size=1,
+    max_size=10,
+)
+
+
+async def balanced(client: QuartClient, headers: dict[str, str], instance_id: str) -> None:
+    response = await client.get(f"/admin/instances/{instance_id}/reconciliation", headers=headers)
+    report = await expect(response, 200)
+    assert report["balanced"] is True, report
+    state = await view(client, headers, instance_id)
+    totals = state["totals"]
+    held = sum((p["current_value"] + p["reserve"] for p in state["pots"].values()), Decimal(0))
+    assert totals["contributions"] + totals["seed_funding"] + totals["boosts"] == (
+        held + totals["house"] + totals["wins"] + totals["returned"]
+    )
+
+
+@pytest.mark.timeout(0 if "MONEY_PROPERTY_EXAMPLES" in os.environ else 120)
+@hypothesis_settings(
+    max_examples=MANAGER_EXAMPLES,
+    phases=PHASES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    rates=st.fixed_dictionaries({"NUL": multiplier, "MIC": multiplier}),
+    currency=st.sampled_from(sorted(DIGITS)),
+    raffle=st.booleans(),
+    limit=st.integers(0, 3 * MICROS),
+    sequence=operations,
+)
+async def test_manager_operations_keep_the_books(
+    client: QuartClient,
+    headers: dict[str, str],
+    rates: dict[str, Decimal],
+    currency: str,
+    raffle: bool,
+    limit: int,
+    sequence: list[tuple[str, str, int]],
+) -> None:
+    """Preferred values in every currency, boosts, withheld wins approved and rejected, raffle
+    prizes and termination, in any order: every charge is credited at exactly its worth, and
+    after every step the conservation law holds and the reconciliation is balanced."""
+    currencies = {
+        "base_currency": "EUR",
+        "multipliers": {"EUR": "1", **{c: format(m, "f") for c, m in rates.items()}},
+        "decimals": {"NUL": 0, "MIC": 6},
+    }
+    current = await expect(await client.get("/admin/currencies", headers=headers), 200)
+    currencies["multipliers"] = {**current["multipliers"], **currencies["multipliers"]}
+    currencies["decimals"] = {**current["decimals"], **currencies["decimals"]}
+    await expect(await client.put("/admin/currencies", json=currencies, headers=headers), 200)
+    instance_id = f"mgr-{next(_counter)}"
+    definition: dict[str, Any] = {
+        "id": instance_id,
+        "name": "Managed",
+        "currency": currency,
+        "contribution_type": {"Fixed": "1"},
+        "allowed_brands": ["demo:brand1"],
+        "house_share": "0.3",
+        "auto_payout_limit": decimal(limit),
+        "pots": [pot("main", "0.7", hit_rate(2, "0.5"), seed="1", reserve_share="0.1")],
+    }
+    if raffle:
+        definition.update(
+            jackpot_type="Raffle",
+            raffle={"ticket_cost": "1", "prizes": ["2", {"share": "0.5"}], "draw": {"every": "1h"}},
+        )
+    await create_instance(client, headers, definition)
+    rate = {"EUR": Fraction(1), **{c: Fraction(m) for c, m in rates.items()}}
+    for kind, option, number in sequence:
+        if kind == "contribute":
+            before = await view(client, headers, instance_id)
+            body = contribution(instance_id, "p1", base_wager=str(number), currency=option)
+            response = await post(client, "/jackpots/contribute", body, headers)
+            if response.status_code != 200:
+                await expect(response, response.status_code)
+                assert response.status_code in (409, 422), await response.get_data()
+                continue
+            paid = (await expect(response, 200))["contribution_amount"]
+            after = await view(client, headers, instance_id)
+            credited = micros_of(after["totals"]["contributions"]) - micros_of(
+                before["totals"]["contributions"]
+            )
+            # charged = credited: the charge's exact worth, rounded down to the micro-unit
+            worth = Fraction(paid) * rate[currency] / rate[option] * MICROS
+            assert credited == int(worth), (paid, option, credited)
+        elif kind == "prefer":
+            digits = DIGITS[option]
+            value = Decimal(number).scaleb(-6).quantize(Decimal(1).scaleb(-digits), "ROUND_DOWN")
+            body = {"instance_id": instance_id, "player_id": "p1", "brand_id": "demo:brand1",
+                    "player_country": "DE", "opt_in": True}  # fmt: skip
+            if value > 0:
+                body.update(contribution_value=value, contribution_currency=option)
+            response = await post(client, "/jackpots/optin", body, headers)
+            assert response.status_code in (200, 409, 422), await response.get_data()
+        elif kind == "boost":
+            body = {"pot_id": "main", "amount": decimal(number), "target": option}
+            response = await post(client, f"/admin/instances/{instance_id}/boosts", body, headers)
+            assert response.status_code in (201, 409), await response.get_data()
+        elif kind == "decide":
+            response = await client.get(
+                "/admin/wins/withheld", headers=headers, query_string={"instance_id": instance_id}
+            )
+            wins = (await expect(response, 200))["wins"]
+            if wins:
+                win_id = wins[number % len(wins)]["win_id"]
+                path = f"/admin/instances/{instance_id}/wins/{win_id}/{option}"
+                await expect(await post(client, path, {"reason": "property"}, headers), 200)
+        elif kind == "terminate":
+            path = f"/admin/instances/{instance_id}/terminate"
+            await expect(await client.post(path, headers=headers), 200)
+        elif raffle:
+            response = await client.post(f"/admin/instances/{instance_id}/draw", headers=headers)
+            assert response.status_code in (200, 409), await response.get_data()
+        await balanced(client, headers, instance_id)
