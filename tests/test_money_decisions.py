@@ -224,7 +224,75 @@ async def test_a_win_rejected_after_termination_is_returned_to_the_operator(
     amount = int((await gateway.store.win("ended", win_id)).win_amount)  # type: ignore[union-attr]
     await expect(await decide(client, headers, "ended", win_id, "reject"), 200)
     after = await state(gateway, "ended")
-    assert after["pot:main:reserve"] == before["pot:main:reserve"]
-    assert after["total:returned"] == str(amount)
+    assert after["pot:main:reserve"] == before["pot:main:reserve"] == "0"  # closed
+    assert int(after["total:returned"]) == int(before["total:returned"]) + amount
     conserved(after, ["main"])
     await reconciled(client, headers, "ended")
+
+
+async def test_terminating_closes_the_books_to_the_operator(
+    client: QuartClient, headers: dict[str, str], gateway: Services
+) -> None:
+    """Defect 8: at termination every pot value and reserve still held goes back to the
+    operator (total:returned) in one 'close' ledger entry; deficits stay as the record of the
+    operator's funding; the books stay balanced."""
+    pots = [pot("main", "0.5", hit_rate(10**12), seed="3", reserve_share="0.2"),
+            pot("side", "0.2", hit_rate(10**12), seed="1")]  # fmt: skip
+    await create_instance(client, headers, instance("closing", pots=pots))
+    for player in ("a", "b"):
+        body = contribution("closing", player)
+        await expect(await post(client, "/jackpots/contribute", body, headers), 200)
+    before = await state(gateway, "closing")
+    held = {
+        name: int(before[name])
+        for name in before
+        if name.startswith("pot:") and name.endswith((":value", ":reserve"))
+    }
+    await expect(await client.post("/admin/instances/closing/terminate", headers=headers), 200)
+    after = await state(gateway, "closing")
+    assert {name: after[name] for name in held} == dict.fromkeys(held, "0")
+    assert after["total:returned"] == str(sum(held.values()))
+    assert after["pot:main:deficit"] == before["pot:main:deficit"]
+    conserved(after, ["main", "side"])
+    entries = await gateway.store.client.xrange(keys.instance_ledger("closing"))
+    [close] = [f for _, f in entries if f["type"] == "close"]
+    assert close["amount"] == str(sum(held.values()))
+    moved = {name: amount for name, amount in held.items() if amount}  # only what pots held
+    assert {k: int(v) for k, v in close.items() if k.startswith("pot:")} == moved
+    await reconciled(client, headers, "closing")
+    # Terminating again changes nothing; nothing can be added any more.
+    frozen = await snapshot(gateway.store, "closing")
+    await expect(await client.post("/admin/instances/closing/terminate", headers=headers), 200)
+    boost = {"pot_id": "main", "amount": "1"}
+    path = "/admin/instances/closing/boosts"
+    await expect(await post(client, path, boost, headers), 409, "INSTANCE_TERMINATED")
+    assert await snapshot(gateway.store, "closing") == frozen
+
+
+async def test_a_terminated_raffle_pays_its_last_round_from_its_pot_then_closes(
+    client: QuartClient, headers: dict[str, str], gateway: Services, monkeypatch: Any
+) -> None:
+    definition = instance(
+        "lastdraw",
+        jackpot_type="Raffle",
+        contribution_type={"Percentage": "0.01"},
+        house_share="0.5",
+        pots=[pot("pool", "0.5", seed="1")],
+        raffle={"ticket_cost": "1.00", "ticket_basis": "base_wager", "prizes": [{"share": "0.5"}],
+                "draw": {"every": "1h"}},
+    )  # fmt: skip
+    await create_instance(client, headers, definition)
+    await bet(client, headers, "lastdraw", "a", "100")  # 1.00 EUR: 0.50 to the pool
+    await expect(await client.post("/admin/instances/lastdraw/terminate", headers=headers), 200)
+    kept = await state(gateway, "lastdraw")
+    assert kept["pot:pool:value"] == str(M + 500_000)  # kept for the round's draw
+    assert "total:returned" not in kept or kept["total:returned"] == "0"
+    monkeypatch.setattr(raffles, "now_ms", lambda: 2**45)
+    record = await gateway.raffles.draw("lastdraw", "test")
+    assert record is not None
+    [winner] = record["winners"]
+    assert int(winner["win_amount"]) == 750_000  # half the pot at the draw
+    after = await state(gateway, "lastdraw")
+    assert (after["pot:pool:value"], after["total:returned"]) == ("0", "750000")
+    conserved(after, ["pool"])
+    await reconciled(client, headers, "lastdraw")
