@@ -12,8 +12,8 @@ A second property (test_manager_operations_keep_the_books) runs the managers' op
 the players' preferences in any order: preferred values in every currency, boosts, withheld
 wins approved and rejected, raffle draws (prizes from the pot, withheld ones decided) and
 termination (the books closed to the operator); every charge must be credited at exactly its
-worth, and after every step the conservation law (returned included) must hold and the
-reconciliation must be balanced.
+worth, its read-back must be the first answer byte for byte, and after every step the
+conservation law (returned included) must hold and the reconciliation must be balanced.
 
 CI runs a bounded number of examples (40 and 25); set MONEY_PROPERTY_EXAMPLES (e.g. 2000) for
 a long run of both.
@@ -425,12 +425,20 @@ async def test_manager_operations_keep_the_books(
         if kind == "contribute":
             before = await view(client, headers, instance_id)
             body = contribution(instance_id, "p1", base_wager=str(number), currency=option)
+            key = f"k{next(_counter)}"
+            body["idempotency_key"] = key
             response = await post(client, "/jackpots/contribute", body, headers)
             if response.status_code != 200:
                 await expect(response, response.status_code)
                 assert response.status_code in (409, 422), await response.get_data()
                 continue
             paid = (await expect(response, 200))["contribution_amount"]
+            # the read-back is the first answer byte for byte
+            query = {"instance_id": instance_id, "idempotency_key": key}
+            recorded = await client.get(
+                "/jackpots/contributions", query_string=query, headers=headers
+            )
+            assert await recorded.get_data() == await response.get_data()
             after = await view(client, headers, instance_id)
             credited = micros_of(after["totals"]["contributions"]) - micros_of(
                 before["totals"]["contributions"]
