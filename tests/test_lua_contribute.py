@@ -141,7 +141,8 @@ async def ledger(store: Store, instance_id: str = "jp1") -> list[dict[str, str]]
 
 
 async def assert_conserved(store: Store, engine: dict[str, Any]) -> dict[str, str]:
-    """contributions + seed funding == pots + reserves + house + wins, and the ledger agrees."""
+    """contributions + seed funding == pots + reserves + house + wins + returned (a terminated
+    instance's closed pots), and the ledger agrees."""
     s = await state(store, engine["id"])
     pots = sum(
         money(s, f"pot:{p['id']}:value") + money(s, f"pot:{p['id']}:reserve")
@@ -149,6 +150,7 @@ async def assert_conserved(store: Store, engine: dict[str, Any]) -> dict[str, st
     )
     left = money(s, "total:contributions") + money(s, "total:seed_funding")
     right = pots + money(s, "total:house") + money(s, "total:wins")
+    right += int(s.get("total:returned") or 0)
     assert left == right, (left, right, s)
     entries = await ledger(store, engine["id"])
 
