@@ -1,8 +1,12 @@
 """Exact money: API decimals <-> integer micro-units (1e-6) of a currency.
 
-Rounding rule (documented in the README): amounts entering the system are refused if they
-have more than 6 decimal places; derived amounts (percentages, conversions) round DOWN to the
-micro-unit, so the system never credits more than was paid.
+Rounding rules (README "Money"; app/services/charges.py applies them): an amount given with
+more than 6 decimal places is refused. A player is charged whole minor units of their currency:
+a derived charge (a percentage, a Fixed amount or a preferred value converted to the currency
+paid) rounds DOWN to them, and that charge is what the response reports. The jackpot is
+credited what the charge is worth, converted exactly and rounded DOWN once to the micro-unit of
+the instance currency, so it never holds more than was paid. A jackpot amount shown to a player
+(a win) is rounded half-to-even to their minor units (app/services/conversion.py).
 """
 
 from __future__ import annotations
@@ -94,7 +98,10 @@ def to_micros_down(amount: Decimal) -> int:
 
 
 def from_micros(micros: int) -> Decimal:
-    return (Decimal(micros) / MICROS_PER_UNIT).quantize(MICRO)
+    """Micro-units as an exact Decimal of units with 6 decimal places, at any size (built
+    from its digits: no decimal context, whose 28-digit precision would round)."""
+    sign = 1 if micros < 0 else 0
+    return Decimal((sign, tuple(int(d) for d in str(abs(micros))), -6))
 
 
 def to_ppm(share: Decimal) -> int:

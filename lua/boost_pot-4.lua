@@ -6,7 +6,8 @@
   Money is integer micro-units (1e-6) of the instance currency. A boost to the value of a
   capped pot lifts it to max_value at most; the rest goes to the pot's reserve (as for
   contributions). Conservation: total:boosts grows by the amount, and pot value + reserve by
-  the same amount, so contributions + seed funding + boosts = pots + reserves + house + wins.
+  the same amount, so contributions + seed funding + boosts = pots + reserves + house + wins +
+  returned.
   Pot values and reserves are exact up to 2^63 - 1 (as in contribute-11.lua: a boost that
   would take one beyond is refused); total:boosts, like every lifetime total, is an exact
   decimal string of any size (big values of includes/money.lua).
@@ -108,8 +109,8 @@ if target == 'value' then
     end
   end
 end
-value, reserve = big_add(value, to_value), big_add(reserve, to_reserve)
-if big_cmp(value, INT64_MAX) > 0 or big_cmp(reserve, INT64_MAX) > 0 then
+value, reserve = stored_add(value, to_value), stored_add(reserve, to_reserve)
+if not value or not reserve then
   return redis.error_reply('AMOUNT_OVERFLOW pot ' .. pot_id .. ' would pass 2^63 - 1')
 end
 

@@ -8,8 +8,12 @@
   Money is integer micro-units (1e-6) of the instance currency; shares are parts per million
   (arithmetic in includes/money.lua). The amount is decided by the caller (README "Money": a
   charge in whole minor units of the player's currency, credited at its exact worth rounded
-  down to the micro-unit), or by the player's preferred value; it is below 2^53, like every
-  engine amount. Pot values and reserves are exact up to 2^63 - 1 (what Redis integers hold):
+  down to the micro-unit), by one rule for every path: the default charge (ARGV[7], reported
+  as ARGV[21]) or, on a Fixed instance whose player is opted in with a preferred value, the
+  caller's charge of that preference (ARGV[23]), valid only for the stored preference it was
+  priced from (ARGV[22]; any other is refused with PREFERENCE_UNPRICED naming the stored one,
+  nothing written, so the caller prices it and calls again). The amount is below 2^53, like
+  every engine amount. Pot values and reserves are exact up to 2^63 - 1 (what Redis integers hold):
   a contribution that would take one beyond is refused. The lifetime totals (total:*) and the
   pots' seed deficits are exact decimal strings of any size: they never limit an instance.
   Rounding: each pot's part is floor(amount * share_ppm / 1e6); the house gets the remainder
@@ -49,9 +53,10 @@
   operator's players page in any order in O(log n + page). An award moves only the members
   whose key changed: the two t members (and the two e members unless the last contribution
   was the same millisecond).
-  Opt-in hash: <pk>|opted_in must be '1' when engine.opt_in_required; a Fixed instance uses
-  <pk>|value (micros, the preferred value) instead of ARGV[7] when the player is opted in and
-  it is not ''; <pk>|count is incremented by every contribution.
+  Opt-in hash: <pk>|opted_in must be '1' when engine.opt_in_required; a Fixed instance charges
+  the preferred value (<pk>|value micros, <pk>|currency, <pk>|value_raw) instead of ARGV[7]
+  when the player is opted in and it is not ''; <pk>|count is incremented by every
+  contribution.
 
   KEYS[1]  instance engine (string, JSON, see app/services/engine.py)
   KEYS[2]  instance state (hash)
@@ -88,16 +93,25 @@
   ARGV[19] event metadata, raw JSON ('null' when none), embedded verbatim in the win event
            (not parsed: the caller must pass valid JSON; big numbers keep every digit)
   ARGV[20] currency multipliers, raw JSON object ('{}' when none), embedded verbatim
+  ARGV[21] the default charge as the response reports it: a decimal string in the player's
+           currency (the outcome's "paid" unless a preferred value applies)
+  ARGV[22] the preference the caller priced: '<value micros>|<currency>|<value_raw>' as the
+           opt-in hash holds it, or '' (none priced)
+  ARGV[23] that preference's charge: '<paid, decimal string>|<credited micros>' ('' with
+           ARGV[22] '')
+  ARGV[24] the rates the caller shows amounts with, raw JSON object, embedded verbatim in the
+           outcome as "shown" (so a read-back answers as the first answer did)
   for each pot i = 1..P in engine order (P = the engine's pot count):
-  ARGV[18 + 3i]  pot i id (must match the engine)
-  ARGV[19 + 3i]  pot i hit input (its trigger's; '' when the trigger needs none)
-  ARGV[20 + 3i]  pot i reset input (its trigger's; '' when the trigger needs none)
+  ARGV[22 + 3i]  pot i id (must match the engine)
+  ARGV[23 + 3i]  pot i hit input (its trigger's; '' when the trigger needs none)
+  ARGV[24 + 3i]  pot i reset input (its trigger's; '' when the trigger needs none)
 
   Returns: {replay, outcome}: replay 0 for a new contribution, 1 when the idempotency key was
   seen with the same request hash (then nothing changed and outcome is the stored first
   outcome, byte for byte). outcome is a JSON object; money and counts are decimal strings of
   integers (micros), so no precision is lost:
     {"contribution_id", "instance_id", "timestamp" (number, ms), "amount", "house",
+     "paid" (the charge reported, in the player's currency), "shown" (ARGV[24]),
      "win_id" (null | id), "win_pot_id" (null | id), "win_amount" (null | micros),
      "win_withheld" (bool), "seed" (null | micros), "seed_deficit" (null | micros),
      "tickets_awarded", "tickets_total", "accumulated_cost", "contribution_count",
@@ -124,13 +138,16 @@
     INSTANCE_NOT_STARTED  now < timestamp_start
     INSTANCE_ENDED        now >= timestamp_end
     NOT_OPTED_IN          opt-in required and the player is not opted in
+    PREFERENCE_UNPRICED   the player's stored preference is not the one ARGV[22] priced
+                          (detail: '<value micros>|<currency>|<value_raw>' as stored)
     AMOUNT_OVERFLOW       a pot value or reserve would pass 2^63 - 1 micro-units
-  A corrupt engine or state (a defect, not a refusal) raises a plain script error.
+  A corrupt engine or state (a defect, not a refusal) raises a plain script error; like every
+  refusal, before the first write.
   Triggers see pot.uncapped as a number: exact below 2^53, and above it still greater than
   every engine amount (all below 2^53), which is all a trigger compares it with.
 ]]
 local rcall = redis.call
-local FIXED_ARGS = 20
+local FIXED_ARGS = 24
 
 --- @include "includes/args.lua"
 --- @include "includes/money.lua"
@@ -205,6 +222,18 @@ end
 local metadata_raw, multipliers_raw = ARGV[19], ARGV[20]
 if metadata_raw == '' or string.sub(multipliers_raw, 1, 1) ~= '{' then
   return bad('event metadata or currency multipliers')
+end
+local default_paid, priced, priced_charge, shown = ARGV[21], ARGV[22], ARGV[23], ARGV[24]
+if not string.match(default_paid, '^%d+%.?%d*$') then
+  return bad('paid')
+end
+local priced_paid, priced_credited = string.match(priced_charge, '^(%d+%.?%d*)|(%d+)$')
+priced_credited = uint(priced_credited)
+if (priced == '') ~= (priced_charge == '') or (priced ~= '' and not priced_credited) then
+  return bad('priced preference')
+end
+if string.sub(shown, 1, 1) ~= '{' then
+  return bad('shown rates')
 end
 local pot_args = #ARGV - FIXED_ARGS
 if pot_args < 0 or pot_args % 3 ~= 0 then
@@ -286,19 +315,27 @@ for i, pot in ipairs(pots) do
 end
 
 -- 5. opt-in and amount ----------------------------------------------------------------------
-local optin = rcall('HMGET', KEYS[3], pk .. '|opted_in', pk .. '|value')
+local optin = rcall('HMGET', KEYS[3], pk .. '|opted_in', pk .. '|value', pk .. '|count',
+  pk .. '|currency', pk .. '|value_raw')
 local opted_in = optin[1] == '1'
+local count = uint(optin[3] or '0')
+if not count then
+  error('corrupt contribution count of ' .. pk)
+end
+count = count + 1
 if engine.opt_in_required == true and not opted_in then
   return redis.error_reply('NOT_OPTED_IN')
 end
-local amount = default_amount
+local amount, paid = default_amount, default_paid
 local contribution = engine.contribution
 if contribution.type == 'Fixed' then
   if opted_in and optin[2] and optin[2] ~= '' then
-    amount = uint(optin[2])
-    if not amount then
-      error('corrupt preferred contribution value of ' .. pk)
+    -- one charge rule: the caller priced this very preference in the player's currency
+    local stored = optin[2] .. '|' .. (optin[4] or '') .. '|' .. (optin[5] or '')
+    if stored ~= priced then
+      return redis.error_reply('PREFERENCE_UNPRICED ' .. stored)
     end
+    amount, paid = priced_credited, priced_paid
   elseif not amount then
     amount = contribution.amount
   end
@@ -338,11 +375,12 @@ for i, pot in ipairs(pots) do
       to_value = room
     end
   end
-  values[i] = big_add(value, to_value)
-  reserves[i] = big_add(reserve, to_reserve)
-  if big_cmp(values[i], INT64_MAX) > 0 or big_cmp(reserves[i], INT64_MAX) > 0 then
+  values[i] = stored_add(value, to_value)
+  if not values[i] then
     return redis.error_reply('AMOUNT_OVERFLOW pot ' .. pot.id .. ' would pass 2^63 - 1')
   end
+  -- checked after the win, whose reseed may take from it
+  reserves[i] = big_add(reserve, to_reserve)
   parts[i] = {to_value, to_reserve}
   pot_views[i] = {amount = amount, uncapped = uncapped,
     state = tonumber(head[POT_FIELDS + 3 * i]), now = now}
@@ -373,6 +411,11 @@ if winner then
   withheld = engine.auto_payout_limit >= 0 and big_cmp(win_amount, engine.auto_payout_limit) > 0
   local reset = triggers[winner].reset(pot.trigger, pot_views[winner], inputs[winner])
   states[winner] = reset
+end
+for i, pot in ipairs(pots) do
+  if big_cmp(reserves[i], INT64_MAX) > 0 then
+    return redis.error_reply('AMOUNT_OVERFLOW pot ' .. pot.id .. ' would pass 2^63 - 1')
+  end
 end
 
 local raffle = engine.raffle
@@ -454,7 +497,7 @@ if pot_deficit then
 end
 rcall('HSET', KEYS[2], unpack(state_update))
 
-local count = rcall('HINCRBY', KEYS[3], pk .. '|count', 1)
+rcall('HSET', KEYS[3], pk .. '|count', fmt(count))
 
 if has_raffle then
   local before = tickets_total - tickets
@@ -578,6 +621,8 @@ local outcome = '{"contribution_id":' .. jstr(contribution_id)
   .. ',"timestamp":' .. ARGV[1]
   .. ',"amount":"' .. fmt(amount) .. '"'
   .. ',"house":"' .. fmt(house) .. '"'
+  .. ',"paid":"' .. paid .. '"'
+  .. ',"shown":' .. shown
 if winner then
   outcome = outcome .. ',"win_id":' .. jstr(contribution_id)
     .. ',"win_pot_id":' .. jstr(pots[winner].id)

@@ -17,9 +17,14 @@
   ARGV[7..] one drop value per pot in engine order, micro-units ('' for pots without MustDropBy)
 
   Returns: 1 when created, 0 when the instance already existed (nothing written).
-  Errors:  BAD_ARGUMENT when the engine JSON or a drop value is malformed.
+  Errors:  BAD_ARGUMENT when the engine JSON, a seed (an integer 0 <= seed < 2^53) or a drop
+           value is malformed; checked before anything is written. The seed funding total is
+           summed with includes/money.lua (exact at any size).
 ]]
 local rcall = redis.call
+
+--- @include "includes/money.lua"
+
 if rcall('EXISTS', KEYS[1]) == 1 then
   return 0
 end
@@ -31,17 +36,18 @@ local now = tonumber(ARGV[3])
 if not now then
   return redis.error_reply('BAD_ARGUMENT now')
 end
-local seeds = {}
+local seeds, funding = {}, '0'
 for i, pot in ipairs(engine.pots) do
   local seed = tonumber(pot.seed)
-  if not seed or seed < 0 or seed ~= math.floor(seed) then
+  if not seed or seed < 0 or seed ~= math.floor(seed) or seed > MAX_SAFE then
     return redis.error_reply('BAD_ARGUMENT seed of pot ' .. tostring(pot.id))
   end
   local drop = ARGV[6 + i]
   if drop == nil or (drop ~= '' and not tonumber(drop)) then
     return redis.error_reply('BAD_ARGUMENT drop value of pot ' .. tostring(pot.id))
   end
-  seeds[i] = string.format('%d', seed)
+  seeds[i] = fmt(seed)
+  funding = big_add(funding, seeds[i])
 end
 
 -- all checks passed: write
@@ -49,12 +55,11 @@ rcall('SET', KEYS[1], ARGV[1])
 rcall('SET', KEYS[2], ARGV[2])
 rcall('HSET', KEYS[3], 'status', ARGV[4], 'timestamp_start', ARGV[5], 'timestamp_end', ARGV[6],
   'created', ARGV[3], 'last_updated', ARGV[3],
-  'total:contributions', 0, 'total:seed_funding', 0, 'total:house', 0, 'total:wins', 0)
+  'total:contributions', 0, 'total:seed_funding', funding, 'total:house', 0, 'total:wins', 0)
 for i, pot in ipairs(engine.pots) do
   local prefix = 'pot:' .. pot.id .. ':'
   rcall('HSET', KEYS[3], prefix .. 'value', seeds[i], prefix .. 'reserve', 0,
     prefix .. 'drop_at', ARGV[6 + i], prefix .. 'deficit', 0)
-  rcall('HINCRBY', KEYS[3], 'total:seed_funding', seeds[i])
   rcall('XADD', KEYS[4], '*', 'type', 'seed_funding', 'pot', pot.id, 'amount', seeds[i],
     'drop_at', ARGV[6 + i], 'ts', ARGV[3])
 end

@@ -556,6 +556,7 @@ async def test_create_instance_seeds_the_pots_and_the_ledger(
         "boosts": "0",
         "house": "0",
         "wins": "0",
+        "returned": "0",
     }
 
     response = await client.get("/admin/instances/test-jp/ledger", headers=admin)

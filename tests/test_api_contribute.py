@@ -208,6 +208,7 @@ async def test_split_floors_each_pot_and_gives_the_remainder_to_the_house(
         "boosts": 0,
         "house": 3 * Decimal("0.075001"),
         "wins": 0,
+        "returned": 0,
     }
     ledger = await client.get("/admin/instances/split/ledger", headers=headers)
     entries = [e for e in (await exact_json(ledger))["entries"] if e["type"] == "contribution"]
@@ -417,21 +418,21 @@ async def test_an_opted_in_preferred_value_replaces_the_fixed_amount(
         Decimal("0.5"),
         "USD",
     )
-    preferred = to_instance(Decimal("0.50"), "USD", "EUR", MULTIPLIERS)  # 0.462962 EUR
-
+    # One charge rule (issue 25, defect 7): the preference is charged in the currency paid,
+    # rounded down to its minor units, and credited at what that charge is worth.
+    in_eur = charge(Decimal("0.50"), "USD", "EUR", MULTIPLIERS)  # 0.462962... -> 0.46 EUR
+    assert in_eur == Decimal("0.46")
     response = await post(client, CONTRIBUTE, v1_body("optin", currency="EUR"), headers)
     assert response.status_code == 200, await response.get_data(as_text=True)
-    assert (await exact_json(response))["contribution_amount"] == to_player(
-        preferred, "EUR", "EUR", MULTIPLIERS
-    )
+    assert (await exact_json(response))["contribution_amount"] == in_eur
     response = await post(client, CONTRIBUTE, v1_body("optin", currency="USD"), headers)
     assert (await exact_json(response))["contribution_amount"] == Decimal("0.50")
+    credited = [micros(in_eur), to_instance(Decimal("0.50"), "USD", "EUR", MULTIPLIERS)]
     state = await view(client, headers, "optin")
-    parts, house = split(preferred, definition["pots"])
-    to_value, _ = parts["main"]
-    assert state["pots"]["main"]["current_value"] == 2 * units(to_value)
-    assert state["totals"]["contributions"] == 2 * units(preferred)
-    assert state["totals"]["house"] == 2 * units(house)
+    splits = [split(amount, definition["pots"]) for amount in credited]
+    assert state["pots"]["main"]["current_value"] == sum(units(p["main"][0]) for p, _ in splits)
+    assert state["totals"]["contributions"] == sum(units(amount) for amount in credited)
+    assert state["totals"]["house"] == sum(units(house) for _, house in splits)
 
     # Opting in again without a value goes back to the instance's fixed amount.
     await opt_in(client, headers, "optin", True)
@@ -1076,3 +1077,34 @@ async def test_pass_through_data_is_limited_to_8_kib_of_json(
     status, code, details = await error_of(response)
     assert (status, code, list(details)) == (400, "VALIDATION_ERROR", [name])
     assert await snapshot(gateway.store, "sized") == frozen
+
+
+@pytest.mark.parametrize(
+    ("currency", "paid"),
+    [("JPY", Decimal("16")), ("USD", Decimal("0.10")), ("EUR", Decimal("0.1"))],
+)
+async def test_a_preferred_value_is_charged_what_is_credited_in_every_currency(
+    client: QuartClient, gateway: Services, headers: dict[str, str], currency: str, paid: Decimal
+) -> None:
+    """Issue 25, defect 7: a 0.10 EUR preference paid in JPY charges 16 JPY and credits what 16
+    JPY is worth (98,765 micro-units), in USD 0.10 USD and its worth: the Fixed rule."""
+    await create_instance(
+        client,
+        headers,
+        instance("pref", opt_in_required=True, contribution_type={"Fixed": "1.00"}),
+    )
+    await opt_in(
+        client,
+        headers,
+        "pref",
+        True,
+        contribution_value=Decimal("0.10"),
+        contribution_currency="EUR",
+    )
+    response = await post(client, CONTRIBUTE, v1_body("pref", currency=currency), headers)
+    answered = await exact_json(response)
+    assert response.status_code == 200, answered
+    assert answered["contribution_amount"] == paid
+    credited = to_instance(paid, currency, "EUR", MULTIPLIERS)
+    state = await view(client, headers, "pref")
+    assert state["totals"]["contributions"] == units(credited)

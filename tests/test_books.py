@@ -59,6 +59,7 @@ async def test_a_raffle_prize_leaves_the_pot_by_from_pot_and_the_shortfall_is_op
         "boosts": 0,
         "house": 300,
         "wins": 1000,
+        "returned": 0,
     }
     assert (pot.meters.hits, pot.meters.wins) == (1, 1000)
     assert books.unknown == {}

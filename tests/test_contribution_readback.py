@@ -86,3 +86,46 @@ async def test_unknown_keys_other_operators_and_bad_queries_are_refused(
     status, code, details = await error_of(bad)
     assert (status, code, list(details)) == (400, "VALIDATION_ERROR", ["idempotency_key"])
     assert (await client.get(RECORDED, query_string={"instance_id": "plain"})).status_code == 401
+
+
+async def test_the_read_back_is_the_first_answer_byte_for_byte_whatever_the_rates_do(
+    client: QuartClient, gateway: Services, headers: dict[str, str]
+) -> None:
+    """Issue 25, defect 5: a charge of 10 in a 6-digit currency is credited what it is worth
+    (rounded down to the micro-unit); the read-back still says 10, not the credited amount
+    shown back (9.999999), and shows the win with the first answer's rates after they
+    changed."""
+    currencies = await exact_json(await client.get("/admin/currencies", headers=headers))
+    currencies["multipliers"]["MIC"] = Decimal("1234.56789")
+    currencies["decimals"] = {**currencies.get("decimals", {}), "MIC": 6}
+    response = await client.put("/admin/currencies", json=_plain(currencies), headers=headers)
+    assert response.status_code == 200, await response.get_data(as_text=True)
+    await create_instance(
+        client,
+        headers,
+        instance(
+            "exact",
+            contribution_type={"Percentage": "1"},
+            pots=[pot("mini", "0.7", hit_rate(1), seed="10")],
+        ),
+    )
+    body = v1_body("exact", idempotency_key="k-10", currency="MIC", base_wager=Decimal("10"))
+    first = await post(client, "/jackpots/contribute", body, headers)
+    assert first.status_code == 200
+    answered = await first.get_data()
+    assert (await exact_json(first))["contribution_amount"] == Decimal("10")
+    assert (await view(client, headers, "exact"))["totals"]["contributions"] == Decimal("0.0081")
+    recorded = await read_back(client, headers, "exact", "k-10")
+    assert await recorded.get_data() == answered
+    currencies["multipliers"]["MIC"] = Decimal("2000")
+    response = await client.put("/admin/currencies", json=_plain(currencies), headers=headers)
+    assert response.status_code == 200
+    recorded = await read_back(client, headers, "exact", "k-10")
+    assert await recorded.get_data() == answered
+
+
+def _plain(value: Any) -> Any:
+    """JSON-ready: Decimals as strings."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return str(value) if isinstance(value, Decimal) else value

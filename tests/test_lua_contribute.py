@@ -11,6 +11,7 @@ import json
 import math
 import random
 import uuid
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -22,7 +23,12 @@ from app.schemas.events import EventType, decode_event
 from app.services.engine import compile_engine
 from app.store import Refusal, ScriptRefusal, Store, keys
 from app.store.connection import async_client
-from app.store.contributions import ContributionOutcome, PotDraw, contribute_keys
+from app.store.contributions import (
+    ContributionOutcome,
+    PotDraw,
+    PricedPreference,
+    contribute_keys,
+)
 from app.store.scripts import ScriptRunner
 from app.triggers.hit_rate import HIT_RANDOM_BOUND
 from tests.support.definitions import hit_rate, must_drop, pot
@@ -135,7 +141,8 @@ async def ledger(store: Store, instance_id: str = "jp1") -> list[dict[str, str]]
 
 
 async def assert_conserved(store: Store, engine: dict[str, Any]) -> dict[str, str]:
-    """contributions + seed funding == pots + reserves + house + wins, and the ledger agrees."""
+    """contributions + seed funding == pots + reserves + house + wins + returned (a terminated
+    instance's closed pots), and the ledger agrees."""
     s = await state(store, engine["id"])
     pots = sum(
         money(s, f"pot:{p['id']}:value") + money(s, f"pot:{p['id']}:reserve")
@@ -143,6 +150,7 @@ async def assert_conserved(store: Store, engine: dict[str, Any]) -> dict[str, st
     )
     left = money(s, "total:contributions") + money(s, "total:seed_funding")
     right = pots + money(s, "total:house") + money(s, "total:wins")
+    right += int(s.get("total:returned") or 0)
     assert left == right, (left, right, s)
     entries = await ledger(store, engine["id"])
 
@@ -245,8 +253,30 @@ async def test_fixed_uses_the_opted_in_players_preferred_value(store: Store) -> 
     engine = await create(store, definition([pot("a", "1", hit_rate(10**12))]))
     optins = keys.instance_optins("jp1")
     pk = keys.player_key(OP, BRAND, "fan")
-    await store.client.hset(optins, mapping={f"{pk}|opted_in": "1", f"{pk}|value": "250000"})
-    assert (await contribute(store, engine, player="fan")).amount == 250_000
+    await store.client.hset(
+        optins,
+        mapping={
+            f"{pk}|opted_in": "1",
+            f"{pk}|value": "250000",
+            f"{pk}|currency": "EUR",
+            f"{pk}|value_raw": "0.25",
+        },
+    )
+    # The caller must price the very preference stored: another is refused, naming it.
+    stale = PricedPreference("200000|EUR|0.2", Decimal("0.2"), 200_000)
+    for priced in (None, stale):
+        await refused(
+            store,
+            Refusal.PREFERENCE_UNPRICED,
+            lambda priced=priced: contribute(store, engine, player="fan", preference=priced),
+        )
+    with pytest.raises(ScriptRefusal) as caught:
+        await contribute(store, engine, player="fan")
+    assert caught.value.detail == "250000|EUR|0.25"
+    # Priced (here paid in another currency: 0.24 of it, credited 240000), it applies.
+    priced = PricedPreference("250000|EUR|0.25", Decimal("0.24"), 240_000)
+    out = await contribute(store, engine, player="fan", preference=priced, paid="0.1")
+    assert (out.amount, out.paid) == (240_000, Decimal("0.24"))
     await store.client.hset(optins, f"{pk}|value", "")  # no preference: the default
     assert (await contribute(store, engine, player="fan")).amount == 100_000
     await store.client.hset(optins, mapping={f"{pk}|opted_in": "0", f"{pk}|value": "250000"})
@@ -254,7 +284,7 @@ async def test_fixed_uses_the_opted_in_players_preferred_value(store: Store) -> 
     assert (await contribute(store, engine, player="other")).amount == 100_000
     assert await store.client.hget(optins, f"{pk}|count") == "3"
     s = await assert_conserved(store, engine)
-    assert money(s, "total:contributions") == 250_000 + 3 * 100_000
+    assert money(s, "total:contributions") == 240_000 + 3 * 100_000
 
 
 async def test_a_percentage_instance_ignores_the_preferred_value(store: Store) -> None:

@@ -154,6 +154,7 @@ async def test_the_figures_per_pot_and_for_the_instance(
         "hits": CONTRIBUTIONS,
         "seed_funding": units(12 * M + always["deficits"]),
         "boosts": 3,
+        "returned": 0,
     }
     assert report["period_totals"] == {
         **report["cumulative"],
@@ -168,7 +169,7 @@ async def test_a_quiet_period_is_reported_with_zeros(
     start = int(datetime(2001, 1, 1, tzinfo=UTC).timestamp() * 1000)
     assert report["period"] == {"from": start, "to": start + 86_400_000}
     zero = {"contributions": 0, "wins": 0, "hits": 0, "seed_funding": 0, "boosts": 0}
-    assert report["period_totals"] == {**zero, "house": 0}
+    assert report["period_totals"] == {**zero, "house": 0, "returned": 0}
     assert all(p["period"] == zero for p in report["pots"])
     assert report["cumulative"]["hits"] == CONTRIBUTIONS
 

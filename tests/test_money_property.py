@@ -8,7 +8,15 @@ rules (README "Money") with Fraction, and follows each pot from the wins the res
 After every contribution the instance must match the model exactly; after the sequence the
 conservation law, caps, non-negativity and the ledger sums must hold.
 
-CI runs a bounded number of examples; set MONEY_PROPERTY_EXAMPLES (e.g. 2000) for a long run.
+A second property (test_manager_operations_keep_the_books) runs the managers' operations and
+the players' preferences in any order: preferred values in every currency, boosts, withheld
+wins approved and rejected, raffle draws (prizes from the pot, withheld ones decided) and
+termination (the books closed to the operator); every charge must be credited at exactly its
+worth, its read-back must be the first answer byte for byte, and after every step the
+conservation law (returned included) must hold and the reconciliation must be balanced.
+
+CI runs a bounded number of examples (40 and 25); set MONEY_PROPERTY_EXAMPLES (e.g. 2000) for
+a long run of both.
 """
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ from hypothesis import strategies as st
 from quart.testing import QuartClient
 
 from app.config import Settings
+from app.services import raffles
 from tests.conftest import make_settings
 from tests.support.definitions import hit_rate, must_drop, pot
 from tests.support.http import contribution, create_instance, expect, post, view
@@ -153,6 +162,7 @@ class Model:
             "boosts": 0,  # operator money added by seed boosts: none here
             "house": 0,
             "wins": 0,
+            "returned": 0,  # returned to the operator: none here
         }
 
     def worth(self, amount: Fraction, source: str, target: str) -> Fraction:
@@ -328,3 +338,146 @@ async def test_money_is_exact_conserved_and_within_limits(
     target(max([*model.values.values(), *model.reserves.values()]) / TWO53, label="pot / 2^53")
     target(model.totals["contributions"] / TWO53, label="contributions / 2^53")
     await check_ledger(client, headers, model)
+
+
+# -- manager operations, preferred values and raffle prizes (issue 25) ---------------------------
+MANAGER_EXAMPLES = int(os.environ.get("MONEY_PROPERTY_EXAMPLES", "25"))
+operations = st.lists(
+    st.one_of(
+        st.tuples(st.just("contribute"), st.sampled_from(sorted(DIGITS)), st.integers(0, 10)),
+        st.tuples(st.just("prefer"), st.sampled_from(sorted(DIGITS)), st.integers(1, 10**8)),
+        st.tuples(st.just("boost"), st.sampled_from(["value", "reserve"]), st.integers(1, 10**7)),
+        st.tuples(st.just("decide"), st.sampled_from(["approve", "reject"]), st.integers(0, 9)),
+        st.tuples(st.just("terminate"), st.just(""), st.just(0)),
+        st.tuples(st.just("draw"), st.just(""), st.just(0)),
+    ),
+    min_size=1,
+    max_size=10,
+)
+
+
+async def balanced(client: QuartClient, headers: dict[str, str], instance_id: str) -> None:
+    response = await client.get(f"/admin/instances/{instance_id}/reconciliation", headers=headers)
+    report = await expect(response, 200)
+    assert report["balanced"] is True, report
+    state = await view(client, headers, instance_id)
+    totals = state["totals"]
+    held = sum((p["current_value"] + p["reserve"] for p in state["pots"].values()), Decimal(0))
+    assert totals["contributions"] + totals["seed_funding"] + totals["boosts"] == (
+        held + totals["house"] + totals["wins"] + totals["returned"]
+    )
+
+
+@pytest.mark.timeout(0 if "MONEY_PROPERTY_EXAMPLES" in os.environ else 120)
+@hypothesis_settings(
+    max_examples=MANAGER_EXAMPLES,
+    phases=PHASES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    rates=st.fixed_dictionaries({"NUL": multiplier, "MIC": multiplier}),
+    currency=st.sampled_from(sorted(DIGITS)),
+    raffle=st.booleans(),
+    limit=st.integers(0, 3 * MICROS),
+    sequence=operations,
+)
+async def test_manager_operations_keep_the_books(
+    client: QuartClient,
+    headers: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    rates: dict[str, Decimal],
+    currency: str,
+    raffle: bool,
+    limit: int,
+    sequence: list[tuple[str, str, int]],
+) -> None:
+    """Preferred values in every currency, boosts, withheld wins approved and rejected, raffle
+    prizes and termination, in any order: every charge is credited at exactly its worth, and
+    after every step the conservation law holds and the reconciliation is balanced."""
+    currencies = {
+        "base_currency": "EUR",
+        "multipliers": {"EUR": "1", **{c: format(m, "f") for c, m in rates.items()}},
+        "decimals": {"NUL": 0, "MIC": 6},
+    }
+    current = await expect(await client.get("/admin/currencies", headers=headers), 200)
+    currencies["multipliers"] = {**current["multipliers"], **currencies["multipliers"]}
+    currencies["decimals"] = {**current["decimals"], **currencies["decimals"]}
+    await expect(await client.put("/admin/currencies", json=currencies, headers=headers), 200)
+    instance_id = f"mgr-{next(_counter)}"
+    definition: dict[str, Any] = {
+        "id": instance_id,
+        "name": "Managed",
+        "currency": currency,
+        "contribution_type": {"Fixed": "1"},
+        "allowed_brands": ["demo:brand1"],
+        "house_share": "0.3",
+        "auto_payout_limit": decimal(limit),
+        "pots": [pot("main", "0.7", hit_rate(2, "0.5"), seed="1", reserve_share="0.1")],
+    }
+    if raffle:
+        definition.update(
+            jackpot_type="Raffle",
+            raffle={"ticket_cost": "1", "prizes": ["2", {"share": "0.5"}], "draw": {"every": "1h"}},
+        )
+    await create_instance(client, headers, definition)
+    rate = {"EUR": Fraction(1), **{c: Fraction(m) for c, m in rates.items()}}
+    draw_clock, drawn = [2**45], 0
+    for kind, option, number in sequence:
+        if kind == "contribute":
+            before = await view(client, headers, instance_id)
+            body = contribution(instance_id, "p1", base_wager=str(number), currency=option)
+            key = f"k{next(_counter)}"
+            body["idempotency_key"] = key
+            response = await post(client, "/jackpots/contribute", body, headers)
+            if response.status_code != 200:
+                await expect(response, response.status_code)
+                assert response.status_code in (409, 422), await response.get_data()
+                continue
+            paid = (await expect(response, 200))["contribution_amount"]
+            # the read-back is the first answer byte for byte
+            query = {"instance_id": instance_id, "idempotency_key": key}
+            recorded = await client.get(
+                "/jackpots/contributions", query_string=query, headers=headers
+            )
+            assert await recorded.get_data() == await response.get_data()
+            after = await view(client, headers, instance_id)
+            credited = micros_of(after["totals"]["contributions"]) - micros_of(
+                before["totals"]["contributions"]
+            )
+            # charged = credited: the charge's exact worth, rounded down to the micro-unit
+            worth = Fraction(paid) * rate[currency] / rate[option] * MICROS
+            assert credited == int(worth), (paid, option, credited)
+        elif kind == "prefer":
+            digits = DIGITS[option]
+            value = Decimal(number).scaleb(-6).quantize(Decimal(1).scaleb(-digits), "ROUND_DOWN")
+            body = {"instance_id": instance_id, "player_id": "p1", "brand_id": "demo:brand1",
+                    "player_country": "DE", "opt_in": True}  # fmt: skip
+            if value > 0:
+                body.update(contribution_value=value, contribution_currency=option)
+            response = await post(client, "/jackpots/optin", body, headers)
+            assert response.status_code in (200, 409, 422), await response.get_data()
+        elif kind == "boost":
+            body = {"pot_id": "main", "amount": decimal(number), "target": option}
+            response = await post(client, f"/admin/instances/{instance_id}/boosts", body, headers)
+            assert response.status_code in (201, 409), await response.get_data()
+        elif kind == "decide":
+            response = await client.get(
+                "/admin/wins/withheld", headers=headers, query_string={"instance_id": instance_id}
+            )
+            wins = (await expect(response, 200))["wins"]
+            if wins:
+                win_id = wins[number % len(wins)]["win_id"]
+                path = f"/admin/instances/{instance_id}/wins/{win_id}/{option}"
+                await expect(await post(client, path, {"reason": "property"}, headers), 200)
+        elif kind == "terminate":
+            path = f"/admin/instances/{instance_id}/terminate"
+            await expect(await client.post(path, headers=headers), 200)
+        elif raffle:  # drawn on a clock past the round's end (contributions keep the real one)
+            draw_clock[0] += 2 * 3_600_000
+            monkeypatch.setattr(raffles, "now_ms", lambda: draw_clock[0])
+            response = await client.post(f"/admin/instances/{instance_id}/draw", headers=headers)
+            assert response.status_code in (200, 409), await response.get_data()
+            drawn += response.status_code == 200
+        await balanced(client, headers, instance_id)
+    target(float(drawn), label="raffle draws")

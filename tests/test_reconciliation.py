@@ -163,3 +163,90 @@ async def test_cli_reconcile(
     assert [(d["field"], d["difference"]) for d in report["differences"]] == [
         ("pot:mini:value", 0.000001)
     ]
+
+
+# -- the verdict against deliberate corruptions (issue 25) -------------------------------------
+BOOKS_FIELDS = [
+    *(f"pot:{p['id']}:{name}" for p in POTS for name in ("value", "reserve", "deficit")),
+    *(
+        f"total:{name}"
+        for name in ("contributions", "seed_funding", "boosts", "house", "wins", "returned")
+    ),
+]
+
+
+@pytest.mark.parametrize("field", BOOKS_FIELDS)
+@pytest.mark.parametrize("micros", [1, 2**64])
+async def test_every_stored_amount_is_compared_exactly_at_any_size(
+    client: QuartClient, headers: dict[str, str], gateway: Services, field: str, micros: int
+) -> None:
+    """Each pot, reserve, deficit and total, moved by one micro-unit or by 2^64 (past what a
+    Redis integer holds), is the one difference reported, to the micro-unit."""
+    await busy_instance(client, headers, "books")
+    state_key = keys.instance_state("books")
+    held = int(await gateway.store.client.hget(state_key, field) or 0)
+    await gateway.store.client.hset(state_key, field, str(held + micros))
+    report = await reconcile(client, headers, "books")
+    assert report["balanced"] is False
+    [difference] = report["differences"]
+    assert (difference["field"], difference["difference"]) == (field, Decimal(micros) / 10**6)
+
+
+@pytest.mark.parametrize("field", ["pot:mini:reserve", "total:wins", "total:returned"])
+@pytest.mark.parametrize("value", ["12.5", "x", "-", "1e3"])
+async def test_a_stored_amount_that_is_not_an_integer_is_named(
+    client: QuartClient, headers: dict[str, str], gateway: Services, field: str, value: str
+) -> None:
+    await busy_instance(client, headers, "books")
+    await gateway.store.client.hset(keys.instance_state("books"), field, value)
+    report = await reconcile(client, headers, "books")
+    assert report["balanced"] is False
+    assert report["corrupt"] == [f"state {field} = {value!r}"]
+    [line] = [line for line in report["compared"] if line["field"] == field]
+    assert (line["live"], line["difference"]) == (None, None)
+
+
+@pytest.mark.parametrize("change", ["amount", "drop", "duplicate", "garble"])
+async def test_a_changed_ledger_is_flagged(
+    client: QuartClient, headers: dict[str, str], gateway: Services, change: str
+) -> None:
+    await busy_instance(client, headers, "books")
+    ledger_key = keys.instance_ledger("books")
+    client_ = gateway.store.client
+    entries = await client_.xrange(ledger_key)
+    [(entry_id, fields)] = [e for e in entries if e[1]["type"] == "contribution"][:1]
+    if change == "amount":  # the entry rewritten (a stream entry cannot be edited: re-added)
+        await client_.xdel(ledger_key, entry_id)
+        await client_.xadd(ledger_key, {**fields, "house": str(int(fields["house"]) + 1)})
+    elif change == "drop":
+        await client_.xdel(ledger_key, entry_id)
+    elif change == "duplicate":
+        await client_.xadd(ledger_key, fields)
+    else:
+        await client_.xadd(ledger_key, {**fields, "amount": "1.5"})
+    report = await reconcile(client, headers, "books")
+    assert report["balanced"] is False, report
+    if change == "garble":
+        [corrupt] = report["corrupt"]
+        assert corrupt.startswith("ledger entry ") and "amount = '1.5'" in corrupt
+
+
+async def test_a_win_record_decided_without_its_ledger_entry_is_flagged(
+    client: QuartClient, headers: dict[str, str], gateway: Services
+) -> None:
+    """The record of defect 2 (rejected, no money moved, no ledger entry) is unbalanced even
+    though every amount agrees."""
+    await create_instance(
+        client,
+        headers,
+        instance("held", pots=[pot("main", "0.7", hit_rate(1))], auto_payout_limit="0"),
+    )
+    response = await post(client, "/jackpots/contribute", contribution("held", "p1"), headers)
+    win_id = (await expect(response, 200)) and response.headers["X-Contribution-Id"]
+    assert (await reconcile(client, headers, "held"))["balanced"] is True
+    wins_key = keys.instance_wins("held")
+    raw = await gateway.store.client.hget(wins_key, win_id)
+    await gateway.store.client.hset(wins_key, win_id, raw[:-1] + ',"decision":"rejected"}')
+    report = await reconcile(client, headers, "held")
+    assert (report["balanced"], report["differences"]) == (False, [])
+    assert report["decisions"] == [f"win {win_id}: the record says rejected, the ledger undecided"]

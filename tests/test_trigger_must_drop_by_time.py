@@ -149,12 +149,35 @@ async def test_drop_by_bounds_every_moment_of_a_day(store: Store) -> None:
             await contribute(store, engine, day + 5, t=bad)
         assert caught.value.code is Refusal.BAD_ARGUMENT
     assert await snapshot(store, "jp1") == before
-    # the day passed without a contribution; at 23:00 the next day the window is over: no win
-    # now, the day after's moment is hidden instead
+    # the day passed without a contribution; at 23:00 the next day, after its drop_by, the
+    # day's moment is behind the contribution: it wins (one rule for late contributions)
     now = day + DAY + 23 * 3_600_000
     drawn = (day + DAY + 5, day + 2 * DAY + 7)
-    assert (await contribute(store, engine, now, t=drawn)).win_pot_id is None
+    assert (await contribute(store, engine, now, t=drawn)).win_pot_id == "t"
     assert await moment(store) == day + 2 * DAY + 7
+
+
+@pytest.mark.parametrize("previous_period", ["won", "quiet"])
+async def test_a_late_contribution_drops_the_pot_whatever_the_previous_period_did(
+    store: Store, previous_period: str
+) -> None:
+    """Issue 25, defect 6: a day whose only contribution comes after drop_by drops the pot,
+    whether or not the day before had a win (40 draws of each history)."""
+    day = T0 - T0 % DAY + DAY
+    window = 22 * 3_600_000
+    compiled = {"type": "MustDropByTime", "period_ms": DAY, "window_ms": window}
+    late = day + DAY + 23 * 3_600_000  # the next day at 23:00, after its drop_by
+    for n in range(40):
+        stale = await store.client.keys(keys.instance_tag("jp1") + "*")
+        if stale:
+            await store.client.delete(*stale)
+        engine = await create(store, [time_pot("t", "1", "1d", "22:00")], {"t": day + 1000}, day)
+        if previous_period == "won":
+            drawn = must_drop_by_time.inputs(compiled, day + 2000)
+            assert (await contribute(store, engine, day + 2000, t=drawn)).win_pot_id == "t"
+        drawn = must_drop_by_time.inputs(compiled, late)
+        out = await contribute(store, engine, late, t=drawn)
+        assert out.win_pot_id == "t", (n, previous_period)
 
 
 async def test_the_highest_pot_still_wins(store: Store) -> None:

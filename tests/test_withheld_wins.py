@@ -144,6 +144,8 @@ async def test_rejection_returns_the_amount_to_the_pot_reserve(
             "id": win_id,
             "pot": "big",
             "amount": "5560000",
+            "reserve": "5560000",
+            "returned": "0",
             "by": "demo-service",
             "reason": "fraud",
             "ts": str(body["decided_at"]),

@@ -435,6 +435,7 @@ class TotalsSchema(StrictSchema):
     house = Amount(required=True, minimum=None, maximum=None)
     wins = Amount(required=True, minimum=None, maximum=None)
     boosts = Amount(required=True, minimum=None, maximum=None)
+    returned = Amount(required=True, minimum=None, maximum=None)
 
 
 class InstanceStateSchema(StrictSchema):

@@ -58,13 +58,15 @@ class BoostViewSchema(StrictSchema):
 class ReconciliationLineSchema(StrictSchema):
     field = fields.String(metadata={"description": "pot:<id>:value|reserve|deficit, total:<name>"})
     ledger = Money("what the ledger's replay says")
-    live = Money("what the live state holds")
-    difference = Money("live - ledger, to the micro-unit")
+    live = Money(
+        "what the live state holds (null: not an integer, named in corrupt)", allow_none=True
+    )
+    difference = Money("live - ledger, to the micro-unit (null when live is)", allow_none=True)
 
 
 class ConservationSchema(StrictSchema):
     paid_in = Money("contributions + seed funding + boosts")
-    held_and_paid_out = Money("pot values + reserves + house + wins")
+    held_and_paid_out = Money("pot values + reserves + house + wins + returned")
     difference = Money()
 
 
@@ -77,6 +79,14 @@ class ReconciliationSchema(StrictSchema):
     compared = fields.List(fields.Nested(ReconciliationLineSchema))
     unknown_entries = fields.Dict(
         keys=fields.String(), values=fields.Integer(), metadata={"description": "type -> count"}
+    )
+    corrupt = fields.List(
+        fields.String(),
+        metadata={"description": "stored money fields that are not integers, each named"},
+    )
+    decisions = fields.List(
+        fields.String(),
+        metadata={"description": "wins whose record's decision differs from the ledger's"},
     )
     conservation = fields.Nested(ConservationSchema)
 
@@ -116,6 +126,7 @@ class MeterFiguresSchema(StrictSchema):
 
 class InstanceFiguresSchema(MeterFiguresSchema):
     house = Money()
+    returned = Money("returned to the operator: a terminated instance's pots, rejected wins")
 
 
 class AwardSchema(StrictSchema):

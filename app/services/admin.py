@@ -498,7 +498,7 @@ class AdminService:
         ]
         totals = {
             name: amount(f"total:{name}")
-            for name in ("contributions", "seed_funding", "boosts", "house", "wins")
+            for name in ("contributions", "seed_funding", "boosts", "house", "wins", "returned")
         }
         view = {
             "definition": definition,

@@ -12,7 +12,11 @@ Replay rules, one per ledger entry type (money in integer micro-units):
                 shortfall (deficit) is seed funding
   raffle_draw, raffle_round, raffle_snapshot  no money
   boost         pot value and reserve += their parts; boosts += amount
-  win_rejected  the withheld win's amount goes back to the pot's reserve; wins -= amount
+  win_rejected  wins -= amount; `reserve` of it back to the pot's reserve, `returned` of it to
+                the operator (returned += ...); an entry written before those fields existed
+                sends it all to the reserve
+  close         the instance was terminated: each pot's value and reserve (fields
+                pot:<id>:value, pot:<id>:reserve) leave the pot for the operator (returned)
   win_approved, status  no money
 Any other type is reported as unknown, so a reconciliation never silently skips money.
 """
@@ -23,7 +27,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-TOTALS = ("contributions", "seed_funding", "boosts", "house", "wins")
+TOTALS = ("contributions", "seed_funding", "boosts", "house", "wins", "returned")
 NO_MONEY = frozenset({"status", "raffle_draw", "raffle_round", "raffle_snapshot"})
 # win_approved moves no money either; it is handled with win_rejected for the awards.
 AWARDS_KEPT = 5
@@ -57,13 +61,29 @@ class Books:
     period_totals: dict[str, int] = field(default_factory=lambda: dict.fromkeys(TOTALS, 0))
     entries: int = 0
     unknown: dict[str, int] = field(default_factory=dict)  # entry type -> count
+    # "entry <n> (<type>): <field> = <value>" for each money field that is not an integer
+    corrupt: list[str] = field(default_factory=list)
+    decisions: dict[str, str] = field(default_factory=dict)  # win id -> approved | rejected
 
     def pot(self, pot_id: str) -> PotBooks:
         return self.pots.setdefault(pot_id, PotBooks())
 
 
+class _Corrupt(ValueError):
+    """A ledger entry's money field is not an integer."""
+
+
 def _int(fields: dict[str, str], name: str) -> int:
-    return int(fields.get(name) or 0)
+    value = fields.get(name) or "0"
+    if not is_integer(value):
+        raise _Corrupt(f"{name} = {value!r}")
+    return int(value)
+
+
+def is_integer(value: str) -> bool:
+    """Decimal digits with an optional minus: what a stored money field must be."""
+    digits = value[1:] if value[:1] == "-" else value
+    return digits.isascii() and digits.isdigit()
 
 
 async def replay(
@@ -76,9 +96,12 @@ async def replay(
     books = Books({pot_id: PotBooks() for pot_id in pot_ids})
     async for fields in entries:
         books.entries += 1
-        ts = _int(fields, "ts")
-        in_period = period is not None and period[0] <= ts < period[1]
-        _apply(books, fields, in_period)
+        try:
+            ts = _int(fields, "ts")
+            in_period = period is not None and period[0] <= ts < period[1]
+            _apply(books, fields, in_period)
+        except _Corrupt as error:  # named in the report; the replay goes on without it
+            books.corrupt.append(f"entry {books.entries} ({fields.get('type')}): {error}")
     return books
 
 
@@ -146,14 +169,33 @@ def _apply(books: Books, fields: dict[str, str], in_period: bool) -> None:
         _meter(pot, in_period, boosts=_int(fields, "amount"))
         _total(books, in_period, boosts=_int(fields, "amount"))
     elif kind in ("win_approved", "win_rejected"):
-        pot = books.pot(fields["pot"])
+        pot_id = fields.get("pot") or ""
         if kind == "win_rejected":
             amount = _int(fields, "amount")
-            pot.reserve += amount
-            _meter(pot, in_period, wins=-amount)
-            _total(books, in_period, wins=-amount)
-        for award in pot.awards:
-            if award["win_id"] == fields.get("id"):
-                award["decision"] = kind.removeprefix("win_")
+            if "returned" in fields:
+                to_reserve, returned = _int(fields, "reserve"), _int(fields, "returned")
+            else:
+                to_reserve, returned = amount, 0
+            _total(books, in_period, wins=-amount, returned=returned)
+            if pot_id:
+                pot = books.pot(pot_id)
+                pot.reserve += to_reserve
+                _meter(pot, in_period, wins=-amount)
+        books.decisions[str(fields.get("id"))] = kind.removeprefix("win_")
+        if pot_id:
+            for award in books.pot(pot_id).awards:
+                if award["win_id"] == fields.get("id"):
+                    award["decision"] = kind.removeprefix("win_")
+    elif kind == "close":
+        returned = 0
+        for pot_id, pot in books.pots.items():
+            value, reserve = (
+                _int(fields, f"pot:{pot_id}:value"),
+                _int(fields, f"pot:{pot_id}:reserve"),
+            )
+            pot.value -= value
+            pot.reserve -= reserve
+            returned += value + reserve
+        _total(books, in_period, returned=returned)
     elif kind not in NO_MONEY:
         books.unknown[str(kind)] = books.unknown.get(str(kind), 0) + 1

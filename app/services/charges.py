@@ -4,8 +4,10 @@
    because the operator debits a wallet exactly the `contribution_amount` a response reports.
    Derived charges round DOWN to those minor units (never charging more than the instance
    asks): Percentage = floor(base_wager * percentage); Fixed = floor(the Fixed amount
-   converted to the player's currency). A preferred value is a charge given by the player:
-   finer than the minor units of its currency it is refused.
+   converted to the player's currency); a preferred value = floor(the value, in the currency
+   the player gave it, converted to the currency they pay in): the same rule as Fixed, so a
+   preference paid in its own currency charges exactly the value. A preferred value finer than
+   the minor units of its currency is refused at opt-in. Every path goes through `_charge`.
 2. The jackpot is credited what the charge is worth: converted exactly and rounded DOWN once,
    to the micro-unit of the instance currency (see conversion.py). So the jackpot never holds
    more than was paid, and what is credited is what the reported amount is worth.
@@ -83,26 +85,60 @@ def _below_min(limits: Limits, field: str) -> Refused:
     )
 
 
+def _charge(
+    definition: dict[str, Any],
+    converter: Converter,
+    exact: Ratio,
+    currency: str,
+    *,
+    field: str,
+    zero_allowed: bool = False,
+) -> Charge:
+    """The one charge rule: `exact` (an amount of `currency`) rounded down to its minor units,
+    capped at the limits' max, refused below their min; credited at its exact worth in the
+    instance currency, rounded down to the micro-unit."""
+    limits = Limits.of(definition, currency, converter)
+    paid = converter.floor_minor(exact, currency)
+    if limits.high is not None:
+        paid = min(paid, converter.floor_minor(limits.high, currency))
+    if limits.below(paid) and not zero_allowed:
+        raise _below_min(limits, field)
+    return Charge(paid, converter.to_micros(paid, currency, definition["currency"]))
+
+
 def contribution_charge(
     definition: dict[str, Any], converter: Converter, wager: Decimal, currency: str
 ) -> Charge:
     """The default charge of a contribution in `currency` (a player's preferred value, which
-    the script reads with the opt-in, replaces a Fixed one)."""
-    instance_currency = definition["currency"]
-    limits = Limits.of(definition, currency, converter)
+    the script reads with the opt-in, replaces a Fixed one: see preference_charge)."""
     contribution_type = definition["contribution_type"]
     if "Percentage" in contribution_type:
         wn, wd = ratio(wager)
         pn, pd = ratio(Decimal(contribution_type["Percentage"]))
-        paid = converter.floor_minor((wn * pn, wd * pd), currency)
-    else:
-        fixed = ratio(Decimal(contribution_type["Fixed"]))
-        paid = converter.floor_minor(converter.worth(fixed, instance_currency, currency), currency)
-    if limits.high is not None:
-        paid = min(paid, converter.floor_minor(limits.high, currency))
-    if limits.below(paid) and not ("Percentage" in contribution_type and wager == 0):
-        raise _below_min(limits, "base_wager")
-    return Charge(paid, converter.to_micros(paid, currency, instance_currency))
+        return _charge(
+            definition,
+            converter,
+            (wn * pn, wd * pd),
+            currency,
+            field="base_wager",
+            zero_allowed=wager == 0,
+        )
+    fixed = ratio(Decimal(contribution_type["Fixed"]))
+    exact = converter.worth(fixed, definition["currency"], currency)
+    return _charge(definition, converter, exact, currency, field="base_wager")
+
+
+def preference_charge(
+    definition: dict[str, Any],
+    converter: Converter,
+    value: Decimal,
+    value_currency: str,
+    currency: str,
+) -> Charge:
+    """The charge of a player's preferred value (`value` of `value_currency`, as given at
+    opt-in) for a contribution paid in `currency`: the Fixed rule applied to that value."""
+    exact = converter.worth(ratio(value), value_currency, currency)
+    return _charge(definition, converter, exact, currency, field="contribution_value")
 
 
 def wager_micros(

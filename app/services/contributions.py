@@ -30,15 +30,15 @@ from app.services.callbacks import (
     check_callback_headers,
     check_callback_url,
 )
-from app.services.charges import Charge, contribution_charge, wager_micros
+from app.services.charges import Charge, contribution_charge, preference_charge, wager_micros
 from app.services.config import ConfigCache, ConfigSnapshot
 from app.services.conversion import Converter
 from app.services.eligibility import check_eligible
 from app.services.refusals import refused
 from app.services.scope import BrandRef, check_operator, qualified_brand, resolve_brand
 from app.services.targets import instance_definition, resolve_source_instance
-from app.store import ScriptRefusal, Store
-from app.store.contributions import ContributionOutcome, PotDraw
+from app.store import Refusal, ScriptRefusal, Store
+from app.store.contributions import ContributionOutcome, PotDraw, PricedPreference
 from app.store.jobs import enqueue_once
 from app.triggers import pot_inputs
 
@@ -46,6 +46,10 @@ CONTRIBUTION_JOB_TIMEOUT_S = 60
 # A job whose worker died is retried (RQ's registry cleanup), as is one the store failed.
 CONTRIBUTION_RETRY = Retry(max=5, interval=[0, 5, 30, 120, 600])
 ASYNC_KEY_PREFIX = "async."  # the job's own idempotency key when the caller sent none
+# Players' preferred values as last seen, so that their contributions are priced before the
+# script runs (one round trip); a changed one costs one more (the script names it).
+PREFERENCES_CACHED = 10_000
+PRICING_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -150,6 +154,7 @@ class ContributionService:
         self._idempotency_ttl_ms = settings.idempotency_ttl_s * 1000
         self._callback_allowlist = settings.callback_allowlist
         self.queue = queue
+        self._preferences: dict[tuple[str, str], str] = {}  # (instance, player key) -> token
 
     # -- asynchronous mode: validate now, contribute in a worker, answer the callback ----
     async def enqueue(self, principal: Principal, kind: str, body: dict[str, Any]) -> str:
@@ -350,35 +355,86 @@ class ContributionService:
         )
 
     # -- settling: the one script call ---------------------------------------------------
+    def _priced(self, contribution: Contribution, token: str | None) -> PricedPreference | None:
+        """The charge of the stored preference `token` ('<micros>|<currency>|<value_raw>')
+        for this contribution, by the one charge rule (charges.preference_charge)."""
+        if token is None:
+            return None
+        _, value_currency, raw = token.split("|", 2)
+        if not contribution.converter.knows(value_currency):
+            raise Refused(
+                Code.UNKNOWN_CURRENCY,
+                f"The player's preferred value is in {value_currency}, which is not configured.",
+            )
+        charge = preference_charge(
+            contribution.definition,
+            contribution.converter,
+            Decimal(raw),
+            value_currency,
+            contribution.currency,
+        )
+        return PricedPreference(token, charge.paid, charge.credited)
+
     async def settle(self, contribution: Contribution) -> ContributionResult:
         definition = contribution.definition
+        brand = contribution.brand
+        cache_key = (definition["id"], f"{brand.path}:{contribution.player_id}")
+        for attempt in range(PRICING_ATTEMPTS):
+            try:
+                return await self._settle(
+                    contribution, self._priced(contribution, self._preferences.get(cache_key))
+                )
+            except ScriptRefusal as refusal:
+                if (
+                    refusal.code is not Refusal.PREFERENCE_UNPRICED
+                    or attempt + 1 == PRICING_ATTEMPTS
+                ):
+                    raise refused(refusal, definition["id"]) from None
+                if len(self._preferences) >= PREFERENCES_CACHED:
+                    self._preferences.clear()
+                self._preferences[cache_key] = refusal.detail
+        raise AssertionError("unreachable")
+
+    async def _settle(
+        self, contribution: Contribution, preference: PricedPreference | None
+    ) -> ContributionResult:
+        """One script call; a ScriptRefusal is the caller's to map."""
+        definition = contribution.definition
         now = now_ms()
-        try:
-            outcome = await self._store.contribute(
-                definition["id"],
-                operator_id=contribution.brand.operator_id,
-                brand_id=contribution.brand.brand_id,
-                player_id=contribution.player_id,
-                contribution_id=str(uuid.uuid4()),
-                event_id=str(uuid.uuid4()),
-                now_ms=now,
-                pots=[
-                    PotDraw(pot["id"], *pot_inputs(pot["trigger"], now))
-                    for pot in definition["pots"]
-                ],
-                amount=contribution.charge.credited,
-                base_wager=contribution.base_wager,
-                source_id=contribution.source_id,
-                gameround_id=contribution.gameround_id,
-                idempotency_key=contribution.idempotency_key,
-                request_hash=contribution.request_hash,
-                idempotency_ttl_ms=self._idempotency_ttl_ms,
-                jackpot_name=definition["name"],
-                event_metadata=contribution.event_metadata,
-                currency_multipliers=contribution.converter.multipliers,
-            )
-        except ScriptRefusal as refusal:
-            raise refused(refusal, definition["id"]) from None
+        currency = contribution.currency
+        instance_currency = definition["currency"]
+        multipliers = contribution.converter.multipliers
+        shown = {
+            "currency": currency,
+            "rate": format_amount(multipliers[currency]),
+            "instance_rate": format_amount(multipliers[instance_currency]),
+            "digits": contribution.converter.minor_units(currency),
+        }
+        outcome = await self._store.contribute(
+            definition["id"],
+            operator_id=contribution.brand.operator_id,
+            brand_id=contribution.brand.brand_id,
+            player_id=contribution.player_id,
+            contribution_id=str(uuid.uuid4()),
+            event_id=str(uuid.uuid4()),
+            now_ms=now,
+            pots=[
+                PotDraw(pot["id"], *pot_inputs(pot["trigger"], now)) for pot in definition["pots"]
+            ],
+            amount=contribution.charge.credited,
+            base_wager=contribution.base_wager,
+            source_id=contribution.source_id,
+            gameround_id=contribution.gameround_id,
+            idempotency_key=contribution.idempotency_key,
+            request_hash=contribution.request_hash,
+            idempotency_ttl_ms=self._idempotency_ttl_ms,
+            jackpot_name=definition["name"],
+            event_metadata=contribution.event_metadata,
+            currency_multipliers=multipliers,
+            paid=str(contribution.charge.paid),
+            preference=preference,
+            shown=shown,
+        )
         if not outcome.replay:
             self._metrics.contributions.labels(outcome.instance_id).inc()
             if outcome.win_id is not None:
@@ -391,7 +447,6 @@ class ContributionService:
                 contribution.converter,
                 contribution.currency,
                 contribution.metadata,
-                contribution.charge,
             ),
             replay=outcome.replay,
             contribution_id=outcome.contribution_id,
@@ -480,17 +535,23 @@ def response_body(
     converter: Converter,
     currency: str,
     metadata: Any,
-    charge: Charge | None = None,
 ) -> dict[str, Any]:
     """The contribution response: the outcome, amounts in the player's currency.
 
-    The script credits the default charge's worth unless a preferred value applies; then the
-    charge's own amount is shown, else what was credited, rounded to the player's minor units
-    (read back without the request, the charge is unknown: the credited amount is shown)."""
+    The charge is the outcome's `paid`, what the script charged whichever rule applied; a win
+    is shown with the rates the outcome kept (`shown`), so a read-back answers byte for byte
+    as the first answer did. (An outcome stored before it kept them shows the credited
+    amount with today's rates.)"""
+    shown = outcome.shown
+    if shown.get("currency") == currency and "rate" in shown:
+        converter = Converter(
+            {instance_currency: Decimal(shown["instance_rate"]), currency: Decimal(shown["rate"])},
+            {currency: int(shown["digits"])},
+        )
     convert = converter.shown
     paid = (
-        charge.paid
-        if charge is not None and outcome.amount == charge.credited
+        outcome.paid
+        if outcome.paid is not None
         else convert(outcome.amount, instance_currency, currency)
     )
     return {

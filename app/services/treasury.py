@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import uuid
 from dataclasses import asdict
 from datetime import date
@@ -21,7 +22,7 @@ from app.money import format_amount, from_micros, to_micros
 from app.refusals import Code, Refused
 from app.security import Principal
 from app.services.audit import AuditTrail, brand_operators
-from app.services.books import Meters, replay
+from app.services.books import Meters, is_integer, replay
 from app.services.config import ConfigCache
 from app.services.refusals import refused
 from app.services.scope import managed_instance
@@ -88,15 +89,25 @@ class TreasuryService:
 
     async def reconciliation(self, by: Principal, instance_id: str) -> dict[str, Any]:
         """Replay the ledger from its first entry and compare every pot, reserve, deficit and
-        total with the live state, to the micro-unit. The state and the last ledger id are
-        read in one atomic step, so contributions arriving meanwhile do not count as
-        differences."""
+        total with the live state, to the micro-unit, in exact integers of any size; and every
+        win record's decision with the ledger's. The state and the last ledger id are read in
+        one atomic step, so contributions arriving meanwhile do not count as differences. A
+        stored amount that is not an integer is named in `corrupt` (never an error)."""
         definition = await self.instance(by, instance_id)
         last_id, state = await self._store.books(instance_id)
         if not state:
             raise Refused(Code.INSTANCE_NOT_FOUND, f"Instance {instance_id} does not exist.")
         pot_ids = [pot["id"] for pot in definition["pots"]]
         books = await replay(pot_ids, self._store.ledger_until(instance_id, last_id))
+        corrupt = [f"ledger {what}" for what in books.corrupt]
+
+        def live(name: str) -> int | None:
+            value = state.get(name) or "0"
+            if is_integer(value):
+                return int(value)
+            corrupt.append(f"state {name} = {value!r}")
+            return None
+
         compared = [
             (f"pot:{pot_id}:{name}", getattr(pot, name))
             for pot_id, pot in books.pots.items()
@@ -104,41 +115,65 @@ class TreasuryService:
         ] + [(f"total:{name}", amount) for name, amount in books.totals.items()]
         lines = []
         for name, ledger in compared:
-            live = int(state.get(name) or 0)
+            held = live(name)
             lines.append(
                 {
                     "field": name,
                     "ledger": from_micros(ledger),
-                    "live": from_micros(live),
-                    "difference": from_micros(live - ledger),
+                    "live": None if held is None else from_micros(held),
+                    "difference": None if held is None else from_micros(held - ledger),
                 }
             )
         differences = [line for line in lines if line["difference"] != 0]
-        live_totals = {name: int(state.get(f"total:{name}") or 0) for name in books.totals}
-        paid_in = sum(live_totals[name] for name in ("contributions", "seed_funding", "boosts"))
-        held = (
-            live_totals["house"]
-            + live_totals["wins"]
-            + sum(
-                int(state.get(f"pot:{pot_id}:{name}") or 0)
-                for pot_id in books.pots
-                for name in ("value", "reserve")
-            )
+        amounts = {name: live(name) or 0 for name, _ in compared}
+        paid_in = sum(
+            amounts[f"total:{name}"] for name in ("contributions", "seed_funding", "boosts")
         )
+        held_out = sum(amounts[f"total:{name}"] for name in ("house", "wins", "returned")) + sum(
+            amounts[f"pot:{pot_id}:{name}"] for pot_id in pot_ids for name in ("value", "reserve")
+        )
+        decisions = await self._decision_differences(instance_id, books.decisions)
         return {
             "instance_id": instance_id,
             "as_of_entry": last_id or None,
             "entries_replayed": books.entries,
-            "balanced": not differences and not books.unknown and paid_in == held,
+            "balanced": not differences
+            and not books.unknown
+            and not corrupt
+            and not decisions
+            and paid_in == held_out,
             "differences": differences,
             "compared": lines,
             "unknown_entries": books.unknown,
+            "corrupt": sorted(set(corrupt)),
+            "decisions": decisions,
             "conservation": {
                 "paid_in": from_micros(paid_in),
-                "held_and_paid_out": from_micros(held),
-                "difference": from_micros(paid_in - held),
+                "held_and_paid_out": from_micros(held_out),
+                "difference": from_micros(paid_in - held_out),
             },
         }
+
+    async def _decision_differences(self, instance_id: str, ledger: dict[str, str]) -> list[str]:
+        """Each win whose record's decision is not the one the ledger has (a record decided
+        without its ledger entry, or the reverse), and each record that does not parse."""
+        records: dict[str, str | None] = {}
+        found = []
+        for win_id, raw in (await self._store.win_records(instance_id)).items():
+            try:
+                records[win_id] = json.loads(raw).get("decision")
+            except (ValueError, AttributeError):
+                found.append(f"win {win_id}: the record is not a JSON object")
+        for win_id in sorted(set(records) | set(ledger)):
+            if win_id not in records:
+                found.append(f"win {win_id}: the ledger says {ledger[win_id]}, no record")
+            elif records[win_id] != ledger.get(win_id):
+                recorded = records[win_id] or "undecided"
+                found.append(
+                    f"win {win_id}: the record says {recorded}, "
+                    f"the ledger {ledger.get(win_id) or 'undecided'}"
+                )
+        return found
 
     async def meter_report(
         self, by: Principal, instance_id: str, period: tuple[int, int]

@@ -45,6 +45,17 @@ class PotDraw:
 
 
 @dataclass(frozen=True)
+class PricedPreference:
+    """A player's preferred value as the opt-in hash holds it (`token`: '<value micros>|
+    <currency>|<value_raw>', as PREFERENCE_UNPRICED names it) and its charge in the player's
+    currency: `paid` reported, `credited` micros of the instance currency."""
+
+    token: str
+    paid: Decimal
+    credited: int
+
+
+@dataclass(frozen=True)
 class ContributionOutcome:
     """What one contribution did; money in micro-units of the instance currency."""
 
@@ -54,6 +65,9 @@ class ContributionOutcome:
     timestamp: int
     amount: int
     house: int
+    paid: Decimal | None  # the charge reported, in the player's currency (None: a record
+    # written before the outcome kept it)
+    shown: dict[str, Any]  # the rates the first answer showed amounts with ({} if unknown)
     win_id: str | None
     win_pot_id: str | None
     win_amount: int | None
@@ -77,6 +91,8 @@ class ContributionOutcome:
             timestamp=int(data["timestamp"]),
             amount=int(data["amount"]),
             house=int(data["house"]),
+            paid=None if data.get("paid") is None else Decimal(data["paid"]),
+            shown=data.get("shown") or {},
             win_id=data["win_id"],
             win_pot_id=data["win_pot_id"],
             win_amount=_opt_int(data["win_amount"]),
@@ -155,6 +171,9 @@ class ContributionStore(StoreBase):
         event_metadata: Any = None,
         currency_multipliers: Mapping[str, Decimal | str | int] | None = None,
         winners_cap: int = WINNERS_CAP,
+        paid: Decimal | str = "0",
+        preference: PricedPreference | None = None,
+        shown: Mapping[str, Any] | None = None,
     ) -> ContributionOutcome:
         """Contribute and settle in one round trip; see lua/contribute-11.lua.
 
@@ -162,7 +181,11 @@ class ContributionStore(StoreBase):
         contribution (micros) as charged; on a Fixed instance the player's preferred value
         replaces it, and None means the engine's Fixed amount. `base_wager`: the
         base wager in instance micros (raffle ticket basis). An empty `idempotency_key` means
-        none. Raises `ScriptRefusal` with a `Refusal` code when refused (nothing written).
+        none. `paid`: the default charge as reported (player's currency); `preference`: the
+        charge of the player's stored preferred value, priced by the caller (the script refuses
+        with PREFERENCE_UNPRICED when the stored one is another); `shown`: the rates the
+        answer shows amounts with, kept in the outcome. Raises `ScriptRefusal` with a `Refusal`
+        code when refused (nothing written).
         """
         pot_args: list[str | int] = []
         for pot in pots:
@@ -195,6 +218,10 @@ class ContributionStore(StoreBase):
                 jackpot_name or "",
                 _metadata_json(event_metadata),
                 _multipliers_json(currency_multipliers),
+                str(paid),
+                "" if preference is None else preference.token,
+                "" if preference is None else f"{preference.paid}|{preference.credited}",
+                jsonio.dumps(dict(shown or {})),
                 *pot_args,
             ],
         )

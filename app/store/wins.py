@@ -96,6 +96,14 @@ class WinStore(StoreBase):
         raw = await self.client.hget(keys.instance_wins(instance_id), win_id)
         return None if raw is None else Winner.from_json(raw)
 
+    async def win_records(self, instance_id: str) -> dict[str, str]:
+        """Every win record of the instance as stored (win id -> JSON text), for a
+        reconciliation: a scan of its wins, which are rare next to contributions."""
+        found: dict[str, str] = {}
+        async for win_id, raw in self.client.hscan_iter(keys.instance_wins(instance_id), count=500):
+            found[win_id] = raw
+        return found
+
     async def withheld_wins(self, instance_id: str) -> list[dict[str, Any]]:
         """The instance's win records still waiting for a decision (a scan of its wins: wins
         are rare next to contributions, and this is an admin's read)."""

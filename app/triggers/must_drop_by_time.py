@@ -3,9 +3,11 @@
 Periods are aligned to UTC: they start at multiples of the period since the epoch (days at
 00:00, hours on the hour, "30s" on multiples of 30 s). A hidden moment is drawn uniformly in
 [period start, drop_by) from `secrets`; the first contribution at or after it (and before the
-period ends) wins the pot. After a win, or when a period passed without one, the next
-period's moment takes over (lua/includes/triggers/must_drop_by_time.lua). `drop_by` is a time
-of day ("22:00", "21:30:15") for daily periods; without it the window is the whole period.
+period ends) wins the pot. After a win the next period's moment is drawn; when a period passed
+without one, the current period's moment takes over (lua/includes/triggers/must_drop_by_time.lua).
+One rule, whatever the previous period did: a period's first contribution after its window (after
+`drop_by`) is past the period's moment, so it wins. `drop_by` is a time of day ("22:00",
+"21:30:15") for daily periods; without it the window is the whole period.
 """
 
 from __future__ import annotations

@@ -7,6 +7,10 @@
 --          big_sub and big_cmp work on 15-digit limbs, big_mul_ppm (a share of a big value)
 --          on 9-digit limbs, each product below 2^53, so every Lua operation on them is
 --          exact too.
+-- Checked arithmetic (the end of this file) is what every script writes money with: sums,
+-- differences and products of big values at any size, and stored_add for the fields whose
+-- range the store limits (pot values and reserves, at most INT64_MAX); a result that cannot be
+-- represented is nil, so a script finds it among its checks, before its first write.
 local MAX_SAFE = 9007199254740991
 local MICRO = 1000000
 
@@ -199,4 +203,52 @@ local function units(x)
     return whole
   end
   return whole .. '.' .. frac
+end
+
+-- checked arithmetic -------------------------------------------------------------------------
+-- a - b as a big value (a, b small or big), nil when b > a: money never goes below zero
+local function checked_sub(a, b)
+  if big_cmp(a, b) < 0 then
+    return nil
+  end
+  return big_sub(a, b)
+end
+
+-- a + b as a big value when it is at most INT64_MAX (a pot value or reserve: what Redis
+-- integers hold), else nil
+local function stored_add(a, b)
+  local sum = big_add(a, b)
+  if big_cmp(sum, INT64_MAX) > 0 then
+    return nil
+  end
+  return sum
+end
+
+-- a * b as a big value (a, b small or big, any size): schoolbook on 7-digit limbs, so each
+-- product is below 1e14 and a column of up to 90 of them (630 digits) stays below 2^53
+local function big_mul(a, b)
+  local x, y = limbs(as_big(a), 7), limbs(as_big(b), 7)
+  local r = {}
+  for k = 1, #x + #y do
+    r[k] = 0
+  end
+  for i = 1, #x do
+    for j = 1, #y do
+      r[i + j - 1] = r[i + j - 1] + x[i] * y[j]
+    end
+    local carry = 0
+    for k = 1, #r do -- normalise after each row: every column is then below 1e7 again
+      local q, rem = idiv(r[k] + carry, 10000000)
+      r[k], carry = rem, q
+    end
+  end
+  return unlimbs(r, 7)
+end
+
+-- the smaller of two values (small or big), as given
+local function big_min(a, b)
+  if big_cmp(a, b) <= 0 then
+    return a
+  end
+  return b
 end

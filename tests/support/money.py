@@ -107,11 +107,11 @@ def pot_gain(amount_micros: int, definition: dict[str, Any]) -> int:
 
 
 def assert_conserved(state: Mapping[str, Any]) -> None:
-    """contributions + seed funding + boosts = pot balances + reserves + house + wins, exactly
-    (`state` as tests.support.http.view returns it)."""
+    """contributions + seed funding + boosts = pot balances + reserves + house + wins +
+    returned, exactly (`state` as tests.support.http.view returns it)."""
     totals = state["totals"]
     held = sum(
         (pot["current_value"] + pot["reserve"] for pot in state["pots"].values()), Decimal(0)
     )
     paid_in = totals["contributions"] + totals["seed_funding"] + totals["boosts"]
-    assert paid_in == held + totals["house"] + totals["wins"], state
+    assert paid_in == held + totals["house"] + totals["wins"] + totals["returned"], state

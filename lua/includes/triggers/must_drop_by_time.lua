@@ -1,10 +1,11 @@
 -- MustDropByTime {period_ms, window_ms}: periods start at multiples of period_ms since the
 -- epoch; the pot's state is a hidden moment (epoch ms) in [period start, start + window_ms).
 -- The first contribution at or after the moment, before its period ends, wins. When the
--- moment's period has ended without a win, this period's moment (the hit input) replaces it,
--- or, once this period's window is over, the next period's (the reset input). After a win the
--- next period's moment (the reset input) is the state. The caller draws both inputs uniformly
--- in their windows; they are checked against now.
+-- moment's period has ended without a win, this period's moment (the hit input) replaces it:
+-- one rule whatever the previous period did, so a period's first contribution after its window
+-- (drop_by) wins, as it would have after a win in the previous period (whose reset input is
+-- this period's moment too). After a win the next period's moment (the reset input) is the
+-- state. The caller draws both inputs uniformly in their windows; they are checked against now.
 TRIGGERS.MustDropByTime = {
   inputs = function(trigger, hit_arg, reset_arg, now)
     local start = now - now % trigger.period_ms
@@ -28,11 +29,7 @@ TRIGGERS.MustDropByTime = {
       return pot.now >= moment, nil
     end
     -- the moment's period passed without a win: this period's moment takes over
-    if pot.now < inputs.start + trigger.window_ms then
-      moment = inputs.this_moment
-    else
-      moment = inputs.next_moment
-    end
+    moment = inputs.this_moment
     return pot.now >= moment, moment
   end,
   reset = function(trigger, pot, inputs)

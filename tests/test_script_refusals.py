@@ -1,0 +1,333 @@
+"""Every refusal of every Lua script leaves the store byte-identical (issue 25): each case runs
+one script call that must be refused (or fail on corrupt data) and compares DUMP and PTTL of
+every key of the database before and after, on real Redis. A script checks everything, then
+writes: no script may answer an error after its first write.
+
+`test_every_refusal_of_every_script_is_covered` reads each script's source for the codes it can
+answer, so a script or a refusal added later without a case here fails the suite."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from redis.exceptions import ResponseError
+
+from app.services.draws import commitment
+from app.store import Refusal, ScriptRefusal, Store, keys
+from app.store.contributions import PricedPreference
+from tests.support.definitions import hit_rate, pot
+from tests.test_lua_contribute import NOW, contribute, create, definition
+
+REAL = pytest.mark.parametrize("redis_url", ["real"], indirect=True)
+
+LUA = Path(__file__).resolve().parents[1] / "lua"
+INT64_MAX = 2**63 - 1
+ERROR = "error"  # a plain script error (corrupt data), not a refusal
+S1, S2, S9 = "01" * 32, "02" * 32, "09" * 32  # round seeds (hex)
+
+
+async def dump(store: Store) -> dict[str, tuple[bytes, int]]:
+    """Every key of the database: its serialized value (DUMP) and when it expires (PEXPIRETIME,
+    an absolute time: -1 for none)."""
+    raw = store.client
+    found: dict[str, tuple[bytes, int]] = {}
+    for key in sorted(await raw.keys("*")):
+        found[key] = (
+            await raw.execute_command("DUMP", key, NEVER_DECODE=True),
+            await raw.execute_command("PEXPIRETIME", key),
+        )
+    return found
+
+
+Call = Callable[[Store], Awaitable[Any]]
+
+
+def script(name: str, keys_: list[str], args: list[Any]) -> Call:
+    return lambda store: store.script(name, keys_, args)
+
+
+J = "jp1"  # the world's jackpot (a withheld win, a paid win, a decided win, a boost)
+R = "r1"  # its raffle (round 1 drawn without a snapshot, round 2 open and not closed)
+T = "gone"  # a terminated instance
+STATE, LEDGER = keys.instance_state(J), keys.instance_ledger(J)
+EVENTS, CHANNEL = keys.instance_events(J), keys.instance_channel(J)
+
+
+async def world(store: Store) -> dict[str, Any]:
+    """The instances every case works on, with the wins and rounds the cases refer to."""
+    engine = await create(
+        store,
+        definition(
+            [
+                pot("main", "0.5", hit_rate(1), seed="1", reserve_share="0.1"),
+                pot("flat", "0.2", hit_rate(10**12), progressive=False),
+            ],
+            house="0.3",
+            auto_payout_limit="1",
+            opt_in_required=False,
+        ),
+    )
+    withheld = await contribute(store, engine, randoms={"main": 0}, amount=5_000_000)
+    decided = await contribute(store, engine, randoms={"main": 0}, amount=5_000_000)
+    await store.decide_win(
+        J, decided.contribution_id, decision="reject", reason="r", by="t", operator_id="",
+        event_id="e", now_ms=NOW,
+    )  # fmt: skip
+    paid = await contribute(store, engine, randoms={"main": 0}, amount=1)
+    await store.boost_pot(J, boost_id="b1", pot_id="main", target="reserve", amount=5, by="t",
+                          now_ms=NOW)  # fmt: skip
+    await contribute(store, engine, amount=1, idempotency_key="k", request_hash="h")
+    raffle = await create(
+        store,
+        definition(
+            [pot("pool", "0.5")], house="0.5", instance_id=R, jackpot_type="Raffle",
+            contribution={"Percentage": "1"},
+            raffle={"ticket_cost": "1.00", "prizes": ["1"], "draw": {"every": "1d"}},
+        ),
+    )  # fmt: skip
+    await store.open_round(R, now_ms=NOW - 1, seed=S1, commitment=commitment(S1), ends=None)
+    await contribute(store, raffle, amount=3_000_000)
+    await store.draw_raffle(
+        R, now_ms=NOW, round_id=1, seed=S1, randoms=[0], event_id="d1", jackpot_name=None,
+        currency_multipliers={}, next_seed=S2, next_commitment=commitment(S2),
+        next_ends=NOW + 10**9, by="t",
+    )  # fmt: skip
+    gone = await create(store, definition([pot("main", "1")], instance_id=T))
+    await store.set_status(T, "terminate", now_ms=NOW, by="t")
+    return {
+        "engine": engine,
+        "raffle": raffle,
+        "gone": gone,
+        "withheld": withheld.contribution_id,
+        "decided": decided.contribution_id,
+        "paid": paid.contribution_id,
+    }
+
+
+def decide(win_id: str, decision: str = "reject", **changes: Any) -> Call:
+    args = [NOW, win_id, decision, "r", "t", "", "e", 100, "publish"]
+    for index, value in changes.items():
+        args[int(index[1:]) - 1] = value
+    return script("decide_win", [STATE, LEDGER, keys.instance_wins(J), EVENTS, CHANNEL], args)
+
+
+def boost(pot_id: str = "main", target: str = "reserve", amount: int = 1, **kw: Any) -> Call:
+    instance_id = kw.pop("instance_id", J)
+    return lambda store: store.boost_pot(
+        instance_id, boost_id=kw.pop("boost_id", "new"), pot_id=pot_id, target=target,
+        amount=amount, by="t", now_ms=NOW,
+    )  # fmt: skip
+
+
+def contribution(engine_key: str = "engine", **kw: Any) -> Callable[[dict[str, Any]], Call]:
+    return lambda w: lambda store: contribute(store, w[engine_key], **kw)
+
+
+def draw(round_id: int = 2, seed: str = S2, now: int = NOW + 10**10, **kw: Any) -> Call:
+    instance_id = kw.pop("instance_id", R)
+    return lambda store: store.draw_raffle(
+        instance_id, now_ms=now, round_id=round_id, seed=seed, randoms=kw.pop("randoms", [0]),
+        event_id="d", jackpot_name=None, currency_multipliers={}, next_seed=None,
+        next_commitment=None, next_ends=None, by="t",
+    )  # fmt: skip
+
+
+async def arrange(store: Store, instance_id: str, **fields: Any) -> None:
+    await store.client.hset(keys.instance_state(instance_id), mapping=fields)
+
+
+ARCHIVE = [keys.instance_tickets(R), keys.instance_ticket_ranking(R),
+           keys.instance_raffle_rounds(R), keys.instance_archived_round(R, 1),
+           keys.instance_archived_tickets(R, 1)]  # fmt: skip
+OPTIN = [keys.instance_state(J), keys.instance_optins(J), EVENTS, CHANNEL]
+OPTIN_ARGS = ["1", NOW, "op1:brand1:p9", "", "", "", "e", J, "p9", "op1:brand1", "publish", 100]
+
+# (script, code, description, arrangement of the state, the call)
+Case = tuple[
+    str, str, str, Callable[[Store], Awaitable[None]] | None, Callable[[dict[str, Any]], Call]
+]
+
+
+async def require_opt_in(store: Store) -> None:
+    engine = await store.client.get(keys.instance_engine(J))
+    assert '"opt_in_required":false' in engine
+    required = engine.replace('"opt_in_required":false', '"opt_in_required":true')
+    await store.client.set(keys.instance_engine(J), required)
+
+
+CASES: list[Case] = [
+    # archive_round-5
+    ("archive_round", "BAD_ARGUMENT", "round 0", None,
+     lambda w: script("archive_round", ARCHIVE, [0, "copy", 10, 0])),
+    ("archive_round", "ROUND_NOT_DRAWN", "open round", None,
+     lambda w: script("archive_round", ARCHIVE, [2, "copy", 10, 0])),
+    ("archive_round", "SNAPSHOT_MISSING", "no snapshot", None,
+     lambda w: script("archive_round", ARCHIVE, [1, "copy", 10, 0])),
+    # boost_pot-4
+    ("boost_pot", "BAD_ARGUMENT", "amount 0", None, lambda w: boost(amount=0)),
+    ("boost_pot", "INSTANCE_NOT_FOUND", "no instance", None,
+     lambda w: boost(instance_id="nowhere")),
+    ("boost_pot", "INSTANCE_TERMINATED", "terminated", None, lambda w: boost(instance_id=T)),
+    ("boost_pot", "POT_NOT_FOUND", "no pot", None, lambda w: boost("nope")),
+    ("boost_pot", "POT_NOT_PROGRESSIVE", "fixed pot", None, lambda w: boost("flat", "value")),
+    ("boost_pot", "BOOST_ID_REUSED", "reused id", None, lambda w: boost(amount=6, boost_id="b1")),
+    ("boost_pot", "AMOUNT_OVERFLOW", "value at the boundary",
+     lambda s: arrange(s, J, **{"pot:main:value": INT64_MAX}), lambda w: boost(target="value")),
+    ("boost_pot", "AMOUNT_OVERFLOW", "reserve at the boundary",
+     lambda s: arrange(s, J, **{"pot:main:reserve": INT64_MAX}), lambda w: boost()),
+    ("boost_pot", "AMOUNT_OVERFLOW", "reserve past the boundary",
+     lambda s: arrange(s, J, **{"pot:main:reserve": INT64_MAX - 1}), lambda w: boost(amount=2)),
+    # claim_due-1
+    ("claim_due", "BAD_ARGUMENT", "no limit", None,
+     lambda w: script("claim_due", [keys.SCHEDULE], [NOW, 0, 10])),
+    # contribute-11
+    ("contribute", "BAD_ARGUMENT", "bad base wager", None, contribution(base_wager=-1)),
+    ("contribute", "BAD_ARGUMENT", "pots differ", None,
+     lambda w: lambda store: contribute(store, w["gone"] | {"id": J})),
+    ("contribute", "IDEMPOTENCY_MISMATCH", "another request", None,
+     contribution(amount=1, idempotency_key="k", request_hash="other")),
+    ("contribute", "INSTANCE_NOT_FOUND", "no instance", None,
+     lambda w: lambda store: contribute(store, w["engine"] | {"id": "nowhere"})),
+    ("contribute", "INSTANCE_TERMINATED", "terminated", None, contribution("gone")),
+    ("contribute", "INSTANCE_NOT_ACTIVE", "paused", lambda s: arrange(s, J, status="Paused"),
+     contribution()),
+    ("contribute", "INSTANCE_NOT_STARTED", "before start",
+     lambda s: arrange(s, J, timestamp_start=NOW + 1), contribution()),
+    ("contribute", "INSTANCE_ENDED", "at the end", lambda s: arrange(s, J, timestamp_end=NOW),
+     contribution()),
+    ("contribute", "NOT_OPTED_IN", "opt-in required", lambda s: require_opt_in(s),
+     contribution()),
+    ("contribute", "PREFERENCE_UNPRICED", "a preference not priced",
+     lambda s: s.client.hset(keys.instance_optins(J), mapping={
+         "op1:brand1:p1|opted_in": "1", "op1:brand1:p1|value": "7",
+         "op1:brand1:p1|currency": "EUR", "op1:brand1:p1|value_raw": "0.000007"}),
+     contribution(preference=PricedPreference("8|EUR|0.000008", 0, 8))),  # type: ignore[arg-type]
+    ("contribute", "AMOUNT_OVERFLOW", "value at the boundary",
+     lambda s: arrange(s, J, **{"pot:main:value": INT64_MAX - 1}), contribution(amount=10)),
+    ("contribute", "AMOUNT_OVERFLOW", "reserve at the boundary",
+     lambda s: arrange(s, J, **{"pot:flat:reserve": INT64_MAX}), contribution(amount=10)),
+    ("contribute", "AMOUNT_OVERFLOW", "a won pot past the boundary",
+     lambda s: arrange(s, J, **{"pot:main:value": INT64_MAX}),
+     contribution(amount=10, randoms={"main": 0})),
+    ("contribute", ERROR, "corrupt contribution count",
+     lambda s: s.client.hset(keys.instance_optins(J), "op1:brand1:p1|count", "x"),
+     contribution(amount=10)),
+    ("contribute", ERROR, "corrupt total", lambda s: arrange(s, J, **{"total:house": "1.5"}),
+     contribution(amount=10)),
+    # create_instance-4
+    ("create_instance", "BAD_ARGUMENT", "engine", None,
+     lambda w: script("create_instance", [keys.instance_definition("new"),
+                      keys.instance_engine("new"), keys.instance_state("new"),
+                      keys.instance_ledger("new")], ["{}", "x", NOW, "Active", "", ""])),
+    # decide_win-5
+    ("decide_win", "BAD_ARGUMENT", "decision", None, lambda w: decide(w["withheld"], "maybe")),
+    ("decide_win", "WIN_NOT_FOUND", "no win", None, lambda w: decide("nope")),
+    ("decide_win", "WIN_NOT_FOUND", "another operator's", None,
+     lambda w: decide(w["withheld"], a6="rival")),
+    ("decide_win", "WIN_NOT_WITHHELD", "paid", None, lambda w: decide(w["paid"])),
+    ("decide_win", "WIN_ALREADY_DECIDED", "decided", None, lambda w: decide(w["decided"])),
+    ("decide_win", ERROR, "wins total below the win", lambda s: arrange(s, J, **{"total:wins": 1}),
+     lambda w: decide(w["withheld"])),
+    ("decide_win", ERROR, "corrupt reserve",
+     lambda s: arrange(s, J, **{"pot:main:reserve": "-"}), lambda w: decide(w["withheld"])),
+    # draw_raffle-9
+    ("draw_raffle", "BAD_ARGUMENT", "randoms", None, lambda w: draw(randoms=[0, 0])),
+    ("draw_raffle", "INSTANCE_NOT_FOUND", "no instance", None,
+     lambda w: draw(instance_id="nowhere")),
+    ("draw_raffle", "NOT_A_RAFFLE", "a jackpot", None, lambda w: draw(instance_id=J)),
+    ("draw_raffle", "ROUND_MISMATCH", "drawn round", None, lambda w: draw(round_id=1, seed=S1)),
+    ("draw_raffle", "SEED_MISMATCH", "seed", None, lambda w: draw(seed=S9)),
+    ("draw_raffle", "ROUND_NOT_CLOSED", "open", None, lambda w: draw(now=NOW)),
+    # open_round-2
+    ("open_round", "BAD_ARGUMENT", "no seed", None,
+     lambda w: script("open_round", [keys.instance_state(R), keys.instance_ledger(R)],
+                      [NOW, "", "c", ""])),
+    ("open_round", "INSTANCE_NOT_FOUND", "no instance", None,
+     lambda w: script("open_round", [keys.instance_state("x"), keys.instance_ledger("x")],
+                      [NOW, "s", "c", ""])),
+    # read_wins-2
+    ("read_wins", "BAD_ARGUMENT", "limit", None,
+     lambda w: script("read_wins", [keys.instance_wins(J), keys.instance_wins_index(J)],
+                      ["-1", "i"])),
+    # record_login_failure-1
+    ("record_login_failure", "BAD_ARGUMENT", "window", None,
+     lambda w: script("record_login_failure", [keys.login_failures("u")], [0])),
+    # record_snapshot-2
+    ("record_snapshot", "BAD_ARGUMENT", "hash", None,
+     lambda w: script("record_snapshot", [keys.instance_raffle_rounds(R),
+                      keys.instance_ledger(R)], [1, "zz", NOW])),
+    ("record_snapshot", "ROUND_NOT_DRAWN", "open round", None,
+     lambda w: script("record_snapshot", [keys.instance_raffle_rounds(R),
+                      keys.instance_ledger(R)], [2, "ab", NOW])),
+    # set_optin-4
+    ("set_optin", "BAD_ARGUMENT", "opt_in", None,
+     lambda w: script("set_optin", OPTIN, ["2", *OPTIN_ARGS[1:]])),
+    ("set_optin", "INSTANCE_NOT_FOUND", "no instance", None,
+     lambda w: script("set_optin", [keys.instance_state("x"), *OPTIN[1:]], OPTIN_ARGS)),
+    ("set_optin", "INSTANCE_TERMINATED", "terminated", None,
+     lambda w: script("set_optin", [keys.instance_state(T), *OPTIN[1:]], OPTIN_ARGS)),
+    ("set_optin", "INSTANCE_ENDED", "ended", lambda s: arrange(s, J, timestamp_end=NOW),
+     lambda w: script("set_optin", OPTIN, OPTIN_ARGS)),
+    # set_status-4
+    ("set_status", "BAD_ARGUMENT", "action", None,
+     lambda w: script("set_status", [STATE, LEDGER, EVENTS, CHANNEL],
+                      ["explode", NOW, "t", J, "e", "publish", 100])),
+    ("set_status", "INSTANCE_NOT_FOUND", "no instance", None,
+     lambda w: script("set_status", [keys.instance_state("x"), LEDGER, EVENTS, CHANNEL],
+                      ["pause", NOW, "t", "x", "e", "publish", 100])),
+    ("set_status", "INVALID_TRANSITION", "close an active one", None,
+     lambda w: script("set_status", [STATE, LEDGER, EVENTS, CHANNEL],
+                      ["close", NOW, "t", J, "e", "publish", 100])),
+    ("set_status", ERROR, "terminate with a corrupt pot value",
+     lambda s: arrange(s, J, **{"pot:main:value": "12x"}),
+     lambda w: script("set_status", [STATE, LEDGER, EVENTS, CHANNEL],
+                      ["terminate", NOW, "t", J, "e", "publish", 100])),
+    ("set_status", "INVALID_TRANSITION", "pause a terminated one", None,
+     lambda w: script("set_status", [keys.instance_state(T), keys.instance_ledger(T),
+                      keys.instance_events(T), keys.instance_channel(T)],
+                      ["pause", NOW, "t", T, "e", "publish", 100])),
+]  # fmt: skip
+
+
+@REAL
+@pytest.mark.parametrize(
+    ("name", "code", "arrangement", "call"),
+    [pytest.param(c[0], c[1], c[3], c[4], id=f"{c[0]}-{c[1]}-{c[2]}") for c in CASES],
+)
+async def test_a_refusal_leaves_the_store_byte_identical(
+    store: Store, name: str, code: str, arrangement: Any, call: Any
+) -> None:
+    w = await world(store)
+    if arrangement is not None:
+        await arrangement(store)
+    before = await dump(store)
+    if code == ERROR:
+        with pytest.raises(ResponseError):
+            await call(w)(store)
+    else:
+        with pytest.raises(ScriptRefusal) as caught:
+            await call(w)(store)
+        assert caught.value.code is Refusal(code), caught.value
+    assert await dump(store) == before
+
+
+def codes_of(source: str) -> set[str]:
+    found = set(re.findall(r"error_reply\('([A-Z_]+)", source))
+    if re.search(r"\bbad\(", source) or "'BAD_ARGUMENT" in source:
+        found.add("BAD_ARGUMENT")
+    return found
+
+
+def test_every_refusal_of_every_script_is_covered() -> None:
+    covered = {(case[0], case[1]) for case in CASES}
+    expected = set()
+    for path in sorted(LUA.glob("*.lua")):
+        name = path.name.split("-")[0]
+        expected |= {(name, code) for code in codes_of(path.read_text())}
+    assert expected - covered == set()
+    # every script that refuses anything has a case (read_books refuses nothing)
+    assert {name for name, _ in expected} == {name for name, _ in covered}
