@@ -14,6 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from app.clock import now_ms
 from app.services.draws import commitment
 from app.store import Refusal, Store, keys
 from tests.support.definitions import pot
@@ -320,10 +321,10 @@ async def test_the_win_event_lists_the_winners(store: Store) -> None:
 
 
 async def test_refusals_change_nothing(store: Store) -> None:
-    engine = await raffle(store, ["1", "1"], ends=NOW + 1000)
+    late = now_ms() + 3_600_000  # the round's end, ahead of the store's clock: sales are open
+    engine = await raffle(store, ["1", "1"], ends=late)
     await tickets(store, engine, "a", 2)
     await refused(store, Refusal.ROUND_NOT_CLOSED, lambda: draw(store, engine, [0, 0]))
-    late = NOW + 1000
     await refused(
         store, Refusal.SEED_MISMATCH, lambda: draw(store, engine, [0, 0], seed="ab", now=late)
     )

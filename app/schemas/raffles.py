@@ -24,6 +24,12 @@ class TicketSchema(StrictSchema):
     currency (the remainder carried towards the next ticket)."""
 
     instance_id = fields.String()
+    round = fields.Integer(
+        metadata={
+            "description": "The round the tickets belong to: the open round, or the next once "
+            "the open round's sales closed at its end (it is drawn after)."
+        }
+    )
     brand_id = fields.String()
     player_id = fields.String()
     ticket_count = fields.Integer()

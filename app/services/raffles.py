@@ -36,6 +36,7 @@ log = logging.getLogger("jackpot_gateway.raffles")
 def ticket_view(record: TicketRecord) -> dict[str, Any]:
     return {
         "instance_id": record.instance_id,
+        "round": record.round,
         "brand_id": f"{record.operator_id}:{record.brand_id}",
         "player_id": record.player_id,
         "ticket_count": record.ticket_count,
@@ -132,14 +133,17 @@ class RaffleService:
     async def player_tickets(
         self, principal: Principal, instance_id: str, brand: str, player_id: str
     ) -> list[dict[str, Any]]:
-        """Operation 7: one player's record in the open round (an empty list without one)."""
+        """Operation 7: one player's records in the rounds not drawn yet: the open round, and
+        the next one, which sells once the open round's sales closed at its end (an empty
+        list without any)."""
         config = await self._config.get()
         ref = resolve_brand(principal, brand, config)
         raffle_instance(principal, config, instance_id)
-        record = await self._store.player_tickets(
-            instance_id, ref.operator_id, ref.brand_id, player_id
+        round_id = (await self._store.current_rounds([instance_id]))[instance_id]
+        records = await self._store.players_tickets(
+            {instance_id: (round_id, round_id + 1)}, ref.operator_id, ref.brand_id, player_id
         )
-        return [] if record is None else [ticket_view(record)]
+        return [ticket_view(record) for record in records]
 
     async def active_tickets(
         self, principal: Principal, brand: str, player_id: str
@@ -161,7 +165,7 @@ class RaffleService:
             return []
         rounds = await self._store.current_rounds(ids)
         records = await self._store.players_tickets(
-            rounds, ref.operator_id, ref.brand_id, player_id
+            {i: (r, r + 1) for i, r in rounds.items()}, ref.operator_id, ref.brand_id, player_id
         )
         return [ticket_view(record) for record in records]
 

@@ -18,7 +18,7 @@ configured retention.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal
@@ -43,6 +43,7 @@ class TicketRecord:
     the round (epoch ms)."""
 
     instance_id: str
+    round: int
     operator_id: str
     brand_id: str
     player_id: str
@@ -94,20 +95,26 @@ class RaffleStore(StoreBase):
         return (await self._records(instance_id, round_id, [pk]))[0]
 
     async def players_tickets(
-        self, rounds: Mapping[str, int], operator_id: str, brand_id: str, player_id: str
+        self,
+        rounds: Mapping[str, Sequence[int]],
+        operator_id: str,
+        brand_id: str,
+        player_id: str,
     ) -> list[TicketRecord]:
-        """One player's records in several instances (instance id -> round), one pipeline."""
+        """One player's records in several instances and rounds (instance id -> rounds), one
+        pipeline."""
         pk = keys.player_key(operator_id, brand_id, player_id)
+        wanted = [(i, r) for i, instance_rounds in rounds.items() for r in instance_rounds]
         async with self.client.pipeline(transaction=False) as pipe:
-            for instance_id, round_id in rounds.items():
+            for instance_id, round_id in wanted:
                 pipe.hmget(
                     keys.instance_tickets(instance_id),
                     [f"{round_id}|{pk}|{name}" for name in _TICKET_FIELDS],
                 )
             raws = await pipe.execute()
         found = [
-            _ticket_record(instance_id, pk, values)
-            for instance_id, values in zip(rounds, raws, strict=True)
+            _ticket_record(instance_id, round_id, pk, values)
+            for (instance_id, round_id), values in zip(wanted, raws, strict=True)
         ]
         return [record for record in found if record is not None]
 
@@ -303,18 +310,21 @@ class RaffleStore(StoreBase):
         values = await self.client.hmget(keys.instance_tickets(instance_id), fields)
         width = len(_TICKET_FIELDS)
         return [
-            _ticket_record(instance_id, pk, values[width * i : width * (i + 1)])
+            _ticket_record(instance_id, round_id, pk, values[width * i : width * (i + 1)])
             for i, pk in enumerate(pks)
         ]
 
 
-def _ticket_record(instance_id: str, pk: str, values: list[str | None]) -> TicketRecord | None:
+def _ticket_record(
+    instance_id: str, round_id: int, pk: str, values: list[str | None]
+) -> TicketRecord | None:
     tickets, cost, first, last = values
     if first is None:  # no counted contribution in this round
         return None
     operator_id, brand_id, player_id = pk.split(":", 2)
     return TicketRecord(
         instance_id=instance_id,
+        round=round_id,
         operator_id=operator_id,
         brand_id=brand_id,
         player_id=player_id,
