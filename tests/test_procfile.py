@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from app.store.embedded import free_port
-from tests.conftest import DEMO_PASSWORDS, SECRET
+from tests.conftest import DEMO_PASSWORDS, DRAW_KEY, SECRET
 from tests.support.redis_server import RedisServer
 
 pytestmark = [pytest.mark.slow, pytest.mark.real_redis]
@@ -106,6 +106,7 @@ def test_honcho_runs_the_procfile_and_sigterm_stops_it_cleanly(
         "PYTHONPATH": str(ROOT),  # this checkout's code in every process
         "REDIS_URL": redis_server.url,
         "JWT_SECRET": SECRET,
+        "DRAW_KEY": DRAW_KEY,
         "WEB_CONCURRENCY": "2",
         "CALLBACK_ALLOWLIST": "127.0.0.1",
         "PROMETHEUS_MULTIPROC_DIR": str(tmp_path),

@@ -255,22 +255,27 @@ async def test_an_operator_reads_and_recomputes_a_round_with_others_players_mask
 
 def winning_indexes(published: dict[str, Any], instance_id: str) -> list[int]:
     """README, "Verifying a draw" from the operator view: the seed matches the commitment,
-    the randoms come from the seed, and each prize goes to the index holding ticket u mod R
-    (masked player keys do not change the weights)."""
+    the randoms come from the seed and the snapshot hash, and each prize goes to the index
+    holding ticket u mod R (masked player keys do not change the weights)."""
     seed = bytes.fromhex(published["seed"])
     assert hashlib.sha256(seed).hexdigest() == published["commitment"]
     holders = [
         [t["index"], t["tickets"]] for t in sorted(published["tickets"], key=lambda t: t["index"])
     ]
     assert sum(h for _, h in holders) == int(published["tickets_total"])
-    winners = []
-    for j in range(1, len(published["randoms"]) + 1):
-        mac = hmac.new(seed, f"{instance_id}:{published['round']}:{j}".encode(), "sha256")
-        u = int.from_bytes(mac.digest()[:8], "big") >> 12
-        assert str(u) == published["randoms"][j - 1]
+    space, snapshot, winners = 2**256, published["snapshot_hash"], []
+    for j in range(1, len(published["randoms"]) + len(published["unpaid_prizes"]) + 1):
         remaining = sum(held for _, held in holders)
         if remaining == 0:
             break
+        k = 0
+        while True:
+            message = f"{instance_id}:{published['round']}:{snapshot}:{j}:{k}".encode()
+            u = int.from_bytes(hmac.new(seed, message, "sha256").digest(), "big")
+            if u < space - space % remaining:
+                break
+            k += 1
+        assert str(u) == published["randoms"][j - 1]
         target, acc = u % remaining, 0
         for holder in holders:
             acc += holder[1]

@@ -11,19 +11,34 @@ Quart test client on an injected services' clock (contributions keep the real on
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import random
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from quart.testing import QuartClient
+
 from app.clock import now_ms
+from app.services import Services, admin, draws, lifecycle, raffles
 from app.store import Store, keys
+from tests.conftest import DEMO, auth, load_demo
+from tests.support.http import bet, expect, post, v1_body
 from tests.test_lua_contribute import BRAND, OP, M, contribute, ledger
-from tests.test_lua_draw import draw, raffle
+from tests.test_lua_draw import draw
+from tests.test_lua_draw import raffle as lua_raffle
+from tests.test_raffle_rounds import Clock, get_round, raffle, recompute
 
 HOUR = 3_600_000
 PK = f"{OP}:{BRAND}"
+TICKETS = "/jackpots/instances/raffle/tickets"
 
 
 # -- 1. sales close at the round's end ----------------------------------------------------------
 async def test_sales_close_at_the_rounds_end_to_the_millisecond(store: Store) -> None:
     ends = now_ms() + HOUR  # the store's clock is well before the end
-    engine = await raffle(store, ["1"], ends=ends)
+    engine = await lua_raffle(store, ["1"], ends=ends)
     before = await contribute(store, engine, player="a", amount=2 * M, now=ends - 1)
     at_end = await contribute(store, engine, player="b", amount=3 * M, now=ends)
     after = await contribute(store, engine, player="a", amount=1 * M, now=ends + 11)
@@ -44,9 +59,186 @@ async def test_the_store_clock_closes_sales_when_the_callers_clock_is_behind(
     store: Store,
 ) -> None:
     ends = now_ms() - 5  # ended by the store's clock
-    engine = await raffle(store, ["1"], ends=ends)
+    engine = await lua_raffle(store, ["1"], ends=ends)
     # a web process whose clock is a minute behind
     late = await contribute(store, engine, player="a", amount=2 * M, now=ends - 60_000)
     assert (late.raffle_round, late.tickets_awarded) == (2, 2)
     assert await store.round_tickets("jp1", 1) == []
     assert await store.client.hget(keys.instance_tickets("jp1"), f"2|{PK}:a|tickets") == "2"
+
+
+# -- through the API ----------------------------------------------------------------------------
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    """The services' clock, moved by the test (contributions keep the real one)."""
+    fake = Clock()
+    for module in (admin, lifecycle, raffles):
+        monkeypatch.setattr(module, "now_ms", fake)
+    return fake
+
+
+@pytest.fixture
+async def headers(gateway: Services) -> dict[str, str]:
+    await load_demo(gateway)
+    return auth(gateway, DEMO)
+
+
+async def test_a_ticket_bought_after_the_end_belongs_to_the_next_round(
+    client: QuartClient, headers: dict[str, str], gateway: Services, clock: Clock
+) -> None:
+    clock.now = now_ms() - HOUR - 50  # round 1 ended 50 ms ago
+    await expect(await post(client, "/admin/instances", raffle("late"), headers), 201)
+    response = await post(
+        client, "/jackpots/contribute", v1_body("late", base_wager=Decimal("3")), headers
+    )
+    body = await expect(response, 200)
+    assert (body["tickets_awarded"], body["raffle_round"]) == (3, 2)
+    [mine] = await expect(await client.get(f"{TICKETS}/late/brand/brand1/p1", headers=headers), 200)
+    assert (mine["round"], mine["ticket_count"]) == (2, 3)
+    clock.now += HOUR
+    assert await gateway.lifecycle.run_due() == [("draw", "late@1")]
+    drawn = await get_round(client, headers, "late", 1)
+    assert (drawn["tickets_total"], drawn["winners"], drawn["tickets"]) == ("0", [], [])
+    # Round 2 holds the late ticket and is drawn over it.
+    clock.now += HOUR
+    await gateway.lifecycle.run_due()
+    drawn = await get_round(client, headers, "late", 2)
+    assert [w["player_id"] for w in drawn["winners"]] == ["p1"]
+
+
+def redis_dump_texts(values: list[Any]) -> set[str]:
+    found: set[str] = set()
+    for value in values:
+        if isinstance(value, dict):
+            found |= redis_dump_texts([*value.keys(), *value.values()])
+        elif isinstance(value, list | tuple):
+            found |= redis_dump_texts(list(value))
+        elif value is not None:
+            found.add(str(value))
+    return found
+
+
+async def read_everything(gateway: Services) -> set[str]:
+    """Every key and value in Redis, as an insider with full read access sees them."""
+    client = gateway.store.client
+    texts: set[str] = set()
+    for key in await client.keys("*"):
+        kind = await client.type(key)
+        if kind == "string":
+            value: Any = await client.get(key)
+        elif kind == "hash":
+            value = await client.hgetall(key)
+        elif kind == "zset":
+            value = await client.zrange(key, 0, -1)
+        elif kind == "list":
+            value = await client.lrange(key, 0, -1)
+        elif kind == "stream":
+            value = [fields for _, fields in await client.xrange(key)]
+        elif kind == "set":
+            value = list(await client.smembers(key))
+        else:
+            value = None
+        texts |= redis_dump_texts([key, value])
+    return texts
+
+
+def predicted_winner(seed: str, instance_id: str, round_id: int, lines: list[Any]) -> int:
+    """The first prize's winning index if `seed` were the round's seed, both ways a draw has
+    derived its random number: from the seed alone (u = HMAC >> 12, u mod R: how a round
+    was drawn before) and from the seed and the snapshot (the README's verifier)."""
+    total = sum(held for _, _, held in lines)
+    key = bytes.fromhex(seed)
+    old = (
+        int.from_bytes(
+            hmac.new(key, f"{instance_id}:{round_id}:1".encode(), "sha256").digest()[:8], "big"
+        )
+        >> 12
+    )
+    new = draws.draw_winners(seed, instance_id, round_id, draws.snapshot_hash(lines), lines, 1)[0]
+    targets = {old % total: "old", new.target: "new"}
+    found = set()
+    for target in targets:
+        acc = 0
+        for index, _, held in lines:
+            acc += held
+            if acc > target:
+                found.add(index)
+                break
+    return max(found)  # the insider's index is the last: any hit aims at it
+
+
+@pytest.mark.parametrize("redis_url", ["real"], indirect=True)
+async def test_an_insider_reading_redis_during_sales_cannot_aim_at_the_prize(
+    client: QuartClient, headers: dict[str, str], gateway: Services, clock: Clock
+) -> None:
+    """Issue 20, 2: with full read access to Redis during sales, an insider looked for the
+    seed and bought just enough tickets to win the first prize (4 of 4 rounds with 6 to 19 %
+    of the tickets). Now no value in Redis is the seed before the draw reveals it, and the
+    random numbers depend on the sealed snapshot, so the insider wins as often as its share
+    of the tickets says, no more."""
+    rounds, rng = 24, random.Random(2026)
+    definition = raffle("aim")
+    definition["raffle"]["prizes"] = ["1"]
+    await expect(await post(client, "/admin/instances", definition, headers), 201)
+    wins, expected, variance = 0, 0.0, 0.0
+    for round_id in range(1, rounds + 1):
+        for player in ("a", "b", "c", "d", "e"):
+            await bet(client, headers, "aim", f"{player}{round_id}", str(rng.randint(5, 40)))
+        texts = await read_everything(gateway)  # the insider reads Redis during sales
+        lines = await gateway.store.live_round_tickets("aim", round_id)
+        total = sum(held for _, _, held in lines)
+        candidates = {t for t in texts if len(t) == 64 and all(c in "0123456789abcdef" for c in t)}
+        me = f"demo:brand1:insider{round_id}"
+        buy = max(1, total // 10)  # no hit: a tenth of the round, to play anyway
+        # a candidate whose sha256 is the open round's commitment is its seed: try it first
+        state = await gateway.store.client.hgetall(keys.instance_state("aim"))
+        committed = [
+            c
+            for c in candidates
+            if hashlib.sha256(bytes.fromhex(c)).hexdigest() == state["raffle:commitment"]
+        ]
+        for seed in committed + sorted(candidates - set(committed)):
+            hit = next(
+                (
+                    x
+                    for x in range(1, total // 4 + 1)
+                    if predicted_winner(seed, "aim", round_id, [*lines, (len(lines) + 1, me, x)])
+                    == len(lines) + 1
+                ),
+                None,
+            )
+            if hit is not None:
+                buy = hit
+                break
+        await bet(client, headers, "aim", f"insider{round_id}", str(buy))
+        share = buy / (total + buy)
+        expected, variance = expected + share, variance + share * (1 - share)
+        clock.now += HOUR
+        assert ("draw", f"aim@{round_id}") in await gateway.lifecycle.run_due()
+        drawn = await get_round(client, headers, "aim", round_id)
+        assert drawn["seed"] not in texts  # nobody could read the seed before the draw
+        assert recompute(drawn, "aim", drawn["commitment"])  # and it verifies
+        wins += drawn["winners"][0]["player_id"] == f"insider{round_id}"
+    assert wins <= expected + 3 * variance**0.5 + 1, (wins, expected)
+
+
+async def test_a_round_past_2_to_the_52_tickets_is_drawn_fairly(
+    client: QuartClient, headers: dict[str, str], gateway: Services, clock: Clock
+) -> None:
+    """Issue 20, 5: 52-bit randoms modulo a round of 10^16 tickets never reached the second
+    half: a player holding 50 % won 0 of 20 rounds. Now a round holds up to 2^53 - 1
+    tickets, and each winner is sampled exactly (256-bit randoms, rejection sampling)."""
+    definition = raffle("huge", allowed_brands=["demo:brand1"])
+    definition["raffle"] |= {"ticket_cost": "0.000001", "prizes": ["1"]}
+    await expect(await post(client, "/admin/instances", definition, headers), 201)
+    rounds, second = 20, 0
+    for round_id in range(1, rounds + 1):
+        for player in ("first", "second"):  # 5 x 9 x 10^14: each half of 9 x 10^15 tickets
+            for _ in range(5):
+                await bet(client, headers, "huge", player, "900000000")
+        clock.now += HOUR
+        await gateway.lifecycle.run_due()
+        drawn = await get_round(client, headers, "huge", round_id)
+        assert drawn["tickets_total"] == str(9 * 10**15)
+        second += drawn["winners"][0]["player_id"] == "second"
+    assert 3 <= second <= 17, second  # binomial(20, 1/2): outside it with p < 0.003

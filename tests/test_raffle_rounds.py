@@ -19,7 +19,7 @@ from quart.testing import QuartClient
 from app.cli import main
 from app.clock import now_ms
 from app.services import Services, admin, draws, lifecycle, raffles
-from tests.conftest import DEMO, SECRET, auth, load_demo
+from tests.conftest import DEMO, DRAW_KEY, SECRET, auth, load_demo
 from tests.support.definitions import instance, pot
 from tests.support.http import bet, expect, post, put_source, view
 
@@ -114,40 +114,40 @@ async def scheduled(gateway: Services, instance_id: str) -> list[tuple[str, int]
 def recompute(published: dict[str, Any], instance_id: str, commitment: str) -> list[str]:
     """The winners of a drawn round from its published data alone (README, "Verifying a
     draw"): the seed matches the commitment, the tickets match the snapshot hash, the randoms
-    come from the seed, and each prize goes to the holder of ticket u mod R."""
+    come from the seed and the snapshot hash (rejection sampling over 256-bit numbers), and
+    each prize goes to the holder of ticket u mod R."""
     seed = bytes.fromhex(published["seed"])
     assert hashlib.sha256(seed).hexdigest() == commitment
     lines = "".join(
         f"{t['index']} {t['player_key']} {t['tickets']}\n" for t in published["tickets"]
     )
     assert hashlib.sha256(lines.encode()).hexdigest() == published["snapshot_hash"]
-    randoms = [
-        int.from_bytes(
-            hmac.new(seed, f"{instance_id}:{published['round']}:{j}".encode(), "sha256").digest()[
-                :8
-            ],
-            "big",
-        )
-        >> 12
-        for j in range(1, len(published["randoms"]) + 1)
-    ]
-    assert [str(u) for u in randoms] == published["randoms"]
     holders = [
-        (t["player_key"], t["tickets"])
+        [t["player_key"], t["tickets"]]
         for t in sorted(published["tickets"], key=lambda t: t["index"])
     ]
-    winners = []
-    for u in randoms:
+    prizes = len(published["randoms"]) + len(published["unpaid_prizes"])
+    space, snapshot, randoms, winners = 2**256, published["snapshot_hash"], [], []
+    for j in range(1, prizes + 1):
         remaining = sum(held for _, held in holders)
         if remaining == 0:
-            break
-        target, acc = u % remaining, 0
-        for position, (key, held) in enumerate(holders):
-            acc += held
-            if acc > target:
-                winners.append(key)
-                holders[position] = (key, 0)
+            break  # every player has won
+        k = 0
+        while True:  # the first random below the largest multiple of R: no modulo bias
+            message = f"{instance_id}:{published['round']}:{snapshot}:{j}:{k}".encode()
+            u = int.from_bytes(hmac.new(seed, message, "sha256").digest(), "big")
+            if u < space - space % remaining:
                 break
+            k += 1
+        randoms.append(str(u))
+        target, acc = u % remaining, 0
+        for holder in holders:
+            acc += holder[1]
+            if acc > target:
+                winners.append(holder[0])
+                holder[1] = 0  # a player wins once
+                break
+    assert randoms == published["randoms"]
     return winners
 
 
@@ -189,8 +189,7 @@ async def test_a_draw_is_recomputed_from_its_published_data(
     entries = await ledger_types(client, headers, "r")
     [drawn] = [e for e in entries if e["type"] == "raffle_draw"]
     assert (drawn["seed"], drawn["randoms"]) == (published["seed"], ",".join(published["randoms"]))
-    [snap] = [e for e in entries if e["type"] == "raffle_snapshot"]
-    assert snap["snapshot"] == published["snapshot_hash"]
+    assert drawn["snapshot"] == published["snapshot_hash"]
     # Money: prizes 1, half the pot at the draw, 2; the pot pays while it lasts.
     paid = [Decimal(w["win_amount"]) / 10**6 for w in published["winners"]]
     assert paid == [
@@ -356,6 +355,7 @@ async def test_the_draw_command(
     await bet(client, headers, "cli", "a", "4")
     monkeypatch.setenv("REDIS_URL", real_redis_url)
     monkeypatch.setenv("JWT_SECRET", SECRET)
+    monkeypatch.setenv("DRAW_KEY", DRAW_KEY)
     loop = asyncio.get_running_loop()
     assert await loop.run_in_executor(None, main, ["draw", "cli"]) == 1
     assert "ROUND_NOT_CLOSED" in capsys.readouterr().err

@@ -28,6 +28,8 @@ class EventType(StrEnum):
     JACKPOT_UPDATE = "JackpotUpdateEvent"
     JACKPOT_WIN = "JackpotWinEvent"
     RAFFLE_WIN = "RaffleWinEvent"
+    RAFFLE_NO_WINNERS = "RaffleNoWinnersEvent"
+    RAFFLE_ROUND_OPENED = "RaffleRoundOpenedEvent"
     OPT_IN = "OptInEvent"
     WIN_DECISION = "WinDecisionEvent"
     INSTANCE_STATUS = "InstanceStatusEvent"
@@ -125,6 +127,35 @@ class RaffleWinEventSchema(StrictSchema):
     )
 
 
+class RaffleNoWinnersEventSchema(StrictSchema):
+    """A raffle round drawn without a winner: nobody held a ticket; every prize stays unpaid
+    and no money moves (lua/draw_raffle-9.lua)."""
+
+    instance_id = fields.String(required=True)
+    jackpot_name = fields.String(required=True, allow_none=True)
+    timestamp = fields.Integer(required=True)
+    round = fields.Integer(required=True, metadata={"description": "The round drawn."})
+    reason = fields.String(required=True, validate=validate.OneOf(["NO_TICKETS"]))
+    unpaid_prizes = fields.List(fields.Integer(), required=True)
+
+
+class RaffleRoundOpenedEventSchema(StrictSchema):
+    """A raffle round opened: its commitment (sha256 hex of its seed), published before any of
+    its tickets sells, and the next round's (README, "Verifying a draw")."""
+
+    instance_id = fields.String(required=True)
+    jackpot_name = fields.String(required=True, allow_none=True)
+    round = fields.Integer(required=True)
+    opened = fields.Integer(
+        required=True,
+        metadata={"description": "When its sales opened: the previous round's end, epoch ms."},
+    )
+    ends = fields.Integer(required=True, allow_none=True)
+    commitment = fields.String(required=True)
+    key_id = fields.String(required=True, metadata={"description": "The draw key's public id."})
+    next_commitment = fields.String(required=True, allow_none=True)
+
+
 class OptInEventSchema(StrictSchema):
     instance_id = fields.String(required=True)
     player_id = fields.String(required=True)
@@ -166,6 +197,8 @@ EVENT_SCHEMAS: dict[EventType, type[Schema]] = {
     EventType.JACKPOT_UPDATE: JackpotUpdateEventSchema,
     EventType.JACKPOT_WIN: JackpotWinEventSchema,
     EventType.RAFFLE_WIN: RaffleWinEventSchema,
+    EventType.RAFFLE_NO_WINNERS: RaffleNoWinnersEventSchema,
+    EventType.RAFFLE_ROUND_OPENED: RaffleRoundOpenedEventSchema,
     EventType.OPT_IN: OptInEventSchema,
     EventType.WIN_DECISION: WinDecisionEventSchema,
     EventType.INSTANCE_STATUS: InstanceStatusEventSchema,

@@ -14,9 +14,9 @@ from app.services.canonical import from_storage
 from app.services.config import ConfigCache, ConfigSnapshot
 from app.services.draws import (
     DAY_MS,
+    DrawKeys,
     commitment,
-    draw_randoms,
-    new_seed,
+    draw_winners,
     round_end,
     snapshot_hash,
 )
@@ -67,6 +67,16 @@ def draw_refusal(instance_id: str, refusal: ScriptRefusal) -> Refused:
     raise refusal
 
 
+def _recurring(definition: dict[str, Any], status: str | None, now: int) -> bool:
+    """Whether a draw now opens a next round."""
+    end = definition["timestamp_end"]
+    return (
+        definition["raffle"]["draw"].get("at") != "end"
+        and status != "Terminated"
+        and (end is None or now < end)
+    )
+
+
 def mask_round(record: dict[str, Any], operator_id: str) -> dict[str, Any]:
     """The round without who drew it and with other operators' player ids as `***` (their
     operator and brand stay, as in a RaffleWinEvent)."""
@@ -96,12 +106,14 @@ class RaffleService:
         self,
         store: Store,
         config: ConfigCache,
+        draw_keys: DrawKeys,
         *,
         round_retention_ms: int = DEFAULT_ROUND_RETENTION_MS,
         archive_chunk: int = ARCHIVE_CHUNK,
     ) -> None:
         self._store = store
         self._config = config
+        self.draw_keys = draw_keys
         self.round_retention_ms = round_retention_ms
         self.archive_chunk = archive_chunk
 
@@ -171,23 +183,49 @@ class RaffleService:
 
     # -- rounds and draws ------------------------------------------------------------------
     async def open_first_round(self, definition: dict[str, Any], now: int) -> None:
-        """Publish round 1's commitment and schedule its draw (instance creation)."""
+        """Publish round 1's commitment and round 2's, and schedule round 1's draw (instance
+        creation). The seeds stay with the processes (derived from the draw key)."""
         raffle = definition["raffle"]
         start = definition["timestamp_start"] or now
         ends = round_end(raffle["draw"], definition, start, now)
-        seed = new_seed()
         instance_id = definition["id"]
+        key_id, first = self.draw_keys.commitment(instance_id, 1)
+        next_key, second = "", ""
+        if raffle["draw"].get("at") != "end":
+            next_key, second = self.draw_keys.commitment(instance_id, 2)
         opened = await self._store.open_round(
-            instance_id, now_ms=now, seed=seed, commitment=commitment(seed), ends=ends
+            instance_id,
+            now_ms=now,
+            key_id=key_id,
+            commitment=first,
+            ends=ends,
+            next_key=next_key,
+            next_commitment=second,
+            event_id=str(uuid.uuid4()),
+            jackpot_name=definition["name"],
         )
         if opened and ends is not None:
             await self._store.schedule("draw", f"{instance_id}@1", ends)
+
+    def _seed(self, instance_id: str, round_id: int, state: dict[str, str | None]) -> str:
+        """The round's seed: derived from the key it was committed under (a round opened
+        before seeds were derived kept its seed in the state), checked against its
+        commitment."""
+        seed = state["seed"] or self.draw_keys.seed(instance_id, round_id, state["key"])
+        if commitment(seed) != state["commitment"]:
+            raise RuntimeError(f"the seed of {instance_id} round {round_id} breaks its commitment")
+        return seed
 
     async def draw(
         self, instance_id: str, by: str, *, expected_round: int | None = None
     ) -> dict[str, Any] | None:
         """Draw the open round now and open the next (a recurring raffle); None when
-        `expected_round` is given and is no longer open (someone drew it already)."""
+        `expected_round` is given and is no longer open (someone drew it already).
+
+        The round's sales are sealed first (lua/close_round-2.lua: later tickets go to the
+        next round), its tickets read and hashed (the snapshot), the winners computed from
+        the seed and the snapshot hash (app/services/draws.py), and the draw script checks
+        them against the round's tree as it pays the prizes, atomically."""
         definition = await self._raffle_definition(instance_id)
         raffle = definition["raffle"]
         now = now_ms()
@@ -195,23 +233,34 @@ class RaffleService:
         if state["round"] is None:  # created before rounds were committed
             await self.open_first_round(definition, now)
             state = await self._store.raffle_round(instance_id)
-        round_id, seed = int(state["round"] or 1), state["seed"]
+        round_id = int(state["round"] or 1)
         if expected_round is not None and expected_round != round_id:
             return None
-        if not seed:
+        if not state["commitment"]:
             raise Refused(Code.NO_OPEN_ROUND, f"Instance {instance_id} has no open round.")
-        if commitment(seed) != state["commitment"]:
-            raise RuntimeError(f"the seed of {instance_id} round {round_id} breaks its commitment")
-        next_seed, next_ends = None, None
-        end = definition["timestamp_end"]
+        seed = self._seed(instance_id, round_id, state)
+        try:
+            await self._store.close_round(instance_id, round_id, now_ms=now)
+        except ScriptRefusal as refusal:
+            if refusal.code is Refusal.ROUND_MISMATCH and expected_round is not None:
+                return None
+            raise draw_refusal(instance_id, refusal) from None
+        tickets = await self._store.live_round_tickets(instance_id, round_id)
+        digest = snapshot_hash(tickets)
+        picks = draw_winners(seed, instance_id, round_id, digest, tickets, len(raffle["prizes"]))
         status = (await self._store.statuses([instance_id])).get(instance_id)
-        recurring = raffle["draw"].get("at") != "end" and status != "Terminated"
-        if recurring and (end is None or now < end):
-            next_seed = new_seed()
+        next_key = next_commitment = next_ends = after_key = after_commitment = None
+        if _recurring(definition, status, now):
             previous_end = int(state["ends"] or now)
             next_ends = round_end(raffle["draw"], definition, previous_end, now)
+            end = definition["timestamp_end"]
             if end is not None and next_ends is not None:
                 next_ends = min(next_ends, end)
+            if state["next_commitment"]:  # published when this round opened
+                next_key, next_commitment = state["next_key"], state["next_commitment"]
+            else:  # a round opened before the next commitment was published with it
+                next_key, next_commitment = self.draw_keys.commitment(instance_id, round_id + 1)
+            after_key, after_commitment = self.draw_keys.commitment(instance_id, round_id + 2)
         config = await self._config.get()
         try:
             await self._store.draw_raffle(
@@ -219,15 +268,19 @@ class RaffleService:
                 now_ms=now,
                 round_id=round_id,
                 seed=seed,
-                randoms=draw_randoms(seed, instance_id, round_id, len(raffle["prizes"])),
+                snapshot=digest,
+                tickets_total=sum(held for _, _, held in tickets),
+                picks=[(p.random, p.target, p.index) for p in picks],
                 event_id=str(uuid.uuid4()),
                 jackpot_name=definition["name"],
                 currency_multipliers=config.multipliers(),
-                next_seed=next_seed,
-                next_commitment=None if next_seed is None else commitment(next_seed),
+                next_key=next_key,
+                next_commitment=next_commitment,
                 next_ends=next_ends,
+                after_key=after_key,
+                after_commitment=after_commitment,
+                opened_event_id=str(uuid.uuid4()),
                 by=by,
-                publish="spublish" if self._store.cluster else "publish",
             )
         except ScriptRefusal as refusal:
             if refusal.code is Refusal.ROUND_MISMATCH and expected_round is not None:
@@ -235,7 +288,6 @@ class RaffleService:
             raise draw_refusal(instance_id, refusal) from None
         if next_ends is not None:
             await self._store.schedule("draw", f"{instance_id}@{round_id + 1}", next_ends)
-        await self._snapshot(instance_id, round_id)
         return await self.round(instance_id, round_id, with_tickets=False)
 
     async def operator_round(
@@ -267,7 +319,7 @@ class RaffleService:
             # Drawn already (by hand, or by a scheduler that stopped before scheduling the
             # next round): make sure the open round's draw is due.
             state = await self._store.raffle_round(instance_id)
-            if state["round"] and state["seed"] and state["ends"]:
+            if state["round"] and state["commitment"] and state["ends"]:
                 due = int(state["ends"])
                 await self._store.schedule(
                     "draw", f"{instance_id}@{state['round']}", due, only_new=True

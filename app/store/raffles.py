@@ -30,7 +30,18 @@ from app.store.contributions import _multipliers_json
 
 ROUND_FIELD = "raffle:round"
 _TICKET_FIELDS = ("tickets", "cost", "first", "last")  # `<r>|<pk>|<name>` in the tickets hash
-_ROUND_FIELDS = ("round", "seed", "commitment", "opened", "ends")  # `raffle:<name>` in state
+# `raffle:<name>` in state; `seed` only in a round opened before seeds were derived
+_ROUND_FIELDS = (
+    "round",
+    "seed",
+    "key",
+    "commitment",
+    "opened",
+    "ends",
+    "closed",
+    "next_key",
+    "next_commitment",
+)
 SNAPSHOT_CHUNK = 1000  # fields per HMGET when reading a round's tickets
 Order = Literal["t", "e", "p"]  # ticket count, last contribution (timestamp_end), player id
 ArchiveState = Literal["live", "copied", "archived", "none"]
@@ -144,21 +155,61 @@ class RaffleStore(StoreBase):
 
     # -- rounds and draws --------------------------------------------------------------------
     async def raffle_round(self, instance_id: str) -> dict[str, str | None]:
-        """The open round: round, seed (hidden), commitment, opened, ends."""
+        """The open round: round, key (id), commitment, opened, ends, closed (the round, once
+        its sales are sealed), next_key, next_commitment (the next round's), and seed (only
+        a round opened before seeds were derived from the draw key)."""
         values = await self.client.hmget(
             keys.instance_state(instance_id), [f"raffle:{name}" for name in _ROUND_FIELDS]
         )
         return dict(zip(_ROUND_FIELDS, values, strict=True))
 
     async def open_round(
-        self, instance_id: str, *, now_ms: int, seed: str, commitment: str, ends: int | None
+        self,
+        instance_id: str,
+        *,
+        now_ms: int,
+        key_id: str,
+        commitment: str,
+        ends: int | None,
+        next_key: str = "",
+        next_commitment: str = "",
+        event_id: str,
+        jackpot_name: str | None = None,
     ) -> bool:
+        """Open round 1 (lua/open_round-4.lua); False when the raffle had a round."""
         opened = await self.script(
             "open_round",
-            [keys.instance_state(instance_id), keys.instance_ledger(instance_id)],
-            [now_ms, seed, commitment, "" if ends is None else ends],
+            [
+                keys.instance_state(instance_id),
+                keys.instance_ledger(instance_id),
+                keys.instance_events(instance_id),
+                keys.instance_channel(instance_id),
+            ],
+            [
+                now_ms,
+                key_id,
+                commitment,
+                "" if ends is None else ends,
+                next_key,
+                next_commitment,
+                event_id,
+                jackpot_name or "",
+                self.publish_mode,
+                self.events_cap,
+                instance_id,
+            ],
         )
         return bool(opened)
+
+    async def close_round(self, instance_id: str, round_id: int, *, now_ms: int) -> bool:
+        """Seal a round's sales before its draw (lua/close_round-2.lua)."""
+        return bool(
+            await self.script(
+                "close_round",
+                [keys.instance_state(instance_id), keys.instance_engine(instance_id)],
+                [now_ms, round_id],
+            )
+        )
 
     async def draw_raffle(
         self,
@@ -167,18 +218,24 @@ class RaffleStore(StoreBase):
         now_ms: int,
         round_id: int,
         seed: str,
-        randoms: list[int],
+        snapshot: str,
+        tickets_total: int,
+        picks: Sequence[tuple[int, int, int]],
         event_id: str,
         jackpot_name: str | None,
         currency_multipliers: Mapping[str, Decimal],
-        next_seed: str | None,
+        next_key: str | None,
         next_commitment: str | None,
         next_ends: int | None,
         by: str,
-        publish: str = "publish",
+        after_key: str | None = None,
+        after_commitment: str | None = None,
+        opened_event_id: str = "",
+        publish: str | None = None,
         winners_cap: int = WINNERS_CAP,
     ) -> dict[str, Any]:
-        """Draw the open round and open the next; see lua/draw_raffle-9.lua."""
+        """Draw the open round and open the next; see lua/draw_raffle-9.lua. `picks` are the
+        winners in prize order: (random, target ticket, index)."""
         raw = await self.script(
             "draw_raffle",
             [
@@ -200,13 +257,19 @@ class RaffleStore(StoreBase):
                 jackpot_name or "",
                 _multipliers_json(currency_multipliers),
                 winners_cap,
-                publish,
+                publish or self.publish_mode,
                 self.events_cap,
                 next_commitment or "",
-                next_seed or "",
+                next_key or "",
                 "" if next_ends is None else next_ends,
                 by,
-                *randoms,
+                snapshot,
+                tickets_total,
+                after_commitment or "",
+                after_key or "",
+                opened_event_id,
+                2,
+                *(str(part) for pick in picks for part in pick),
             ],
         )
         return _round_record(raw)
