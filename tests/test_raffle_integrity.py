@@ -33,6 +33,7 @@ from tests.test_raffle_rounds import Clock, get_round, raffle, recompute
 HOUR = 3_600_000
 PK = f"{OP}:{BRAND}"
 TICKETS = "/jackpots/instances/raffle/tickets"
+ROUNDS = "/jackpots/instances/raffle/rounds"
 
 
 # -- 1. sales close at the round's end ----------------------------------------------------------
@@ -242,3 +243,87 @@ async def test_a_round_past_2_to_the_52_tickets_is_drawn_fairly(
         assert drawn["tickets_total"] == str(9 * 10**15)
         second += drawn["winners"][0]["player_id"] == "second"
     assert 3 <= second <= 17, second  # binomial(20, 1/2): outside it with p < 0.003
+
+
+# -- 4. reads while a round is archived ----------------------------------------------------------
+async def test_a_round_reads_whole_at_every_moment_of_its_archive(
+    client: QuartClient,
+    headers: dict[str, str],
+    gateway: Services,
+    clock: Clock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue 20, 4: read while it was archived, a round answered 500, 404 or 200 with an
+    empty ticket list. Here the archive takes one step between any two commands a read
+    sends (as a scheduler archiving at the same time may): every read answers the whole
+    round."""
+    await expect(await post(client, "/admin/instances", raffle("busy"), headers), 201)
+    for n in range(12):
+        await bet(client, headers, "busy", f"p{n}", str(n % 5 + 1))
+    clock.now += HOUR
+    await gateway.raffles.draw("busy", "test")
+    whole = await get_round(client, headers, "busy", 1)
+    assert len(whole["tickets"]) == 12
+    store, redis = gateway.store, gateway.store.client
+    phase, stepping = "copy", False
+
+    async def one_step() -> None:
+        nonlocal phase
+        if phase == "archived":
+            return
+        done, _, _ = await store.archive_round_step(
+            "busy",
+            1,
+            step="copy" if phase in ("copy", "copying") else "clear",
+            chunk=2,
+            retention_ms=HOUR,
+        )
+        phase = "clear" if done == "copied" else done
+
+    real = redis.execute_command
+
+    async def archiving_meanwhile(*args: Any, **options: Any) -> Any:
+        nonlocal stepping
+        if not stepping:
+            stepping = True
+            try:
+                await one_step()
+            finally:
+                stepping = False
+        return await real(*args, **options)
+
+    monkeypatch.setattr(redis, "execute_command", archiving_meanwhile)
+    seen = []
+    while phase != "archived":
+        for path in ("/admin/instances/busy/rounds/1", f"{ROUNDS}/busy/1"):
+            response = await client.get(path, headers=headers)
+            body = await response.get_json()
+            seen.append((response.status_code, len(body.get("tickets", []))))
+            if path.startswith("/admin") and response.status_code == 200:
+                assert body == whole
+        assert len(seen) < 500, "the archive does not advance"
+    monkeypatch.setattr(redis, "execute_command", real)
+    assert set(seen) == {(200, 12)}, seen
+    assert await store.archive_state("busy", 1) == "archived"
+    assert await get_round(client, headers, "busy", 1) == whole
+
+
+async def test_reading_a_round_writes_nothing(
+    client: QuartClient, headers: dict[str, str], gateway: Services, clock: Clock
+) -> None:
+    """Issue 20, 4: a read route wrote (recorded a missing snapshot hash). A round drawn by
+    a process that stopped before recording its snapshot hash (as drawn before this change)
+    now reads with the hash computed, and nothing is written."""
+    await expect(await post(client, "/admin/instances", raffle("quiet"), headers), 201)
+    for player in ("a", "b"):
+        await bet(client, headers, "quiet", player, "3")
+    clock.now += HOUR
+    await gateway.raffles.draw("quiet", "test")
+    rounds = keys.instance_raffle_rounds("quiet")
+    digest = await gateway.store.client.hget(rounds, "1|snapshot")
+    await gateway.store.client.hdel(rounds, "1|snapshot")
+    before = await read_everything(gateway)
+    for path in ("/admin/instances/quiet/rounds/1", f"{ROUNDS}/quiet/1"):
+        published = await expect(await client.get(path, headers=headers), 200)
+        assert published["snapshot_hash"] == digest
+    assert await read_everything(gateway) == before

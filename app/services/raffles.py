@@ -382,7 +382,8 @@ class RaffleService:
         self, instance_id: str, round_id: int, *, with_tickets: bool = True
     ) -> dict[str, Any]:
         """A drawn round with everything needed to recompute its winners (seed, randoms,
-        ticket snapshot and its hash), or the open round's commitment."""
+        ticket snapshot and its hash), or an open round's commitment. Reads only, and reads
+        the same while the round is archived."""
         await self._raffle_definition(instance_id)
         record = await self._store.round_record(instance_id, round_id)
         if record is None:
@@ -398,13 +399,17 @@ class RaffleService:
                 "opened": int(state["opened"] or 0),
                 "ends": None if not state["ends"] else int(state["ends"]),
             }
-        if record["snapshot_hash"] is None:  # the drawing process stopped before hashing
-            record["snapshot_hash"] = await self._snapshot(instance_id, round_id)
         record["status"] = "drawn"
-        if not with_tickets:
+        if not with_tickets and record["snapshot_hash"] is not None:
             return record
-        tickets = await self._store.round_tickets(instance_id, round_id)
-        record["tickets"] = [
-            {"index": index, "player_key": pk, "tickets": count} for index, pk, count in tickets
-        ]
+        tickets = await self._store.drawn_round_tickets(
+            instance_id, round_id, int(record["players"] or 0)
+        )
+        if record["snapshot_hash"] is None:  # drawn before the draw hashed its snapshot
+            record["snapshot_hash"] = snapshot_hash(tickets)
+        if with_tickets:
+            record["tickets"] = [
+                {"index": index, "player_key": pk, "tickets": count}
+                for index, pk, count in tickets
+            ]
         return record

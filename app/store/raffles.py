@@ -327,6 +327,29 @@ class RaffleStore(StoreBase):
             return await self.archived_tickets(instance_id, round_id)
         return await self.live_round_tickets(instance_id, round_id)
 
+    async def drawn_round_tickets(
+        self, instance_id: str, round_id: int, players: int
+    ) -> list[tuple[int, str, int]]:
+        """A drawn round's snapshot (`players` lines, from its record), the same whether it is
+        live, being archived or archived: chunks of lua/read_round_tickets-2.lua. Reads
+        only."""
+        found: list[tuple[int, str, int]] = []
+        while len(found) < players:
+            lines = await self.script(
+                "read_round_tickets",
+                [
+                    keys.instance_tickets(instance_id),
+                    keys.instance_archived_tickets(instance_id, round_id),
+                ],
+                [round_id, len(found) + 1, SNAPSHOT_CHUNK, players],
+            )
+            if not lines:
+                break
+            for line in lines:
+                index, pk, held = line.split(" ")
+                found.append((int(index), pk, int(held)))
+        return found
+
     async def archived_tickets(self, instance_id: str, round_id: int) -> list[tuple[int, str, int]]:
         """The round's archived ticket snapshot (as far as it is copied), in index order."""
         key = keys.instance_archived_tickets(instance_id, round_id)
