@@ -409,7 +409,6 @@ class RaffleService:
             record["snapshot_hash"] = snapshot_hash(tickets)
         if with_tickets:
             record["tickets"] = [
-                {"index": index, "player_key": pk, "tickets": count}
-                for index, pk, count in tickets
+                {"index": index, "player_key": pk, "tickets": count} for index, pk, count in tickets
             ]
         return record
