@@ -74,7 +74,10 @@ async def test_drawn_rounds_leave_only_the_open_round_in_the_live_data(
             await bet(client, headers, "daily", player, wager)
         assert await live_data(gateway, "daily") == ({str(round_id)}, {str(round_id)})
         clock.now = start + round_id * HOUR
-        assert await gateway.lifecycle.run_due() == [("draw", f"daily@{round_id}")]
+        assert await gateway.lifecycle.run_due() == [
+            ("draw", f"daily@{round_id}"),
+            ("archive", f"daily@{round_id}"),
+        ]
         commitments[round_id + 1] = (await get_round(client, headers, "daily", round_id + 1))[
             "commitment"
         ]
@@ -143,11 +146,12 @@ async def test_an_interrupted_archive_resumes_on_the_next_run(
     assert [f"demo:{w['brand_id']}:{w['player_id']}" for w in published["winners"]] == recompute(
         published, "big", commitment
     )
-    # The draw item is still leased; once the lease ends the next run finishes the archive.
+    # The draw item is done; the archive's item is still leased; once the lease ends the
+    # next run finishes the archive.
     monkeypatch.setattr(store, "archive_round_step", real_step)
     assert await gateway.lifecycle.run_due() == []
     clock.now += LEASE_MS
-    assert await gateway.lifecycle.run_due() == [("draw", "big@1")]
+    assert await gateway.lifecycle.run_due() == [("archive", "big@1")]
     assert await live_data(gateway, "big") == (set(), set())
     again = await get_round(client, headers, "big", 1)
     assert again == published
@@ -172,7 +176,7 @@ async def test_a_round_drawn_by_hand_is_archived_by_its_scheduled_item(
     clock.now = start + HOUR
     await expect(await client.post("/admin/instances/hand/draw", headers=headers), 200)
     assert await live_data(gateway, "hand") == ({"1"}, {"1"})  # the request does not archive
-    assert await gateway.lifecycle.run_due() == [("draw", "hand@1")]
+    assert await gateway.lifecycle.run_due() == [("draw", "hand@1"), ("archive", "hand@1")]
     assert await live_data(gateway, "hand") == (set(), set())
 
 
@@ -184,7 +188,7 @@ async def test_archived_rounds_expire_after_the_retention(
     await bet(client, headers, "old", "a", "3")
     gateway.raffles.round_retention_ms = 30 * 60_000  # half an hour: past already
     clock.now += HOUR
-    assert await gateway.lifecycle.run_due() == [("draw", "old@1")]
+    assert await gateway.lifecycle.run_due() == [("draw", "old@1"), ("archive", "old@1")]
     await expect(
         await client.get("/admin/instances/old/rounds/1", headers=headers), 404, "ROUND_NOT_FOUND"
     )

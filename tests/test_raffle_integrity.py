@@ -97,7 +97,7 @@ async def test_a_ticket_bought_after_the_end_belongs_to_the_next_round(
     [mine] = await expect(await client.get(f"{TICKETS}/late/brand/brand1/p1", headers=headers), 200)
     assert (mine["round"], mine["ticket_count"]) == (2, 3)
     clock.now += HOUR
-    assert await gateway.lifecycle.run_due() == [("draw", "late@1")]
+    assert await gateway.lifecycle.run_due() == [("draw", "late@1"), ("archive", "late@1")]
     drawn = await get_round(client, headers, "late", 1)
     assert (drawn["tickets_total"], drawn["winners"], drawn["tickets"]) == ("0", [], [])
     # Round 2 holds the late ticket and is drawn over it.

@@ -230,15 +230,18 @@ async def test_the_scheduler_draws_each_round_once_and_catches_up(
     await bet(client, headers, "hourly", "a", "3")
     assert await gateway.lifecycle.run_due() == []
     clock.now = start + HOUR
-    assert await gateway.lifecycle.run_due() == [("draw", "hourly@1")]
+    assert await gateway.lifecycle.run_due() == [("draw", "hourly@1"), ("archive", "hourly@1")]
     assert await scheduled(gateway, "hourly") == [("draw|hourly@2", start + 2 * HOUR)]
     # Two schedulers at once: round 2 is drawn once.
     clock.now = start + 2 * HOUR
     results = await asyncio.gather(gateway.lifecycle.run_due(), second.lifecycle.run_due())
-    assert sorted(item for result in results for item in result) == [("draw", "hourly@2")]
+    assert sorted(item for result in results for item in result) == [
+        ("archive", "hourly@2"),
+        ("draw", "hourly@2"),
+    ]
     # Down for three and a half hours: round 3 is drawn once; round 4 keeps to the hour.
     clock.now = start + 5 * HOUR + HOUR // 2
-    assert await gateway.lifecycle.run_due() == [("draw", "hourly@3")]
+    assert await gateway.lifecycle.run_due() == [("draw", "hourly@3"), ("archive", "hourly@3")]
     assert await scheduled(gateway, "hourly") == [("draw|hourly@4", start + 6 * HOUR)]
     draws_done = [
         e for e in await ledger_types(client, headers, "hourly") if e["type"] == "raffle_draw"
@@ -257,7 +260,7 @@ async def test_the_scheduler_draws_each_round_once_and_catches_up(
     # A round drawn by hand first is not drawn again by the scheduler.
     clock.now = start + 6 * HOUR
     await expect(await draw(client, headers, "hourly"), 200)
-    assert await gateway.lifecycle.run_due() == [("draw", "hourly@4")]
+    assert await gateway.lifecycle.run_due() == [("draw", "hourly@4"), ("archive", "hourly@4")]
     rounds = [
         e["round"]
         for e in await ledger_types(client, headers, "hourly")
@@ -277,7 +280,7 @@ async def test_a_drawing_scheduler_that_stopped_leaves_nothing_undone(
     await gateway.raffles.draw("crash", "scheduler")
     await gateway.store.complete_due("draw", "crash@2")
     await gateway.store.schedule("draw", "crash@1", clock.now)
-    assert await gateway.lifecycle.run_due() == [("draw", "crash@1")]
+    assert await gateway.lifecycle.run_due() == [("draw", "crash@1"), ("archive", "crash@1")]
     assert await scheduled(gateway, "crash") == [("draw|crash@2", start + 2 * HOUR)]
     rounds = [
         e["round"]
@@ -294,7 +297,7 @@ async def test_a_terminated_raffle_has_no_next_round(
     await create(client, headers, raffle("stopped"))
     await expect(await client.post("/admin/instances/stopped/terminate", headers=headers), 200)
     clock.now = start + HOUR
-    assert await gateway.lifecycle.run_due() == [("draw", "stopped@1")]
+    assert await gateway.lifecycle.run_due() == [("draw", "stopped@1"), ("archive", "stopped@1")]
     assert (await admin_view(client, headers, "stopped"))["raffle_round"]["commitment"] is None
     assert await scheduled(gateway, "stopped") == []
 
@@ -308,7 +311,11 @@ async def test_a_raffle_drawn_at_its_end_has_one_round(
     await create(client, headers, definition)
     await bet(client, headers, "once", "a", "5")
     clock.now = end
-    assert sorted(await gateway.lifecycle.run_due()) == [("draw", "once@1"), ("terminate", "once")]
+    assert sorted(await gateway.lifecycle.run_due()) == [
+        ("archive", "once@1"),
+        ("draw", "once@1"),
+        ("terminate", "once"),
+    ]
     assert (await admin_view(client, headers, "once"))["status"] == "Terminated"
     assert (await get_round(client, headers, "once", 1))["winners"][0]["player_id"] == "a"
     assert (await admin_view(client, headers, "once"))["raffle_round"]["commitment"] is None

@@ -61,6 +61,7 @@ class Services:
             DrawKeys(settings.draw_key, settings.draw_keys_previous),
             round_retention_ms=settings.raffle_round_retention_days * DAY_MS,
         )
+        raffles.metrics = metrics
         admin = AdminService(store, config, raffles, token_ttl_s=settings.token_ttl_s)
         queue_client = sync_client(settings.queue_url, timeouts=Store.timeouts(settings))
         queue = Queue(CONTRIBUTION_QUEUE, connection=queue_client)

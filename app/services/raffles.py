@@ -7,6 +7,7 @@ import uuid
 from typing import Any
 
 from app.clock import now_ms
+from app.metrics import Metrics
 from app.money import format_amount, from_micros
 from app.refusals import Code, Refused
 from app.security import Principal
@@ -114,6 +115,7 @@ class RaffleService:
         self._store = store
         self._config = config
         self.draw_keys = draw_keys
+        self.metrics: Metrics | None = None  # the draw delay histogram (Services sets it)
         self.round_retention_ms = round_retention_ms
         self.archive_chunk = archive_chunk
 
@@ -311,11 +313,14 @@ class RaffleService:
 
     async def run_scheduled_draw(self, target: str) -> None:
         """The scheduler's `draw` item: `<instance_id>@<round>`: the round drawn (unless it
-        was already), then archived. The item is done only after both, so a scheduler that
-        stops midway leaves the rest to the next one (the archive resumes where it was)."""
+        was already), with one log line (instance, round, winners, delay after the round's
+        end) and the delay metric; then its archive is due, as an item of its own (a long
+        archive holds up no draw)."""
         instance_id, _, round_text = target.rpartition("@")
         round_id = int(round_text)
-        if await self.draw(instance_id, "scheduler", expected_round=round_id) is None:
+        state = await self._store.raffle_round(instance_id)
+        record = await self.draw(instance_id, "scheduler", expected_round=round_id)
+        if record is None:
             # Drawn already (by hand, or by a scheduler that stopped before scheduling the
             # next round): make sure the open round's draw is due.
             state = await self._store.raffle_round(instance_id)
@@ -324,7 +329,35 @@ class RaffleService:
                 await self._store.schedule(
                     "draw", f"{instance_id}@{state['round']}", due, only_new=True
                 )
-        await self.archive_round(instance_id, round_id)
+        else:
+            ends = int(state["ends"] or record["drawn_at"])
+            delay_ms = max(0, int(record["drawn_at"]) - ends)
+            if self.metrics is not None:
+                self.metrics.draw_delay.observe(delay_ms / 1000)
+            log.info(
+                "raffle %s round %s drawn %s ms after its end: %s winner(s) %s",
+                instance_id,
+                round_id,
+                delay_ms,
+                len(record["winners"]),
+                ", ".join(
+                    f"{w['operator_id']}:{w['brand_id']}:{w['player_id']}"
+                    for w in record["winners"]
+                ),
+                extra={
+                    "instance_id": instance_id,
+                    "round": round_id,
+                    "winners": len(record["winners"]),
+                    "delay_ms": delay_ms,
+                },
+            )
+        await self._store.schedule("archive", target, now_ms(), only_new=True)
+
+    async def run_scheduled_archive(self, target: str) -> None:
+        """The scheduler's `archive` item: `<instance_id>@<round>`, a drawn round archived
+        in bounded steps (resumed where a stopped scheduler left it)."""
+        instance_id, _, round_text = target.rpartition("@")
+        await self.archive_round(instance_id, int(round_text))
 
     async def archive_round(self, instance_id: str, round_id: int) -> bool:
         """Move a drawn round out of the live ticket data in bounded steps: its snapshot to a
