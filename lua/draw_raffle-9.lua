@@ -20,7 +20,9 @@
   (none: every prize is operator funding). A prize is engine.raffle.prizes[j] (the engine
   holds the prizes as JSON text, or as a list in an engine stored before): {amount} fixed
   or {share_ppm}: floor(pot value at the draw * share_ppm / 1e6). Each prize is taken from
-  the pot while it lasts; the shortfall is operator funding, added to total:seed_funding and
+  the pot's value while it lasts, then from the pot's reserve (a raffle pot is never
+  reseeded: its reserve is prize money, e.g. a rejected withheld prize, lua/decide_win-5.lua,
+  sent back there), and the shortfall is operator funding, added to total:seed_funding and
   to the pot's deficit and written to the ledger as 'seed_funding' (reason raffle_prize).
   total:wins grows by the prizes paid. A prize above auto_payout_limit (>= 0) is withheld.
   The pot value, its shares, the prizes, shortfalls, deficits and totals are exact at any size
@@ -66,7 +68,8 @@
     seed, opened, ends, drawn_at, by, snapshot_hash, tickets_total, players, randoms[],
     targets[], prize_pot, pot_value,
     winners[{prize, index, operator_id, brand_id, player_id, tickets, win_id, win_amount,
-    from_pot, shortfall, win_withheld}], unpaid_prizes[], next_round, next_commitment};
+    from_pot, from_reserve, shortfall, win_withheld}], unpaid_prizes[], next_round,
+    next_commitment};
     numbers that may exceed 2^53 or are money are decimal strings (micros).
     The next round opens at this round's end (its tickets may have sold since: sales close
     at the end, contribute-11.lua), or now without an end: its raffle:opened.
@@ -170,7 +173,8 @@ local pot = engine.pots[1]
 local head = rcall('HMGET', KEYS[2], 'status', 'raffle:round', 'raffle:seed', 'raffle:commitment',
   'raffle:opened', 'raffle:ends', 'total:wins', 'total:seed_funding',
   pot and ('pot:' .. pot.id .. ':value') or 'status',
-  pot and ('pot:' .. pot.id .. ':deficit') or 'status', 'raffle:key')
+  pot and ('pot:' .. pot.id .. ':deficit') or 'status', 'raffle:key',
+  pot and ('pot:' .. pot.id .. ':reserve') or 'status')
 if not head[1] then
   return redis.error_reply('INSTANCE_NOT_FOUND')
 end
@@ -190,10 +194,10 @@ local total_wins, total_funding = big(head[7] or '0'), big(head[8] or '0')
 if not total_wins or not total_funding then
   error('corrupt totals')
 end
-local pot_value, pot_deficit = '0', '0'
+local pot_value, pot_deficit, pot_reserve = '0', '0', '0'
 if pot then
-  pot_value, pot_deficit = big(head[9]), big(head[10] or '0')
-  if not pot_value or not pot_deficit then
+  pot_value, pot_deficit, pot_reserve = big(head[9]), big(head[10] or '0'), big(head[12] or '0')
+  if not pot_value or not pot_deficit or not pot_reserve then
     error('corrupt value or deficit of pot ' .. pot.id)
   end
 end
@@ -253,6 +257,7 @@ end
 -- 4. prizes -----------------------------------------------------------------------------------
 -- every amount is a big value: a share of a pot above 2^53, and sums of prizes, are exact
 local left, paid, funded, any_withheld = pot_value, '0', '0', false
+local reserve_left = pot_reserve
 for _, w in ipairs(winners) do
   local prize = prizes[w.prize]
   local amount
@@ -266,7 +271,15 @@ for _, w in ipairs(winners) do
     from_pot = left
   end
   left = big_sub(left, from_pot)
-  w.amount, w.from_pot, w.shortfall = amount, from_pot, big_sub(amount, from_pot)
+  -- then the pot's reserve (a raffle pot has no reseed: its reserve is prize money, e.g. a
+  -- rejected withheld prize sent back there), and only then the operator
+  local from_reserve = big_sub(amount, from_pot)
+  if big_cmp(from_reserve, reserve_left) > 0 then
+    from_reserve = reserve_left
+  end
+  reserve_left = big_sub(reserve_left, from_reserve)
+  w.amount, w.from_pot, w.from_reserve = amount, from_pot, from_reserve
+  w.shortfall = big_sub(big_sub(amount, from_pot), from_reserve)
   w.withheld = engine.auto_payout_limit >= 0 and big_cmp(amount, engine.auto_payout_limit) > 0
   any_withheld = any_withheld or w.withheld
   w.win_id = engine.id .. ':' .. fmt(round) .. ':' .. fmt(w.prize)
@@ -285,6 +298,8 @@ rcall('HDEL', KEYS[2], 'raffle:seed', 'raffle:closed')
 if pot then
   state[#state + 1] = 'pot:' .. pot.id .. ':value'
   state[#state + 1] = left
+  state[#state + 1] = 'pot:' .. pot.id .. ':reserve'
+  state[#state + 1] = reserve_left
 end
 if paid ~= '0' then
   state[#state + 1] = 'total:wins'
@@ -310,6 +325,7 @@ for k, w in ipairs(winners) do
   record_winners[k] = {prize = w.prize, index = w.index, operator_id = w.operator_id,
     brand_id = w.brand_id, player_id = w.player_id, tickets = fmt(w.tickets),
     win_id = w.win_id, win_amount = w.amount, from_pot = w.from_pot,
+    from_reserve = w.from_reserve,
     shortfall = w.shortfall, win_withheld = w.withheld}
   event_winners[k] = '{"player_id":' .. jstr(w.player_id)
     .. ',"brand_id":' .. jstr(w.operator_id .. ':' .. w.brand_id)
@@ -333,7 +349,8 @@ rcall('XADD', KEYS[4], '*', 'type', 'raffle_draw', 'round', fmt(round), 'seed', 
   'winners', #winners, 'unpaid', #unpaid, 'by', by, 'event_id', event_id, 'ts', ts)
 for _, w in ipairs(winners) do
   rcall('XADD', KEYS[4], '*', 'type', 'win', 'id', w.win_id, 'pot', pot_id,
-    'amount', w.amount, 'from_pot', w.from_pot, 'deficit', w.shortfall,
+    'amount', w.amount, 'from_pot', w.from_pot, 'from_reserve', w.from_reserve,
+    'deficit', w.shortfall,
     'withheld', w.withheld and '1' or '0', 'raffle_round', fmt(round), 'prize', fmt(w.prize),
     'operator', w.operator_id, 'brand', w.brand_id, 'player', w.player_id,
     'event_id', event_id, 'ts', ts)

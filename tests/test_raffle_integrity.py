@@ -24,7 +24,7 @@ from app.clock import now_ms
 from app.services import Services, admin, draws, lifecycle, raffles
 from app.store import Store, keys
 from tests.conftest import DEMO, auth, load_demo
-from tests.support.http import bet, expect, post, v1_body
+from tests.support.http import bet, expect, post, v1_body, view
 from tests.test_lua_contribute import BRAND, OP, M, contribute, ledger
 from tests.test_lua_draw import draw
 from tests.test_lua_draw import raffle as lua_raffle
@@ -327,3 +327,68 @@ async def test_reading_a_round_writes_nothing(
         published = await expect(await client.get(path, headers=headers), 200)
         assert published["snapshot_hash"] == digest
     assert await read_everything(gateway) == before
+
+
+# -- 5. rejected prizes, paused raffles ---------------------------------------------------------
+async def test_a_rejected_operator_funded_prize_is_spent_by_the_next_draw(
+    client: QuartClient, headers: dict[str, str], gateway: Services, clock: Clock
+) -> None:
+    """Issue 20, 5: rejecting a withheld, operator-funded raffle prize moved it into the prize
+    pot's reserve, which draws never spent, while later shortfalls were still charged to the
+    operator. Draws now pay from the pot's value, then its reserve, then the operator."""
+    definition = raffle("held-raffle", auto_payout_limit="50")
+    definition["raffle"]["prizes"] = ["100"]
+    await expect(await post(client, "/admin/instances", definition, headers), 201)
+    await bet(client, headers, "held-raffle", "a", "10")  # 1 % of 10 EUR: 0.05 to the pot
+    clock.now += HOUR
+    await gateway.lifecycle.run_due()
+    [won] = (await get_round(client, headers, "held-raffle", 1))["winners"]
+    assert (won["win_amount"], won["shortfall"], won["win_withheld"]) == (
+        "100000000",
+        "99950000",
+        True,
+    )
+    path = f"/admin/instances/held-raffle/wins/{won['win_id']}/reject"
+    await expect(await post(client, path, {"reason": "fraud"}, headers), 200)
+    books = await view(client, headers, "held-raffle")
+    assert books["pots"]["pool"]["reserve"] == 100
+    funded = books["totals"]["seed_funding"]
+    await bet(client, headers, "held-raffle", "b", "10")
+    clock.now += HOUR
+    await gateway.lifecycle.run_due()
+    [won] = (await get_round(client, headers, "held-raffle", 2))["winners"]
+    # 0.05 from the pot, 99.95 from the reserve: nothing more from the operator
+    assert (won["from_pot"], won["from_reserve"], won["shortfall"]) == ("50000", "99950000", "0")
+    books = await view(client, headers, "held-raffle")
+    assert books["totals"]["seed_funding"] == funded
+    assert books["pots"]["pool"]["reserve"] == Decimal("0.05")
+    report = await expect(
+        await client.get("/admin/instances/held-raffle/reconciliation", headers=headers), 200
+    )
+    assert report["balanced"] is True, report
+
+
+async def test_a_paused_raffle_draws_once_it_is_resumed(
+    client: QuartClient, headers: dict[str, str], gateway: Services, clock: Clock
+) -> None:
+    """Issue 20, 5: a paused raffle kept drawing. A pause now holds the draw too: the
+    scheduler tries again every minute, an admin's draw is refused, and the round is drawn
+    once the raffle is resumed."""
+    await expect(await post(client, "/admin/instances", raffle("paused"), headers), 201)
+    await bet(client, headers, "paused", "a", "3")
+    await expect(await client.post("/admin/instances/paused/pause", headers=headers), 200)
+    clock.now += HOUR
+    assert await gateway.lifecycle.run_due() == [("draw", "paused@1")]
+    assert (await get_round(client, headers, "paused", 1))["status"] == "open"
+    items = dict(await gateway.store.scheduled())
+    assert items["draw|paused@1"] == clock.now + raffles.PAUSED_RETRY_MS
+    await expect(
+        await client.post("/admin/instances/paused/draw", headers=headers),
+        409,
+        "INSTANCE_NOT_ACTIVE",
+    )
+    await expect(await client.post("/admin/instances/paused/resume", headers=headers), 200)
+    clock.now += raffles.PAUSED_RETRY_MS
+    assert await gateway.lifecycle.run_due() == [("draw", "paused@1"), ("archive", "paused@1")]
+    drawn = await get_round(client, headers, "paused", 1)
+    assert [w["player_id"] for w in drawn["winners"]] == ["a"]

@@ -48,6 +48,9 @@ class RoundWinnerSchema(StrictSchema):
     win_id = fields.String()
     win_amount = fields.String(metadata={"description": "Micro-units of the currency."})
     from_pot = fields.String(metadata={"description": "Micro-units paid from the prize pot."})
+    from_reserve = fields.String(
+        metadata={"description": "Micro-units paid from the prize pot's reserve."}
+    )
     shortfall = fields.String(metadata={"description": "Micro-units of operator funding."})
     win_withheld = fields.Boolean()
 

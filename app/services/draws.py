@@ -54,6 +54,14 @@ def derive_seed(key: str, instance_id: str, round_id: int) -> str:
     return hmac.new(key.encode(), f"{instance_id}:{round_id}".encode(), hashlib.sha256).hexdigest()
 
 
+class Postponed(Exception):
+    """A scheduled item that cannot run yet (a paused raffle's draw): due again at `due_ms`."""
+
+    def __init__(self, due_ms: int, reason: str) -> None:
+        super().__init__(reason)
+        self.due_ms = due_ms
+
+
 class UnknownDrawKey(Exception):
     """A round was committed under a draw key this process does not hold."""
 

@@ -24,6 +24,7 @@ from app.clock import now_ms
 from app.refusals import Refused
 from app.services.admin import AdminService
 from app.services.audit import SCHEDULER_ACTOR
+from app.services.draws import Postponed
 from app.services.raffles import RaffleService
 from app.store import Store
 from app.store.errors import StoreError
@@ -141,6 +142,11 @@ class LifecycleService:
                 await handler(target)
             except Refused as error:  # e.g. already terminated by an admin: nothing to do
                 log.warning("%s %s skipped: %s", action, target, error.message)
+            except Postponed as later:  # e.g. a paused raffle's draw
+                log.info("%s %s postponed: %s", action, target, later)
+                await self._store.schedule(action, target, later.due_ms)
+                self._running.pop(f"{action}|{target}", None)
+                return action, target
         await self._store.complete_due(action, target)
         self._running.pop(f"{action}|{target}", None)  # done: its lease is no longer renewed
         return action, target

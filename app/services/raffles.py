@@ -16,6 +16,7 @@ from app.services.config import ConfigCache, ConfigSnapshot
 from app.services.draws import (
     DAY_MS,
     DrawKeys,
+    Postponed,
     commitment,
     draw_winners,
     round_end,
@@ -30,6 +31,7 @@ from app.store.raffles import Order, TicketRecord
 SORT_ORDERS: dict[str, Order] = {"ticket_count": "t", "timestamp_end": "e", "player_id": "p"}
 DEFAULT_ROUND_RETENTION_MS = 90 * DAY_MS
 ARCHIVE_CHUNK = 500  # players copied, hash entries scanned or index members removed per step
+PAUSED_RETRY_MS = 60_000  # a paused raffle's due draw is tried again every minute
 
 log = logging.getLogger("jackpot_gateway.raffles")
 
@@ -240,6 +242,12 @@ class RaffleService:
             return None
         if not state["commitment"]:
             raise Refused(Code.NO_OPEN_ROUND, f"Instance {instance_id} has no open round.")
+        status = (await self._store.statuses([instance_id])).get(instance_id)
+        if status == "Paused":  # a pause holds the draw too, until the raffle is resumed
+            raise Refused(
+                Code.INSTANCE_NOT_ACTIVE,
+                f"Instance {instance_id} is paused: its round is drawn once it is resumed.",
+            )
         seed = self._seed(instance_id, round_id, state)
         try:
             await self._store.close_round(instance_id, round_id, now_ms=now)
@@ -250,7 +258,6 @@ class RaffleService:
         tickets = await self._store.live_round_tickets(instance_id, round_id)
         digest = snapshot_hash(tickets)
         picks = draw_winners(seed, instance_id, round_id, digest, tickets, len(raffle["prizes"]))
-        status = (await self._store.statuses([instance_id])).get(instance_id)
         next_key = next_commitment = next_ends = after_key = after_commitment = None
         if _recurring(definition, status, now):
             previous_end = int(state["ends"] or now)
@@ -319,7 +326,12 @@ class RaffleService:
         instance_id, _, round_text = target.rpartition("@")
         round_id = int(round_text)
         state = await self._store.raffle_round(instance_id)
-        record = await self.draw(instance_id, "scheduler", expected_round=round_id)
+        try:
+            record = await self.draw(instance_id, "scheduler", expected_round=round_id)
+        except Refused as refused:
+            if refused.code is Code.INSTANCE_NOT_ACTIVE:  # paused: checked again later
+                raise Postponed(now_ms() + PAUSED_RETRY_MS, refused.message) from None
+            raise
         if record is None:
             # Drawn already (by hand, or by a scheduler that stopped before scheduling the
             # next round): make sure the open round's draw is due.
