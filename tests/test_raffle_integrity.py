@@ -11,6 +11,7 @@ Quart test client on an injected services' clock (contributions keep the real on
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 import random
@@ -392,3 +393,34 @@ async def test_a_paused_raffle_draws_once_it_is_resumed(
     assert await gateway.lifecycle.run_due() == [("draw", "paused@1"), ("archive", "paused@1")]
     drawn = await get_round(client, headers, "paused", 1)
     assert [w["player_id"] for w in drawn["winners"]] == ["a"]
+
+
+async def test_a_rotated_draw_key_still_draws_the_rounds_committed_under_it(
+    client: QuartClient, headers: dict[str, str], gateway: Services, clock: Clock
+) -> None:
+    """DRAW_KEY rotated, the old key in DRAW_KEY_PREVIOUS: rounds committed under the old key
+    (the open round and the next, published with it) draw with it; later rounds use the new
+    one. Without the old key the draw refuses rather than break its commitment."""
+    await expect(await post(client, "/admin/instances", raffle("rot"), headers), 201)
+    old_key = gateway.settings.draw_key
+    new_key = "a-new-draw-key-after-rotation-0123456789"
+    rotated = Services.create(
+        dataclasses.replace(gateway.settings, draw_key=new_key, draw_keys_previous=(old_key,))
+    )
+    forgetful = Services.create(dataclasses.replace(gateway.settings, draw_key=new_key))
+    try:
+        for round_id in (1, 2, 3):
+            await bet(client, headers, "rot", "a", "2")
+            clock.now += HOUR
+            if round_id == 1:
+                with pytest.raises(draws.UnknownDrawKey):
+                    await forgetful.raffles.draw("rot", "test")
+            await rotated.raffles.draw("rot", "test")
+            drawn = await get_round(client, headers, "rot", round_id)
+            key = old_key if round_id < 3 else new_key
+            assert drawn["key_id"] == draws.key_id(key)
+            assert drawn["seed"] == draws.derive_seed(key, "rot", round_id)
+            assert recompute(drawn, "rot", drawn["commitment"]) == ["demo:brand1:a"]
+    finally:
+        await rotated.close()
+        await forgetful.close()
