@@ -43,11 +43,19 @@ import tempfile
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from app.schemas.admin import InstanceSchema
-from app.services.draws import commitment, draw_winners, new_seed, snapshot_hash
+from app.services.draws import (
+    commitment,
+    derive_salt,
+    draw_winners,
+    new_seed,
+    salted_lines,
+    snapshot_hash,
+)
 from app.services.engine import compile_engine
 from app.services.raffles import ARCHIVE_CHUNK, DEFAULT_ROUND_RETENTION_MS
 from app.store import Store
@@ -63,6 +71,7 @@ BATCH = 100
 PROFILED = 500  # contributions of each kind in the --commands profile
 TICKETS_PER_PLAYER = 10
 CONCURRENCY = 200
+BENCH_DRAW_KEY = "bench-raffle-draw-key-0123456789-0123456789"
 
 
 def definition(instance_id: str, raffle: bool) -> dict[str, Any]:
@@ -231,7 +240,7 @@ async def run_size(
     started = time.perf_counter()
     await store.close_round(raffle_id, 1, now_ms=int(time.time() * 1000))
     round_tickets = await store.live_round_tickets(raffle_id, 1)
-    digest = snapshot_hash(round_tickets)
+    digest = snapshot_hash(salted_lines(round_tickets, salts(raffle_id)))
     read_s = time.perf_counter() - started
     picks = draw_winners(seed, raffle_id, 1, digest, round_tickets, PRIZES)
     sample_s = time.perf_counter() - started - read_s
@@ -256,7 +265,7 @@ async def run_size(
     whole_s = time.perf_counter() - started
     assert calls == 1 and len(record["winners"]) == min(PRIZES, players), calls
     assert int(record["tickets_total"]) == tickets
-    archive = await measure_archive(store, raffle_id, digest)
+    archive = await measure_archive(store, raffle_id, digest, salts(raffle_id))
     return {
         "tickets": tickets,
         "players": players,
@@ -275,7 +284,14 @@ async def run_size(
     }
 
 
-async def measure_archive(store: Store, instance_id: str, digest: str) -> dict[str, Any]:
+def salts(instance_id: str) -> Callable[[str], str]:
+    """The salts of round 1's snapshot lines (version 2), as a drawing process derives them."""
+    return lambda pk: derive_salt(BENCH_DRAW_KEY, instance_id, 1, pk)
+
+
+async def measure_archive(
+    store: Store, instance_id: str, digest: str, salt: Callable[[str], str]
+) -> dict[str, Any]:
     """Archive round 1 step by step; each step's script time from INFO commandstats."""
     steps, longest, total = 0, 0.0, 0.0
     for step in ("copy", "clear"):
@@ -293,7 +309,8 @@ async def measure_archive(store: Store, instance_id: str, digest: str) -> dict[s
             if phase in ("copied", "archived"):
                 break
         if step == "copy":
-            assert snapshot_hash(await store.archived_tickets(instance_id, 1)) == digest
+            archived = await store.archived_tickets(instance_id, 1)
+            assert snapshot_hash(salted_lines(archived, salt)) == digest
     assert await store.archive_state(instance_id, 1) == "archived"
     return {"archive_steps": steps, "archive_step_ms": longest / 1000, "archive_s": total / 1e6}
 

@@ -8,6 +8,8 @@
   KEYS[2]  instance engine (string, JSON; must have a raffle)
   ARGV[1]  now, epoch ms (the drawing process's clock)
   ARGV[2]  the round to seal (must be the open round)
+  ARGV[3]  id of the current draw key: recorded as the round's (raffle:key) when the round has
+           none (opened before rounds named their key); its snapshot's salts derive from it
 
   Returns: 1 when sealed now, 0 when it already was.
   Errors (nothing written):
@@ -35,7 +37,7 @@ if raffle == nil or raffle == cjson.null then
   return redis.error_reply('NOT_A_RAFFLE')
 end
 local head = rcall('HMGET', KEYS[1], 'status', 'raffle:round', 'raffle:ends', 'raffle:closed',
-  'raffle:commitment')
+  'raffle:commitment', 'raffle:key')
 if not head[1] then
   return redis.error_reply('INSTANCE_NOT_FOUND')
 end
@@ -51,4 +53,7 @@ if ends ~= '' and now < tonumber(ends) then
   return redis.error_reply('ROUND_NOT_CLOSED the round ends at ' .. ends)
 end
 rcall('HSET', KEYS[1], 'raffle:closed', fmt(round))
+if not head[6] and ARGV[3] and ARGV[3] ~= '' then
+  rcall('HSET', KEYS[1], 'raffle:key', ARGV[3])
+end
 return 1

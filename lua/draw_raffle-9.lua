@@ -55,7 +55,8 @@
   ARGV[11] id of the next round's draw key ('' with no next round)
   ARGV[12] next round's end, epoch ms ('' = none)
   ARGV[13] who draws (scheduler, an admin's name, cli), for the ledger
-  ARGV[14] snapshot hash, hex: of the round's ticket lines, sealed (close_round-2.lua)
+  ARGV[14] snapshot hash, hex: of the round's ticket lines, sealed (close_round-2.lua), each
+           player named by its salted commit (snapshot version 2, app/services/draws.py)
   ARGV[15] the snapshot's tickets (must equal the round's total)
   ARGV[16] commitment of the round after the next ('' = none), published now
   ARGV[17] id of its draw key ('' = none)
@@ -65,7 +66,8 @@
            #engine.raffle.prizes: u_k, t_k, i_k (above)
 
   Returns: the round record (JSON): {round, instance_id, draw_version, key_id, commitment,
-    seed, opened, ends, drawn_at, by, snapshot_hash, tickets_total, players, randoms[],
+    seed, opened, ends, drawn_at, by, snapshot_hash, snapshot_version (2), tickets_total,
+    players, randoms[],
     targets[], prize_pot, pot_value,
     winners[{prize, index, operator_id, brand_id, player_id, tickets, win_id, win_amount,
     from_pot, from_reserve, shortfall, win_withheld}], unpaid_prizes[], next_round,
@@ -334,7 +336,7 @@ for k, w in ipairs(winners) do
     .. ',"win_withheld":' .. jbool(w.withheld) .. '}'
 end
 local record = cjson.encode({round = round, instance_id = engine.id, draw_version = draw_version,
-  key_id = head[11] or '', commitment = head[4], snapshot_hash = snapshot,
+  key_id = head[11] or '', commitment = head[4], snapshot_hash = snapshot, snapshot_version = 2,
   seed = seed, opened = head[5] or '', ends = ends, drawn_at = ts, by = by,
   tickets_total = fmt(total), players = players, randoms = random_strings, targets = targets,
   prize_pot = pot_id, pot_value = pot_value, winners = record_winners,

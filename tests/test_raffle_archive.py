@@ -22,7 +22,7 @@ from app.services import Services, admin, lifecycle, raffles
 from app.store import keys
 from tests.conftest import DEMO, RIVAL, auth, load_demo
 from tests.support.http import bet, expect, post
-from tests.test_raffle_rounds import HOUR, Clock, get_round, raffle, recompute
+from tests.test_raffle_rounds import HOUR, Clock, get_round, raffle, recompute, snapshot_checks
 
 LEASE_MS = lifecycle.LEASE_MS
 
@@ -238,6 +238,9 @@ async def test_an_operator_reads_and_recomputes_a_round_with_others_players_mask
             op, brand, player = whole["player_key"].split(":", 2)
             shown = player if op == operator_id else "***"
             assert theirs["player_key"] == f"{op}:{brand}:{shown}"
+            # another operator's line keeps its commit, not its salt (no guess is testable)
+            assert theirs["salt"] == (whole["salt"] if op == operator_id else None)
+            assert theirs["player_commit"] == whole["player_commit"]
         for theirs, whole in zip(seen["winners"], full["winners"], strict=True):
             shown = whole["player_id"] if whole["operator_id"] == operator_id else "***"
             assert {**whole, "player_id": shown} == theirs
@@ -267,6 +270,7 @@ def winning_indexes(published: dict[str, Any], instance_id: str) -> list[int]:
         [t["index"], t["tickets"]] for t in sorted(published["tickets"], key=lambda t: t["index"])
     ]
     assert sum(h for _, h in holders) == int(published["tickets_total"])
+    assert snapshot_checks(published)  # other operators' lines by their commits
     space, snapshot, winners = 2**256, published["snapshot_hash"], []
     for j in range(1, len(published["randoms"]) + len(published["unpaid_prizes"]) + 1):
         remaining = sum(held for _, held in holders)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import hmac
+import json
 import random
 from decimal import Decimal
 from typing import Any
@@ -312,17 +313,22 @@ async def test_a_round_reads_whole_at_every_moment_of_its_archive(
 async def test_reading_a_round_writes_nothing(
     client: QuartClient, headers: dict[str, str], gateway: Services, clock: Clock
 ) -> None:
-    """Issue 20, 4: a read route wrote (recorded a missing snapshot hash). A round drawn by
-    a process that stopped before recording its snapshot hash (as drawn before this change)
-    now reads with the hash computed, and nothing is written."""
+    """Issue 20, 4: a read route wrote (recorded a missing snapshot hash). A round drawn
+    before this change by a process that stopped before recording its snapshot hash (a
+    version 1 record without one) now reads with the hash computed, and nothing is
+    written."""
     await expect(await post(client, "/admin/instances", raffle("quiet"), headers), 201)
     for player in ("a", "b"):
         await bet(client, headers, "quiet", player, "3")
     clock.now += HOUR
     await gateway.raffles.draw("quiet", "test")
-    rounds = keys.instance_raffle_rounds("quiet")
-    digest = await gateway.store.client.hget(rounds, "1|snapshot")
-    await gateway.store.client.hdel(rounds, "1|snapshot")
+    rounds, redis = keys.instance_raffle_rounds("quiet"), gateway.store.client
+    record = json.loads(await redis.hget(rounds, "1"))
+    for name in ("snapshot_hash", "snapshot_version"):
+        del record[name]
+    await redis.hset(rounds, "1", json.dumps(record))
+    await redis.hdel(rounds, "1|snapshot")
+    digest = draws.snapshot_hash(await gateway.store.live_round_tickets("quiet", 1))
     before = await read_everything(gateway)
     for path in ("/admin/instances/quiet/rounds/1", f"{ROUNDS}/quiet/1"):
         published = await expect(await client.get(path, headers=headers), 200)
@@ -416,7 +422,7 @@ async def test_a_rotated_draw_key_still_draws_the_rounds_committed_under_it(
                 with pytest.raises(draws.UnknownDrawKey):
                     await forgetful.raffles.draw("rot", "test")
             await rotated.raffles.draw("rot", "test")
-            drawn = await get_round(client, headers, "rot", round_id)
+            drawn = await rotated.raffles.round("rot", round_id)  # a process with both keys
             key = old_key if round_id < 3 else new_key
             assert drawn["key_id"] == draws.key_id(key)
             assert drawn["seed"] == draws.derive_seed(key, "rot", round_id)

@@ -111,6 +111,21 @@ async def scheduled(gateway: Services, instance_id: str) -> list[tuple[str, int]
     ]
 
 
+def snapshot_checks(published: dict[str, Any]) -> bool:
+    """The snapshot hash over the published lines (version 2: each player named by
+    sha256("<player_key> <salt>"), checked wherever the salt is shown; a line without its salt,
+    another operator's, is taken by its player_commit)."""
+    assert published["snapshot_version"] == 2
+    text = ""
+    for t in published["tickets"]:
+        if t["salt"] is not None:
+            made = hashlib.sha256(f"{t['player_key']} {t['salt']}".encode()).hexdigest()
+            assert made == t["player_commit"]
+        text += f"{t['index']} {t['player_commit']} {t['tickets']}\n"
+    assert hashlib.sha256(text.encode()).hexdigest() == published["snapshot_hash"]
+    return True
+
+
 def recompute(published: dict[str, Any], instance_id: str, commitment: str) -> list[str]:
     """The winners of a drawn round from its published data alone (README, "Verifying a
     draw"): the seed matches the commitment, the tickets match the snapshot hash, the randoms
@@ -118,10 +133,7 @@ def recompute(published: dict[str, Any], instance_id: str, commitment: str) -> l
     each prize goes to the holder of ticket u mod R."""
     seed = bytes.fromhex(published["seed"])
     assert hashlib.sha256(seed).hexdigest() == commitment
-    lines = "".join(
-        f"{t['index']} {t['player_key']} {t['tickets']}\n" for t in published["tickets"]
-    )
-    assert hashlib.sha256(lines.encode()).hexdigest() == published["snapshot_hash"]
+    assert snapshot_checks(published)
     holders = [
         [t["player_key"], t["tickets"]]
         for t in sorted(published["tickets"], key=lambda t: t["index"])

@@ -22,7 +22,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -62,6 +62,17 @@ class Postponed(Exception):
         self.due_ms = due_ms
 
 
+def derive_salt(key: str, instance_id: str, round_id: int, player_key: str) -> str:
+    message = f"salt:{instance_id}:{round_id}:{player_key}".encode()
+    return hmac.new(key.encode(), message, hashlib.sha256).hexdigest()
+
+
+def player_commit(player_key: str, salt: str) -> str:
+    """A snapshot line's stand-in for the player (version 2): sha256 hex of
+    "<operator>:<brand>:<player> <salt>"; without the salt nobody can test a guess of it."""
+    return hashlib.sha256(f"{player_key} {salt}".encode()).hexdigest()
+
+
 class UnknownDrawKey(Exception):
     """A round was committed under a draw key this process does not hold."""
 
@@ -86,6 +97,14 @@ class DrawKeys:
         if found is None:
             raise UnknownDrawKey(f"the draw key {name} is not configured")
         return derive_seed(found, instance_id, round_id)
+
+    def salt(self, key: str, instance_id: str, round_id: int, player_key: str) -> str:
+        """The salt of a player's line in a round's snapshot (version 2), from the round's
+        key: published to the player's operator and admins only."""
+        found = self._keys.get(key)
+        if found is None:
+            raise UnknownDrawKey(f"the draw key {key} is not configured")
+        return derive_salt(found, instance_id, round_id, player_key)
 
     def commitment(self, instance_id: str, round_id: int) -> tuple[str, str]:
         """(key id, commitment) of a round committed now, under the current key."""
@@ -190,13 +209,26 @@ def draw_winners(
     return picks
 
 
+SNAPSHOT_VERSION = 2
+
+
 def snapshot_hash(entries: Iterable[tuple[int, str, int]]) -> str:
-    """sha256 of the lines "<fenwick index> <operator>:<brand>:<player> <tickets>\n" in index
-    order: the tickets a draw ran over."""
+    """sha256 of the lines "<index> <name> <tickets>" + newline, in index order: the tickets a
+    draw ran over. Version 2 (SNAPSHOT_VERSION) names each player by its commit
+    (player_commit; pass salted_lines' entries), so an operator checks the hash without
+    seeing other operators' players; version 1 (rounds drawn before) by its player key."""
     digest = hashlib.sha256()
     for index, player_key, tickets in entries:
         digest.update(f"{index} {player_key} {tickets}\n".encode())
     return digest.hexdigest()
+
+
+def salted_lines(
+    entries: Iterable[tuple[int, str, int]], salt_of: Callable[[str], str]
+) -> list[tuple[int, str, int]]:
+    """A snapshot's entries (index, player key, tickets) with each player key replaced by its
+    commit (version 2), for snapshot_hash."""
+    return [(index, player_commit(pk, salt_of(pk)), held) for index, pk, held in entries]
 
 
 def round_end(draw: dict[str, Any], definition: dict[str, Any], after: int, now: int) -> int | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from app.clock import now_ms
@@ -17,9 +18,12 @@ from app.services.draws import (
     DAY_MS,
     DrawKeys,
     Postponed,
+    UnknownDrawKey,
     commitment,
     draw_winners,
+    player_commit,
     round_end,
+    salted_lines,
     snapshot_hash,
 )
 from app.services.events import MASKED_PLAYER
@@ -82,7 +86,8 @@ def _recurring(definition: dict[str, Any], status: str | None, now: int) -> bool
 
 def mask_round(record: dict[str, Any], operator_id: str) -> dict[str, Any]:
     """The round without who drew it and with other operators' player ids as `***` (their
-    operator and brand stay, as in a RaffleWinEvent)."""
+    operator and brand stay, as in a RaffleWinEvent), and their lines' salts left out: their
+    `player_commit` stays, so the operator checks the snapshot hash over every line."""
     masked = {name: value for name, value in record.items() if name != "by"}
     if "winners" in record:
         masked["winners"] = [
@@ -93,7 +98,7 @@ def mask_round(record: dict[str, Any], operator_id: str) -> dict[str, Any]:
         masked["tickets"] = [
             t
             if t["player_key"].split(":", 1)[0] == operator_id
-            else {**t, "player_key": _masked_key(t["player_key"])}
+            else {**t, "player_key": _masked_key(t["player_key"]), "salt": None}
             for t in record["tickets"]
         ]
     return masked
@@ -249,14 +254,17 @@ class RaffleService:
                 f"Instance {instance_id} is paused: its round is drawn once it is resumed.",
             )
         seed = self._seed(instance_id, round_id, state)
+        key = state["key"] or self.draw_keys.current_id  # a round opened before keys had ids
         try:
-            await self._store.close_round(instance_id, round_id, now_ms=now)
+            await self._store.close_round(instance_id, round_id, now_ms=now, key_id=key)
         except ScriptRefusal as refusal:
             if refusal.code is Refusal.ROUND_MISMATCH and expected_round is not None:
                 return None
             raise draw_refusal(instance_id, refusal) from None
         tickets = await self._store.live_round_tickets(instance_id, round_id)
-        digest = snapshot_hash(tickets)
+        digest = snapshot_hash(
+            salted_lines(tickets, lambda pk: self.draw_keys.salt(key, instance_id, round_id, pk))
+        )
         picks = draw_winners(seed, instance_id, round_id, digest, tickets, len(raffle["prizes"]))
         next_key = next_commitment = next_ends = after_key = after_commitment = None
         if _recurring(definition, status, now):
@@ -394,7 +402,7 @@ class RaffleService:
                 break
         if phase == "copied":
             tickets = await self._store.archived_tickets(instance_id, round_id)
-            if snapshot_hash(tickets) != record["snapshot_hash"]:
+            if self._snapshot_of(instance_id, record, tickets) != record["snapshot_hash"]:
                 log.error(
                     "raffle %s round %s: the archived tickets do not match the snapshot "
                     "hash; the live tickets are kept",
@@ -453,7 +461,35 @@ class RaffleService:
         if record["snapshot_hash"] is None:  # drawn before the draw hashed its snapshot
             record["snapshot_hash"] = snapshot_hash(tickets)
         if with_tickets:
-            record["tickets"] = [
-                {"index": index, "player_key": pk, "tickets": count} for index, pk, count in tickets
-            ]
+            salt = self._salts(instance_id, record)
+            lines = []
+            for index, pk, count in tickets:
+                line: dict[str, Any] = {"index": index, "player_key": pk, "tickets": count}
+                if record["snapshot_version"] >= 2:
+                    line["salt"] = salt(pk) if salt else None
+                    line["player_commit"] = player_commit(pk, line["salt"]) if salt else None
+                lines.append(line)
+            record["tickets"] = lines
         return record
+
+    def _salts(self, instance_id: str, record: dict[str, Any]) -> Callable[[str], str] | None:
+        """The salts of a version 2 snapshot's lines (None when its key is no longer
+        configured: keep a rotated key in DRAW_KEY_PREVIOUS for the rounds' retention)."""
+        key, round_id = record.get("key_id") or "", int(record["round"])
+        try:
+            self.draw_keys.salt(key, instance_id, round_id, "")
+        except UnknownDrawKey:
+            log.error(
+                "raffle %s round %s: its draw key %s is not configured", instance_id, round_id, key
+            )
+            return None
+        return lambda pk: self.draw_keys.salt(key, instance_id, round_id, pk)
+
+    def _snapshot_of(
+        self, instance_id: str, record: dict[str, Any], tickets: list[tuple[int, str, int]]
+    ) -> str | None:
+        """The snapshot hash of a drawn round's tickets, in its record's version."""
+        if record["snapshot_version"] < 2:
+            return snapshot_hash(tickets)
+        salt = self._salts(instance_id, record)
+        return None if salt is None else snapshot_hash(salted_lines(tickets, salt))

@@ -201,13 +201,16 @@ class RaffleStore(StoreBase):
         )
         return bool(opened)
 
-    async def close_round(self, instance_id: str, round_id: int, *, now_ms: int) -> bool:
-        """Seal a round's sales before its draw (lua/close_round-2.lua)."""
+    async def close_round(
+        self, instance_id: str, round_id: int, *, now_ms: int, key_id: str = ""
+    ) -> bool:
+        """Seal a round's sales before its draw (lua/close_round-2.lua); `key_id` becomes the
+        round's key when it has none."""
         return bool(
             await self.script(
                 "close_round",
                 [keys.instance_state(instance_id), keys.instance_engine(instance_id)],
-                [now_ms, round_id],
+                [now_ms, round_id, key_id],
             )
         )
 
@@ -286,7 +289,8 @@ class RaffleStore(StoreBase):
             )
         if raw is None:
             return None
-        return {**_round_record(raw), "snapshot_hash": snapshot}
+        record = _round_record(raw)
+        return {**record, "snapshot_hash": snapshot or record.get("snapshot_hash")}
 
     async def archive_state(self, instance_id: str, round_id: int) -> ArchiveState:
         """Where a drawn round's tickets are read from: 'live' (the tickets hash, the copy
@@ -426,8 +430,9 @@ def _round_record(raw: str) -> dict[str, Any]:
     record: dict[str, Any] = json.loads(raw)
     for name in ("randoms", "targets", "winners", "unpaid_prizes"):
         record[name] = record.get(name) or []  # cjson writes an empty list as {}
+    record["snapshot_version"] = record.get("snapshot_version") or 1
     for name in ("opened", "ends", "drawn_at"):
         record[name] = int(record[name]) if record.get(name) else None
-    for name in ("prize_pot", "next_commitment"):
+    for name in ("prize_pot", "next_commitment", "key_id"):
         record[name] = record.get(name) or None
     return record
