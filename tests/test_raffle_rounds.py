@@ -221,6 +221,9 @@ async def test_a_draw_is_recomputed_from_its_published_data(
     # The next round is open with a new commitment; tickets now go to it.
     following = await get_round(client, headers, "r", 2)
     assert following["status"] == "open" and following["commitment"] != commitment
+    # published when round 1 opened: round 2's tickets sell from round 1's end, before its draw
+    assert following["commitment"] == opened["next_commitment"]
+    assert following["opened"] == opened["ends"]
     assert following["ends"] == clock.now + HOUR
     await bet(client, headers, "r", "a", "2")
     [mine] = await expect(

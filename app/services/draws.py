@@ -263,4 +263,6 @@ def round_view(state: dict[str, str]) -> dict[str, Any]:
         "commitment": state.get("raffle:commitment") or None,
         "opened": int(state.get("raffle:opened") or 0),
         "ends": int(ends) if ends else None,
+        "key_id": state.get("raffle:key") or None,
+        "next_commitment": state.get("raffle:next_commitment") or None,
     }
