@@ -430,3 +430,33 @@ async def test_a_rotated_draw_key_still_draws_the_rounds_committed_under_it(
     finally:
         await rotated.close()
         await forgetful.close()
+
+
+@pytest.mark.parametrize(
+    "weights", [[1, 2, 3, 4, 10], [2**52, 2**52 - 1, 2**50], [2**53 - 4, 1, 1, 1]]
+)
+def test_the_winners_sampler_is_fair_at_any_ticket_count(weights: list[int]) -> None:
+    """Chi-square over 2,000 draws of two prizes with fresh seeds (app/services/draws.py):
+    the first winner in proportion to tickets, the second in proportion among the rest, at
+    small counts and at the largest a round holds."""
+    lines = [(i + 1, f"op:b:p{i}", held) for i, held in enumerate(weights)]
+    total, n, trials = sum(weights), len(weights), 2000
+    rng = random.Random(20)
+    first, second = [0] * n, [0] * n
+    for trial in range(trials):
+        seed = f"{rng.getrandbits(256):064x}"
+        a, b = draws.draw_winners(seed, "chi", 1, f"{trial:064x}", lines, 2)
+        assert a.index != b.index
+        first[a.index - 1] += 1
+        second[b.index - 1] += 1
+    p_first = [w / total for w in weights]
+    p_second = [
+        sum(weights[x] / total * weights[y] / (total - weights[x]) for x in range(n) if x != y)
+        for y in range(n)
+    ]
+    for observed, probabilities in [(first, p_first), (second, p_second)]:
+        cells = [(o, trials * p) for o, p in zip(observed, probabilities, strict=True)]
+        kept = [(o, e) for o, e in cells if e >= 5]  # cells too rare to expect: asserted 0
+        assert all(o <= 3 for o, e in cells if e < 5), cells
+        chi2 = sum((o - e) ** 2 / e for o, e in kept)
+        assert chi2 < 18.47, (observed, chi2)  # df <= 4, p = 0.001
