@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 MIN_SECRET_BYTES = 32
 DEV_SECRET = "dev-only-secret-do-not-use-in-production-0123456789"
+DEV_DRAW_KEY = "dev-only-draw-key-do-not-use-in-production-0123456"
 
 
 MIN_METRICS_TOKEN_BYTES = 16
@@ -99,6 +100,28 @@ def _networks(env: Mapping[str, str], name: str) -> tuple[str, ...]:
         ) from None
 
 
+def _check_key(name: str, key: str) -> None:
+    if len(key.encode()) < MIN_SECRET_BYTES:
+        raise ConfigError(
+            f"{name} is too weak: {len(key.encode())} bytes, at least {MIN_SECRET_BYTES} are "
+            "required"
+        )
+
+
+def _draw_key(env: Mapping[str, str], dev_mode: bool) -> str:
+    """The raffle draw key: required outside dev (like JWT_SECRET), at least 32 bytes."""
+    key = env.get("DRAW_KEY", "")
+    if not key:
+        if not dev_mode:
+            raise ConfigError(
+                "DRAW_KEY is not set: export a random key of at least "
+                f"{MIN_SECRET_BYTES} bytes for raffle seeds (e.g. `openssl rand -hex 32`)"
+            )
+        key = DEV_DRAW_KEY
+    _check_key("DRAW_KEY", key)
+    return key
+
+
 @dataclass(frozen=True)
 class Settings:
     redis_url: str = "redis://127.0.0.1:6379/0"
@@ -112,6 +135,11 @@ class Settings:
     port: int = 8000
     web_workers: int = 1
     jwt_secret: str = ""
+    # Raffle seeds are HMAC-SHA256(draw key, "<instance>:<round>") (app/services/draws.py):
+    # never stored until a draw reveals them. Previous keys still draw the rounds committed
+    # under them (key rotation).
+    draw_key: str = ""
+    draw_keys_previous: tuple[str, ...] = field(default_factory=tuple)
     jwt_issuer: str = "jackpot-gateway"
     token_ttl_s: int = 1800
     idempotency_ttl_s: int = 86400
@@ -158,6 +186,12 @@ class Settings:
                 f"JWT_SECRET is too weak: {len(secret.encode())} bytes, "
                 f"at least {MIN_SECRET_BYTES} are required"
             )
+        draw_key = _draw_key(env, dev_mode)
+        previous = tuple(
+            k.strip() for k in env.get("DRAW_KEY_PREVIOUS", "").split(",") if k.strip()
+        )
+        for key in previous:
+            _check_key("DRAW_KEY_PREVIOUS", key)
         redis_url = env.get("REDIS_URL", cls.redis_url)
         if not redis_url.startswith(("redis://", "rediss://", "unix://", "memory://")):
             raise ConfigError(
@@ -179,6 +213,8 @@ class Settings:
             port=_int(env, "PORT", cls.port, minimum=0),
             web_workers=_int(env, "WEB_CONCURRENCY", cls.web_workers, minimum=1),
             jwt_secret=secret,
+            draw_key=draw_key,
+            draw_keys_previous=previous,
             jwt_issuer=env.get("JWT_ISSUER", cls.jwt_issuer),
             token_ttl_s=_int(env, "TOKEN_TTL_SECONDS", cls.token_ttl_s, minimum=1),
             idempotency_ttl_s=_int(env, "IDEMPOTENCY_TTL_SECONDS", cls.idempotency_ttl_s, 1),

@@ -115,6 +115,12 @@ class Metrics:
             multiprocess_mode="mostrecent",
             registry=registry,
         )
+        self.draw_delay = Histogram(
+            "jg_raffle_draw_delay_seconds",
+            "How late a scheduled raffle draw ran after its round's end.",
+            buckets=(0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900),
+            registry=registry,
+        )
         self.store_errors = Counter(
             "jg_store_errors",
             "Store failures by kind (unavailable, outcome_unknown).",

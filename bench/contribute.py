@@ -257,6 +257,7 @@ def side_env(side: SideSetup, password: str) -> dict[str, str]:
             "REDIS_URL": f"redis://127.0.0.1:{side.redis_port}/0",
             "QUEUE_REDIS_URL": f"redis://127.0.0.1:{side.redis_port}/0",
             "JWT_SECRET": secrets.token_hex(32),
+            "DRAW_KEY": secrets.token_hex(32),
             PASSWORD_ENV: password,
             "HOST": "127.0.0.1",
             "PYTHONUNBUFFERED": "1",

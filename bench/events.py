@@ -44,6 +44,7 @@ from bench.contribute import (
 )
 
 SECRET = "bench-events-secret-0123456789-0123456789"
+DRAW_KEY = "bench-events-draw-key-0123456789-0123456789"
 INSTANCE = {
     "id": "bench-events",
     "name": "Bench Events",
@@ -302,6 +303,7 @@ def main() -> int:
         env = {
             **os.environ,
             "JWT_SECRET": SECRET,
+            "DRAW_KEY": DRAW_KEY,
             "REDIS_URL": redis_url,
             "HOST": "127.0.0.1",
             "UPDATE_INTERVAL_SECONDS": str(args.tick),
@@ -326,7 +328,7 @@ def main() -> int:
         api = processes.start("api", [*gateway_command(), "serve"], {**env, "PORT": str(api_port)})
         wait_until(lambda: healthy(events_port), "events", events, 30)
         wait_until(lambda: healthy(api_port), "api", api, 30)
-        settings = Settings(jwt_secret=SECRET)
+        settings = Settings(jwt_secret=SECRET, draw_key=DRAW_KEY)
         token = TokenIssuer(settings.jwt_secret, settings.jwt_issuer, 3600).issue(
             Principal("bench", "bench", ("operator",))
         )

@@ -8,7 +8,10 @@ each, so 100,000 players at 10^6), then measures in the same run:
           (lua/contribute-11.lua: Fenwick update + ticket index), next to the same script
           on an instance without a raffle, and their ratio;
   draw    one draw of 100 prizes (lua/draw_raffle-9.lua: 100 distinct winners, each a
-          Fenwick descent over the round), per winner;
+          Fenwick descent over the round, checked against the winners the drawing process
+          computed), per winner; and the whole draw as the process runs it: the round's
+          sales sealed, its tickets read and hashed (the snapshot), the winners sampled,
+          the script;
   archive the drawn round archived as the scheduler does it (lua/archive_round-5.lua, 500
           items a step): the steps, the longest step and the total script time.
 
@@ -40,11 +43,19 @@ import tempfile
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from app.schemas.admin import InstanceSchema
-from app.services.draws import commitment, draw_randoms, new_seed, snapshot_hash
+from app.services.draws import (
+    commitment,
+    derive_salt,
+    draw_winners,
+    new_seed,
+    salted_lines,
+    snapshot_hash,
+)
 from app.services.engine import compile_engine
 from app.services.raffles import ARCHIVE_CHUNK, DEFAULT_ROUND_RETENTION_MS
 from app.store import Store
@@ -60,6 +71,7 @@ BATCH = 100
 PROFILED = 500  # contributions of each kind in the --commands profile
 TICKETS_PER_PLAYER = 10
 CONCURRENCY = 200
+BENCH_DRAW_KEY = "bench-raffle-draw-key-0123456789-0123456789"
 
 
 def definition(instance_id: str, raffle: bool) -> dict[str, Any]:
@@ -160,7 +172,12 @@ async def fill_round(store: Store, instance_id: str, players: int, per_player: i
     seed = new_seed()
     now = int(time.time() * 1000)
     await store.open_round(
-        instance_id, now_ms=now, seed=seed, commitment=commitment(seed), ends=None
+        instance_id,
+        now_ms=now,
+        key_id="bench",
+        commitment=commitment(seed),
+        ends=None,
+        event_id=uuid.uuid4().hex,
     )
     for first in range(0, players, CONCURRENCY):
         await asyncio.gather(
@@ -219,33 +236,45 @@ async def run_size(
         for name, instance_id in (("award", raffle_id), ("plain", plain_id)):
             profiles[name] = await command_profile(store, instance_id, players, AWARDS)
         tickets += PROFILED
+    # the draw as RaffleService.draw runs it: seal, read and hash the snapshot, sample, draw
+    started = time.perf_counter()
+    await store.close_round(raffle_id, 1, now_ms=int(time.time() * 1000))
+    round_tickets = await store.live_round_tickets(raffle_id, 1)
+    digest = snapshot_hash(salted_lines(round_tickets, salts(raffle_id)))
+    read_s = time.perf_counter() - started
+    picks = draw_winners(seed, raffle_id, 1, digest, round_tickets, PRIZES)
+    sample_s = time.perf_counter() - started - read_s
     await store.client.config_resetstat()
     record = await store.draw_raffle(
         raffle_id,
         now_ms=int(time.time() * 1000),
         round_id=1,
         seed=seed,
-        randoms=draw_randoms(seed, raffle_id, 1, PRIZES),
+        snapshot=digest,
+        tickets_total=sum(held for _, _, held in round_tickets),
+        picks=[(p.random, p.target, p.index) for p in picks],
         event_id=uuid.uuid4().hex,
         jackpot_name=None,
         currency_multipliers={},
-        next_seed=None,
+        next_key=None,
         next_commitment=None,
         next_ends=None,
         by="bench",
     )
     calls, draw_usec = await evalsha_usec(store)
+    whole_s = time.perf_counter() - started
     assert calls == 1 and len(record["winners"]) == min(PRIZES, players), calls
     assert int(record["tickets_total"]) == tickets
-    digest = snapshot_hash(await store.round_tickets(raffle_id, 1))
-    await store.record_snapshot(raffle_id, 1, digest, now_ms=int(time.time() * 1000))
-    archive = await measure_archive(store, raffle_id, digest)
+    archive = await measure_archive(store, raffle_id, digest, salts(raffle_id))
     return {
         "tickets": tickets,
         "players": players,
         "fill_s": fill_s,
         "draw_ms": draw_usec / 1000,
         "per_winner_ms": draw_usec / 1000 / PRIZES,
+        "snapshot_ms": read_s * 1000,
+        "sample_ms": sample_s * 1000,
+        "whole_draw_ms": whole_s * 1000,
         "award_us": times["award"],
         "plain_us": times["plain"],
         "base_award_us": times.get("award base"),
@@ -255,7 +284,14 @@ async def run_size(
     }
 
 
-async def measure_archive(store: Store, instance_id: str, digest: str) -> dict[str, Any]:
+def salts(instance_id: str) -> Callable[[str], str]:
+    """The salts of round 1's snapshot lines (version 2), as a drawing process derives them."""
+    return lambda pk: derive_salt(BENCH_DRAW_KEY, instance_id, 1, pk)
+
+
+async def measure_archive(
+    store: Store, instance_id: str, digest: str, salt: Callable[[str], str]
+) -> dict[str, Any]:
     """Archive round 1 step by step; each step's script time from INFO commandstats."""
     steps, longest, total = 0, 0.0, 0.0
     for step in ("copy", "clear"):
@@ -273,7 +309,8 @@ async def measure_archive(store: Store, instance_id: str, digest: str) -> dict[s
             if phase in ("copied", "archived"):
                 break
         if step == "copy":
-            assert snapshot_hash(await store.archived_tickets(instance_id, 1)) == digest
+            archived = await store.archived_tickets(instance_id, 1)
+            assert snapshot_hash(salted_lines(archived, salt)) == digest
     assert await store.archive_state(instance_id, 1) == "archived"
     return {"archive_steps": steps, "archive_step_ms": longest / 1000, "archive_s": total / 1e6}
 
@@ -409,6 +446,14 @@ def main() -> None:
                 f"| {r['award_us'] - r['plain_us']:.1f} "
                 f"| {r['base_award_us'] - r['base_plain_us']:.1f} |"
             )
+    print("\nthe whole draw as the drawing process runs it (wall-clock ms)\n")
+    print("| players | seal + read + hash the snapshot | sample 100 winners | whole draw |")
+    print("|---:|---:|---:|---:|")
+    for r in results:
+        print(
+            f"| {r['players']:,} | {r['snapshot_ms']:.1f} | {r['sample_ms']:.1f} "
+            f"| {r['whole_draw_ms']:.1f} |"
+        )
     print(f"\narchive of the drawn round ({ARCHIVE_CHUNK} items a step)\n")
     print("| players | steps | longest step, ms | all steps, s |")
     print("|---:|---:|---:|---:|")

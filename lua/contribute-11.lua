@@ -33,9 +33,16 @@
   is withheld when auto_payout_limit >= 0 and the win is above it.
   Raffle (engine.raffle not null): basis = the amount (ticket_basis 'contribution') or ARGV[8]
   ('base_wager'); tickets = floor((carried cost + basis) / ticket_cost); the remainder is
-  carried. Tickets belong to the current round r (state field raffle:round, 1 when absent); a
-  draw closes the round by moving raffle:round on, so every field below is prefixed '<r>|'
-  and the next contribution starts a fresh record. Tickets hash fields, per player key <pk>:
+  carried. Tickets belong to the open round r (state field raffle:round, 1 when absent) while
+  its sales are open; a draw closes the round by moving raffle:round on, so every field below
+  is prefixed '<r>|' and the next contribution starts a fresh record. Sales of round r close
+  at its end (state raffle:ends, epoch ms; '' = no end), atomically here: when the later of
+  ARGV[1] and the store's clock (TIME) is at or past the end, or the draw has sealed the round
+  (state raffle:closed = r, lua/close_round-2.lua), the tickets go to round r + 1 (which the
+  draw of r opens: its fields may exist before it does), or, for a raffle drawn once at its
+  end (engine.raffle.at_end), nowhere (no ticket, no record). A round holds at most 2^53 - 1
+  tickets (a Lua number's exact range): an award that would pass it is cut to fit. The
+  outcome names the round ("raffle_round", null when the tickets went nowhere). Tickets hash fields, per player key <pk>:
   <pk>|tickets (count of the round), <pk>|cost (carried accumulated cost, micros,
   < ticket_cost), <pk>|first and <pk>|last (epoch ms of the player's first and last counted
   contribution of the round), <pk>|idx (the player's Fenwick index, from their first ticket);
@@ -114,7 +121,9 @@
      "paid" (the charge reported, in the player's currency), "shown" (ARGV[24]),
      "win_id" (null | id), "win_pot_id" (null | id), "win_amount" (null | micros),
      "win_withheld" (bool), "seed" (null | micros), "seed_deficit" (null | micros),
-     "tickets_awarded", "tickets_total", "accumulated_cost", "contribution_count",
+     "tickets_awarded", "raffle_round" (the round the tickets belong to; null without a
+     raffle, or when sales are closed and no round follows), "tickets_total",
+     "accumulated_cost", "contribution_count",
      "gameround_id" (null | id), "source_id" (null | id)}
   Side effects on a win:
     win record (HSET KEYS[7] win_id; indexed in KEYS[8] under the groups of
@@ -429,6 +438,26 @@ if has_raffle then
     basis = amount
   end
   round = tonumber(head[4] or 1)
+  -- sales close at the round's end, by the later of the caller's and the store's clocks
+  local sale = rcall('HMGET', KEYS[2], 'raffle:ends', 'raffle:closed')
+  local closed = sale[2] == fmt(round)
+  if not closed and sale[1] and sale[1] ~= '' then
+    local ends = tonumber(sale[1])
+    closed = now >= ends
+    if not closed then
+      local clock = rcall('TIME')
+      closed = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000) >= ends
+    end
+  end
+  if closed then
+    if raffle.at_end == true then
+      has_raffle, round = false, nil
+    else
+      round = round + 1
+    end
+  end
+end
+if has_raffle then
   local rp = fenwick_prefix(round)
   local tp = rp .. pk .. '|'
   -- tickets, cost, last, idx, first of the player; the round's tree size, total, players
@@ -439,6 +468,10 @@ if has_raffle then
     error('corrupt accumulated cost of ' .. pk)
   end
   tickets, carried = idiv(previous + basis, raffle.ticket_cost)
+  local room = MAX_SAFE - tonumber(held[7] or 0)
+  if tickets > room then
+    tickets = room
+  end
   tickets_total = tonumber(held[1] or 0) + tickets
   -- every field of the tickets hash this contribution changes, for one HSET
   ticket_update = {tp .. 'tickets', fmt(tickets_total), tp .. 'cost', fmt(carried),
@@ -635,6 +668,7 @@ else
     .. ',"win_withheld":false,"seed":null,"seed_deficit":null'
 end
 outcome = outcome .. ',"tickets_awarded":"' .. fmt(tickets) .. '"'
+  .. ',"raffle_round":' .. (round and round > 0 and fmt(round) or 'null')
   .. ',"tickets_total":"' .. fmt(tickets_total) .. '"'
   .. ',"accumulated_cost":"' .. fmt(carried) .. '"'
   .. ',"contribution_count":"' .. fmt(count) .. '"'

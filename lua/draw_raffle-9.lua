@@ -4,17 +4,25 @@
   prizes paid from the prize pot; the next round opened (a recurring raffle) so that every
   ticket awarded after this script belongs to it.
 
-  Randomness comes from the caller: ARGV[13 + j] is prize j's uniform integer u_j in [0, 2^52)
-  (derived by the caller from the round's seed, so anyone can recompute it). Winner j holds
-  ticket number u_j mod R (counting from 0 over the players not yet drawn, in Fenwick index
-  order), R being the tickets of the players not yet drawn; a player wins at most once. When
-  every player has won, the remaining prizes stay unpaid (reported in unpaid_prizes).
+  Randomness comes from the caller, which derives it from the round's seed and the hash of
+  the round's sealed ticket snapshot (app/services/draws.py, README "Verifying a draw"), so
+  anyone recomputes it and nobody can aim tickets at it before sales close: for the k-th
+  winner (prize k) it passes u_k (the accepted random, a decimal integer below 2^256), t_k
+  (the winning ticket number, 0 <= t_k < R_k, R_k being the tickets of the players not drawn
+  yet, counted from 0 in Fenwick index order) and i_k (the index holding it, as the caller
+  found it in the snapshot). The script checks them against the round itself: the round holds
+  exactly the snapshot's tickets (ARGV[15]), every t_k is below R_k and falls on index i_k;
+  else nothing is written (SNAPSHOT_MISMATCH). A player wins at most once; when every player
+  has won, the remaining prizes stay unpaid (reported in unpaid_prizes). A round holds at most
+  2^53 - 1 tickets (contribute-11.lua), so every count here is an exact Lua number.
 
   Money is micro-units of the instance currency. The prize pot is the instance's first pot
   (none: every prize is operator funding). A prize is engine.raffle.prizes[j] (the engine
   holds the prizes as JSON text, or as a list in an engine stored before): {amount} fixed
   or {share_ppm}: floor(pot value at the draw * share_ppm / 1e6). Each prize is taken from
-  the pot while it lasts; the shortfall is operator funding, added to total:seed_funding and
+  the pot's value while it lasts, then from the pot's reserve (a raffle pot is never
+  reseeded: its reserve is prize money, e.g. a rejected withheld prize, lua/decide_win-5.lua,
+  sent back there), and the shortfall is operator funding, added to total:seed_funding and
   to the pot's deficit and written to the ledger as 'seed_funding' (reason raffle_prize).
   total:wins grows by the prizes paid. A prize above auto_payout_limit (>= 0) is withheld.
   The pot value, its shares, the prizes, shortfalls, deficits and totals are exact at any size
@@ -22,8 +30,9 @@
   pays exactly; fixed prizes, like every engine amount, are below 2^53.
 
   KEYS[1]  instance engine (string, JSON)
-  KEYS[2]  instance state (hash: raffle:round, raffle:seed, raffle:commitment, raffle:opened,
-           raffle:ends, pot values and totals)
+  KEYS[2]  instance state (hash: raffle:round, raffle:key, raffle:commitment, raffle:opened,
+           raffle:ends, raffle:next_key, raffle:next_commitment, raffle:closed, pot values
+           and totals; raffle:seed only in a round opened before seeds were derived)
   KEYS[3]  instance raffle tickets (hash, fields prefixed '<round>|'; read only)
   KEYS[4]  instance ledger (stream)
   KEYS[5]  instance wins (hash: win id -> win record JSON; includes/wins.lua)
@@ -34,44 +43,63 @@
 
   ARGV[1]  now, epoch ms
   ARGV[2]  round to draw (must be the open round)
-  ARGV[3]  the round's seed (must equal raffle:seed; revealed in the record and the ledger)
-  ARGV[4]  event id of the RaffleWinEvent
+  ARGV[3]  the round's seed, hex (revealed in the record and the ledger; the caller checked it
+           against the commitment; a legacy raffle:seed must equal it)
+  ARGV[4]  event id of the RaffleWinEvent (or of the RaffleNoWinnersEvent)
   ARGV[5]  jackpot name ('' = null)
   ARGV[6]  currency multipliers, raw JSON object, embedded verbatim
   ARGV[7]  recent-wins cap per index group (integer >= 1)
   ARGV[8]  'publish' | 'spublish'
   ARGV[9]  events stream cap, entries (integer >= 1)
   ARGV[10] next round's commitment, sha256 hex of its seed ('' = no next round)
-  ARGV[11] next round's seed (hidden until its draw; '' with no next round)
+  ARGV[11] id of the next round's draw key ('' with no next round)
   ARGV[12] next round's end, epoch ms ('' = none)
   ARGV[13] who draws (scheduler, an admin's name, cli), for the ledger
-  ARGV[13 + j] for each prize j = 1..P (P = #engine.raffle.prizes): u_j in [0, 2^52)
+  ARGV[14] snapshot hash, hex: of the round's ticket lines, sealed (close_round-2.lua), each
+           player named by its salted commit (snapshot version 2, app/services/draws.py)
+  ARGV[15] the snapshot's tickets (must equal the round's total)
+  ARGV[16] commitment of the round after the next ('' = none), published now
+  ARGV[17] id of its draw key ('' = none)
+  ARGV[18] event id of the next round's RaffleRoundOpenedEvent
+  ARGV[19] draw version (2: the randoms of app/services/draws.py)
+  ARGV[20 + 3(k-1) .. 22 + 3(k-1)] for each winner k = 1..W, W = min(P, players), P =
+           #engine.raffle.prizes: u_k, t_k, i_k (above)
 
-  Returns: the round record (JSON): {round, instance_id, commitment, seed, opened, ends,
-    drawn_at, by, tickets_total, players, randoms[], targets[], prize_pot, pot_value,
+  Returns: the round record (JSON): {round, instance_id, draw_version, key_id, commitment,
+    seed, opened, ends, drawn_at, by, snapshot_hash, snapshot_version (2), tickets_total,
+    players, randoms[],
+    targets[], prize_pot, pot_value,
     winners[{prize, index, operator_id, brand_id, player_id, tickets, win_id, win_amount,
-    from_pot, shortfall, win_withheld}], unpaid_prizes[], next_round, next_commitment};
+    from_pot, from_reserve, shortfall, win_withheld}], unpaid_prizes[], next_round,
+    next_commitment};
     numbers that may exceed 2^53 or are money are decimal strings (micros).
-  Side effects: ledger 'raffle_draw', one 'win' per winner, 'seed_funding' per shortfall,
-    'raffle_round' for the next round; each win stored once (includes/wins.lua; the record
+    The next round opens at this round's end (its tickets may have sold since: sales close
+    at the end, contribute-11.lua), or now without an end: its raffle:opened.
+  Side effects: ledger 'raffle_draw' (with the snapshot hash), one 'win' per winner,
+    'seed_funding' per shortfall, 'raffle_round' for the next round; the snapshot hash also
+    in KEYS[9] '<round>|snapshot' (for archive_round-5.lua); each win stored once
+    (includes/wins.lua; the record
     as contribute-11.lua's, win id '<instance>:<round>:<prize>', indexed under the
     instance, the brand and, with a prize pot, the pot); a RaffleWinEvent
     (includes/events.lua; app/schemas/events.py): {brand_id: null, instance_id,
     jackpot_name, jackpot_currency, currency_multipliers, timestamp, round, win_withheld
     (any winner's), winners[{player_id, brand_id ('<operator>:<brand>'), currency,
-    win_amount (units string), win_withheld}], unpaid_prizes}.
+    win_amount (units string), win_withheld}], unpaid_prizes}, or, without a ticket in the
+    round, a RaffleNoWinnersEvent {instance_id, jackpot_name, timestamp, round, reason
+    'NO_TICKETS', unpaid_prizes}; with a next round, its RaffleRoundOpenedEvent {instance_id,
+    jackpot_name, round, opened, ends, commitment, key_id, next_commitment}.
 
   Errors (nothing is written when one is answered):
     BAD_ARGUMENT        an ARGV is malformed or the randoms do not match the prizes
     INSTANCE_NOT_FOUND  no engine or no state
     NOT_A_RAFFLE        the engine has no raffle
     ROUND_MISMATCH      ARGV[2] is not the open round (already drawn, or not opened)
-    SEED_MISMATCH       ARGV[3] is not the round's committed seed
+    SEED_MISMATCH       ARGV[3] is not the round's stored (legacy) seed
     ROUND_NOT_CLOSED    the round ends later than now
+    SNAPSHOT_MISMATCH   the round's tickets are not the snapshot's (total, targets, indexes)
 ]]
 local rcall = redis.call
-local TWO52 = 4503599627370496
-local FIXED_ARGS = 13
+local FIXED_ARGS = 19
 
 --- @include "includes/args.lua"
 --- @include "includes/money.lua"
@@ -99,18 +127,32 @@ local emit_error = check_emit_args(events_cap, publish)
 if emit_error then
   return bad(emit_error)
 end
-local next_commitment, next_seed, next_ends = ARGV[10], ARGV[11], ARGV[12]
-if (next_commitment == '') ~= (next_seed == '') or (next_ends ~= '' and not uint(next_ends)) then
+local next_commitment, next_key, next_ends = ARGV[10], ARGV[11], ARGV[12]
+if (next_commitment == '') ~= (next_key == '') or (next_ends ~= '' and not uint(next_ends)) then
   return bad('next round')
 end
-local by = ARGV[13]
-local randoms = {}
-for j = FIXED_ARGS + 1, #ARGV do
-  local u = uint(ARGV[j])
-  if not u or u >= TWO52 then
-    return bad('random ' .. (j - FIXED_ARGS))
+local by, snapshot, snapshot_total = ARGV[13], ARGV[14], uint(ARGV[15])
+if not string.match(snapshot, '^%x+$') or not snapshot_total then
+  return bad('snapshot hash or tickets')
+end
+local after_commitment, after_key, opened_event_id = ARGV[16], ARGV[17], ARGV[18]
+if (after_commitment == '') ~= (after_key == '') or (next_commitment ~= '' and opened_event_id == '') then
+  return bad('the round after the next')
+end
+local draw_version = uint(ARGV[19])
+if draw_version ~= 2 then
+  return bad('draw version')
+end
+local picks = {}
+if (#ARGV - FIXED_ARGS) % 3 ~= 0 then
+  return bad('winners come in threes: random, target, index')
+end
+for j = FIXED_ARGS + 1, #ARGV, 3 do
+  local u, target, index = ARGV[j], uint(ARGV[j + 1]), uint(ARGV[j + 2])
+  if not string.match(u, '^%d+$') or #u > 78 or not target or not index or index < 1 then
+    return bad('winner ' .. #picks + 1)
   end
-  randoms[#randoms + 1] = u
+  picks[#picks + 1] = {u = u, target = target, index = index}
 end
 
 -- 2. instance and round -----------------------------------------------------------------------
@@ -129,14 +171,12 @@ local prizes = raffle.prizes
 if type(prizes) == 'string' then
   prizes = cjson.decode(prizes)
 end
-if #randoms ~= #prizes then
-  return bad('expected ' .. #prizes .. ' randoms')
-end
 local pot = engine.pots[1]
 local head = rcall('HMGET', KEYS[2], 'status', 'raffle:round', 'raffle:seed', 'raffle:commitment',
   'raffle:opened', 'raffle:ends', 'total:wins', 'total:seed_funding',
   pot and ('pot:' .. pot.id .. ':value') or 'status',
-  pot and ('pot:' .. pot.id .. ':deficit') or 'status')
+  pot and ('pot:' .. pot.id .. ':deficit') or 'status', 'raffle:key',
+  pot and ('pot:' .. pot.id .. ':reserve') or 'status')
 if not head[1] then
   return redis.error_reply('INSTANCE_NOT_FOUND')
 end
@@ -144,7 +184,7 @@ local open_round = tonumber(head[2] or 1)
 if round ~= open_round or not head[4] or head[4] == '' then
   return redis.error_reply('ROUND_MISMATCH the open round is ' .. open_round)
 end
-if seed ~= head[3] then
+if head[3] and head[3] ~= '' and seed ~= head[3] then
   return redis.error_reply('SEED_MISMATCH')
 end
 local ends = head[6] or ''
@@ -156,10 +196,10 @@ local total_wins, total_funding = big(head[7] or '0'), big(head[8] or '0')
 if not total_wins or not total_funding then
   error('corrupt totals')
 end
-local pot_value, pot_deficit = '0', '0'
+local pot_value, pot_deficit, pot_reserve = '0', '0', '0'
 if pot then
-  pot_value, pot_deficit = big(head[9]), big(head[10] or '0')
-  if not pot_value or not pot_deficit then
+  pot_value, pot_deficit, pot_reserve = big(head[9]), big(head[10] or '0'), big(head[12] or '0')
+  if not pot_value or not pot_deficit or not pot_reserve then
     error('corrupt value or deficit of pot ' .. pot.id)
   end
 end
@@ -179,15 +219,28 @@ local function node(i)
   end
   return v
 end
+if total ~= snapshot_total then
+  return redis.error_reply('SNAPSHOT_MISMATCH the round holds ' .. fmt(total) .. ' tickets')
+end
+if #picks ~= math.min(#prizes, players) then
+  return bad('expected ' .. math.min(#prizes, players) .. ' winners')
+end
 local remaining = total
 local winners, targets, unpaid = {}, {}, {}
 for j = 1, #prizes do
-  if remaining <= 0 then
+  if remaining <= 0 or j > #picks then
     unpaid[#unpaid + 1] = j
   else
-    local _, target = idiv(randoms[j], remaining)
+    local target = picks[j].target
+    if target >= remaining then
+      return redis.error_reply('SNAPSHOT_MISMATCH ticket ' .. fmt(target) .. ' of ' .. fmt(remaining))
+    end
     targets[#targets + 1] = fmt(target)
     local index = fenwick_find(node, size, target)
+    if index ~= picks[j].index then
+      return redis.error_reply('SNAPSHOT_MISMATCH ticket ' .. fmt(target) .. ' is at index '
+        .. fmt(index))
+    end
     local pk = rcall('HGET', KEYS[3], fenwick_holder(rp, index))
     local held = tonumber(pk and rcall('HGET', KEYS[3], rp .. pk .. '|tickets') or 0)
     if not pk or held <= 0 then
@@ -206,6 +259,7 @@ end
 -- 4. prizes -----------------------------------------------------------------------------------
 -- every amount is a big value: a share of a pot above 2^53, and sums of prizes, are exact
 local left, paid, funded, any_withheld = pot_value, '0', '0', false
+local reserve_left = pot_reserve
 for _, w in ipairs(winners) do
   local prize = prizes[w.prize]
   local amount
@@ -219,7 +273,15 @@ for _, w in ipairs(winners) do
     from_pot = left
   end
   left = big_sub(left, from_pot)
-  w.amount, w.from_pot, w.shortfall = amount, from_pot, big_sub(amount, from_pot)
+  -- then the pot's reserve (a raffle pot has no reseed: its reserve is prize money, e.g. a
+  -- rejected withheld prize sent back there), and only then the operator
+  local from_reserve = big_sub(amount, from_pot)
+  if big_cmp(from_reserve, reserve_left) > 0 then
+    from_reserve = reserve_left
+  end
+  reserve_left = big_sub(reserve_left, from_reserve)
+  w.amount, w.from_pot, w.from_reserve = amount, from_pot, from_reserve
+  w.shortfall = big_sub(big_sub(amount, from_pot), from_reserve)
   w.withheld = engine.auto_payout_limit >= 0 and big_cmp(amount, engine.auto_payout_limit) > 0
   any_withheld = any_withheld or w.withheld
   w.win_id = engine.id .. ':' .. fmt(round) .. ':' .. fmt(w.prize)
@@ -229,12 +291,17 @@ end
 
 -- 5. writes -----------------------------------------------------------------------------------
 local ts = ARGV[1]
-local state = {'raffle:round', fmt(round + 1), 'raffle:seed', next_seed,
-  'raffle:commitment', next_commitment, 'raffle:opened', ts, 'raffle:ends', next_ends,
-  'last_updated', ts}
+-- the next round's sales opened at this round's end (or now, without an end)
+local next_opened = ends ~= '' and ends or ts
+local state = {'raffle:round', fmt(round + 1), 'raffle:key', next_key,
+  'raffle:commitment', next_commitment, 'raffle:opened', next_opened, 'raffle:ends', next_ends,
+  'raffle:next_key', after_key, 'raffle:next_commitment', after_commitment, 'last_updated', ts}
+rcall('HDEL', KEYS[2], 'raffle:seed', 'raffle:closed')
 if pot then
   state[#state + 1] = 'pot:' .. pot.id .. ':value'
   state[#state + 1] = left
+  state[#state + 1] = 'pot:' .. pot.id .. ':reserve'
+  state[#state + 1] = reserve_left
 end
 if paid ~= '0' then
   state[#state + 1] = 'total:wins'
@@ -252,14 +319,15 @@ rcall('HSET', KEYS[2], unpack(state))
 
 local pot_id = pot and pot.id or ''
 local random_strings = {}
-for j, u in ipairs(randoms) do
-  random_strings[j] = fmt(u)
+for k, w in ipairs(winners) do
+  random_strings[k] = picks[k].u
 end
 local record_winners, event_winners = {}, {}
 for k, w in ipairs(winners) do
   record_winners[k] = {prize = w.prize, index = w.index, operator_id = w.operator_id,
     brand_id = w.brand_id, player_id = w.player_id, tickets = fmt(w.tickets),
     win_id = w.win_id, win_amount = w.amount, from_pot = w.from_pot,
+    from_reserve = w.from_reserve,
     shortfall = w.shortfall, win_withheld = w.withheld}
   event_winners[k] = '{"player_id":' .. jstr(w.player_id)
     .. ',"brand_id":' .. jstr(w.operator_id .. ':' .. w.brand_id)
@@ -267,21 +335,24 @@ for k, w in ipairs(winners) do
     .. ',"win_amount":"' .. units(w.amount) .. '"'
     .. ',"win_withheld":' .. jbool(w.withheld) .. '}'
 end
-local record = cjson.encode({round = round, instance_id = engine.id, commitment = head[4],
+local record = cjson.encode({round = round, instance_id = engine.id, draw_version = draw_version,
+  key_id = head[11] or '', commitment = head[4], snapshot_hash = snapshot, snapshot_version = 2,
   seed = seed, opened = head[5] or '', ends = ends, drawn_at = ts, by = by,
   tickets_total = fmt(total), players = players, randoms = random_strings, targets = targets,
   prize_pot = pot_id, pot_value = pot_value, winners = record_winners,
   unpaid_prizes = unpaid, next_round = next_commitment ~= '' and round + 1 or cjson.null,
   next_commitment = next_commitment})
-rcall('HSET', KEYS[9], fmt(round), record)
+rcall('HSET', KEYS[9], fmt(round), record, fmt(round) .. '|snapshot', snapshot)
 
 rcall('XADD', KEYS[4], '*', 'type', 'raffle_draw', 'round', fmt(round), 'seed', seed,
-  'commitment', head[4], 'tickets_total', fmt(total), 'players', fmt(players),
+  'commitment', head[4], 'key', head[11] or '', 'draw_version', fmt(draw_version),
+  'snapshot', snapshot, 'tickets_total', fmt(total), 'players', fmt(players),
   'randoms', table.concat(random_strings, ','), 'targets', table.concat(targets, ','),
   'winners', #winners, 'unpaid', #unpaid, 'by', by, 'event_id', event_id, 'ts', ts)
 for _, w in ipairs(winners) do
   rcall('XADD', KEYS[4], '*', 'type', 'win', 'id', w.win_id, 'pot', pot_id,
-    'amount', w.amount, 'from_pot', w.from_pot, 'deficit', w.shortfall,
+    'amount', w.amount, 'from_pot', w.from_pot, 'from_reserve', w.from_reserve,
+    'deficit', w.shortfall,
     'withheld', w.withheld and '1' or '0', 'raffle_round', fmt(round), 'prize', fmt(w.prize),
     'operator', w.operator_id, 'brand', w.brand_id, 'player', w.player_id,
     'event_id', event_id, 'ts', ts)
@@ -312,22 +383,45 @@ for _, w in ipairs(winners) do
 end
 if next_commitment ~= '' then
   rcall('XADD', KEYS[4], '*', 'type', 'raffle_round', 'round', fmt(round + 1),
-    'commitment', next_commitment, 'ends', next_ends, 'ts', ts)
+    'commitment', next_commitment, 'key', next_key, 'ends', next_ends,
+    'next_commitment', after_commitment, 'ts', ts)
 end
 
 local unpaid_json = '['
 for k, j in ipairs(unpaid) do
   unpaid_json = unpaid_json .. (k > 1 and ',' or '') .. fmt(j)
 end
-local data = '{"brand_id":null'
-  .. ',"instance_id":' .. jstr(engine.id)
-  .. ',"jackpot_name":' .. jstr(jackpot_name)
-  .. ',"jackpot_currency":' .. jstr(engine.currency)
-  .. ',"currency_multipliers":' .. multipliers_raw
-  .. ',"timestamp":' .. ts
-  .. ',"round":' .. fmt(round)
-  .. ',"win_withheld":' .. jbool(any_withheld)
-  .. ',"winners":[' .. table.concat(event_winners, ',') .. ']'
-  .. ',"unpaid_prizes":' .. unpaid_json .. ']}'
-emit_event(KEYS[7], KEYS[8], events_cap, publish, 'RaffleWinEvent', event_id, data)
+if #winners > 0 then
+  local data = '{"brand_id":null'
+    .. ',"instance_id":' .. jstr(engine.id)
+    .. ',"jackpot_name":' .. jstr(jackpot_name)
+    .. ',"jackpot_currency":' .. jstr(engine.currency)
+    .. ',"currency_multipliers":' .. multipliers_raw
+    .. ',"timestamp":' .. ts
+    .. ',"round":' .. fmt(round)
+    .. ',"win_withheld":' .. jbool(any_withheld)
+    .. ',"winners":[' .. table.concat(event_winners, ',') .. ']'
+    .. ',"unpaid_prizes":' .. unpaid_json .. ']}'
+  emit_event(KEYS[7], KEYS[8], events_cap, publish, 'RaffleWinEvent', event_id, data)
+else
+  local data = '{"instance_id":' .. jstr(engine.id)
+    .. ',"jackpot_name":' .. jstr(jackpot_name)
+    .. ',"timestamp":' .. ts
+    .. ',"round":' .. fmt(round)
+    .. ',"reason":"NO_TICKETS"'
+    .. ',"unpaid_prizes":' .. unpaid_json .. ']}'
+  emit_event(KEYS[7], KEYS[8], events_cap, publish, 'RaffleNoWinnersEvent', event_id, data)
+end
+if next_commitment ~= '' then
+  local data = '{"instance_id":' .. jstr(engine.id)
+    .. ',"jackpot_name":' .. jstr(jackpot_name)
+    .. ',"round":' .. fmt(round + 1)
+    .. ',"opened":' .. next_opened
+    .. ',"ends":' .. (next_ends == '' and 'null' or next_ends)
+    .. ',"commitment":' .. jstr(next_commitment)
+    .. ',"key_id":' .. jstr(next_key)
+    .. ',"next_commitment":' .. jstr(after_commitment) .. '}'
+  emit_event(KEYS[7], KEYS[8], events_cap, publish, 'RaffleRoundOpenedEvent', opened_event_id,
+    data)
+end
 return record

@@ -15,9 +15,14 @@ log = logging.getLogger("jackpot_gateway.scheduler")
 TICK_SECONDS = 1
 
 
+STOP_GRACE_SECONDS = 20  # on SIGTERM, how long running items may finish before hand-back
+
+
 async def tick(services: Services) -> None:
+    """Claim the due items and start them; running items are not waited for (each holds its
+    own lease, renewed while it runs), so a long archive holds up no draw."""
     try:
-        await services.lifecycle.run_due()
+        await services.lifecycle.start_due()
     except StoreError as error:  # one line per tick while Redis is away, no traceback
         log.warning("store %s: %s", error.kind, error)
 
@@ -53,4 +58,12 @@ async def run_scheduler(services: Services) -> None:
         await stop.wait()
     finally:
         scheduler.shutdown(wait=False)
+        # the running items finish (a draw takes about a second), else go back to the
+        # schedule due now, for another scheduler
+        try:
+            await services.lifecycle.stop(STOP_GRACE_SECONDS)
+        except StoreError as error:
+            log.warning(
+                "store %s: %s; the running items' leases end on their own", error.kind, error
+            )
         await services.close()

@@ -25,6 +25,7 @@ from tests.support.redis_server import RedisClusterServers, RedisServer
 pytest_plugins = ["tests.support.browser"]  # the `browser` fixture for page tests
 
 SECRET = "test-secret-that-is-long-enough-0123456789"
+DRAW_KEY = "test-draw-key-that-is-long-enough-0123456789"
 
 
 @pytest.fixture(scope="session")
@@ -69,7 +70,11 @@ def redis_url(request: pytest.FixtureRequest) -> str:
 
 
 def make_settings(redis_url: str, **overrides: object) -> Settings:
-    values: dict[str, object] = {"redis_url": redis_url, "jwt_secret": SECRET}
+    values: dict[str, object] = {
+        "redis_url": redis_url,
+        "jwt_secret": SECRET,
+        "draw_key": DRAW_KEY,
+    }
     if redis_url in _CLUSTERS:  # RQ needs a plain Redis for the queues
         values.update(redis_cluster=True, queue_redis_url=_CLUSTERS[redis_url])
     values.update(overrides)
@@ -201,6 +206,7 @@ def cli(redis_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureF
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("REDIS_URL", redis_url)
     monkeypatch.setenv("JWT_SECRET", SECRET)
+    monkeypatch.setenv("DRAW_KEY", DRAW_KEY)
 
     async def run(*args: str) -> tuple[int, str, str]:
         code = await asyncio.to_thread(main, list(args))

@@ -149,6 +149,7 @@ async def test_fixed_contribution_charges_whole_minor_units_and_credits_their_wo
         "win_amount": None,
         "win_pot_id": None,
         "tickets_awarded": 0,
+        "raffle_round": None,
         "win_withheld": False,
         "contribution_currency": currency,
         "contribution_amount": expected_amount,

@@ -118,6 +118,7 @@ async def test_the_target_then_each_linked_instance_gets_its_own_contribution(
             "win_amount": None,
             "win_pot_id": None,
             "tickets_awarded": 0,
+            "raffle_round": None,
             "win_withheld": False,
             "contribution_currency": "USD",
             "contribution_amount": paid[instance_id],

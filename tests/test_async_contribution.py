@@ -179,6 +179,7 @@ async def test_the_api_answers_an_empty_200_and_the_job_posts_the_signed_result(
         "win_amount": to_player(micros("10.8"), "EUR", "USD", MULTIPLIERS),
         "win_pot_id": "mini",
         "tickets_awarded": 0,
+        "raffle_round": None,
         "win_withheld": False,
         "contribution_currency": "USD",
         "contribution_amount": to_player(micros("2"), "EUR", "USD", MULTIPLIERS),

@@ -62,7 +62,7 @@ def test_a_busy_port_is_one_line_that_says_what_to_do(how: str, tmp_path: Path) 
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        env = {"PORT": str(port), "HOST": "127.0.0.1", "JWT_SECRET": "s" * 40}
+        env = {"PORT": str(port), "HOST": "127.0.0.1", "JWT_SECRET": "s" * 40, "DRAW_KEY": "d" * 40}
         # serve needs a Redis URL only to start; the port is checked before anything connects
         env["REDIS_URL"] = "redis://127.0.0.1:1/0"
         result = run(how, env=env)

@@ -9,10 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from app.config import DEV_SECRET, MIN_SECRET_BYTES, ConfigError, Settings
+from app.config import DEV_DRAW_KEY, DEV_SECRET, MIN_SECRET_BYTES, ConfigError, Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 GOOD_SECRET = "s" * MIN_SECRET_BYTES
+GOOD_KEY = "k" * MIN_SECRET_BYTES
+GOOD = {"JWT_SECRET": GOOD_SECRET, "DRAW_KEY": GOOD_KEY}
 
 
 def test_missing_secret_outside_dev_mode_is_a_one_line_error() -> None:
@@ -40,14 +42,14 @@ def test_weak_secret_is_refused() -> None:
 
 
 def test_secret_of_exactly_the_minimum_length_is_accepted() -> None:
-    settings = Settings.from_env({"JWT_SECRET": GOOD_SECRET})
+    settings = Settings.from_env(GOOD)
     assert settings.jwt_secret == GOOD_SECRET
     assert settings.dev_mode is False
 
 
 def test_secret_length_is_counted_in_bytes_not_characters() -> None:
     # 16 two-byte characters: 32 bytes, accepted; 15 of them (30 bytes) are not.
-    assert Settings.from_env({"JWT_SECRET": "é" * 16}).jwt_secret == "é" * 16
+    assert Settings.from_env({**GOOD, "JWT_SECRET": "é" * 16}).jwt_secret == "é" * 16
     with pytest.raises(ConfigError, match="30 bytes"):
         Settings.from_env({"JWT_SECRET": "é" * 15})
 
@@ -67,7 +69,7 @@ def test_dev_mode_still_refuses_a_weak_explicit_secret() -> None:
 
 
 def test_defaults() -> None:
-    settings = Settings.from_env({"JWT_SECRET": GOOD_SECRET})
+    settings = Settings.from_env(GOOD)
     assert settings.redis_url == "redis://127.0.0.1:6379/0"
     assert settings.queue_url == settings.redis_url
     assert settings.port == 8000
@@ -81,7 +83,7 @@ def test_defaults() -> None:
 def test_values_are_read_from_the_environment() -> None:
     settings = Settings.from_env(
         {
-            "JWT_SECRET": GOOD_SECRET,
+            **GOOD,
             "REDIS_URL": "redis://cache:6380/2",
             "QUEUE_REDIS_URL": "redis://queue:6379/0",
             "PORT": "9001",
@@ -118,13 +120,13 @@ def test_values_are_read_from_the_environment() -> None:
 )
 def test_bad_values_are_refused_naming_the_variable(name: str, value: str, message: str) -> None:
     with pytest.raises(ConfigError) as caught:
-        Settings.from_env({"JWT_SECRET": GOOD_SECRET, name: value})
+        Settings.from_env({**GOOD, name: value})
     assert str(caught.value) == message
 
 
 def test_redis_url_must_be_a_redis_url() -> None:
     with pytest.raises(ConfigError, match=r"^REDIS_URL must be a redis://"):
-        Settings.from_env({"JWT_SECRET": GOOD_SECRET, "REDIS_URL": "http://localhost:6379"})
+        Settings.from_env({**GOOD, "REDIS_URL": "http://localhost:6379"})
 
 
 # -- the CLI ---------------------------------------------------------------------------
@@ -160,7 +162,7 @@ def test_console_script_refuses_a_bad_integer_the_same_way() -> None:
     script = Path(sys.executable).parent / "jackpot-gateway"
     result = subprocess.run(
         [str(script), "serve"],
-        env=_cli_env(JWT_SECRET=GOOD_SECRET, PORT="eighty"),
+        env=_cli_env(JWT_SECRET=GOOD_SECRET, DRAW_KEY=GOOD_KEY, PORT="eighty"),
         capture_output=True,
         text=True,
         timeout=60,
@@ -182,23 +184,42 @@ def test_dev_mode_listens_on_loopback_unless_told_and_logs_plain() -> None:
     dev = Settings.from_env({}, dev_mode=True)
     assert (dev.host, dev.log_json) == ("127.0.0.1", False)
     assert Settings.from_env({"HOST": "0.0.0.0"}, dev_mode=True).host == "0.0.0.0"
-    production = Settings.from_env({"JWT_SECRET": GOOD_SECRET})
+    production = Settings.from_env(GOOD)
     assert (production.host, production.log_json) == ("0.0.0.0", True)
     with pytest.raises(ConfigError, match="LOG_FORMAT must be json or plain"):
-        Settings.from_env({"JWT_SECRET": GOOD_SECRET, "LOG_FORMAT": "xml"})
+        Settings.from_env({**GOOD, "LOG_FORMAT": "xml"})
 
 
 def test_trusted_proxies_are_addresses_or_networks() -> None:
-    settings = Settings.from_env(
-        {"JWT_SECRET": GOOD_SECRET, "TRUSTED_PROXIES": " 10.0.0.0/8, 127.0.0.1 ,::1,"}
-    )
+    settings = Settings.from_env({**GOOD, "TRUSTED_PROXIES": " 10.0.0.0/8, 127.0.0.1 ,::1,"})
     assert settings.trusted_proxies == ("10.0.0.0/8", "127.0.0.1/32", "::1/128")
-    assert Settings.from_env({"JWT_SECRET": GOOD_SECRET}).trusted_proxies == ()
+    assert Settings.from_env(GOOD).trusted_proxies == ()
 
 
 @pytest.mark.parametrize("value", ["router", "10.0.0.0/33", "10.0.0.1/8/1", "*"])
 def test_a_bad_trusted_proxy_is_a_one_line_error(value: str) -> None:
     with pytest.raises(ConfigError) as caught:
-        Settings.from_env({"JWT_SECRET": GOOD_SECRET, "TRUSTED_PROXIES": value})
+        Settings.from_env({**GOOD, "TRUSTED_PROXIES": value})
     assert str(caught.value).startswith("TRUSTED_PROXIES must list IP addresses or networks")
     assert "\n" not in str(caught.value)
+
+
+# -- the raffle draw key -------------------------------------------------------------------
+def test_the_draw_key_is_required_outside_dev_mode_and_at_least_32_bytes() -> None:
+    with pytest.raises(ConfigError, match=r"^DRAW_KEY is not set"):
+        Settings.from_env({"JWT_SECRET": GOOD_SECRET})
+    with pytest.raises(ConfigError, match=r"^DRAW_KEY is too weak: 31 bytes"):
+        Settings.from_env({**GOOD, "DRAW_KEY": "k" * 31})
+    with pytest.raises(ConfigError, match=r"^DRAW_KEY_PREVIOUS is too weak: 5 bytes"):
+        Settings.from_env({**GOOD, "DRAW_KEY_PREVIOUS": "short"})
+    rotated = Settings.from_env({**GOOD, "DRAW_KEY_PREVIOUS": f" {'a' * 32}, ,{'b' * 40}"})
+    assert (rotated.draw_key, rotated.draw_keys_previous) == (GOOD_KEY, ("a" * 32, "b" * 40))
+    dev = Settings.from_env({}, dev_mode=True)
+    assert dev.draw_key == DEV_DRAW_KEY
+
+
+def test_a_scheduler_without_a_draw_key_exits_2_with_one_line() -> None:
+    result = _run_cli("scheduler", env=_cli_env(JWT_SECRET=GOOD_SECRET))
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: DRAW_KEY is not set")
+    assert result.stderr.count("\n") == 1

@@ -9,6 +9,7 @@ import pytest
 from marshmallow import ValidationError
 
 from app.schemas.events import (
+    EVENT_SCHEMAS,
     INTERNAL_EVENTS,
     MASKED_PLAYER,
     MASKS,
@@ -16,6 +17,7 @@ from app.schemas.events import (
     EventType,
     decode_event,
     encode_event,
+    same_for_everyone,
 )
 from app.services.events import Message
 
@@ -103,12 +105,23 @@ def message(event_type: EventType) -> Message:
     return Message(event_type.value, "shared", "1-0", envelope["data"])
 
 
+# Events that name no player, brand, source or metadata: shown alike to every operator.
+SAME_FOR_EVERYONE = {EventType.RAFFLE_NO_WINNERS, EventType.RAFFLE_ROUND_OPENED}
+PRIVATE_FIELDS = {"player_id", "ext_player_id", "brand_id", "player_brand_id", "metadata"}
+
+
 def test_every_event_type_declares_its_masking_and_has_a_sample_here() -> None:
     assert set(MASKS) == set(EventType)
-    assert set(SAMPLES) == set(PUBLIC_EVENTS)
+    assert set(SAMPLES) | SAME_FOR_EVERYONE == set(PUBLIC_EVENTS)
 
 
-@pytest.mark.parametrize("event_type", PUBLIC_EVENTS)
+@pytest.mark.parametrize("event_type", sorted(SAME_FOR_EVERYONE))
+def test_an_event_shown_alike_to_everyone_carries_nothing_private(event_type: EventType) -> None:
+    assert MASKS[event_type] is same_for_everyone
+    assert not PRIVATE_FIELDS & set(EVENT_SCHEMAS[event_type]().fields)
+
+
+@pytest.mark.parametrize("event_type", sorted(SAMPLES))
 def test_another_operator_sees_nothing_of_the_owners_players(event_type: EventType) -> None:
     event = message(event_type)
     assert SECRET not in event.data_for("rival")

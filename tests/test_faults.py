@@ -29,7 +29,7 @@ from rq.registry import StartedJobRegistry
 
 from app import create_app
 from app.store.embedded import free_port
-from tests.conftest import DEMO, SECRET, auth, load_demo, make_settings
+from tests.conftest import DEMO, DRAW_KEY, SECRET, auth, load_demo, make_settings
 from tests.support.definitions import instance
 from tests.support.http import create_instance, post, v1_body, view
 from tests.support.redis_server import RedisServer
@@ -250,6 +250,7 @@ async def test_workers_killed_mid_job_and_mid_delivery_apply_once_and_deliver_on
         "REDIS_URL": state.url,
         "QUEUE_REDIS_URL": queue.url,
         "JWT_SECRET": SECRET,
+        "DRAW_KEY": DRAW_KEY,
         "CALLBACK_ALLOWLIST": "127.0.0.1",
         "LOG_FORMAT": "plain",
     }

@@ -12,7 +12,7 @@ import yaml
 
 from app.cli import main
 from app.security import verify_password
-from tests.conftest import DEMO_FILE, DEMO_PASSWORDS, SECRET
+from tests.conftest import DEMO_FILE, DEMO_PASSWORDS, DRAW_KEY, SECRET
 from tests.support.redis_server import free_port
 
 FIRST_LOAD = [
@@ -38,6 +38,7 @@ def env(real_redis_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("REDIS_URL", real_redis_url)
     monkeypatch.setenv("JWT_SECRET", SECRET)
+    monkeypatch.setenv("DRAW_KEY", DRAW_KEY)
     for name, value in DEMO_PASSWORDS.items():
         monkeypatch.setenv(name, value)
     return real_redis_url

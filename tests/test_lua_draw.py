@@ -14,7 +14,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app.services.draws import commitment
+from app.clock import now_ms
+from app.services.draws import commitment, snapshot_hash
 from app.store import Refusal, Store, keys
 from tests.support.definitions import pot
 from tests.test_lua_contribute import (
@@ -33,6 +34,7 @@ from tests.test_lua_contribute import (
 )
 
 TWO52 = 2**52
+KEY_ID = "test-key"
 
 
 def seed_of(round_id: int) -> str:
@@ -62,15 +64,40 @@ async def raffle(
             raffle={"ticket_cost": "1.00", "prizes": prizes, "draw": {"every": "1d"}},
         ),
     )
-    seed = seed_of(1)
     assert await store.open_round(
-        instance_id, now_ms=NOW - 1, seed=seed, commitment=commitment(seed), ends=ends
+        instance_id,
+        now_ms=NOW - 1,
+        key_id=KEY_ID,
+        commitment=commitment(seed_of(1)),
+        ends=ends,
+        next_key=KEY_ID,
+        next_commitment=commitment(seed_of(2)),
+        event_id="opened-1",
     )
     return engine
 
 
 async def tickets(store: Store, engine: dict[str, Any], player: str, count: int) -> None:
     await contribute(store, engine, player=player, amount=count * M)
+
+
+def picks_of(weights: list[int], randoms: list[int]) -> list[tuple[int, int, int]]:
+    """(u, target, index) of each winner when prize j's ticket is u_j mod R (R: the tickets
+    of the players not yet drawn), by a linear scan: the script checks what it is given."""
+    left = list(weights)
+    picks = []
+    for u in randoms:
+        remaining = sum(left)
+        if remaining == 0:
+            break
+        target, acc = u % remaining, 0
+        for position, held in enumerate(left):
+            acc += held
+            if acc > target:
+                picks.append((u, target, position + 1))
+                left[position] = 0
+                break
+    return picks
 
 
 async def draw(
@@ -82,22 +109,42 @@ async def draw(
     seed: str | None = None,
     now: int = NOW + 1,
     next_round: bool = True,
+    picks: list[tuple[int, int, int]] | None = None,
+    total: int | None = None,
 ) -> dict[str, Any]:
-    following = seed_of(round_id + 1)
+    """Draw round `round_id` over its live tickets (injected randoms: u_j mod R, as
+    picks_of); `picks` and `total` replace what the tickets say."""
+    tickets = await store.live_round_tickets(engine["id"], round_id)
+    weights = [held for _, _, held in tickets]
     return await store.draw_raffle(
         engine["id"],
         now_ms=now,
         round_id=round_id,
         seed=seed or seed_of(round_id),
-        randoms=randoms,
+        snapshot=snapshot_hash(tickets),
+        tickets_total=sum(weights) if total is None else total,
+        picks=picks_of(weights, randoms) if picks is None else picks,
         event_id=f"event-{round_id}",
         jackpot_name="Raffle",
         currency_multipliers={},
-        next_seed=following if next_round else None,
-        next_commitment=commitment(following) if next_round else None,
+        next_key=KEY_ID if next_round else None,
+        next_commitment=commitment(seed_of(round_id + 1)) if next_round else None,
         next_ends=None,
+        after_key=KEY_ID if next_round else None,
+        after_commitment=commitment(seed_of(round_id + 2)) if next_round else None,
+        opened_event_id=f"opened-{round_id + 1}",
         by="test",
     )
+
+
+async def events_of(store: Store, event_type: str, instance_id: str = "jp1") -> list[Any]:
+    """The payloads of one type of event in the instance's events stream."""
+    found = []
+    for _, entry in await store.client.xrange(keys.instance_events(instance_id)):
+        payload = json.loads(entry["payload"])
+        if payload["event_type"] == event_type:
+            found.append(payload)
+    return found
 
 
 def replay(weights: list[int], randoms: list[int]) -> list[int]:
@@ -274,8 +321,10 @@ async def test_the_draw_closes_the_round(store: Store) -> None:
     await tickets(store, engine, "a", 2)
     await draw(store, engine, [1])
     s = await state(store)
-    assert (s["raffle:round"], s["raffle:seed"]) == ("2", seed_of(2))
+    assert (s["raffle:round"], s["raffle:key"]) == ("2", KEY_ID)
+    assert "raffle:seed" not in s  # seeds are never stored
     assert s["raffle:commitment"] == commitment(seed_of(2))
+    assert s["raffle:next_commitment"] == commitment(seed_of(3))
     # Tickets after the draw belong to round 2; round 1 is frozen.
     await tickets(store, engine, "a", 1)
     assert (await store.player_tickets("jp1", OP, BRAND, "a", 1)).ticket_count == 2  # type: ignore[union-attr]
@@ -288,14 +337,21 @@ async def test_the_draw_closes_the_round(store: Store) -> None:
     assert record["winners"][0]["tickets"] == "1"
 
 
-async def test_an_empty_round_pays_nothing_and_still_announces(store: Store) -> None:
+async def test_an_empty_round_pays_nothing_and_announces_no_winners(store: Store) -> None:
+    """Issue 20, 5: an empty round sent a RaffleWinEvent with `winners: []`."""
     engine = await raffle(store, ["1", "1"])
     record = await draw(store, engine, [1, 2])
     assert (record["winners"], record["unpaid_prizes"], record["targets"]) == ([], [1, 2], [])
-    [(_, event)] = await store.client.xrange(keys.instance_events("jp1"))
-    payload = json.loads(event["payload"])
-    assert payload["event_type"] == "RaffleWinEvent"
-    assert (payload["data"]["winners"], payload["data"]["unpaid_prizes"]) == ([], [1, 2])
+    assert await events_of(store, "RaffleWinEvent") == []
+    [payload] = await events_of(store, "RaffleNoWinnersEvent")
+    assert payload["data"] == {
+        "instance_id": "jp1",
+        "jackpot_name": "Raffle",
+        "timestamp": NOW + 1,
+        "round": 1,
+        "reason": "NO_TICKETS",
+        "unpaid_prizes": [1, 2],
+    }
     await assert_conserved(store, engine)
 
 
@@ -303,8 +359,7 @@ async def test_the_win_event_lists_the_winners(store: Store) -> None:
     engine = await raffle(store, ["1.5"], auto_payout_limit="1")
     await tickets(store, engine, "a", 1)
     await draw(store, engine, [0])
-    [(_, event)] = await store.client.xrange(keys.instance_events("jp1"))
-    payload = json.loads(event["payload"])
+    [payload] = await events_of(store, "RaffleWinEvent")
     assert payload["event_id"] == "event-1"
     data = payload["data"]
     assert (data["instance_id"], data["round"], data["win_withheld"]) == ("jp1", 1, True)
@@ -320,20 +375,25 @@ async def test_the_win_event_lists_the_winners(store: Store) -> None:
 
 
 async def test_refusals_change_nothing(store: Store) -> None:
-    engine = await raffle(store, ["1", "1"], ends=NOW + 1000)
+    late = now_ms() + 3_600_000  # the round's end, ahead of the store's clock: sales are open
+    engine = await raffle(store, ["1", "1"], ends=late)
     await tickets(store, engine, "a", 2)
     await refused(store, Refusal.ROUND_NOT_CLOSED, lambda: draw(store, engine, [0, 0]))
-    late = NOW + 1000
-    await refused(
-        store, Refusal.SEED_MISMATCH, lambda: draw(store, engine, [0, 0], seed="ab", now=late)
-    )
-    await refused(
-        store,
-        Refusal.ROUND_MISMATCH,
-        lambda: draw(store, engine, [0, 0], round_id=2, seed=seed_of(1), now=late),
-    )
-    await refused(store, Refusal.BAD_ARGUMENT, lambda: draw(store, engine, [0], now=late))
-    await refused(store, Refusal.BAD_ARGUMENT, lambda: draw(store, engine, [0, TWO52], now=late))
+    # The round's tickets are not the snapshot's: the total, a target, an index.
+    wrongs: list[dict[str, Any]] = [
+        {"total": 3},
+        {"picks": [(0, 2, 1)]},  # ticket 2 of 2
+        {"picks": [(0, 0, 2)]},  # ticket 0 is at index 1
+    ]
+    for wrong in wrongs:
+        await refused(
+            store,
+            Refusal.SNAPSHOT_MISMATCH,
+            lambda wrong=wrong: draw(store, engine, [0, 0], now=late, **wrong),
+        )
+    # one player, two prizes: one winner expected, one random of at most 78 digits
+    await refused(store, Refusal.BAD_ARGUMENT, lambda: draw(store, engine, [], now=late, picks=[]))
+    await refused(store, Refusal.BAD_ARGUMENT, lambda: draw(store, engine, [10**78], now=late))
     plain = await create(store, definition([pot("a", "1")], instance_id="plain"))
     await refused(store, Refusal.NOT_A_RAFFLE, lambda: draw(store, plain, [0], now=late), "plain")
     record = await draw(store, engine, [0, 0], now=late)
@@ -402,8 +462,8 @@ async def assert_paid_exactly(
     ]
     listed = {w.win_id: w.win_amount for w in await store.winners("jp1")}
     assert [listed[w["win_id"]] for w in record["winners"]] == [a for a, _, _ in paid]
-    (_, event) = (await store.client.xrange(keys.instance_events("jp1")))[-1]
-    amounts = [w["win_amount"] for w in json.loads(event["payload"])["data"]["winners"]]
+    last = (await events_of(store, "RaffleWinEvent"))[-1]
+    amounts = [w["win_amount"] for w in last["data"]["winners"]]
     assert [Decimal(a) for a in amounts] == [Decimal(a).scaleb(-6) for a, _, _ in paid]
 
 

@@ -10,6 +10,12 @@ import pytest
 from app.store import Refusal, ScriptRefusal, Store
 from app.store.scripts import ScriptKeysError, load_scripts, lua_dir
 
+# What a script may use anyway, with the words of its header that say why. Redis 7
+# replicates a script's effects, not the script, so reading the store's clock is safe: the
+# contribute script closes a raffle round's sales by it (issue 20), one clock for every web
+# process.
+ALLOWED = {("contribute", "TIME"): "store's clock (TIME)"}
+
 
 def test_every_script_follows_the_naming_and_header_convention() -> None:
     scripts = load_scripts()
@@ -22,6 +28,9 @@ def test_every_script_follows_the_naming_and_header_convention() -> None:
         assert f"KEYS[{script.nkeys + 1}]" not in script.source, f"{script.name} uses extra KEYS"
         assert "Returns" in header and "Errors" in header, f"{script.name} header incomplete"
         for forbidden in ("math.random", "TIME", "cmsgpack", "bit.", "struct."):
+            if (script.name, forbidden) in ALLOWED:
+                assert ALLOWED[script.name, forbidden] in header, (script.name, forbidden)
+                continue
             assert forbidden not in script.source.split("]]", 1)[1], (script.name, forbidden)
 
 

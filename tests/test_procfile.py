@@ -25,7 +25,7 @@ import pytest
 
 from app.store.embedded import free_port
 from app.store.keys import OPERATORS
-from tests.conftest import DEMO_PASSWORDS, DEMO_SECRET, SECRET
+from tests.conftest import DEMO_PASSWORDS, DEMO_SECRET, DRAW_KEY, SECRET
 from tests.support.redis_server import RedisServer
 from tests.support.redis_values import found_in_redis
 
@@ -119,6 +119,7 @@ def test_honcho_runs_the_procfile_and_sigterm_stops_it_cleanly(
         "REDIS_URL": redis_server.url,
         "JWT_SECRET": SECRET,
         "METRICS_TOKEN": METRICS_TOKEN,
+        "DRAW_KEY": DRAW_KEY,
         "WEB_CONCURRENCY": "2",
         "CALLBACK_ALLOWLIST": "127.0.0.1",
         "PROMETHEUS_MULTIPROC_DIR": str(tmp_path),

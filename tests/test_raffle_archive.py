@@ -22,7 +22,7 @@ from app.services import Services, admin, lifecycle, raffles
 from app.store import keys
 from tests.conftest import DEMO, PLATFORM, RIVAL, auth, load_demo
 from tests.support.http import bet, expect, post
-from tests.test_raffle_rounds import HOUR, Clock, get_round, raffle, recompute
+from tests.test_raffle_rounds import HOUR, Clock, get_round, raffle, recompute, snapshot_checks
 
 LEASE_MS = lifecycle.LEASE_MS
 
@@ -74,7 +74,10 @@ async def test_drawn_rounds_leave_only_the_open_round_in_the_live_data(
             await bet(client, headers, "daily", player, wager)
         assert await live_data(gateway, "daily") == ({str(round_id)}, {str(round_id)})
         clock.now = start + round_id * HOUR
-        assert await gateway.lifecycle.run_due() == [("draw", f"daily@{round_id}")]
+        assert await gateway.lifecycle.run_due() == [
+            ("draw", f"daily@{round_id}"),
+            ("archive", f"daily@{round_id}"),
+        ]
         commitments[round_id + 1] = (await get_round(client, headers, "daily", round_id + 1))[
             "commitment"
         ]
@@ -143,11 +146,12 @@ async def test_an_interrupted_archive_resumes_on_the_next_run(
     assert [f"demo:{w['brand_id']}:{w['player_id']}" for w in published["winners"]] == recompute(
         published, "big", commitment
     )
-    # The draw item is still leased; once the lease ends the next run finishes the archive.
+    # The draw item is done; the archive's item is still leased; once the lease ends the
+    # next run finishes the archive.
     monkeypatch.setattr(store, "archive_round_step", real_step)
     assert await gateway.lifecycle.run_due() == []
     clock.now += LEASE_MS
-    assert await gateway.lifecycle.run_due() == [("draw", "big@1")]
+    assert await gateway.lifecycle.run_due() == [("archive", "big@1")]
     assert await live_data(gateway, "big") == (set(), set())
     again = await get_round(client, headers, "big", 1)
     assert again == published
@@ -172,7 +176,7 @@ async def test_a_round_drawn_by_hand_is_archived_by_its_scheduled_item(
     clock.now = start + HOUR
     await expect(await client.post("/admin/instances/hand/draw", headers=headers), 200)
     assert await live_data(gateway, "hand") == ({"1"}, {"1"})  # the request does not archive
-    assert await gateway.lifecycle.run_due() == [("draw", "hand@1")]
+    assert await gateway.lifecycle.run_due() == [("draw", "hand@1"), ("archive", "hand@1")]
     assert await live_data(gateway, "hand") == (set(), set())
 
 
@@ -184,7 +188,7 @@ async def test_archived_rounds_expire_after_the_retention(
     await bet(client, headers, "old", "a", "3")
     gateway.raffles.round_retention_ms = 30 * 60_000  # half an hour: past already
     clock.now += HOUR
-    assert await gateway.lifecycle.run_due() == [("draw", "old@1")]
+    assert await gateway.lifecycle.run_due() == [("draw", "old@1"), ("archive", "old@1")]
     await expect(
         await client.get("/admin/instances/old/rounds/1", headers=headers), 404, "ROUND_NOT_FOUND"
     )
@@ -235,6 +239,9 @@ async def test_an_operator_reads_and_recomputes_a_round_with_others_players_mask
             op, brand, player = whole["player_key"].split(":", 2)
             shown = player if op == operator_id else "***"
             assert theirs["player_key"] == f"{op}:{brand}:{shown}"
+            # another operator's line keeps its commit, not its salt (no guess is testable)
+            assert theirs["salt"] == (whole["salt"] if op == operator_id else None)
+            assert theirs["player_commit"] == whole["player_commit"]
         for theirs, whole in zip(seen["winners"], full["winners"], strict=True):
             shown = whole["player_id"] if whole["operator_id"] == operator_id else "***"
             assert {**whole, "player_id": shown} == theirs
@@ -256,22 +263,28 @@ async def test_an_operator_reads_and_recomputes_a_round_with_others_players_mask
 
 def winning_indexes(published: dict[str, Any], instance_id: str) -> list[int]:
     """README, "Verifying a draw" from the operator view: the seed matches the commitment,
-    the randoms come from the seed, and each prize goes to the index holding ticket u mod R
-    (masked player keys do not change the weights)."""
+    the randoms come from the seed and the snapshot hash, and each prize goes to the index
+    holding ticket u mod R (masked player keys do not change the weights)."""
     seed = bytes.fromhex(published["seed"])
     assert hashlib.sha256(seed).hexdigest() == published["commitment"]
     holders = [
         [t["index"], t["tickets"]] for t in sorted(published["tickets"], key=lambda t: t["index"])
     ]
     assert sum(h for _, h in holders) == int(published["tickets_total"])
-    winners = []
-    for j in range(1, len(published["randoms"]) + 1):
-        mac = hmac.new(seed, f"{instance_id}:{published['round']}:{j}".encode(), "sha256")
-        u = int.from_bytes(mac.digest()[:8], "big") >> 12
-        assert str(u) == published["randoms"][j - 1]
+    assert snapshot_checks(published)  # other operators' lines by their commits
+    space, snapshot, winners = 2**256, published["snapshot_hash"], []
+    for j in range(1, len(published["randoms"]) + len(published["unpaid_prizes"]) + 1):
         remaining = sum(held for _, held in holders)
         if remaining == 0:
             break
+        k = 0
+        while True:
+            message = f"{instance_id}:{published['round']}:{snapshot}:{j}:{k}".encode()
+            u = int.from_bytes(hmac.new(seed, message, "sha256").digest(), "big")
+            if u < space - space % remaining:
+                break
+            k += 1
+        assert str(u) == published["randoms"][j - 1]
         target, acc = u % remaining, 0
         for holder in holders:
             acc += holder[1]

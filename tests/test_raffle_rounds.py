@@ -19,7 +19,7 @@ from quart.testing import QuartClient
 from app.cli import main
 from app.clock import now_ms
 from app.services import Services, admin, draws, lifecycle, raffles
-from tests.conftest import DEMO, SECRET, auth, load_demo
+from tests.conftest import DEMO, DRAW_KEY, SECRET, auth, load_demo
 from tests.support.definitions import instance, pot
 from tests.support.http import bet, expect, post, put_source, view
 
@@ -111,43 +111,55 @@ async def scheduled(gateway: Services, instance_id: str) -> list[tuple[str, int]
     ]
 
 
+def snapshot_checks(published: dict[str, Any]) -> bool:
+    """The snapshot hash over the published lines (version 2: each player named by
+    sha256("<player_key> <salt>"), checked wherever the salt is shown; a line without its salt,
+    another operator's, is taken by its player_commit)."""
+    assert published["snapshot_version"] == 2
+    text = ""
+    for t in published["tickets"]:
+        if t["salt"] is not None:
+            made = hashlib.sha256(f"{t['player_key']} {t['salt']}".encode()).hexdigest()
+            assert made == t["player_commit"]
+        text += f"{t['index']} {t['player_commit']} {t['tickets']}\n"
+    assert hashlib.sha256(text.encode()).hexdigest() == published["snapshot_hash"]
+    return True
+
+
 def recompute(published: dict[str, Any], instance_id: str, commitment: str) -> list[str]:
     """The winners of a drawn round from its published data alone (README, "Verifying a
     draw"): the seed matches the commitment, the tickets match the snapshot hash, the randoms
-    come from the seed, and each prize goes to the holder of ticket u mod R."""
+    come from the seed and the snapshot hash (rejection sampling over 256-bit numbers), and
+    each prize goes to the holder of ticket u mod R."""
     seed = bytes.fromhex(published["seed"])
     assert hashlib.sha256(seed).hexdigest() == commitment
-    lines = "".join(
-        f"{t['index']} {t['player_key']} {t['tickets']}\n" for t in published["tickets"]
-    )
-    assert hashlib.sha256(lines.encode()).hexdigest() == published["snapshot_hash"]
-    randoms = [
-        int.from_bytes(
-            hmac.new(seed, f"{instance_id}:{published['round']}:{j}".encode(), "sha256").digest()[
-                :8
-            ],
-            "big",
-        )
-        >> 12
-        for j in range(1, len(published["randoms"]) + 1)
-    ]
-    assert [str(u) for u in randoms] == published["randoms"]
+    assert snapshot_checks(published)
     holders = [
-        (t["player_key"], t["tickets"])
+        [t["player_key"], t["tickets"]]
         for t in sorted(published["tickets"], key=lambda t: t["index"])
     ]
-    winners = []
-    for u in randoms:
+    prizes = len(published["randoms"]) + len(published["unpaid_prizes"])
+    space, snapshot, randoms, winners = 2**256, published["snapshot_hash"], [], []
+    for j in range(1, prizes + 1):
         remaining = sum(held for _, held in holders)
         if remaining == 0:
-            break
-        target, acc = u % remaining, 0
-        for position, (key, held) in enumerate(holders):
-            acc += held
-            if acc > target:
-                winners.append(key)
-                holders[position] = (key, 0)
+            break  # every player has won
+        k = 0
+        while True:  # the first random below the largest multiple of R: no modulo bias
+            message = f"{instance_id}:{published['round']}:{snapshot}:{j}:{k}".encode()
+            u = int.from_bytes(hmac.new(seed, message, "sha256").digest(), "big")
+            if u < space - space % remaining:
                 break
+            k += 1
+        randoms.append(str(u))
+        target, acc = u % remaining, 0
+        for holder in holders:
+            acc += holder[1]
+            if acc > target:
+                winners.append(holder[0])
+                holder[1] = 0  # a player wins once
+                break
+    assert randoms == published["randoms"]
     return winners
 
 
@@ -189,8 +201,7 @@ async def test_a_draw_is_recomputed_from_its_published_data(
     entries = await ledger_types(client, headers, "r")
     [drawn] = [e for e in entries if e["type"] == "raffle_draw"]
     assert (drawn["seed"], drawn["randoms"]) == (published["seed"], ",".join(published["randoms"]))
-    [snap] = [e for e in entries if e["type"] == "raffle_snapshot"]
-    assert snap["snapshot"] == published["snapshot_hash"]
+    assert drawn["snapshot"] == published["snapshot_hash"]
     # Money: prizes 1, half the pot at the draw, 2; the pot pays while it lasts.
     paid = [Decimal(w["win_amount"]) / 10**6 for w in published["winners"]]
     assert paid == [
@@ -210,6 +221,9 @@ async def test_a_draw_is_recomputed_from_its_published_data(
     # The next round is open with a new commitment; tickets now go to it.
     following = await get_round(client, headers, "r", 2)
     assert following["status"] == "open" and following["commitment"] != commitment
+    # published when round 1 opened: round 2's tickets sell from round 1's end, before its draw
+    assert following["commitment"] == opened["next_commitment"]
+    assert following["opened"] == opened["ends"]
     assert following["ends"] == clock.now + HOUR
     await bet(client, headers, "r", "a", "2")
     [mine] = await expect(
@@ -231,15 +245,18 @@ async def test_the_scheduler_draws_each_round_once_and_catches_up(
     await bet(client, headers, "hourly", "a", "3")
     assert await gateway.lifecycle.run_due() == []
     clock.now = start + HOUR
-    assert await gateway.lifecycle.run_due() == [("draw", "hourly@1")]
+    assert await gateway.lifecycle.run_due() == [("draw", "hourly@1"), ("archive", "hourly@1")]
     assert await scheduled(gateway, "hourly") == [("draw|hourly@2", start + 2 * HOUR)]
     # Two schedulers at once: round 2 is drawn once.
     clock.now = start + 2 * HOUR
     results = await asyncio.gather(gateway.lifecycle.run_due(), second.lifecycle.run_due())
-    assert sorted(item for result in results for item in result) == [("draw", "hourly@2")]
+    assert sorted(item for result in results for item in result) == [
+        ("archive", "hourly@2"),
+        ("draw", "hourly@2"),
+    ]
     # Down for three and a half hours: round 3 is drawn once; round 4 keeps to the hour.
     clock.now = start + 5 * HOUR + HOUR // 2
-    assert await gateway.lifecycle.run_due() == [("draw", "hourly@3")]
+    assert await gateway.lifecycle.run_due() == [("draw", "hourly@3"), ("archive", "hourly@3")]
     assert await scheduled(gateway, "hourly") == [("draw|hourly@4", start + 6 * HOUR)]
     draws_done = [
         e for e in await ledger_types(client, headers, "hourly") if e["type"] == "raffle_draw"
@@ -258,7 +275,7 @@ async def test_the_scheduler_draws_each_round_once_and_catches_up(
     # A round drawn by hand first is not drawn again by the scheduler.
     clock.now = start + 6 * HOUR
     await expect(await draw(client, headers, "hourly"), 200)
-    assert await gateway.lifecycle.run_due() == [("draw", "hourly@4")]
+    assert await gateway.lifecycle.run_due() == [("draw", "hourly@4"), ("archive", "hourly@4")]
     rounds = [
         e["round"]
         for e in await ledger_types(client, headers, "hourly")
@@ -278,7 +295,7 @@ async def test_a_drawing_scheduler_that_stopped_leaves_nothing_undone(
     await gateway.raffles.draw("crash", "scheduler")
     await gateway.store.complete_due("draw", "crash@2")
     await gateway.store.schedule("draw", "crash@1", clock.now)
-    assert await gateway.lifecycle.run_due() == [("draw", "crash@1")]
+    assert await gateway.lifecycle.run_due() == [("draw", "crash@1"), ("archive", "crash@1")]
     assert await scheduled(gateway, "crash") == [("draw|crash@2", start + 2 * HOUR)]
     rounds = [
         e["round"]
@@ -295,7 +312,7 @@ async def test_a_terminated_raffle_has_no_next_round(
     await create(client, headers, raffle("stopped"))
     await expect(await client.post("/admin/instances/stopped/terminate", headers=headers), 200)
     clock.now = start + HOUR
-    assert await gateway.lifecycle.run_due() == [("draw", "stopped@1")]
+    assert await gateway.lifecycle.run_due() == [("draw", "stopped@1"), ("archive", "stopped@1")]
     assert (await admin_view(client, headers, "stopped"))["raffle_round"]["commitment"] is None
     assert await scheduled(gateway, "stopped") == []
 
@@ -309,7 +326,11 @@ async def test_a_raffle_drawn_at_its_end_has_one_round(
     await create(client, headers, definition)
     await bet(client, headers, "once", "a", "5")
     clock.now = end
-    assert sorted(await gateway.lifecycle.run_due()) == [("draw", "once@1"), ("terminate", "once")]
+    assert sorted(await gateway.lifecycle.run_due()) == [
+        ("archive", "once@1"),
+        ("draw", "once@1"),
+        ("terminate", "once"),
+    ]
     assert (await admin_view(client, headers, "once"))["status"] == "Terminated"
     assert (await get_round(client, headers, "once", 1))["winners"][0]["player_id"] == "a"
     assert (await admin_view(client, headers, "once"))["raffle_round"]["commitment"] is None
@@ -356,6 +377,7 @@ async def test_the_draw_command(
     await bet(client, headers, "cli", "a", "4")
     monkeypatch.setenv("REDIS_URL", real_redis_url)
     monkeypatch.setenv("JWT_SECRET", SECRET)
+    monkeypatch.setenv("DRAW_KEY", DRAW_KEY)
     loop = asyncio.get_running_loop()
     assert await loop.run_in_executor(None, main, ["draw", "cli"]) == 1
     assert "ROUND_NOT_CLOSED" in capsys.readouterr().err

@@ -36,7 +36,13 @@ def limited_redis() -> Iterator[RedisServer]:
 
 
 def start(process: str, url: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "REDIS_URL": url, "JWT_SECRET": "g" * 40, "PORT": "0"}
+    env = {
+        **os.environ,
+        "REDIS_URL": url,
+        "JWT_SECRET": "g" * 40,
+        "DRAW_KEY": "d" * 40,
+        "PORT": "0",
+    }
     return subprocess.run([str(BIN), process], env=env, capture_output=True, text=True, timeout=60)
 
 

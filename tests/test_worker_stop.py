@@ -77,6 +77,7 @@ def test_worker_process_exits_0_within_2_s_of_sigterm(redis_server: RedisServer)
         **os.environ,
         "REDIS_URL": f"redis://127.0.0.1:{redis_server.port}/0",
         "JWT_SECRET": "w" * 40,
+        "DRAW_KEY": "d" * 40,
         "LOG_FORMAT": "plain",
     }
     for attempt in range(3):

@@ -73,6 +73,7 @@ RAFFLE_DRAW_REFUSALS = (
     Code.NO_OPEN_ROUND,
     Code.ROUND_NOT_CLOSED,
     Code.ROUND_ALREADY_DRAWN,
+    Code.INSTANCE_NOT_ACTIVE,
 )
 CURRENCY_KEYS = "keys are 3-letter currency codes"
 CURRENCY_RULES = {

@@ -259,6 +259,13 @@ class ContributionResponseSchema(StrictSchema):
     win_amount = fields.Raw(allow_none=True, metadata={"type": "number"})
     win_pot_id = fields.String(allow_none=True)
     tickets_awarded = fields.Integer()
+    raffle_round = fields.Integer(
+        allow_none=True,
+        metadata={
+            "description": "The raffle round the tickets belong to: sales of a round close at "
+            "its end, later tickets go to the next round (null without a raffle)."
+        },
+    )
     win_withheld = fields.Boolean()
     contribution_currency = fields.String()
     contribution_amount = fields.Raw(metadata={"type": "number"})

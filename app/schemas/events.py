@@ -29,6 +29,8 @@ class EventType(StrEnum):
     JACKPOT_UPDATE = "JackpotUpdateEvent"
     JACKPOT_WIN = "JackpotWinEvent"
     RAFFLE_WIN = "RaffleWinEvent"
+    RAFFLE_NO_WINNERS = "RaffleNoWinnersEvent"
+    RAFFLE_ROUND_OPENED = "RaffleRoundOpenedEvent"
     OPT_IN = "OptInEvent"
     WIN_DECISION = "WinDecisionEvent"
     INSTANCE_STATUS = "InstanceStatusEvent"
@@ -126,6 +128,35 @@ class RaffleWinEventSchema(StrictSchema):
     )
 
 
+class RaffleNoWinnersEventSchema(StrictSchema):
+    """A raffle round drawn without a winner: nobody held a ticket; every prize stays unpaid
+    and no money moves (lua/draw_raffle-9.lua)."""
+
+    instance_id = fields.String(required=True)
+    jackpot_name = fields.String(required=True, allow_none=True)
+    timestamp = fields.Integer(required=True)
+    round = fields.Integer(required=True, metadata={"description": "The round drawn."})
+    reason = fields.String(required=True, validate=validate.OneOf(["NO_TICKETS"]))
+    unpaid_prizes = fields.List(fields.Integer(), required=True)
+
+
+class RaffleRoundOpenedEventSchema(StrictSchema):
+    """A raffle round opened: its commitment (sha256 hex of its seed), published before any of
+    its tickets sells, and the next round's (README, "Verifying a draw")."""
+
+    instance_id = fields.String(required=True)
+    jackpot_name = fields.String(required=True, allow_none=True)
+    round = fields.Integer(required=True)
+    opened = fields.Integer(
+        required=True,
+        metadata={"description": "When its sales opened: the previous round's end, epoch ms."},
+    )
+    ends = fields.Integer(required=True, allow_none=True)
+    commitment = fields.String(required=True)
+    key_id = fields.String(required=True, metadata={"description": "The draw key's public id."})
+    next_commitment = fields.String(required=True, allow_none=True)
+
+
 class OptInEventSchema(StrictSchema):
     instance_id = fields.String(required=True)
     player_id = fields.String(required=True)
@@ -167,6 +198,8 @@ EVENT_SCHEMAS: dict[EventType, type[Schema]] = {
     EventType.JACKPOT_UPDATE: JackpotUpdateEventSchema,
     EventType.JACKPOT_WIN: JackpotWinEventSchema,
     EventType.RAFFLE_WIN: RaffleWinEventSchema,
+    EventType.RAFFLE_NO_WINNERS: RaffleNoWinnersEventSchema,
+    EventType.RAFFLE_ROUND_OPENED: RaffleRoundOpenedEventSchema,
     EventType.OPT_IN: OptInEventSchema,
     EventType.WIN_DECISION: WinDecisionEventSchema,
     EventType.INSTANCE_STATUS: InstanceStatusEventSchema,
@@ -215,6 +248,11 @@ def own_brands_only(data: dict[str, Any], operator_id: str) -> dict[str, Any]:
     }
 
 
+def same_for_everyone(data: dict[str, Any], operator_id: str) -> dict[str, Any]:
+    """For events that name no player, brand, source or metadata."""
+    return data
+
+
 def never_sent(data: dict[str, Any], operator_id: str) -> dict[str, Any]:
     raise ValueError("an internal event is never sent to a client")
 
@@ -230,6 +268,8 @@ MASKS: dict[EventType, Mask] = {
         "player_brand_id", {"player_id": MASKED_PLAYER, "ext_player_id": MASKED_PLAYER}
     ),
     EventType.RAFFLE_WIN: hide_for_others("brand_id", {"player_id": MASKED_PLAYER}, "winners"),
+    EventType.RAFFLE_NO_WINNERS: same_for_everyone,
+    EventType.RAFFLE_ROUND_OPENED: same_for_everyone,
     EventType.INSTANCE_STATUS: never_sent,
 }
 

@@ -109,12 +109,15 @@ class PotViewSchema(StrictSchema):
 
 class RaffleRoundViewSchema(StrictSchema):
     """The open round of a raffle: its commitment sha256(seed) is published before any
-    ticket of the round, the seed at its draw."""
+    ticket of the round, the seed at its draw; the next round's commitment is published with
+    it (its tickets sell from this round's end, before this round's draw)."""
 
     round = fields.Integer()
     commitment = fields.String(allow_none=True)
     opened = fields.Integer()
     ends = fields.Integer(allow_none=True)
+    key_id = fields.String(allow_none=True, metadata={"description": "The draw key's id."})
+    next_commitment = fields.String(allow_none=True)
 
 
 class InstanceViewSchema(StrictSchema):

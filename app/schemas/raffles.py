@@ -24,6 +24,12 @@ class TicketSchema(StrictSchema):
     currency (the remainder carried towards the next ticket)."""
 
     instance_id = fields.String()
+    round = fields.Integer(
+        metadata={
+            "description": "The round the tickets belong to: the open round, or the next once "
+            "the open round's sales closed at its end (it is drawn after)."
+        }
+    )
     brand_id = fields.String()
     player_id = fields.String()
     ticket_count = fields.Integer()
@@ -42,6 +48,9 @@ class RoundWinnerSchema(StrictSchema):
     win_id = fields.String()
     win_amount = fields.String(metadata={"description": "Micro-units of the currency."})
     from_pot = fields.String(metadata={"description": "Micro-units paid from the prize pot."})
+    from_reserve = fields.String(
+        metadata={"description": "Micro-units paid from the prize pot's reserve."}
+    )
     shortfall = fields.String(metadata={"description": "Micro-units of operator funding."})
     win_withheld = fields.Boolean()
 
@@ -50,6 +59,20 @@ class RoundTicketSchema(StrictSchema):
     index = fields.Integer()
     player_key = fields.String(metadata={"description": "`operator:brand:player`."})
     tickets = fields.Integer()
+    salt = fields.String(
+        allow_none=True,
+        metadata={
+            "description": "Snapshot version 2: the line's salt (hex); null in another "
+            "operator's line."
+        },
+    )
+    player_commit = fields.String(
+        allow_none=True,
+        metadata={
+            "description": "Snapshot version 2: sha256 hex of `<player_key> <salt>`, the "
+            "name the snapshot hash is taken over."
+        },
+    )
 
 
 class RaffleRoundSchema(StrictSchema):
@@ -76,6 +99,13 @@ class RaffleRoundSchema(StrictSchema):
     next_round = fields.Integer(allow_none=True)
     next_commitment = fields.String(allow_none=True)
     snapshot_hash = fields.String(allow_none=True)
+    snapshot_version = fields.Integer(
+        metadata={"description": "1: lines name player keys; 2: salted player commits."}
+    )
+    draw_version = fields.Integer(
+        metadata={"description": "2: randoms from the seed and the snapshot hash."}
+    )
+    key_id = fields.String(allow_none=True, metadata={"description": "The draw key's id."})
     tickets = fields.List(fields.Nested(RoundTicketSchema))
 
 

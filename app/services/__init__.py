@@ -18,7 +18,7 @@ from app.services.catalog import CatalogService
 from app.services.config import ConfigCache
 from app.services.contributions import ContributionService
 from app.services.deliveries import DeliveryService
-from app.services.draws import DAY_MS
+from app.services.draws import DAY_MS, DrawKeys
 from app.services.events import EventHub
 from app.services.instances import InstanceService
 from app.services.lifecycle import LifecycleService
@@ -56,8 +56,12 @@ class Services:
         metrics = new_metrics()
         tokens = TokenIssuer(settings.jwt_secret, settings.jwt_issuer, settings.token_ttl_s)
         raffles = RaffleService(
-            store, config, round_retention_ms=settings.raffle_round_retention_days * DAY_MS
+            store,
+            config,
+            DrawKeys(settings.draw_key, settings.draw_keys_previous),
+            round_retention_ms=settings.raffle_round_retention_days * DAY_MS,
         )
+        raffles.metrics = metrics
         admin = AdminService(store, config, raffles, token_ttl_s=settings.token_ttl_s)
         queue_client = sync_client(settings.queue_url, timeouts=Store.timeouts(settings))
         queue = Queue(CONTRIBUTION_QUEUE, connection=queue_client)

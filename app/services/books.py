@@ -130,12 +130,14 @@ def _apply(books: Books, fields: dict[str, str], in_period: bool) -> None:
             _meter(pot, in_period, contributions=to_value + to_reserve)
         _total(books, in_period, contributions=_int(fields, "amount"), house=_int(fields, "house"))
     elif kind == "win" and "raffle_round" in fields:
-        # A raffle prize: `from_pot` out of the prize pot (if any), the shortfall from the
-        # operator (its seed_funding entry is counted here, like a reseed's).
+        # A raffle prize: `from_pot` out of the prize pot's value (if any), `from_reserve` out
+        # of its reserve, the shortfall from the operator (its seed_funding entry is counted
+        # here, like a reseed's).
         amount, deficit = _int(fields, "amount"), _int(fields, "deficit")
         if fields.get("pot"):
             pot = books.pot(fields["pot"])
             pot.value -= _int(fields, "from_pot")
+            pot.reserve -= _int(fields, "from_reserve")  # 0 in a prize paid before it spent one
             pot.deficit += deficit
             _meter(pot, in_period, wins=amount, hits=1, seed_funding=deficit)
         _total(books, in_period, wins=amount, seed_funding=deficit)

@@ -563,6 +563,7 @@ def response_body(
         else convert(outcome.win_amount, instance_currency, currency),
         "win_pot_id": outcome.win_pot_id,
         "tickets_awarded": outcome.tickets_awarded,
+        "raffle_round": outcome.raffle_round,
         "win_withheld": outcome.win_withheld,
         "contribution_currency": currency,
         "contribution_amount": paid,

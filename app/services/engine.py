@@ -6,7 +6,9 @@ Engine JSON (the contract with lua/*.lua):
    contribution: {type: "Fixed", amount} | {type: "Percentage", ppm},
    pots: [{id, share_ppm, reserve_ppm, seed, max_value (-1 = uncapped), progressive,
            trigger: {type: <trigger type>, ...} (compiled by its module of app/triggers/)}],
-   raffle: null | {ticket_cost, ticket_basis, prizes, draw_every_ms (null = at end or daily)}}
+   raffle: null | {ticket_cost, ticket_basis, prizes, draw_every_ms (null = at end or daily),
+           at_end (true: one round, drawn at the instance's end; tickets after it go
+           nowhere, where a recurring raffle's go to the next round)}}
   raffle.prizes is the JSON text of [{amount} | {share_ppm}] (a string inside the engine
   JSON): every contribution decodes the engine, and only a draw needs the prizes, which
   would otherwise cost a Lua table each (up to 100) on every contribution.
@@ -72,4 +74,5 @@ def _compile_raffle(raffle: dict[str, Any] | None) -> dict[str, Any] | None:
             separators=(",", ":"),
         ),
         "draw_every_ms": None if every is None else period_ms(every),
+        "at_end": raffle["draw"].get("at") == "end",
     }

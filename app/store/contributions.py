@@ -75,6 +75,7 @@ class ContributionOutcome:
     seed: int | None
     seed_deficit: int | None
     tickets_awarded: int
+    raffle_round: int | None  # the round the tickets belong to (None: no raffle, no round)
     tickets_total: int
     accumulated_cost: int
     contribution_count: int
@@ -100,6 +101,7 @@ class ContributionOutcome:
             seed=_opt_int(data["seed"]),
             seed_deficit=_opt_int(data["seed_deficit"]),
             tickets_awarded=int(data["tickets_awarded"]),
+            raffle_round=data.get("raffle_round"),
             tickets_total=int(data["tickets_total"]),
             accumulated_cost=int(data["accumulated_cost"]),
             contribution_count=int(data["contribution_count"]),

@@ -139,6 +139,14 @@ class InstanceStore(StoreBase):
         members = await self.script("claim_due", [keys.SCHEDULE], [now_ms, limit, lease_ms])
         return [tuple(member.split("|", 1)) for member in members]
 
+    async def renew_due(self, members: list[str], until_ms: int) -> None:
+        """Push the leases of items still in the schedule (running here) to `until_ms`."""
+        await self.client.zadd(keys.SCHEDULE, dict.fromkeys(members, until_ms), xx=True)
+
+    async def release_due(self, members: list[str], due_ms: int) -> None:
+        """Hand items back: due at `due_ms` (those still in the schedule)."""
+        await self.client.zadd(keys.SCHEDULE, dict.fromkeys(members, due_ms), xx=True)
+
     async def complete_due(self, action: str, instance_id: str) -> None:
         await self.client.zrem(keys.SCHEDULE, f"{action}|{instance_id}")
 

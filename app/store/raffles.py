@@ -18,7 +18,7 @@ configured retention.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal
@@ -30,7 +30,18 @@ from app.store.contributions import _multipliers_json
 
 ROUND_FIELD = "raffle:round"
 _TICKET_FIELDS = ("tickets", "cost", "first", "last")  # `<r>|<pk>|<name>` in the tickets hash
-_ROUND_FIELDS = ("round", "seed", "commitment", "opened", "ends")  # `raffle:<name>` in state
+# `raffle:<name>` in state; `seed` only in a round opened before seeds were derived
+_ROUND_FIELDS = (
+    "round",
+    "seed",
+    "key",
+    "commitment",
+    "opened",
+    "ends",
+    "closed",
+    "next_key",
+    "next_commitment",
+)
 SNAPSHOT_CHUNK = 1000  # fields per HMGET when reading a round's tickets
 Order = Literal["t", "e", "p"]  # ticket count, last contribution (timestamp_end), player id
 ArchiveState = Literal["live", "copied", "archived", "none"]
@@ -43,6 +54,7 @@ class TicketRecord:
     the round (epoch ms)."""
 
     instance_id: str
+    round: int
     operator_id: str
     brand_id: str
     player_id: str
@@ -94,20 +106,26 @@ class RaffleStore(StoreBase):
         return (await self._records(instance_id, round_id, [pk]))[0]
 
     async def players_tickets(
-        self, rounds: Mapping[str, int], operator_id: str, brand_id: str, player_id: str
+        self,
+        rounds: Mapping[str, Sequence[int]],
+        operator_id: str,
+        brand_id: str,
+        player_id: str,
     ) -> list[TicketRecord]:
-        """One player's records in several instances (instance id -> round), one pipeline."""
+        """One player's records in several instances and rounds (instance id -> rounds), one
+        pipeline."""
         pk = keys.player_key(operator_id, brand_id, player_id)
+        wanted = [(i, r) for i, instance_rounds in rounds.items() for r in instance_rounds]
         async with self.client.pipeline(transaction=False) as pipe:
-            for instance_id, round_id in rounds.items():
+            for instance_id, round_id in wanted:
                 pipe.hmget(
                     keys.instance_tickets(instance_id),
                     [f"{round_id}|{pk}|{name}" for name in _TICKET_FIELDS],
                 )
             raws = await pipe.execute()
         found = [
-            _ticket_record(instance_id, pk, values)
-            for instance_id, values in zip(rounds, raws, strict=True)
+            _ticket_record(instance_id, round_id, pk, values)
+            for (instance_id, round_id), values in zip(wanted, raws, strict=True)
         ]
         return [record for record in found if record is not None]
 
@@ -137,21 +155,64 @@ class RaffleStore(StoreBase):
 
     # -- rounds and draws --------------------------------------------------------------------
     async def raffle_round(self, instance_id: str) -> dict[str, str | None]:
-        """The open round: round, seed (hidden), commitment, opened, ends."""
+        """The open round: round, key (id), commitment, opened, ends, closed (the round, once
+        its sales are sealed), next_key, next_commitment (the next round's), and seed (only
+        a round opened before seeds were derived from the draw key)."""
         values = await self.client.hmget(
             keys.instance_state(instance_id), [f"raffle:{name}" for name in _ROUND_FIELDS]
         )
         return dict(zip(_ROUND_FIELDS, values, strict=True))
 
     async def open_round(
-        self, instance_id: str, *, now_ms: int, seed: str, commitment: str, ends: int | None
+        self,
+        instance_id: str,
+        *,
+        now_ms: int,
+        key_id: str,
+        commitment: str,
+        ends: int | None,
+        next_key: str = "",
+        next_commitment: str = "",
+        event_id: str,
+        jackpot_name: str | None = None,
     ) -> bool:
+        """Open round 1 (lua/open_round-4.lua); False when the raffle had a round."""
         opened = await self.script(
             "open_round",
-            [keys.instance_state(instance_id), keys.instance_ledger(instance_id)],
-            [now_ms, seed, commitment, "" if ends is None else ends],
+            [
+                keys.instance_state(instance_id),
+                keys.instance_ledger(instance_id),
+                keys.instance_events(instance_id),
+                keys.instance_channel(instance_id),
+            ],
+            [
+                now_ms,
+                key_id,
+                commitment,
+                "" if ends is None else ends,
+                next_key,
+                next_commitment,
+                event_id,
+                jackpot_name or "",
+                self.publish_mode,
+                self.events_cap,
+                instance_id,
+            ],
         )
         return bool(opened)
+
+    async def close_round(
+        self, instance_id: str, round_id: int, *, now_ms: int, key_id: str = ""
+    ) -> bool:
+        """Seal a round's sales before its draw (lua/close_round-2.lua); `key_id` becomes the
+        round's key when it has none."""
+        return bool(
+            await self.script(
+                "close_round",
+                [keys.instance_state(instance_id), keys.instance_engine(instance_id)],
+                [now_ms, round_id, key_id],
+            )
+        )
 
     async def draw_raffle(
         self,
@@ -160,18 +221,24 @@ class RaffleStore(StoreBase):
         now_ms: int,
         round_id: int,
         seed: str,
-        randoms: list[int],
+        snapshot: str,
+        tickets_total: int,
+        picks: Sequence[tuple[int, int, int]],
         event_id: str,
         jackpot_name: str | None,
         currency_multipliers: Mapping[str, Decimal],
-        next_seed: str | None,
+        next_key: str | None,
         next_commitment: str | None,
         next_ends: int | None,
         by: str,
-        publish: str = "publish",
+        after_key: str | None = None,
+        after_commitment: str | None = None,
+        opened_event_id: str = "",
+        publish: str | None = None,
         winners_cap: int = WINNERS_CAP,
     ) -> dict[str, Any]:
-        """Draw the open round and open the next; see lua/draw_raffle-9.lua."""
+        """Draw the open round and open the next; see lua/draw_raffle-9.lua. `picks` are the
+        winners in prize order: (random, target ticket, index)."""
         raw = await self.script(
             "draw_raffle",
             [
@@ -193,13 +260,19 @@ class RaffleStore(StoreBase):
                 jackpot_name or "",
                 _multipliers_json(currency_multipliers),
                 winners_cap,
-                publish,
+                publish or self.publish_mode,
                 self.events_cap,
                 next_commitment or "",
-                next_seed or "",
+                next_key or "",
                 "" if next_ends is None else next_ends,
                 by,
-                *randoms,
+                snapshot,
+                tickets_total,
+                after_commitment or "",
+                after_key or "",
+                opened_event_id,
+                2,
+                *(str(part) for pick in picks for part in pick),
             ],
         )
         return _round_record(raw)
@@ -216,7 +289,8 @@ class RaffleStore(StoreBase):
             )
         if raw is None:
             return None
-        return {**_round_record(raw), "snapshot_hash": snapshot}
+        record = _round_record(raw)
+        return {**record, "snapshot_hash": snapshot or record.get("snapshot_hash")}
 
     async def archive_state(self, instance_id: str, round_id: int) -> ArchiveState:
         """Where a drawn round's tickets are read from: 'live' (the tickets hash, the copy
@@ -256,6 +330,29 @@ class RaffleStore(StoreBase):
         if await self.archive_state(instance_id, round_id) in ("copied", "archived"):
             return await self.archived_tickets(instance_id, round_id)
         return await self.live_round_tickets(instance_id, round_id)
+
+    async def drawn_round_tickets(
+        self, instance_id: str, round_id: int, players: int
+    ) -> list[tuple[int, str, int]]:
+        """A drawn round's snapshot (`players` lines, from its record), the same whether it is
+        live, being archived or archived: chunks of lua/read_round_tickets-2.lua. Reads
+        only."""
+        found: list[tuple[int, str, int]] = []
+        while len(found) < players:
+            lines = await self.script(
+                "read_round_tickets",
+                [
+                    keys.instance_tickets(instance_id),
+                    keys.instance_archived_tickets(instance_id, round_id),
+                ],
+                [round_id, len(found) + 1, SNAPSHOT_CHUNK, players],
+            )
+            if not lines:
+                break
+            for line in lines:
+                index, pk, held = line.split(" ")
+                found.append((int(index), pk, int(held)))
+        return found
 
     async def archived_tickets(self, instance_id: str, round_id: int) -> list[tuple[int, str, int]]:
         """The round's archived ticket snapshot (as far as it is copied), in index order."""
@@ -303,18 +400,21 @@ class RaffleStore(StoreBase):
         values = await self.client.hmget(keys.instance_tickets(instance_id), fields)
         width = len(_TICKET_FIELDS)
         return [
-            _ticket_record(instance_id, pk, values[width * i : width * (i + 1)])
+            _ticket_record(instance_id, round_id, pk, values[width * i : width * (i + 1)])
             for i, pk in enumerate(pks)
         ]
 
 
-def _ticket_record(instance_id: str, pk: str, values: list[str | None]) -> TicketRecord | None:
+def _ticket_record(
+    instance_id: str, round_id: int, pk: str, values: list[str | None]
+) -> TicketRecord | None:
     tickets, cost, first, last = values
     if first is None:  # no counted contribution in this round
         return None
     operator_id, brand_id, player_id = pk.split(":", 2)
     return TicketRecord(
         instance_id=instance_id,
+        round=round_id,
         operator_id=operator_id,
         brand_id=brand_id,
         player_id=player_id,
@@ -330,8 +430,9 @@ def _round_record(raw: str) -> dict[str, Any]:
     record: dict[str, Any] = json.loads(raw)
     for name in ("randoms", "targets", "winners", "unpaid_prizes"):
         record[name] = record.get(name) or []  # cjson writes an empty list as {}
+    record["snapshot_version"] = record.get("snapshot_version") or 1
     for name in ("opened", "ends", "drawn_at"):
         record[name] = int(record[name]) if record.get(name) else None
-    for name in ("prize_pot", "next_commitment"):
+    for name in ("prize_pot", "next_commitment", "key_id"):
         record[name] = record.get(name) or None
     return record

@@ -20,7 +20,7 @@ from wsproto.events import AcceptConnection, CloseConnection, Request, TextMessa
 from wsproto.utilities import LocalProtocolError
 
 from app.store.embedded import free_port
-from tests.conftest import SECRET
+from tests.conftest import DRAW_KEY, SECRET
 
 
 class WebServer:
@@ -43,6 +43,7 @@ class WebServer:
             env={
                 **os.environ,
                 "JWT_SECRET": SECRET,
+                "DRAW_KEY": DRAW_KEY,
                 "REDIS_URL": redis_url,
                 "HOST": "127.0.0.1",
                 "PORT": str(self.port),
