@@ -89,16 +89,19 @@ async def test_unknown_keys_other_operators_and_bad_queries_are_refused(
 
 
 async def test_the_read_back_is_the_first_answer_byte_for_byte_whatever_the_rates_do(
-    client: QuartClient, gateway: Services, headers: dict[str, str]
+    client: QuartClient,
+    gateway: Services,
+    headers: dict[str, str],
+    platform_auth: dict[str, str],
 ) -> None:
     """Issue 25, defect 5: a charge of 10 in a 6-digit currency is credited what it is worth
     (rounded down to the micro-unit); the read-back still says 10, not the credited amount
     shown back (9.999999), and shows the win with the first answer's rates after they
     changed."""
-    currencies = await exact_json(await client.get("/admin/currencies", headers=headers))
+    currencies = await exact_json(await client.get("/admin/currencies", headers=platform_auth))
     currencies["multipliers"]["MIC"] = Decimal("1234.56789")
     currencies["decimals"] = {**currencies.get("decimals", {}), "MIC": 6}
-    response = await client.put("/admin/currencies", json=_plain(currencies), headers=headers)
+    response = await client.put("/admin/currencies", json=_plain(currencies), headers=platform_auth)
     assert response.status_code == 200, await response.get_data(as_text=True)
     await create_instance(
         client,
@@ -118,7 +121,7 @@ async def test_the_read_back_is_the_first_answer_byte_for_byte_whatever_the_rate
     recorded = await read_back(client, headers, "exact", "k-10")
     assert await recorded.get_data() == answered
     currencies["multipliers"]["MIC"] = Decimal("2000")
-    response = await client.put("/admin/currencies", json=_plain(currencies), headers=headers)
+    response = await client.put("/admin/currencies", json=_plain(currencies), headers=platform_auth)
     assert response.status_code == 200
     recorded = await read_back(client, headers, "exact", "k-10")
     assert await recorded.get_data() == answered

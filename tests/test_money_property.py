@@ -385,6 +385,7 @@ async def balanced(client: QuartClient, headers: dict[str, str], instance_id: st
 async def test_manager_operations_keep_the_books(
     client: QuartClient,
     headers: dict[str, str],
+    platform_auth: dict[str, str],
     monkeypatch: pytest.MonkeyPatch,
     rates: dict[str, Decimal],
     currency: str,
@@ -400,10 +401,10 @@ async def test_manager_operations_keep_the_books(
         "multipliers": {"EUR": "1", **{c: format(m, "f") for c, m in rates.items()}},
         "decimals": {"NUL": 0, "MIC": 6},
     }
-    current = await expect(await client.get("/admin/currencies", headers=headers), 200)
+    current = await expect(await client.get("/admin/currencies", headers=platform_auth), 200)
     currencies["multipliers"] = {**current["multipliers"], **currencies["multipliers"]}
     currencies["decimals"] = {**current["decimals"], **currencies["decimals"]}
-    await expect(await client.put("/admin/currencies", json=currencies, headers=headers), 200)
+    await expect(await client.put("/admin/currencies", json=currencies, headers=platform_auth), 200)
     instance_id = f"mgr-{next(_counter)}"
     definition: dict[str, Any] = {
         "id": instance_id,
