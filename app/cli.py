@@ -264,8 +264,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     from workers.main import run_worker
 
-    run_worker(settings)
-    return 0
+    return run_worker(settings)
 
 
 def cmd_scheduler(args: argparse.Namespace, settings: Settings) -> int:

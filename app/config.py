@@ -102,6 +102,7 @@ class Settings:
     log_json: bool = True
     log_level: str = "INFO"
     direct_routes: bool = True
+    worker_maintenance_s: int = 30
 
     @property
     def queue_url(self) -> str:
@@ -166,4 +167,7 @@ class Settings:
             log_json=_log_format(env, dev_mode),
             log_level=_log_level(env),
             direct_routes=_bool(env, "DIRECT_ROUTES", True),
+            worker_maintenance_s=_int(
+                env, "WORKER_MAINTENANCE_SECONDS", cls.worker_maintenance_s, minimum=1
+            ),
         )
