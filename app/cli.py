@@ -209,6 +209,30 @@ def cmd_redeliver(args: argparse.Namespace, settings: Settings) -> int:
     return status
 
 
+def cmd_dead_letters(args: argparse.Namespace, settings: Settings) -> int:
+    """One JSON object per line, oldest first."""
+    letters, status = _admin(settings, lambda s: s.dead_letters.listed(args.operator))
+    for letter in letters or []:
+        print(json.dumps(letter, sort_keys=True))
+    return status
+
+
+def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
+    if (args.job is None) == (not args.all):
+        return _fail("give --job ID or --all")
+
+    async def run(services: Services) -> list[str]:
+        if args.all:
+            return await services.dead_letters.replay_all(CLI_ACTOR, args.operator)
+        await services.dead_letters.replay(CLI_ACTOR, args.operator, args.job)
+        return [args.job]
+
+    replayed, status = _admin(settings, run)
+    for job_id in replayed or []:
+        print(f"queued {job_id}")
+    return status
+
+
 def cmd_draw(args: argparse.Namespace, settings: Settings) -> int:
     async def draw(services: Services) -> dict[str, Any] | None:
         return await services.raffles.draw(args.instance, "cli")
@@ -325,6 +349,12 @@ def build_parser() -> argparse.ArgumentParser:
     redeliver.add_argument("--operator", required=True)
     redeliver.add_argument("--delivery", help="one delivery id")
     redeliver.add_argument("--all", action="store_true", help="every failed delivery")
+    dead = commands.add_parser("dead-letters", help="queued jobs that could not run")
+    dead.add_argument("--operator", required=True)
+    replay = commands.add_parser("replay", help="queue dead letters again")
+    replay.add_argument("--operator", required=True)
+    replay.add_argument("--job", help="one job id")
+    replay.add_argument("--all", action="store_true", help="every dead letter")
     withheld = commands.add_parser("withheld-wins", help="wins waiting for a decision")
     withheld.add_argument("--operator", required=True)
     withheld.add_argument("--instance")
@@ -354,6 +384,8 @@ HANDLERS = {
     "meter-report": cmd_meter_report,
     "failed-callbacks": cmd_failed_callbacks,
     "redeliver": cmd_redeliver,
+    "dead-letters": cmd_dead_letters,
+    "replay": cmd_replay,
     "draw": cmd_draw,
     "withheld-wins": cmd_withheld_wins,
     "approve-win": cmd_decide_win,

@@ -103,6 +103,7 @@ class Settings:
     log_level: str = "INFO"
     direct_routes: bool = True
     worker_maintenance_s: int = 30
+    async_retry_hours: float = 6.0
 
     @property
     def queue_url(self) -> str:
@@ -167,6 +168,7 @@ class Settings:
             log_json=_log_format(env, dev_mode),
             log_level=_log_level(env),
             direct_routes=_bool(env, "DIRECT_ROUTES", True),
+            async_retry_hours=_positive(env, "ASYNC_RETRY_HOURS", cls.async_retry_hours),
             worker_maintenance_s=_int(
                 env, "WORKER_MAINTENANCE_SECONDS", cls.worker_maintenance_s, minimum=1
             ),

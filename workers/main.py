@@ -20,12 +20,14 @@ from typing import Any
 
 from redis.exceptions import RedisError
 from rq import Queue, SimpleWorker
+from rq.job import Job, JobStatus
 from rq.scripts import release_lock
 from rq.timeouts import TimerDeathPenalty
 from rq.worker import BaseWorker, HerokuWorker
 
 from app.config import Settings
 from app.queues import QUEUES
+from app.services.deadletters import operator_of
 from app.store.connection import sync_client
 from app.store.errors import classify
 
@@ -97,6 +99,18 @@ class Supervised(BaseWorker):
     def dequeue_timeout(self) -> int:
         # RQ blocks for worker_ttl - 15 s (405 s), running maintenance only between waits.
         return max(1, min(super().dequeue_timeout, int(self.maintenance_interval)))
+
+    def handle_job_failure(self, job: Job, queue: Queue, *args: Any, **kwargs: Any) -> None:
+        super().handle_job_failure(job, queue, *args, **kwargs)
+        if job.get_status(refresh=False) == JobStatus.FAILED:  # no retry left: a dead letter
+            lines = (kwargs.get("exc_string") or job.exc_info or "").strip().splitlines()
+            log.error(
+                "dead letter: job %s of queue %s (operator %s) could not run: %s",
+                job.id,
+                queue.name,
+                operator_of(job),
+                lines[-1] if lines else "no error recorded",
+            )
 
     def handle_warm_shutdown_request(self) -> None:
         self.stop_asked = True  # before RQ asks Redis for the worker's state, which may fail

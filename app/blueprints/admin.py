@@ -32,6 +32,8 @@ from app.schemas.managers import (
     AuditPageSchema,
     BoostSchema,
     BoostViewSchema,
+    DeadLetterSchema,
+    DeadLettersSchema,
     DecisionSchema,
     FailedDeliveriesSchema,
     FailedDeliverySchema,
@@ -41,6 +43,7 @@ from app.schemas.managers import (
     ReconciliationSchema,
     RedeliveredSchema,
     RejectionSchema,
+    ReplayedSchema,
     WinViewSchema,
     WithheldPageSchema,
     WithheldQuerySchema,
@@ -496,3 +499,41 @@ async def audit(query: dict[str, Any]) -> dict[str, Any]:
     return AuditPageSchema().dump(
         {"entries": entries, "next": entries[-1]["id"] if len(entries) == query["count"] else None}
     )
+
+
+# -- dead letters: queued jobs that could not run (app.services.deadletters) ------------------
+@blueprint.get("/dead-letters")
+@admin_only(
+    "Asynchronous contributions and callback deliveries of the caller's operator that could "
+    "not run (their retries ran out, or they failed otherwise); each can be replayed.",
+    query=FailedQuerySchema(),
+    responses={200: DeadLettersSchema},
+)
+async def dead_letters(query: dict[str, Any]) -> dict[str, Any]:
+    letters = await services().dead_letters.listed(principal().operator_id, query["limit"])
+    return DeadLettersSchema().dump({"dead_letters": letters})
+
+
+@blueprint.post("/dead-letters/<job_id>/replay")
+@admin_only(
+    "Queue a dead letter again, with its own arguments and job id (a contribution keeps its "
+    "idempotency key: it applies once).",
+    path={"job_id": fields.String(validate=validate.Length(1, 128))},
+    responses={202: Reply("Queued.", schema=DeadLetterSchema)},
+    refusals=(Code.JOB_NOT_FOUND,),
+)
+async def replay_dead_letter(job_id: str) -> tuple[dict[str, Any], int]:
+    caller = principal()
+    letter = await services().dead_letters.replay(caller, caller.operator_id, job_id)
+    return DeadLetterSchema().dump(letter), 202
+
+
+@blueprint.post("/dead-letters/replay")
+@admin_only(
+    "Queue every dead letter of the caller's operator again.",
+    responses={202: Reply("Queued.", schema=ReplayedSchema)},
+)
+async def replay_dead_letters() -> tuple[dict[str, Any], int]:
+    caller = principal()
+    replayed = await services().dead_letters.replay_all(caller, caller.operator_id)
+    return ReplayedSchema().dump({"replayed": replayed}), 202
