@@ -72,6 +72,19 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raise ConfigError(f"{name} must be true or false, got {raw!r}")
 
 
+PLATFORM_STOP_S = 30.0  # a platform kills a process this long after its SIGTERM
+
+
+def _shutdown_grace(env: Mapping[str, str], default: float) -> float:
+    value = _positive(env, "SHUTDOWN_GRACE_SECONDS", default)
+    if value > PLATFORM_STOP_S - 5:
+        raise ConfigError(
+            f"SHUTDOWN_GRACE_SECONDS must leave 5 s of the platform's {PLATFORM_STOP_S:g} s "
+            f"to stop in, got {value:g}"
+        )
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     redis_url: str = "redis://127.0.0.1:6379/0"
@@ -104,6 +117,7 @@ class Settings:
     direct_routes: bool = True
     worker_maintenance_s: int = 30
     async_retry_hours: float = 6.0
+    shutdown_grace_s: float = 20.0
 
     @property
     def queue_url(self) -> str:
@@ -168,6 +182,7 @@ class Settings:
             log_json=_log_format(env, dev_mode),
             log_level=_log_level(env),
             direct_routes=_bool(env, "DIRECT_ROUTES", True),
+            shutdown_grace_s=_shutdown_grace(env, cls.shutdown_grace_s),
             async_retry_hours=_positive(env, "ASYNC_RETRY_HOURS", cls.async_retry_hours),
             worker_maintenance_s=_int(
                 env, "WORKER_MAINTENANCE_SECONDS", cls.worker_maintenance_s, minimum=1
