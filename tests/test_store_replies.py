@@ -228,3 +228,30 @@ async def test_a_websocket_authenticating_while_redis_is_down_closes_1013(
     assert not errors, [r.getMessage() for r in errors]
     lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("store ")]
     assert len(lines) == 2 and all("websocket /events" in line for line in lines)
+
+
+async def test_an_exhausted_pool_is_503_pool_exhausted_and_a_websocket_closes_1013(
+    private_redis: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Every pooled connection busy past REDIS_POOL_TIMEOUT_SECONDS ("No connection
+    available", as under a burst of a thousand websocket clients): nothing was sent."""
+    settings = make_settings(private_redis.url, redis_max_connections=1, redis_pool_timeout_s=0.2)
+    application = create_app(settings)
+    async with application.test_app():
+        gateway: Services = application.extensions["gateway"]
+        await load_demo(gateway)
+        headers = auth(gateway, DEMO)
+        client = application.test_client()
+        pool = gateway.store.client.connection_pool
+        held = await pool.get_connection()
+        caplog.set_level(logging.WARNING)
+        try:
+            response = await client.get("/jackpots/instances/any/winners", headers=headers)
+            error = await expect(response, 503, "STORE_UNAVAILABLE")
+            assert error["details"]["reason"] == "pool_exhausted"
+            token = headers["Authorization"].split()[1]
+            async with client.websocket(f"/events?token={token}") as ws:
+                assert await close_code(ws) == 1013
+        finally:
+            await pool.release(held)
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
