@@ -584,22 +584,22 @@ def faults(system: System, args: argparse.Namespace) -> list[tuple[str, Any]]:
             dict(inject=sigterm_web, remove=restart_web, fault_s=0.5),
         ),
         (
+            f"state Redis down {ASYNC_BUDGET_HOURS * 3600 * 3:.0f} s > async budget (async load)",
+            dict(
+                inject=state_down_long_on,
+                remove=restart_state,
+                asynchronous=True,
+                fault_s=ASYNC_BUDGET_HOURS * 3600 * 3,
+                before=stop_worker,
+            ),
+        ),
+        (
             "worker kill -9 (async load)",
             dict(inject=kill_worker, remove=lambda: None, asynchronous=True, killed=True),
         ),
         (
             "queue Redis kill -9, restart (async load)",
             dict(inject=queue_redis_kill, remove=system.queue.start, asynchronous=True),
-        ),
-        (
-            f"state Redis down {ASYNC_BUDGET_HOURS * 3600 * 2:.0f} s > async budget (async load)",
-            dict(
-                inject=state_down_long_on,
-                remove=restart_state,
-                asynchronous=True,
-                fault_s=ASYNC_BUDGET_HOURS * 3600 * 2,
-                before=stop_worker,
-            ),
         ),
     ]
     if args.only:
@@ -637,6 +637,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--concurrency", type=int, default=16, help="callers in flight")
     parser.add_argument("--fault-seconds", type=float, default=3.0, help="how long a fault lasts")
     parser.add_argument("--only", help="comma-separated words: run the faults whose name has one")
+    parser.add_argument("--keep", action="store_true", help="keep the logs' directory")
     return parser.parse_args(argv)
 
 
@@ -671,7 +672,10 @@ def main(argv: list[str] | None = None) -> int:
         if system is not None:
             system.keep_worker = False
         processes.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
+        if args.keep:
+            print(f"logs kept in {workdir}", file=sys.stderr)
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
     failed = any(
         row.lost or row.wrong or (row.unanswered_applied and not row.killed) for row in rows
     )
