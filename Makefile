@@ -11,7 +11,7 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 SYNC := $(UV) sync --frozen --python $(PYTHON)
 
-.PHONY: install install-dev dev test test-latest test-lowest lock lint format bench bench-events bench-raffle clean
+.PHONY: install install-dev dev test test-latest test-lowest lock lint format bench bench-events bench-raffle bench-faults clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -69,6 +69,9 @@ bench-events: install-dev
 
 bench-raffle: install-dev
 	$(BIN)/python -m bench.raffle
+
+bench-faults: install-dev
+	$(BIN)/python -m bench.faults $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .venv-latest .venv-lowest $(TOOLS) .pytest_cache .mypy_cache .ruff_cache

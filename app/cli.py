@@ -210,6 +210,30 @@ def cmd_redeliver(args: argparse.Namespace, settings: Settings) -> int:
     return status
 
 
+def cmd_dead_letters(args: argparse.Namespace, settings: Settings) -> int:
+    """One JSON object per line, oldest first."""
+    letters, status = _admin(settings, lambda s: s.dead_letters.listed(args.operator))
+    for letter in letters or []:
+        print(json.dumps(letter, sort_keys=True))
+    return status
+
+
+def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
+    if (args.job is None) == (not args.all):
+        return _fail("give --job ID or --all")
+
+    async def run(services: Services) -> list[str]:
+        if args.all:
+            return await services.dead_letters.replay_all(CLI_ACTOR, args.operator)
+        await services.dead_letters.replay(CLI_ACTOR, args.operator, args.job)
+        return [args.job]
+
+    replayed, status = _admin(settings, run)
+    for job_id in replayed or []:
+        print(f"queued {job_id}")
+    return status
+
+
 def cmd_draw(args: argparse.Namespace, settings: Settings) -> int:
     async def draw(services: Services) -> dict[str, Any] | None:
         return await services.raffles.draw(args.instance, "cli")
@@ -268,8 +292,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     from workers.main import run_worker
 
-    run_worker(settings)
-    return 0
+    return run_worker(settings)
 
 
 def cmd_scheduler(args: argparse.Namespace, settings: Settings) -> int:
@@ -354,6 +377,12 @@ def build_parser() -> argparse.ArgumentParser:
     redeliver.add_argument("--operator", required=True, help="the operator id")
     redeliver.add_argument("--delivery", help="one delivery id")
     redeliver.add_argument("--all", action="store_true", help="every failed delivery")
+    dead = command("dead-letters", "list an operator's queued jobs that could not run")
+    dead.add_argument("--operator", required=True, help="the operator id")
+    replay = command("replay", "queue an operator's dead letters again")
+    replay.add_argument("--operator", required=True, help="the operator id")
+    replay.add_argument("--job", help="one job id")
+    replay.add_argument("--all", action="store_true", help="every dead letter")
     withheld = command("withheld-wins", "list wins waiting for a manager's decision")
     withheld.add_argument("--operator", required=True, help="the operator id")
     withheld.add_argument("--instance", help="only this instance")
@@ -383,6 +412,8 @@ HANDLERS = {
     "meter-report": cmd_meter_report,
     "failed-callbacks": cmd_failed_callbacks,
     "redeliver": cmd_redeliver,
+    "dead-letters": cmd_dead_letters,
+    "replay": cmd_replay,
     "draw": cmd_draw,
     "withheld-wins": cmd_withheld_wins,
     "approve-win": cmd_decide_win,

@@ -122,6 +122,19 @@ def _draw_key(env: Mapping[str, str], dev_mode: bool) -> str:
     return key
 
 
+PLATFORM_STOP_S = 30.0  # a platform kills a process this long after its SIGTERM
+
+
+def _shutdown_grace(env: Mapping[str, str], default: float) -> float:
+    value = _positive(env, "SHUTDOWN_GRACE_SECONDS", default)
+    if value > PLATFORM_STOP_S - 5:
+        raise ConfigError(
+            f"SHUTDOWN_GRACE_SECONDS must leave 5 s of the platform's {PLATFORM_STOP_S:g} s "
+            f"to stop in, got {value:g}"
+        )
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     redis_url: str = "redis://127.0.0.1:6379/0"
@@ -164,6 +177,10 @@ class Settings:
     direct_routes: bool = True
     # Bearer token that shows /metrics' per-instance series (empty: never shown).
     metrics_token: str = field(default="", repr=False)
+
+    worker_maintenance_s: int = 30
+    async_retry_hours: float = 6.0
+    shutdown_grace_s: float = 20.0
 
     @property
     def queue_url(self) -> str:
@@ -239,6 +256,11 @@ class Settings:
             log_level=_log_level(env),
             direct_routes=_bool(env, "DIRECT_ROUTES", True),
             metrics_token=_metrics_token(env),
+            shutdown_grace_s=_shutdown_grace(env, cls.shutdown_grace_s),
+            async_retry_hours=_positive(env, "ASYNC_RETRY_HOURS", cls.async_retry_hours),
+            worker_maintenance_s=_int(
+                env, "WORKER_MAINTENANCE_SECONDS", cls.worker_maintenance_s, minimum=1
+            ),
         )
 
 

@@ -70,6 +70,7 @@ STATUS: dict[Code, int] = {
     Code.CURRENCIES_NOT_CONFIGURED: 404,
     Code.POT_NOT_FOUND: 404,
     Code.DELIVERY_NOT_FOUND: 404,
+    Code.JOB_NOT_FOUND: 404,
     Code.WIN_NOT_FOUND: 404,
     Code.INSTANCE_NOT_ACTIVE: 409,
     Code.INSTANCE_NOT_STARTED: 409,
@@ -94,24 +95,23 @@ STATUS: dict[Code, int] = {
 }
 
 
-STORE_RETRY_AFTER_S = 1
-
-
 def store_error(error: StoreError, method: str) -> APIError:
-    """503 when nothing was sent (or the request only reads): retry freely. 504 when a
-    write was sent and no reply came: it may have been applied, so retry with the same
-    idempotency key (which answers the first outcome) or read the outcome back."""
+    """503 when nothing ran (or the request only reads): retry freely. 504 when a write was
+    sent and no reply came: it may have been applied, so retry with the same idempotency
+    key (which answers the first outcome) or read the outcome back. `details.reason` names
+    the failure (app.store.errors), `Retry-After` when to try again."""
+    details = {"retry_after": error.retry_after, "reason": error.reason}
     if isinstance(error, StoreUnavailable) or method in ("GET", "HEAD"):
         return APIError(
             503,
             "STORE_UNAVAILABLE",
             "The jackpot store is unavailable; nothing was applied. Retry later.",
-            {"retry_after": STORE_RETRY_AFTER_S},
+            details,
         )
     return APIError(
         504,
         "OUTCOME_UNKNOWN",
         "The jackpot store did not confirm the outcome; it may have been applied. Retry "
         "with the same idempotency key, or read the contribution back.",
-        {"retry_after": STORE_RETRY_AFTER_S},
+        details,
     )

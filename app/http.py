@@ -17,7 +17,7 @@ from app.money import BOUNDS_TEXT, MAX_DIGITS, within_bounds
 from app.refusals import Refused
 from app.security import Principal
 from app.services import Services
-from app.store.errors import StoreError
+from app.store.errors import classify
 
 log = logging.getLogger("jackpot_gateway")
 
@@ -193,12 +193,13 @@ def error_for(error: Exception, method: str, path: str, gateway: Services | None
         return APIError.from_refusal(error)
     if isinstance(error, ValidationError):
         return validation_error(error)
-    if isinstance(error, StoreError):
+    failure = classify(error)
+    if failure is not None:
         # One line per failure: while Redis is down a traceback per request drowns the log.
-        log.warning("store %s on %s %s: %s", error.kind, method, path, error)
+        log.warning("store %s on %s %s: %s", failure.kind, method, path, failure)
         if gateway is not None:
-            gateway.metrics.store_errors.labels(error.kind).inc()
-        return store_error(error, method)
+            gateway.metrics.store_errors.labels(failure.kind).inc()
+        return store_error(failure, method)
     log.error("unhandled error on %s %s", method, path, exc_info=error)
     return APIError(500, "INTERNAL_ERROR", "An unexpected error occurred.")
 

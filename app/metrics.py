@@ -121,6 +121,13 @@ class Metrics:
             buckets=(0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900),
             registry=registry,
         )
+        self.dead_letters = Gauge(
+            "jg_dead_letters",
+            "Jobs of an RQ queue that could not run, waiting to be replayed (read at scrape).",
+            ["queue"],
+            multiprocess_mode="mostrecent",
+            registry=registry,
+        )
         self.store_errors = Counter(
             "jg_store_errors",
             "Store failures by kind (unavailable, outcome_unknown).",

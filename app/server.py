@@ -15,6 +15,7 @@ import multiprocessing
 import os
 import signal
 import tempfile
+import time
 from collections.abc import Awaitable, Callable, Coroutine
 from multiprocessing.connection import wait
 from multiprocessing.synchronize import Event as ProcessEvent
@@ -27,6 +28,7 @@ from quart import Quart
 
 from app.config import Settings
 
+log = logging.getLogger("jackpot_gateway")
 ShutdownHook = Callable[[], Awaitable[None]]
 # Young-generation collections every 20,000 container allocations instead of 700: a request
 # allocates hundreds, and each collection walks every young object again.
@@ -62,7 +64,9 @@ def shutdown_hooks(app: Quart) -> list[ShutdownHook]:
 def hypercorn_config(settings: Settings) -> Config:
     config = Config()
     config.bind = [f"{settings.host}:{settings.port}"]
-    config.graceful_timeout = 5
+    # In-flight requests are answered for up to this long after SIGTERM (the listening
+    # socket closes at once); one still running then is cancelled, maybe applied.
+    config.graceful_timeout = settings.shutdown_grace_s
     config.accesslog = None  # the app logs one line per request itself
     config.errorlog = logging.getLogger("hypercorn.error")  # through our handler
     config.websocket_ping_interval = settings.events_ping_s or None
@@ -121,11 +125,18 @@ def _worker(sockets: Sockets, parent_stop: ProcessEvent) -> None:
     run(serve(app, settings, sockets=sockets, parent_stop=parent_stop))
 
 
+# A dead web worker is replaced at once, unless this many died within RESTART_WINDOW_S: then
+# the whole process exits non-zero, so that the platform restarts it (or says why not).
+MAX_RESTARTS = 5
+RESTART_WINDOW_S = 60.0
+
+
 def serve_workers(settings: Settings) -> int:
     """Several web worker processes on one socket, each running `serve`; metrics add up
     across them through prometheus-client's multiprocess directory. SIGTERM or SIGINT to
-    this process stops every worker gracefully; when one worker ends, the others are
-    stopped too. The exit code is the first failing worker's (0 when all stopped cleanly)."""
+    this process stops every worker gracefully (exit 0 when all stopped cleanly). A worker
+    that dies (killed, crashed) is replaced at once while the others go on serving; more
+    than MAX_RESTARTS deaths within RESTART_WINDOW_S stop them all and exit 1."""
     # Set before the workers start: prometheus-client reads it when they import it.
     os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="jg-metrics-"))
     config = hypercorn_config(settings)
@@ -135,24 +146,48 @@ def serve_workers(settings: Settings) -> int:
     # Workers start with SIGINT ignored (a Ctrl-C reaches the whole process group; `serve`
     # then handles it in each worker), and stop when `stop` is set.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    workers = [
-        context.Process(target=_worker, args=(sockets, stop), name=f"web-{n}")
-        for n in range(settings.web_workers)
-    ]
-    for worker in workers:
+
+    def spawn(n: int) -> multiprocessing.process.BaseProcess:
+        worker = context.Process(target=_worker, args=(sockets, stop), name=f"web-{n}")
         worker.start()
+        return worker
+
+    workers = [spawn(n) for n in range(settings.web_workers)]
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    wait([worker.sentinel for worker in workers])  # until one ends (stopped, or failed)
-    stop.set()
+    deaths: list[float] = []
+    failed = 0
+    while not stop.is_set():
+        wait([worker.sentinel for worker in workers], timeout=0.2)  # a death, or look again
+        for n, worker in enumerate(workers):
+            if worker.exitcode is None or stop.is_set():
+                continue
+            now = time.monotonic()
+            deaths = [t for t in deaths if now - t < RESTART_WINDOW_S] + [now]
+            if len(deaths) > MAX_RESTARTS:
+                log.error(
+                    "web worker %s ended (%s): %d deaths in %g s, stopping",
+                    worker.name,
+                    worker.exitcode,
+                    len(deaths),
+                    RESTART_WINDOW_S,
+                )
+                failed = 1
+                stop.set()
+                break
+            log.error("web worker %s ended (%s); replacing it", worker.name, worker.exitcode)
+            workers[n] = spawn(n)
+    # This process's copy of the listening socket: closed now, the workers close theirs as
+    # they stop accepting (then the kernel refuses new connections).
+    for sock in (*sockets.secure_sockets, *sockets.insecure_sockets):
+        sock.close()
+    deadline = time.monotonic() + config.graceful_timeout + 4
     for worker in workers:
-        worker.join(config.graceful_timeout + 10)
+        worker.join(max(0.0, deadline - time.monotonic()))
         if worker.exitcode is None:  # stuck: a failed shutdown
             worker.kill()
             worker.join()
-    for sock in (*sockets.secure_sockets, *sockets.insecure_sockets):
-        sock.close()
     # A supervisor (honcho, Heroku) may send SIGTERM to the whole process group: a worker ended
     # by that signal (before it could handle it) stopped as asked, a clean stop, not a failure.
     codes = [0 if w.exitcode == -signal.SIGTERM else int(w.exitcode or 0) for w in workers]
-    return next((code for code in codes if code != 0), 0)
+    return failed or next((code for code in codes if code != 0), 0)

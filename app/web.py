@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from quart import Quart, Response, g, request
+from quart import Quart, Response, g, has_request_context, request, websocket
 from quart.json.provider import DefaultJSONProvider
 from werkzeug.exceptions import HTTPException
 
@@ -131,7 +131,11 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     async def failure(error: Exception) -> Response:
         """Every error but routing's (above): refusals, validation, the store, defects."""
         gateway: Services | None = app.extensions.get("gateway")
-        return _json_error(error_for(error, request.method, request.path, gateway))
+        if has_request_context():
+            method, path = request.method, request.path
+        else:  # a websocket handler's error (the handler closes the socket itself)
+            method, path = "GET", websocket.path
+        return _json_error(error_for(error, method, path, gateway))
 
     from app.blueprints import admin, auth, catalog, docs, events, health, jackpots, raffles
 

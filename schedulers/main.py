@@ -9,7 +9,7 @@ import signal
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from app.services import Services
-from app.store.errors import StoreError
+from app.store.errors import StoreError, classify
 
 log = logging.getLogger("jackpot_gateway.scheduler")
 TICK_SECONDS = 1
@@ -23,8 +23,12 @@ async def tick(services: Services) -> None:
     own lease, renewed while it runs), so a long archive holds up no draw."""
     try:
         await services.lifecycle.start_due()
-    except StoreError as error:  # one line per tick while Redis is away, no traceback
-        log.warning("store %s: %s", error.kind, error)
+    except Exception as error:
+        failure = classify(error)  # away, loading, full, read-only: the next tick retries
+        if failure is None:
+            raise
+        # one line per tick while Redis cannot serve, no traceback
+        log.warning("store %s: %s", failure.kind, failure)
 
 
 def start_scheduler(services: Services) -> AsyncIOScheduler:

@@ -76,3 +76,17 @@ def test_raffle_benchmark_with_a_ballast_and_a_base_script() -> None:
     assert any(line.startswith("| 4,200 | 50 |") for line in lines), out
     head = next(i for i, line in enumerate(lines) if line.startswith("| players | award, head"))
     assert lines[head + 2].startswith("| 50 | "), out
+
+
+@pytest.mark.timeout(300)
+def test_faults_benchmark_loses_nothing_and_answers_truthfully() -> None:
+    out = run_bench(
+        "bench.faults",
+        *("--only", "OOM,1 of 2,READONLY", "--concurrency", "4", "--fault-seconds", "1"),
+        timeout=280,
+    )
+    rows = [line for line in out.splitlines() if line.startswith("| ") and "fault |" not in line]
+    assert len(rows) == 3, out
+    for row in rows:
+        lost, wrong = row.split("|")[5].strip(), row.split("|")[6].strip()
+        assert (lost, wrong) == ("0", "0"), row

@@ -31,6 +31,8 @@ from app.schemas.managers import (
     AuditPageSchema,
     BoostSchema,
     BoostViewSchema,
+    DeadLetterSchema,
+    DeadLettersSchema,
     DecisionSchema,
     FailedDeliveriesSchema,
     FailedDeliverySchema,
@@ -41,6 +43,7 @@ from app.schemas.managers import (
     ReconciliationSchema,
     RedeliveredSchema,
     RejectionSchema,
+    ReplayedSchema,
     WinViewSchema,
     WithheldPageSchema,
     WithheldQuerySchema,
@@ -556,3 +559,52 @@ async def audit(query: dict[str, Any]) -> dict[str, Any]:
     return AuditPageSchema().dump(
         {"entries": entries, "next": entries[-1]["id"] if len(entries) == query["count"] else None}
     )
+
+
+# -- dead letters: queued jobs that could not run (app.services.deadletters) ------------------
+@blueprint.get("/dead-letters")
+@admin_route(
+    "Asynchronous contributions and callback deliveries of an operator (the caller's by "
+    "default) that could not run (their retries ran out, or they failed otherwise); each can "
+    "be replayed.",
+    scope=OPERATOR,
+    query=FailedQuerySchema(),
+    responses={200: DeadLettersSchema},
+    refusals=(Code.OPERATOR_FORBIDDEN,),
+)
+async def dead_letters(query: dict[str, Any]) -> dict[str, Any]:
+    operator_id = records_operator(principal(), query["operator_id"])
+    letters = await services().dead_letters.listed(operator_id, query["limit"])
+    return DeadLettersSchema().dump({"dead_letters": letters})
+
+
+@blueprint.post("/dead-letters/<job_id>/replay")
+@admin_route(
+    "Queue a dead letter again, with its own arguments and job id (a contribution keeps its "
+    "idempotency key: it applies once).",
+    scope=OPERATOR,
+    path={"job_id": fields.String(validate=validate.Length(1, 128))},
+    query=OperatorQuerySchema(),
+    responses={202: Reply("Queued.", schema=DeadLetterSchema)},
+    refusals=(Code.OPERATOR_FORBIDDEN, Code.JOB_NOT_FOUND),
+)
+async def replay_dead_letter(job_id: str, query: dict[str, Any]) -> tuple[dict[str, Any], int]:
+    caller = principal()
+    operator_id = records_operator(caller, query["operator_id"])
+    letter = await services().dead_letters.replay(caller, operator_id, job_id)
+    return DeadLetterSchema().dump(letter), 202
+
+
+@blueprint.post("/dead-letters/replay")
+@admin_route(
+    "Queue every dead letter of an operator (the caller's by default) again.",
+    scope=OPERATOR,
+    query=OperatorQuerySchema(),
+    responses={202: Reply("Queued.", schema=ReplayedSchema)},
+    refusals=(Code.OPERATOR_FORBIDDEN,),
+)
+async def replay_dead_letters(query: dict[str, Any]) -> tuple[dict[str, Any], int]:
+    caller = principal()
+    operator_id = records_operator(caller, query["operator_id"])
+    replayed = await services().dead_letters.replay_all(caller, operator_id)
+    return ReplayedSchema().dump({"replayed": replayed}), 202

@@ -5,7 +5,9 @@ Protocol (README "Event stream"): authenticate with a first frame
 server answers `Authenticated`, then a snapshot (or the replay after `last_event_id`), then
 live events. `{"SubscribeRequest": {"events": [{"event_type"}], "instance_ids"?}}` filters.
 Close codes: 4401 bad, expired or missing token (also 5 s of silence before authenticating
-and when the token expires), 1013 too slow to keep up, 1001 server shutting down.
+and when the token expires), 1013 too slow to keep up (reason `TOO_SLOW`... as the hub says)
+or the store cannot serve now (reason `STORE_UNAVAILABLE <reason>`: connect again later),
+1001 server shutting down.
 """
 
 from __future__ import annotations
@@ -21,10 +23,16 @@ from marshmallow import Schema, ValidationError, fields, validate
 from quart import Blueprint, Response, websocket
 
 from app.contract import Reply, declare
-from app.http import services
+from app.http import log, services
 from app.schemas.stream import ALL_EVENTS, AuthenticateSchema, SubscribeRequestSchema
 from app.security import TokenError
-from app.services.events import CLOSE_UNAUTHORIZED, Subscriber, control
+from app.services.events import (
+    CLOSE_TRY_AGAIN_LATER,
+    CLOSE_UNAUTHORIZED,
+    Subscriber,
+    control,
+)
+from app.store.errors import classify
 
 blueprint = Blueprint("events", __name__)
 
@@ -131,15 +139,24 @@ async def events() -> None:
             principal = await gateway.auth.principal(token)  # also refuses a revoked token
         except TokenError as error:
             raise Refused(error.code) from None
+        authenticated = {
+            "operator_id": principal.operator_id,
+            "username": principal.username,
+            "expires_at": expires_at,
+        }
+        subscriber = await gateway.events.connect(principal, authenticated, last_event_id)
     except Refused as refused:
         await _close(CLOSE_UNAUTHORIZED, refused.reason)
         return
-    authenticated = {
-        "operator_id": principal.operator_id,
-        "username": principal.username,
-        "expires_at": expires_at,
-    }
-    subscriber = await gateway.events.connect(principal, authenticated, last_event_id)
+    except Exception as error:
+        failure = classify(error)
+        if failure is None:
+            raise
+        # One line, no traceback (as app.http.error_for does for a request): connect later.
+        log.warning("store %s on websocket /events: %s", failure.kind, failure)
+        gateway.metrics.store_errors.labels(failure.kind).inc()
+        await _close(CLOSE_TRY_AGAIN_LATER, f"STORE_UNAVAILABLE {failure.reason}")
+        return
     tasks = [
         asyncio.create_task(_pump(subscriber)),
         asyncio.create_task(_receive(subscriber)),

@@ -207,6 +207,33 @@ class RedeliveredSchema(StrictSchema):
     redelivered = fields.List(fields.String(), metadata={"description": "delivery ids queued"})
 
 
+class DeadLetterSchema(StrictSchema):
+    job_id = fields.String(metadata={"description": "the queued job's id; replay keeps it"})
+    kind = fields.String(
+        validate=validate.OneOf(["contribution", "callback"]),
+        metadata={"description": "an asynchronous contribution, or a callback delivery"},
+    )
+    operator_id = fields.String(allow_none=True)
+    delivery_id = fields.String(
+        allow_none=True, metadata={"description": "the X-Jackpot-Delivery id of its outcome"}
+    )
+    enqueued_at = fields.Integer(allow_none=True, metadata={"description": "epoch ms"})
+    failed_at = fields.Integer(
+        allow_none=True, metadata={"description": "epoch ms of the last attempt"}
+    )
+    last_error = fields.String()
+
+
+class DeadLettersSchema(StrictSchema):
+    dead_letters = fields.List(
+        fields.Nested(DeadLetterSchema), metadata={"description": "oldest first"}
+    )
+
+
+class ReplayedSchema(StrictSchema):
+    replayed = fields.List(fields.String(), metadata={"description": "job ids queued again"})
+
+
 class WithheldQuerySchema(OperatorQuerySchema):
     instance_id = Id(load_default=None)
     limit = fields.Integer(load_default=100, validate=validate.Range(1, 1000))

@@ -17,6 +17,7 @@ from app.services.auth import AuthService
 from app.services.catalog import CatalogService
 from app.services.config import ConfigCache
 from app.services.contributions import ContributionService
+from app.services.deadletters import DeadLetterService
 from app.services.deliveries import DeliveryService
 from app.services.draws import DAY_MS, DrawKeys
 from app.services.events import EventHub
@@ -45,6 +46,7 @@ class Services:
     instances: InstanceService
     treasury: TreasuryService
     deliveries: DeliveryService
+    dead_letters: DeadLetterService
     events: EventHub
     raffles: RaffleService
     metrics: Metrics
@@ -87,6 +89,9 @@ class Services:
             instances=InstanceService(store, config),
             treasury=TreasuryService(store, config, admin.audit),
             deliveries=DeliveryService(store, config, admin.audit, callbacks),
+            dead_letters=DeadLetterService(
+                {CONTRIBUTION_QUEUE: queue, CALLBACK_QUEUE: callbacks}, admin.audit
+            ),
             events=events,
             raffles=raffles,
             metrics=metrics,
@@ -137,6 +142,8 @@ class Services:
             for name in (CONTRIBUTION_QUEUE, CALLBACK_QUEUE):
                 depth = await asyncio.to_thread(queue_length, queue.connection, name)
                 self.metrics.queue_depth.labels(name).set(depth)
+            for name, count in (await self.dead_letters.counts()).items():
+                self.metrics.dead_letters.labels(name).set(count)
 
     async def close(self) -> None:
         await self.events.stop()

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from rq import Queue, Retry
+from rq import Queue
 
 from app import jsonio
 from app.clock import now_ms
@@ -33,6 +33,7 @@ from app.services.callbacks import (
 from app.services.charges import Charge, contribution_charge, preference_charge, wager_micros
 from app.services.config import ConfigCache, ConfigSnapshot
 from app.services.conversion import Converter
+from app.services.deadletters import retry_within
 from app.services.eligibility import check_eligible
 from app.services.refusals import refused
 from app.services.scope import BrandRef, check_operator, qualified_brand, resolve_brand
@@ -43,8 +44,6 @@ from app.store.jobs import enqueue_once
 from app.triggers import pot_inputs
 
 CONTRIBUTION_JOB_TIMEOUT_S = 60
-# A job whose worker died is retried (RQ's registry cleanup), as is one the store failed.
-CONTRIBUTION_RETRY = Retry(max=5, interval=[0, 5, 30, 120, 600])
 ASYNC_KEY_PREFIX = "async."  # the job's own idempotency key when the caller sent none
 # Players' preferred values as last seen, so that their contributions are priced before the
 # script runs (one round trip); a changed one costs one more (the script names it).
@@ -155,6 +154,9 @@ class ContributionService:
         self._callback_allowlist = settings.callback_allowlist
         self.queue = queue
         self._preferences: dict[tuple[str, str], str] = {}  # (instance, player key) -> token
+        # A job whose worker died is retried (RQ's registry cleanup), as is one the store
+        # failed, for ASYNC_RETRY_HOURS; then it is a dead letter (app.services.deadletters).
+        self._retry = retry_within(settings.async_retry_hours * 3600)
 
     # -- asynchronous mode: validate now, contribute in a worker, answer the callback ----
     async def enqueue(self, principal: Principal, kind: str, body: dict[str, Any]) -> str:
@@ -208,7 +210,7 @@ class ContributionService:
             job_id=f"contribution-{delivery_id}",
             description=f"contribution {delivery_id}",
             job_timeout=CONTRIBUTION_JOB_TIMEOUT_S,
-            retry=CONTRIBUTION_RETRY,
+            retry=self._retry,
         )
         if callback["headers"] and not queued and not held_before:
             # A duplicate of a request whose delivery is done: nothing will use them.

@@ -8,13 +8,14 @@ from typing import Any
 from redis.exceptions import ResponseError
 
 from app.config import Settings
+from app.store import keys
 from app.store.accounts import AccountStore
 from app.store.audit import AuditStore
 from app.store.config import ConfigStore
 from app.store.connection import Timeouts, async_client
 from app.store.contributions import ContributionStore
 from app.store.deliveries import DeliveryStore
-from app.store.errors import StoreError, StoreOutcomeUnknown, StoreUnavailable
+from app.store.errors import StoreError, StoreOutcomeUnknown, StoreUnavailable, classify
 from app.store.events import EventStore
 from app.store.instances import InstanceStore
 from app.store.optins import OptInStore
@@ -88,11 +89,15 @@ class Store(
         return bool(await self.client.ping())
 
     async def readiness(self) -> str:
-        """'ok', or why the store cannot serve (one line)."""
+        """'ok', or why the store cannot take writes now (one line): a write, since a
+        loading, full (OOM) or read-only Redis still answers PING."""
         try:
-            await self.ping()
-        except StoreError as error:
-            return f"{error.kind}: {error}"
+            await self.client.set(keys.READY_PROBE, "1", px=10_000)
+        except Exception as error:
+            failure = classify(error)
+            if failure is None:
+                raise
+            return f"{failure.kind}: {failure.reason}: {failure}"
         return "ok"
 
     async def memory(self) -> list[Memory]:

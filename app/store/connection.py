@@ -21,12 +21,19 @@ from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import NoBackoff
 from redis.commands.cluster import READ_COMMANDS
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from app.store.errors import StoreOutcomeUnknown, StoreUnavailable
+from app.store.errors import StoreOutcomeUnknown, StoreUnavailable, refused
 
 _memory_servers: dict[str, fakeredis.FakeServer] = {}
 _FAILURES = (RedisConnectionError, RedisTimeoutError, OSError)
+_TIMEOUTS = (RedisTimeoutError, TimeoutError)
+
+
+def _reason(error: BaseException) -> str:
+    return "timeout" if isinstance(error, _TIMEOUTS) else "connection"
+
 
 AsyncClient = aredis.Redis | AsyncRedisCluster
 
@@ -81,9 +88,13 @@ class _Classifying(aredis.connection.AbstractConnection):
         return _packed(list(super().pack_commands(commands)), changes)
 
     def _lost(self, error: Exception) -> StoreUnavailable | StoreOutcomeUnknown:
+        # LOADING is an answer (redis-py raises it as a ConnectionError): nothing ran.
+        refusal = refused(error)
+        if refusal is not None:
+            return refusal
         if self._changes_state:
-            return StoreOutcomeUnknown(str(error))
-        return StoreUnavailable(str(error))
+            return StoreOutcomeUnknown(str(error), reason=_reason(error))
+        return StoreUnavailable(str(error), reason=_reason(error))
 
     async def connect_check_health(
         self, check_health: bool = True, retry_socket_connect: bool = True
@@ -91,13 +102,13 @@ class _Classifying(aredis.connection.AbstractConnection):
         try:
             await super().connect_check_health(check_health, retry_socket_connect)
         except _FAILURES as error:
-            raise StoreUnavailable(str(error)) from error
+            raise (refused(error) or StoreUnavailable(str(error), reason=_reason(error))) from error
 
     async def check_health(self) -> None:
         try:
             await super().check_health()
         except _FAILURES as error:
-            raise StoreUnavailable(str(error)) from error
+            raise (refused(error) or StoreUnavailable(str(error), reason=_reason(error))) from error
 
     async def send_packed_command(self, command: Any, check_health: bool = True) -> None:
         # The server closed this idle connection (restart, kill): reconnect before writing,
@@ -165,7 +176,10 @@ class ClassifyingPool(aredis.BlockingConnectionPool):
         except StoreUnavailable:
             raise
         except _FAILURES as error:
-            raise StoreUnavailable(str(error)) from error
+            # BlockingConnectionPool's "No connection available." once its timeout passed
+            exhausted = "No connection available" in str(error)
+            reason = "pool_exhausted" if exhausted else _reason(error)
+            raise StoreUnavailable(str(error), reason=reason) from error
 
 
 def memory_server(url: str) -> fakeredis.FakeServer:
@@ -227,10 +241,17 @@ def sync_client(
     )
 
 
+QUEUE_READY_PROBE = "jg:ready-probe"
+
+
 def sync_ping(client: Any) -> str:
-    """'ok', or the failure in one line (readiness of the queue Redis)."""
+    """'ok', or the failure in one line (readiness of the queue Redis): a write, since a
+    loading, full or read-only Redis still answers PING."""
     try:
-        client.ping()
-    except _FAILURES as error:
+        client.set(QUEUE_READY_PROBE, b"1", px=10_000)
+    except (*_FAILURES, ResponseError) as error:
+        failure = refused(error)
+        if failure is not None:
+            return f"unavailable: {failure.reason}: {failure}"
         return f"unavailable: {error}"
     return "ok"

@@ -6,14 +6,18 @@ state client's (see `app.store.errors`).
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq import Queue
 from rq.exceptions import DuplicateJobError
 
-from app.store.errors import StoreOutcomeUnknown, StoreUnavailable
+from app.store.errors import StoreOutcomeUnknown, StoreUnavailable, refused
+
+T = TypeVar("T")
 
 
 def enqueue_once(queue: Queue, func: Any, *args: Any, job_id: str, **options: Any) -> bool:
@@ -34,3 +38,19 @@ def queue_length(connection: Any, name: str) -> int:
         return int(Queue(name, connection=connection).count)
     except (RedisConnectionError, RedisTimeoutError) as error:
         raise StoreUnavailable(f"queue: {error}") from error
+
+
+def queue_call(work: Callable[..., T], *args: Any) -> T:
+    """`work(*args)` on the queue Redis, its failures classified (app.store.errors): a lost
+    reply is unknown, anything else before it unavailable."""
+    try:
+        return work(*args)
+    except RedisTimeoutError as error:
+        raise StoreOutcomeUnknown(f"queue: {error}", reason="timeout") from error
+    except RedisConnectionError as error:
+        raise (refused(error) or StoreUnavailable(f"queue: {error}")) from error
+    except ResponseError as error:
+        not_run = refused(error)
+        if not_run is None:
+            raise
+        raise not_run from error

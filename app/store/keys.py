@@ -18,6 +18,7 @@ CURRENCIES = f"{PREFIX}:currencies"  # string JSON
 SOURCES = f"{PREFIX}:sources"  # hash "<owner_id>|<source_id>" -> JSON
 INSTANCES = f"{PREFIX}:instances"  # sorted set of instance ids, scored by creation time
 SCHEDULE = f"{PREFIX}:schedule"  # sorted set "<action>|<instance_id>" -> due ms
+READY_PROBE = f"{PREFIX}:ready-probe"  # string, 10 s: /ready's write (can Redis take writes?)
 
 
 def login_attempts(subject: str) -> str:

@@ -42,6 +42,8 @@ from app.store.errors import StoreOutcomeUnknown, StoreUnavailable
 class ReplyTimeout(StoreOutcomeUnknown, RedisTimeoutError):
     """No reply within the timeout: the command may or may not have run."""
 
+    reason = "timeout"
+
 
 _ERRORS: dict[str, type[ResponseError]] = {
     "NOSCRIPT": NoScriptError,

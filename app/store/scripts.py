@@ -28,7 +28,7 @@ from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import AskError, MovedError, NoScriptError, ResponseError, TryAgainError
 
 from app.store.connection import ClassifyingConnection, HiredisPackingConnection
-from app.store.errors import StoreOutcomeUnknown, StoreUnavailable
+from app.store.errors import StoreOutcomeUnknown, StoreUnavailable, refused
 from app.store.pipe import CommandPipe, pack
 
 _NAME = re.compile(r"^(?P<name>[a-z][a-z0-9_]*)-(?P<nkeys>\d+)\.lua$")
@@ -185,6 +185,9 @@ class ScriptRunner:
             refusal = parse_refusal(error)
             if refusal is not None:
                 raise refusal from None
+            not_run = refused(error)  # LOADING, OOM, READONLY, BUSY, ...: nothing ran
+            if not_run is not None:
+                raise not_run from None
             raise
 
     async def _run_pipe(
