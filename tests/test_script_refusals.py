@@ -1,7 +1,7 @@
 """Every refusal of every Lua script leaves the store byte-identical (issue 25): each case runs
-one script call that must be refused (or fail on corrupt data) and compares DUMP and PTTL of
-every key of the database before and after, on real Redis. A script checks everything, then
-writes: no script may answer an error after its first write.
+one script call that must be refused (or fail on corrupt data) and compares DUMP and
+PEXPIRETIME of every key of the database before and after, on real Redis. A script checks
+everything, then writes: no script may answer an error after its first write.
 
 `test_every_refusal_of_every_script_is_covered` reads each script's source for the codes it can
 answer, so a script or a refusal added later without a case here fails the suite."""
@@ -16,18 +16,22 @@ from typing import Any
 import pytest
 from redis.exceptions import ResponseError
 
-from app.services.draws import commitment
+from app.services.draws import DrawKeys, draw_winners, salted_lines, snapshot_hash
 from app.store import Refusal, ScriptRefusal, Store, keys
 from app.store.contributions import PricedPreference
+from tests.conftest import DRAW_KEY
 from tests.support.definitions import hit_rate, pot
-from tests.test_lua_contribute import NOW, contribute, create, definition
+from tests.test_lua_contribute import NOW, M, contribute, create, definition
 
 REAL = pytest.mark.parametrize("redis_url", ["real"], indirect=True)
 
 LUA = Path(__file__).resolve().parents[1] / "lua"
 INT64_MAX = 2**63 - 1
 ERROR = "error"  # a plain script error (corrupt data), not a refusal
-S1, S2, S9 = "01" * 32, "02" * 32, "09" * 32  # round seeds (hex)
+DRAW_KEYS = DrawKeys(DRAW_KEY)  # seeds and salts, as app/services/raffles.py derives them
+LEGACY_SEED = "09" * 32  # a seed kept in the state by a round opened before seeds were derived
+ENDS = NOW + 10**12  # round 2's end: after the store's clock (TIME), so its sales are open
+AFTER = ENDS  # a moment at which round 2 has ended
 
 
 async def dump(store: Store) -> dict[str, tuple[bytes, int]]:
@@ -51,8 +55,13 @@ def script(name: str, keys_: list[str], args: list[Any]) -> Call:
 
 
 J = "jp1"  # the world's jackpot (a withheld win, a paid win, a decided win, a boost)
-R = "r1"  # its raffle (round 1 drawn without a snapshot, round 2 open and not closed)
+R = "r1"  # its raffle (round 1 drawn, round 2 open with two players, ending at ENDS)
 T = "gone"  # a terminated instance
+RAFFLE: dict[str, Any] = {  # one prize, a ticket per unit contributed, a draw a day
+    "jackpot_type": "Raffle",
+    "contribution": {"Percentage": "1"},
+    "raffle": {"ticket_cost": "1.00", "prizes": ["1"], "draw": {"every": "1d"}},
+}
 STATE, LEDGER = keys.instance_state(J), keys.instance_ledger(J)
 EVENTS, CHANNEL = keys.instance_events(J), keys.instance_channel(J)
 
@@ -81,21 +90,23 @@ async def world(store: Store) -> dict[str, Any]:
     await store.boost_pot(J, boost_id="b1", pot_id="main", target="reserve", amount=5, by="t",
                           now_ms=NOW)  # fmt: skip
     await contribute(store, engine, amount=1, idempotency_key="k", request_hash="h")
-    raffle = await create(
-        store,
-        definition(
-            [pot("pool", "0.5")], house="0.5", instance_id=R, jackpot_type="Raffle",
-            contribution={"Percentage": "1"},
-            raffle={"ticket_cost": "1.00", "prizes": ["1"], "draw": {"every": "1d"}},
-        ),
+    raffle = await create(store, definition([pot("pool", "0.5")], house="0.5", instance_id=R,
+                                            **RAFFLE))  # fmt: skip
+    # round 1 opened as the service opens it: its commitment and round 2's, no seed stored
+    key, first = DRAW_KEYS.commitment(R, 1)
+    _, second = DRAW_KEYS.commitment(R, 2)
+    assert await store.open_round(
+        R, now_ms=NOW - 1, key_id=key, commitment=first, ends=None, next_key=key,
+        next_commitment=second, event_id="o1", jackpot_name=None,
     )  # fmt: skip
-    await store.open_round(R, now_ms=NOW - 1, seed=S1, commitment=commitment(S1), ends=None)
-    await contribute(store, raffle, amount=3_000_000)
-    await store.draw_raffle(
-        R, now_ms=NOW, round_id=1, seed=S1, randoms=[0], event_id="d1", jackpot_name=None,
-        currency_multipliers={}, next_seed=S2, next_commitment=commitment(S2),
-        next_ends=NOW + 10**9, by="t",
-    )  # fmt: skip
+    await contribute(store, raffle, amount=3 * M)
+    # round 1 drawn as the service draws it: sales sealed, the snapshot read and hashed, the
+    # winners computed from the seed and the hash, then checked and paid by the script
+    assert await store.close_round(R, 1, now_ms=NOW, key_id=key)
+    await store.draw_raffle(**await draw_arguments(store, R, 1, now=NOW, next_ends=ENDS))
+    await contribute(store, raffle, player="a", amount=2 * M)  # round 2: two players
+    await contribute(store, raffle, player="b", amount=3 * M)
+    assert await store.current_rounds([R]) == {R: 2}
     gone = await create(store, definition([pot("main", "1")], instance_id=T))
     await store.set_status(T, "terminate", now_ms=NOW, by="t")
     return {
@@ -127,13 +138,89 @@ def contribution(engine_key: str = "engine", **kw: Any) -> Callable[[dict[str, A
     return lambda w: lambda store: contribute(store, w[engine_key], **kw)
 
 
-def draw(round_id: int = 2, seed: str = S2, now: int = NOW + 10**10, **kw: Any) -> Call:
-    instance_id = kw.pop("instance_id", R)
-    return lambda store: store.draw_raffle(
-        instance_id, now_ms=now, round_id=round_id, seed=seed, randoms=kw.pop("randoms", [0]),
-        event_id="d", jackpot_name=None, currency_multipliers={}, next_seed=None,
-        next_commitment=None, next_ends=None, by="t",
-    )  # fmt: skip
+async def draw_arguments(
+    store: Store, instance_id: str, round_id: int, *, now: int, next_ends: int | None = None
+) -> dict[str, Any]:
+    """The arguments of RaffleStore.draw_raffle for a round, computed as
+    app/services/raffles.py computes them (the round's sales already sealed): its seed from
+    the draw key, its live tickets' salted snapshot hash, the winners of draws.draw_winners
+    (the raffle's one prize), and the next round's commitment (published when the round
+    opened) and the one after."""
+    state = await store.raffle_round(instance_id)
+    key = state["key"] or DRAW_KEYS.current_id
+    tickets = await store.live_round_tickets(instance_id, round_id)
+    digest = snapshot_hash(
+        salted_lines(tickets, lambda pk: DRAW_KEYS.salt(key, instance_id, round_id, pk))
+    )
+    seed = DRAW_KEYS.seed(instance_id, round_id, key)
+    picks = draw_winners(seed, instance_id, round_id, digest, tickets, 1)
+    after_key, after_commitment = DRAW_KEYS.commitment(instance_id, round_id + 2)
+    return {
+        "instance_id": instance_id, "now_ms": now, "round_id": round_id, "seed": seed,
+        "snapshot": digest, "tickets_total": sum(held for _, _, held in tickets),
+        "picks": [(p.random, p.target, p.index) for p in picks], "event_id": f"d{round_id}",
+        "jackpot_name": None, "currency_multipliers": {}, "next_key": state["next_key"],
+        "next_commitment": state["next_commitment"], "next_ends": next_ends,
+        "after_key": after_key, "after_commitment": after_commitment,
+        "opened_event_id": f"o{round_id + 1}", "by": "t",
+    }  # fmt: skip
+
+
+def draw(round_id: int = 2, now: int = AFTER, **changes: Any) -> Call:
+    """Draw round `round_id` of the raffle with the arguments the service would pass, but for
+    `changes` (`instance_id` draws another instance with the raffle's arguments)."""
+    instance_id = changes.pop("instance_id", R)
+
+    async def call(store: Store) -> Any:
+        arguments = await draw_arguments(store, R, round_id, now=now)
+        arguments.update(changes, instance_id=instance_id)
+        return await store.draw_raffle(**arguments)
+
+    return call
+
+
+def picked(change: Callable[[tuple[int, int, int]], tuple[int, int, int]]) -> Call:
+    """Draw round 2 with its winner's (random, target, index) changed."""
+
+    async def call(store: Store) -> Any:
+        arguments = await draw_arguments(store, R, 2, now=AFTER)
+        arguments["picks"] = [change(pick) for pick in arguments["picks"]]
+        return await store.draw_raffle(**arguments)
+
+    return call
+
+
+async def seal(store: Store, round_id: int = 2) -> None:
+    """Seal a round's sales, as the service does before its draw."""
+    assert await store.close_round(R, round_id, now_ms=AFTER, key_id=DRAW_KEYS.current_id)
+
+
+def close(round_id: int = 2, now: int = AFTER, instance_id: str = R) -> Call:
+    return lambda store: store.close_round(
+        instance_id, round_id, now_ms=now, key_id=DRAW_KEYS.current_id
+    )
+
+
+def open_round(instance_id: str = R, **changes: Any) -> Call:
+    key, first = DRAW_KEYS.commitment(instance_id, 1)
+    arguments: dict[str, Any] = {
+        "now_ms": NOW, "key_id": key, "commitment": first, "ends": None, "next_key": "",
+        "next_commitment": "", "event_id": "o", "jackpot_name": None,
+    }  # fmt: skip
+    arguments.update(changes)
+    return lambda store: store.open_round(instance_id, **arguments)
+
+
+def read_tickets(round_id: int, first: int, count: int, players: int) -> Call:
+    return script(
+        "read_round_tickets",
+        [keys.instance_tickets(R), keys.instance_archived_tickets(R, round_id)],
+        [round_id, first, count, players],
+    )
+
+
+def login(limit: int | str, window: int) -> Call:
+    return script("take_login_attempt", [keys.login_attempts("u")], [limit, window])
 
 
 async def arrange(store: Store, instance_id: str, **fields: Any) -> None:
@@ -165,7 +252,8 @@ CASES: list[Case] = [
      lambda w: script("archive_round", ARCHIVE, [0, "copy", 10, 0])),
     ("archive_round", "ROUND_NOT_DRAWN", "open round", None,
      lambda w: script("archive_round", ARCHIVE, [2, "copy", 10, 0])),
-    ("archive_round", "SNAPSHOT_MISSING", "no snapshot", None,
+    ("archive_round", "SNAPSHOT_MISSING", "drawn before draws hashed their snapshot",
+     lambda s: s.client.hdel(keys.instance_raffle_rounds(R), "1|snapshot"),
      lambda w: script("archive_round", ARCHIVE, [1, "copy", 10, 0])),
     # boost_pot-4
     ("boost_pot", "BAD_ARGUMENT", "amount 0", None, lambda w: boost(amount=0)),
@@ -184,6 +272,16 @@ CASES: list[Case] = [
     # claim_due-1
     ("claim_due", "BAD_ARGUMENT", "no limit", None,
      lambda w: script("claim_due", [keys.SCHEDULE], [NOW, 0, 10])),
+    # close_round-2
+    ("close_round", "BAD_ARGUMENT", "round 0", None, lambda w: close(0)),
+    ("close_round", "INSTANCE_NOT_FOUND", "no instance", None,
+     lambda w: close(instance_id="nowhere")),
+    ("close_round", "INSTANCE_NOT_FOUND", "an engine without state",
+     lambda s: s.client.delete(keys.instance_state(R)), lambda w: close()),
+    ("close_round", "NOT_A_RAFFLE", "a jackpot", None, lambda w: close(instance_id=J)),
+    ("close_round", "ROUND_MISMATCH", "drawn round", None, lambda w: close(1)),
+    ("close_round", "ROUND_MISMATCH", "a round not opened", None, lambda w: close(3)),
+    ("close_round", "ROUND_NOT_CLOSED", "before its end", None, lambda w: close(now=ENDS - 1)),
     # contribute-11
     ("contribute", "BAD_ARGUMENT", "bad base wager", None, contribution(base_wager=-1)),
     ("contribute", "BAD_ARGUMENT", "pots differ", None,
@@ -234,28 +332,53 @@ CASES: list[Case] = [
      lambda w: decide(w["withheld"])),
     ("decide_win", ERROR, "corrupt reserve",
      lambda s: arrange(s, J, **{"pot:main:reserve": "-"}), lambda w: decide(w["withheld"])),
-    # draw_raffle-9
-    ("draw_raffle", "BAD_ARGUMENT", "randoms", None, lambda w: draw(randoms=[0, 0])),
+    # draw_raffle-9 (round 2 sealed first, as the service does, unless it has not ended)
+    ("draw_raffle", "BAD_ARGUMENT", "a winner too many", seal,
+     lambda w: draw(picks=[(0, 0, 1), (0, 0, 2)])),
+    ("draw_raffle", "BAD_ARGUMENT", "no winner", seal, lambda w: draw(picks=[])),
+    ("draw_raffle", "BAD_ARGUMENT", "a random of 79 digits", seal,
+     lambda w: picked(lambda p: (10**78, p[1], p[2]))),
+    ("draw_raffle", "BAD_ARGUMENT", "snapshot hash", seal, lambda w: draw(snapshot="zz")),
+    ("draw_raffle", "BAD_ARGUMENT", "next round without its key", seal,
+     lambda w: draw(next_key=None)),
     ("draw_raffle", "INSTANCE_NOT_FOUND", "no instance", None,
      lambda w: draw(instance_id="nowhere")),
+    ("draw_raffle", "INSTANCE_NOT_FOUND", "an engine without state",
+     lambda s: s.client.delete(keys.instance_state(R)), lambda w: draw()),
     ("draw_raffle", "NOT_A_RAFFLE", "a jackpot", None, lambda w: draw(instance_id=J)),
-    ("draw_raffle", "ROUND_MISMATCH", "drawn round", None, lambda w: draw(round_id=1, seed=S1)),
-    ("draw_raffle", "SEED_MISMATCH", "seed", None, lambda w: draw(seed=S9)),
-    ("draw_raffle", "ROUND_NOT_CLOSED", "open", None, lambda w: draw(now=NOW)),
-    # open_round-2
-    ("open_round", "BAD_ARGUMENT", "no seed", None,
-     lambda w: script("open_round", [keys.instance_state(R), keys.instance_ledger(R)],
-                      [NOW, "", "c", ""])),
-    ("open_round", "INSTANCE_NOT_FOUND", "no instance", None,
-     lambda w: script("open_round", [keys.instance_state("x"), keys.instance_ledger("x")],
-                      [NOW, "s", "c", ""])),
+    ("draw_raffle", "ROUND_MISMATCH", "drawn round", seal, lambda w: draw(1)),
+    ("draw_raffle", "ROUND_MISMATCH", "a round not opened", seal, lambda w: draw(3)),
+    ("draw_raffle", "SEED_MISMATCH", "a legacy seed", lambda s: arrange(s, R, **{
+        "raffle:seed": LEGACY_SEED}), lambda w: draw()),
+    ("draw_raffle", "ROUND_NOT_CLOSED", "before its end", None, lambda w: draw(now=ENDS - 1)),
+    ("draw_raffle", "SNAPSHOT_MISMATCH", "a ticket more than the round's", seal,
+     lambda w: draw(tickets_total=6)),
+    ("draw_raffle", "SNAPSHOT_MISMATCH", "a ticket less than the round's", seal,
+     lambda w: draw(tickets_total=4)),
+    ("draw_raffle", "SNAPSHOT_MISMATCH", "a ticket past the last", seal,
+     lambda w: picked(lambda p: (p[0], 5, p[2]))),
+    ("draw_raffle", "SNAPSHOT_MISMATCH", "another index", seal,
+     lambda w: picked(lambda p: (p[0], p[1], 3 - p[2]))),
+    ("draw_raffle", ERROR, "corrupt wins total",
+     lambda s: arrange(s, R, **{"total:wins": "1.5"}), lambda w: draw()),
+    ("draw_raffle", ERROR, "corrupt prize pot", lambda s: arrange(s, R, **{"pot:pool:value": "x"}),
+     lambda w: draw()),
+    # open_round-4
+    ("open_round", "BAD_ARGUMENT", "commitment not hex", None,
+     lambda w: open_round(commitment="zz")),
+    ("open_round", "BAD_ARGUMENT", "no key id", None, lambda w: open_round(key_id="")),
+    ("open_round", "BAD_ARGUMENT", "next commitment without its key", None,
+     lambda w: open_round(next_commitment="ab")),
+    ("open_round", "INSTANCE_NOT_FOUND", "no instance", None, lambda w: open_round("x")),
+    # read_round_tickets-2
+    ("read_round_tickets", "BAD_ARGUMENT", "count 0", None, lambda w: read_tickets(1, 1, 0, 1)),
+    ("read_round_tickets", "BAD_ARGUMENT", "index 0", None, lambda w: read_tickets(1, 0, 5, 1)),
+    ("read_round_tickets", ERROR, "more players than the round's", None,
+     lambda w: read_tickets(1, 1, 5, 2)),
     # read_wins-2
     ("read_wins", "BAD_ARGUMENT", "limit", None,
      lambda w: script("read_wins", [keys.instance_wins(J), keys.instance_wins_index(J)],
                       ["-1", "i"])),
-    # record_login_failure-1
-    ("record_login_failure", "BAD_ARGUMENT", "window", None,
-     lambda w: script("record_login_failure", [keys.login_failures("u")], [0])),
     # record_snapshot-2
     ("record_snapshot", "BAD_ARGUMENT", "hash", None,
      lambda w: script("record_snapshot", [keys.instance_raffle_rounds(R),
@@ -290,6 +413,10 @@ CASES: list[Case] = [
      lambda w: script("set_status", [keys.instance_state(T), keys.instance_ledger(T),
                       keys.instance_events(T), keys.instance_channel(T)],
                       ["pause", NOW, "t", T, "e", "publish", 100])),
+    # take_login_attempt-1
+    ("take_login_attempt", "BAD_ARGUMENT", "limit 0", None, lambda w: login(0, 1000)),
+    ("take_login_attempt", "BAD_ARGUMENT", "window 0", None, lambda w: login(5, 0)),
+    ("take_login_attempt", "BAD_ARGUMENT", "a fractional limit", None, lambda w: login("1.5", 1)),
 ]  # fmt: skip
 
 
@@ -313,6 +440,24 @@ async def test_a_refusal_leaves_the_store_byte_identical(
             await call(w)(store)
         assert caught.value.code is Refusal(code), caught.value
     assert await dump(store) == before
+
+
+@REAL
+async def test_the_cases_calls_are_accepted_unchanged(store: Store) -> None:
+    """Without their change the cases' calls succeed as the service's do (round 2 sealed at
+    its end, drawn over its two players, round 3 opened; a new raffle's round 1 opened; a
+    login attempt taken; the drawn round's tickets read), so each case is refused for what it
+    changes."""
+    await world(store)
+    assert await close()(store) is True
+    record = await draw()(store)
+    assert (record["round"], record["tickets_total"], record["players"]) == (2, "5", 2)
+    assert [w["player_id"] for w in record["winners"]] in (["a"], ["b"])
+    assert await store.current_rounds([R]) == {R: 3}
+    await create(store, definition([pot("pool", "1")], instance_id="r9", **RAFFLE))
+    assert await open_round("r9")(store) is True
+    assert await login(5, 1000)(store) == [1, 1]
+    assert await read_tickets(1, 1, 5, 1)(store) == ["1 op1:brand1:p1 3"]
 
 
 def codes_of(source: str) -> set[str]:
