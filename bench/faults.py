@@ -177,6 +177,7 @@ def start_system(processes: Processes) -> System:
             "REDIS_URL": f"redis://127.0.0.1:{state_port}/0",
             "QUEUE_REDIS_URL": f"redis://127.0.0.1:{queue_port}/0",
             "JWT_SECRET": secrets.token_hex(32),
+            "DRAW_KEY": secrets.token_hex(32),
             PASSWORD_ENV: password,
             "HOST": "127.0.0.1",
             "PORT": str(web_port),

@@ -22,7 +22,7 @@ from rq.registry import FailedJobRegistry
 from app import create_app
 from app.cli import main
 from app.services.deadletters import retry_within
-from tests.conftest import DEMO, SECRET, auth, load_demo, make_settings
+from tests.conftest import DEMO, DRAW_KEY, SECRET, auth, load_demo, make_settings
 from tests.support.definitions import instance
 from tests.support.http import create_instance, expect, post, v1_body, view
 from tests.support.redis_server import RedisServer
@@ -67,6 +67,7 @@ async def test_accepted_contributions_are_applied_after_an_outage_or_dead_letter
         "REDIS_URL": state.url,
         "QUEUE_REDIS_URL": queue.url,
         "JWT_SECRET": SECRET,
+        "DRAW_KEY": DRAW_KEY,
         "CALLBACK_ALLOWLIST": "127.0.0.1",
         "LOG_FORMAT": "plain",
         "REDIS_CONNECT_TIMEOUT_SECONDS": "0.3",
@@ -135,6 +136,7 @@ async def test_accepted_contributions_are_applied_after_an_outage_or_dead_letter
             monkeypatch.setenv("REDIS_URL", state.url)
             monkeypatch.setenv("QUEUE_REDIS_URL", queue.url)
             monkeypatch.setenv("JWT_SECRET", SECRET)
+            monkeypatch.setenv("DRAW_KEY", DRAW_KEY)
             assert await asyncio.to_thread(main, ["dead-letters", "--operator", "demo"]) == 0
             lines = capsys.readouterr().out.splitlines()
             assert sorted(json.loads(line)["job_id"] for line in lines) == sorted(

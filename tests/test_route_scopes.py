@@ -61,6 +61,7 @@ PATH_VALUES = {
     "player_id": "p1",
     "delivery_id": DELIVERY_ID,
     "round_id": "1",
+    "job_id": "async-job-1",
 }
 OF_A = {"operator_id": "demo"}
 QUERIES: dict[str, dict[str, str]] = {

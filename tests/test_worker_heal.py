@@ -27,7 +27,7 @@ from rq.job import Job
 from rq.timeouts import TimerDeathPenalty
 
 from app.config import Settings
-from tests.conftest import SECRET
+from tests.conftest import DRAW_KEY, SECRET
 from tests.support.redis_server import RedisServer
 from tests.test_faults import DurableRedis
 from workers.main import Backoff, PromptStop, Supervised, run_worker
@@ -42,6 +42,7 @@ def _env(url: str, **extra: str) -> dict[str, str]:
         "PYTHONPATH": str(ROOT),
         "REDIS_URL": url,
         "JWT_SECRET": SECRET,
+        "DRAW_KEY": DRAW_KEY,
         "LOG_FORMAT": "plain",
         **extra,
     }
