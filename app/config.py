@@ -164,9 +164,6 @@ class Settings:
     events_stream_cap: int = 1000
     events_queue_limit: int = 1000
     events_auth_timeout_s: float = 5.0
-    # Hypercorn pings every open websocket this often (0: never): routers close connections
-    # idle for 55 s, and a lobby screen may see no event for longer.
-    events_ping_s: float = 25.0
     raffle_round_retention_days: int = 90
     callback_allowlist: tuple[str, ...] = field(default_factory=tuple)
     # Peers whose X-Forwarded-For is believed (the router's or load balancer's addresses).
@@ -245,7 +242,6 @@ class Settings:
             events_auth_timeout_s=_float(
                 env, "EVENTS_AUTH_TIMEOUT_SECONDS", cls.events_auth_timeout_s, 0.1
             ),
-            events_ping_s=_float(env, "EVENTS_PING_SECONDS", cls.events_ping_s),
             raffle_round_retention_days=_int(
                 env, "RAFFLE_ROUND_RETENTION_DAYS", cls.raffle_round_retention_days, minimum=1
             ),

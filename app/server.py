@@ -69,7 +69,6 @@ def hypercorn_config(settings: Settings) -> Config:
     config.graceful_timeout = settings.shutdown_grace_s
     config.accesslog = None  # the app logs one line per request itself
     config.errorlog = logging.getLogger("hypercorn.error")  # through our handler
-    config.websocket_ping_interval = settings.events_ping_s or None
     return config
 
 

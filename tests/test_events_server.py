@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import logging
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from decimal import Decimal
@@ -315,18 +314,3 @@ async def test_sigterm_closes_websockets_1001_with_several_worker_processes(
                 await asyncio.wait_for(ws.recv(), 20)
     assert [ws.close_code for ws in sockets] == [1001] * len(sockets)
     assert await exit_code == 0, server.output()[-2000:]
-
-
-async def test_the_server_pings_idle_websockets(
-    servers: list[WebServer], real_redis_url: str, token: str, caplog: pytest.LogCaptureFixture
-) -> None:
-    """A router closes a connection idle for 55 s; the server pings at EVENTS_PING_SECONDS."""
-    server = start(servers, real_redis_url, EVENTS_PING_SECONDS="0.3")
-    caplog.set_level(logging.DEBUG, logger="websockets.client")
-    ws = await open_stream(server, token)
-    try:
-        await asyncio.sleep(1.5)
-    finally:
-        await ws.close()
-    pings = [r for r in caplog.records if r.getMessage().startswith("< PING")]
-    assert len(pings) >= 3
