@@ -34,6 +34,7 @@ import pytest
 from quart import Quart
 from quart.blueprints import BlueprintSetupState
 from quart.testing import QuartClient
+from rq.registry import FailedJobRegistry
 from werkzeug.routing import Rule
 
 from app import create_app
@@ -52,6 +53,7 @@ CALLERS = {"platform": PLATFORM, "a-admin": A_ADMIN, "b-admin": B_ADMIN, "a-serv
 
 # A's objects, named in every path (and query, and body).
 DELIVERY_ID = "dlv-1"
+DEAD_LETTER = "async-job-1"
 PATH_VALUES = {
     "operator_id": "demo",
     "username": "demo-ops",
@@ -61,7 +63,7 @@ PATH_VALUES = {
     "player_id": "p1",
     "delivery_id": DELIVERY_ID,
     "round_id": "1",
-    "job_id": "async-job-1",
+    "job_id": DEAD_LETTER,
 }
 OF_A = {"operator_id": "demo"}
 QUERIES: dict[str, dict[str, str]] = {
@@ -69,6 +71,9 @@ QUERIES: dict[str, dict[str, str]] = {
     "admin.redeliver_callback": OF_A,
     "admin.redeliver_all_callbacks": OF_A,
     "admin.withheld_wins": OF_A,
+    "admin.dead_letters": OF_A,
+    "admin.replay_dead_letter": OF_A,
+    "admin.replay_dead_letters": OF_A,
     "admin.audit": OF_A,
     "jackpots.recorded_contribution": {"instance_id": "held", "idempotency_key": "k1"},
     "jackpots.instance_for_source": {"player_id": "p1", "country_code": "DE"},
@@ -208,7 +213,19 @@ async def setup_a(gateway: Services, client: QuartClient) -> dict[str, str]:
         attempts=5,
         error="connection refused",
     )
+    await asyncio.to_thread(dead_letter, gateway, DEAD_LETTER)
     return {"win_id": str(response.headers["X-Contribution-Id"])}
+
+
+def dead_letter(gateway: Services, job_id: str) -> None:
+    """An asynchronous contribution of A's whose retries ran out: in RQ's failed registry."""
+    queue = gateway.contributions.queue
+    assert queue is not None
+    job = queue.create_job(
+        "workers.jobs.run_contribution", job_id=job_id, meta={"operator_id": "demo"}
+    )
+    job.save()
+    FailedJobRegistry(queue=queue).add(job, ttl=3600, exc_string="the store was away")
 
 
 def probes(app: Quart, values: dict[str, str]) -> list[tuple[Rule, Declaration, str, str]]:
