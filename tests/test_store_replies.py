@@ -18,6 +18,8 @@ from typing import Any
 import pytest
 import redis
 from quart import Quart
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from app import create_app
 from app.services import Services
@@ -57,7 +59,8 @@ def loading(server: RedisServer) -> Iterator[None]:
     admin.config_set("key-load-delay", 100)
     reload = threading.Thread(target=admin.execute_command, args=("DEBUG", "RELOAD"))
     reload.start()
-    probe = redis.Redis(port=server.port)
+    # No retries: redis-py 8 retries a LOADING reply with backoff, past the loading itself.
+    probe = redis.Redis(port=server.port, retry=Retry(NoBackoff(), 0))
     _until(lambda: _answers(probe, "LOADING"))
     try:
         yield
