@@ -86,3 +86,18 @@ async def test_a_cluster_adds_up_its_primaries(
         for client in clients:
             client.config_set("maxmemory", 0)
             client.close()
+
+
+@pytest.mark.parametrize("cluster", [False, True], ids=["plain", "cluster"])
+async def test_a_store_that_cannot_be_reached_is_no_reason_to_refuse(cluster: bool) -> None:
+    from app.services import Services
+    from app.store.embedded import free_port
+
+    settings = make_settings(
+        f"redis://127.0.0.1:{free_port()}/0", redis_cluster=cluster, redis_connect_timeout_s=0.3
+    )
+    services = Services.create(settings)
+    try:
+        assert await services.eviction_risk() is None
+    finally:
+        await services.close()

@@ -111,8 +111,13 @@ class Store(
                     infos = [replies]
             else:
                 infos = [await self.client.info("memory")]
-        except ResponseError:  # unknown or renamed command
-            return []
+        except Exception as error:
+            failure = classify(error)  # away, loading, a cluster without nodes: say so
+            if failure is not None:
+                raise failure from error
+            if isinstance(error, ResponseError):  # an unknown or renamed command
+                return []
+            raise
         return [
             Memory(
                 policy=str(info.get("maxmemory_policy", "unknown")),
