@@ -101,6 +101,14 @@ def _admin(settings: Settings, work: Any) -> tuple[Any, int]:
         return None, _fail(f"Redis failed: {error}")
 
 
+def _json_lines(settings: Settings, work: Any) -> int:
+    """Run one admin listing and print its records one JSON object per line."""
+    records, status = _admin(settings, work)
+    for record in records or []:
+        print(json.dumps(record, sort_keys=True))
+    return status
+
+
 def cmd_delete_account(args: argparse.Namespace, settings: Settings) -> int:
     _, status = _admin(settings, lambda s: s.admin.delete_account(args.username))
     if status == 0:
@@ -117,12 +125,9 @@ def cmd_set_roles(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_audit(args: argparse.Namespace, settings: Settings) -> int:
     """One JSON object per line, oldest first."""
-    entries, status = _admin(
+    return _json_lines(
         settings, lambda s: s.admin.audit.page(args.operator, args.after, args.count)
     )
-    for entry in entries or []:
-        print(json.dumps(entry, sort_keys=True))
-    return status
 
 
 def cmd_boost(args: argparse.Namespace, settings: Settings) -> int:
@@ -188,10 +193,7 @@ def cmd_meter_report(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_failed_callbacks(args: argparse.Namespace, settings: Settings) -> int:
     """One JSON object per line, oldest first."""
-    failed, status = _admin(settings, lambda s: s.deliveries.failed(args.operator))
-    for record in failed or []:
-        print(json.dumps(record, sort_keys=True))
-    return status
+    return _json_lines(settings, lambda s: s.deliveries.failed(args.operator))
 
 
 def cmd_redeliver(args: argparse.Namespace, settings: Settings) -> int:
@@ -212,10 +214,7 @@ def cmd_redeliver(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_dead_letters(args: argparse.Namespace, settings: Settings) -> int:
     """One JSON object per line, oldest first."""
-    letters, status = _admin(settings, lambda s: s.dead_letters.listed(args.operator))
-    for letter in letters or []:
-        print(json.dumps(letter, sort_keys=True))
-    return status
+    return _json_lines(settings, lambda s: s.dead_letters.listed(args.operator))
 
 
 def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
