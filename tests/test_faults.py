@@ -239,7 +239,7 @@ async def eventually(condition: Any, seconds: float = 30) -> None:
 async def test_workers_killed_mid_job_and_mid_delivery_apply_once_and_deliver_one_outcome(
     tmp_path: Path,
 ) -> None:
-    state, queue = RedisServer("--enable-debug-command", "yes"), RedisServer()
+    state, queue = RedisServer(), RedisServer()
     receiver = HoldingReceiver()
     settings = make_settings(
         state.url, queue_redis_url=queue.url, callback_allowlist=("127.0.0.1",)
@@ -253,6 +253,8 @@ async def test_workers_killed_mid_job_and_mid_delivery_apply_once_and_deliver_on
         "DRAW_KEY": DRAW_KEY,
         "CALLBACK_ALLOWLIST": "127.0.0.1",
         "LOG_FORMAT": "plain",
+        # A held write must outlast the kill, not time out on a slow machine.
+        "REDIS_SOCKET_TIMEOUT_SECONDS": "60",
     }
     log = tmp_path / "workers.log"
     queue_client = redis.Redis(port=queue.port)
@@ -268,14 +270,12 @@ async def test_workers_killed_mid_job_and_mid_delivery_apply_once_and_deliver_on
             for instance_id in ("mid-job", "mid-delivery"):
                 await create_instance(client, headers, instance(instance_id))
 
-            # 1. Killed mid-job: the state Redis stalls while the job contributes, and the
-            # worker dies with its job started and unfinished.
+            # 1. Killed mid-job: the state Redis holds every write until the test lifts the
+            # pause, so the job is started and cannot finish however long the worker takes to
+            # boot; the worker dies with its job started and unfinished.
             body = v1_body("mid-job", callback={"url": receiver.url})  # no idempotency key
             assert (await post(client, CONTRIBUTE, body, headers)).status_code == 200
-            stall = threading.Thread(
-                target=sleeper.execute_command, args=("DEBUG", "SLEEP", 4), daemon=True
-            )
-            stall.start()
+            sleeper.execute_command("CLIENT", "PAUSE", 120_000, "WRITE")
             workers.append(start_worker(env, log))
             started = StartedJobRegistry(queue=Queue("contributions", connection=queue_client))
             await eventually(lambda: started.count == 1)
@@ -285,7 +285,7 @@ async def test_workers_killed_mid_job_and_mid_delivery_apply_once_and_deliver_on
             # RQ logged the job's start (by its id) and not its end.
             assert "contributions: contribution-" in log_mark
             assert "Successfully completed" not in log_mark
-            await asyncio.to_thread(stall.join)
+            sleeper.execute_command("CLIENT", "UNPAUSE")
             abandon_now(queue_client, "contributions")
             workers.append(start_worker(env, log))
             await eventually(lambda: len(receiver.deliveries) == 1)
