@@ -11,7 +11,7 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 SYNC := $(UV) sync --frozen --python $(PYTHON)
 
-.PHONY: install install-dev dev test test-latest test-lowest lock lint format bench bench-events bench-raffle bench-faults clean
+.PHONY: install install-dev dev test docs test-latest test-lowest lock lint format bench bench-events bench-raffle bench-faults clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -52,6 +52,10 @@ test-lowest: $(UV)
 lock: $(UV)
 	$(UV) lock --python $(PYTHON)
 
+# The documentation site (docs/, mkdocs.yml), built strictly: a broken link or anchor fails.
+docs: install-dev
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+
 lint: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -74,4 +78,4 @@ bench-faults: install-dev
 	$(BIN)/python -m bench.faults $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) .venv-latest .venv-lowest $(TOOLS) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf site $(VENV) .venv-latest .venv-lowest $(TOOLS) .pytest_cache .mypy_cache .ruff_cache

@@ -1,6 +1,6 @@
 """Exact money: API decimals <-> integer micro-units (1e-6) of a currency.
 
-Rounding rules (README "Money"; app/services/charges.py applies them): an amount given with
+Rounding rules (docs/money.md; app/services/charges.py applies them): an amount given with
 more than 6 decimal places is refused. A player is charged whole minor units of their currency:
 a derived charge (a percentage, a Fixed amount or a preferred value converted to the currency
 paid) rounds DOWN to them, and that charge is what the response reports. The jackpot is

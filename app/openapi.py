@@ -36,7 +36,7 @@ ERROR_TEXT = {
     504: "The store did not confirm the outcome; retry with the same idempotency key",
 }
 
-# What a JSON schema cannot say about numbers, for every route (README "Inputs").
+# What a JSON schema cannot say about numbers, for every route (docs/api.md, "Inputs").
 NUMBERS = (
     f"Every number a request carries (in a body, including free-form `metadata`, or in a "
     f"numeric query or path parameter) has at most {MAX_DIGITS} significant digits and an "

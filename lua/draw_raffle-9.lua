@@ -5,7 +5,7 @@
   ticket awarded after this script belongs to it.
 
   Randomness comes from the caller, which derives it from the round's seed and the hash of
-  the round's sealed ticket snapshot (app/services/draws.py, README "Verifying a draw"), so
+  the round's sealed ticket snapshot (app/services/draws.py, docs/raffles.md "Verifying a draw"), so
   anyone recomputes it and nobody can aim tickets at it before sales close: for the k-th
   winner (prize k) it passes u_k (the accepted random, a decimal integer below 2^256), t_k
   (the winning ticket number, 0 <= t_k < R_k, R_k being the tickets of the players not drawn

@@ -1,4 +1,4 @@
-"""What the API takes as input, decided and documented (README "Inputs"): duplicate keys,
+"""What the API takes as input, decided and documented (docs/api.md, "Inputs"): duplicate keys,
 numbers as strings, -0, anchored patterns, v2's qualified brand, another operator's instance."""
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Hypothesis draws currencies (0, 2 and 6 decimal places, random multipliers), an 
 definition (Fixed or Percentage, limits, 1-4 pots with shares, reserves, seeds, caps and
 triggers) and a sequence of contributions, with amounts up to the largest stake, so pots and
 totals cross 2^53 micro-units. A model computes every charge and credit from the documented
-rules (README "Money") with Fraction, and follows each pot from the wins the responses report.
+rules (docs/money.md) with Fraction, and follows each pot from the wins the responses report.
 After every contribution the instance must match the model exactly; after the sequence the
 conservation law, caps, non-negativity and the ledger sums must hold.
 

@@ -1,4 +1,4 @@
-"""The money rules of a contribution (README "Money", app/services/charges.py) through the
+"""The money rules of a contribution (docs/money.md, app/services/charges.py) through the
 HTTP API, on real Redis and on fakeredis: what a player is charged, what the jackpot is
 credited, limits, bounds and conversions. Expected amounts are computed here with Fraction
 from the rules, never copied from the code's answers."""

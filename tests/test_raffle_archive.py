@@ -262,7 +262,7 @@ async def test_an_operator_reads_and_recomputes_a_round_with_others_players_mask
 
 
 def winning_indexes(published: dict[str, Any], instance_id: str) -> list[int]:
-    """README, "Verifying a draw" from the operator view: the seed matches the commitment,
+    """docs/raffles.md, "Verifying a draw" from the operator view: the seed matches the commitment,
     the randoms come from the seed and the snapshot hash, and each prize goes to the index
     holding ticket u mod R (masked player keys do not change the weights)."""
     seed = bytes.fromhex(published["seed"])

@@ -148,7 +148,7 @@ async def read_everything(gateway: Services) -> set[str]:
 def predicted_winner(seed: str, instance_id: str, round_id: int, lines: list[Any]) -> int:
     """The first prize's winning index if `seed` were the round's seed, both ways a draw has
     derived its random number: from the seed alone (u = HMAC >> 12, u mod R: how a round
-    was drawn before) and from the seed and the snapshot (the README's verifier)."""
+    was drawn before) and from the seed and the snapshot (the verifier in docs/raffles.md)."""
     total = sum(held for _, _, held in lines)
     key = bytes.fromhex(seed)
     old = (

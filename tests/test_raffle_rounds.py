@@ -127,7 +127,7 @@ def snapshot_checks(published: dict[str, Any]) -> bool:
 
 
 def recompute(published: dict[str, Any], instance_id: str, commitment: str) -> list[str]:
-    """The winners of a drawn round from its published data alone (README, "Verifying a
+    """The winners of a drawn round from its published data alone (docs/raffles.md, "Verifying a
     draw"): the seed matches the commitment, the tickets match the snapshot hash, the randoms
     come from the seed and the snapshot hash (rejection sampling over 256-bit numbers), and
     each prize goes to the holder of ticket u mod R."""

@@ -142,7 +142,7 @@ class RaffleNoWinnersEventSchema(StrictSchema):
 
 class RaffleRoundOpenedEventSchema(StrictSchema):
     """A raffle round opened: its commitment (sha256 hex of its seed), published before any of
-    its tickets sells, and the next round's (README, "Verifying a draw")."""
+    its tickets sells, and the next round's (docs/raffles.md, "Verifying a draw")."""
 
     instance_id = fields.String(required=True)
     jackpot_name = fields.String(required=True, allow_none=True)

@@ -77,7 +77,7 @@ class RoundTicketSchema(StrictSchema):
 
 class RaffleRoundSchema(StrictSchema):
     """A raffle round: the open one (round, commitment, opened, ends) or a drawn one, with
-    everything needed to recompute its winners (README, "Verifying a draw")."""
+    everything needed to recompute its winners (docs/raffles.md, "Verifying a draw")."""
 
     round = fields.Integer(required=True)
     status = fields.String(required=True, validate=validate.OneOf(["open", "drawn"]))
@@ -113,7 +113,7 @@ class OperatorRoundSchema(RaffleRoundSchema):
     """A raffle round as an operator sees it: another operator's players are `***` in
     `winners` (`player_id`) and in `tickets` (`player_key` `operator:brand:***`); the
     commitment, seed, random numbers, snapshot hash and every ticket count stay published
-    (README, "Verifying a draw")."""
+    (docs/raffles.md, "Verifying a draw")."""
 
     class Meta(RaffleRoundSchema.Meta):
         exclude = ("by",)
