@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -12,6 +14,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 
 import httpx
@@ -192,3 +195,56 @@ def test_dev_falls_back_to_fakeredis_without_redis_server(
     assert response.json()["code"] == "BODY_TOO_LARGE"
     assert server.interrupt() == 0, server.output()
     assert "Traceback" not in server.output()
+
+
+def readme_tour() -> str:
+    """The README's five-minute tour: its shell block that starts with `B=localhost:8000`."""
+    text = (ROOT / "README.md").read_text()
+    match = re.search(r"```sh\n(B=localhost:8000\n.*?)```", text, re.S)
+    assert match, "the README has no tour block starting with B=localhost:8000"
+    return match[1]
+
+
+def json_values(text: str) -> list[object]:
+    """Every JSON value printed one after another (curl prints bodies with or without a
+    trailing newline)."""
+    decoder, values, at = json.JSONDecoder(), [], 0
+    while at < len(text):
+        if text[at].isspace():
+            at += 1
+            continue
+        value, at = decoder.raw_decode(text, at)
+        values.append(value)
+    return values
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="the tour uses curl")
+def test_the_readme_tour_runs_as_written(dev_env: dict[str, str], started: list[DevServer]) -> None:
+    """Every command of the tour answers what the README says it shows: the opt-in, a
+    contribution of the fixed 0.10, 204 for the repeated request and the first answer read back
+    (applied once), the instance, and a balanced reconciliation of the two entries' money."""
+    server = DevServer([sys.executable, "-m", "app.cli"], {**dev_env, "PYTHONPATH": str(ROOT)})
+    started.append(server)
+    server.wait_until_healthy()
+    tour = readme_tour().replace("B=localhost:8000", f"B=127.0.0.1:{server.port}", 1)
+    ran = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", tour],
+        env={**dev_env, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{dev_env['PATH']}"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert ran.returncode == 0, ran.stderr
+    printed = json_values(ran.stdout)
+    assert len(printed) == 7, ran.stdout
+    health, optin, first, again, read_back, view, books = printed
+    assert isinstance(health, dict) and "version" in health
+    assert optin == optin | {"opted_in": True}
+    assert isinstance(first, dict) and first["instance_id"] == "daily-drop"
+    assert Decimal(str(first["contribution_amount"])) == Decimal("0.10")
+    assert again == 204
+    assert read_back == first
+    assert isinstance(view, dict) and view["definition"]["id"] == "daily-drop"
+    assert Decimal(view["totals"]["contributions"]) == Decimal(str(first["contribution_amount"]))
+    assert isinstance(books, dict) and books["balanced"] is True, books
+    assert server.interrupt() == 0, server.output()
