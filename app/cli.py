@@ -15,7 +15,6 @@ from typing import Any
 
 import yaml
 from marshmallow import ValidationError
-from redis.exceptions import RedisError
 
 from app import jsonio
 from app.config import ConfigError, Settings, port_busy
@@ -27,6 +26,7 @@ from app.services import Services
 from app.services.audit import CLI_ACTOR
 from app.services.definitions import load_file, read_definitions
 from app.services.treasury import meter_report_csv, utc_day
+from app.store.errors import BackendError
 
 __all__ = ["main", "read_definitions"]
 
@@ -51,7 +51,7 @@ def cmd_load(args: argparse.Namespace, settings: Settings) -> int:
         )
     except ValidationError as error:
         return _fail(f"{args.file} is invalid: {json.dumps(error.messages, default=str)}")
-    except RedisError as error:  # e.g. Redis unreachable: one line, not a traceback
+    except BackendError as error:  # e.g. Redis unreachable: one line, not a traceback
         return _fail(f"Redis failed: {error}")
     except yaml.YAMLError as error:  # PyYAML's messages span several lines
         return _fail(f"{args.file} is not valid YAML: {' '.join(str(error).split())}")
@@ -83,7 +83,7 @@ def cmd_create_account(args: argparse.Namespace, settings: Settings) -> int:
         account = asyncio.run(_with_services(settings, create))
     except Refused as error:
         return _fail(error.message)
-    except RedisError as error:
+    except BackendError as error:
         return _fail(f"Redis failed: {error}")
     roles = ", ".join(account["roles"])
     print(f"created {account['username']} for {account['operator_id']} ({roles})")
@@ -97,7 +97,7 @@ def _admin(settings: Settings, work: Any) -> tuple[Any, int]:
     except Refused as error:
         details = f" {json.dumps(error.details)}" if error.details else ""
         return None, _fail(error.message + details)
-    except RedisError as error:
+    except BackendError as error:
         return None, _fail(f"Redis failed: {error}")
 
 
@@ -241,7 +241,7 @@ def cmd_draw(args: argparse.Namespace, settings: Settings) -> int:
         record = asyncio.run(_with_services(settings, draw))
     except Refused as error:
         return _fail(f"{error.code.value}: {error.message}")
-    except RedisError as error:
+    except BackendError as error:
         return _fail(f"Redis failed: {error}")
     print(json.dumps(record, indent=2))
     return 0

@@ -16,7 +16,7 @@ import os
 import signal
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Coroutine
 from multiprocessing.connection import wait
 from multiprocessing.synchronize import Event as ProcessEvent
 from typing import Any
@@ -29,7 +29,6 @@ from quart import Quart
 from app.config import Settings
 
 log = logging.getLogger("jackpot_gateway")
-ShutdownHook = Callable[[], Awaitable[None]]
 # Young-generation collections every 20,000 container allocations instead of 700: a request
 # allocates hundreds, and each collection walks every young object again.
 GC_THRESHOLD = (20_000, 10, 10)
@@ -53,12 +52,6 @@ def tune_gc() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLD)
-
-
-def shutdown_hooks(app: Quart) -> list[ShutdownHook]:
-    """Callables run before the server stops (the event stream closes its sockets with 1001)."""
-    hooks: list[ShutdownHook] = app.extensions.setdefault("shutdown_hooks", [])
-    return hooks
 
 
 def hypercorn_config(settings: Settings) -> Config:
@@ -97,6 +90,8 @@ async def serve(
     async def shutdown_trigger() -> None:
         await stop.wait()
         # Hypercorn does not finish a graceful shutdown while websockets are open: close them.
+        from app.web import shutdown_hooks  # the app's module, imported by whoever built it
+
         for hook in shutdown_hooks(app):
             with contextlib.suppress(Exception):
                 await hook()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from quart import Quart, Response, g, has_request_context, request, websocket
@@ -19,8 +20,17 @@ from app.http import error_for
 from app.logs import REQUEST_ID_HEADER, accept_request_id, request_id
 from app.proxy import TrustedProxies
 from app.security import TokenError
-from app.server import shutdown_hooks
 from app.services import Services
+
+ShutdownHook = Callable[[], Awaitable[None]]
+
+
+def shutdown_hooks(app: Quart) -> list[ShutdownHook]:
+    """Callables the server runs before it stops (the event stream closes its sockets with
+    1001); app.server calls them."""
+    hooks: list[ShutdownHook] = app.extensions.setdefault("shutdown_hooks", [])
+    return hooks
+
 
 HTTP_CODES = {
     400: "BAD_REQUEST",

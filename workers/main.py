@@ -18,7 +18,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from redis.exceptions import RedisError
 from rq import Queue, SimpleWorker
 from rq.job import Job, JobStatus
 from rq.scripts import release_lock
@@ -29,7 +28,7 @@ from app.config import Settings
 from app.queues import QUEUES
 from app.services.deadletters import operator_of
 from app.store.connection import sync_client
-from app.store.errors import classify
+from app.store.errors import BackendError, classify
 
 log = logging.getLogger("jackpot_gateway.worker")
 
@@ -169,7 +168,7 @@ def _release_scheduler_locks(worker: BaseWorker) -> None:
     try:
         for name in QUEUES:
             release_lock(worker.connection, scheduler.get_locking_key(name), scheduler.name)
-    except RedisError:
+    except BackendError:
         pass  # they expire
 
 

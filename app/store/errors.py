@@ -26,9 +26,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from redis.exceptions import BusyLoadingError, RedisClusterException, ResponseError
+from redis.exceptions import BusyLoadingError, RedisClusterException, RedisError, ResponseError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+
+# Any failure of the Redis client, for the processes that stop on one with a line, not a
+# traceback (only app.store imports redis).
+BackendError = RedisError
 
 
 class StoreError(RedisConnectionError):
