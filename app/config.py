@@ -159,6 +159,8 @@ class Settings:
     login_max_failures: int = 5
     login_window_s: int = 900
     max_body_bytes: int = 64 * 1024
+    # A request body not complete within this is answered 408 (Quart's BODY_TIMEOUT).
+    body_timeout_s: float = 10.0
     config_refresh_s: float = 1.0
     update_interval_s: float = 5.0
     events_stream_cap: int = 1000
@@ -235,6 +237,7 @@ class Settings:
             login_max_failures=_int(env, "LOGIN_MAX_FAILURES", cls.login_max_failures, 1),
             login_window_s=_int(env, "LOGIN_WINDOW_SECONDS", cls.login_window_s, 1),
             max_body_bytes=_int(env, "MAX_BODY_BYTES", cls.max_body_bytes, 1024),
+            body_timeout_s=_float(env, "BODY_TIMEOUT_SECONDS", cls.body_timeout_s, 0.1),
             config_refresh_s=_float(env, "CONFIG_REFRESH_SECONDS", cls.config_refresh_s),
             update_interval_s=_float(env, "UPDATE_INTERVAL_SECONDS", cls.update_interval_s, 0.1),
             events_stream_cap=_int(env, "EVENTS_STREAM_CAP", cls.events_stream_cap, minimum=1),

@@ -19,17 +19,20 @@ Quart app.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from marshmallow import Schema
+from werkzeug.exceptions import RequestTimeout
 
 from app import jsonio
 from app.access import record_request
 from app.contract import declaration_of
-from app.http import Answer, error_for, parse_json
+from app.http import Answer, error_for, http_error_for, parse_json
 from app.logs import accept_request_id, request_id
 from app.security import Principal
 from app.services import Services
@@ -38,6 +41,66 @@ Message = dict[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Message, Receive, Send], Awaitable[None]]
+
+
+# Every request setting of Quart (its default configuration) and what the direct path does
+# with it, so that the two paths cannot drift apart unseen: tests/test_direct_routes.py fails
+# when Quart gains a setting this table does not name.
+QUART_SETTINGS = {
+    "MAX_CONTENT_LENGTH": "honoured: a longer body is handed to Quart, which answers 413",
+    "BODY_TIMEOUT": "honoured: a body not complete in time is answered 408 as Quart answers it",
+    "RESPONSE_TIMEOUT": "honoured: writing the answer is given up after it, as Quart does",
+    "PROVIDE_AUTOMATIC_OPTIONS": "not applicable: only POST is answered here",
+    "TRUSTED_HOSTS": "not applicable: not set; the Host header is not used",
+    "SERVER_NAME": "not applicable: not set; routes match on the path alone",
+    "APPLICATION_ROOT": "not applicable: the app is mounted at /",
+    "PREFERRED_URL_SCHEME": "not applicable: no URLs are built in an answer",
+    "PREFER_SECURE_URLS": "not applicable: no URLs are built in an answer",
+    "MAX_COOKIE_SIZE": "not applicable: no cookies",
+    "MAX_FORM_MEMORY_SIZE": "not applicable: bodies are JSON, never forms",
+    "MAX_FORM_PARTS": "not applicable: bodies are JSON, never forms",
+    "SECRET_KEY": "not applicable: no sessions",
+    "SECRET_KEY_FALLBACKS": "not applicable: no sessions",
+    "PERMANENT_SESSION_LIFETIME": "not applicable: no sessions",
+    "SESSION_COOKIE_DOMAIN": "not applicable: no sessions",
+    "SESSION_COOKIE_HTTPONLY": "not applicable: no sessions",
+    "SESSION_COOKIE_NAME": "not applicable: no sessions",
+    "SESSION_COOKIE_PARTITIONED": "not applicable: no sessions",
+    "SESSION_COOKIE_PATH": "not applicable: no sessions",
+    "SESSION_COOKIE_SAMESITE": "not applicable: no sessions",
+    "SESSION_COOKIE_SECURE": "not applicable: no sessions",
+    "SESSION_REFRESH_EACH_REQUEST": "not applicable: no sessions",
+    "SEND_FILE_MAX_AGE_DEFAULT": "not applicable: no files are sent",
+    "USE_X_SENDFILE": "not applicable: no files are sent",
+    "TEMPLATES_AUTO_RELOAD": "not applicable: no templates",
+    "EXPLAIN_TEMPLATE_LOADING": "not applicable: no templates",
+    "DEBUG": "same: errors are answered by app.http.error_for on both paths",
+    "ENV": "same: errors are answered by app.http.error_for on both paths",
+    "TESTING": "same: errors are answered by app.http.error_for on both paths",
+    "PROPAGATE_EXCEPTIONS": "same: errors are answered by app.http.error_for on both paths",
+    "PRESERVE_CONTEXT_ON_EXCEPTION": "not applicable: no request context is made",
+    "TRAP_BAD_REQUEST_ERRORS": "same: a bad request is handed to Quart",
+    "TRAP_HTTP_EXCEPTIONS": "same: HTTP errors are answered by app.http.http_error_for",
+    "BACKGROUND_TASK_SHUTDOWN_TIMEOUT": "not applicable: no background tasks are started here",
+}
+
+
+@dataclass(frozen=True)
+class RequestLimits:
+    """The Quart app's own request limits, read from its configuration, so both paths
+    apply the same values."""
+
+    max_body_bytes: int
+    body_timeout_s: float
+    response_timeout_s: float
+
+    @classmethod
+    def of(cls, config: Mapping[str, Any]) -> RequestLimits:
+        return cls(
+            int(config["MAX_CONTENT_LENGTH"]),
+            float(config["BODY_TIMEOUT"]),
+            float(config["RESPONSE_TIMEOUT"]),
+        )
 
 
 @dataclass(frozen=True)
@@ -82,31 +145,35 @@ class DirectRoutes:
         self,
         routes: Mapping[str, DirectRoute],
         extensions: dict[str, Any],
-        max_body_bytes: int,
+        limits: RequestLimits,
         fallback: ASGIApp,
     ) -> None:
         self.routes = dict(routes)
         self.extensions = extensions  # the app's: the services live under "gateway"
-        self.max_body_bytes = max_body_bytes
+        self.limits = limits
         self.fallback = fallback
 
     async def __call__(self, scope: Message, receive: Receive, send: Send) -> None:
         route = self.routes.get(scope["path"]) if scope["type"] == "http" else None
         if route is None or scope["method"] != "POST":
             return await self.fallback(scope, receive, send)
+        started = time.perf_counter()
         messages: list[Message] = []
         size = 0
-        while True:
-            message = await receive()
-            messages.append(message)
-            if message["type"] != "http.request":  # the client left: Quart handles that too
-                return await self.fallback(scope, _replay(messages, receive), send)
-            size += len(message.get("body", b""))
-            if size > self.max_body_bytes:  # Quart answers 413
-                return await self.fallback(scope, _replay(messages, receive), send)
-            if not message.get("more_body", False):
-                break
-        started = time.perf_counter()
+        try:
+            async with asyncio.timeout(self.limits.body_timeout_s):
+                while True:
+                    message = await receive()
+                    messages.append(message)
+                    if message["type"] != "http.request":  # the client left: Quart handles it
+                        return await self.fallback(scope, _replay(messages, receive), send)
+                    size += len(message.get("body", b""))
+                    if size > self.limits.max_body_bytes:  # Quart answers 413
+                        return await self.fallback(scope, _replay(messages, receive), send)
+                    if not message.get("more_body", False):
+                        break
+        except TimeoutError:
+            return await self._body_too_slow(scope, send, started)
         prepared = await self._prepare(route, scope, messages)
         if prepared is None:
             return await self.fallback(scope, _replay(messages, receive), send)
@@ -138,8 +205,39 @@ class DirectRoutes:
             rid,
             scope["client"][0] if scope.get("client") else None,
         )
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": payload})
+        await self._write(send, status, headers, payload)
+
+    async def _write(
+        self, send: Send, status: int, headers: list[tuple[bytes, bytes]], payload: bytes
+    ) -> None:
+        """The answer, given up after RESPONSE_TIMEOUT as Quart gives up on a client that
+        does not read."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self.limits.response_timeout_s):
+                await send({"type": "http.response.start", "status": status, "headers": headers})
+                await send({"type": "http.response.body", "body": payload})
+
+    async def _body_too_slow(self, scope: Message, send: Send, started: float) -> None:
+        """408, as the Quart app answers a body not complete within BODY_TIMEOUT."""
+        rid_header = next((v for n, v in scope["headers"] if n == b"x-request-id"), None)
+        rid = accept_request_id(None if rid_header is None else rid_header.decode("latin-1"))
+        request_id.set(rid)
+        failure = http_error_for(RequestTimeout(), "POST", self.limits.max_body_bytes)
+        payload = jsonio.dumps(failure.to_dict()).encode()
+        headers = [(b"x-request-id", rid.encode())]
+        headers += _encoded({**failure.headers(), "Content-Type": "application/json"})
+        headers.append((b"content-length", str(len(payload)).encode()))
+        record_request(
+            self.extensions.get("gateway"),
+            "POST",
+            scope["path"],
+            scope["path"],
+            failure.status,
+            time.perf_counter() - started,
+            rid,
+            scope["client"][0] if scope.get("client") else None,
+        )
+        await self._write(send, failure.status, headers, payload)
 
     async def _prepare(
         self, route: DirectRoute, scope: Message, messages: list[Message]

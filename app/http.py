@@ -11,6 +11,7 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields
 from quart import Response, current_app, g, request
+from werkzeug.exceptions import HTTPException
 
 from app.errors import APIError, store_error
 from app.money import BOUNDS_TEXT, MAX_DIGITS, within_bounds
@@ -182,6 +183,34 @@ def parse_json(raw: str | bytes) -> Any:
 def validation_error(error: ValidationError) -> APIError:
     messages = error.messages if isinstance(error.messages, dict) else {"_schema": error.messages}
     return APIError(400, "VALIDATION_ERROR", "The request is invalid.", messages)
+
+
+# The stable codes of HTTP-level refusals (werkzeug's exceptions raised by routing and by
+# reading the request); any other status is HTTP_ERROR.
+HTTP_CODES = {
+    400: "BAD_REQUEST",
+    401: "UNAUTHORIZED",
+    403: "FORBIDDEN",
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    408: "REQUEST_TIMEOUT",
+    413: "BODY_TOO_LARGE",
+    415: "UNSUPPORTED_MEDIA_TYPE",
+    429: "TOO_MANY_REQUESTS",
+}
+
+
+def http_error_for(error: HTTPException, method: str, max_body_bytes: int) -> APIError:
+    """The answer to an HTTP-level refusal (no such route, a body too large or too slow):
+    one mapping for the Quart app's handler and for app.direct."""
+    status = error.code or 500
+    message = {
+        404: "No such resource.",
+        405: f"Method {method} is not allowed here.",
+        408: "The request body did not arrive in time.",
+        413: f"The body is larger than {max_body_bytes} bytes.",
+    }.get(status, error.description or error.name)
+    return APIError(status, HTTP_CODES.get(status, "HTTP_ERROR"), message)
 
 
 def error_for(error: Exception, method: str, path: str, gateway: Services | None) -> APIError:

@@ -14,9 +14,9 @@ from app import jsonio
 from app.access import record_request
 from app.config import Settings
 from app.contract import check_scopes
-from app.direct import DirectRoutes
+from app.direct import DirectRoutes, RequestLimits
 from app.errors import APIError
-from app.http import error_for
+from app.http import error_for, http_error_for
 from app.logs import REQUEST_ID_HEADER, accept_request_id, request_id
 from app.proxy import TrustedProxies
 from app.security import TokenError
@@ -30,18 +30,6 @@ def shutdown_hooks(app: Quart) -> list[ShutdownHook]:
     1001); app.server calls them."""
     hooks: list[ShutdownHook] = app.extensions.setdefault("shutdown_hooks", [])
     return hooks
-
-
-HTTP_CODES = {
-    400: "BAD_REQUEST",
-    401: "UNAUTHORIZED",
-    403: "FORBIDDEN",
-    404: "NOT_FOUND",
-    405: "METHOD_NOT_ALLOWED",
-    413: "BODY_TOO_LARGE",
-    415: "UNSUPPORTED_MEDIA_TYPE",
-    429: "TOO_MANY_REQUESTS",
-}
 
 
 class JSONProvider(DefaultJSONProvider):
@@ -65,6 +53,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app = Quart("jackpot_gateway", static_folder=None)
     app.json = JSONProvider(app)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.config["BODY_TIMEOUT"] = settings.body_timeout_s
     app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False
     app.extensions["settings"] = settings
 
@@ -124,16 +113,9 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
 
     @app.errorhandler(HTTPException)
     async def http_error(error: HTTPException) -> Response:
-        status = error.code or 500
-        code = HTTP_CODES.get(status, "HTTP_ERROR")
-        message = {
-            404: "No such resource.",
-            405: f"Method {request.method} is not allowed here.",
-            413: f"The body is larger than {settings.max_body_bytes} bytes.",
-        }.get(status, error.description or error.name)
-        response = _json_error(APIError(status, code, message))
+        response = _json_error(http_error_for(error, request.method, settings.max_body_bytes))
         valid_methods = getattr(error, "valid_methods", None)
-        if status == 405 and valid_methods:  # RFC 9110: a 405 must list the allowed methods
+        if error.code == 405 and valid_methods:  # RFC 9110: a 405 must list the allowed methods
             response.headers["Allow"] = ", ".join(sorted(valid_methods))
         return response
 
@@ -155,7 +137,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     if settings.direct_routes:
         quart_app: Any = app.asgi_app  # ASGI either way; Quart's types are narrower
         app.asgi_app = DirectRoutes(  # type: ignore[method-assign, assignment]
-            jackpots.DIRECT_ROUTES, app.extensions, settings.max_body_bytes, quart_app
+            jackpots.DIRECT_ROUTES, app.extensions, RequestLimits.of(app.config), quart_app
         )
     if settings.trusted_proxies:
         # Outermost: the direct routes and Quart see the same client address.

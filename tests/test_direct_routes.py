@@ -11,7 +11,10 @@ before the store does.
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
+import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -22,6 +25,7 @@ from quart import Quart, request, request_started
 from quart.testing import QuartClient
 
 from app import create_app, jsonio
+from app.direct import QUART_SETTINGS
 from app.security import Principal
 from app.services import Services
 from tests.conftest import DEMO, RIVAL, auth, load_demo, make_settings
@@ -37,6 +41,7 @@ from tests.support.http import (
 )
 
 MAX_BODY = 2048
+BODY_TIMEOUT_S = 0.5
 CONTRIBUTE = "/jackpots/contribute"
 
 
@@ -52,7 +57,10 @@ class Side:
 
 async def open_side(direct: bool) -> AsyncIterator[Side]:
     settings = make_settings(
-        f"memory://direct-{uuid.uuid4().hex}", direct_routes=direct, max_body_bytes=MAX_BODY
+        f"memory://direct-{uuid.uuid4().hex}",
+        direct_routes=direct,
+        max_body_bytes=MAX_BODY,
+        body_timeout_s=BODY_TIMEOUT_S,
     )
     app = create_app(settings)
     side: Side | None = None
@@ -220,16 +228,19 @@ async def test_the_direct_routes_answer_as_the_quart_views_do(
     assert len(direct_log) == len(request_cases(direct))
     assert lines(direct_log) == lines(quart_log)
 
-    async def request_metrics(side: Side) -> list[str]:
-        text = (await (await side.client.get("/metrics")).get_data()).decode()
-        return sorted(
-            line
-            for line in text.splitlines()
-            if line.startswith(("jg_http_requests_total", "jg_http_seconds_count"))
-            and "/metrics" not in line
-        )
-
     assert await request_metrics(direct) == await request_metrics(quart_only)
+
+
+async def request_metrics(side: Side) -> list[str]:
+    """The request count and duration count series, each of both present."""
+    text = (await (await side.client.get("/metrics")).get_data()).decode()
+    series = ("jg_http_requests_total{", "jg_http_request_seconds_count{")
+    lines = sorted(
+        line for line in text.splitlines() if line.startswith(series) and "/metrics" not in line
+    )
+    for name in series:
+        assert any(line.startswith(name) for line in lines), f"no {name} series: {text}"
+    return lines
 
 
 async def test_only_what_reaches_the_store_skips_quart(direct: Side, quart_only: Side) -> None:
@@ -268,3 +279,116 @@ async def test_a_client_gone_before_the_answer_still_leaves_its_access_line(
     lines = [r for r in caplog.records if r.name == "jackpot_gateway.access"]
     assert [(r.path, r.status) for r in lines] == [(CONTRIBUTE, 200)]
     assert direct.quart_requests == []
+
+
+def test_every_quart_request_setting_is_named_by_the_direct_path() -> None:
+    """A Quart release that adds a request setting fails here until app.direct says what it
+    does with it."""
+    assert set(Quart.default_config) == set(QUART_SETTINGS)
+    honoured = {name for name, what in QUART_SETTINGS.items() if what.startswith("honoured")}
+    assert honoured == {"MAX_CONTENT_LENGTH", "BODY_TIMEOUT", "RESPONSE_TIMEOUT"}
+
+
+STALL = object()  # the client sends nothing more and stays connected
+
+
+def raw_cases(side: Side) -> list[tuple[str, list[Any]]]:
+    """(what, what the client sends): body chunks (more_body until the last), STALL, or a
+    disconnect. Sent as raw ASGI messages: a test client sends a whole body at once."""
+    body = jsonio.dumps(v1_body("eq")).encode()
+    half = len(body) // 2
+    return [
+        ("a body in three chunks", [body[:10], body[10:half], body[half:]]),
+        ("a stalled body", [body[:half], STALL]),
+        ("a stalled empty body", [STALL]),
+        ("an oversized body in chunks", [b" " * MAX_BODY, b" " * 10, STALL]),
+        ("a client gone mid-body", [body[:half], "disconnect"]),
+    ]
+
+
+async def send_raw(side: Side, chunks: list[Any]) -> tuple[int | None, dict[str, str], Any, float]:
+    """The status, headers and body the app answers (None: no answer), and the seconds taken."""
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": CONTRIBUTE,
+        "raw_path": CONTRIBUTE.encode(),
+        "root_path": "",
+        "query_string": b"",
+        "headers": [
+            (b"authorization", side.headers["Authorization"].encode()),
+            (b"content-type", b"application/json"),
+            (b"x-request-id", b"raw-1"),
+        ],
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8000),
+    }
+    pending = list(chunks)
+
+    async def receive() -> dict[str, Any]:
+        if not pending:  # after the answer: the client has gone
+            return {"type": "http.disconnect"}
+        chunk = pending.pop(0)
+        if chunk is STALL:
+            await asyncio.Event().wait()
+        if chunk == "disconnect":
+            return {"type": "http.disconnect"}
+        more = bool(pending) and pending[0] != "disconnect"
+        return {"type": "http.request", "body": chunk, "more_body": more}
+
+    sent: list[dict[str, Any]] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    started = time.perf_counter()
+    await asyncio.wait_for(side.app(scope, receive, send), BODY_TIMEOUT_S * 10)
+    took = time.perf_counter() - started
+    if not sent:
+        return None, {}, None, took
+    start = next(m for m in sent if m["type"] == "http.response.start")
+    headers = {n.decode().lower(): v.decode() for n, v in start["headers"]}
+    headers.pop("date", None)
+    fresh = {headers.pop("x-contribution-id", "")}
+    raw = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    payload = steady(json.loads(raw), fresh) if raw.strip() else None
+    return start["status"], headers, payload, took
+
+
+async def test_stalled_oversized_and_chunked_bodies_are_answered_alike(
+    direct: Side, quart_only: Side, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A body that stalls is answered 408 after BODY_TIMEOUT on both paths (the direct path
+    used to wait forever), with the same body, headers, access line and metrics."""
+    caplog.set_level(logging.INFO, logger="jackpot_gateway.access")
+    answered: dict[bool, list[tuple[str, Any, Any, Any]]] = {}
+    logged: dict[bool, list[tuple[Any, ...]]] = {}
+    for side, is_direct in ((direct, True), (quart_only, False)):
+        caplog.clear()
+        answered[is_direct] = []
+        for what, chunks in raw_cases(side):
+            status, headers, payload, took = await send_raw(side, chunks)
+            if status == 408:  # after the timeout, not before, not much after
+                assert BODY_TIMEOUT_S * 0.9 <= took < BODY_TIMEOUT_S * 5, (what, took)
+            answered[is_direct].append((what, status, headers, payload))
+        logged[is_direct] = [
+            (r.method, r.route, r.path, r.status)
+            for r in caplog.records
+            if r.name == "jackpot_gateway.access"
+        ]
+    assert answered[True] == answered[False]
+    assert logged[True] == logged[False]
+    statuses = {what: status for what, status, _, _ in answered[True]}
+    assert statuses == {
+        "a body in three chunks": 200,
+        "a stalled body": 408,
+        "a stalled empty body": 408,
+        "an oversized body in chunks": 413,
+        "a client gone mid-body": 400,  # Quart reads the half body as all there is
+    }
+    stalled = next(p for what, _, _, p in answered[True] if what == "a stalled body")
+    assert stalled["code"] == "REQUEST_TIMEOUT"
+    assert await request_metrics(direct) == await request_metrics(quart_only)
