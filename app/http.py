@@ -24,11 +24,13 @@ log = logging.getLogger("jackpot_gateway")
 
 
 def services() -> Services:
-    return current_app.extensions["gateway"]
+    gateway: Services = current_app.extensions["gateway"]
+    return gateway
 
 
 def principal() -> Principal:
-    return g.principal
+    caller: Principal = g.principal
+    return caller
 
 
 def _reject_constant(name: str) -> Any:

@@ -64,7 +64,8 @@ CURRENCIES_VIEW = CurrenciesViewSchema()  # built once: a schema deep-copies its
 )
 async def currencies(brand_id: str) -> dict[str, Any]:
     view = await services().catalog.currencies(principal(), brand_id)
-    return CURRENCIES_VIEW.dump(view)
+    shown: dict[str, Any] = CURRENCIES_VIEW.dump(view)
+    return shown
 
 
 @blueprint.get("/jackpots/sources")
@@ -77,4 +78,5 @@ async def currencies(brand_id: str) -> dict[str, Any]:
 )
 async def sources(query: dict[str, Any]) -> list[Any]:
     found = await services().catalog.sources(principal(), query["owner_id"], query["name"])
-    return SourceViewSchema(many=True).dump(found)
+    shown: list[Any] = SourceViewSchema(many=True).dump(found)
+    return shown

@@ -49,7 +49,8 @@ window.ui = SwaggerUIBundle({
 
 @functools.cache
 def _asset_bytes(name: str) -> bytes:
-    return (swagger_ui_path / name).read_bytes()
+    data: bytes = (swagger_ui_path / name).read_bytes()
+    return data
 
 
 @blueprint.get("/openapi.json")

@@ -104,7 +104,7 @@ class StrictBool(fields.Boolean):
 DECIMAL_TEXT = re.compile(r"-?[0-9]{1,16}(?:\.[0-9]{1,30})?")
 
 
-class Amount(fields.Field):
+class Amount(fields.Field[Decimal]):
     """An exact decimal from a JSON number or a JSON string in plain decimal notation
     ("12.50": no exponent, no spaces, no underscores); NaN, infinities and booleans refused.
     A JSON number is parsed exactly (never through a float). `-0` is zero.

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from app.schemas.admin import period_ms
+from app.schemas.common import period_ms
 
 RANDOM_BITS = 52  # draw version 1 (rounds drawn before version 2): integers in [0, 2^52)
 DRAW_VERSION = 2

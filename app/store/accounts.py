@@ -10,7 +10,8 @@ from app.store.base import StoreBase, dumps, loads
 
 class AccountStore(StoreBase):
     async def account(self, username: str) -> dict[str, Any] | None:
-        return loads(await self.client.hget(keys.ACCOUNTS, username))
+        found: dict[str, Any] | None = loads(await self.client.hget(keys.ACCOUNTS, username))
+        return found
 
     async def accounts(self) -> list[dict[str, Any]]:
         raw = await self.client.hgetall(keys.ACCOUNTS)

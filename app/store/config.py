@@ -36,7 +36,8 @@ class ConfigStore(StoreBase):
         return await self._put_json_field(keys.OPERATORS, operator["id"], operator)
 
     async def currencies(self) -> dict[str, Any] | None:
-        return loads(await self.client.get(keys.CURRENCIES))
+        found: dict[str, Any] | None = loads(await self.client.get(keys.CURRENCIES))
+        return found
 
     async def put_currencies(self, currencies: dict[str, Any]) -> bool:
         encoded = dumps(currencies)
