@@ -12,6 +12,7 @@ import csv
 import io
 import json
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import asdict
 from datetime import date
 from decimal import Decimal
@@ -22,7 +23,7 @@ from app.money import format_amount, from_micros, to_micros
 from app.refusals import Code, Refused
 from app.security import Principal
 from app.services.audit import AuditTrail, brand_operators
-from app.services.books import Meters, is_integer, replay
+from app.services.books import Books, Meters, is_integer, replay, stream_id_after
 from app.services.config import ConfigCache
 from app.services.refusals import refused
 from app.services.scope import managed_instance
@@ -88,18 +89,36 @@ class TreasuryService:
         return boost, not replayed
 
     async def reconciliation(self, by: Principal, instance_id: str) -> dict[str, Any]:
-        """Replay the ledger from its first entry and compare every pot, reserve, deficit and
-        total with the live state, to the micro-unit, in exact integers of any size; and every
-        win record's decision with the ledger's. The state and the last ledger id are read in
-        one atomic step, so contributions arriving meanwhile do not count as differences. A
-        stored amount that is not an integer is named in `corrupt` (never an error)."""
+        """Replay the ledger from the last checkpoint (from its first entry without one) and
+        compare every pot, reserve, deficit and total with the live state, to the micro-unit,
+        in exact integers of any size; and every win record's decision with the ledger's.
+        The checkpoint, the state and the last ledger id are read in one atomic step, so
+        contributions arriving meanwhile do not count as differences. A stored amount that
+        is not an integer is named in `corrupt` (never an error). A balanced report becomes
+        the new checkpoint, so the next one replays only what came after it."""
         definition = await self.instance(by, instance_id)
-        last_id, state = await self._store.books(instance_id)
+        last_id, held, state = await self._store.books_at_checkpoint(instance_id)
         if not state:
             raise Refused(Code.INSTANCE_NOT_FOUND, f"Instance {instance_id} does not exist.")
         pot_ids = [pot["id"] for pot in definition["pots"]]
-        books = await replay(pot_ids, self._store.ledger_until(instance_id, last_id))
+        start_id = held.get("checkpoint_id") or None
+        start = Books.from_json(held["checkpoint"]) if start_id else None
+        if start_id and (not last_id or not stream_id_after(last_id, start_id)):
+            last_id = start_id  # nothing after the checkpoint (perhaps all of it trimmed)
+        entries = (
+            fields
+            async for _, fields in self._store.ledger_entries(
+                instance_id, f"({start_id}" if start_id else "-", last_id or "-"
+            )
+        )
+        books = await replay(pot_ids, entries if last_id else _nothing(), start=start)
         corrupt = [f"ledger {what}" for what in books.corrupt]
+        ledger_decisions = {
+            name.removeprefix("decision:"): value
+            for name, value in held.items()
+            if name.startswith("decision:")
+        }
+        ledger_decisions.update(books.decisions)
 
         def live(name: str) -> int | None:
             value = state.get(name) or "0"
@@ -115,13 +134,15 @@ class TreasuryService:
         ] + [(f"total:{name}", amount) for name, amount in books.totals.items()]
         lines = []
         for name, ledger in compared:
-            held = live(name)
+            held_amount = live(name)
             lines.append(
                 {
                     "field": name,
                     "ledger": from_micros(ledger),
-                    "live": None if held is None else from_micros(held),
-                    "difference": None if held is None else from_micros(held - ledger),
+                    "live": None if held_amount is None else from_micros(held_amount),
+                    "difference": None
+                    if held_amount is None
+                    else from_micros(held_amount - ledger),
                 }
             )
         differences = [line for line in lines if line["difference"] != 0]
@@ -132,16 +153,27 @@ class TreasuryService:
         held_out = sum(amounts[f"total:{name}"] for name in ("house", "wins", "returned")) + sum(
             amounts[f"pot:{pot_id}:{name}"] for pot_id in pot_ids for name in ("value", "reserve")
         )
-        decisions = await self._decision_differences(instance_id, books.decisions)
-        return {
-            "instance_id": instance_id,
-            "as_of_entry": last_id or None,
-            "entries_replayed": books.entries,
-            "balanced": not differences
+        decisions = await self._decision_differences(instance_id, ledger_decisions)
+        balanced = (
+            not differences
             and not books.unknown
             and not corrupt
             and not decisions
-            and paid_in == held_out,
+            and paid_in == held_out
+        )
+        saved = False
+        if balanced and last_id and last_id != start_id:
+            saved = await self._store.save_checkpoint(
+                instance_id, last_id, books.to_json(), books.decisions
+            )
+        return {
+            "instance_id": instance_id,
+            "as_of_entry": last_id or None,
+            "entries_replayed": books.entries - (start.entries if start else 0),
+            "entries_total": books.entries,
+            "checkpoint": start_id,
+            "checkpoint_saved": saved,
+            "balanced": balanced,
             "differences": differences,
             "compared": lines,
             "unknown_entries": books.unknown,
@@ -309,6 +341,11 @@ class TreasuryService:
             operators=[record["operator_id"]],
         )
         return win_view(record)
+
+
+async def _nothing() -> AsyncIterator[dict[str, str]]:
+    return
+    yield
 
 
 def win_view(record: dict[str, Any]) -> dict[str, Any]:
