@@ -168,6 +168,11 @@ class LedgerService:
             return done
         try:
             while (day := await self._due_day(instance_id, now)) is not None:
+                if any(done_day["day"] == day for done_day in done["days"]):
+                    raise ArchiveError(
+                        f"{instance_id} {day}: entries of the day written after it was "
+                        "archived (did the Redis clock go back?); they stay in Redis"
+                    )
                 outcome = await self.archive_day(instance_id, day)
                 done["days"].append(outcome)
                 if not outcome["trimmed_all"]:
