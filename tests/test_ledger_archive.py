@@ -511,3 +511,31 @@ async def test_a_second_scheduler_does_no_double_work(
             await task
     finally:
         await other.close()
+
+
+# -- the scripts' contract (real Redis and fakeredis) ----------------------------------------
+@pytest.mark.parametrize("redis_url", ["real", "fake"], indirect=True)
+@pytest.mark.parametrize("archive_url", ["memory"], indirect=True)
+async def test_the_trim_is_bounded_and_never_passes_the_archive_or_the_checkpoint(
+    gateway: Services,
+) -> None:
+    store, ledger_key = gateway.store, keys.instance_ledger("t")
+    for ms in range(1, 8):
+        for seq in range(3):
+            await store.client.xadd(ledger_key, {"type": "status"}, id=f"{ms}-{seq}")
+    assert await store.save_checkpoint("t", "5-1", "{}", {"w1": "approved"}) is True
+    assert await store.save_checkpoint("t", "4-0", "{}", {}) is False  # never backwards
+    assert await store.mark_archived("t", "6-0", "1970-01-01") is True
+    assert await store.mark_archived("t", "2-0", "1970-01-01") is False
+    books = await store.books_hash("t")
+    assert (books["checkpoint_id"], books["archived_id"], books["decision:w1"]) == (
+        "5-1",
+        "6-0",
+        "approved",
+    )
+    removed = []
+    while step := await store.trim_ledger("t", "5-1", 4):
+        removed.append(step)
+    assert removed == [4, 4, 4, 2]  # 14 entries: 1-0 .. 5-1, at most 4 a call
+    assert (await store.first_ledger_id("t")) == "5-2"
+    assert await store.client.xlen(ledger_key) == 21 - 14
