@@ -37,7 +37,11 @@ TOTALS = ("contributions", "seed_funding", "boosts", "house", "wins", "returned"
 NO_MONEY = frozenset({"status", "raffle_draw", "raffle_round", "raffle_snapshot"})
 # win_approved moves no money either; it is handled with win_rejected for the awards.
 AWARDS_KEPT = 5
-YIELD_EVERY = 200  # entries replayed between two yields to the event loop
+YIELD_EVERY = 50  # entries replayed between two yields to the event loop (~1 ms)
+# A long replay shares its process: after BUSY_S of work it leaves the event loop alone for
+# PAUSE_S, so requests arriving meanwhile run their several steps without waiting behind it.
+BUSY_S = 0.002
+PAUSE_S = 0.001
 
 
 @dataclass
@@ -162,10 +166,16 @@ async def replay(
             **{pot_id: books.pots.get(pot_id) or PotBooks() for pot_id in pot_ids},
             **books.pots,
         }
+    loop = asyncio.get_running_loop()
+    busy_since = loop.time()
     async for fields in entries:
         books.entries += 1
-        if books.entries % YIELD_EVERY == 0:
-            await asyncio.sleep(0)  # let the process's requests in
+        if books.entries % YIELD_EVERY == 0:  # let the process's requests in
+            if loop.time() - busy_since >= BUSY_S:
+                await asyncio.sleep(PAUSE_S)
+                busy_since = loop.time()
+            else:
+                await asyncio.sleep(0)
         try:
             ts = _int(fields, "ts")
             in_period = period is not None and period[0] <= ts < period[1]

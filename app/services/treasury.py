@@ -29,6 +29,10 @@ from app.services.refusals import refused
 from app.services.scope import managed_instance
 from app.store import ScriptRefusal, Store
 
+# Ledger entries read per round trip by a reconciliation: parsing a page holds the event loop
+# (~20 us an entry), so pages are small; the replay yields every YIELD_EVERY entries.
+REPLAY_PAGE = 100
+
 
 class TreasuryService:
     def __init__(self, store: Store, config: ConfigCache, audit: AuditTrail) -> None:
@@ -108,7 +112,10 @@ class TreasuryService:
         entries = (
             fields
             async for _, fields in self._store.ledger_entries(
-                instance_id, f"({start_id}" if start_id else "-", last_id or "-"
+                instance_id,
+                f"({start_id}" if start_id else "-",
+                last_id or "-",
+                page=REPLAY_PAGE,
             )
         )
         books = await replay(pot_ids, entries if last_id else _nothing(), start=start)
