@@ -24,10 +24,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import random
 import shutil
 import statistics
 import tempfile
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -104,12 +106,17 @@ def fill(url: str, entries: int) -> None:
     have = client.xlen(ledger)
     template = next(f for _, f in client.xrange(ledger) if f["type"] == "contribution")
     clones = entries - have
+    rng = random.Random(1)
     done = 0
     while done < clones:
         batch = min(10_000, clones - done)
         with client.pipeline(transaction=False) as pipe:
-            for _ in range(batch):
-                pipe.xadd(ledger, template)
+            for _ in range(batch):  # what differs between real entries: ids, players, draws
+                clone = {**template, "id": str(uuid.uuid4()), "player": f"p{rng.randrange(10**5)}"}
+                for name in template:
+                    if name.endswith(":random"):
+                        clone[name] = str(rng.randrange(10**18))
+                pipe.xadd(ledger, clone)
             pipe.execute()
         done += batch
     state = keys.instance_state(INSTANCE)
