@@ -539,3 +539,73 @@ async def test_the_trim_is_bounded_and_never_passes_the_archive_or_the_checkpoin
     assert removed == [4, 4, 4, 2]  # 14 entries: 1-0 .. 5-1, at most 4 a call
     assert (await store.first_ledger_id("t")) == "5-2"
     assert await store.client.xlen(ledger_key) == 21 - 14
+
+
+# -- wins ------------------------------------------------------------------------------------
+@pytest.mark.parametrize("redis_url", ["real", "fake"], indirect=True)
+@pytest.mark.parametrize("archive_url", ["memory"], indirect=True)
+async def test_decided_wins_past_the_recent_index_move_to_the_archive(
+    client: QuartClient, headers: dict[str, str], gateway: Services, settings: Settings
+) -> None:
+    """Every contribution wins (hit rate 1); wins above 1.00 are withheld. After more wins
+    than the recent-wins index keeps, the old decided (or paid) records go to the day's wins
+    file and leave tombstones; the withheld one still undecided stays, the recent wins and
+    every answer about a win stay the same."""
+    definition = instance(
+        "wins",
+        pots=[pot("main", "0.7", hit_rate(1))],
+        contribution_type={"Percentage": "0.5"},
+        auto_payout_limit="1.00",
+    )
+    await create_instance(client, headers, definition)
+    rng = random.Random(13)
+    win_ids = []
+    for number in range(130):
+        wager = "4.00" if number in (0, 1, 2) else str(Decimal(rng.randint(10, 250)) / 100)
+        body = contribution("wins", f"p{number % 3}", base_wager=wager)
+        response = await post(client, "/jackpots/contribute", body, headers)
+        await expect(response, 200)
+        win_ids.append(response.headers["X-Contribution-Id"])
+    approved, rejected, waiting = win_ids[:3]
+    for win_id, verb in ((approved, "approve"), (rejected, "reject")):
+        path = f"/admin/instances/wins/wins/{win_id}/{verb}"
+        await expect(await post(client, path, {"reason": "checked"}, headers), 200)
+    wins_key = keys.instance_wins("wins")
+    records = dict(await gateway.store.client.hgetall(wins_key))
+    recent = await client.get("/jackpots/instances/wins/winners?limit=100", headers=headers)
+    recent_before = await expect(recent, 200)
+    in_index = await gateway.store.recent_win_ids("wins")
+    old = [w for w in win_ids if w not in in_index]
+    assert len(old) == 30 and {approved, rejected, waiting} <= set(old)
+
+    day = day_of((await ledger(gateway, "wins"))[0][0])
+    done = await gateway.ledger.run("wins", now=past_retention(day, settings))
+    assert done["days"][0]["wins_archived"] == len(old) - 1  # all but the one waiting
+    after = dict(await gateway.store.client.hgetall(wins_key))
+    assert len(after) == len(records)  # a tombstone keeps each record's place
+    assert after[waiting] == records[waiting] and after[waiting].startswith("{")
+    assert all(after[w] == records[w] for w in in_index)
+    assert after[approved] == "archived " + day + " demo approved"
+    assert after[rejected] == "archived " + day + " demo rejected"
+    paid = next(w for w in old if w not in (approved, rejected, waiting))
+    assert after[paid] == "archived " + day + " demo paid"
+    # The wins file holds the records as they were, byte for byte.
+    archive = gateway.ledger.archive
+    assert archive is not None
+    archived = [json.loads(line) for line in archive.lines("wins", day, "wins.jsonl.gz")]
+    assert {a["win_id"]: a["record"] for a in archived} == {
+        w: records[w] for w in old if w != waiting
+    }
+    # Same answers as before: the recent wins, and decisions on archived wins.
+    recent = await client.get("/jackpots/instances/wins/winners?limit=100", headers=headers)
+    assert await expect(recent, 200) == recent_before
+    for win_id, code in ((approved, "WIN_ALREADY_DECIDED"), (paid, "WIN_NOT_WITHHELD")):
+        path = f"/admin/instances/wins/wins/{win_id}/approve"
+        await expect(await post(client, path, {"reason": "again"}, headers), 409, code)
+    # The waiting win is decided as ever, and the books balance with archived wins.
+    path = f"/admin/instances/wins/wins/{waiting}/reject"
+    await expect(await post(client, path, {"reason": "late"}, headers), 200)
+    report = await reconcile(client, headers, "wins")
+    assert report["balanced"] and report["decisions"] == []
+    [verdict] = await gateway.ledger.verify("wins")
+    assert verdict["problems"] == []

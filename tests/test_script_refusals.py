@@ -242,6 +242,17 @@ Case = tuple[
 BOOKS = keys.instance_books(J)
 
 
+def tombstone(state: str) -> Callable[[Store], Awaitable[None]]:
+    """Every win record of the world replaced by the tombstone of an archived one."""
+
+    async def arrange_(store: Store) -> None:
+        wins = keys.instance_wins(J)
+        for win_id in await store.client.hkeys(wins):
+            await store.client.hset(wins, win_id, f"archived 2026-01-01 op1 {state}")
+
+    return arrange_
+
+
 async def books_marks(store: Store) -> None:
     await store.client.hset(BOOKS, mapping={"archived_id": "3-0", "checkpoint_id": "5-0"})
 
@@ -335,6 +346,17 @@ CASES: list[Case] = [
      lambda w: decide(w["withheld"], a6="rival")),
     ("decide_win", "WIN_NOT_WITHHELD", "paid", None, lambda w: decide(w["paid"])),
     ("decide_win", "WIN_ALREADY_DECIDED", "decided", None, lambda w: decide(w["decided"])),
+    ("decide_win", "WIN_ALREADY_DECIDED", "archived decided", tombstone("approved"),
+     lambda w: decide(w["withheld"])),
+    ("decide_win", "WIN_NOT_WITHHELD", "archived paid", tombstone("paid"),
+     lambda w: decide(w["withheld"])),
+    ("decide_win", "WIN_NOT_FOUND", "another operator's archived", tombstone("rejected"),
+     lambda w: decide(w["withheld"], a6="rival")),
+    # archive_wins-2
+    ("archive_wins", "BAD_ARGUMENT", "day", None,
+     lambda w: script("archive_wins", [keys.instance_wins(J), BOOKS], ["2026-1-1", "x"])),
+    ("archive_wins", "BAD_ARGUMENT", "empty win id", None,
+     lambda w: script("archive_wins", [keys.instance_wins(J), BOOKS], ["2026-01-01", ""])),
     ("decide_win", ERROR, "wins total below the win", lambda s: arrange(s, J, **{"total:wins": 1}),
      lambda w: decide(w["withheld"])),
     ("decide_win", ERROR, "corrupt reserve",

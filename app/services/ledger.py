@@ -60,7 +60,10 @@ from app.store.archive import (
     LedgerArchive,
     ledger_line,
     parse_ledger_line,
+    parse_win_line,
+    win_line,
 )
+from app.store.wins import is_tombstone
 
 log = logging.getLogger("jackpot_gateway.ledger")
 
@@ -225,6 +228,7 @@ class LedgerService:
             outcome["trimmed"] += removed
             await asyncio.sleep(0)
         outcome["trimmed_all"] = True
+        outcome["wins_archived"] = await self._archive_wins(instance_id, day, manifest)
         log.info("ledger %s %s: archived %s entries", instance_id, day, manifest["count"])
         return outcome
 
@@ -314,6 +318,66 @@ class LedgerService:
         }
         await asyncio.to_thread(archive.write_manifest, instance_id, day, manifest)
         return manifest
+
+    async def _archive_wins(self, instance_id: str, day: str, manifest: dict[str, Any]) -> int:
+        """Move the decided (or paid at once) win records up to the day's end that the
+        recent-wins index no longer holds into `<day>.wins.jsonl.gz`, listed in the manifest,
+        then leave tombstones in their place. A re-run after a crash finds the file in the
+        manifest and replaces what is left."""
+        archive = self._require_archive()
+        wins: dict[str, Any] | None = manifest.get("wins")
+        if wins is None:
+            end_ms = day_bounds(day)[1]
+            recent = await self._store.recent_win_ids(instance_id)
+            chosen: list[bytes] = []
+            for win_id, raw in sorted((await self._store.win_records(instance_id)).items()):
+                if is_tombstone(raw) or win_id in recent:
+                    continue
+                try:
+                    record = json.loads(raw)
+                    timestamp = int(record["timestamp"])
+                except (ValueError, KeyError, TypeError):
+                    continue  # a corrupt record stays (the reconciliation names it)
+                if timestamp >= end_ms or (
+                    record.get("win_withheld") and not record.get("decision")
+                ):
+                    continue
+                chosen.append(win_line(win_id, raw))
+            wins = {"file": None, "count": 0}
+            if chosen:
+                wins = await asyncio.to_thread(self._write_wins, archive, instance_id, day, chosen)
+            manifest = {**manifest, "wins": wins}
+            await asyncio.to_thread(archive.write_manifest, instance_id, day, manifest)
+            self._manifests.pop((instance_id, day), None)
+        if not wins.get("file"):
+            return 0
+        lines = await asyncio.to_thread(lambda: list(archive.lines(instance_id, day, WINS)))
+        win_ids = [parse_win_line(line)[0] for line in lines]
+        return await self._store.archive_wins(instance_id, day, win_ids)
+
+    def _write_wins(
+        self, archive: LedgerArchive, instance_id: str, day: str, lines: list[bytes]
+    ) -> dict[str, Any]:
+        writer = archive.writer(instance_id, day, WINS)
+        try:
+            for start in range(0, len(lines), self.chunk):
+                first = parse_win_line(lines[start])[0]
+                writer.chunk(first, lines[start : start + self.chunk])
+        except BaseException:
+            writer.abort()
+            raise
+        written = writer.close()
+        sha256, size = archive.file_sha256(instance_id, day, WINS)
+        count = sum(1 for _ in archive.lines(instance_id, day, WINS))
+        if (sha256, size, count) != (written.sha256, written.size, len(lines)):
+            raise ArchiveError(f"{instance_id} {day}: the wins file read back differs")
+        return {
+            "file": archive.name(instance_id, day, WINS),
+            "sha256": sha256,
+            "size": size,
+            "count": count,
+            "chunks": written.chunks,
+        }
 
     @staticmethod
     def _read_back(archive: LedgerArchive, instance_id: str, day: str, kind: str) -> dict[str, Any]:
@@ -511,7 +575,7 @@ class LedgerService:
             return [*problems, f"{day}: does not replay: {error}"]
         if _books_dict(closing) != manifest.get("closing"):
             problems.append(f"{day}: the replay does not close at the manifest's figures")
-        if manifest.get("wins"):
+        if (manifest.get("wins") or {}).get("file"):
             wins = manifest["wins"]
             try:
                 sha256, size = await asyncio.to_thread(archive.file_sha256, instance_id, day, WINS)

@@ -28,6 +28,7 @@ from app.services.config import ConfigCache
 from app.services.refusals import refused
 from app.services.scope import managed_instance
 from app.store import ScriptRefusal, Store
+from app.store.wins import is_tombstone
 
 # Ledger entries read per round trip by a reconciliation: parsing a page holds the event loop
 # (~20 us an entry), so pages are small; the replay yields every YIELD_EVERY entries.
@@ -198,12 +199,16 @@ class TreasuryService:
         without its ledger entry, or the reverse), and each record that does not parse."""
         records: dict[str, str | None] = {}
         found = []
+        archived = set()
         for win_id, raw in (await self._store.win_records(instance_id)).items():
+            if is_tombstone(raw):  # decided, in the archive with its ledger day
+                archived.add(win_id)
+                continue
             try:
                 records[win_id] = json.loads(raw).get("decision")
             except (ValueError, AttributeError):
                 found.append(f"win {win_id}: the record is not a JSON object")
-        for win_id in sorted(set(records) | set(ledger)):
+        for win_id in sorted((set(records) | set(ledger)) - archived):
             if win_id not in records:
                 found.append(f"win {win_id}: the ledger says {ledger[win_id]}, no record")
             elif records[win_id] != ledger.get(win_id):

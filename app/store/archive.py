@@ -55,6 +55,18 @@ def parse_ledger_line(line: bytes) -> tuple[str, dict[str, str]]:
     return str(data["id"]), {str(k): str(v) for k, v in data["fields"].items()}
 
 
+def win_line(win_id: str, record: str) -> bytes:
+    return (
+        json.dumps({"win_id": win_id, "record": record}, ensure_ascii=False, separators=(",", ":"))
+        + "\n"
+    ).encode()
+
+
+def parse_win_line(line: bytes) -> tuple[str, str]:
+    data = json.loads(line)
+    return str(data["win_id"]), str(data["record"])
+
+
 @dataclass
 class Written:
     """What a file writer wrote: its sha256, size and chunks (first id, offset, length, count)."""
