@@ -609,3 +609,14 @@ async def test_decided_wins_past_the_recent_index_move_to_the_archive(
     assert report["balanced"] and report["decisions"] == []
     [verdict] = await gateway.ledger.verify("wins")
     assert verdict["problems"] == []
+
+
+@FAKE
+async def test_an_archive_url_whose_filesystem_is_missing_is_one_line(
+    cli: CLI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LEDGER_ARCHIVE_URL", "nosuchfs://bucket/ledger")
+    code, out, err = await cli("ledger", "verify")
+    assert (code, out) == (1, "")
+    assert err.startswith("error: LEDGER_ARCHIVE_URL 'nosuchfs://bucket/ledger' cannot be used")
+    assert len(err.strip().splitlines()) == 1
