@@ -620,3 +620,23 @@ async def test_an_archive_url_whose_filesystem_is_missing_is_one_line(
     assert (code, out) == (1, "")
     assert err.startswith("error: LEDGER_ARCHIVE_URL 'nosuchfs://bucket/ledger' cannot be used")
     assert len(err.strip().splitlines()) == 1
+
+
+@REAL
+@pytest.mark.parametrize("archive_url", ["memory"], indirect=True)
+async def test_a_long_replay_goes_on_in_a_child_process_and_agrees(
+    client: QuartClient, headers: dict[str, str], gateway: Services
+) -> None:
+    """Past `inline_max` entries the replay continues in a child process (the web process's
+    event loop only waits): its report is the one a replay wholly in the process makes."""
+    await new_instance(client, headers, "jp")
+    await traffic(client, headers, "jp", random.Random(14), 40)
+    gateway.replayer.inline_max = 10
+    moved = await reconcile(client, headers, "jp")
+    assert gateway.replayer._pool is not None  # the child was used
+    await gateway.store.client.delete(keys.instance_books("jp"))  # no checkpoint
+    gateway.replayer.inline_max = 10**9
+    inline = await reconcile(client, headers, "jp")
+    assert moved["balanced"] and inline["balanced"]
+    assert moved["compared"] == inline["compared"]
+    assert moved["entries_total"] == inline["entries_total"] == len(await ledger(gateway, "jp"))

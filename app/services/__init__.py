@@ -26,6 +26,7 @@ from app.services.ledger import LedgerService
 from app.services.lifecycle import LifecycleService
 from app.services.optins import OptInService
 from app.services.raffles import RaffleService
+from app.services.replayer import Replayer
 from app.services.treasury import TreasuryService
 from app.store import Store, StoreError
 from app.store.archive import LedgerArchive
@@ -48,6 +49,7 @@ class Services:
     instances: InstanceService
     treasury: TreasuryService
     ledger: LedgerService
+    replayer: Replayer
     deliveries: DeliveryService
     dead_letters: DeadLetterService
     events: EventHub
@@ -78,7 +80,8 @@ class Services:
             queue_limit=settings.events_queue_limit,
         )
         events.on_count = metrics.open_websockets.set
-        treasury = TreasuryService(store, config, admin.audit)
+        replayer = Replayer(store, settings)
+        treasury = TreasuryService(store, config, admin.audit, replayer)
         ledger = LedgerService(
             store,
             config,
@@ -102,6 +105,7 @@ class Services:
             instances=InstanceService(store, config),
             treasury=treasury,
             ledger=ledger,
+            replayer=replayer,
             deliveries=DeliveryService(store, config, admin.audit, callbacks),
             dead_letters=DeadLetterService(
                 {CONTRIBUTION_QUEUE: queue, CALLBACK_QUEUE: callbacks}, admin.audit
@@ -160,5 +164,6 @@ class Services:
                 self.metrics.dead_letters.labels(name).set(count)
 
     async def close(self) -> None:
+        self.replayer.close()
         await self.events.stop()
         await self.store.close()

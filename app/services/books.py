@@ -28,6 +28,7 @@ A replay may start from a checkpoint (`Books.from_json` of what an earlier repla
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass, field
@@ -154,14 +155,15 @@ async def replay(
     period: tuple[int, int] | None = None,
     *,
     start: Books | None = None,
+    share_loop: bool = True,
 ) -> Books:
     """The books after `entries` (continuing from `start`, a checkpoint, when given: its
     figures are not changed); `period` [from, to) in epoch ms also sums the entries whose
-    `ts` falls inside it."""
+    `ts` falls inside it. `share_loop` False (a process of its own) replays without pauses."""
     if start is None:
         books = Books({pot_id: PotBooks() for pot_id in pot_ids})
     else:
-        books = Books.from_json(start.to_json())  # a copy, its pots in the definition's order
+        books = copy.deepcopy(start)  # its pots in the definition's order
         books.pots = {
             **{pot_id: books.pots.get(pot_id) or PotBooks() for pot_id in pot_ids},
             **books.pots,
@@ -170,7 +172,7 @@ async def replay(
     busy_since = loop.time()
     async for fields in entries:
         books.entries += 1
-        if books.entries % YIELD_EVERY == 0:  # let the process's requests in
+        if share_loop and books.entries % YIELD_EVERY == 0:  # let the process's requests in
             if loop.time() - busy_since >= BUSY_S:
                 await asyncio.sleep(PAUSE_S)
                 busy_since = loop.time()

@@ -12,7 +12,6 @@ import csv
 import io
 import json
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import asdict
 from datetime import date
 from decimal import Decimal
@@ -26,18 +25,22 @@ from app.services.audit import AuditTrail, brand_operators
 from app.services.books import Books, Meters, is_integer, replay, stream_id_after
 from app.services.config import ConfigCache
 from app.services.refusals import refused
+from app.services.replayer import Replayer
 from app.services.scope import managed_instance
 from app.store import ScriptRefusal, Store
 from app.store.wins import is_tombstone
 
-# Ledger entries read per round trip by a reconciliation: parsing a page holds the event loop
-# (~20 us an entry), so pages are small; the replay yields every YIELD_EVERY entries.
-REPLAY_PAGE = 100
-
 
 class TreasuryService:
-    def __init__(self, store: Store, config: ConfigCache, audit: AuditTrail) -> None:
+    def __init__(
+        self,
+        store: Store,
+        config: ConfigCache,
+        audit: AuditTrail,
+        replayer: Replayer | None = None,
+    ) -> None:
         self._store = store
+        self._replayer = replayer or Replayer(store)
         self._config = config
         self._audit = audit
 
@@ -110,16 +113,7 @@ class TreasuryService:
         start = Books.from_json(held["checkpoint"]) if start_id else None
         if start_id and (not last_id or not stream_id_after(last_id, start_id)):
             last_id = start_id  # nothing after the checkpoint (perhaps all of it trimmed)
-        entries = (
-            fields
-            async for _, fields in self._store.ledger_entries(
-                instance_id,
-                f"({start_id}" if start_id else "-",
-                last_id or "-",
-                page=REPLAY_PAGE,
-            )
-        )
-        books = await replay(pot_ids, entries if last_id else _nothing(), start=start)
+        books = await self._replayer.replay(instance_id, pot_ids, start, start_id, last_id)
         corrupt = [f"ledger {what}" for what in books.corrupt]
         ledger_decisions = {
             name.removeprefix("decision:"): value
@@ -353,11 +347,6 @@ class TreasuryService:
             operators=[record["operator_id"]],
         )
         return win_view(record)
-
-
-async def _nothing() -> AsyncIterator[dict[str, str]]:
-    return
-    yield
 
 
 def win_view(record: dict[str, Any]) -> dict[str, Any]:
