@@ -640,3 +640,18 @@ async def test_a_long_replay_goes_on_in_a_child_process_and_agrees(
     assert moved["balanced"] and inline["balanced"]
     assert moved["compared"] == inline["compared"]
     assert moved["entries_total"] == inline["entries_total"] == len(await ledger(gateway, "jp"))
+
+
+@FAKE
+@pytest.mark.parametrize("archive_url", ["dir"], indirect=True)
+async def test_an_unreadable_archive_is_a_503_for_the_export(
+    client: QuartClient, headers: dict[str, str], gateway: Services, settings: Settings
+) -> None:
+    await new_instance(client, headers, "jp")
+    await traffic(client, headers, "jp", random.Random(15), 5)
+    day = day_of((await ledger(gateway, "jp"))[0][0])
+    await gateway.ledger.run("jp", now=past_retention(day, settings))
+    _rewrite(gateway, "jp", day, None)  # the day's ledger file is gone
+    response = await client.get("/admin/instances/jp/ledger", headers=headers)
+    body = await expect(response, 503, "STORE_UNAVAILABLE")
+    assert body["details"]["reason"] == "archive"

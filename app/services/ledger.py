@@ -63,6 +63,7 @@ from app.store.archive import (
     parse_win_line,
     win_line,
 )
+from app.store.errors import StoreUnavailable
 from app.store.wins import is_tombstone
 
 log = logging.getLogger("jackpot_gateway.ledger")
@@ -413,11 +414,15 @@ class LedgerService:
         found: list[tuple[str, dict[str, str]]] = []
         archived_until = None
         if self.archive is not None:
-            chunks = await self._archived_chunks(instance_id)
-            if chunks:
-                archived_until = chunks[-1][2]
-            if chunks and (after == "-" or stream_id_after(archived_until or "", after)):
-                found = await self._archived_page(instance_id, chunks, after, count)
+            try:
+                chunks = await self._archived_chunks(instance_id)
+                if chunks:
+                    archived_until = chunks[-1][2]
+                if chunks and (after == "-" or stream_id_after(archived_until or "", after)):
+                    found = await self._archived_page(instance_id, chunks, after, count)
+            except (ArchiveError, OSError) as error:  # a 503: nothing wrong with the request
+                log.warning("ledger archive unreadable: %s", error)
+                raise StoreUnavailable(f"the ledger archive: {error}", reason="archive") from None
         cursor = found[-1][0] if found else after
         if archived_until and (cursor == "-" or stream_id_after(archived_until, cursor)):
             cursor = archived_until

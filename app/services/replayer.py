@@ -10,7 +10,9 @@ in-process store (fakeredis: dev mode, tests) is not reachable from a child: it 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import multiprocessing
+import os
 from collections.abc import AsyncIterator
 from concurrent.futures import ProcessPoolExecutor
 
@@ -21,6 +23,7 @@ from app.store import Store
 INLINE_MAX = 5_000  # entries replayed in the asking process before the rest moves out
 REPLAY_PAGE = 100  # entries a round trip in the asking process (parsing a page holds the loop)
 CHILD_PAGE = 1_000  # entries a round trip in the child
+CHILD_NICENESS = 10  # the child's scheduling priority, below the web process's
 
 
 class Replayer:
@@ -78,7 +81,9 @@ class Replayer:
     def _executor(self) -> ProcessPoolExecutor:
         if self._pool is None:
             self._pool = ProcessPoolExecutor(
-                max_workers=1, mp_context=multiprocessing.get_context("spawn")
+                max_workers=1,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_lower_priority,
             )
         return self._pool
 
@@ -86,6 +91,13 @@ class Replayer:
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
+
+
+def _lower_priority() -> None:
+    """In the child: yield the CPU to the requests of the process that asked (a report can
+    wait; a contribution should not)."""
+    with contextlib.suppress(OSError, AttributeError):
+        os.nice(CHILD_NICENESS)
 
 
 async def _nothing() -> AsyncIterator[dict[str, str]]:
