@@ -358,8 +358,8 @@ async def raffle_round(instance_id: str, round_id: int) -> Any:
 
 @blueprint.get("/instances/<instance_id>/ledger")
 @admin_route(
-    "Read an instance's ledger, a page at a time, oldest first: the archived days, then the "
-    "live entries (docs/ledger.md), each entry once.",
+    "Read an instance's ledger, a page at a time, oldest first: its archived days, then its "
+    "live entries, each entry once.",
     scope=OPERATOR,
     path={"instance_id": INSTANCE_ID},
     query=LedgerQuerySchema(),
