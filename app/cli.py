@@ -25,6 +25,7 @@ from app.security import ROLES
 from app.services import Services
 from app.services.audit import CLI_ACTOR
 from app.services.definitions import load_file, read_definitions
+from app.services.ledger import ArchiveError
 from app.services.treasury import meter_report_csv, utc_day
 from app.store.errors import BackendError
 
@@ -99,6 +100,8 @@ def _admin(settings: Settings, work: Any) -> tuple[Any, int]:
         return None, _fail(error.message + details)
     except BackendError as error:
         return None, _fail(f"Redis failed: {error}")
+    except ArchiveError as error:
+        return None, _fail(str(error))
 
 
 def _json_lines(settings: Settings, work: Any) -> int:
@@ -275,6 +278,39 @@ def cmd_decide_win(args: argparse.Namespace, settings: Settings) -> int:
     return status
 
 
+def cmd_ledger(args: argparse.Namespace, settings: Settings) -> int:
+    """`ledger verify`: one JSON report per instance, exit status 3 when any has a problem;
+    `ledger archive --now`: one JSON summary per instance."""
+    if args.ledger_command == "verify":
+        if args.day is not None:
+            try:
+                date.fromisoformat(args.day)
+            except ValueError:
+                return _fail(f"--day must be YYYY-MM-DD, got {args.day!r}")
+        reports, status = _admin(settings, lambda s: s.ledger.verify(args.instance, args.day))
+        for report in reports or []:
+            print(jsonio.dumps(report))
+        if status == 0 and any(not report["ok"] for report in reports):
+            return 3
+        return status
+    if not args.now:
+        return _fail("ledger archive runs only with --now (the scheduler runs it on its own)")
+
+    async def archive(services: Services) -> list[dict[str, Any]]:
+        if services.ledger.archive is None:
+            raise ArchiveError("LEDGER_ARCHIVE_URL is not set: there is no archive to write")
+        if args.instance:
+            return [await services.ledger.run(args.instance)]
+        return await services.ledger.run_all()
+
+    summaries, status = _admin(settings, archive)
+    for summary in summaries or []:
+        print(jsonio.dumps(summary))
+    if status == 0 and any("error" in summary for summary in summaries):
+        return 1
+    return status
+
+
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from app.server import run, serve, serve_workers
     from app.web import create_app
@@ -390,6 +426,27 @@ def build_parser() -> argparse.ArgumentParser:
         decide.add_argument("--instance", required=True, help="the instance id")
         decide.add_argument("--win", required=True, help="the win id")
         decide.add_argument("--reason", help="why (required to reject; kept in the audit trail)")
+    ledger = command("ledger", "the ledger archive: verify it, or archive the due days now")
+    ledger_commands = ledger.add_subparsers(
+        dest="ledger_command", required=True, metavar="ACTION", help="verify or archive"
+    )
+    verify = ledger_commands.add_parser(
+        "verify",
+        help="check the archive against its manifests, and archive + live against the state",
+        description="Re-hash, recount and re-sum every archived day against its manifest, "
+        "replay each day from its opening to its closing figures, and check that the archive "
+        "plus the live ledger add up to the live state (money conservation).",
+    )
+    verify.add_argument("--instance", help="only this instance (default: every one)")
+    verify.add_argument("--day", help="only this UTC day, YYYY-MM-DD (no live comparison)")
+    run = ledger_commands.add_parser(
+        "archive",
+        help="checkpoint, archive and trim the days past their retention now",
+        description="Run the scheduler's ledger job now: checkpoint each instance's books, "
+        "export each closed day past LEDGER_RETENTION_DAYS, verify it and trim it from Redis.",
+    )
+    run.add_argument("--now", action="store_true", help="run it now (required)")
+    run.add_argument("--instance", help="only this instance (default: every one)")
     audit = command("audit", "print an operator's audit trail (JSON lines, oldest first)")
     audit.add_argument("--operator", required=True, help="the operator id")
     audit.add_argument("--after", default="-", help="entry id to start after (default: the start)")
@@ -408,6 +465,7 @@ HANDLERS = {
     "audit": cmd_audit,
     "boost": cmd_boost,
     "reconcile": cmd_reconcile,
+    "ledger": cmd_ledger,
     "meter-report": cmd_meter_report,
     "failed-callbacks": cmd_failed_callbacks,
     "redeliver": cmd_redeliver,
@@ -428,12 +486,15 @@ def main(argv: list[str] | None = None) -> int:
         settings = Settings.from_env()
     except ConfigError as error:
         return _fail(str(error), code=2)
-    if args.command in ("serve", "worker", "scheduler"):
-        configure_logging(args.command, json_lines=settings.log_json, level=settings.log_level)
-        risk = asyncio.run(_with_services(settings, lambda s: s.eviction_risk()))
-        if risk:
-            return _fail(f"refusing to start: {risk}")
-    return HANDLERS[args.command](args, settings)
+    try:
+        if args.command in ("serve", "worker", "scheduler"):
+            configure_logging(args.command, json_lines=settings.log_json, level=settings.log_level)
+            risk = asyncio.run(_with_services(settings, lambda s: s.eviction_risk()))
+            if risk:
+                return _fail(f"refusing to start: {risk}")
+        return HANDLERS[args.command](args, settings)
+    except ArchiveError as error:  # e.g. an s3:// archive without s3fs installed
+        return _fail(str(error), code=2)
 
 
 if __name__ == "__main__":

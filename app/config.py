@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 MIN_SECRET_BYTES = 32
 DEV_SECRET = "dev-only-secret-do-not-use-in-production-0123456789"
 DEV_DRAW_KEY = "dev-only-draw-key-do-not-use-in-production-0123456"
+DEV_ARCHIVE_URL = "./var/archive"  # the ledger archive in dev mode (LEDGER_ARCHIVE_URL)
 
 
 MIN_METRICS_TOKEN_BYTES = 16
@@ -167,6 +168,11 @@ class Settings:
     events_queue_limit: int = 1000
     events_auth_timeout_s: float = 5.0
     raffle_round_retention_days: int = 90
+    # The ledger archive (docs/ledger.md): a closed UTC day is exported this many days after
+    # it ends, then trimmed from Redis. Outside dev, no URL means no archive (and no trim).
+    ledger_retention_days: int = 3
+    ledger_archive_url: str = ""
+    ledger_job_interval_s: int = 900
     callback_allowlist: tuple[str, ...] = field(default_factory=tuple)
     # Peers whose X-Forwarded-For is believed (the router's or load balancer's addresses).
     trusted_proxies: tuple[str, ...] = field(default_factory=tuple)
@@ -247,6 +253,14 @@ class Settings:
             ),
             raffle_round_retention_days=_int(
                 env, "RAFFLE_ROUND_RETENTION_DAYS", cls.raffle_round_retention_days, minimum=1
+            ),
+            ledger_retention_days=_int(
+                env, "LEDGER_RETENTION_DAYS", cls.ledger_retention_days, minimum=0
+            ),
+            ledger_archive_url=env.get("LEDGER_ARCHIVE_URL")
+            or (DEV_ARCHIVE_URL if dev_mode else ""),
+            ledger_job_interval_s=_int(
+                env, "LEDGER_JOB_INTERVAL_SECONDS", cls.ledger_job_interval_s, minimum=1
             ),
             callback_allowlist=allow,
             trusted_proxies=_networks(env, "TRUSTED_PROXIES"),

@@ -21,8 +21,10 @@
   contribute and draw scripts with exactly one '"win_withheld":true' and ends with '}'.
 
   KEYS[1]  instance state (hash)
-  KEYS[2]  instance ledger (stream, never trimmed)
-  KEYS[3]  instance wins (hash: win id -> win record JSON)
+  KEYS[2]  instance ledger (stream; its old days go to the ledger archive)
+  KEYS[3]  instance wins (hash: win id -> win record JSON, or the tombstone of a record moved
+           to the ledger archive, archive_wins-2.lua: answered WIN_ALREADY_DECIDED, or
+           WIN_NOT_WITHHELD for a win paid at once, or WIN_NOT_FOUND for another operator)
   KEYS[4]  instance events (stream, capped near ARGV[8] entries)
   KEYS[5]  instance event channel (PUBLISH / SPUBLISH target)
   ARGV[1]  now, epoch ms (integer)
@@ -79,6 +81,17 @@ end
 local raw = rcall('HGET', KEYS[3], win_id)
 if not raw then
   return redis.error_reply('WIN_NOT_FOUND ' .. win_id)
+end
+-- a record moved to the ledger archive leaves a tombstone (archive_wins-2.lua)
+local _, archived_operator, archived_state = string.match(raw, '^archived (%S+) (%S*) (%S+)$')
+if archived_state then
+  if operator ~= '' and archived_operator ~= operator then
+    return redis.error_reply('WIN_NOT_FOUND ' .. win_id)
+  end
+  if archived_state == 'paid' then
+    return redis.error_reply('WIN_NOT_WITHHELD ' .. win_id)
+  end
+  return redis.error_reply('WIN_ALREADY_DECIDED ' .. archived_state)
 end
 local win = cjson.decode(raw)
 if operator ~= '' and win.operator_id ~= operator then

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from datetime import UTC, datetime
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
@@ -31,6 +32,17 @@ async def tick(services: Services) -> None:
         log.warning("store %s: %s", failure.kind, failure)
 
 
+async def sweep_ledgers(services: Services) -> None:
+    """Make each instance's ledger item (checkpoint, archive, trim) due; the tick claims it."""
+    try:
+        await services.ledger.sweep()
+    except Exception as error:
+        failure = classify(error)
+        if failure is None:
+            raise
+        log.warning("store %s: %s", failure.kind, failure)
+
+
 def start_scheduler(services: Services) -> AsyncIOScheduler:
     """Start ticking on the running event loop; the due work itself is claimed in Redis."""
     # APScheduler logs two INFO lines for every run of a job, here two a second while idle.
@@ -46,6 +58,22 @@ def start_scheduler(services: Services) -> AsyncIOScheduler:
         coalesce=True,
         misfire_grace_time=30,
     )
+    scheduler.add_job(
+        sweep_ledgers,
+        "interval",
+        args=[services],
+        seconds=services.settings.ledger_job_interval_s,
+        id="ledger-sweep",
+        max_instances=1,
+        coalesce=True,
+        misfire_grace_time=600,
+        next_run_time=datetime.now(UTC),
+    )
+    if services.ledger.archive is None:
+        log.warning(
+            "LEDGER_ARCHIVE_URL is not set: ledgers are checkpointed but not archived, and "
+            "they keep growing in Redis (docs/ledger.md)"
+        )
     scheduler.start()
     return scheduler
 

@@ -78,6 +78,12 @@ def test_raffle_benchmark_with_a_ballast_and_a_base_script() -> None:
     assert lines[head + 2].startswith("| 50 | "), out
 
 
+def test_ledger_benchmark_archives_and_verifies() -> None:
+    out = run_bench("bench.ledger", "--entries", "3000", "--quiet", "0.5", "--rate", "50")
+    assert "| ledger verify | problems=[] |" in out, out
+    assert "| after the checkpoint |" in out and "balanced=True" in out
+
+
 @pytest.mark.timeout(300)
 def test_faults_benchmark_loses_nothing_and_answers_truthfully() -> None:
     out = run_bench(

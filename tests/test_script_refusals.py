@@ -239,6 +239,24 @@ Case = tuple[
 ]
 
 
+BOOKS = keys.instance_books(J)
+
+
+def tombstone(state: str) -> Callable[[Store], Awaitable[None]]:
+    """Every win record of the world replaced by the tombstone of an archived one."""
+
+    async def arrange_(store: Store) -> None:
+        wins = keys.instance_wins(J)
+        for win_id in await store.client.hkeys(wins):
+            await store.client.hset(wins, win_id, f"archived 2026-01-01 op1 {state}")
+
+    return arrange_
+
+
+async def books_marks(store: Store) -> None:
+    await store.client.hset(BOOKS, mapping={"archived_id": "3-0", "checkpoint_id": "5-0"})
+
+
 async def require_opt_in(store: Store) -> None:
     engine = await store.client.get(keys.instance_engine(J))
     assert '"opt_in_required":false' in engine
@@ -328,6 +346,17 @@ CASES: list[Case] = [
      lambda w: decide(w["withheld"], a6="rival")),
     ("decide_win", "WIN_NOT_WITHHELD", "paid", None, lambda w: decide(w["paid"])),
     ("decide_win", "WIN_ALREADY_DECIDED", "decided", None, lambda w: decide(w["decided"])),
+    ("decide_win", "WIN_ALREADY_DECIDED", "archived decided", tombstone("approved"),
+     lambda w: decide(w["withheld"])),
+    ("decide_win", "WIN_NOT_WITHHELD", "archived paid", tombstone("paid"),
+     lambda w: decide(w["withheld"])),
+    ("decide_win", "WIN_NOT_FOUND", "another operator's archived", tombstone("rejected"),
+     lambda w: decide(w["withheld"], a6="rival")),
+    # archive_wins-2
+    ("archive_wins", "BAD_ARGUMENT", "day", None,
+     lambda w: script("archive_wins", [keys.instance_wins(J), BOOKS], ["2026-1-1", "x"])),
+    ("archive_wins", "BAD_ARGUMENT", "empty win id", None,
+     lambda w: script("archive_wins", [keys.instance_wins(J), BOOKS], ["2026-01-01", ""])),
     ("decide_win", ERROR, "wins total below the win", lambda s: arrange(s, J, **{"total:wins": 1}),
      lambda w: decide(w["withheld"])),
     ("decide_win", ERROR, "corrupt reserve",
@@ -363,6 +392,11 @@ CASES: list[Case] = [
      lambda s: arrange(s, R, **{"total:wins": "1.5"}), lambda w: draw()),
     ("draw_raffle", ERROR, "corrupt prize pot", lambda s: arrange(s, R, **{"pot:pool:value": "x"}),
      lambda w: draw()),
+    # mark_archived-1
+    ("mark_archived", "BAD_ARGUMENT", "id", None,
+     lambda w: script("mark_archived", [BOOKS], ["12", "2026-01-01"])),
+    ("mark_archived", "BAD_ARGUMENT", "day", None,
+     lambda w: script("mark_archived", [BOOKS], ["1-0", "2026-1-1"])),
     # open_round-4
     ("open_round", "BAD_ARGUMENT", "commitment not hex", None,
      lambda w: open_round(commitment="zz")),
@@ -386,6 +420,15 @@ CASES: list[Case] = [
     ("record_snapshot", "ROUND_NOT_DRAWN", "open round", None,
      lambda w: script("record_snapshot", [keys.instance_raffle_rounds(R),
                       keys.instance_ledger(R)], [2, "ab", NOW])),
+    # save_checkpoint-1
+    ("save_checkpoint", "BAD_ARGUMENT", "id", None,
+     lambda w: script("save_checkpoint", [BOOKS], ["x-1", "{}"])),
+    ("save_checkpoint", "BAD_ARGUMENT", "no books", None,
+     lambda w: script("save_checkpoint", [BOOKS], ["9-0", ""])),
+    ("save_checkpoint", "BAD_ARGUMENT", "a decision", None,
+     lambda w: script("save_checkpoint", [BOOKS], ["9-0", "{}", "w1", "maybe"])),
+    ("save_checkpoint", "BAD_ARGUMENT", "odd pairs", None,
+     lambda w: script("save_checkpoint", [BOOKS], ["9-0", "{}", "w1"])),
     # set_optin-4
     ("set_optin", "BAD_ARGUMENT", "opt_in", None,
      lambda w: script("set_optin", OPTIN, ["2", *OPTIN_ARGS[1:]])),
@@ -413,6 +456,18 @@ CASES: list[Case] = [
      lambda w: script("set_status", [keys.instance_state(T), keys.instance_ledger(T),
                       keys.instance_events(T), keys.instance_channel(T)],
                       ["pause", NOW, "t", T, "e", "publish", 100])),
+    # trim_ledger-2 (books: checkpoint at 5-0, archived up to 3-0)
+    ("trim_ledger", "BAD_ARGUMENT", "until id", books_marks,
+     lambda w: script("trim_ledger", [LEDGER, BOOKS], ["3", 10])),
+    ("trim_ledger", "BAD_ARGUMENT", "limit 0", books_marks,
+     lambda w: script("trim_ledger", [LEDGER, BOOKS], ["3-0", 0])),
+    ("trim_ledger", "LEDGER_NOT_ARCHIVED", "past the archived mark", books_marks,
+     lambda w: script("trim_ledger", [LEDGER, BOOKS], ["4-0", 10])),
+    ("trim_ledger", "LEDGER_NOT_ARCHIVED", "no mark", None,
+     lambda w: script("trim_ledger", [LEDGER, BOOKS], ["1-0", 10])),
+    ("trim_ledger", "LEDGER_NOT_CHECKPOINTED", "past the checkpoint",
+     lambda s: s.client.hset(BOOKS, mapping={"archived_id": "9-0", "checkpoint_id": "5-0"}),
+     lambda w: script("trim_ledger", [LEDGER, BOOKS], ["6-0", 10])),
     # take_login_attempt-1
     ("take_login_attempt", "BAD_ARGUMENT", "limit 0", None, lambda w: login(0, 1000)),
     ("take_login_attempt", "BAD_ARGUMENT", "window 0", None, lambda w: login(5, 0)),

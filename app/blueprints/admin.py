@@ -358,7 +358,8 @@ async def raffle_round(instance_id: str, round_id: int) -> Any:
 
 @blueprint.get("/instances/<instance_id>/ledger")
 @admin_route(
-    "Read an instance's ledger, a page at a time, oldest first.",
+    "Read an instance's ledger, a page at a time, oldest first: its archived days, then its "
+    "live entries, each entry once.",
     scope=OPERATOR,
     path={"instance_id": INSTANCE_ID},
     query=LedgerQuerySchema(),
@@ -366,9 +367,7 @@ async def raffle_round(instance_id: str, round_id: int) -> Any:
     refusals=(Code.INSTANCE_NOT_FOUND, SHARED),
 )
 async def ledger(instance_id: str, query: dict[str, Any]) -> dict[str, Any]:
-    entries = await services().admin.ledger(
-        instance_id, query["after"], query["count"], principal()
-    )
+    entries = await services().ledger.page(principal(), instance_id, query["after"], query["count"])
     return {
         "entries": [{"id": entry_id, **fields} for entry_id, fields in entries],
         "next": entries[-1][0] if len(entries) == query["count"] else None,

@@ -73,7 +73,19 @@ class ConservationSchema(StrictSchema):
 class ReconciliationSchema(StrictSchema):
     instance_id = fields.String()
     as_of_entry = fields.String(allow_none=True, metadata={"description": "last ledger id"})
-    entries_replayed = fields.Integer()
+    entries_replayed = fields.Integer(
+        metadata={"description": "live entries replayed after the checkpoint (all: none)"}
+    )
+    entries_total = fields.Integer(
+        metadata={"description": "ledger entries the figures cover (archived ones included)"}
+    )
+    checkpoint = fields.String(
+        allow_none=True,
+        metadata={"description": "the ledger id of the checkpoint the replay started from"},
+    )
+    checkpoint_saved = fields.Boolean(
+        metadata={"description": "whether this balanced report became the new checkpoint"}
+    )
     balanced = fields.Boolean()
     differences = fields.List(fields.Nested(ReconciliationLineSchema))
     compared = fields.List(fields.Nested(ReconciliationLineSchema))

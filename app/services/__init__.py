@@ -22,11 +22,14 @@ from app.services.deliveries import DeliveryService
 from app.services.draws import DAY_MS, DrawKeys
 from app.services.events import EventHub
 from app.services.instances import InstanceService
+from app.services.ledger import LedgerService
 from app.services.lifecycle import LifecycleService
 from app.services.optins import OptInService
 from app.services.raffles import RaffleService
+from app.services.replayer import Replayer
 from app.services.treasury import TreasuryService
 from app.store import Store, StoreError
+from app.store.archive import LedgerArchive
 from app.store.connection import sync_client, sync_ping
 from app.store.jobs import queue_length
 
@@ -45,6 +48,8 @@ class Services:
     optins: OptInService
     instances: InstanceService
     treasury: TreasuryService
+    ledger: LedgerService
+    replayer: Replayer
     deliveries: DeliveryService
     dead_letters: DeadLetterService
     events: EventHub
@@ -75,6 +80,17 @@ class Services:
             queue_limit=settings.events_queue_limit,
         )
         events.on_count = metrics.open_websockets.set
+        replayer = Replayer(store, settings)
+        treasury = TreasuryService(store, config, admin.audit, replayer)
+        ledger = LedgerService(
+            store,
+            config,
+            treasury,
+            LedgerArchive(settings.ledger_archive_url) if settings.ledger_archive_url else None,
+            retention_days=settings.ledger_retention_days,
+        )
+        lifecycle = LifecycleService(store, admin, raffles)
+        lifecycle.register("ledger", ledger.run)
         return cls(
             settings=settings,
             store=store,
@@ -82,12 +98,14 @@ class Services:
             tokens=tokens,
             auth=AuthService(store, tokens, settings, config),
             admin=admin,
-            lifecycle=LifecycleService(store, admin, raffles),
+            lifecycle=lifecycle,
             catalog=CatalogService(config),
             contributions=ContributionService(store, config, settings, queue, metrics),
             optins=OptInService(store, config),
             instances=InstanceService(store, config),
-            treasury=TreasuryService(store, config, admin.audit),
+            treasury=treasury,
+            ledger=ledger,
+            replayer=replayer,
             deliveries=DeliveryService(store, config, admin.audit, callbacks),
             dead_letters=DeadLetterService(
                 {CONTRIBUTION_QUEUE: queue, CALLBACK_QUEUE: callbacks}, admin.audit
@@ -146,5 +164,6 @@ class Services:
                 self.metrics.dead_letters.labels(name).set(count)
 
     async def close(self) -> None:
+        self.replayer.close()
         await self.events.stop()
         await self.store.close()

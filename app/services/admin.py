@@ -474,13 +474,6 @@ class AdminService:
             if instance_id in states
         ]
 
-    async def ledger(
-        self, instance_id: str, after: str, count: int, by: Principal = CLI_ACTOR
-    ) -> list[tuple[str, dict[str, str]]]:
-        """A page of the ledger: per-player entries, so a shared instance's is the platform's."""
-        await managed_instance(self._config, by, instance_id, own=True)
-        return await self._store.ledger(instance_id, after=after, count=count)
-
     @staticmethod
     def _view(definition: dict[str, Any], state: dict[str, str]) -> dict[str, Any]:
         def amount(name: str) -> str:

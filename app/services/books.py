@@ -19,18 +19,30 @@ Replay rules, one per ledger entry type (money in integer micro-units):
                 pot:<id>:value, pot:<id>:reserve) leave the pot for the operator (returned)
   win_approved, status  no money
 Any other type is reported as unknown, so a reconciliation never silently skips money.
+
+A replay may start from a checkpoint (`Books.from_json` of what an earlier replay reached,
+`start=`), so a report costs what changed since it. It yields to the event loop every
+`YIELD_EVERY` entries, so a long replay in a web process does not hold up its requests.
 """
 
 from __future__ import annotations
 
+import asyncio
+import copy
+import json
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 TOTALS = ("contributions", "seed_funding", "boosts", "house", "wins", "returned")
 NO_MONEY = frozenset({"status", "raffle_draw", "raffle_round", "raffle_snapshot"})
 # win_approved moves no money either; it is handled with win_rejected for the awards.
 AWARDS_KEPT = 5
+YIELD_EVERY = 50  # entries replayed between two yields to the event loop (~1 ms)
+# A long replay shares its process: after BUSY_S of work it leaves the event loop alone for
+# PAUSE_S, so requests arriving meanwhile run their several steps without waiting behind it.
+BUSY_S = 0.002
+PAUSE_S = 0.001
 
 
 @dataclass
@@ -68,6 +80,47 @@ class Books:
     def pot(self, pot_id: str) -> PotBooks:
         return self.pots.setdefault(pot_id, PotBooks())
 
+    def to_json(self) -> str:
+        """The running figures a later replay continues from (a checkpoint): every pot's
+        value, reserve, deficit, meters and last awards, the totals and the entry count;
+        not the period figures, the decisions (kept beside it) nor problems (a checkpoint is
+        only taken of a clean replay). Integers of any size, exactly."""
+        return json.dumps(
+            {
+                "entries": self.entries,
+                "totals": self.totals,
+                "pots": {
+                    pot_id: {
+                        "value": pot.value,
+                        "reserve": pot.reserve,
+                        "deficit": pot.deficit,
+                        "meters": asdict(pot.meters),
+                        "awards": pot.awards,
+                    }
+                    for pot_id, pot in self.pots.items()
+                },
+            },
+            sort_keys=True,
+            separators=(",", ":"),
+        )
+
+    @classmethod
+    def from_json(cls, raw: str) -> Books:
+        data = json.loads(raw)
+        pots = {
+            pot_id: PotBooks(
+                value=int(pot["value"]),
+                reserve=int(pot["reserve"]),
+                deficit=int(pot["deficit"]),
+                meters=Meters(**{k: int(v) for k, v in pot["meters"].items()}),
+                awards=list(pot["awards"]),
+            )
+            for pot_id, pot in data["pots"].items()
+        }
+        totals = dict.fromkeys(TOTALS, 0)
+        totals.update({name: int(value) for name, value in data["totals"].items()})
+        return cls(pots, totals=totals, entries=int(data["entries"]))
+
 
 class _Corrupt(ValueError):
     """A ledger entry's money field is not an integer."""
@@ -80,6 +133,16 @@ def _int(fields: dict[str, str], name: str) -> int:
     return int(value)
 
 
+def stream_id(entry_id: str) -> tuple[int, int]:
+    """A stream entry id '<ms>-<seq>' as numbers, for comparing (as text '9-0' > '10-0')."""
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
+def stream_id_after(entry_id: str, other: str) -> bool:
+    return stream_id(entry_id) > stream_id(other)
+
+
 def is_integer(value: str) -> bool:
     """Decimal digits with an optional minus: what a stored money field must be."""
     digits = value[1:] if value[:1] == "-" else value
@@ -90,12 +153,31 @@ async def replay(
     pot_ids: list[str],
     entries: AsyncIterator[dict[str, str]],
     period: tuple[int, int] | None = None,
+    *,
+    start: Books | None = None,
+    share_loop: bool = True,
 ) -> Books:
-    """The books after `entries`; `period` [from, to) in epoch ms also sums the entries whose
-    `ts` falls inside it."""
-    books = Books({pot_id: PotBooks() for pot_id in pot_ids})
+    """The books after `entries` (continuing from `start`, a checkpoint, when given: its
+    figures are not changed); `period` [from, to) in epoch ms also sums the entries whose
+    `ts` falls inside it. `share_loop` False (a process of its own) replays without pauses."""
+    if start is None:
+        books = Books({pot_id: PotBooks() for pot_id in pot_ids})
+    else:
+        books = copy.deepcopy(start)  # its pots in the definition's order
+        books.pots = {
+            **{pot_id: books.pots.get(pot_id) or PotBooks() for pot_id in pot_ids},
+            **books.pots,
+        }
+    loop = asyncio.get_running_loop()
+    busy_since = loop.time()
     async for fields in entries:
         books.entries += 1
+        if share_loop and books.entries % YIELD_EVERY == 0:  # let the process's requests in
+            if loop.time() - busy_since >= BUSY_S:
+                await asyncio.sleep(PAUSE_S)
+                busy_since = loop.time()
+            else:
+                await asyncio.sleep(0)
         try:
             ts = _int(fields, "ts")
             in_period = period is not None and period[0] <= ts < period[1]

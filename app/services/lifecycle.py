@@ -37,6 +37,9 @@ BATCH = 100
 MAX_PASSES = 10  # run_due: claims again for items the run made due (a draw's archive)
 
 Handler = Callable[[str], Awaitable[object]]
+# Items that run in a task of their own rather than after the instance's other due items: the
+# ledger job (checkpoint, archive, trim) may take minutes and must hold up no draw.
+OWN_TASK = frozenset({"ledger"})
 
 
 class LifecycleService:
@@ -74,7 +77,9 @@ class LifecycleService:
         for action, target in await self._store.claim_due(now_ms(), BATCH, LEASE_MS):
             if f"{action}|{target}" in self._running:  # still running here
                 continue
-            groups.setdefault(target.partition("@")[0], []).append((action, target))
+            # an instance's items run in due order, but for the long ones of their own
+            group = f"{action}|{target}" if action in OWN_TASK else target.partition("@")[0]
+            groups.setdefault(group, []).append((action, target))
         tasks = []
         for instance_id, items in groups.items():
             members = [f"{action}|{target}" for action, target in items]

@@ -22,16 +22,25 @@ from app.money import format_amount, from_micros, to_micros
 from app.refusals import Code, Refused
 from app.security import Principal
 from app.services.audit import AuditTrail, brand_operators
-from app.services.books import Meters, is_integer, replay
+from app.services.books import Books, Meters, is_integer, replay, stream_id_after
 from app.services.config import ConfigCache
 from app.services.refusals import refused
+from app.services.replayer import Replayer
 from app.services.scope import managed_instance
 from app.store import ScriptRefusal, Store
+from app.store.wins import is_tombstone
 
 
 class TreasuryService:
-    def __init__(self, store: Store, config: ConfigCache, audit: AuditTrail) -> None:
+    def __init__(
+        self,
+        store: Store,
+        config: ConfigCache,
+        audit: AuditTrail,
+        replayer: Replayer | None = None,
+    ) -> None:
         self._store = store
+        self._replayer = replayer or Replayer(store)
         self._config = config
         self._audit = audit
 
@@ -88,18 +97,30 @@ class TreasuryService:
         return boost, not replayed
 
     async def reconciliation(self, by: Principal, instance_id: str) -> dict[str, Any]:
-        """Replay the ledger from its first entry and compare every pot, reserve, deficit and
-        total with the live state, to the micro-unit, in exact integers of any size; and every
-        win record's decision with the ledger's. The state and the last ledger id are read in
-        one atomic step, so contributions arriving meanwhile do not count as differences. A
-        stored amount that is not an integer is named in `corrupt` (never an error)."""
+        """Replay the ledger from the last checkpoint (from its first entry without one) and
+        compare every pot, reserve, deficit and total with the live state, to the micro-unit,
+        in exact integers of any size; and every win record's decision with the ledger's.
+        The checkpoint, the state and the last ledger id are read in one atomic step, so
+        contributions arriving meanwhile do not count as differences. A stored amount that
+        is not an integer is named in `corrupt` (never an error). A balanced report becomes
+        the new checkpoint, so the next one replays only what came after it."""
         definition = await self.instance(by, instance_id)
-        last_id, state = await self._store.books(instance_id)
+        last_id, held, state = await self._store.books_at_checkpoint(instance_id)
         if not state:
             raise Refused(Code.INSTANCE_NOT_FOUND, f"Instance {instance_id} does not exist.")
         pot_ids = [pot["id"] for pot in definition["pots"]]
-        books = await replay(pot_ids, self._store.ledger_until(instance_id, last_id))
+        start_id = held.get("checkpoint_id") or None
+        start = Books.from_json(held["checkpoint"]) if start_id else None
+        if start_id and (not last_id or not stream_id_after(last_id, start_id)):
+            last_id = start_id  # nothing after the checkpoint (perhaps all of it trimmed)
+        books = await self._replayer.replay(instance_id, pot_ids, start, start_id, last_id)
         corrupt = [f"ledger {what}" for what in books.corrupt]
+        ledger_decisions = {
+            name.removeprefix("decision:"): value
+            for name, value in held.items()
+            if name.startswith("decision:")
+        }
+        ledger_decisions.update(books.decisions)
 
         def live(name: str) -> int | None:
             value = state.get(name) or "0"
@@ -115,13 +136,15 @@ class TreasuryService:
         ] + [(f"total:{name}", amount) for name, amount in books.totals.items()]
         lines = []
         for name, ledger in compared:
-            held = live(name)
+            held_amount = live(name)
             lines.append(
                 {
                     "field": name,
                     "ledger": from_micros(ledger),
-                    "live": None if held is None else from_micros(held),
-                    "difference": None if held is None else from_micros(held - ledger),
+                    "live": None if held_amount is None else from_micros(held_amount),
+                    "difference": None
+                    if held_amount is None
+                    else from_micros(held_amount - ledger),
                 }
             )
         differences = [line for line in lines if line["difference"] != 0]
@@ -132,16 +155,27 @@ class TreasuryService:
         held_out = sum(amounts[f"total:{name}"] for name in ("house", "wins", "returned")) + sum(
             amounts[f"pot:{pot_id}:{name}"] for pot_id in pot_ids for name in ("value", "reserve")
         )
-        decisions = await self._decision_differences(instance_id, books.decisions)
-        return {
-            "instance_id": instance_id,
-            "as_of_entry": last_id or None,
-            "entries_replayed": books.entries,
-            "balanced": not differences
+        decisions = await self._decision_differences(instance_id, ledger_decisions)
+        balanced = (
+            not differences
             and not books.unknown
             and not corrupt
             and not decisions
-            and paid_in == held_out,
+            and paid_in == held_out
+        )
+        saved = False
+        if balanced and last_id and last_id != start_id:
+            saved = await self._store.save_checkpoint(
+                instance_id, last_id, books.to_json(), books.decisions
+            )
+        return {
+            "instance_id": instance_id,
+            "as_of_entry": last_id or None,
+            "entries_replayed": books.entries - (start.entries if start else 0),
+            "entries_total": books.entries,
+            "checkpoint": start_id,
+            "checkpoint_saved": saved,
+            "balanced": balanced,
             "differences": differences,
             "compared": lines,
             "unknown_entries": books.unknown,
@@ -159,12 +193,16 @@ class TreasuryService:
         without its ledger entry, or the reverse), and each record that does not parse."""
         records: dict[str, str | None] = {}
         found = []
+        archived = set()
         for win_id, raw in (await self._store.win_records(instance_id)).items():
+            if is_tombstone(raw):  # decided, in the archive with its ledger day
+                archived.add(win_id)
+                continue
             try:
                 records[win_id] = json.loads(raw).get("decision")
             except (ValueError, AttributeError):
                 found.append(f"win {win_id}: the record is not a JSON object")
-        for win_id in sorted(set(records) | set(ledger)):
+        for win_id in sorted((set(records) | set(ledger)) - archived):
             if win_id not in records:
                 found.append(f"win {win_id}: the ledger says {ledger[win_id]}, no record")
             elif records[win_id] != ledger.get(win_id):

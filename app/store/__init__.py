@@ -18,6 +18,7 @@ from app.store.deliveries import DeliveryStore
 from app.store.errors import StoreError, StoreOutcomeUnknown, StoreUnavailable, classify
 from app.store.events import EventStore
 from app.store.instances import InstanceStore
+from app.store.ledger import LedgerStore
 from app.store.optins import OptInStore
 from app.store.raffles import RaffleStore
 from app.store.scripts import Refusal, ScriptRefusal, ScriptRunner
@@ -53,6 +54,7 @@ class Store(
     AccountStore,
     AuditStore,
     InstanceStore,
+    LedgerStore,
     ContributionStore,
     OptInStore,
     DeliveryStore,

@@ -66,8 +66,16 @@ def instance_state(instance_id: str) -> str:
 
 
 def instance_ledger(instance_id: str) -> str:
-    """Stream: every money movement and draw of the instance; never trimmed."""
+    """Stream: every money movement and draw of the instance. Whole UTC days (of the entry
+    ids) are exported to the ledger archive and then trimmed (app/services/ledger.py)."""
     return instance_tag(instance_id) + ":ledger"
+
+
+def instance_books(instance_id: str) -> str:
+    """Hash: the last reconciliation checkpoint ('checkpoint' JSON at 'checkpoint_id', and
+    'decision:<win id>' of decided wins still held), and how far the ledger is archived
+    ('archived_id', 'archived_day'); app/store/ledger.py."""
+    return instance_tag(instance_id) + ":books"
 
 
 def instance_boosts(instance_id: str) -> str:

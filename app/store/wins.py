@@ -1,7 +1,9 @@
 """Wins: each stored once, read through capped recent-id indexes.
 
 The contribute script (and any script that pays a win) writes a win record once, into the
-instance's wins hash (win id -> JSON, never trimmed), and indexes its id under the groups of
+instance's wins hash (win id -> JSON; a decided record older than the ledger's retention and
+no longer in the recent index moves to the ledger archive and leaves a tombstone,
+lua/archive_wins-2.lua), and indexes its id under the groups of
 `lua/includes/wins.lua`: the instance, the pot, the brand, the brand in the pot. Each group
 keeps its latest `WINNERS_CAP` ids, so any brand's latest wins are there as long as it has
 that many. Reading several groups (every pot of an instance) is one script call.
@@ -24,6 +26,11 @@ def group(pot_id: str | None = None, brand_path: str | None = None) -> str:
     if brand_path is None:
         return "i" if pot_id is None else f"p:{pot_id}"
     return f"b:{brand_path}" if pot_id is None else f"bp:{brand_path}:{pot_id}"
+
+
+def is_tombstone(raw: str) -> bool:
+    """A record moved to the ledger archive: 'archived <day> <operator> <state>'."""
+    return raw.startswith("archived ")
 
 
 @dataclass(frozen=True)
@@ -93,22 +100,50 @@ class WinStore(StoreBase):
         return dict(zip(pot_ids, lists, strict=True))
 
     async def win(self, instance_id: str, win_id: str) -> Winner | None:
+        """The win record; None when there is none, or when it moved to the ledger archive
+        (see `archived_win_day`)."""
         raw = await self.client.hget(keys.instance_wins(instance_id), win_id)
-        return None if raw is None else Winner.from_json(raw)
+        return None if raw is None or is_tombstone(raw) else Winner.from_json(raw)
+
+    async def archived_win_day(self, instance_id: str, win_id: str) -> str | None:
+        """The day whose wins file in the ledger archive holds the record, if it moved."""
+        raw = await self.client.hget(keys.instance_wins(instance_id), win_id)
+        return raw.split(" ")[1] if raw is not None and is_tombstone(raw) else None
 
     async def win_records(self, instance_id: str) -> dict[str, str]:
-        """Every win record of the instance as stored (win id -> JSON text), for a
-        reconciliation: a scan of its wins, which are rare next to contributions."""
+        """Every win record of the instance as stored (win id -> JSON text, or the tombstone
+        of a record moved to the archive), for a reconciliation and the archive: a scan of
+        its wins, which are rare next to contributions."""
         found: dict[str, str] = {}
         async for win_id, raw in self.client.hscan_iter(keys.instance_wins(instance_id), count=500):
             found[win_id] = raw
         return found
+
+    async def recent_win_ids(self, instance_id: str) -> set[str]:
+        """The win ids the recent-wins index holds (capped per group): records kept."""
+        members = await self.client.zrange(keys.instance_wins_index(instance_id), 0, -1)
+        return {member.rsplit("|", 1)[-1] for member in members}
+
+    async def archive_wins(self, instance_id: str, day: str, win_ids: list[str]) -> int:
+        """Replace decided records by tombstones (lua/archive_wins-2.lua); how many."""
+        replaced = 0
+        for start in range(0, len(win_ids), 500):
+            replaced += int(
+                await self.script(
+                    "archive_wins",
+                    [keys.instance_wins(instance_id), keys.instance_books(instance_id)],
+                    [day, *win_ids[start : start + 500]],
+                )
+            )
+        return replaced
 
     async def withheld_wins(self, instance_id: str) -> list[dict[str, Any]]:
         """The instance's win records still waiting for a decision (a scan of its wins: wins
         are rare next to contributions, and this is an admin's read)."""
         found = []
         async for _, raw in self.client.hscan_iter(keys.instance_wins(instance_id), count=500):
+            if is_tombstone(raw):  # decided (or paid), and moved to the archive
+                continue
             record = json.loads(raw)
             if record.get("win_withheld") and not record.get("decision"):
                 found.append(record)
