@@ -582,7 +582,7 @@ async def test_ledger_paging(client: QuartClient, config: None, admin: dict[str,
         await client.get("/admin/instances/test-jp/ledger?count=2", headers=admin)
     ).get_json()
     assert len(first["entries"]) == 2
-    assert first["next"] == first["entries"][-1]["id"]
+    assert first["next"] == first["entries"][-1]["entry_id"]
     rest = await (
         await client.get(f"/admin/instances/test-jp/ledger?after={first['next']}", headers=admin)
     ).get_json()

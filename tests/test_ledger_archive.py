@@ -82,7 +82,7 @@ async def exported(
 
 
 def as_exported(entries: list[tuple[str, dict[str, str]]]) -> list[dict[str, str]]:
-    return [{"id": entry_id, **fields} for entry_id, fields in entries]
+    return [{**fields, "entry_id": entry_id} for entry_id, fields in entries]
 
 
 async def next_day(gateway: Services, instance_id: str) -> int:
@@ -204,6 +204,10 @@ async def test_the_export_pages_across_archive_and_live_entries_once_each(
         entries, pages = await exported(client, headers, "jp", count)
         assert entries == as_exported(everything), count
         assert pages == len(everything) // count + 1
+    # A contribution keeps its own id beside its position in the ledger.
+    contribution = next(e for e in entries if e["type"] == "contribution")
+    assert contribution["entry_id"] in {entry_id for entry_id, _ in everything}
+    assert contribution["id"] not in {entry_id for entry_id, _ in everything}
     # A page starting inside an archived chunk, and one starting at the boundary.
     middle = everything[10][0]
     response = await client.get(

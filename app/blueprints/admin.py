@@ -369,7 +369,8 @@ async def raffle_round(instance_id: str, round_id: int) -> Any:
 async def ledger(instance_id: str, query: dict[str, Any]) -> dict[str, Any]:
     entries = await services().ledger.page(principal(), instance_id, query["after"], query["count"])
     return {
-        "entries": [{"id": entry_id, **fields} for entry_id, fields in entries],
+        # `entry_id` is the stream id (`id` is an entry's own field: a contribution's id).
+        "entries": [{**fields, "entry_id": entry_id} for entry_id, fields in entries],
         "next": entries[-1][0] if len(entries) == query["count"] else None,
     }
 

@@ -460,7 +460,10 @@ class LedgerPageSchema(StrictSchema):
     entries = fields.List(
         fields.Dict(keys=fields.String(), values=fields.String()),
         required=True,
-        metadata={"description": "Ledger entries: `id` and the entry's fields, as strings."},
+        metadata={
+            "description": "Ledger entries: the entry's fields and `entry_id` (its position, "
+            "what `after` takes), as strings."
+        },
     )
     next = fields.String(
         required=True,
