@@ -26,7 +26,7 @@ from app.security import ROLES
 from app.services import Services
 from app.services.audit import CLI_ACTOR
 from app.services.definitions import load_file, read_definitions
-from app.services.treasury import meter_report_csv, utc_day
+from app.services.treasury import is_whole_days, meter_report_csv, utc_day
 
 __all__ = ["main", "read_definitions"]
 
@@ -177,6 +177,8 @@ def cmd_meter_report(args: argparse.Namespace, settings: Settings) -> int:
     period = utc_day(day) if args.start is None else (args.start, args.end)
     if period[0] >= period[1]:
         return _fail("--from must be before --to")
+    if not is_whole_days(*period):
+        return _fail("--from and --to must be at midnight UTC (the meters count whole UTC days)")
     report, status = _admin(
         settings, lambda s: s.treasury.meter_report(CLI_ACTOR, args.instance, period)
     )
@@ -367,8 +369,12 @@ def build_parser() -> argparse.ArgumentParser:
     meters = command("meter-report", "an instance's meter report for a period (CSV)")
     meters.add_argument("--instance", required=True, help="the instance id")
     meters.add_argument("--date", help="UTC day YYYY-MM-DD (default: today)")
-    meters.add_argument("--from", dest="start", type=int, help="period start, epoch ms")
-    meters.add_argument("--to", dest="end", type=int, help="period end (excluded), epoch ms")
+    meters.add_argument(
+        "--from", dest="start", type=int, help="period start, epoch ms at midnight UTC"
+    )
+    meters.add_argument(
+        "--to", dest="end", type=int, help="period end (excluded), epoch ms at midnight UTC"
+    )
     meters.add_argument("--output", help="file to write (default: stdout)")
     failed = command("failed-callbacks", "list an operator's callbacks that exhausted retries")
     failed.add_argument("--operator", required=True, help="the operator id")

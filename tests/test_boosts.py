@@ -263,6 +263,7 @@ async def test_the_script_refuses_malformed_arguments_and_writes_nothing(
         keys.instance_state(boosted),
         keys.instance_ledger(boosted),
         keys.instance_boosts(boosted),
+        keys.instance_meter(boosted),
     ]
     with pytest.raises(ScriptRefusal) as refused:
         await gateway.store.script("boost_pot", script_keys, args)

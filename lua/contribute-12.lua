@@ -77,6 +77,7 @@
   KEYS[10] instance event channel (PUBLISH / SPUBLISH target, in KEYS for its slot)
   KEYS[11] idempotency record (string); when the request has no key, a placeholder in the
            same hash tag that is never read or written (ARGV[11] = '')
+  KEYS[12] instance meter counters (hash; includes/meters.lua)
 
   ARGV[1]  now, epoch ms (integer)
   ARGV[2]  contribution id (non-empty; also the win id)
@@ -136,7 +137,8 @@
        "jackpot_name", "timestamp", "win_pot_id", "win_amount", "jackpot_currency",
        "currency_multipliers", "seed", "seed_deficit" (amounts: decimal strings in units of
        the instance currency, e.g. "1234.5"), "win_withheld", "metadata"}
-  Ledger entries: 'contribution' (always), 'win' and, with a deficit, 'seed_funding'.
+  Ledger entries: 'contribution' (always), 'win' and, with a deficit, 'seed_funding'; the
+  meter counters of each (includes/meters.lua) on the UTC day of ARGV[1].
 
   Errors (nothing is written when one is answered):
     BAD_ARGUMENT          an ARGV is malformed, or the pot list does not match the engine
@@ -165,6 +167,7 @@ local FIXED_ARGS = 24
 --- @include "includes/wins.lua"
 --- @include "includes/triggers.lua"
 --- @include "includes/fenwick.lua"
+--- @include "includes/meters.lua"
 
 -- a player's two ticket index members (KEYS[5]) of order 't' (key: the ticket count) or 'e'
 -- (key: the last contribution): the brand one and the operator one; r is the round as %010d
@@ -507,6 +510,23 @@ for i, name in ipairs(total_names) do
   total_values[i] = big_add(total, total_added[i])
 end
 
+-- the meter counters (includes/meters.lua), read and summed before the first write
+local meter = {}
+for i, pot in ipairs(pots) do
+  meter_add(meter, pot.id, 'contributions', parts[i][1] + parts[i][2])
+end
+meter_add(meter, '*', 'contributions', amount)
+meter_add(meter, '*', 'house', house)
+if winner then
+  local pot_id = pots[winner].id
+  meter_add(meter, pot_id, 'hits', 1)
+  meter_add(meter, pot_id, 'wins', win_amount)
+  meter_add(meter, pot_id, 'seed_funding', deficit)
+  meter_add(meter, '*', 'wins', win_amount)
+  meter_add(meter, '*', 'seed_funding', deficit)
+end
+local meter_update = meter_plan(KEYS[12], now, meter)
+
 -- 7. writes ------------------------------------------------------------------------------------
 local state_update = {'last_updated', ARGV[1]}
 for i, pot in ipairs(pots) do
@@ -596,6 +616,7 @@ if has_raffle then
   entry[#entry + 1] = fmt(round)
 end
 rcall('XADD', KEYS[6], '*', unpack(entry))
+meter_write(KEYS[12], meter_update)
 
 if winner then
   local pot = pots[winner]
