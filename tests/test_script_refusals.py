@@ -383,6 +383,9 @@ CASES: list[Case] = [
     ("read_wins", "BAD_ARGUMENT", "limit", None,
      lambda w: script("read_wins", [keys.instance_wins(J), keys.instance_wins_index(J)],
                       ["-1", "i"])),
+    # read_meters-3
+    ("read_meters", "BAD_ARGUMENT", "mode", None,
+     lambda w: script("read_meters", [STATE, LEDGER, METER], ["some"])),
     # record_snapshot-2
     ("record_snapshot", "BAD_ARGUMENT", "hash", None,
      lambda w: script("record_snapshot", [keys.instance_raffle_rounds(R),
@@ -415,7 +418,8 @@ CASES: list[Case] = [
                       ["terminate", NOW, "t", J, "e", "publish", 100])),
     ("set_status", "INVALID_TRANSITION", "pause a terminated one", None,
      lambda w: script("set_status", [keys.instance_state(T), keys.instance_ledger(T),
-                      keys.instance_events(T), keys.instance_channel(T)],
+                      keys.instance_events(T), keys.instance_channel(T),
+                      keys.instance_meter(T)],
                       ["pause", NOW, "t", T, "e", "publish", 100])),
     # take_login_attempt-1
     ("take_login_attempt", "BAD_ARGUMENT", "limit 0", None, lambda w: login(0, 1000)),
