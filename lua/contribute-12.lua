@@ -109,15 +109,26 @@
            ARGV[22] '')
   ARGV[24] the rates the caller shows amounts with, raw JSON object, embedded verbatim in the
            outcome as "shown" (so a read-back answers as the first answer did)
+  ARGV[25] the request's fingerprint line in the record format before the lean one ('' =
+           none; no newline): a stored record whose first line is this one matches too, so a
+           retry of a request made before an upgrade is still a replay
   for each pot i = 1..P in engine order (P = the engine's pot count):
-  ARGV[22 + 3i]  pot i id (must match the engine)
-  ARGV[23 + 3i]  pot i hit input (its trigger's; '' when the trigger needs none)
-  ARGV[24 + 3i]  pot i reset input (its trigger's; '' when the trigger needs none)
+  ARGV[23 + 3i]  pot i id (must match the engine)
+  ARGV[24 + 3i]  pot i hit input (its trigger's; '' when the trigger needs none)
+  ARGV[25 + 3i]  pot i reset input (its trigger's; '' when the trigger needs none)
 
-  Returns: {replay, outcome}: replay 0 for a new contribution, 1 when the idempotency key was
-  seen with the same request hash (then nothing changed and outcome is the stored first
-  outcome, byte for byte). outcome is a JSON object; money and counts are decimal strings of
-  integers (micros), so no precision is lost:
+  Returns: {replay, outcome}: replay 0 for a new contribution, outcome a JSON object (below);
+  replay 1 when the idempotency key was seen with the same request hash: then nothing changed
+  and outcome is the stored record's answer part, byte for byte: the lean record below, or the
+  JSON outcome in a record written before the lean one (a JSON object, starting with '{').
+  Idempotency record (KEYS[11], a string with a PX lifetime of ARGV[13]):
+    '<ARGV[12]>\n1|<contribution id>|<timestamp ms>|<paid>|<tickets_awarded>|<raffle_round
+    or ''>|<win_pot_id or ''>|<win_amount micros or ''>|<win_withheld 0|1>|<shown: ARGV[24]
+    with a win, '' without>|<gameround id or '' (the rest of the string: it may hold '|')>'
+    (app/store/contributions.py ContributionOutcome.from_record): what the replayed or read-back
+    answer shows and nothing else; the instance is in the key.
+  The outcome JSON; money and counts are decimal strings of integers (micros), so no precision
+  is lost:
     {"contribution_id", "instance_id", "timestamp" (number, ms), "amount", "house",
      "paid" (the charge reported, in the player's currency), "shown" (ARGV[24]),
      "win_id" (null | id), "win_pot_id" (null | id), "win_amount" (null | micros),
@@ -158,7 +169,7 @@
   every engine amount (all below 2^53), which is all a trigger compares it with.
 ]]
 local rcall = redis.call
-local FIXED_ARGS = 24
+local FIXED_ARGS = 25
 
 --- @include "includes/args.lua"
 --- @include "includes/money.lua"
@@ -208,8 +219,8 @@ if idem ~= '1' and idem ~= '' then
   return bad('idempotency flag')
 end
 idem = idem == '1'
-local request_hash = ARGV[12]
-if string.find(request_hash, '\n', 1, true) then
+local request_hash, legacy_hash = ARGV[12], ARGV[25]
+if string.find(request_hash, '\n', 1, true) or string.find(legacy_hash or '\n', '\n', 1, true) then
   return bad('request hash')
 end
 local idem_ttl = uint(ARGV[13])
@@ -261,7 +272,8 @@ if idem then
     if not nl then
       error('corrupt idempotency record')
     end
-    if string.sub(stored, 1, nl - 1) ~= request_hash then
+    local line = string.sub(stored, 1, nl - 1)
+    if line ~= request_hash and (legacy_hash == '' or line ~= legacy_hash) then
       return redis.error_reply('IDEMPOTENCY_MISMATCH the key was used with another request')
     end
     return {1, string.sub(stored, nl + 1)}
@@ -697,6 +709,15 @@ outcome = outcome .. ',"tickets_awarded":"' .. fmt(tickets) .. '"'
   .. ',"source_id":' .. jstr(source_id) .. '}'
 
 if idem then
-  rcall('SET', KEYS[11], request_hash .. '\n' .. outcome, 'PX', ARGV[13])
+  -- the lean record: only what the replayed answer needs (see "Idempotency record" above)
+  local record = '1|' .. contribution_id .. '|' .. ARGV[1] .. '|' .. paid .. '|' .. fmt(tickets)
+    .. '|' .. (round and round > 0 and fmt(round) or '') .. '|'
+  if winner then
+    record = record .. pots[winner].id .. '|' .. win_amount .. '|' .. (withheld and '1' or '0')
+      .. '|' .. shown
+  else
+    record = record .. '||0|'
+  end
+  rcall('SET', KEYS[11], request_hash .. '\n' .. record .. '|' .. gameround_id, 'PX', ARGV[13])
 end
 return {0, outcome}
