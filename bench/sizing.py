@@ -55,6 +55,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--batch", type=int, default=1000, help="EVALSHA per pipeline")
     parser.add_argument("--sample", type=int, default=2000, help="script vs HTTP sample")
     parser.add_argument("--holders", type=int, default=0, help="raffle holders (count/10)")
+    parser.add_argument("--v2", type=int, default=300, help="v2 contributions per case")
     args = parser.parse_args(argv)
     if args.count < 1 or args.batch < 1 or args.sample < 1:
         parser.error("--count, --batch and --sample must be at least 1")
@@ -175,6 +176,82 @@ class Driver:
             assert all(int(reply[0]) == 0 for reply in replies)
             done += size
         return time.perf_counter() - started
+
+
+async def v2_links(services: Any, principal: Any, count: int) -> None:
+    """`count` v2 contributions to a target with 0, 1 and 10 linked instances, settled as
+    before (the target, then each link, one call after another: what contribute_v2 did) and
+    as now (contribute_v2: the target, then every link at once). Round trips are the writes
+    the store's command pipe makes; Redis CPU is INFO commandstats' EVALSHA usec and INFO
+    cpu's used_cpu_user + used_cpu_sys (which also counts reading and writing sockets)."""
+    from app.store import pipe
+
+    client = services.store.client
+    contributions = services.contributions
+    writes = [0]
+    flush = pipe.CommandPipe._flush
+
+    def counted(self: Any) -> None:
+        if any(not future.done() for _, future in self._outbox):
+            writes[0] += 1
+        flush(self)
+
+    pipe.CommandPipe._flush = counted  # type: ignore[method-assign]
+
+    async def before(body: dict[str, Any]) -> None:
+        for item in await contributions.prepare_v2(principal, body):
+            await contributions.settle(item)
+
+    async def now(body: dict[str, Any]) -> None:
+        await contributions.contribute_v2(principal, body)
+
+    def body(target: str) -> dict[str, Any]:
+        return {
+            "target": {"type": "instance", "id": target},
+            "source": {"id": None, "gameround_id": None},
+            "operator_id": "bench",
+            "player": {"id": f"p-{uuid.uuid4().hex[:8]}", "brand_id": "brand1",
+                       "country": "DE", "token": None, "segments": None},
+            "base_wager": {"value": Decimal("2.00"), "currency": "EUR"},
+            "contribution_preference": None,
+            "options": {"callback": None, "idempotency_key": uuid.uuid4().hex},
+            "metadata": None,
+            "event_metadata": None,
+        }  # fmt: skip
+
+    rows = []
+    modes = (("one after another (before)", before), ("target, then links at once (now)", now))
+    try:
+        for mode, settle in modes:
+            for target, links in (("v2-none", 0), ("v2-one", 1), ("v2-ten", 10)):
+                await settle(body(target))  # the scripts loaded, the caches warm
+                await client.config_resetstat()
+                cpu = await client.info("cpu")
+                writes[0] = 0
+                started = time.perf_counter()
+                for _ in range(count):
+                    await settle(body(target))
+                seconds = time.perf_counter() - started
+                after = await client.info("cpu")
+                stats = await client.info("commandstats")
+                usec = stats.get("cmdstat_evalsha", {}).get("usec", 0)
+                cpu_us = sum(after[k] - cpu[k] for k in ("used_cpu_user", "used_cpu_sys")) * 1e6
+                rows.append((mode, links, writes[0] / count, usec / count, cpu_us / count,
+                             seconds / count * 1e3))  # fmt: skip
+    finally:
+        pipe.CommandPipe._flush = flush  # type: ignore[method-assign]
+    print(f"# v2 contributions with linked instances ({count} each)\n")
+    print("| settled | links | round trips | EVALSHA usec | Redis CPU usec | ms each |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for mode, links, trips, usec, cpu_us, ms in rows:
+        print(f"| {mode} | {links} | {trips:.2f} | {usec:,.0f} | {cpu_us:,.0f} | {ms:.2f} |")
+    for mode, _ in modes:
+        by_links = {row[1]: row for row in rows if row[0] == mode}
+        extra = (by_links[10][4] - by_links[0][4]) / 10
+        evalsha = (by_links[10][3] - by_links[0][3]) / 10
+        print(f"\n{mode}: per extra link {evalsha:,.0f} usec of EVALSHA, "
+              f"{extra:,.0f} usec of Redis CPU")  # fmt: skip
+    print()
 
 
 def per(total: float, count: int) -> str:
@@ -304,7 +381,10 @@ async def measure(args: argparse.Namespace, redis_url: str) -> None:
             print(f"| {path} | {total:,} | {per(total, sample)} | {idem // max(n, 1):,} |")
         print()
 
-        # 4. per player opted in, per raffle holder, per day of counters --------------------
+        # 4. v2 with linked instances: round trips and Redis CPU per extra link ------------
+        await v2_links(services, principal, args.v2)
+
+        # 5. per player opted in, per raffle holder, per day of counters --------------------
         print("# Per player, per raffle ticket holder, per day of meter counters\n")
         print("| what | count | bytes | bytes each |")
         print("|---|---:|---:|---:|")

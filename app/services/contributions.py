@@ -522,10 +522,47 @@ class ContributionService:
         self, principal: Principal, body: dict[str, Any]
     ) -> ContributionV2Result:
         """One item per instance attempted; a failed target stops, a failed link does not.
-        A replay: every applied item was a replay of an idempotency key (nothing changed)."""
+        A replay: every applied item was a replay of an idempotency key (nothing changed).
+
+        Two round trips whatever the number of links: the target's script first (its
+        refusal means no link is attempted), then every link's script at once, so they go
+        out in one write per Redis node (app.store.pipe); each script is still atomic for
+        its instance, and a link's refusal is its own item."""
         items: list[dict[str, Any]] = []
         results: list[ContributionResult] = []
-        for index, contribution in enumerate(await self.prepare_v2(principal, body)):
+        prepared = await self.prepare_v2(principal, body)
+
+        def attempted(index: int, contribution: Contribution, outcome: Any) -> None:
+            item: dict[str, Any] = {
+                "instance_id": contribution.definition["id"],
+                "linked": index > 0,
+            }
+            if isinstance(outcome, Refused):
+                item.update(success=False, error={"code": outcome.code, "error": outcome.message})
+            else:
+                results.append(outcome)
+                item.update(
+                    success=True,
+                    result=outcome.body,
+                    contribution_id=outcome.contribution_id,  # for callbacks
+                )
+            items.append(item)
+
+        async def settled(contribution: Contribution) -> ContributionResult | Refused:
+            try:
+                return await self.settle(contribution)
+            except Refused as error:
+                return error
+
+        target = prepared[0]
+        assert not isinstance(target, LinkedRefusal)  # the target's refusal is raised
+        first = await settled(target)
+        attempted(0, target, first)
+        if isinstance(first, Refused):
+            return ContributionV2Result(items, None)
+        links = [c for c in prepared[1:] if not isinstance(c, LinkedRefusal)]
+        outcomes = iter(await asyncio.gather(*(settled(c) for c in links)))
+        for index, contribution in enumerate(prepared[1:], start=1):
             if isinstance(contribution, LinkedRefusal):
                 refusal = contribution.error
                 items.append(
@@ -536,33 +573,8 @@ class ContributionService:
                         "error": {"code": refusal.code, "error": refusal.message},
                     }
                 )
-                continue
-            item: dict[str, Any] = {
-                "instance_id": contribution.definition["id"],
-                "linked": index > 0,
-            }
-            try:
-                result = await self.settle(contribution)
-            except Refused as error:
-                items.append(
-                    {
-                        **item,
-                        "success": False,
-                        "error": {"code": error.code, "error": error.message},
-                    }
-                )
-                if index == 0:
-                    break
             else:
-                results.append(result)
-                items.append(
-                    {
-                        **item,
-                        "success": True,
-                        "result": result.body,
-                        "contribution_id": result.contribution_id,  # for callbacks
-                    }
-                )
+                attempted(index, contribution, next(outcomes))
         replay = bool(results) and all(result.replay for result in results)
         return ContributionV2Result(items, results[0] if replay else None)
 
