@@ -165,6 +165,9 @@ class Settings:
     events_queue_limit: int = 1000
     events_auth_timeout_s: float = 5.0
     raffle_round_retention_days: int = 90
+    # Days a Terminated instance keeps its players' opt-in records (then the scheduler ends
+    # them all, lua/purge_optins-2.lua); 0: at the termination's first scheduler tick.
+    optin_retention_days: int = 7
     callback_allowlist: tuple[str, ...] = field(default_factory=tuple)
     # Peers whose X-Forwarded-For is believed (the router's or load balancer's addresses).
     trusted_proxies: tuple[str, ...] = field(default_factory=tuple)
@@ -244,6 +247,9 @@ class Settings:
             ),
             raffle_round_retention_days=_int(
                 env, "RAFFLE_ROUND_RETENTION_DAYS", cls.raffle_round_retention_days, minimum=1
+            ),
+            optin_retention_days=_int(
+                env, "OPTIN_RETENTION_DAYS", cls.optin_retention_days, minimum=0
             ),
             callback_allowlist=allow,
             trusted_proxies=_networks(env, "TRUSTED_PROXIES"),

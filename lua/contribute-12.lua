@@ -63,7 +63,10 @@
   Opt-in hash: <pk>|opted_in must be '1' when engine.opt_in_required; a Fixed instance charges
   the preferred value (<pk>|value micros, <pk>|currency, <pk>|value_raw) instead of ARGV[7]
   when the player is opted in and it is not ''; <pk>|count is incremented by every
-  contribution.
+  contribution of a player who has an opt-in record (<pk>|opted_in present: opted in, or out
+  since): the count the opt-in status and OptInEvent show. A player without one gets no
+  field at all (no bytes per player where opt-in is not required; lua/set_optin-4.lua
+  creates the record, lua/purge_optins-2.lua ends them all after a termination).
 
   KEYS[1]  instance engine (string, JSON, see app/services/engine.py)
   KEYS[2]  instance state (hash)
@@ -135,7 +138,8 @@
      "win_withheld" (bool), "seed" (null | micros), "seed_deficit" (null | micros),
      "tickets_awarded", "raffle_round" (the round the tickets belong to; null without a
      raffle, or when sales are closed and no round follows), "tickets_total",
-     "accumulated_cost", "contribution_count",
+     "accumulated_cost", "contribution_count" (the opt-in record's count after this one;
+     "0" for a player without an opt-in record),
      "gameround_id" (null | id), "source_id" (null | id)}
   Side effects on a win:
     win record (HSET KEYS[7] win_id; indexed in KEYS[8] under the groups of
@@ -342,11 +346,14 @@ end
 local optin = rcall('HMGET', KEYS[3], pk .. '|opted_in', pk .. '|value', pk .. '|count',
   pk .. '|currency', pk .. '|value_raw')
 local opted_in = optin[1] == '1'
+local has_record = optin[1] and true or false
 local count = uint(optin[3] or '0')
 if not count then
   error('corrupt contribution count of ' .. pk)
 end
-count = count + 1
+if has_record then
+  count = count + 1
+end
 if engine.opt_in_required == true and not opted_in then
   return redis.error_reply('NOT_OPTED_IN')
 end
@@ -562,7 +569,9 @@ if pot_deficit then
 end
 rcall('HSET', KEYS[2], unpack(state_update))
 
-rcall('HSET', KEYS[3], pk .. '|count', fmt(count))
+if has_record then
+  rcall('HSET', KEYS[3], pk .. '|count', fmt(count))
+end
 
 if has_raffle then
   local before = tickets_total - tickets

@@ -196,7 +196,8 @@ async def test_fixed_contribution_is_split_exactly_and_recorded(store: Store) ->
     assert not out.replay
     assert (out.amount, out.house) == (100_000, 30_000)
     assert out.win_pot_id is None and out.win_amount is None and out.win_id is None
-    assert (out.tickets_awarded, out.contribution_count, out.timestamp) == (0, 1, NOW)
+    # p1 has no opt-in record: nothing is counted for them (contribute-12.lua's header)
+    assert (out.tickets_awarded, out.contribution_count, out.timestamp) == (0, 0, NOW)
     assert (out.gameround_id, out.source_id) == ("round-1", "starburst")
     s = await state(store)
     # mini part 25_000: 3_750 to the reserve, 21_250 to the value
@@ -217,7 +218,8 @@ async def test_fixed_contribution_is_split_exactly_and_recorded(store: Store) ->
     assert entry["pot:mini:random"] == str(NO_HIT) and entry["pot:major:random"] == ""
     assert (entry["gameround"], entry["source"]) == ("round-1", "starburst")
     second = await contribute(store, engine)
-    assert second.contribution_count == 2
+    assert second.contribution_count == 0
+    assert await store.client.exists(keys.instance_optins("jp1")) == 0
     await assert_conserved(store, engine)
 
 
@@ -468,7 +470,7 @@ async def test_a_zero_contribution_triggers_nothing(store: Store) -> None:
         drops={"md": 0},
     )
     out = await contribute(store, engine, amount=0, randoms={"hr": 0})
-    assert (out.amount, out.win_pot_id, out.contribution_count) == (0, None, 1)
+    assert (out.amount, out.win_pot_id, out.contribution_count) == (0, None, 0)
     out = await contribute(store, engine, amount=1, randoms={"hr": 0})
     assert out.win_pot_id == "hr"  # max_magic_number 1: every paid attempt hits
     await assert_conserved(store, engine)

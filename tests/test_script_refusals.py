@@ -383,6 +383,14 @@ CASES: list[Case] = [
     ("read_wins", "BAD_ARGUMENT", "limit", None,
      lambda w: script("read_wins", [keys.instance_wins(J), keys.instance_wins_index(J)],
                       ["-1", "i"])),
+    # purge_optins-2
+    ("purge_optins", "BAD_ARGUMENT", "now", None,
+     lambda w: script("purge_optins", [STATE, keys.instance_optins(J)], ["soon"])),
+    ("purge_optins", "INSTANCE_NOT_FOUND", "no instance", None,
+     lambda w: script("purge_optins", [keys.instance_state("x"), keys.instance_optins("x")],
+                      [NOW])),
+    ("purge_optins", "INVALID_TRANSITION", "not terminated", None,
+     lambda w: script("purge_optins", [STATE, keys.instance_optins(J)], [NOW])),
     # read_meters-3
     ("read_meters", "BAD_ARGUMENT", "mode", None,
      lambda w: script("read_meters", [STATE, LEDGER, METER], ["some"])),
