@@ -47,6 +47,18 @@ Order = Literal["t", "e", "p"]  # ticket count, last contribution (timestamp_end
 ArchiveState = Literal["live", "copied", "archived", "none"]
 
 
+def archived_line(index: int, line: str) -> tuple[int, str, int]:
+    """(Fenwick index, player key, tickets) of an archived snapshot line at list position
+    `index` (from 1): '<player key> <tickets>', or '<i> <player key> <tickets>' as rounds
+    archived before the shorter lines kept it (a player key holds ':' before any space, so a
+    first word of digits only is an index)."""
+    first, _, rest = line.partition(" ")
+    if first.isdigit() and rest:
+        index, line = int(first), rest
+    pk, _, held = line.rpartition(" ")
+    return index, pk, int(held)
+
+
 @dataclass(frozen=True)
 class TicketRecord:
     """A player's raffle tickets in one round; accumulated_cost is the carried remainder
@@ -351,8 +363,7 @@ class RaffleStore(StoreBase):
             if not lines:
                 break
             for line in lines:
-                index, pk, held = line.split(" ")
-                found.append((int(index), pk, int(held)))
+                found.append(archived_line(len(found) + 1, line))
         return found
 
     async def archived_tickets(self, instance_id: str, round_id: int) -> list[tuple[int, str, int]]:
@@ -362,8 +373,7 @@ class RaffleStore(StoreBase):
         while True:
             lines = await self.client.lrange(key, len(found), len(found) + SNAPSHOT_CHUNK - 1)
             for line in lines:
-                index, pk, held = line.split(" ")
-                found.append((int(index), pk, int(held)))
+                found.append(archived_line(len(found) + 1, line))
             if len(lines) < SNAPSHOT_CHUNK:
                 return found
 
