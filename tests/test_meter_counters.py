@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from quart.testing import QuartClient
 
-from app.clock import DAY_MS
+from app.clock import DAY_MS, now_ms
 from app.money import from_micros
 from app.services import Services, admin, contributions, lifecycle, treasury
 from app.services.books import replay
@@ -177,3 +177,59 @@ async def test_a_day_counter_is_named_by_the_utc_day_of_now(
     assert counters["*|contributions"] == str(4_000_000)
     assert counters["20261206|main|contributions"] == str(1_400_000)
     assert Decimal(counters["20261205|*|house"]) == 600_000
+
+
+async def test_raffle_prizes_count_as_the_replay_counts_them(
+    client: QuartClient,
+    headers: dict[str, str],
+    gateway: Services,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Prizes paid from the prize pot (then from its reserve, then by the operator) and
+    prizes of a raffle without pots: wins, hits and seed funding as the replay has them."""
+    from app.services import raffles
+    from tests.support.definitions import pot as make_pot
+    from tests.test_raffle_rounds import HOUR, raffle
+
+    # sales close by the store's clock too: the next real midnight, the draw on its day
+    midnight = (now_ms() // DAY_MS + 1) * DAY_MS
+    fake = Clock(midnight - HOUR // 2)
+    for module in (admin, contributions, lifecycle, raffles, treasury):
+        monkeypatch.setattr(module, "now_ms", fake)
+    start = fake.now
+    potless = {"pots": [], "house_share": "1"}
+    for instance_id, fields in (("prized", {}), ("potless", potless)):
+        definition = raffle(instance_id, **fields)
+        if not fields:
+            definition["pots"] = [make_pot("pool", "0.5", seed="1")]
+        await expect(await post(client, "/admin/instances", definition, headers), 201)
+        for player, wager in (("a", "300"), ("b", "500"), ("c", "200")):
+            body = contribution(instance_id, player, base_wager=wager)
+            await expect(await post(client, "/jackpots/contribute", body, headers), 200)
+    fake.now = start + HOUR
+    done = await gateway.lifecycle.run_due()
+    assert ("draw", "prized@1") in done and ("draw", "potless@1") in done
+    for instance_id in ("prized", "potless"):
+        pot_ids = ["pool"] if instance_id == "prized" else []
+        last_id, _ = await gateway.store.books(instance_id)
+        periods = [
+            (midnight - DAY_MS, midnight),
+            (midnight, midnight + DAY_MS),
+            (midnight - DAY_MS, midnight + DAY_MS),
+        ]
+        for period in periods:
+            books = await replay(pot_ids, gateway.store.ledger_until(instance_id, last_id), period)
+            assert books.totals["wins"] > 0 or period[0] < midnight == period[1]
+            query = {"from": period[0], "to": period[1]}
+            response = await client.get(
+                f"/admin/instances/{instance_id}/meters", headers=headers, query_string=query
+            )
+            report = await expect(response, 200)
+            hits = sum(p.meters.hits for p in books.pots.values())
+            period_hits = sum(p.period.hits for p in books.pots.values())
+            assert report["cumulative"] == {**money(books.totals), "hits": hits}
+            assert report["period_totals"] == {**money(books.period_totals), "hits": period_hits}
+            for p in report["pots"]:
+                assert p["cumulative"] == money(asdict(books.pots[p["pot_id"]].meters))
+                assert p["period"] == money(asdict(books.pots[p["pot_id"]].period))
+                assert p["last_awards"] == []  # prizes are not jackpot awards
