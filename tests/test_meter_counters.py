@@ -233,3 +233,19 @@ async def test_raffle_prizes_count_as_the_replay_counts_them(
                 assert p["cumulative"] == money(asdict(books.pots[p["pot_id"]].meters))
                 assert p["period"] == money(asdict(books.pots[p["pot_id"]].period))
                 assert p["last_awards"] == []  # prizes are not jackpot awards
+
+
+async def test_any_whole_day_period_is_answered(
+    client: QuartClient, headers: dict[str, str], clock: Clock
+) -> None:
+    """Far past the year 9999 too (never a 5xx): the counters of the days it holds."""
+    await create_instance(client, headers, instance("far"))
+    clock.now = MIDNIGHT
+    await expect(await post(client, "/jackpots/contribute", contribution("far", "p"), headers), 200)
+    for to in (MIDNIGHT + DAY_MS, DAY_MS * 10**12):
+        query = {"from": MIDNIGHT, "to": to}
+        response = await client.get(
+            "/admin/instances/far/meters", headers=headers, query_string=query
+        )
+        report = await expect(response, 200)
+        assert report["period_totals"]["contributions"] == Decimal("1.00")
