@@ -193,6 +193,17 @@ def cmd_meter_report(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_backfill_meters(args: argparse.Namespace, settings: Settings) -> int:
+    """Backfill an instance's meter counters from its ledger, once (JSON)."""
+    report, status = _admin(
+        settings, lambda s: s.treasury.backfill_meters(CLI_ACTOR, args.instance)
+    )
+    if status != 0:
+        return status
+    print(jsonio.dumps(report))
+    return 0
+
+
 def cmd_failed_callbacks(args: argparse.Namespace, settings: Settings) -> int:
     """One JSON object per line, oldest first."""
     return _json_lines(settings, lambda s: s.deliveries.failed(args.operator))
@@ -376,6 +387,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--to", dest="end", type=int, help="period end (excluded), epoch ms at midnight UTC"
     )
     meters.add_argument("--output", help="file to write (default: stdout)")
+    backfill = command(
+        "backfill-meters",
+        "add the ledger written before the meter counters existed to them (once per instance)",
+    )
+    backfill.add_argument("--instance", required=True, help="the instance id")
     failed = command("failed-callbacks", "list an operator's callbacks that exhausted retries")
     failed.add_argument("--operator", required=True, help="the operator id")
     redeliver = command("redeliver", "queue failed callbacks again")
@@ -415,6 +431,7 @@ HANDLERS = {
     "boost": cmd_boost,
     "reconcile": cmd_reconcile,
     "meter-report": cmd_meter_report,
+    "backfill-meters": cmd_backfill_meters,
     "failed-callbacks": cmd_failed_callbacks,
     "redeliver": cmd_redeliver,
     "dead-letters": cmd_dead_letters,

@@ -6,6 +6,7 @@ times cross midnight UTC (an operation at exactly midnight counts on the new day
 
 from __future__ import annotations
 
+import json
 import random
 from dataclasses import asdict
 from decimal import Decimal
@@ -19,6 +20,7 @@ from app.money import from_micros
 from app.services import Services, admin, contributions, lifecycle, treasury
 from app.services.books import replay
 from app.store import keys
+from tests.conftest import CLI
 from tests.support.definitions import hit_rate, instance, must_drop, pot
 from tests.support.http import contribution, create_instance, expect, post
 
@@ -249,3 +251,41 @@ async def test_any_whole_day_period_is_answered(
         )
         report = await expect(response, 200)
         assert report["period_totals"]["contributions"] == Decimal("1.00")
+
+
+async def test_backfill_adds_the_ledger_written_before_the_counters(
+    client: QuartClient,
+    headers: dict[str, str],
+    gateway: Services,
+    clock: Clock,
+    cli: CLI,
+) -> None:
+    """An instance created before the counters: its ledger is there, its counters are not
+    (deleted here), and contributions go on after the upgrade. backfill-meters makes the
+    report equal a full replay again, once."""
+    await traffic(client, headers, clock, "older", 2)
+    await gateway.store.client.delete(keys.instance_meter("older"))  # before the upgrade
+    for player in ("p1", "p2", "p3"):
+        clock.now += 60_000
+        body = contribution("older", player, base_wager="40.00")
+        await expect(await post(client, "/jackpots/contribute", body, headers), 200)
+    code, out, _ = await cli("backfill-meters", "--instance", "older")
+    assert code == 0 and json.loads(out)["backfilled"] is True
+    for period in PERIODS:
+        books = await oracle(gateway, "older", period)
+        query = {"from": period[0], "to": period[1]}
+        response = await client.get(
+            "/admin/instances/older/meters", headers=headers, query_string=query
+        )
+        report = await expect(response, 200)
+        hits = sum(p.meters.hits for p in books.pots.values())
+        period_hits = sum(p.period.hits for p in books.pots.values())
+        assert report["cumulative"] == {**money(books.totals), "hits": hits}
+        assert report["period_totals"] == {**money(books.period_totals), "hits": period_hits}
+        for p in report["pots"]:
+            assert p["cumulative"] == money(asdict(books.pots[p["pot_id"]].meters))
+            assert p["period"] == money(asdict(books.pots[p["pot_id"]].period))
+    before = await gateway.store.client.hgetall(keys.instance_meter("older"))
+    code, out, _ = await cli("backfill-meters", "--instance", "older")
+    assert code == 0 and json.loads(out)["backfilled"] is False
+    assert await gateway.store.client.hgetall(keys.instance_meter("older")) == before

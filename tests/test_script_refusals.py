@@ -250,6 +250,11 @@ async def require_opt_in(store: Store) -> None:
 
 
 CASES: list[Case] = [
+    # add_meters-1
+    ("add_meters", "BAD_ARGUMENT", "entry id", None,
+     lambda w: script("add_meters", [METER], ["last", "*|wins", "1"])),
+    ("add_meters", "BAD_ARGUMENT", "amount", None,
+     lambda w: script("add_meters", [METER], ["1-0", "*|wins", "-1"])),
     # archive_round-5
     ("archive_round", "BAD_ARGUMENT", "round 0", None,
      lambda w: script("archive_round", ARCHIVE, [0, "copy", 10, 0])),

@@ -23,6 +23,7 @@ from app.security import Principal
 from app.services.audit import AuditTrail, brand_operators
 from app.services.books import is_integer, replay
 from app.services.config import ConfigCache
+from app.services.meters import counters_of
 from app.services.refusals import refused
 from app.services.scope import managed_instance
 from app.store import ScriptRefusal, Store
@@ -265,6 +266,36 @@ class TreasuryService:
             "cumulative": {**instance_totals(in_period=False), "hits": hits},
             "period_totals": {**instance_totals(in_period=True), "hits": period_hits},
             "pots": pots,
+        }
+
+    async def backfill_meters(self, by: Principal, instance_id: str) -> dict[str, Any]:
+        """Add to the meter counters what the ledger entries written before the scripts kept
+        them contribute, once (an instance created before this version: its counters started
+        at zero). The counters and the last ledger entry are read atomically; the entries up
+        to it are replayed (app/services/meters.py, the rules of lua/includes/meters.lua) and
+        the difference, which only entries written before the counters can make, is added.
+        Run it before the ledger's first days are archived."""
+        definition = await self.instance(by, instance_id, own=True)
+        last_id, state, counters = await self._store.meter_counters(instance_id, None)
+        if not state:
+            raise Refused(Code.INSTANCE_NOT_FOUND, f"Instance {instance_id} does not exist.")
+        if "backfilled" in counters:
+            return {"instance_id": instance_id, "backfilled": False, "until": None, "fields": 0}
+        pot_ids = [pot["id"] for pot in definition["pots"]]
+        replayed = await counters_of(pot_ids, self._store.ledger_until(instance_id, last_id))
+        adds = {
+            field: amount - int(counters.get(field) or 0)
+            for field, amount in replayed.items()
+            if amount != int(counters.get(field) or 0)
+        }
+        if any(amount < 0 for amount in adds.values()):  # counters past the ledger: a defect
+            raise ValueError(f"meter counters of {instance_id} exceed its ledger's")
+        done = bool(last_id) and await self._store.add_meters(instance_id, last_id, adds)
+        return {
+            "instance_id": instance_id,
+            "backfilled": done,
+            "until": last_id or None,
+            "fields": len(adds) if done else 0,
         }
 
     # -- withheld wins --------------------------------------------------------------------

@@ -190,6 +190,15 @@ class InstanceStore(StoreBase):
             found = {f: v for f, v in zip(fields, counters, strict=True) if v is not None}
         return str(last_id), dict(zip(state[::2], state[1::2], strict=True)), found
 
+    async def add_meters(self, instance_id: str, until_id: str, adds: dict[str, int]) -> bool:
+        """Backfill the meter counters once (lua/add_meters-1.lua); False when they were
+        backfilled before (nothing written)."""
+        args: list[str] = [until_id]
+        for field, amount in adds.items():
+            args += [field, str(amount)]
+        done = await self.script("add_meters", [keys.instance_meter(instance_id)], args)
+        return bool(int(done))
+
     async def ledger_until(
         self, instance_id: str, last_id: str, *, page: int = 1000
     ) -> AsyncIterator[dict[str, str]]:
