@@ -11,7 +11,7 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 SYNC := $(UV) sync --frozen --python $(PYTHON)
 
-.PHONY: install install-dev dev test docs test-latest test-lowest lock lint format bench bench-events bench-raffle bench-faults clean
+.PHONY: install install-dev dev test docs test-latest test-lowest lock lint format bench bench-events bench-raffle bench-faults bench-sizing clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -77,6 +77,10 @@ bench-raffle: install-dev
 
 bench-faults: install-dev
 	$(BIN)/python -m bench.faults $(BENCH_ARGS)
+
+# Redis bytes per contribution, player, raffle holder and day (10^6 contributions: minutes).
+bench-sizing: install-dev
+	$(BIN)/python -m bench.sizing $(BENCH_ARGS)
 
 clean:
 	rm -rf site $(VENV) .venv-latest .venv-lowest $(TOOLS) .pytest_cache .mypy_cache .ruff_cache

@@ -26,7 +26,7 @@ from app.services import Services
 from app.services.audit import CLI_ACTOR
 from app.services.definitions import load_file, read_definitions
 from app.services.ledger import ArchiveError
-from app.services.treasury import meter_report_csv, utc_day
+from app.services.treasury import is_whole_days, meter_report_csv, utc_day
 from app.store.errors import BackendError
 
 __all__ = ["main", "read_definitions"]
@@ -180,6 +180,8 @@ def cmd_meter_report(args: argparse.Namespace, settings: Settings) -> int:
     period = utc_day(day) if args.start is None else (args.start, args.end)
     if period[0] >= period[1]:
         return _fail("--from must be before --to")
+    if not is_whole_days(*period):
+        return _fail("--from and --to must be at midnight UTC (the meters count whole UTC days)")
     report, status = _admin(
         settings, lambda s: s.treasury.meter_report(CLI_ACTOR, args.instance, period)
     )
@@ -191,6 +193,17 @@ def cmd_meter_report(args: argparse.Namespace, settings: Settings) -> int:
         print(f"wrote {args.output}")
     else:
         sys.stdout.write(text)
+    return 0
+
+
+def cmd_backfill_meters(args: argparse.Namespace, settings: Settings) -> int:
+    """Backfill an instance's meter counters from its ledger, once (JSON)."""
+    report, status = _admin(
+        settings, lambda s: s.treasury.backfill_meters(CLI_ACTOR, args.instance)
+    )
+    if status != 0:
+        return status
+    print(jsonio.dumps(report))
     return 0
 
 
@@ -403,9 +416,18 @@ def build_parser() -> argparse.ArgumentParser:
     meters = command("meter-report", "an instance's meter report for a period (CSV)")
     meters.add_argument("--instance", required=True, help="the instance id")
     meters.add_argument("--date", help="UTC day YYYY-MM-DD (default: today)")
-    meters.add_argument("--from", dest="start", type=int, help="period start, epoch ms")
-    meters.add_argument("--to", dest="end", type=int, help="period end (excluded), epoch ms")
+    meters.add_argument(
+        "--from", dest="start", type=int, help="period start, epoch ms at midnight UTC"
+    )
+    meters.add_argument(
+        "--to", dest="end", type=int, help="period end (excluded), epoch ms at midnight UTC"
+    )
     meters.add_argument("--output", help="file to write (default: stdout)")
+    backfill = command(
+        "backfill-meters",
+        "add the ledger written before the meter counters existed to them (once per instance)",
+    )
+    backfill.add_argument("--instance", required=True, help="the instance id")
     failed = command("failed-callbacks", "list an operator's callbacks that exhausted retries")
     failed.add_argument("--operator", required=True, help="the operator id")
     redeliver = command("redeliver", "queue failed callbacks again")
@@ -467,6 +489,7 @@ HANDLERS = {
     "reconcile": cmd_reconcile,
     "ledger": cmd_ledger,
     "meter-report": cmd_meter_report,
+    "backfill-meters": cmd_backfill_meters,
     "failed-callbacks": cmd_failed_callbacks,
     "redeliver": cmd_redeliver,
     "dead-letters": cmd_dead_letters,

@@ -173,6 +173,9 @@ class Settings:
     ledger_retention_days: int = 3
     ledger_archive_url: str = ""
     ledger_job_interval_s: int = 900
+    # Days a Terminated instance keeps its players' opt-in records (then the scheduler ends
+    # them all, lua/purge_optins-2.lua); 0: at the termination's first scheduler tick.
+    optin_retention_days: int = 7
     callback_allowlist: tuple[str, ...] = field(default_factory=tuple)
     # Peers whose X-Forwarded-For is believed (the router's or load balancer's addresses).
     trusted_proxies: tuple[str, ...] = field(default_factory=tuple)
@@ -261,6 +264,9 @@ class Settings:
             or (DEV_ARCHIVE_URL if dev_mode else ""),
             ledger_job_interval_s=_int(
                 env, "LEDGER_JOB_INTERVAL_SECONDS", cls.ledger_job_interval_s, minimum=1
+            ),
+            optin_retention_days=_int(
+                env, "OPTIN_RETENTION_DAYS", cls.optin_retention_days, minimum=0
             ),
             callback_allowlist=allow,
             trusted_proxies=_networks(env, "TRUSTED_PROXIES"),

@@ -7,7 +7,7 @@
   whose process stopped midway resumes where it was.
 
   The round is closed (drawn: raffle:round has moved on), so nothing writes its fields any
-  more; see contribute-11.lua for their layout ('<r>|...' fields of the tickets hash, index
+  more; see contribute-12.lua for their layout ('<r>|...' fields of the tickets hash, index
   members '<r %010d>|...').
 
   KEYS[1]  instance raffle tickets (hash, fields prefixed '<round>|')
@@ -16,8 +16,10 @@
            hash, '<r>|archive' -> this script's progress: 'copy', 'clear:<HSCAN cursor>' or
            'unindex')
   KEYS[4]  the archived round (hash: record, snapshot), expiring with KEYS[5]
-  KEYS[5]  the archived round's tickets (list, element i-1 = '<i> <player key> <tickets>' for
-           Fenwick index i: the lines the snapshot hash is taken over, without the newline)
+  KEYS[5]  the archived round's tickets (list, element i-1 = '<player key> <tickets>' for
+           Fenwick index i: the lines the snapshot hash is taken over, without the newline
+           and without the index, which is the position; a round archived before kept
+           '<i> <player key> <tickets>', and readers take both: app/store/raffles.py)
   ARGV[1]  round
   ARGV[2]  step: 'copy' (the next ARGV[3] players to KEYS[5]) | 'clear' (remove the next
            chunk of live data; the copy must be complete)
@@ -77,7 +79,7 @@ if step == 'copy' then
   for i = copied + 1, last do
     local pk = rcall('HGET', KEYS[1], fenwick_holder(rp, i))
     local held = rcall('HGET', KEYS[1], rp .. pk .. '|tickets')
-    lines[#lines + 1] = fmt(i) .. ' ' .. pk .. ' ' .. held
+    lines[#lines + 1] = pk .. ' ' .. held
   end
   rcall('RPUSH', KEYS[5], unpack(lines))
   if not progress then

@@ -3,7 +3,7 @@
   round's in the state, the ledger and a RaffleRoundOpenedEvent. The seeds themselves are
   never written: each is HMAC-SHA256(draw key, '<instance>:<round>'), held by the processes
   only (app/services/draws.py) and revealed by the round's draw. Later rounds are opened by
-  draw_raffle-9.lua as it closes the previous one. Opening twice is a no-op.
+  draw_raffle-10.lua as it closes the previous one. Opening twice is a no-op.
 
   KEYS[1]  instance state (hash)
   KEYS[2]  instance ledger (stream)

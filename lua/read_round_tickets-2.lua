@@ -4,8 +4,9 @@
   copies the lines in index order before it removes anything, so lines not yet in the copy
   are still live. Reads only.
 
-  KEYS[1]  instance raffle tickets (hash, fields prefixed '<round>|'; contribute-11.lua)
-  KEYS[2]  the archived round's tickets (list, element i-1 = '<i> <player key> <tickets>')
+  KEYS[1]  instance raffle tickets (hash, fields prefixed '<round>|'; contribute-12.lua)
+  KEYS[2]  the archived round's tickets (list, element i-1 = '<player key> <tickets>', or
+           '<i> <player key> <tickets>' in a round archived before; archive_round-5.lua)
   ARGV[1]  round
   ARGV[2]  first index to read, from 1
   ARGV[3]  how many (integer >= 1)
@@ -31,7 +32,14 @@ if last < first then
   return {}
 end
 if rcall('LLEN', KEYS[2]) >= last then
-  return rcall('LRANGE', KEYS[2], first - 1, last - 1)
+  local copied = rcall('LRANGE', KEYS[2], first - 1, last - 1)
+  for k, line in ipairs(copied) do
+    -- a player key holds ':' before any space: a first word of digits only is an index
+    if not string.match(line, '^%d+ ') then
+      copied[k] = fmt(first + k - 1) .. ' ' .. line
+    end
+  end
+  return copied
 end
 local rp = fenwick_prefix(round)
 local names = {}

@@ -14,9 +14,11 @@
     repeated clicks are harmless. A first call for a player always writes, opt-out included.
   - Opting in is refused once the instance is Terminated or past its timestamp_end; opting
     out is allowed in every status (a player can always leave). Pending and Paused instances
-    accept opt-ins.
+    accept opt-ins. Once a Terminated instance's records are ended (state optins:purged,
+    lua/purge_optins-2.lua), an opt-out answers {'0', '', '', '', '0', now} and writes
+    nothing.
 
-  KEYS[1]  instance state (hash; read: status, timestamp_end)
+  KEYS[1]  instance state (hash; read: status, timestamp_end, optins:purged)
   KEYS[2]  instance opt-ins (hash)
   KEYS[3]  instance events (stream, capped near ARGV[12] entries; includes/events.lua); each
            entry has the fields event_id <uuid>, event_type OptInEvent, payload <the envelope>
@@ -97,7 +99,7 @@ if emit_error then
 end
 
 -- the instance
-local state = rcall('HMGET', KEYS[1], 'status', 'timestamp_end')
+local state = rcall('HMGET', KEYS[1], 'status', 'timestamp_end', 'optins:purged')
 local status = state[1]
 if not status then
   return redis.error_reply('INSTANCE_NOT_FOUND')
@@ -110,6 +112,12 @@ if opt_in == '1' then
   if ends and ends ~= '' and tonumber(now) >= tonumber(ends) then
     return redis.error_reply('INSTANCE_ENDED at ' .. ends)
   end
+end
+
+-- the records of a Terminated instance were ended (lua/purge_optins-2.lua): an opt-out
+-- answers a left record and writes nothing (no event either), so none is made again
+if state[3] then
+  return {'0', '', '', '', '0', now}
 end
 
 -- the player's current record

@@ -96,3 +96,14 @@ def test_faults_benchmark_loses_nothing_and_answers_truthfully() -> None:
     for row in rows:
         lost, wrong = row.split("|")[5].strip(), row.split("|")[6].strip()
         assert (lost, wrong) == ("0", "0"), row
+
+
+def test_sizing_benchmark_prints_bytes_per_contribution() -> None:
+    out = run_bench("bench.sizing", "--count", "1000", "--sample", "50", "--v2", "5")
+    rows = {line.split("|")[1].strip(): line for line in out.splitlines() if line.count("|") > 3}
+    assert "right after" in rows and "after the idempotency window (records deleted)" in rows
+    assert any(name.startswith("after archiving (approximated") for name in rows)
+    # the lean idempotency record, measured on real Redis
+    none = next(line for line in out.splitlines() if line.startswith("| none |"))
+    assert int(none.split("|")[2].replace(",", "")) <= 300
+    assert "| target, then links at once (now) | 10 | 2.00 |" in out

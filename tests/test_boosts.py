@@ -263,6 +263,7 @@ async def test_the_script_refuses_malformed_arguments_and_writes_nothing(
         keys.instance_state(boosted),
         keys.instance_ledger(boosted),
         keys.instance_boosts(boosted),
+        keys.instance_meter(boosted),
     ]
     with pytest.raises(ScriptRefusal) as refused:
         await gateway.store.script("boost_pot", script_keys, args)
@@ -277,7 +278,8 @@ TWO53 = 2**53
 
 async def arrange_history(gateway: Services, instance_id: str, pot_id: str, amount: int) -> None:
     """A long-lived instance: `amount` micros were boosted into the pot's value and then won,
-    in the ledger and in the state, as the scripts write them (so the books still balance)."""
+    in the ledger, the state and the meter counters (lua/includes/meters.lua), as the scripts
+    write them (so the books still balance)."""
     client = gateway.store.client
     ledger = keys.instance_ledger(instance_id)
     await client.xadd(
@@ -297,6 +299,19 @@ async def arrange_history(gateway: Services, instance_id: str, pot_id: str, amou
         state_key,
         mapping={
             name: str(int(s.get(name) or 0) + amount) for name in ("total:boosts", "total:wins")
+        },
+    )
+    meter = keys.instance_meter(instance_id)
+    held = await client.hgetall(meter)
+    day = "19700101|"  # the entries' ts
+    fields = [f"{scope}|{figure}" for scope in (pot_id, "*") for figure in ("boosts", "wins")]
+    await client.hset(
+        meter,
+        mapping={
+            **{name: str(int(held.get(name) or 0) + amount) for name in fields},
+            **{day + name: str(amount) for name in fields},
+            f"{pot_id}|hits": str(int(held.get(f"{pot_id}|hits") or 0) + 1),
+            f"{day}{pot_id}|hits": "1",
         },
     )
 

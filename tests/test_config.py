@@ -93,8 +93,10 @@ def test_values_are_read_from_the_environment() -> None:
             "REDIS_SOCKET_TIMEOUT_SECONDS": "0.5",
             "REDIS_CONNECT_TIMEOUT_SECONDS": "0.25",
             "REDIS_POOL_TIMEOUT_SECONDS": "3",
+            "OPTIN_RETENTION_DAYS": "0",
         }
     )
+    assert settings.optin_retention_days == 0
     assert (settings.redis_socket_timeout_s, settings.redis_connect_timeout_s) == (0.5, 0.25)
     assert settings.redis_pool_timeout_s == 3.0
     assert settings.redis_url == "redis://cache:6380/2"
@@ -115,6 +117,7 @@ def test_values_are_read_from_the_environment() -> None:
         ("CONFIG_REFRESH_SECONDS", "soon", "CONFIG_REFRESH_SECONDS must be a number, got 'soon'"),
         ("REDIS_CLUSTER", "maybe", "REDIS_CLUSTER must be true or false, got 'maybe'"),
         ("DEV_MODE", "2", "DEV_MODE must be true or false, got '2'"),
+        ("OPTIN_RETENTION_DAYS", "-1", "OPTIN_RETENTION_DAYS must be >= 0, got -1"),
         ("REDIS_SOCKET_TIMEOUT_SECONDS", "0", "REDIS_SOCKET_TIMEOUT_SECONDS must be > 0, got 0.0"),
     ],
 )

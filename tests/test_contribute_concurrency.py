@@ -120,7 +120,8 @@ async def _same_key(url: str, worker: int, engine: dict[str, Any], copies: int) 
         outcomes = await asyncio.gather(*(one(i) for i in range(copies)))
     finally:
         await store.close()
-    return [(o.replay, o.contribution_id, o.amount, o.win_pot_id, o.win_amount) for o in outcomes]
+    # what a replay answers (the lean idempotency record), then the amount the first applied
+    return [(o.replay, o.contribution_id, o.win_pot_id, o.win_amount, o.amount) for o in outcomes]
 
 
 def same_key(url: str, worker: int, engine: dict[str, Any], copies: int) -> list[Any]:
@@ -146,6 +147,22 @@ async def test_processes_hammering_one_instance_conserve_every_micro(
     store = Store(async_client(real_redis_url, timeouts=PATIENT), ScriptRunner())
     try:
         engine = await create(store, hammer_definition())
+        # The even players opt in: their opt-in records count their contributions (the
+        # others have no record, so no counter: contribute-12.lua's header).
+        opted = {f"w{w}-p{n}" for w in range(PROCESSES) for n in range(0, 25, 2)}
+        for player in sorted(opted):
+            await store.set_optin(
+                "jp1",
+                operator_id="op1",
+                brand_id="brand1",
+                player_id=player,
+                opted_in=True,
+                value_micros=None,
+                value_raw=None,
+                currency=None,
+                now_ms=NOW,
+                event_id=str(uuid.uuid4()),
+            )
         loop = asyncio.get_running_loop()
         results = await asyncio.gather(
             *(
@@ -174,7 +191,15 @@ async def test_processes_hammering_one_instance_conserve_every_micro(
         assert money(s, "pot:flat:value") == 2 * M
         assert money(s, "pot:major:value") < money(s, "pot:major:drop_at")
         counts = await store.client.hgetall(keys.instance_optins("jp1"))
-        assert sum(int(v) for k, v in counts.items() if k.endswith("|count")) == len(pairs)
+        counted = {
+            k.split(":")[2].removesuffix("|count"): int(v)
+            for k, v in counts.items()
+            if k.endswith("|count")
+        }
+        assert counted == {
+            player: sum(1 for i in range(PER_PROCESS) if f"p{i % 25}" == player.split("-")[1])
+            for player in opted
+        }
         # Every micro of ticket basis is in a ticket (the round's Fenwick total) or carried.
         fields = await store.client.hgetall(keys.instance_tickets("jp1"))
         carried = sum(int(v) for k, v in fields.items() if k.endswith("|cost"))
@@ -183,7 +208,8 @@ async def test_processes_hammering_one_instance_conserve_every_micro(
         holders = [k for k in fields if k.endswith("|tickets") and fields[k] != "0"]
         assert int(fields["1|n"]) == len(holders)
         events = await store.client.xlen(keys.instance_events("jp1"))
-        assert events == len(wins) if len(wins) <= 1000 else events >= 1000
+        published = len(wins) + len(opted)  # and an OptInEvent per opt-in
+        assert events == published if published <= 1000 else events >= 1000
     finally:
         await store.close()
 
@@ -207,11 +233,12 @@ async def test_one_idempotency_key_sent_concurrently_applies_once(
         assert len(outcomes) == PROCESSES * copies
         applied = [o for o in outcomes if not o[0]]
         assert len(applied) == 1
-        first = applied[0][1:]
-        assert all(o[1:] == first for o in outcomes)  # every replay is the first outcome
+        first = applied[0][1:4]
+        assert all(o[1:4] == first for o in outcomes)  # every replay is the first outcome
         part = 777_777 * 250_000 // 1_000_000  # the mini pot's share
         to_value = part - part * 150_000 // 1_000_000  # less its reserve share
-        assert first[1:] == (777_777, "mini", 1 * M + to_value)
+        assert applied[0][4] == 777_777
+        assert first[1:] == ("mini", 1 * M + to_value)
         s = await assert_conserved(store, engine)
         assert money(s, "total:contributions") == money(before, "total:contributions") + 777_777
         entries = await ledger(store)

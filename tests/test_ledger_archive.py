@@ -223,6 +223,31 @@ async def test_the_export_pages_across_archive_and_live_entries_once_each(
     assert (await expect(response, 200))["entries"] == as_exported(live[:2])
 
 
+async def test_an_instance_older_than_its_meter_counters_keeps_its_figures_after_the_trim(
+    client: QuartClient, headers: dict[str, str], gateway: Services, settings: Settings
+) -> None:
+    """An instance whose ledger predates the meter counters (deleted here, as before the
+    upgrade): the archive job fills them from the ledger before it trims it, so the meter
+    report's cumulative figures survive the trim."""
+    await new_instance(client, headers, "jp")
+    rng = random.Random(4)
+    await traffic(client, headers, "jp", rng, 20)
+    second = await next_day(gateway, "jp")
+    await traffic(client, headers, "jp", rng, 5)
+
+    async def cumulative() -> Any:
+        response = await client.get("/admin/instances/jp/meters", headers=headers)
+        report = await expect(response, 200)
+        return report["cumulative"], [(p["pot_id"], p["cumulative"]) for p in report["pots"]]
+
+    counted = await cumulative()
+    assert counted[0]["hits"] or counted[0]["contributions"] != 0
+    await gateway.store.client.delete(keys.instance_meter("jp"))
+    done = await gateway.ledger.run("jp", now=past_retention(day_of(f"{second - 1}-0"), settings))
+    assert len(done["days"]) == 1 and done["days"][0]["trimmed_all"]
+    assert await cumulative() == counted
+
+
 # -- reconciliation and conservation ---------------------------------------------------------
 @pytest.mark.parametrize("redis_url", ["real", "fake"], indirect=True)
 @pytest.mark.parametrize("archive_url", ["dir"], indirect=True)

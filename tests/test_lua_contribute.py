@@ -1,4 +1,4 @@
-"""Contract tests of lua/contribute-11.lua through ContributionStore.contribute.
+"""Contract tests of lua/contribute-12.lua through ContributionStore.contribute.
 
 Every test runs on a private real redis-server and on fakeredis (the `store` fixture), except
 those taking `real_redis_url`. Money is asserted exactly, in integer micro-units.
@@ -196,7 +196,8 @@ async def test_fixed_contribution_is_split_exactly_and_recorded(store: Store) ->
     assert not out.replay
     assert (out.amount, out.house) == (100_000, 30_000)
     assert out.win_pot_id is None and out.win_amount is None and out.win_id is None
-    assert (out.tickets_awarded, out.contribution_count, out.timestamp) == (0, 1, NOW)
+    # p1 has no opt-in record: nothing is counted for them (contribute-12.lua's header)
+    assert (out.tickets_awarded, out.contribution_count, out.timestamp) == (0, 0, NOW)
     assert (out.gameround_id, out.source_id) == ("round-1", "starburst")
     s = await state(store)
     # mini part 25_000: 3_750 to the reserve, 21_250 to the value
@@ -217,7 +218,8 @@ async def test_fixed_contribution_is_split_exactly_and_recorded(store: Store) ->
     assert entry["pot:mini:random"] == str(NO_HIT) and entry["pot:major:random"] == ""
     assert (entry["gameround"], entry["source"]) == ("round-1", "starburst")
     second = await contribute(store, engine)
-    assert second.contribution_count == 2
+    assert second.contribution_count == 0
+    assert await store.client.exists(keys.instance_optins("jp1")) == 0
     await assert_conserved(store, engine)
 
 
@@ -468,7 +470,7 @@ async def test_a_zero_contribution_triggers_nothing(store: Store) -> None:
         drops={"md": 0},
     )
     out = await contribute(store, engine, amount=0, randoms={"hr": 0})
-    assert (out.amount, out.win_pot_id, out.contribution_count) == (0, None, 1)
+    assert (out.amount, out.win_pot_id, out.contribution_count) == (0, None, 0)
     out = await contribute(store, engine, amount=1, randoms={"hr": 0})
     assert out.win_pot_id == "hr"  # max_magic_number 1: every paid attempt hits
     await assert_conserved(store, engine)
@@ -1003,6 +1005,9 @@ async def test_malformed_pot_draws_are_bad_arguments(store: Store) -> None:
         (16, ""),  # event id
         (18, ""),  # event metadata ('null' when none)
         (19, "[1, 2]"),  # multipliers must be an object
+        (20, "1,5"),  # paid
+        (23, "[]"),  # shown rates must be an object
+        (24, "a\nb"),  # legacy fingerprint line
     ],
 )
 async def test_raw_arguments_are_checked_before_any_write(
@@ -1030,14 +1035,23 @@ async def test_raw_arguments_are_checked_before_any_write(
         "",
         "null",
         "{}",
+        "0",  # paid
+        "",  # no priced preference
+        "",
+        "{}",  # shown rates
+        "",  # no legacy fingerprint
         "a",
         0,
         "",
     ]
     ok_keys = contribute_keys("jp1", OP, None)
+    good = list(args)
     args[index] = value
     await refused(store, Refusal.BAD_ARGUMENT, lambda: store.script("contribute", ok_keys, args))
     await assert_conserved(store, engine)
+    # the same arguments unchanged apply: the refusal was the changed one's
+    replay, _ = await store.script("contribute", ok_keys, good)
+    assert replay == 0
 
 
 # -- idempotency ----------------------------------------------------------------------------
@@ -1063,7 +1077,14 @@ async def test_a_repeated_idempotency_key_replays_the_first_outcome(store: Store
         now=NOW + 10,
     )
     assert again.replay
-    assert again == ContributionOutcome(**{**first.__dict__, "replay": True})
+    # the lean record keeps what the answer shows (lua/contribute-12.lua's header), exactly
+    answered = (
+        "contribution_id", "instance_id", "timestamp", "paid", "shown", "win_id", "win_pot_id",
+        "win_amount", "win_withheld", "tickets_awarded", "raffle_round", "gameround_id",
+    )  # fmt: skip
+    assert {name: getattr(again, name) for name in answered} == {
+        name: getattr(first, name) for name in answered
+    }
     assert await snapshot(store, "jp1") == before
     ttl = await store.client.pttl(keys.instance_idempotency("jp1", OP, "k1"))
     assert 0 < ttl <= 60_000
@@ -1123,7 +1144,7 @@ def test_every_key_is_in_the_instances_slot() -> None:
     for name in contribute_keys("jp1", OP, "key") + contribute_keys("jp1", OP, None):
         assert name.startswith(keys.instance_tag("jp1") + ":")
     # a fixed, small KEYS count whatever the number of pots (no placeholder slots)
-    assert len(contribute_keys("jp1", OP, None)) == 11
+    assert len(contribute_keys("jp1", OP, None)) == 12
 
 
 @pytest.mark.real_redis

@@ -3,7 +3,6 @@ the documented rules: split, reserve share, win of the whole pot, reseed from th
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 import time
@@ -15,8 +14,9 @@ from typing import Any
 import pytest
 from quart.testing import QuartClient
 
+from app.clock import DAY_MS
 from app.security import Principal
-from app.services import Services
+from app.services import Services, admin
 from tests.conftest import CLI, auth
 from tests.support.definitions import NEVER, hit_rate, instance, pot
 from tests.support.http import contribution, create_instance, expect, post
@@ -67,12 +67,16 @@ async def meters(
 
 
 @pytest.fixture
-async def metered(client: QuartClient, headers: dict[str, str]) -> dict[str, Any]:
+async def metered(
+    client: QuartClient, headers: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> dict[str, Any]:
     """The instance after its contributions; the awards (win id, timestamp) oldest first and
-    a period that starts after the creation (so the initial seeds fall outside it)."""
-    await create_instance(client, headers, instance("metered", pots=POTS, fixed="1.00"))
-    await asyncio.sleep(0.002)
-    start = int(time.time() * 1000)
+    a period of whole UTC days that starts after the creation (the instance is created on the
+    day before the first contribution's, so the initial seeds fall outside it)."""
+    today = int(time.time() * 1000) // DAY_MS * DAY_MS
+    with monkeypatch.context() as patch:
+        patch.setattr(admin, "now_ms", lambda: today - 1)  # the last ms of yesterday (UTC)
+        await create_instance(client, headers, instance("metered", pots=POTS, fixed="1.00"))
     awards = []
     for _ in range(CONTRIBUTIONS):
         response = await post(
@@ -83,7 +87,8 @@ async def metered(client: QuartClient, headers: dict[str, str]) -> dict[str, Any
         awards.append((response.headers["X-Contribution-Id"], body["timestamp"]))
     boost = {"pot_id": "never", "amount": "3"}
     await expect(await post(client, "/admin/instances/metered/boosts", boost, headers), 201)
-    return {"awards": awards, "period": (start, int(time.time() * 1000) + 1)}
+    end = (int(time.time() * 1000) // DAY_MS + 1) * DAY_MS  # two days if midnight just passed
+    return {"awards": awards, "period": (today, end)}
 
 
 async def test_the_figures_per_pot_and_for_the_instance(
@@ -230,6 +235,8 @@ async def test_cli_writes_the_csv(
     assert code == 0 and out.startswith("instance_id,pot_id,")
     code, _, err = await cli("meter-report", "--instance", "metered", "--from", "5")
     assert code == 1 and "--from and --to" in err
+    code, _, err = await cli("meter-report", "--instance", "metered", "--from", "0", "--to", "5")
+    assert code == 1 and "midnight UTC" in err
 
 
 async def test_scoping(
@@ -245,6 +252,8 @@ async def test_scoping(
         {"from": 10},
         {"to": 10},
         {"from": 10, "to": 10},
+        {"from": 0, "to": 10},  # whole UTC days only: the meters count per day
+        {"from": DAY_MS, "to": DAY_MS + 1},
         {"from": -1, "to": 10},
         {"from": 1, "to": 10, "date": "2020-01-01"},
         {"date": "2020-13-01"},

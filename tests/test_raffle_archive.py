@@ -293,3 +293,32 @@ def winning_indexes(published: dict[str, Any], instance_id: str) -> list[int]:
                 holder[1] = 0
                 break
     return winners
+
+
+async def test_archived_lines_hold_no_index_and_the_older_lines_still_verify(
+    client: QuartClient, headers: dict[str, str], gateway: Services, clock: Clock
+) -> None:
+    """An archived line is '<player key> <tickets>' (its index is its position: 6 bytes a
+    line less); a round archived with '<i> <player key> <tickets>' lines reads the same."""
+    start = clock.now
+    await expect(await post(client, "/admin/instances", raffle("short"), headers), 201)
+    commitment = (await get_round(client, headers, "short", 1))["commitment"]
+    for player, wager in (("a", "3"), ("b", "5"), ("c", "2")):
+        await bet(client, headers, "short", player, wager)
+    clock.now = start + HOUR
+    await gateway.lifecycle.run_due()
+    key = keys.instance_archived_tickets("short", 1)
+    lines = await gateway.store.client.lrange(key, 0, -1)
+    assert [line.split(" ")[0] for line in lines] == [f"demo:brand1:{p}" for p in "abc"]
+    published = await get_round(client, headers, "short", 1)
+    expected = recompute(published, "short", commitment)
+    assert [f"demo:{w['brand_id']}:{w['player_id']}" for w in published["winners"]] == expected
+    # the same round as the previous release archived it
+    ttl = await gateway.store.client.pttl(key)
+    await gateway.store.client.delete(key)
+    await gateway.store.client.rpush(key, *(f"{i} {line}" for i, line in enumerate(lines, 1)))
+    await gateway.store.client.pexpire(key, ttl)
+    assert await get_round(client, headers, "short", 1) == published
+    assert await gateway.store.archived_tickets("short", 1) == [
+        (i, line.split(" ")[0], int(line.split(" ")[1])) for i, line in enumerate(lines, 1)
+    ]

@@ -103,11 +103,13 @@ async def ledger_types(
 
 
 async def scheduled(gateway: Services, instance_id: str) -> list[tuple[str, int]]:
-    """The due items of one instance (the demo's weekly raffle has its own)."""
+    """The due items of one instance (the demo's weekly raffle has its own), less the end of
+    a terminated instance's opt-in records (OPTIN_RETENTION_DAYS later; test_optin_counters)."""
     return [
         (member, due)
         for member, due in await gateway.store.scheduled()
         if member.split("|", 1)[1].split("@")[0] == instance_id
+        and not member.startswith("purge_optins|")
     ]
 
 

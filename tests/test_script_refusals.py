@@ -64,6 +64,7 @@ RAFFLE: dict[str, Any] = {  # one prize, a ticket per unit contributed, a draw a
 }
 STATE, LEDGER = keys.instance_state(J), keys.instance_ledger(J)
 EVENTS, CHANNEL = keys.instance_events(J), keys.instance_channel(J)
+METER = keys.instance_meter(J)
 
 
 async def world(store: Store) -> dict[str, Any]:
@@ -123,7 +124,9 @@ def decide(win_id: str, decision: str = "reject", **changes: Any) -> Call:
     args = [NOW, win_id, decision, "r", "t", "", "e", 100, "publish"]
     for index, value in changes.items():
         args[int(index[1:]) - 1] = value
-    return script("decide_win", [STATE, LEDGER, keys.instance_wins(J), EVENTS, CHANNEL], args)
+    return script(
+        "decide_win", [STATE, LEDGER, keys.instance_wins(J), EVENTS, CHANNEL, METER], args
+    )
 
 
 def boost(pot_id: str = "main", target: str = "reserve", amount: int = 1, **kw: Any) -> Call:
@@ -265,6 +268,11 @@ async def require_opt_in(store: Store) -> None:
 
 
 CASES: list[Case] = [
+    # add_meters-1
+    ("add_meters", "BAD_ARGUMENT", "entry id", None,
+     lambda w: script("add_meters", [METER], ["last", "*|wins", "1"])),
+    ("add_meters", "BAD_ARGUMENT", "amount", None,
+     lambda w: script("add_meters", [METER], ["1-0", "*|wins", "-1"])),
     # archive_round-5
     ("archive_round", "BAD_ARGUMENT", "round 0", None,
      lambda w: script("archive_round", ARCHIVE, [0, "copy", 10, 0])),
@@ -273,7 +281,7 @@ CASES: list[Case] = [
     ("archive_round", "SNAPSHOT_MISSING", "drawn before draws hashed their snapshot",
      lambda s: s.client.hdel(keys.instance_raffle_rounds(R), "1|snapshot"),
      lambda w: script("archive_round", ARCHIVE, [1, "copy", 10, 0])),
-    # boost_pot-4
+    # boost_pot-5
     ("boost_pot", "BAD_ARGUMENT", "amount 0", None, lambda w: boost(amount=0)),
     ("boost_pot", "INSTANCE_NOT_FOUND", "no instance", None,
      lambda w: boost(instance_id="nowhere")),
@@ -300,7 +308,7 @@ CASES: list[Case] = [
     ("close_round", "ROUND_MISMATCH", "drawn round", None, lambda w: close(1)),
     ("close_round", "ROUND_MISMATCH", "a round not opened", None, lambda w: close(3)),
     ("close_round", "ROUND_NOT_CLOSED", "before its end", None, lambda w: close(now=ENDS - 1)),
-    # contribute-11
+    # contribute-12
     ("contribute", "BAD_ARGUMENT", "bad base wager", None, contribution(base_wager=-1)),
     ("contribute", "BAD_ARGUMENT", "pots differ", None,
      lambda w: lambda store: contribute(store, w["gone"] | {"id": J})),
@@ -334,12 +342,13 @@ CASES: list[Case] = [
      contribution(amount=10)),
     ("contribute", ERROR, "corrupt total", lambda s: arrange(s, J, **{"total:house": "1.5"}),
      contribution(amount=10)),
-    # create_instance-4
+    # create_instance-5
     ("create_instance", "BAD_ARGUMENT", "engine", None,
      lambda w: script("create_instance", [keys.instance_definition("new"),
                       keys.instance_engine("new"), keys.instance_state("new"),
-                      keys.instance_ledger("new")], ["{}", "x", NOW, "Active", "", ""])),
-    # decide_win-5
+                      keys.instance_ledger("new"), keys.instance_meter("new")],
+                     ["{}", "x", NOW, "Active", "", ""])),
+    # decide_win-6
     ("decide_win", "BAD_ARGUMENT", "decision", None, lambda w: decide(w["withheld"], "maybe")),
     ("decide_win", "WIN_NOT_FOUND", "no win", None, lambda w: decide("nope")),
     ("decide_win", "WIN_NOT_FOUND", "another operator's", None,
@@ -361,7 +370,7 @@ CASES: list[Case] = [
      lambda w: decide(w["withheld"])),
     ("decide_win", ERROR, "corrupt reserve",
      lambda s: arrange(s, J, **{"pot:main:reserve": "-"}), lambda w: decide(w["withheld"])),
-    # draw_raffle-9 (round 2 sealed first, as the service does, unless it has not ended)
+    # draw_raffle-10 (round 2 sealed first, as the service does, unless it has not ended)
     ("draw_raffle", "BAD_ARGUMENT", "a winner too many", seal,
      lambda w: draw(picks=[(0, 0, 1), (0, 0, 2)])),
     ("draw_raffle", "BAD_ARGUMENT", "no winner", seal, lambda w: draw(picks=[])),
@@ -413,6 +422,17 @@ CASES: list[Case] = [
     ("read_wins", "BAD_ARGUMENT", "limit", None,
      lambda w: script("read_wins", [keys.instance_wins(J), keys.instance_wins_index(J)],
                       ["-1", "i"])),
+    # purge_optins-2
+    ("purge_optins", "BAD_ARGUMENT", "now", None,
+     lambda w: script("purge_optins", [STATE, keys.instance_optins(J)], ["soon"])),
+    ("purge_optins", "INSTANCE_NOT_FOUND", "no instance", None,
+     lambda w: script("purge_optins", [keys.instance_state("x"), keys.instance_optins("x")],
+                      [NOW])),
+    ("purge_optins", "INVALID_TRANSITION", "not terminated", None,
+     lambda w: script("purge_optins", [STATE, keys.instance_optins(J)], [NOW])),
+    # read_meters-3
+    ("read_meters", "BAD_ARGUMENT", "mode", None,
+     lambda w: script("read_meters", [STATE, LEDGER, METER], ["some"])),
     # record_snapshot-2
     ("record_snapshot", "BAD_ARGUMENT", "hash", None,
      lambda w: script("record_snapshot", [keys.instance_raffle_rounds(R),
@@ -438,23 +458,24 @@ CASES: list[Case] = [
      lambda w: script("set_optin", [keys.instance_state(T), *OPTIN[1:]], OPTIN_ARGS)),
     ("set_optin", "INSTANCE_ENDED", "ended", lambda s: arrange(s, J, timestamp_end=NOW),
      lambda w: script("set_optin", OPTIN, OPTIN_ARGS)),
-    # set_status-4
+    # set_status-5
     ("set_status", "BAD_ARGUMENT", "action", None,
-     lambda w: script("set_status", [STATE, LEDGER, EVENTS, CHANNEL],
+     lambda w: script("set_status", [STATE, LEDGER, EVENTS, CHANNEL, METER],
                       ["explode", NOW, "t", J, "e", "publish", 100])),
     ("set_status", "INSTANCE_NOT_FOUND", "no instance", None,
-     lambda w: script("set_status", [keys.instance_state("x"), LEDGER, EVENTS, CHANNEL],
+     lambda w: script("set_status", [keys.instance_state("x"), LEDGER, EVENTS, CHANNEL, METER],
                       ["pause", NOW, "t", "x", "e", "publish", 100])),
     ("set_status", "INVALID_TRANSITION", "close an active one", None,
-     lambda w: script("set_status", [STATE, LEDGER, EVENTS, CHANNEL],
+     lambda w: script("set_status", [STATE, LEDGER, EVENTS, CHANNEL, METER],
                       ["close", NOW, "t", J, "e", "publish", 100])),
     ("set_status", ERROR, "terminate with a corrupt pot value",
      lambda s: arrange(s, J, **{"pot:main:value": "12x"}),
-     lambda w: script("set_status", [STATE, LEDGER, EVENTS, CHANNEL],
+     lambda w: script("set_status", [STATE, LEDGER, EVENTS, CHANNEL, METER],
                       ["terminate", NOW, "t", J, "e", "publish", 100])),
     ("set_status", "INVALID_TRANSITION", "pause a terminated one", None,
      lambda w: script("set_status", [keys.instance_state(T), keys.instance_ledger(T),
-                      keys.instance_events(T), keys.instance_channel(T)],
+                      keys.instance_events(T), keys.instance_channel(T),
+                      keys.instance_meter(T)],
                       ["pause", NOW, "t", T, "e", "publish", 100])),
     # trim_ledger-2 (books: checkpoint at 5-0, archived up to 3-0)
     ("trim_ledger", "BAD_ARGUMENT", "until id", books_marks,

@@ -423,7 +423,7 @@ async def reconciliation(instance_id: str) -> dict[str, Any]:
     responses={200: Reply("The report.", schema=MeterReportSchema, text_types=("text/csv",))},
     refusals=(Code.INSTANCE_NOT_FOUND,),
     rules={
-        "from": "from and to come together, from before to.",
+        "from": "from and to come together, from before to, both at midnight UTC.",
         "date": "a date, or from and to, not both.",
     },
 )

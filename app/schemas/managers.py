@@ -6,6 +6,7 @@ from typing import Any
 
 from marshmallow import ValidationError, fields, validate, validates_schema
 
+from app.clock import DAY_MS
 from app.schemas.common import Amount, Id, StrictSchema
 
 
@@ -104,7 +105,8 @@ class ReconciliationSchema(StrictSchema):
 
 
 class MeterQuerySchema(StrictSchema):
-    """The report's period: a UTC `date` (today when nothing is given) or `from` and `to`."""
+    """The report's period: a UTC `date` (today when nothing is given) or `from` and `to`,
+    epoch ms at midnight UTC (whole days: the meters are counted per UTC day)."""
 
     date = fields.Date(load_default=None, metadata={"description": "UTC day, YYYY-MM-DD"})
     from_ms = fields.Integer(
@@ -126,6 +128,9 @@ class MeterQuerySchema(StrictSchema):
             raise ValidationError("Give a date or from and to, not both.", "date")
         if bounds[0] >= bounds[1]:
             raise ValidationError("from must be before to.", "from")
+        if bounds[0] % DAY_MS or bounds[1] % DAY_MS:
+            # the meters are counted per UTC day (lua/includes/meters.lua)
+            raise ValidationError("from and to must be at midnight UTC (whole days).", "from")
 
 
 class MeterFiguresSchema(StrictSchema):

@@ -69,7 +69,13 @@ class Services:
             round_retention_ms=settings.raffle_round_retention_days * DAY_MS,
         )
         raffles.metrics = metrics
-        admin = AdminService(store, config, raffles, token_ttl_s=settings.token_ttl_s)
+        admin = AdminService(
+            store,
+            config,
+            raffles,
+            token_ttl_s=settings.token_ttl_s,
+            optin_retention_ms=settings.optin_retention_days * DAY_MS,
+        )
         queue_client = sync_client(settings.queue_url, timeouts=Store.timeouts(settings))
         queue = Queue(CONTRIBUTION_QUEUE, connection=queue_client)
         callbacks = Queue(CALLBACK_QUEUE, connection=queue_client)

@@ -68,10 +68,12 @@ class AdminService:
         raffles: RaffleService,
         *,
         token_ttl_s: int = 1800,
+        optin_retention_ms: int = 7 * 86_400_000,
     ) -> None:
         self._store = store
         self._config = config
         self._token_ttl_ms = token_ttl_s * 1000
+        self._optin_retention_ms = optin_retention_ms
         self.audit = AuditTrail(store)
         self._raffles = raffles
 
@@ -424,10 +426,9 @@ class AdminService:
     async def set_status(self, instance_id: str, action: str, by: Principal) -> str:
         await managed_instance(self._config, by, instance_id, own=True)
         before = (await self._store.statuses([instance_id])).get(instance_id)
+        now = now_ms()
         try:
-            status = await self._store.set_status(
-                instance_id, action, now_ms=now_ms(), by=by.username
-            )
+            status = await self._store.set_status(instance_id, action, now_ms=now, by=by.username)
         except ScriptRefusal as refusal:
             if refusal.code is Refusal.INSTANCE_NOT_FOUND:
                 raise Refused(
@@ -438,6 +439,11 @@ class AdminService:
                     Code.INVALID_TRANSITION, f"Cannot {action}: {refusal.detail}."
                 ) from None
             raise
+        if status == "Terminated" and before != "Terminated":
+            # the players' opt-in records end OPTIN_RETENTION_DAYS later (purge_optins)
+            await self._store.schedule(
+                "purge_optins", instance_id, now + self._optin_retention_ms, only_new=True
+            )
         stored = (await self._store.definitions([instance_id])).get(instance_id)
         definition = {} if stored is None else from_storage(stored)
         await self.audit.record(
@@ -450,6 +456,11 @@ class AdminService:
         )
         await self._changed()
         return status
+
+    async def purge_optins(self, instance_id: str) -> bool:
+        """End a Terminated instance's opt-in records (the scheduler's `purge_optins` item);
+        False when they had been ended before."""
+        return await self._store.purge_optins(instance_id, now_ms=now_ms())
 
     async def instance(self, instance_id: str, by: Principal = CLI_ACTOR) -> dict[str, Any]:
         """The definition with its live status, pot balances, reserves and money totals."""

@@ -8,6 +8,7 @@ win, writes the ledger, the win record, the event and the idempotency record.
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import json
 import uuid
@@ -68,6 +69,8 @@ class Contribution:
     request_hash: str
     metadata: Any
     event_metadata: Any
+    # the fingerprint line of the record format before the lean one (legacy_fingerprint)
+    legacy_hash: str = ""
 
 
 @dataclass(frozen=True)
@@ -90,9 +93,9 @@ class ContributionResult:
         return {"X-Contribution-Id": self.contribution_id, "X-Instance-Id": self.instance_id}
 
 
-def request_hash(body: dict[str, Any]) -> str:
-    """A stable fingerprint of a request, so a reused idempotency key can be compared. The
-    player's session token is left out: a retry may carry a refreshed one."""
+def request_digest(body: dict[str, Any]) -> bytes:
+    """A stable fingerprint of a request (sha256), so a reused idempotency key can be
+    compared. The player's session token is left out: a retry may carry a refreshed one."""
     body = {key: value for key, value in body.items() if key != "token"}
     if isinstance(body.get("player"), dict):
         body["player"] = {k: v for k, v in body["player"].items() if k != "token"}
@@ -103,7 +106,7 @@ def request_hash(body: dict[str, Any]) -> str:
         raise TypeError(type(value).__name__)
 
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), default=default)
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    return hashlib.sha256(canonical.encode()).digest()
 
 
 def job_body(kind: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -119,11 +122,32 @@ def job_body(kind: str, body: dict[str, Any]) -> dict[str, Any]:
 
 
 def fingerprint(request: dict[str, Any], brand: str, currency: str, metadata: Any) -> str:
-    """The line the idempotency record keeps: the request's hash, then what the response adds
-    to the stored outcome (brand, currency, metadata), so a caller who lost the response can
-    read it back. All of it derives from the request, so equal requests have equal lines."""
+    """The line the idempotency record keeps: the request's hash (sha256, base64url, 43
+    characters), then what the response adds to the stored outcome as a JSON array [brand,
+    currency, metadata], so a caller who lost the response can read it back. All of it derives
+    from the request, so equal requests have equal lines."""
+    digest = base64.urlsafe_b64encode(request_digest(request)).rstrip(b"=").decode()
+    return f"{digest} {jsonio.dumps([brand, currency, metadata])}"  # json escapes newlines
+
+
+def legacy_fingerprint(request: dict[str, Any], brand: str, currency: str, metadata: Any) -> str:
+    """The fingerprint line of the records written before the lean one (hex hash, a JSON
+    object): a retry of a request first made before an upgrade still matches its record for
+    the idempotency window. Needed for one IDEMPOTENCY_TTL_SECONDS after the upgrade."""
     context = jsonio.dumps({"brand": brand, "currency": currency, "metadata": metadata})
-    return f"{request_hash(request)} {context}"  # json escapes newlines inside strings
+    return f"{request_digest(request).hex()} {context}"
+
+
+def record_context(line: str) -> tuple[str, str, Any] | None:
+    """(brand, currency, metadata) of an idempotency record's fingerprint line, of either
+    format; None when it has none (a record of the store's own tests)."""
+    context = line.partition(" ")[2]
+    if not context:
+        return None
+    found = json.loads(context, parse_float=Decimal)
+    if isinstance(found, list):
+        return found[0], found[1], found[2]
+    return found["brand"], found["currency"], found["metadata"]
 
 
 @dataclass(frozen=True)
@@ -354,6 +378,9 @@ class ContributionService:
             else "",
             metadata=metadata,
             event_metadata=event_metadata,
+            legacy_hash=legacy_fingerprint(request, brand.path, currency, metadata)
+            if idempotency_key
+            else "",
         )
 
     # -- settling: the one script call ---------------------------------------------------
@@ -397,10 +424,11 @@ class ContributionService:
                 self._preferences[cache_key] = refusal.detail
         raise AssertionError("unreachable")
 
-    async def _settle(
-        self, contribution: Contribution, preference: PricedPreference | None
-    ) -> ContributionResult:
-        """One script call; a ScriptRefusal is the caller's to map."""
+    def script_call(
+        self, contribution: Contribution, preference: PricedPreference | None = None
+    ) -> dict[str, Any]:
+        """The arguments of the one contribute script call (ContributionStore.contribute;
+        the sizing bench pipelines them through contribute_call)."""
         definition = contribution.definition
         now = now_ms()
         currency = contribution.currency
@@ -412,30 +440,38 @@ class ContributionService:
             "instance_rate": format_amount(multipliers[instance_currency]),
             "digits": contribution.converter.minor_units(currency),
         }
-        outcome = await self._store.contribute(
-            definition["id"],
-            operator_id=contribution.brand.operator_id,
-            brand_id=contribution.brand.brand_id,
-            player_id=contribution.player_id,
-            contribution_id=str(uuid.uuid4()),
-            event_id=str(uuid.uuid4()),
-            now_ms=now,
-            pots=[
+        return {
+            "operator_id": contribution.brand.operator_id,
+            "brand_id": contribution.brand.brand_id,
+            "player_id": contribution.player_id,
+            "contribution_id": str(uuid.uuid4()),
+            "event_id": str(uuid.uuid4()),
+            "now_ms": now,
+            "pots": [
                 PotDraw(pot["id"], *pot_inputs(pot["trigger"], now)) for pot in definition["pots"]
             ],
-            amount=contribution.charge.credited,
-            base_wager=contribution.base_wager,
-            source_id=contribution.source_id,
-            gameround_id=contribution.gameround_id,
-            idempotency_key=contribution.idempotency_key,
-            request_hash=contribution.request_hash,
-            idempotency_ttl_ms=self._idempotency_ttl_ms,
-            jackpot_name=definition["name"],
-            event_metadata=contribution.event_metadata,
-            currency_multipliers=multipliers,
-            paid=str(contribution.charge.paid),
-            preference=preference,
-            shown=shown,
+            "amount": contribution.charge.credited,
+            "base_wager": contribution.base_wager,
+            "source_id": contribution.source_id,
+            "gameround_id": contribution.gameround_id,
+            "idempotency_key": contribution.idempotency_key,
+            "request_hash": contribution.request_hash,
+            "legacy_hash": contribution.legacy_hash,
+            "idempotency_ttl_ms": self._idempotency_ttl_ms,
+            "jackpot_name": definition["name"],
+            "event_metadata": contribution.event_metadata,
+            "currency_multipliers": multipliers,
+            "paid": str(contribution.charge.paid),
+            "preference": preference,
+            "shown": shown,
+        }
+
+    async def _settle(
+        self, contribution: Contribution, preference: PricedPreference | None
+    ) -> ContributionResult:
+        """One script call; a ScriptRefusal is the caller's to map."""
+        outcome = await self._store.contribute(
+            contribution.definition["id"], **self.script_call(contribution, preference)
         )
         if not outcome.replay:
             self._metrics.contributions.labels(outcome.instance_id).inc()
@@ -462,20 +498,20 @@ class ContributionService:
         config = await self._config.get()
         definition = instance_definition(config, instance_id, principal.operator_id)
         found = await self._store.recorded(instance_id, principal.operator_id, idempotency_key)
-        context = None if found is None else found[0].partition(" ")[2]
-        if found is None or not context:
+        context = None if found is None else record_context(found[0])
+        if found is None or context is None:
             raise Refused(
                 Code.CONTRIBUTION_NOT_FOUND,
                 f"No contribution to {instance_id} with this idempotency key is remembered.",
             )
         outcome = found[1]
-        request = json.loads(context, parse_float=Decimal)
+        brand, currency, metadata = context
         body = response_body(
             outcome,
             definition["currency"],
-            config.converter(request["brand"]),
-            request["currency"],
-            request["metadata"],
+            config.converter(brand),
+            currency,
+            metadata,
         )
         return ContributionResult(body, True, outcome.contribution_id, outcome.instance_id)
 
@@ -486,10 +522,47 @@ class ContributionService:
         self, principal: Principal, body: dict[str, Any]
     ) -> ContributionV2Result:
         """One item per instance attempted; a failed target stops, a failed link does not.
-        A replay: every applied item was a replay of an idempotency key (nothing changed)."""
+        A replay: every applied item was a replay of an idempotency key (nothing changed).
+
+        Two round trips whatever the number of links: the target's script first (its
+        refusal means no link is attempted), then every link's script at once, so they go
+        out in one write per Redis node (app.store.pipe); each script is still atomic for
+        its instance, and a link's refusal is its own item."""
         items: list[dict[str, Any]] = []
         results: list[ContributionResult] = []
-        for index, contribution in enumerate(await self.prepare_v2(principal, body)):
+        prepared = await self.prepare_v2(principal, body)
+
+        def attempted(index: int, contribution: Contribution, outcome: Any) -> None:
+            item: dict[str, Any] = {
+                "instance_id": contribution.definition["id"],
+                "linked": index > 0,
+            }
+            if isinstance(outcome, Refused):
+                item.update(success=False, error={"code": outcome.code, "error": outcome.message})
+            else:
+                results.append(outcome)
+                item.update(
+                    success=True,
+                    result=outcome.body,
+                    contribution_id=outcome.contribution_id,  # for callbacks
+                )
+            items.append(item)
+
+        async def settled(contribution: Contribution) -> ContributionResult | Refused:
+            try:
+                return await self.settle(contribution)
+            except Refused as error:
+                return error
+
+        target = prepared[0]
+        assert not isinstance(target, LinkedRefusal)  # the target's refusal is raised
+        first = await settled(target)
+        attempted(0, target, first)
+        if isinstance(first, Refused):
+            return ContributionV2Result(items, None)
+        links = [c for c in prepared[1:] if not isinstance(c, LinkedRefusal)]
+        outcomes = iter(await asyncio.gather(*(settled(c) for c in links)))
+        for index, contribution in enumerate(prepared[1:], start=1):
             if isinstance(contribution, LinkedRefusal):
                 refusal = contribution.error
                 items.append(
@@ -500,33 +573,8 @@ class ContributionService:
                         "error": {"code": refusal.code, "error": refusal.message},
                     }
                 )
-                continue
-            item: dict[str, Any] = {
-                "instance_id": contribution.definition["id"],
-                "linked": index > 0,
-            }
-            try:
-                result = await self.settle(contribution)
-            except Refused as error:
-                items.append(
-                    {
-                        **item,
-                        "success": False,
-                        "error": {"code": error.code, "error": error.message},
-                    }
-                )
-                if index == 0:
-                    break
             else:
-                results.append(result)
-                items.append(
-                    {
-                        **item,
-                        "success": True,
-                        "result": result.body,
-                        "contribution_id": result.contribution_id,  # for callbacks
-                    }
-                )
+                attempted(index, contribution, next(outcomes))
         replay = bool(results) and all(result.replay for result in results)
         return ContributionV2Result(items, results[0] if replay else None)
 

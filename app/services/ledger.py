@@ -170,6 +170,9 @@ class LedgerService:
             log.warning("ledger %s: the books do not balance; nothing is trimmed", instance_id)
         if self.archive is None:
             return done
+        # The meter counters of an instance older than them come from its ledger once
+        # (backfill-meters); after a trim that ledger is gone, so it happens first.
+        await self._treasury.backfill_meters(SCHEDULER_ACTOR, instance_id)
         try:
             while (day := await self._due_day(instance_id, now)) is not None:
                 if any(done_day["day"] == day for done_day in done["days"]):

@@ -52,6 +52,7 @@ class LifecycleService:
             "terminate": lambda instance_id: admin.set_status(
                 instance_id, "terminate", SCHEDULER_ACTOR
             ),
+            "purge_optins": admin.purge_optins,
             "draw": raffles.run_scheduled_draw,
             "archive": raffles.run_scheduled_archive,
         }

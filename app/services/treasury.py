@@ -12,18 +12,18 @@ import csv
 import io
 import json
 import uuid
-from dataclasses import asdict
 from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from app.clock import now_ms
+from app.clock import DAY_MS, now_ms
 from app.money import format_amount, from_micros, to_micros
 from app.refusals import Code, Refused
 from app.security import Principal
 from app.services.audit import AuditTrail, brand_operators
-from app.services.books import Books, Meters, is_integer, replay, stream_id_after
+from app.services.books import Books, is_integer, stream_id_after
 from app.services.config import ConfigCache
+from app.services.meters import counters_of
 from app.services.refusals import refused
 from app.services.replayer import Replayer
 from app.services.scope import managed_instance
@@ -217,25 +217,61 @@ class TreasuryService:
         self, by: Principal, instance_id: str, period: tuple[int, int]
     ) -> dict[str, Any]:
         """What a progressive controller's meters show, per pot and for the instance: live
-        values, the definition's seed, cap and increment rates, and from the ledger the hit
-        count, cumulative contributions, wins, seed funding and boosts, the last 5 awards, and
-        the same figures for `period` [from, to) in epoch ms (zeros when nothing happened)."""
+        values, the definition's seed, cap and increment rates, and from the meter counters
+        the scripts keep (lua/includes/meters.lua) the hit count, cumulative contributions,
+        wins, seed funding and boosts, the same figures for `period` [from, to) — whole UTC
+        days, epoch ms at midnight UTC — and the last 5 awards of each pot from its
+        recent-wins index. O(pots x days of the period), whatever the ledger's length."""
         definition = await self.instance(by, instance_id)
-        last_id, state = await self._store.books(instance_id)
+        first_day, end_day = period_days(period)
+        pot_ids = [pot["id"] for pot in definition["pots"]]
+        scopes = [*pot_ids, "*"]
+        cumulative = [f"{scope}|{figure}" for scope in scopes for figure in METER_FIGURES]
+        fields: list[str] | None = None  # a long period: every counter, filtered here
+        if (period[1] - period[0]) // DAY_MS * len(cumulative) <= METER_FIELDS_READ:
+            days = [day_name(ms) for ms in range(period[0], period[1], DAY_MS)]
+            fields = cumulative + [f"{day}|{name}" for day in days for name in cumulative]
+        last_id, state, counters = await self._store.meter_counters(instance_id, fields)
         if not state:
             raise Refused(Code.INSTANCE_NOT_FOUND, f"Instance {instance_id} does not exist.")
-        pot_ids = [pot["id"] for pot in definition["pots"]]
-        books = await replay(pot_ids, self._store.ledger_until(instance_id, last_id), period)
 
-        def money(meters: Meters) -> dict[str, Any]:
+        def figures(scope: str, *, in_period: bool) -> dict[str, int]:
+            found = dict.fromkeys(METER_FIGURES, 0)
+            if not in_period:
+                for figure in METER_FIGURES:
+                    found[figure] = int(counters.get(f"{scope}|{figure}") or 0)
+                return found
+            for name, value in counters.items():
+                day, _, rest = name.partition("|")
+                in_days = len(day) == 8 and day.isdigit() and first_day <= day < end_day
+                if in_days and rest.rpartition("|")[0] == scope:
+                    found[rest.rpartition("|")[2]] += int(value)
+            return found
+
+        def pot_meters(scope: str, *, in_period: bool) -> dict[str, Any]:
+            raw = figures(scope, in_period=in_period)
             return {
-                name: value if name == "hits" else from_micros(value)
-                for name, value in asdict(meters).items()
+                "contributions": from_micros(raw["contributions"]),
+                "wins": from_micros(raw["wins"] - raw["rejected"]),
+                "hits": raw["hits"],
+                "seed_funding": from_micros(raw["seed_funding"]),
+                "boosts": from_micros(raw["boosts"]),
             }
 
+        def instance_totals(*, in_period: bool) -> dict[str, Any]:
+            raw = figures("*", in_period=in_period)
+            return {
+                "contributions": from_micros(raw["contributions"]),
+                "seed_funding": from_micros(raw["seed_funding"]),
+                "boosts": from_micros(raw["boosts"]),
+                "house": from_micros(raw["house"]),
+                "wins": from_micros(raw["wins"] - raw["rejected"]),
+                "returned": from_micros(raw["returned"]),
+            }
+
+        records = await self._store.pot_win_records(instance_id, pot_ids)
         pots = []
         for pot in definition["pots"]:
-            pot_books = books.pots[pot["id"]]
             share, reserve_share = Decimal(pot["share"]), Decimal(pot["reserve_share"])
             pots.append(
                 {
@@ -250,12 +286,9 @@ class TreasuryService:
                     "reserve_share": reserve_share,
                     # The part of each contribution that raises the displayed value.
                     "increment_rate": share * (1 - reserve_share) if pot["is_progressive"] else 0,
-                    "cumulative": money(pot_books.meters),
-                    "period": money(pot_books.period),
-                    "last_awards": [
-                        {**award, "amount": from_micros(award["amount"])}
-                        for award in pot_books.awards
-                    ],
+                    "cumulative": pot_meters(pot["id"], in_period=False),
+                    "period": pot_meters(pot["id"], in_period=True),
+                    "last_awards": last_awards(records.get(pot["id"], [])),
                 }
             )
         hits = sum(pot["cumulative"]["hits"] for pot in pots)
@@ -268,15 +301,39 @@ class TreasuryService:
             "generated_at": now_ms(),
             "as_of_entry": last_id or None,
             "period": {"from_ms": period[0], "to_ms": period[1]},
-            "cumulative": {
-                **{name: from_micros(value) for name, value in books.totals.items()},
-                "hits": hits,
-            },
-            "period_totals": {
-                **{name: from_micros(value) for name, value in books.period_totals.items()},
-                "hits": period_hits,
-            },
+            "cumulative": {**instance_totals(in_period=False), "hits": hits},
+            "period_totals": {**instance_totals(in_period=True), "hits": period_hits},
             "pots": pots,
+        }
+
+    async def backfill_meters(self, by: Principal, instance_id: str) -> dict[str, Any]:
+        """Add to the meter counters what the ledger entries written before the scripts kept
+        them contribute, once (an instance created before this version: its counters started
+        at zero). The counters and the last ledger entry are read atomically; the entries up
+        to it are replayed (app/services/meters.py, the rules of lua/includes/meters.lua) and
+        the difference, which only entries written before the counters can make, is added.
+        Run it before the ledger's first days are archived."""
+        definition = await self.instance(by, instance_id, own=True)
+        last_id, state, counters = await self._store.meter_counters(instance_id, None)
+        if not state:
+            raise Refused(Code.INSTANCE_NOT_FOUND, f"Instance {instance_id} does not exist.")
+        if "backfilled" in counters:
+            return {"instance_id": instance_id, "backfilled": False, "until": None, "fields": 0}
+        pot_ids = [pot["id"] for pot in definition["pots"]]
+        replayed = await counters_of(pot_ids, self._store.ledger_until(instance_id, last_id))
+        adds = {
+            field: amount - int(counters.get(field) or 0)
+            for field, amount in replayed.items()
+            if amount != int(counters.get(field) or 0)
+        }
+        if any(amount < 0 for amount in adds.values()):  # counters past the ledger: a defect
+            raise ValueError(f"meter counters of {instance_id} exceed its ledger's")
+        done = bool(last_id) and await self._store.add_meters(instance_id, last_id, adds)
+        return {
+            "instance_id": instance_id,
+            "backfilled": done,
+            "until": last_id or None,
+            "fields": len(adds) if done else 0,
         }
 
     # -- withheld wins --------------------------------------------------------------------
@@ -371,8 +428,66 @@ def win_view(record: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-DAY_MS = 86_400_000
 EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+# The counters of lua/includes/meters.lua: a pot has no house nor returned (always 0 there).
+METER_FIGURES = (
+    "hits",
+    "contributions",
+    "wins",
+    "rejected",
+    "seed_funding",
+    "boosts",
+    "house",
+    "returned",
+)
+# Above this many counter fields a report reads the whole counter hash (a long period).
+METER_FIELDS_READ = 2000
+AWARDS_KEPT = 5
+
+
+def is_whole_days(start: int, end: int) -> bool:
+    """Whether [start, end) in epoch ms is whole UTC days (both at midnight UTC)."""
+    return 0 <= start < end and start % DAY_MS == 0 and end % DAY_MS == 0
+
+
+def day_name(ms: int) -> str:
+    """yyyymmdd of the UTC day of an epoch ms ('99999999' past the year 9999), as
+    lua/includes/meters.lua names its day counters."""
+    ordinal = EPOCH_ORDINAL + ms // DAY_MS
+    if ordinal > date.max.toordinal():
+        return "99999999"
+    return date.fromordinal(ordinal).strftime("%Y%m%d")
+
+
+def period_days(period: tuple[int, int]) -> tuple[str, str]:
+    """The first day and the day after the last (yyyymmdd) of a period of whole UTC days
+    [from, to); a ValueError for any other period."""
+    if not is_whole_days(*period):
+        raise ValueError("a meter period is whole UTC days: from and to at midnight UTC")
+    return day_name(period[0]), day_name(period[1])
+
+
+def last_awards(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The latest 5 jackpot awards of a pot (its win records, newest first; raffle prizes
+    paid from the pot are not awards): amount, time, whether it was withheld (an approved
+    win's record says paid, but it was withheld) and the decision taken on it."""
+    awards = []
+    for record in records:
+        if "raffle_round" in record:
+            continue
+        decision = record.get("decision")
+        awards.append(
+            {
+                "win_id": record["win_id"],
+                "amount": from_micros(int(record["win_amount"])),
+                "timestamp": int(record["timestamp"]),
+                "withheld": bool(record["win_withheld"]) or decision is not None,
+                "decision": decision,
+            }
+        )
+        if len(awards) == AWARDS_KEPT:
+            break
+    return awards
 
 
 def utc_day(day: date | None = None) -> tuple[int, int]:

@@ -1,6 +1,6 @@
 """Contributions: the contribute-and-trigger script.
 
-`contribute` is one EVALSHA of `lua/contribute-11.lua` (its header is the contract). The store
+`contribute` is one EVALSHA of `lua/contribute-12.lua` (its header is the contract). The store
 draws nothing: the caller passes every trigger input (random numbers from `secrets`, next
 hidden values), so tests can inject deterministic ones. All money here is int micro-units of
 the instance currency.
@@ -57,7 +57,13 @@ class PricedPreference:
 
 @dataclass(frozen=True)
 class ContributionOutcome:
-    """What one contribution did; money in micro-units of the instance currency."""
+    """What one contribution did; money in micro-units of the instance currency.
+
+    A replay read from a lean idempotency record (from_record) knows only what the answer
+    shows: contribution id, timestamp, paid, tickets awarded, raffle round, the win (pot,
+    amount, withheld, the rates it was shown with) and the game round; its other counts and
+    amounts are 0 (amount, house, tickets_total, accumulated_cost, contribution_count) or None
+    (seed, seed_deficit, source_id)."""
 
     replay: bool  # True: the idempotency key was seen before; this is the first outcome
     contribution_id: str
@@ -83,7 +89,11 @@ class ContributionOutcome:
     source_id: str | None
 
     @classmethod
-    def from_script(cls, replay: bool, raw: str) -> ContributionOutcome:
+    def from_script(cls, replay: bool, raw: str, instance_id: str = "") -> ContributionOutcome:
+        """The script's answer: its JSON outcome, or on a replay the stored record's answer
+        part (the lean record, or the JSON outcome of a record written before it)."""
+        if raw.startswith(LEAN_RECORD):
+            return cls.from_record(raw, instance_id)
         data = orjson.loads(raw)
         return cls(
             replay=replay,
@@ -108,6 +118,42 @@ class ContributionOutcome:
             gameround_id=data["gameround_id"],
             source_id=data["source_id"],
         )
+
+    @classmethod
+    def from_record(cls, raw: str, instance_id: str = "") -> ContributionOutcome:
+        """A replay from the lean idempotency record of lua/contribute-12.lua (its header):
+        '1|id|timestamp|paid|tickets|round|pot|win amount|withheld|shown|gameround'."""
+        fields = raw.split("|", 10)
+        (_, contribution_id, timestamp, paid, tickets, round_, pot_id, won, withheld, shown) = (
+            fields[:10]
+        )
+        gameround = fields[10]
+        return cls(
+            replay=True,
+            contribution_id=contribution_id,
+            instance_id=instance_id,
+            timestamp=int(timestamp),
+            amount=0,
+            house=0,
+            paid=Decimal(paid),
+            shown=orjson.loads(shown) if shown else {},
+            win_id=contribution_id if pot_id else None,
+            win_pot_id=pot_id or None,
+            win_amount=int(won) if pot_id else None,
+            win_withheld=withheld == "1",
+            seed=None,
+            seed_deficit=None,
+            tickets_awarded=int(tickets),
+            raffle_round=int(round_) if round_ else None,
+            tickets_total=0,
+            accumulated_cost=0,
+            contribution_count=0,
+            gameround_id=gameround or None,
+            source_id=None,
+        )
+
+
+LEAN_RECORD = "1|"  # the first field of a lean idempotency record (its format version)
 
 
 def _opt_int(value: str | None) -> int | None:
@@ -134,7 +180,7 @@ def _multipliers_json_of(items: tuple[tuple[str, Decimal | str | int], ...]) -> 
 
 
 def contribute_keys(instance_id: str, operator_id: str, idempotency_key: str | None) -> list[str]:
-    """The 11 KEYS of contribute-11.lua."""
+    """The 12 KEYS of contribute-12.lua."""
     return [
         keys.instance_engine(instance_id),
         keys.instance_state(instance_id),
@@ -147,88 +193,98 @@ def contribute_keys(instance_id: str, operator_id: str, idempotency_key: str | N
         keys.instance_events(instance_id),
         keys.instance_channel(instance_id),
         keys.instance_idempotency(instance_id, operator_id, idempotency_key or ""),
+        keys.instance_meter(instance_id),
     ]
 
 
+def contribute_call(
+    instance_id: str,
+    *,
+    operator_id: str,
+    brand_id: str,
+    player_id: str,
+    contribution_id: str,
+    event_id: str,
+    now_ms: int,
+    pots: Sequence[PotDraw],
+    publish_mode: str,
+    events_cap: int,
+    amount: int | None = None,
+    base_wager: int = 0,
+    source_id: str | None = None,
+    gameround_id: str | None = None,
+    idempotency_key: str | None = None,
+    request_hash: str = "",
+    legacy_hash: str = "",
+    idempotency_ttl_ms: int = DEFAULT_IDEMPOTENCY_TTL_MS,
+    jackpot_name: str | None = None,
+    event_metadata: Any = None,
+    currency_multipliers: Mapping[str, Decimal | str | int] | None = None,
+    winners_cap: int = WINNERS_CAP,
+    paid: Decimal | str = "0",
+    preference: PricedPreference | None = None,
+    shown: Mapping[str, Any] | None = None,
+) -> tuple[list[str], list[str | int]]:
+    """The KEYS and ARGV of one contribute-12.lua call (ContributionStore.contribute; the
+    sizing bench pipelines them)."""
+    pot_args: list[str | int] = []
+    for pot in pots:
+        pot_args += [
+            pot.pot_id,
+            "" if pot.hit_input is None else pot.hit_input,
+            "" if pot.reset_input is None else pot.reset_input,
+        ]
+    args: list[str | int] = [
+        now_ms,
+        contribution_id,
+        operator_id,
+        brand_id,
+        player_id,
+        keys.player_key(operator_id, brand_id, player_id),
+        "" if amount is None else amount,
+        base_wager,
+        source_id or "",
+        gameround_id or "",
+        "1" if idempotency_key else "",
+        request_hash,
+        idempotency_ttl_ms,
+        winners_cap,
+        publish_mode,
+        events_cap,
+        event_id,
+        jackpot_name or "",
+        _metadata_json(event_metadata),
+        _multipliers_json(currency_multipliers),
+        str(paid),
+        "" if preference is None else preference.token,
+        "" if preference is None else f"{preference.paid}|{preference.credited}",
+        jsonio.dumps(dict(shown or {})),
+        legacy_hash,
+        *pot_args,
+    ]
+    return contribute_keys(instance_id, operator_id, idempotency_key), args
+
+
 class ContributionStore(StoreBase):
-    async def contribute(
-        self,
-        instance_id: str,
-        *,
-        operator_id: str,
-        brand_id: str,
-        player_id: str,
-        contribution_id: str,
-        event_id: str,
-        now_ms: int,
-        pots: Sequence[PotDraw],
-        amount: int | None = None,
-        base_wager: int = 0,
-        source_id: str | None = None,
-        gameround_id: str | None = None,
-        idempotency_key: str | None = None,
-        request_hash: str = "",
-        idempotency_ttl_ms: int = DEFAULT_IDEMPOTENCY_TTL_MS,
-        jackpot_name: str | None = None,
-        event_metadata: Any = None,
-        currency_multipliers: Mapping[str, Decimal | str | int] | None = None,
-        winners_cap: int = WINNERS_CAP,
-        paid: Decimal | str = "0",
-        preference: PricedPreference | None = None,
-        shown: Mapping[str, Any] | None = None,
-    ) -> ContributionOutcome:
-        """Contribute and settle in one round trip; see lua/contribute-11.lua.
+    async def contribute(self, instance_id: str, **call: Any) -> ContributionOutcome:
+        """Contribute and settle in one round trip; see lua/contribute-12.lua and
+        contribute_call (the arguments).
 
         `pots`: one PotDraw per pot of the instance, in engine order. `amount`: the
         contribution (micros) as charged; on a Fixed instance the player's preferred value
         replaces it, and None means the engine's Fixed amount. `base_wager`: the
         base wager in instance micros (raffle ticket basis). An empty `idempotency_key` means
         none. `paid`: the default charge as reported (player's currency); `preference`: the
-        charge of the player's stored preferred value, priced by the caller (the script refuses
+        charge of the player's stored preference, priced by the caller (the script refuses
         with PREFERENCE_UNPRICED when the stored one is another); `shown`: the rates the
         answer shows amounts with, kept in the outcome. Raises `ScriptRefusal` with a `Refusal`
         code when refused (nothing written).
         """
-        pot_args: list[str | int] = []
-        for pot in pots:
-            pot_args += [
-                pot.pot_id,
-                "" if pot.hit_input is None else pot.hit_input,
-                "" if pot.reset_input is None else pot.reset_input,
-            ]
-        reply = await self.script(
-            SCRIPT,
-            contribute_keys(instance_id, operator_id, idempotency_key),
-            [
-                now_ms,
-                contribution_id,
-                operator_id,
-                brand_id,
-                player_id,
-                keys.player_key(operator_id, brand_id, player_id),
-                "" if amount is None else amount,
-                base_wager,
-                source_id or "",
-                gameround_id or "",
-                "1" if idempotency_key else "",
-                request_hash,
-                idempotency_ttl_ms,
-                winners_cap,
-                self.publish_mode,
-                self.events_cap,
-                event_id,
-                jackpot_name or "",
-                _metadata_json(event_metadata),
-                _multipliers_json(currency_multipliers),
-                str(paid),
-                "" if preference is None else preference.token,
-                "" if preference is None else f"{preference.paid}|{preference.credited}",
-                jsonio.dumps(dict(shown or {})),
-                *pot_args,
-            ],
+        script_keys, args = contribute_call(
+            instance_id, publish_mode=self.publish_mode, events_cap=self.events_cap, **call
         )
-        replay, raw = reply
-        return ContributionOutcome.from_script(bool(int(replay)), raw)
+        replay, raw = await self.script(SCRIPT, script_keys, args)
+        return ContributionOutcome.from_script(bool(int(replay)), raw, instance_id)
 
     async def refusal_now(
         self,
@@ -275,4 +331,4 @@ class ContributionStore(StoreBase):
         if raw is None:
             return None
         fingerprint, _, outcome = raw.partition("\n")
-        return fingerprint, ContributionOutcome.from_script(True, outcome)
+        return fingerprint, ContributionOutcome.from_script(True, outcome, instance_id)

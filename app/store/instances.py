@@ -64,6 +64,7 @@ class InstanceStore(StoreBase):
                 keys.instance_engine(instance_id),
                 keys.instance_state(instance_id),
                 keys.instance_ledger(instance_id),
+                keys.instance_meter(instance_id),
             ],
             [
                 dumps(definition),
@@ -82,7 +83,7 @@ class InstanceStore(StoreBase):
     async def set_status(
         self, instance_id: str, action: str, *, now_ms: int, by: str, event_id: str | None = None
     ) -> str:
-        """The new status; a change also emits an InstanceStatusEvent (lua/set_status-4.lua)."""
+        """The new status; a change also emits an InstanceStatusEvent (lua/set_status-5.lua)."""
         return str(
             await self.script(
                 "set_status",
@@ -91,6 +92,7 @@ class InstanceStore(StoreBase):
                     keys.instance_ledger(instance_id),
                     keys.instance_events(instance_id),
                     keys.instance_channel(instance_id),
+                    keys.instance_meter(instance_id),
                 ],
                 [
                     action,
@@ -123,6 +125,7 @@ class InstanceStore(StoreBase):
                 keys.instance_state(instance_id),
                 keys.instance_ledger(instance_id),
                 keys.instance_boosts(instance_id),
+                keys.instance_meter(instance_id),
             ],
             [now_ms, boost_id, pot_id, target, amount, by],
         )
@@ -165,6 +168,36 @@ class InstanceStore(StoreBase):
         )
         flat = list(reply[1:])
         return str(reply[0]), dict(zip(flat[::2], flat[1::2], strict=True))
+
+    async def meter_counters(
+        self, instance_id: str, fields: list[str] | None
+    ) -> tuple[str, dict[str, str], dict[str, str]]:
+        """(id of the latest ledger entry, the state hash, the meter counters asked), read
+        atomically (lua/read_meters-3.lua); `fields` None reads every counter."""
+        mode: list[str] = ["all"] if fields is None else ["fields", *fields]
+        last_id, state, counters = await self.script(
+            "read_meters",
+            [
+                keys.instance_state(instance_id),
+                keys.instance_ledger(instance_id),
+                keys.instance_meter(instance_id),
+            ],
+            mode,
+        )
+        if fields is None:
+            found = dict(zip(counters[::2], counters[1::2], strict=True))
+        else:
+            found = {f: v for f, v in zip(fields, counters, strict=True) if v is not None}
+        return str(last_id), dict(zip(state[::2], state[1::2], strict=True)), found
+
+    async def add_meters(self, instance_id: str, until_id: str, adds: dict[str, int]) -> bool:
+        """Backfill the meter counters once (lua/add_meters-1.lua); False when they were
+        backfilled before (nothing written)."""
+        args: list[str] = [until_id]
+        for field, amount in adds.items():
+            args += [field, str(amount)]
+        done = await self.script("add_meters", [keys.instance_meter(instance_id)], args)
+        return bool(int(done))
 
     async def ledger_until(
         self, instance_id: str, last_id: str, *, page: int = 1000

@@ -78,8 +78,14 @@ def instance_books(instance_id: str) -> str:
     return instance_tag(instance_id) + ":books"
 
 
+def instance_meter(instance_id: str) -> str:
+    """Hash: the meter report's counters, '<scope>|<figure>' cumulative and
+    '<yyyymmdd>|<scope>|<figure>' per UTC day (lua/includes/meters.lua)."""
+    return instance_tag(instance_id) + ":meter"
+
+
 def instance_boosts(instance_id: str) -> str:
-    """Hash: boost id -> what it did (lua/boost_pot-4.lua), so a retried boost applies once."""
+    """Hash: boost id -> what it did (lua/boost_pot-5.lua), so a retried boost applies once."""
     return instance_tag(instance_id) + ":boosts"
 
 

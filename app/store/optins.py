@@ -5,12 +5,15 @@ Hash `keys.instance_optins(id)`, fields per player key `<operator>:<brand>:<play
   `<pk>|value`     preferred contribution in micro-units of the instance currency ("" = default)
   `<pk>|value_raw` the preferred value as the player gave it ("0.50")
   `<pk>|currency`  the currency of value_raw
-  `<pk>|count`     contributions made by the player to the instance (HINCRBY by contribute)
+  `<pk>|count`     contributions the player made while having this record (contribute;
+                   a player without a record has no field at all)
   `<pk>|updated`   last change, epoch ms
 
 Writes go through `lua/set_optin-4.lua` (its header has the full contract: opting out keeps
 the preference, a repeated identical call writes and publishes nothing, opting in to a
-Terminated or ended instance is refused, opting out never is).
+Terminated or ended instance is refused, opting out never is). The records end with the
+instance: OPTIN_RETENTION_DAYS after its termination the scheduler runs
+`lua/purge_optins-2.lua`, which deletes the hash.
 """
 
 from __future__ import annotations
@@ -110,6 +113,17 @@ class OptInStore(StoreBase):
             ],
         )
         return OptInRecord.from_fields(list(reply))
+
+    async def purge_optins(self, instance_id: str, *, now_ms: int) -> bool:
+        """End a Terminated instance's opt-in records (lua/purge_optins-2.lua); False when
+        they had been ended before. Raises `ScriptRefusal` (INSTANCE_NOT_FOUND,
+        INVALID_TRANSITION when the instance is not Terminated)."""
+        done = await self.script(
+            "purge_optins",
+            [keys.instance_state(instance_id), keys.instance_optins(instance_id)],
+            [now_ms],
+        )
+        return bool(int(done))
 
     async def optin(
         self, instance_id: str, operator_id: str, brand_id: str, player_id: str

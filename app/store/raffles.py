@@ -1,6 +1,6 @@
 """Raffle tickets and rounds.
 
-Layout (written by lua/contribute-11.lua at award time; its header is the contract):
+Layout (written by lua/contribute-12.lua at award time; its header is the contract):
   `keys.instance_tickets(id)`  hash; every field is prefixed by its round `<r>|`:
       `<r>|<pk>|tickets|cost|first|last|idx`  a player's record of round r
       `<r>|n`, `<r>|total`                       players with a ticket, tickets
@@ -45,6 +45,18 @@ _ROUND_FIELDS = (
 SNAPSHOT_CHUNK = 1000  # fields per HMGET when reading a round's tickets
 Order = Literal["t", "e", "p"]  # ticket count, last contribution (timestamp_end), player id
 ArchiveState = Literal["live", "copied", "archived", "none"]
+
+
+def archived_line(index: int, line: str) -> tuple[int, str, int]:
+    """(Fenwick index, player key, tickets) of an archived snapshot line at list position
+    `index` (from 1): '<player key> <tickets>', or '<i> <player key> <tickets>' as rounds
+    archived before the shorter lines kept it (a player key holds ':' before any space, so a
+    first word of digits only is an index)."""
+    first, _, rest = line.partition(" ")
+    if first.isdigit() and rest:
+        index, line = int(first), rest
+    pk, _, held = line.rpartition(" ")
+    return index, pk, int(held)
 
 
 @dataclass(frozen=True)
@@ -237,7 +249,7 @@ class RaffleStore(StoreBase):
         publish: str | None = None,
         winners_cap: int = WINNERS_CAP,
     ) -> dict[str, Any]:
-        """Draw the open round and open the next; see lua/draw_raffle-9.lua. `picks` are the
+        """Draw the open round and open the next; see lua/draw_raffle-10.lua. `picks` are the
         winners in prize order: (random, target ticket, index)."""
         raw = await self.script(
             "draw_raffle",
@@ -251,6 +263,7 @@ class RaffleStore(StoreBase):
                 keys.instance_events(instance_id),
                 keys.instance_channel(instance_id),
                 keys.instance_raffle_rounds(instance_id),
+                keys.instance_meter(instance_id),
             ],
             [
                 now_ms,
@@ -350,8 +363,7 @@ class RaffleStore(StoreBase):
             if not lines:
                 break
             for line in lines:
-                index, pk, held = line.split(" ")
-                found.append((int(index), pk, int(held)))
+                found.append(archived_line(len(found) + 1, line))
         return found
 
     async def archived_tickets(self, instance_id: str, round_id: int) -> list[tuple[int, str, int]]:
@@ -361,8 +373,7 @@ class RaffleStore(StoreBase):
         while True:
             lines = await self.client.lrange(key, len(found), len(found) + SNAPSHOT_CHUNK - 1)
             for line in lines:
-                index, pk, held = line.split(" ")
-                found.append((int(index), pk, int(held)))
+                found.append(archived_line(len(found) + 1, line))
             if len(lines) < SNAPSHOT_CHUNK:
                 return found
 

@@ -99,6 +99,23 @@ class WinStore(StoreBase):
         lists = await self._read(instance_id, [group(p, brand_path) for p in pot_ids], limit)
         return dict(zip(pot_ids, lists, strict=True))
 
+    async def pot_win_records(
+        self, instance_id: str, pot_ids: Sequence[str], *, limit: int = WINNERS_CAP
+    ) -> dict[str, list[dict[str, Any]]]:
+        """The latest win records of each pot as stored (JSON objects, newest first, with
+        any decision), in one round trip."""
+        if not pot_ids:
+            return {}
+        reply = await self.script(
+            "read_wins",
+            [keys.instance_wins(instance_id), keys.instance_wins_index(instance_id)],
+            [min(limit, WINNERS_CAP), *(group(p) for p in pot_ids)],
+        )
+        return {
+            pot_id: [json.loads(raw) for raw in records if raw]
+            for pot_id, records in zip(pot_ids, reply, strict=True)
+        }
+
     async def win(self, instance_id: str, win_id: str) -> Winner | None:
         """The win record; None when there is none, or when it moved to the ledger archive
         (see `archived_win_day`)."""
@@ -161,7 +178,7 @@ class WinStore(StoreBase):
         event_id: str,
         now_ms: int,
     ) -> dict[str, Any]:
-        """The win record after the decision (lua/decide_win-5.lua)."""
+        """The win record after the decision (lua/decide_win-6.lua)."""
         raw = await self.script(
             "decide_win",
             [
@@ -170,6 +187,7 @@ class WinStore(StoreBase):
                 keys.instance_wins(instance_id),
                 keys.instance_events(instance_id),
                 keys.instance_channel(instance_id),
+                keys.instance_meter(instance_id),
             ],
             [
                 now_ms,

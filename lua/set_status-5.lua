@@ -16,6 +16,7 @@
   KEYS[2]  instance ledger (stream)
   KEYS[3]  instance events (stream, capped near ARGV[7] entries; includes/events.lua)
   KEYS[4]  instance event channel (PUBLISH / SPUBLISH target)
+  KEYS[5]  instance meter counters (hash; includes/meters.lua): a close adds to 'returned'
   ARGV[1]  action: activate | pause | resume | terminate | close (a Terminated instance's
            pots, when terminate left them for a raffle's last draw; nothing when none hold
            money)
@@ -46,6 +47,7 @@ local rcall = redis.call
 
 --- @include "includes/events.lua"
 --- @include "includes/money.lua"
+--- @include "includes/meters.lua"
 
 local targets = {activate = 'Active', pause = 'Paused', resume = 'Active', terminate = 'Terminated',
   close = 'Terminated'}
@@ -119,6 +121,13 @@ if target == 'Terminated' then
   end
 end
 
+local meter_update = {}
+if #closed > 0 then
+  local meter = {}
+  meter_add(meter, '*', 'returned', returned)
+  meter_update = meter_plan(KEYS[5], ARGV[2], meter)
+end
+
 -- writes -----------------------------------------------------------------------------------
 if action ~= 'close' then
   rcall('HSET', KEYS[1], 'status', target, 'last_updated', ARGV[2])
@@ -142,5 +151,6 @@ if #closed > 0 then
     close[#close + 1] = item
   end
   rcall('XADD', KEYS[2], '*', unpack(close))
+  meter_write(KEYS[5], meter_update)
 end
 return target

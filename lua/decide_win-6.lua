@@ -27,6 +27,8 @@
            WIN_NOT_WITHHELD for a win paid at once, or WIN_NOT_FOUND for another operator)
   KEYS[4]  instance events (stream, capped near ARGV[8] entries)
   KEYS[5]  instance event channel (PUBLISH / SPUBLISH target)
+  KEYS[6]  instance meter counters (hash; includes/meters.lua): a rejection adds the amount to
+           'rejected' (of the pot and the instance) and to_returned to the instance's 'returned'
   ARGV[1]  now, epoch ms (integer)
   ARGV[2]  win id
   ARGV[3]  decision: 'approve' | 'reject'
@@ -55,6 +57,7 @@ local rcall = redis.call
 
 --- @include "includes/args.lua"
 --- @include "includes/money.lua"
+--- @include "includes/meters.lua"
 --- @include "includes/events.lua"
 
 -- 1. arguments ----------------------------------------------------------------------------
@@ -164,6 +167,16 @@ local data = '{"instance_id":' .. cjson.encode(win.instance_id)
   .. ',"reason":' .. cjson.encode(reason)
   .. ',"timestamp":' .. now .. '}'
 
+local meter = {}
+if decided == 'rejected' then
+  if pot_id ~= '' then
+    meter_add(meter, pot_id, 'rejected', amount)
+  end
+  meter_add(meter, '*', 'rejected', amount)
+  meter_add(meter, '*', 'returned', to_returned)
+end
+local meter_update = meter_plan(KEYS[6], now, meter)
+
 -- 4. writes ------------------------------------------------------------------------------------
 rcall('HSET', KEYS[3], win_id, record)
 rcall('HSET', KEYS[1], unpack(state_update))
@@ -175,5 +188,6 @@ else
   rcall('XADD', KEYS[2], '*', 'type', 'win_approved', 'id', win_id, 'pot', pot_id,
     'amount', amount, 'by', by, 'reason', reason, 'ts', now)
 end
+meter_write(KEYS[6], meter_update)
 emit_event(KEYS[4], KEYS[5], ARGV[8], ARGV[9], 'WinDecisionEvent', ARGV[7], data)
 return record

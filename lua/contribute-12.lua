@@ -63,7 +63,10 @@
   Opt-in hash: <pk>|opted_in must be '1' when engine.opt_in_required; a Fixed instance charges
   the preferred value (<pk>|value micros, <pk>|currency, <pk>|value_raw) instead of ARGV[7]
   when the player is opted in and it is not ''; <pk>|count is incremented by every
-  contribution.
+  contribution of a player who has an opt-in record (<pk>|opted_in present: opted in, or out
+  since): the count the opt-in status and OptInEvent show. A player without one gets no
+  field at all (no bytes per player where opt-in is not required; lua/set_optin-4.lua
+  creates the record, lua/purge_optins-2.lua ends them all after a termination).
 
   KEYS[1]  instance engine (string, JSON, see app/services/engine.py)
   KEYS[2]  instance state (hash)
@@ -77,6 +80,7 @@
   KEYS[10] instance event channel (PUBLISH / SPUBLISH target, in KEYS for its slot)
   KEYS[11] idempotency record (string); when the request has no key, a placeholder in the
            same hash tag that is never read or written (ARGV[11] = '')
+  KEYS[12] instance meter counters (hash; includes/meters.lua)
 
   ARGV[1]  now, epoch ms (integer)
   ARGV[2]  contribution id (non-empty; also the win id)
@@ -108,22 +112,34 @@
            ARGV[22] '')
   ARGV[24] the rates the caller shows amounts with, raw JSON object, embedded verbatim in the
            outcome as "shown" (so a read-back answers as the first answer did)
+  ARGV[25] the request's fingerprint line in the record format before the lean one ('' =
+           none; no newline): a stored record whose first line is this one matches too, so a
+           retry of a request made before an upgrade is still a replay
   for each pot i = 1..P in engine order (P = the engine's pot count):
-  ARGV[22 + 3i]  pot i id (must match the engine)
-  ARGV[23 + 3i]  pot i hit input (its trigger's; '' when the trigger needs none)
-  ARGV[24 + 3i]  pot i reset input (its trigger's; '' when the trigger needs none)
+  ARGV[23 + 3i]  pot i id (must match the engine)
+  ARGV[24 + 3i]  pot i hit input (its trigger's; '' when the trigger needs none)
+  ARGV[25 + 3i]  pot i reset input (its trigger's; '' when the trigger needs none)
 
-  Returns: {replay, outcome}: replay 0 for a new contribution, 1 when the idempotency key was
-  seen with the same request hash (then nothing changed and outcome is the stored first
-  outcome, byte for byte). outcome is a JSON object; money and counts are decimal strings of
-  integers (micros), so no precision is lost:
+  Returns: {replay, outcome}: replay 0 for a new contribution, outcome a JSON object (below);
+  replay 1 when the idempotency key was seen with the same request hash: then nothing changed
+  and outcome is the stored record's answer part, byte for byte: the lean record below, or the
+  JSON outcome in a record written before the lean one (a JSON object, starting with '{').
+  Idempotency record (KEYS[11], a string with a PX lifetime of ARGV[13]):
+    '<ARGV[12]>\n1|<contribution id>|<timestamp ms>|<paid>|<tickets_awarded>|<raffle_round
+    or ''>|<win_pot_id or ''>|<win_amount micros or ''>|<win_withheld 0|1>|<shown: ARGV[24]
+    with a win, '' without>|<gameround id or '' (the rest of the string: it may hold '|')>'
+    (app/store/contributions.py ContributionOutcome.from_record): what the replayed or read-back
+    answer shows and nothing else; the instance is in the key.
+  The outcome JSON; money and counts are decimal strings of integers (micros), so no precision
+  is lost:
     {"contribution_id", "instance_id", "timestamp" (number, ms), "amount", "house",
      "paid" (the charge reported, in the player's currency), "shown" (ARGV[24]),
      "win_id" (null | id), "win_pot_id" (null | id), "win_amount" (null | micros),
      "win_withheld" (bool), "seed" (null | micros), "seed_deficit" (null | micros),
      "tickets_awarded", "raffle_round" (the round the tickets belong to; null without a
      raffle, or when sales are closed and no round follows), "tickets_total",
-     "accumulated_cost", "contribution_count",
+     "accumulated_cost", "contribution_count" (the opt-in record's count after this one;
+     "0" for a player without an opt-in record),
      "gameround_id" (null | id), "source_id" (null | id)}
   Side effects on a win:
     win record (HSET KEYS[7] win_id; indexed in KEYS[8] under the groups of
@@ -136,7 +152,8 @@
        "jackpot_name", "timestamp", "win_pot_id", "win_amount", "jackpot_currency",
        "currency_multipliers", "seed", "seed_deficit" (amounts: decimal strings in units of
        the instance currency, e.g. "1234.5"), "win_withheld", "metadata"}
-  Ledger entries: 'contribution' (always), 'win' and, with a deficit, 'seed_funding'.
+  Ledger entries: 'contribution' (always), 'win' and, with a deficit, 'seed_funding'; the
+  meter counters of each (includes/meters.lua) on the UTC day of ARGV[1].
 
   Errors (nothing is written when one is answered):
     BAD_ARGUMENT          an ARGV is malformed, or the pot list does not match the engine
@@ -156,7 +173,7 @@
   every engine amount (all below 2^53), which is all a trigger compares it with.
 ]]
 local rcall = redis.call
-local FIXED_ARGS = 24
+local FIXED_ARGS = 25
 
 --- @include "includes/args.lua"
 --- @include "includes/money.lua"
@@ -165,6 +182,7 @@ local FIXED_ARGS = 24
 --- @include "includes/wins.lua"
 --- @include "includes/triggers.lua"
 --- @include "includes/fenwick.lua"
+--- @include "includes/meters.lua"
 
 -- a player's two ticket index members (KEYS[5]) of order 't' (key: the ticket count) or 'e'
 -- (key: the last contribution): the brand one and the operator one; r is the round as %010d
@@ -205,8 +223,8 @@ if idem ~= '1' and idem ~= '' then
   return bad('idempotency flag')
 end
 idem = idem == '1'
-local request_hash = ARGV[12]
-if string.find(request_hash, '\n', 1, true) then
+local request_hash, legacy_hash = ARGV[12], ARGV[25]
+if string.find(request_hash, '\n', 1, true) or string.find(legacy_hash or '\n', '\n', 1, true) then
   return bad('request hash')
 end
 local idem_ttl = uint(ARGV[13])
@@ -258,7 +276,8 @@ if idem then
     if not nl then
       error('corrupt idempotency record')
     end
-    if string.sub(stored, 1, nl - 1) ~= request_hash then
+    local line = string.sub(stored, 1, nl - 1)
+    if line ~= request_hash and (legacy_hash == '' or line ~= legacy_hash) then
       return redis.error_reply('IDEMPOTENCY_MISMATCH the key was used with another request')
     end
     return {1, string.sub(stored, nl + 1)}
@@ -327,11 +346,14 @@ end
 local optin = rcall('HMGET', KEYS[3], pk .. '|opted_in', pk .. '|value', pk .. '|count',
   pk .. '|currency', pk .. '|value_raw')
 local opted_in = optin[1] == '1'
+local has_record = optin[1] and true or false
 local count = uint(optin[3] or '0')
 if not count then
   error('corrupt contribution count of ' .. pk)
 end
-count = count + 1
+if has_record then
+  count = count + 1
+end
 if engine.opt_in_required == true and not opted_in then
   return redis.error_reply('NOT_OPTED_IN')
 end
@@ -507,6 +529,23 @@ for i, name in ipairs(total_names) do
   total_values[i] = big_add(total, total_added[i])
 end
 
+-- the meter counters (includes/meters.lua), read and summed before the first write
+local meter = {}
+for i, pot in ipairs(pots) do
+  meter_add(meter, pot.id, 'contributions', parts[i][1] + parts[i][2])
+end
+meter_add(meter, '*', 'contributions', amount)
+meter_add(meter, '*', 'house', house)
+if winner then
+  local pot_id = pots[winner].id
+  meter_add(meter, pot_id, 'hits', 1)
+  meter_add(meter, pot_id, 'wins', win_amount)
+  meter_add(meter, pot_id, 'seed_funding', deficit)
+  meter_add(meter, '*', 'wins', win_amount)
+  meter_add(meter, '*', 'seed_funding', deficit)
+end
+local meter_update = meter_plan(KEYS[12], now, meter)
+
 -- 7. writes ------------------------------------------------------------------------------------
 local state_update = {'last_updated', ARGV[1]}
 for i, pot in ipairs(pots) do
@@ -530,7 +569,9 @@ if pot_deficit then
 end
 rcall('HSET', KEYS[2], unpack(state_update))
 
-rcall('HSET', KEYS[3], pk .. '|count', fmt(count))
+if has_record then
+  rcall('HSET', KEYS[3], pk .. '|count', fmt(count))
+end
 
 if has_raffle then
   local before = tickets_total - tickets
@@ -596,6 +637,7 @@ if has_raffle then
   entry[#entry + 1] = fmt(round)
 end
 rcall('XADD', KEYS[6], '*', unpack(entry))
+meter_write(KEYS[12], meter_update)
 
 if winner then
   local pot = pots[winner]
@@ -676,6 +718,15 @@ outcome = outcome .. ',"tickets_awarded":"' .. fmt(tickets) .. '"'
   .. ',"source_id":' .. jstr(source_id) .. '}'
 
 if idem then
-  rcall('SET', KEYS[11], request_hash .. '\n' .. outcome, 'PX', ARGV[13])
+  -- the lean record: only what the replayed answer needs (see "Idempotency record" above)
+  local record = '1|' .. contribution_id .. '|' .. ARGV[1] .. '|' .. paid .. '|' .. fmt(tickets)
+    .. '|' .. (round and round > 0 and fmt(round) or '') .. '|'
+  if winner then
+    record = record .. pots[winner].id .. '|' .. win_amount .. '|' .. (withheld and '1' or '0')
+      .. '|' .. shown
+  else
+    record = record .. '||0|'
+  end
+  rcall('SET', KEYS[11], request_hash .. '\n' .. record .. '|' .. gameround_id, 'PX', ARGV[13])
 end
 return {0, outcome}

@@ -8,7 +8,7 @@
   contributions). Conservation: total:boosts grows by the amount, and pot value + reserve by
   the same amount, so contributions + seed funding + boosts = pots + reserves + house + wins +
   returned.
-  Pot values and reserves are exact up to 2^63 - 1 (as in contribute-11.lua: a boost that
+  Pot values and reserves are exact up to 2^63 - 1 (as in contribute-12.lua: a boost that
   would take one beyond is refused); total:boosts, like every lifetime total, is an exact
   decimal string of any size (big values of includes/money.lua).
 
@@ -16,6 +16,7 @@
   KEYS[2]  instance state (hash)
   KEYS[3]  instance ledger (stream, never trimmed)
   KEYS[4]  instance boosts (hash: boost id -> '<pot>|<target>|<amount>|<to_value>|<to_reserve>')
+  KEYS[5]  instance meter counters (hash; includes/meters.lua: boosts of the pot and instance)
   ARGV[1]  now, epoch ms (integer)
   ARGV[2]  boost id (non-empty, no '|')
   ARGV[3]  pot id
@@ -39,6 +40,7 @@ local rcall = redis.call
 
 --- @include "includes/args.lua"
 --- @include "includes/money.lua"
+--- @include "includes/meters.lua"
 
 -- 1. arguments --------------------------------------------------------------------------
 local now = ARGV[1]
@@ -114,11 +116,16 @@ if not value or not reserve then
   return redis.error_reply('AMOUNT_OVERFLOW pot ' .. pot_id .. ' would pass 2^63 - 1')
 end
 
+local meter = {}
+meter_add(meter, pot_id, 'boosts', amount)
+meter_add(meter, '*', 'boosts', amount)
+local meter_update = meter_plan(KEYS[5], now, meter)
 -- 4. writes --------------------------------------------------------------------------------------
 rcall('HSET', KEYS[2], prefix .. 'value', value, prefix .. 'reserve', reserve,
   'total:boosts', big_add(boosts, amount), 'last_updated', now)
 rcall('XADD', KEYS[3], '*', 'type', 'boost', 'id', boost_id, 'pot', pot_id, 'target', target,
   'amount', fmt(amount), 'value', fmt(to_value), 'reserve', fmt(to_reserve), 'by', by, 'ts', now)
+meter_write(KEYS[5], meter_update)
 rcall('HSET', KEYS[4], boost_id,
   pot_id .. '|' .. target .. '|' .. fmt(amount) .. '|' .. fmt(to_value) .. '|' .. fmt(to_reserve))
 return {0, fmt(to_value), fmt(to_reserve)}

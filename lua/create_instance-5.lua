@@ -8,6 +8,7 @@
   KEYS[2]  instance engine (string, JSON in micro-units)
   KEYS[3]  instance state (hash)
   KEYS[4]  instance ledger (stream)
+  KEYS[5]  instance meter counters (hash; includes/meters.lua: each pot's seed as seed_funding)
   ARGV[1]  definition JSON (its versioned storage form)
   ARGV[2]  engine JSON: {pots: [{id, seed (micro-units), ...}], ...}
   ARGV[3]  now, epoch milliseconds
@@ -24,6 +25,7 @@
 local rcall = redis.call
 
 --- @include "includes/money.lua"
+--- @include "includes/meters.lua"
 
 if rcall('EXISTS', KEYS[1]) == 1 then
   return 0
@@ -50,6 +52,12 @@ for i, pot in ipairs(engine.pots) do
   funding = big_add(funding, seeds[i])
 end
 
+local meter = {}
+for i, pot in ipairs(engine.pots) do
+  meter_add(meter, pot.id, 'seed_funding', seeds[i])
+end
+meter_add(meter, '*', 'seed_funding', funding)
+local meter_update = meter_plan(KEYS[5], now, meter)
 -- all checks passed: write
 rcall('SET', KEYS[1], ARGV[1])
 rcall('SET', KEYS[2], ARGV[2])
@@ -64,4 +72,5 @@ for i, pot in ipairs(engine.pots) do
     'drop_at', ARGV[6 + i], 'ts', ARGV[3])
 end
 rcall('XADD', KEYS[4], '*', 'type', 'status', 'status', ARGV[4], 'ts', ARGV[3])
+meter_write(KEYS[5], meter_update)
 return 1
