@@ -12,9 +12,9 @@ players. It prints Redis's used_memory delta divided by the count:
   after the idempotency window
                         the idempotency records deleted (what their 24 h TTL does; the bench
                         deletes them instead of waiting)
-  after archiving       the ledger trimmed too. Until the ledger archive's scheduler job is
-                        merged this is an approximation: XTRIM MINID past the last entry, as
-                        the job does once the days are exported and verified
+  after archiving       the ledger archive job (app/services/ledger.py) run as the scheduler
+                        runs it once the day is past LEDGER_RETENTION_DAYS: the day exported to
+                        a directory (gzip JSON lines), read back and verified, then trimmed
 
 and the bytes of each kind of key (MEMORY USAGE), so the resident bytes per contribution left
 after archiving are seen with what they are made of. Then: an idempotency record with and
@@ -35,6 +35,7 @@ import random
 import secrets
 import shutil
 import sys
+import tempfile
 import time
 import uuid
 from decimal import Decimal
@@ -258,7 +259,7 @@ def per(total: float, count: int) -> str:
     return f"{total / count:,.1f}"
 
 
-async def measure(args: argparse.Namespace, redis_url: str) -> None:
+async def measure(args: argparse.Namespace, redis_url: str, archive_dir: str) -> None:
     os.environ.update(
         {
             "REDIS_URL": redis_url,
@@ -266,6 +267,7 @@ async def measure(args: argparse.Namespace, redis_url: str) -> None:
             "JWT_SECRET": secrets.token_hex(32),
             "DRAW_KEY": secrets.token_hex(32),
             PASSWORD_ENV: secrets.token_hex(12),
+            "LEDGER_ARCHIVE_URL": archive_dir,
         }
     )
     os.environ.pop("REDIS_CLUSTER", None)
@@ -319,17 +321,24 @@ async def measure(args: argparse.Namespace, redis_url: str) -> None:
             f"| after the idempotency window (records deleted) | {window - before:,} "
             f"| {per(window - before, args.count)} |"
         )
-        ledger = keys.instance_ledger("size-drop")
-        last = await client.xrevrange(ledger, count=1)
-        if last:
-            millis, seq = last[0][0].split("-")
-            # exact: an approximate trim stops after 100 stream nodes per call
-            await client.xtrim(ledger, minid=f"{millis}-{int(seq) + 1}", approximate=False)
+        # The scheduler's archive job, on a clock past the day's retention.
+        day_ms = 86_400_000
+        later = (int(time.time() * 1000) // day_ms + settings.ledger_retention_days + 2) * day_ms
+        archive_started = time.perf_counter()
+        done = await services.ledger.run("size-drop", now=later)
+        archive_seconds = time.perf_counter() - archive_started
+        assert done.get("days") and "error" not in done, done
         archived = await used(client)
+        files = [path for path in Path(archive_dir).rglob("*") if path.is_file()]
+        archive_bytes = sum(path.stat().st_size for path in files)
         print(
-            f"| after archiving (approximated: XTRIM MINID of the whole ledger; the ledger "
-            f"archive job is not merged) | {archived - before:,} "
+            f"| after archiving (the archive job: {len(done['days'])} day(s) exported, "
+            f"verified and trimmed in {archive_seconds:.1f} s) | {archived - before:,} "
             f"| {per(archived - before, args.count)} |"
+        )
+        print(
+            f"\nThe archive: {len(files)} files, {archive_bytes:,} bytes "
+            f"({per(archive_bytes, args.count)} per contribution, gzip JSON lines).\n"
         )
         print()
         print("Left after archiving, by key:\n")
@@ -460,7 +469,8 @@ def main(argv: list[str] | None = None) -> int:
 
     server = EmbeddedRedis(binary)
     try:
-        asyncio.run(measure(args, server.url))
+        with tempfile.TemporaryDirectory(prefix="sizing-archive-") as archive_dir:
+            asyncio.run(measure(args, server.url, archive_dir))
     finally:
         server.stop()
     return 0
