@@ -65,6 +65,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def directory_size(path: str) -> tuple[int, int]:
+    """The number of files under `path` and their bytes."""
+    files = [found for found in Path(path).rglob("*") if found.is_file()]
+    return len(files), sum(found.stat().st_size for found in files)
+
+
 async def used(client: Any) -> int:
     info = await client.info("memory")
     return int(info["used_memory"])
@@ -329,15 +335,14 @@ async def measure(args: argparse.Namespace, redis_url: str, archive_dir: str) ->
         archive_seconds = time.perf_counter() - archive_started
         assert done.get("days") and "error" not in done, done
         archived = await used(client)
-        files = [path for path in Path(archive_dir).rglob("*") if path.is_file()]
-        archive_bytes = sum(path.stat().st_size for path in files)
+        files, archive_bytes = directory_size(archive_dir)
         print(
             f"| after archiving (the archive job: {len(done['days'])} day(s) exported, "
             f"verified and trimmed in {archive_seconds:.1f} s) | {archived - before:,} "
             f"| {per(archived - before, args.count)} |"
         )
         print(
-            f"\nThe archive: {len(files)} files, {archive_bytes:,} bytes "
+            f"\nThe archive: {files} files, {archive_bytes:,} bytes "
             f"({per(archive_bytes, args.count)} per contribution, gzip JSON lines).\n"
         )
         print()
