@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 from marshmallow import Schema, fields
 from quart import g
 
-from app.errors import STATUS, APIError
+from app.errors import APIError
 from app.http import load_args, load_body, load_text
 from app.refusals import Code
 
@@ -102,7 +102,7 @@ class Declaration:
         if self.role is not None:
             add(403, f"{self.role.upper()}_REQUIRED")
         for code in self.refusals:
-            add(STATUS[code], code.value)
+            add(code.status, code.value)
         if self.uses_store:
             add(503, "STORE_UNAVAILABLE")
             if method not in ("GET", "HEAD"):

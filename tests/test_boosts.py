@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 from quart.testing import QuartClient
 
+from app.refusals import Code
 from app.security import Principal
 from app.services import Services
-from app.store import Refusal, ScriptRefusal, keys
+from app.store import ScriptRefusal, keys
 from tests.conftest import CLI, auth
 from tests.support.definitions import hit_rate, instance, pot
 from tests.support.http import create_instance, expect, post, set_status, v1_body, view
@@ -267,7 +268,7 @@ async def test_the_script_refuses_malformed_arguments_and_writes_nothing(
     ]
     with pytest.raises(ScriptRefusal) as refused:
         await gateway.store.script("boost_pot", script_keys, args)
-    assert refused.value.code is Refusal.BAD_ARGUMENT
+    assert refused.value.code is Code.BAD_ARGUMENT
     assert await snapshot(gateway.store, boosted) == state
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,7 +13,6 @@ from quart.testing import QuartClient
 
 from app import create_app
 from app.contract import declare
-from app.errors import STATUS
 from app.openapi import UndeclaredRoute, build_spec
 from app.refusals import ELIGIBILITY, Code
 from app.schemas.events import PUBLIC_EVENTS
@@ -134,9 +134,25 @@ async def test_the_callback_and_preference_are_exact_schemas(client: QuartClient
     assert "'anyOf': [{'$ref'" not in text  # no object alternatives beside a bare object
 
 
-def test_every_refusal_code_has_one_status() -> None:
-    assert set(STATUS) == set(Code)
-    assert {STATUS[code] for code in ELIGIBILITY} == {403}
+def test_every_refusal_is_declared_once_with_its_status() -> None:
+    """app.refusals.Code is the one table: each code's value is its name, its status an
+    HTTP error status; the eligibility refusals share 403; a code a script answers has the
+    message its refusal shows (or is a defect: 500)."""
+    assert all(code.value == code.name for code in Code)
+    assert all(400 <= code.status <= 599 for code in Code)
+    assert {code.status for code in ELIGIBILITY} == {403}
+    for code in Code:
+        assert code.status == 500 or "{" not in code.text.replace("{id}", "")
+
+
+def test_every_code_a_lua_script_answers_is_declared() -> None:
+    """Every `redis.error_reply('CODE ...')` of lua/ names a Code."""
+    lua = Path(__file__).resolve().parents[1] / "lua"
+    answered = set()
+    for path in lua.rglob("*.lua"):
+        answered |= set(re.findall(r"error_reply\('([A-Z_]+)", path.read_text()))
+    assert answered, "no script answers a refusal?"
+    assert answered <= {code.value for code in Code}, answered - {c.value for c in Code}
 
 
 async def test_a_route_without_a_declaration_breaks_the_document() -> None:

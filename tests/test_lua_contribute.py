@@ -18,10 +18,11 @@ import pytest
 from marshmallow import ValidationError
 
 from app.limits import MAX_POTS
+from app.refusals import Code
 from app.schemas.admin import InstanceSchema
 from app.schemas.events import EventType, decode_event
 from app.services.engine import compile_engine
-from app.store import Refusal, ScriptRefusal, Store, keys
+from app.store import ScriptRefusal, Store, keys
 from app.store.connection import async_client
 from app.store.contributions import (
     ContributionOutcome,
@@ -165,7 +166,7 @@ async def assert_conserved(store: Store, engine: dict[str, Any]) -> dict[str, st
     return s
 
 
-async def refused(store: Store, code: Refusal, call: Any, instance_id: str = "jp1") -> None:
+async def refused(store: Store, code: Code, call: Any, instance_id: str = "jp1") -> None:
     """`call()` is refused with `code` and leaves every key of the instance (if any) unchanged."""
     before = await snapshot(store, instance_id, expect_keys=False)
     with pytest.raises(ScriptRefusal) as caught:
@@ -246,7 +247,7 @@ async def test_the_callers_amount_is_contributed_fixed_defaults_to_the_engines(
     assert out.amount == 100_000
     with pytest.raises(ScriptRefusal) as refused:
         await contribute(store, percent)
-    assert refused.value.code is Refusal.BAD_ARGUMENT
+    assert refused.value.code is Code.BAD_ARGUMENT
     await assert_conserved(store, percent)
     await assert_conserved(store, fixed)
 
@@ -269,7 +270,7 @@ async def test_fixed_uses_the_opted_in_players_preferred_value(store: Store) -> 
     for priced in (None, stale):
         await refused(
             store,
-            Refusal.PREFERENCE_UNPRICED,
+            Code.PREFERENCE_UNPRICED,
             lambda priced=priced: contribute(store, engine, player="fan", preference=priced),
         )
     with pytest.raises(ScriptRefusal) as caught:
@@ -884,19 +885,19 @@ async def test_no_tickets_without_a_raffle(store: Store) -> None:
 # -- refusals: each leaves every key unchanged ----------------------------------------------
 async def test_an_unknown_instance_is_not_found(store: Store) -> None:
     engine = compile_engine(InstanceSchema().load(definition([pot("a", "1", hit_rate(2))])))
-    await refused(store, Refusal.INSTANCE_NOT_FOUND, lambda: contribute(store, engine))
+    await refused(store, Code.INSTANCE_NOT_FOUND, lambda: contribute(store, engine))
     assert await snapshot(store, "jp1", expect_keys=False) == {}
 
 
 @pytest.mark.parametrize(
     ("action", "code"),
     [
-        ("pause", Refusal.INSTANCE_NOT_ACTIVE),
-        ("terminate", Refusal.INSTANCE_TERMINATED),
+        ("pause", Code.INSTANCE_NOT_ACTIVE),
+        ("terminate", Code.INSTANCE_TERMINATED),
     ],
 )
 async def test_a_paused_or_terminated_instance_refuses(
-    store: Store, action: str, code: Refusal
+    store: Store, action: str, code: Code
 ) -> None:
     engine = await create(store, definition([pot("a", "1", hit_rate(2))]))
     await contribute(store, engine)
@@ -910,7 +911,7 @@ async def test_a_pending_instance_is_not_active(store: Store) -> None:
         store,
         definition([pot("a", "1", hit_rate(2))], status="Pending", timestamp_start=NOW - 1),
     )
-    await refused(store, Refusal.INSTANCE_NOT_ACTIVE, lambda: contribute(store, engine))
+    await refused(store, Code.INSTANCE_NOT_ACTIVE, lambda: contribute(store, engine))
 
 
 async def test_the_time_window_is_enforced(store: Store) -> None:
@@ -918,11 +919,9 @@ async def test_the_time_window_is_enforced(store: Store) -> None:
         store,
         definition([pot("a", "1", hit_rate(2))], timestamp_start=NOW, timestamp_end=NOW + 1000),
     )
-    await refused(
-        store, Refusal.INSTANCE_NOT_STARTED, lambda: contribute(store, engine, now=NOW - 1)
-    )
-    await refused(store, Refusal.INSTANCE_ENDED, lambda: contribute(store, engine, now=NOW + 1000))
-    await refused(store, Refusal.INSTANCE_ENDED, lambda: contribute(store, engine, now=NOW + 5000))
+    await refused(store, Code.INSTANCE_NOT_STARTED, lambda: contribute(store, engine, now=NOW - 1))
+    await refused(store, Code.INSTANCE_ENDED, lambda: contribute(store, engine, now=NOW + 1000))
+    await refused(store, Code.INSTANCE_ENDED, lambda: contribute(store, engine, now=NOW + 5000))
     assert (await contribute(store, engine, now=NOW)).amount == 100_000
     assert (await contribute(store, engine, now=NOW + 999)).amount == 100_000
     await assert_conserved(store, engine)
@@ -930,16 +929,16 @@ async def test_the_time_window_is_enforced(store: Store) -> None:
 
 async def test_opt_in_is_required_when_the_instance_says_so(store: Store) -> None:
     engine = await create(store, definition([pot("a", "1", hit_rate(2))], opt_in_required=True))
-    await refused(store, Refusal.NOT_OPTED_IN, lambda: contribute(store, engine))
+    await refused(store, Code.NOT_OPTED_IN, lambda: contribute(store, engine))
     pk = keys.player_key(OP, BRAND, "p1")
     optins = keys.instance_optins("jp1")
     await store.client.hset(optins, f"{pk}|opted_in", "0")
-    await refused(store, Refusal.NOT_OPTED_IN, lambda: contribute(store, engine))
+    await refused(store, Code.NOT_OPTED_IN, lambda: contribute(store, engine))
     await store.client.hset(optins, f"{pk}|opted_in", "1")
     out = await contribute(store, engine)
     assert (out.amount, out.contribution_count) == (100_000, 1)
     # another brand's player with the same id is another player
-    await refused(store, Refusal.NOT_OPTED_IN, lambda: contribute(store, engine, brand_id="b2"))
+    await refused(store, Code.NOT_OPTED_IN, lambda: contribute(store, engine, brand_id="b2"))
     await assert_conserved(store, engine)
 
 
@@ -977,7 +976,7 @@ async def test_malformed_pot_draws_are_bad_arguments(store: Store) -> None:
         [good[0], PotDraw("other", reset_input=M)],  # unknown pot id
     ]
     for pots in bad_draws:
-        await refused(store, Refusal.BAD_ARGUMENT, lambda pots=pots: call(pots))
+        await refused(store, Code.BAD_ARGUMENT, lambda pots=pots: call(pots))
     for kwargs in [
         {"amount": -1},
         {"base_wager": -5},
@@ -985,7 +984,7 @@ async def test_malformed_pot_draws_are_bad_arguments(store: Store) -> None:
         {"idempotency_key": "k", "idempotency_ttl_ms": 0},
         {"request_hash": "two\nlines"},
     ]:
-        await refused(store, Refusal.BAD_ARGUMENT, lambda kwargs=kwargs: call(good, **kwargs))
+        await refused(store, Code.BAD_ARGUMENT, lambda kwargs=kwargs: call(good, **kwargs))
     await call(good)
     await assert_conserved(store, engine)
 
@@ -1047,7 +1046,7 @@ async def test_raw_arguments_are_checked_before_any_write(
     ok_keys = contribute_keys("jp1", OP, None)
     good = list(args)
     args[index] = value
-    await refused(store, Refusal.BAD_ARGUMENT, lambda: store.script("contribute", ok_keys, args))
+    await refused(store, Code.BAD_ARGUMENT, lambda: store.script("contribute", ok_keys, args))
     await assert_conserved(store, engine)
     # the same arguments unchanged apply: the refusal was the changed one's
     replay, _ = await store.script("contribute", ok_keys, good)
@@ -1099,7 +1098,7 @@ async def test_an_idempotency_key_with_another_request_is_a_mismatch(store: Stor
     await contribute(store, engine, idempotency_key="k1", request_hash="h1")
     await refused(
         store,
-        Refusal.IDEMPOTENCY_MISMATCH,
+        Code.IDEMPOTENCY_MISMATCH,
         lambda: contribute(store, engine, idempotency_key="k1", request_hash="h2"),
     )
     await assert_conserved(store, engine)

@@ -15,8 +15,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app.clock import now_ms
+from app.refusals import Code
 from app.services.draws import commitment, snapshot_hash
-from app.store import Refusal, Store, keys
+from app.store import Store, keys
 from tests.support.definitions import pot
 from tests.test_lua_contribute import (
     BRAND,
@@ -332,7 +333,7 @@ async def test_the_draw_closes_the_round(store: Store) -> None:
     assert await store.round_tickets("jp1", 1) == [(1, f"{OP}:{BRAND}:a", 2)]
     assert await store.round_tickets("jp1", 2) == [(1, f"{OP}:{BRAND}:a", 1)]
     # Round 1 cannot be drawn again; round 2 can.
-    await refused(store, Refusal.ROUND_MISMATCH, lambda: draw(store, engine, [0]))
+    await refused(store, Code.ROUND_MISMATCH, lambda: draw(store, engine, [0]))
     record = await draw(store, engine, [0], round_id=2)
     assert record["winners"][0]["tickets"] == "1"
 
@@ -378,7 +379,7 @@ async def test_refusals_change_nothing(store: Store) -> None:
     late = now_ms() + 3_600_000  # the round's end, ahead of the store's clock: sales are open
     engine = await raffle(store, ["1", "1"], ends=late)
     await tickets(store, engine, "a", 2)
-    await refused(store, Refusal.ROUND_NOT_CLOSED, lambda: draw(store, engine, [0, 0]))
+    await refused(store, Code.ROUND_NOT_CLOSED, lambda: draw(store, engine, [0, 0]))
     # The round's tickets are not the snapshot's: the total, a target, an index.
     wrongs: list[dict[str, Any]] = [
         {"total": 3},
@@ -388,14 +389,14 @@ async def test_refusals_change_nothing(store: Store) -> None:
     for wrong in wrongs:
         await refused(
             store,
-            Refusal.SNAPSHOT_MISMATCH,
+            Code.SNAPSHOT_MISMATCH,
             lambda wrong=wrong: draw(store, engine, [0, 0], now=late, **wrong),
         )
     # one player, two prizes: one winner expected, one random of at most 78 digits
-    await refused(store, Refusal.BAD_ARGUMENT, lambda: draw(store, engine, [], now=late, picks=[]))
-    await refused(store, Refusal.BAD_ARGUMENT, lambda: draw(store, engine, [10**78], now=late))
+    await refused(store, Code.BAD_ARGUMENT, lambda: draw(store, engine, [], now=late, picks=[]))
+    await refused(store, Code.BAD_ARGUMENT, lambda: draw(store, engine, [10**78], now=late))
     plain = await create(store, definition([pot("a", "1")], instance_id="plain"))
-    await refused(store, Refusal.NOT_A_RAFFLE, lambda: draw(store, plain, [0], now=late), "plain")
+    await refused(store, Code.NOT_A_RAFFLE, lambda: draw(store, plain, [0], now=late), "plain")
     record = await draw(store, engine, [0, 0], now=late)
     assert [w["player_id"] for w in record["winners"]] == ["a"]
 

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from app.store import Refusal, ScriptRefusal, Store
+from app.refusals import Code
+from app.store import ScriptRefusal, Store
 from app.store.scripts import ScriptKeysError, load_scripts, lua_dir
 
 # What a script may use anyway, with the words of its header that say why. Redis 7
@@ -39,7 +40,7 @@ def test_every_error_code_in_lua_is_mirrored_in_python() -> None:
     for path in Path(lua_dir()).glob("*.lua"):
         codes |= set(re.findall(r"error_reply\('([A-Z_]+)", path.read_text()))
     assert codes, "no error codes found"
-    assert codes <= set(Refusal.__members__), codes - set(Refusal.__members__)
+    assert codes <= set(Code.__members__), codes - set(Code.__members__)
 
 
 def test_bad_file_names_are_refused(tmp_path: Path) -> None:
@@ -56,10 +57,10 @@ async def test_wrong_keys_count_is_refused_before_redis(store: Store) -> None:
 async def test_error_reply_becomes_a_refusal_with_its_code(store: Store) -> None:
     with pytest.raises(ScriptRefusal) as caught:
         await store.set_status("missing", "pause", now_ms=1, by="test")
-    assert caught.value.code is Refusal.INSTANCE_NOT_FOUND
+    assert caught.value.code is Code.INSTANCE_NOT_FOUND
     with pytest.raises(ScriptRefusal) as caught:
         await store.take_login_attempt("user", 5, 0)
-    assert caught.value.code is Refusal.BAD_ARGUMENT
+    assert caught.value.code is Code.BAD_ARGUMENT
 
 
 async def test_scripts_survive_a_script_flush(store: Store) -> None:

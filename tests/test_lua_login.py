@@ -7,7 +7,8 @@ import asyncio
 
 import pytest
 
-from app.store import Refusal, ScriptRefusal, Store
+from app.refusals import Code
+from app.store import ScriptRefusal, Store
 from app.store.keys import login_attempts
 
 WINDOW_MS = 60_000
@@ -59,5 +60,5 @@ async def test_bad_arguments_are_refused_before_anything_is_written(
         await store.script(
             "take_login_attempt", [login_attempts("192.0.2.1|u")], [limit, window_ms]
         )
-    assert caught.value.code is Refusal.BAD_ARGUMENT
+    assert caught.value.code is Code.BAD_ARGUMENT
     assert await store.client.exists(login_attempts("192.0.2.1|u")) == 0

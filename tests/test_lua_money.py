@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from app.store import Refusal, ScriptRefusal, Store, keys
+from app.refusals import Code
+from app.store import ScriptRefusal, Store, keys
 from tests.support.definitions import hit_rate, pot
 from tests.support.snapshots import snapshot
 from tests.test_lua_contribute import contribute, create, definition, state
@@ -76,14 +77,14 @@ async def test_beyond_2_to_the_63_a_contribution_is_refused_and_changes_nothing(
     frozen = await snapshot(store, "jp1")
     with pytest.raises(ScriptRefusal) as refused:
         await contribute(store, engine, amount=4)  # 2 more to a value at 2^63 - 2
-    assert refused.value.code is Refusal.AMOUNT_OVERFLOW
+    assert refused.value.code is Code.AMOUNT_OVERFLOW
     assert await snapshot(store, "jp1") == frozen
     await contribute(store, engine, amount=2)  # 1 more: exactly 2^63 - 1
     assert (await state(store))["pot:main:value"] == str(INT64_MAX)
     await put(store, **{"pot:main:value": 0, "pot:main:reserve": INT64_MAX})
     with pytest.raises(ScriptRefusal) as refused:
         await contribute(store, engine, amount=2)
-    assert refused.value.code is Refusal.AMOUNT_OVERFLOW
+    assert refused.value.code is Code.AMOUNT_OVERFLOW
 
 
 async def test_lifetime_totals_never_limit_an_instance(store: Store) -> None:

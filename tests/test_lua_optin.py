@@ -12,9 +12,10 @@ from typing import Any
 import pytest
 
 from app.money import format_amount, from_micros
+from app.refusals import Code
 from app.schemas.admin import InstanceSchema
 from app.services.engine import compile_engine
-from app.store import Refusal, ScriptRefusal, Store, keys
+from app.store import ScriptRefusal, Store, keys
 from app.store.optins import OptInRecord
 from app.triggers import initial_state
 from tests.conftest import make_settings
@@ -279,7 +280,7 @@ async def test_opting_in_to_a_terminated_instance_is_refused_and_writes_nothing(
     before = await snapshot(store)
     with pytest.raises(ScriptRefusal) as caught:
         await set_optin(store, True, value=250_000, raw="0.25", currency="EUR")
-    assert caught.value.code is Refusal.INSTANCE_TERMINATED
+    assert caught.value.code is Code.INSTANCE_TERMINATED
     assert await snapshot(store) == before
 
 
@@ -297,7 +298,7 @@ async def test_opting_in_after_the_end_is_refused_but_opting_out_is_not(store: S
     before = await snapshot(store)
     with pytest.raises(ScriptRefusal) as caught:
         await set_optin(store, True, value=1_000_000, raw="1", currency="EUR", now_ms=NOW + 100)
-    assert caught.value.code is Refusal.INSTANCE_ENDED
+    assert caught.value.code is Code.INSTANCE_ENDED
     assert await snapshot(store) == before
     assert (await set_optin(store, False, now_ms=NOW + 101)).opted_in is False
 
@@ -308,7 +309,7 @@ async def test_an_unknown_instance_is_refused_and_nothing_is_written(store: Stor
     for opted_in in (True, False):
         with pytest.raises(ScriptRefusal) as caught:
             await set_optin(store, opted_in, instance_id="missing")
-        assert caught.value.code is Refusal.INSTANCE_NOT_FOUND
+        assert caught.value.code is Code.INSTANCE_NOT_FOUND
     assert await snapshot(store) == before
 
 
@@ -382,14 +383,14 @@ async def test_malformed_arguments_are_refused_and_nothing_is_written(
     before = await snapshot(store)
     with pytest.raises(ScriptRefusal) as caught:
         await store.script("set_optin", script_keys(), raw_args(**overrides))
-    assert caught.value.code is Refusal.BAD_ARGUMENT
+    assert caught.value.code is Code.BAD_ARGUMENT
     assert await snapshot(store) == before
 
 
 async def test_arguments_are_checked_before_the_instance(store: Store) -> None:
     with pytest.raises(ScriptRefusal) as caught:
         await store.script("set_optin", script_keys("missing"), raw_args(opt_in="maybe"))
-    assert caught.value.code is Refusal.BAD_ARGUMENT
+    assert caught.value.code is Code.BAD_ARGUMENT
 
 
 async def test_python_refuses_a_preference_without_its_display_value(store: Store) -> None:

@@ -16,8 +16,9 @@ from typing import Any
 import pytest
 from redis.exceptions import ResponseError
 
+from app.refusals import Code
 from app.services.draws import DrawKeys, draw_winners, salted_lines, snapshot_hash
-from app.store import Refusal, ScriptRefusal, Store, keys
+from app.store import ScriptRefusal, Store, keys
 from app.store.contributions import PricedPreference
 from tests.conftest import DRAW_KEY
 from tests.support.definitions import hit_rate, pot
@@ -514,7 +515,7 @@ async def test_a_refusal_leaves_the_store_byte_identical(
     else:
         with pytest.raises(ScriptRefusal) as caught:
             await call(w)(store)
-        assert caught.value.code is Refusal(code), caught.value
+        assert caught.value.code is Code[code], caught.value
     assert await dump(store) == before
 
 

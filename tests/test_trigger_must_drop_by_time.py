@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 from quart.testing import QuartClient
 
+from app.refusals import Code
 from app.schemas.admin import InstanceSchema
 from app.services.engine import compile_engine
-from app.store import Refusal, ScriptRefusal, Store, keys
+from app.store import ScriptRefusal, Store, keys
 from app.store.contributions import ContributionOutcome, PotDraw
 from app.triggers import initial_state, must_drop_by_time
 from tests.conftest import make_settings
@@ -147,7 +148,7 @@ async def test_drop_by_bounds_every_moment_of_a_day(store: Store) -> None:
     for bad in ((day + window, day + DAY), (day - 1, day + DAY), (day, day + DAY + window)):
         with pytest.raises(ScriptRefusal) as caught:
             await contribute(store, engine, day + 5, t=bad)
-        assert caught.value.code is Refusal.BAD_ARGUMENT
+        assert caught.value.code is Code.BAD_ARGUMENT
     assert await snapshot(store, "jp1") == before
     # the day passed without a contribution; at 23:00 the next day, after its drop_by, the
     # day's moment is behind the contribution: it wins (one rule for late contributions)

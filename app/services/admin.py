@@ -29,7 +29,7 @@ from app.services.draws import round_view
 from app.services.engine import compile_engine
 from app.services.raffles import RaffleService
 from app.services.scope import admin_instance, check_brands, check_operator, managed_instance
-from app.store import Refusal, ScriptRefusal, Store
+from app.store import ScriptRefusal, Store
 from app.triggers import initial_state
 
 PasswordLookup = Callable[[str], str | None]
@@ -430,11 +430,11 @@ class AdminService:
         try:
             status = await self._store.set_status(instance_id, action, now_ms=now, by=by.username)
         except ScriptRefusal as refusal:
-            if refusal.code is Refusal.INSTANCE_NOT_FOUND:
+            if refusal.code is Code.INSTANCE_NOT_FOUND:
                 raise Refused(
                     Code.INSTANCE_NOT_FOUND, f"Instance {instance_id} does not exist."
                 ) from None
-            if refusal.code is Refusal.INVALID_TRANSITION:
+            if refusal.code is Code.INVALID_TRANSITION:
                 raise Refused(
                     Code.INVALID_TRANSITION, f"Cannot {action}: {refusal.detail}."
                 ) from None

@@ -39,7 +39,7 @@ from app.services.eligibility import check_eligible
 from app.services.refusals import refused
 from app.services.scope import BrandRef, check_operator, qualified_brand, resolve_brand
 from app.services.targets import instance_definition, resolve_source_instance
-from app.store import Refusal, ScriptRefusal, Store
+from app.store import ScriptRefusal, Store
 from app.store.contributions import ContributionOutcome, PotDraw, PricedPreference
 from app.store.jobs import enqueue_once
 from app.triggers import pot_inputs
@@ -414,10 +414,7 @@ class ContributionService:
                     contribution, self._priced(contribution, self._preferences.get(cache_key))
                 )
             except ScriptRefusal as refusal:
-                if (
-                    refusal.code is not Refusal.PREFERENCE_UNPRICED
-                    or attempt + 1 == PRICING_ATTEMPTS
-                ):
+                if refusal.code is not Code.PREFERENCE_UNPRICED or attempt + 1 == PRICING_ATTEMPTS:
                     raise refused(refusal, definition["id"]) from None
                 if len(self._preferences) >= PREFERENCES_CACHED:
                     self._preferences.clear()

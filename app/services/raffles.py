@@ -29,7 +29,7 @@ from app.services.draws import (
 )
 from app.services.scope import resolve_brand
 from app.services.targets import instance_definition
-from app.store import Refusal, ScriptRefusal, Store
+from app.store import ScriptRefusal, Store
 from app.store.raffles import Order, TicketRecord
 
 SORT_ORDERS: dict[str, Order] = {"ticket_count": "t", "timestamp_end": "e", "player_id": "p"}
@@ -63,13 +63,13 @@ def raffle_instance(
 
 
 def draw_refusal(instance_id: str, refusal: ScriptRefusal) -> Refused:
-    if refusal.code is Refusal.INSTANCE_NOT_FOUND:
+    if refusal.code is Code.INSTANCE_NOT_FOUND:
         return Refused(Code.INSTANCE_NOT_FOUND, f"Instance {instance_id} does not exist.")
-    if refusal.code is Refusal.NOT_A_RAFFLE:
+    if refusal.code is Code.NOT_A_RAFFLE:
         return Refused(Code.NOT_A_RAFFLE, f"Instance {instance_id} has no raffle.")
-    if refusal.code is Refusal.ROUND_NOT_CLOSED:
+    if refusal.code is Code.ROUND_NOT_CLOSED:
         return Refused(Code.ROUND_NOT_CLOSED, f"The round is still open: {refusal.detail}.")
-    if refusal.code is Refusal.ROUND_MISMATCH:
+    if refusal.code is Code.ROUND_MISMATCH:
         return Refused(Code.ROUND_ALREADY_DRAWN, f"The round was drawn: {refusal.detail}.")
     raise refusal
 
@@ -258,7 +258,7 @@ class RaffleService:
         try:
             await self._store.close_round(instance_id, round_id, now_ms=now, key_id=key)
         except ScriptRefusal as refusal:
-            if refusal.code is Refusal.ROUND_MISMATCH and expected_round is not None:
+            if refusal.code is Code.ROUND_MISMATCH and expected_round is not None:
                 return None
             raise draw_refusal(instance_id, refusal) from None
         tickets = await self._store.live_round_tickets(instance_id, round_id)
@@ -300,7 +300,7 @@ class RaffleService:
                 by=by,
             )
         except ScriptRefusal as refusal:
-            if refusal.code is Refusal.ROUND_MISMATCH and expected_round is not None:
+            if refusal.code is Code.ROUND_MISMATCH and expected_round is not None:
                 return None
             raise draw_refusal(instance_id, refusal) from None
         if next_ends is not None:

@@ -21,11 +21,10 @@ from app.store.instances import InstanceStore
 from app.store.ledger import LedgerStore
 from app.store.optins import OptInStore
 from app.store.raffles import RaffleStore
-from app.store.scripts import Refusal, ScriptRefusal, ScriptRunner
+from app.store.scripts import ScriptRefusal, ScriptRunner
 from app.store.wins import WinStore
 
 __all__ = [
-    "Refusal",
     "ScriptRefusal",
     "Store",
     "StoreError",

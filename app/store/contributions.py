@@ -24,9 +24,9 @@ import orjson
 from app import jsonio
 from app.limits import WINNERS_CAP
 from app.money import format_amount, to_decimal
+from app.refusals import Code
 from app.store import keys
 from app.store.base import StoreBase
-from app.store.scripts import Refusal
 
 SCRIPT = "contribute"
 DEFAULT_IDEMPOTENCY_TTL_MS = 24 * 3600 * 1000
@@ -277,7 +277,7 @@ class ContributionStore(StoreBase):
         none. `paid`: the default charge as reported (player's currency); `preference`: the
         charge of the player's stored preference, priced by the caller (the script refuses
         with PREFERENCE_UNPRICED when the stored one is another); `shown`: the rates the
-        answer shows amounts with, kept in the outcome. Raises `ScriptRefusal` with a `Refusal`
+        answer shows amounts with, kept in the outcome. Raises `ScriptRefusal` with a `Code`
         code when refused (nothing written).
         """
         script_keys, args = contribute_call(
@@ -295,7 +295,7 @@ class ContributionStore(StoreBase):
         player_id: str,
         now_ms: int,
         opt_in_required: bool,
-    ) -> Refusal | None:
+    ) -> Code | None:
         """What contribute-30.lua would refuse now for the status, the time window and the
         opt-in (in its order), read in one pipeline and changing nothing; None if nothing.
         The script checks again when it runs: this only answers early."""
@@ -307,17 +307,17 @@ class ContributionStore(StoreBase):
             pipe.hget(keys.instance_optins(instance_id), f"{pk}|opted_in")
             (status, start, end), opted_in = await pipe.execute()
         if status is None:
-            return Refusal.INSTANCE_NOT_FOUND
+            return Code.INSTANCE_NOT_FOUND
         if status == "Terminated":
-            return Refusal.INSTANCE_TERMINATED
+            return Code.INSTANCE_TERMINATED
         if status != "Active":
-            return Refusal.INSTANCE_NOT_ACTIVE
+            return Code.INSTANCE_NOT_ACTIVE
         if start and now_ms < int(start):
-            return Refusal.INSTANCE_NOT_STARTED
+            return Code.INSTANCE_NOT_STARTED
         if end and now_ms >= int(end):
-            return Refusal.INSTANCE_ENDED
+            return Code.INSTANCE_ENDED
         if opt_in_required and opted_in != "1":
-            return Refusal.NOT_OPTED_IN
+            return Code.NOT_OPTED_IN
         return None
 
     async def recorded(

@@ -5,7 +5,7 @@ Lua lives in `lua/includes/`: a line `--- @include "includes/x.lua"` (a glob suc
 `"includes/triggers/*.lua"` includes each matching file, sorted) is replaced by that file's
 text before `SCRIPT LOAD`; a file is included once per script however often it is named. A
 business refusal in Lua is `redis.error_reply('CODE detail')`; it reaches Python as a
-`ScriptRefusal` whose `code` is a member of `Refusal`.
+`ScriptRefusal` whose `code` is a member of `Code`.
 
 On a TCP Redis (or each node of a Redis Cluster) script calls go through one multiplexed
 `CommandPipe` per node (see app.store.pipe): the calls of one event-loop tick share a write.
@@ -18,7 +18,6 @@ import asyncio
 import hashlib
 import re
 from dataclasses import dataclass, field
-from enum import StrEnum
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ import redis.asyncio as aredis
 from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import AskError, MovedError, NoScriptError, ResponseError, TryAgainError
 
+from app.refusals import Code
 from app.store.connection import ClassifyingConnection, HiredisPackingConnection
 from app.store.errors import StoreOutcomeUnknown, StoreUnavailable, refused
 from app.store.pipe import CommandPipe, pack
@@ -35,46 +35,14 @@ _NAME = re.compile(r"^(?P<name>[a-z][a-z0-9_]*)-(?P<nkeys>\d+)\.lua$")
 _INCLUDE = re.compile(r'^--- @include "(?P<path>[^"]+)"[ \t]*$', re.MULTILINE)
 
 
-class Refusal(StrEnum):
-    """Every error code a Lua script may answer; mirrored from the scripts' headers."""
-
-    INSTANCE_EXISTS = "INSTANCE_EXISTS"
-    INSTANCE_NOT_FOUND = "INSTANCE_NOT_FOUND"
-    INSTANCE_NOT_ACTIVE = "INSTANCE_NOT_ACTIVE"
-    INSTANCE_NOT_STARTED = "INSTANCE_NOT_STARTED"
-    INSTANCE_ENDED = "INSTANCE_ENDED"
-    INSTANCE_TERMINATED = "INSTANCE_TERMINATED"
-    INVALID_TRANSITION = "INVALID_TRANSITION"
-    NOT_OPTED_IN = "NOT_OPTED_IN"
-    PREFERENCE_UNPRICED = "PREFERENCE_UNPRICED"
-    IDEMPOTENCY_MISMATCH = "IDEMPOTENCY_MISMATCH"
-    AMOUNT_OVERFLOW = "AMOUNT_OVERFLOW"
-    BAD_ARGUMENT = "BAD_ARGUMENT"
-    POT_NOT_FOUND = "POT_NOT_FOUND"
-    POT_NOT_PROGRESSIVE = "POT_NOT_PROGRESSIVE"
-    BOOST_ID_REUSED = "BOOST_ID_REUSED"
-    NOT_A_RAFFLE = "NOT_A_RAFFLE"
-    ROUND_MISMATCH = "ROUND_MISMATCH"
-    SEED_MISMATCH = "SEED_MISMATCH"
-    SNAPSHOT_MISMATCH = "SNAPSHOT_MISMATCH"
-    ROUND_NOT_CLOSED = "ROUND_NOT_CLOSED"
-    ROUND_NOT_DRAWN = "ROUND_NOT_DRAWN"
-    SNAPSHOT_MISSING = "SNAPSHOT_MISSING"
-    WIN_NOT_FOUND = "WIN_NOT_FOUND"
-    WIN_NOT_WITHHELD = "WIN_NOT_WITHHELD"
-    WIN_ALREADY_DECIDED = "WIN_ALREADY_DECIDED"
-    LEDGER_NOT_ARCHIVED = "LEDGER_NOT_ARCHIVED"
-    LEDGER_NOT_CHECKPOINTED = "LEDGER_NOT_CHECKPOINTED"
-
-
 class ScriptKeysError(TypeError):
     """A script was called with the wrong number of KEYS (a programming error)."""
 
 
 class ScriptRefusal(Exception):
-    """A script refused the operation with one of the `Refusal` codes."""
+    """A script refused the operation with one of the codes of `app.refusals.Code`."""
 
-    def __init__(self, code: Refusal, detail: str = "") -> None:
+    def __init__(self, code: Code, detail: str = "") -> None:
         super().__init__(f"{code.value} {detail}".strip())
         self.code = code
         self.detail = detail
@@ -85,9 +53,9 @@ def parse_refusal(error: ResponseError) -> ScriptRefusal | None:
     text = str(error)
     for word_match in re.finditer(r"[A-Z][A-Z0-9_]{2,}", text):
         word = word_match.group(0)
-        if word in Refusal.__members__:
+        if word in Code.__members__:
             detail = text[word_match.end() :].strip()
-            return ScriptRefusal(Refusal(word), detail)
+            return ScriptRefusal(Code[word], detail)
     return None
 
 
