@@ -4,7 +4,7 @@
   copies the lines in index order before it removes anything, so lines not yet in the copy
   are still live. Reads only.
 
-  KEYS[1]  instance raffle tickets (hash, fields prefixed '<round>|'; contribute-11.lua)
+  KEYS[1]  instance raffle tickets (hash, fields prefixed '<round>|'; contribute-12.lua)
   KEYS[2]  the archived round's tickets (list, element i-1 = '<i> <player key> <tickets>')
   ARGV[1]  round
   ARGV[2]  first index to read, from 1

@@ -1,4 +1,4 @@
-"""Contract tests of lua/contribute-11.lua through ContributionStore.contribute.
+"""Contract tests of lua/contribute-12.lua through ContributionStore.contribute.
 
 Every test runs on a private real redis-server and on fakeredis (the `store` fixture), except
 those taking `real_redis_url`. Money is asserted exactly, in integer micro-units.
@@ -1123,7 +1123,7 @@ def test_every_key_is_in_the_instances_slot() -> None:
     for name in contribute_keys("jp1", OP, "key") + contribute_keys("jp1", OP, None):
         assert name.startswith(keys.instance_tag("jp1") + ":")
     # a fixed, small KEYS count whatever the number of pots (no placeholder slots)
-    assert len(contribute_keys("jp1", OP, None)) == 11
+    assert len(contribute_keys("jp1", OP, None)) == 12
 
 
 @pytest.mark.real_redis

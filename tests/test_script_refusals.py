@@ -64,6 +64,7 @@ RAFFLE: dict[str, Any] = {  # one prize, a ticket per unit contributed, a draw a
 }
 STATE, LEDGER = keys.instance_state(J), keys.instance_ledger(J)
 EVENTS, CHANNEL = keys.instance_events(J), keys.instance_channel(J)
+EPOCH = keys.instance_events_epoch(J)
 
 
 async def world(store: Store) -> dict[str, Any]:
@@ -123,7 +124,7 @@ def decide(win_id: str, decision: str = "reject", **changes: Any) -> Call:
     args = [NOW, win_id, decision, "r", "t", "", "e", 100, "publish"]
     for index, value in changes.items():
         args[int(index[1:]) - 1] = value
-    return script("decide_win", [STATE, LEDGER, keys.instance_wins(J), EVENTS, CHANNEL], args)
+    return script("decide_win", [STATE, LEDGER, keys.instance_wins(J), EVENTS, CHANNEL, EPOCH], args)
 
 
 def boost(pot_id: str = "main", target: str = "reserve", amount: int = 1, **kw: Any) -> Call:
@@ -230,7 +231,7 @@ async def arrange(store: Store, instance_id: str, **fields: Any) -> None:
 ARCHIVE = [keys.instance_tickets(R), keys.instance_ticket_ranking(R),
            keys.instance_raffle_rounds(R), keys.instance_archived_round(R, 1),
            keys.instance_archived_tickets(R, 1)]  # fmt: skip
-OPTIN = [keys.instance_state(J), keys.instance_optins(J), EVENTS, CHANNEL]
+OPTIN = [keys.instance_state(J), keys.instance_optins(J), EVENTS, CHANNEL, EPOCH]
 OPTIN_ARGS = ["1", NOW, "op1:brand1:p9", "", "", "", "e", J, "p9", "op1:brand1", "publish", 100]
 
 # (script, code, description, arrangement of the state, the call)
@@ -282,7 +283,7 @@ CASES: list[Case] = [
     ("close_round", "ROUND_MISMATCH", "drawn round", None, lambda w: close(1)),
     ("close_round", "ROUND_MISMATCH", "a round not opened", None, lambda w: close(3)),
     ("close_round", "ROUND_NOT_CLOSED", "before its end", None, lambda w: close(now=ENDS - 1)),
-    # contribute-11
+    # contribute-12
     ("contribute", "BAD_ARGUMENT", "bad base wager", None, contribution(base_wager=-1)),
     ("contribute", "BAD_ARGUMENT", "pots differ", None,
      lambda w: lambda store: contribute(store, w["gone"] | {"id": J})),
@@ -321,7 +322,7 @@ CASES: list[Case] = [
      lambda w: script("create_instance", [keys.instance_definition("new"),
                       keys.instance_engine("new"), keys.instance_state("new"),
                       keys.instance_ledger("new")], ["{}", "x", NOW, "Active", "", ""])),
-    # decide_win-5
+    # decide_win-6
     ("decide_win", "BAD_ARGUMENT", "decision", None, lambda w: decide(w["withheld"], "maybe")),
     ("decide_win", "WIN_NOT_FOUND", "no win", None, lambda w: decide("nope")),
     ("decide_win", "WIN_NOT_FOUND", "another operator's", None,
@@ -332,7 +333,7 @@ CASES: list[Case] = [
      lambda w: decide(w["withheld"])),
     ("decide_win", ERROR, "corrupt reserve",
      lambda s: arrange(s, J, **{"pot:main:reserve": "-"}), lambda w: decide(w["withheld"])),
-    # draw_raffle-9 (round 2 sealed first, as the service does, unless it has not ended)
+    # draw_raffle-10 (round 2 sealed first, as the service does, unless it has not ended)
     ("draw_raffle", "BAD_ARGUMENT", "a winner too many", seal,
      lambda w: draw(picks=[(0, 0, 1), (0, 0, 2)])),
     ("draw_raffle", "BAD_ARGUMENT", "no winner", seal, lambda w: draw(picks=[])),
@@ -363,7 +364,7 @@ CASES: list[Case] = [
      lambda s: arrange(s, R, **{"total:wins": "1.5"}), lambda w: draw()),
     ("draw_raffle", ERROR, "corrupt prize pot", lambda s: arrange(s, R, **{"pot:pool:value": "x"}),
      lambda w: draw()),
-    # open_round-4
+    # open_round-5
     ("open_round", "BAD_ARGUMENT", "commitment not hex", None,
      lambda w: open_round(commitment="zz")),
     ("open_round", "BAD_ARGUMENT", "no key id", None, lambda w: open_round(key_id="")),
@@ -386,7 +387,7 @@ CASES: list[Case] = [
     ("record_snapshot", "ROUND_NOT_DRAWN", "open round", None,
      lambda w: script("record_snapshot", [keys.instance_raffle_rounds(R),
                       keys.instance_ledger(R)], [2, "ab", NOW])),
-    # set_optin-4
+    # set_optin-5
     ("set_optin", "BAD_ARGUMENT", "opt_in", None,
      lambda w: script("set_optin", OPTIN, ["2", *OPTIN_ARGS[1:]])),
     ("set_optin", "INSTANCE_NOT_FOUND", "no instance", None,
@@ -395,23 +396,24 @@ CASES: list[Case] = [
      lambda w: script("set_optin", [keys.instance_state(T), *OPTIN[1:]], OPTIN_ARGS)),
     ("set_optin", "INSTANCE_ENDED", "ended", lambda s: arrange(s, J, timestamp_end=NOW),
      lambda w: script("set_optin", OPTIN, OPTIN_ARGS)),
-    # set_status-4
+    # set_status-5
     ("set_status", "BAD_ARGUMENT", "action", None,
-     lambda w: script("set_status", [STATE, LEDGER, EVENTS, CHANNEL],
+     lambda w: script("set_status", [STATE, LEDGER, EVENTS, CHANNEL, EPOCH],
                       ["explode", NOW, "t", J, "e", "publish", 100])),
     ("set_status", "INSTANCE_NOT_FOUND", "no instance", None,
-     lambda w: script("set_status", [keys.instance_state("x"), LEDGER, EVENTS, CHANNEL],
+     lambda w: script("set_status", [keys.instance_state("x"), LEDGER, EVENTS, CHANNEL, EPOCH],
                       ["pause", NOW, "t", "x", "e", "publish", 100])),
     ("set_status", "INVALID_TRANSITION", "close an active one", None,
-     lambda w: script("set_status", [STATE, LEDGER, EVENTS, CHANNEL],
+     lambda w: script("set_status", [STATE, LEDGER, EVENTS, CHANNEL, EPOCH],
                       ["close", NOW, "t", J, "e", "publish", 100])),
     ("set_status", ERROR, "terminate with a corrupt pot value",
      lambda s: arrange(s, J, **{"pot:main:value": "12x"}),
-     lambda w: script("set_status", [STATE, LEDGER, EVENTS, CHANNEL],
+     lambda w: script("set_status", [STATE, LEDGER, EVENTS, CHANNEL, EPOCH],
                       ["terminate", NOW, "t", J, "e", "publish", 100])),
     ("set_status", "INVALID_TRANSITION", "pause a terminated one", None,
      lambda w: script("set_status", [keys.instance_state(T), keys.instance_ledger(T),
-                      keys.instance_events(T), keys.instance_channel(T)],
+                      keys.instance_events(T), keys.instance_channel(T),
+                      keys.instance_events_epoch(T)],
                       ["pause", NOW, "t", T, "e", "publish", 100])),
     # take_login_attempt-1
     ("take_login_attempt", "BAD_ARGUMENT", "limit 0", None, lambda w: login(0, 1000)),

@@ -130,7 +130,7 @@ class RaffleWinEventSchema(StrictSchema):
 
 class RaffleNoWinnersEventSchema(StrictSchema):
     """A raffle round drawn without a winner: nobody held a ticket; every prize stays unpaid
-    and no money moves (lua/draw_raffle-9.lua)."""
+    and no money moves (lua/draw_raffle-10.lua)."""
 
     instance_id = fields.String(required=True)
     jackpot_name = fields.String(required=True, allow_none=True)
@@ -184,7 +184,7 @@ class WinDecisionEventSchema(StrictSchema):
 
 
 class InstanceStatusEventSchema(StrictSchema):
-    """An instance's status changed (lua/set_status-4.lua); internal, see INTERNAL_EVENTS."""
+    """An instance's status changed (lua/set_status-5.lua); internal, see INTERNAL_EVENTS."""
 
     instance_id = fields.String(required=True)
     status = fields.String(

@@ -7,7 +7,7 @@
   builds one JackpotUpdateEvent per instance whose values or status changed: the same work
   with 10 or 10,000 subscribers. A subscriber's pending update of an instance is replaced by
   the newer one (conflation); only discrete events (wins, opt-ins) queue up.
-- A status change (an InstanceStatusEvent in the stream, written by lua/set_status-4.lua;
+- A status change (an InstanceStatusEvent in the stream, written by lua/set_status-5.lua;
   never sent as such) or a raffle draw (its RaffleWinEvent) makes the hub read that
   instance's state at once and send its JackpotUpdateEvent, so subscribers see a pause,
   resume, termination or drawn pot without waiting for the tick. A Terminated instance's last

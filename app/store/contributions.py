@@ -1,6 +1,6 @@
 """Contributions: the contribute-and-trigger script.
 
-`contribute` is one EVALSHA of `lua/contribute-11.lua` (its header is the contract). The store
+`contribute` is one EVALSHA of `lua/contribute-12.lua` (its header is the contract). The store
 draws nothing: the caller passes every trigger input (random numbers from `secrets`, next
 hidden values), so tests can inject deterministic ones. All money here is int micro-units of
 the instance currency.
@@ -134,7 +134,7 @@ def _multipliers_json_of(items: tuple[tuple[str, Decimal | str | int], ...]) -> 
 
 
 def contribute_keys(instance_id: str, operator_id: str, idempotency_key: str | None) -> list[str]:
-    """The 11 KEYS of contribute-11.lua."""
+    """The 12 KEYS of contribute-12.lua."""
     return [
         keys.instance_engine(instance_id),
         keys.instance_state(instance_id),
@@ -147,6 +147,7 @@ def contribute_keys(instance_id: str, operator_id: str, idempotency_key: str | N
         keys.instance_events(instance_id),
         keys.instance_channel(instance_id),
         keys.instance_idempotency(instance_id, operator_id, idempotency_key or ""),
+        keys.instance_events_epoch(instance_id),
     ]
 
 
@@ -177,7 +178,7 @@ class ContributionStore(StoreBase):
         preference: PricedPreference | None = None,
         shown: Mapping[str, Any] | None = None,
     ) -> ContributionOutcome:
-        """Contribute and settle in one round trip; see lua/contribute-11.lua.
+        """Contribute and settle in one round trip; see lua/contribute-12.lua.
 
         `pots`: one PotDraw per pot of the instance, in engine order. `amount`: the
         contribution (micros) as charged; on a Fixed instance the player's preferred value
