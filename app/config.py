@@ -164,6 +164,11 @@ class Settings:
     events_stream_cap: int = 1000
     events_queue_limit: int = 1000
     events_auth_timeout_s: float = 5.0
+    # Application-level heartbeat of GET /events (below the platform router's 55 s idle cut):
+    # a Ping every interval; a client silent for interval + timeout is closed with 4408.
+    events_ping_interval_s: float = 25.0
+    events_pong_timeout_s: float = 10.0
+    events_recent_wins: int = 5  # wins of each instance in a snapshot (data.recent_wins)
     raffle_round_retention_days: int = 90
     callback_allowlist: tuple[str, ...] = field(default_factory=tuple)
     # Peers whose X-Forwarded-For is believed (the router's or load balancer's addresses).
@@ -242,6 +247,13 @@ class Settings:
             events_auth_timeout_s=_float(
                 env, "EVENTS_AUTH_TIMEOUT_SECONDS", cls.events_auth_timeout_s, 0.1
             ),
+            events_ping_interval_s=_float(
+                env, "EVENTS_PING_INTERVAL_SECONDS", cls.events_ping_interval_s, 0.1
+            ),
+            events_pong_timeout_s=_float(
+                env, "EVENTS_PONG_TIMEOUT_SECONDS", cls.events_pong_timeout_s, 0.1
+            ),
+            events_recent_wins=_int(env, "EVENTS_RECENT_WINS", cls.events_recent_wins, 0),
             raffle_round_retention_days=_int(
                 env, "RAFFLE_ROUND_RETENTION_DAYS", cls.raffle_round_retention_days, minimum=1
             ),

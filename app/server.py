@@ -27,6 +27,7 @@ from hypercorn.utils import wrap_app
 from quart import Quart
 
 from app.config import Settings
+from app.schemas.stream import MAX_CLIENT_FRAME_BYTES
 
 log = logging.getLogger("jackpot_gateway")
 ShutdownHook = Callable[[], Awaitable[None]]
@@ -67,6 +68,9 @@ def hypercorn_config(settings: Settings) -> Config:
     # In-flight requests are answered for up to this long after SIGTERM (the listening
     # socket closes at once); one still running then is cancelled, maybe applied.
     config.graceful_timeout = settings.shutdown_grace_s
+    # Bounds a client's websocket frame (the heartbeat is the app's own Ping: Hypercorn's
+    # websocket_ping_interval would hold the graceful stop and break SIGTERM -> 1001).
+    config.websocket_max_message_size = MAX_CLIENT_FRAME_BYTES
     config.accesslog = None  # the app logs one line per request itself
     config.errorlog = logging.getLogger("hypercorn.error")  # through our handler
     return config
