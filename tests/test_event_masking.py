@@ -12,7 +12,6 @@ from marshmallow import ValidationError
 from quart.testing import QuartClient
 
 from app.config import Settings
-
 from app.schemas.events import (
     EVENT_SCHEMAS,
     INTERNAL_EVENTS,

@@ -578,7 +578,9 @@ async def test_positions_outside_the_subscription_are_ignored(
 async def test_the_old_all_instances_cursor_is_no_longer_a_field(
     client: QuartClient, gateway: Services
 ) -> None:
-    frame = json.dumps({"Authenticate": {"token": gateway.tokens.issue(DEMO), "last_event_id": "x"}})
+    frame = json.dumps(
+        {"Authenticate": {"token": gateway.tokens.issue(DEMO), "last_event_id": "x"}}
+    )
     async with client.websocket("/events") as ws:
         await ws.send(frame)
         assert await close_code(ws) == 4401

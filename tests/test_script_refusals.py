@@ -124,7 +124,9 @@ def decide(win_id: str, decision: str = "reject", **changes: Any) -> Call:
     args = [NOW, win_id, decision, "r", "t", "", "e", 100, "publish"]
     for index, value in changes.items():
         args[int(index[1:]) - 1] = value
-    return script("decide_win", [STATE, LEDGER, keys.instance_wins(J), EVENTS, CHANNEL, EPOCH], args)
+    return script(
+        "decide_win", [STATE, LEDGER, keys.instance_wins(J), EVENTS, CHANNEL, EPOCH], args
+    )
 
 
 def boost(pot_id: str = "main", target: str = "reserve", amount: int = 1, **kw: Any) -> Call:

@@ -74,6 +74,7 @@ STATE_CHANGES = frozenset({STATUS_CHANGE, EventType.RAFFLE_WIN.value})
 WIN_CHANGES = frozenset(
     {EventType.JACKPOT_WIN.value, EventType.RAFFLE_WIN.value, EventType.WIN_DECISION.value}
 )
+RECENT_BATCH = 16  # recent-wins reads in flight at once
 CLOSE_GOING_AWAY = 1001
 CLOSE_TRY_AGAIN_LATER = 1013
 CLOSE_UNAUTHORIZED = 4401
@@ -205,6 +206,7 @@ class Message:
 class Subscriber:
     __slots__ = (
         "_seq",
+        "allowance",
         "channels",
         "close_code",
         "close_reason",
@@ -231,6 +233,7 @@ class Subscriber:
         self.selection = Selection()
         self.channels = visible  # the instances it receives: visible and selected
         self.queue_limit = queue_limit
+        self.allowance = 0  # the last snapshot's length: it does not count as lagging
         self.outbox: OrderedDict[Any, str] = OrderedDict()
         # resumed past what this process has delivered: skip a channel's events up to these
         self.floor: dict[str, str] | None = None
@@ -259,7 +262,8 @@ class Subscriber:
             key = conflate_key
             self.outbox.pop(key, None)  # the newer value replaces the queued one
         self.outbox[key] = text
-        if len(self.outbox) > self.queue_limit:
+        # updates are conflated, one per channel at most: only discrete events count as lag
+        if len(self.outbox) > self.queue_limit + len(self.channels) + self.allowance:
             self.close(CLOSE_TRY_AGAIN_LATER, "too slow: the event queue overflowed")
         elif not self.held:
             self.wake.set()
@@ -275,6 +279,7 @@ class Subscriber:
         queued meanwhile, and start sending."""
         queued = self.outbox
         self.outbox = OrderedDict()
+        self.allowance = len(prefix)
         for text in prefix:
             self._seq += 1
             self.outbox[("prefix", self._seq)] = text
@@ -594,9 +599,14 @@ class EventHub:
             if self.recent_wins <= 0:
                 lists: list[list[Winner]] = [[] for _ in ids]
             else:
-                lists = await asyncio.gather(
-                    *(self._store.winners(i, limit=self.recent_wins) for i in ids)
-                )
+                lists = []
+                for start in range(0, len(ids), RECENT_BATCH):  # within the connection pool
+                    lists += await asyncio.gather(
+                        *(
+                            self._store.winners(i, limit=self.recent_wins)
+                            for i in ids[start : start + RECENT_BATCH]
+                        )
+                    )
             for instance_id, winners in zip(ids, lists, strict=True):
                 self._recent[instance_id] = [_recent_win(w) for w in winners]
                 self._snapshots.pop(instance_id, None)
@@ -628,20 +638,20 @@ class EventHub:
                 current = epoch or NO_EPOCH
                 self.epochs[instance_id] = current
                 batches.append([(event, current) for event in events])
+                if any(event.event_type in WIN_CHANGES for event in events):
+                    won.add(instance_id)
+            if won:  # before the wins go out: a snapshot taken after one lists it
+                await self._load_recent(won)
             # Several instances' news in one drain: delivered in time order.
             for event, epoch in heapq.merge(*batches, key=lambda e: stream_id_key(e[0].stream_id)):
                 self.positions[event.instance_id] = event.stream_id
                 if event.event_type in STATE_CHANGES:
                     changed.add(event.instance_id)
-                if event.event_type in WIN_CHANGES:
-                    won.add(event.instance_id)
                 if event.event_type in INTERNAL:
                     continue
                 message = Message.from_stored(event, epoch)
                 if message is not None:
                     self._dispatch(message)
-            if won:
-                await self._load_recent(won)
             if changed:
                 # After the events: the instance's new state.
                 await self._refresh_updates(await self._config.get(), publish=True, only=changed)

@@ -10,9 +10,7 @@ from typing import Any
 from quart.testing.connections import WebsocketDisconnectError
 
 
-def authenticate(
-    token: str, positions: dict[str, str] | None = None, **subscription: Any
-) -> str:
+def authenticate(token: str, positions: dict[str, str] | None = None, **subscription: Any) -> str:
     frame: dict[str, Any] = {"token": token, **subscription}
     if positions is not None:
         frame["positions"] = positions
