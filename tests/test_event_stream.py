@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 import uuid
 from decimal import Decimal
@@ -120,8 +121,8 @@ async def test_first_frame_authenticates_then_a_snapshot_of_the_active_instances
     assert daily["allowed_brands"] == ["demo:brand1", "demo:brand2"]
     assert sorted(daily["allowed_sources"]) == ["sportsbook", "starburst"]
     assert {"timestamp_start", "timestamp_end", "last_updated"} <= set(daily)
-    # an update is state, not history: no event id; its channel is the instance
-    assert all(m["event_id"] is None for m in snapshot.values())
+    # an update carries its channel's position (before any event: offset 0-0)
+    assert all(re.fullmatch(r"[0-9a-z]+:\d+-\d+", m["event_id"]) for m in snapshot.values())
     assert all(m["channel"] == i for i, m in snapshot.items())
     assert daily["name"] == "Daily Drop" and daily["next_draw_at"] is None
     assert daily["recent_wins"] == []
@@ -446,6 +447,27 @@ async def test_a_channel_without_a_position_gets_a_snapshot_and_no_replay(
             assert {m["event_type"] for m in updates} == {"JackpotUpdateEvent"}
             channels = sorted(m["channel"] for m in updates)
             assert channels == ["daily-drop", "lucky", "private", "weekly-raffle"]
+
+
+async def test_an_updates_event_id_is_its_channels_position_to_resume_from(
+    client: QuartClient, gateway: Services, headers: dict[str, str]
+) -> None:
+    """A ticker that shows only pot values still resumes exactly: an update carries the id
+    of the last stream event of its channel before it."""
+    token = gateway.tokens.issue(DEMO)
+    async with client.websocket("/events") as ws:
+        await ws.send(authenticate(token, instance_ids=["lucky"]))
+        update = await receive_until(ws, "JackpotUpdateEvent")
+        assert update["channel"] == "lucky"
+    missed = [await win(client, headers, "lucky") for _ in range(2)]
+    async with client.websocket("/events") as ws:
+        await ws.send(authenticate(token, {"lucky": update["event_id"]}, instance_ids=["lucky"]))
+        await receive_until(ws, "Authenticated")
+        assert [tag_of(await receive_tag_any(ws)) for _ in missed] == missed
+
+
+async def receive_tag_any(ws: Any) -> dict[str, Any]:
+    return await receive_until(ws, "JackpotWinEvent")
 
 
 async def receive_tag(ws: Any, tag: str) -> dict[str, Any]:

@@ -18,7 +18,8 @@ trimmed or invalid) is followed by a fresh snapshot of that channel.
   builds one JackpotUpdateEvent per instance whose values or status changed: the same work
   with 10 or 10,000 subscribers. A subscriber's pending update of an instance is replaced by
   the newer one (conflation); only discrete events (wins, opt-ins) queue up. An update is
-  state, not history: its event_id is null.
+  state, not history: its event_id is the channel's current position (the id of the last
+  stream event before it), so a client can resume from any message of a channel.
 - A status change (an InstanceStatusEvent in the stream, written by lua/set_status-5.lua;
   never sent as such) or a raffle draw makes the hub read that instance's state at once and
   send its JackpotUpdateEvent.
@@ -363,6 +364,8 @@ class EventHub:
         await self._listener.follow(config.instances)
         for instance_id, position in (await self._store.event_positions(config.instances)).items():
             self.positions.setdefault(instance_id, position)
+        for instance_id, epoch in (await self._store.event_epochs(config.instances)).items():
+            self.epochs.setdefault(instance_id, epoch or NO_EPOCH)
         return config
 
     async def stop(self) -> None:
@@ -449,6 +452,11 @@ class EventHub:
         finally:  # on a failure too: never leave it held and silent
             subscriber.release([answer, *prefix])
 
+    def position_id(self, channel: str) -> str:
+        """The id of the channel's position in this process (`<epoch>:0-0` before any
+        event): an update carries it, so a client resumes from any message of a channel."""
+        return event_id(self.epochs.get(channel, NO_EPOCH), self.positions.get(channel, START))
+
     def touch(self, subscriber: Subscriber) -> None:
         """The client sent a frame (a Pong or any other): it is alive."""
         subscriber.last_seen = self.clock.now()
@@ -503,6 +511,7 @@ class EventHub:
         channels = subscriber.channels
         # What this process has delivered now; later events are queued live meanwhile.
         now = {c: self.positions.get(c, START) for c in channels}
+        at = {c: self.position_id(c) for c in channels}
         parsed: dict[str, tuple[str, str]] = {}
         failed: dict[str, tuple[str, Any]] = {}
         for channel, given in positions.items():
@@ -521,6 +530,8 @@ class EventHub:
             head = heads[channel]
             epochs[channel] = current = head.epoch or NO_EPOCH
             given = positions[channel]
+            if (epoch, offset) == (NO_EPOCH, START) and head.kept_from == START:
+                epoch = current  # seen before the channel's first event: all of it is missed
             if epoch != current:
                 failed[channel] = ("epoch", given)
             elif stream_id_key(offset) > stream_id_key(head.last_id):
@@ -555,21 +566,24 @@ class EventHub:
             if channel in heads:
                 data["epoch"] = heads[channel].epoch or NO_EPOCH
             out.append(control("ResumeFailed", data, channel))
-            out += self._snapshot(subscriber, [channel])
+            out += self._snapshot(subscriber, [channel], at=at)
         out += replay
         # Pot values are state, not events: the current ones follow the replay (live events
         # queued meanwhile come after them).
         rest = sorted(c for c in channels if c not in failed)
-        return out + self._snapshot(subscriber, rest, changed)
+        return out + self._snapshot(subscriber, rest, changed, at=at)
 
     def _snapshot(
         self,
         subscriber: Subscriber,
         channels: Iterable[str],
         changed: set[str] | frozenset[str] = frozenset(),
+        *,
+        at: dict[str, str],
     ) -> list[str]:
         """The JackpotUpdateEvent (with recent_wins) of each of these channels that is Active,
-        or whose status changed during a replay whatever its status."""
+        or whose status changed during a replay whatever its status; its event_id is the
+        channel's position `at` (what the replay or the live events continue from)."""
         types = subscriber.selection.event_types
         if types is not None and UPDATE not in types:
             return []
@@ -579,9 +593,11 @@ class EventHub:
             if data is None or (data["status"] != "Active" and channel not in changed):
                 continue
             message = self._snapshots.get(channel)
-            if message is None:
+            if message is None or message.event_id != at[channel]:
                 with_wins = {**data, "recent_wins": self._recent.get(channel, [])}
-                message = self._snapshots[channel] = Message(UPDATE, channel, None, with_wins)
+                message = Message(UPDATE, channel, None, with_wins, at[channel])
+                if at[channel] == self.position_id(channel):
+                    self._snapshots[channel] = message
             out.append(message.text_for(subscriber.operator_id))
         return out
 
@@ -645,6 +661,7 @@ class EventHub:
             # Several instances' news in one drain: delivered in time order.
             for event, epoch in heapq.merge(*batches, key=lambda e: stream_id_key(e[0].stream_id)):
                 self.positions[event.instance_id] = event.stream_id
+                self._snapshots.pop(event.instance_id, None)  # its position moved
                 if event.event_type in STATE_CHANGES:
                     changed.add(event.instance_id)
                 if event.event_type in INTERNAL:
@@ -762,7 +779,9 @@ class EventHub:
             self._updates[instance_id] = data
             self._snapshots.pop(instance_id, None)
             if publish:
-                self._dispatch(Message(UPDATE, instance_id, None, data))
+                self._dispatch(
+                    Message(UPDATE, instance_id, None, data, self.position_id(instance_id))
+                )
 
 
 def _recent_win(winner: Winner) -> dict[str, Any]:

@@ -116,6 +116,17 @@ class EventStore(StoreBase):
             )
         return found
 
+    async def event_epochs(self, instance_ids: Iterable[str]) -> dict[str, str | None]:
+        """Each instance's events stream epoch (None before its first event); one pipeline."""
+        ids = list(instance_ids)
+        if not ids:
+            return {}
+        async with self.client.pipeline(transaction=False) as pipe:
+            for instance_id in ids:
+                pipe.get(keys.instance_events_epoch(instance_id))
+            raws = await pipe.execute()
+        return dict(zip(ids, raws, strict=True))
+
     async def event_positions(self, instance_ids: Iterable[str]) -> dict[str, str]:
         """The id of the last entry of each instance's events stream (START when empty)."""
         ids = list(instance_ids)
