@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import time
 from collections.abc import Mapping
 from importlib.resources import files
 from typing import Any
@@ -103,8 +102,7 @@ async def _pump(subscriber: Subscriber) -> None:
     while subscriber.close_code is None:
         await subscriber.wake.wait()
         subscriber.wake.clear()
-        while subscriber.outbox and subscriber.close_code is None:
-            _, text = subscriber.outbox.popitem(last=False)
+        while (text := subscriber.next_text()) is not None:
             await websocket.send(text)
 
 
@@ -139,11 +137,6 @@ async def _receive(subscriber: Subscriber) -> None:
             await hub.subscribe(subscriber, selection, request["positions"])
 
 
-async def _expire(subscriber: Subscriber, expires_at: float) -> None:
-    await asyncio.sleep(max(0.0, expires_at - time.time()))
-    subscriber.close(CLOSE_UNAUTHORIZED, "TOKEN_EXPIRED")
-
-
 async def _close(code: int, reason: str) -> None:
     # A client that stopped reading may never take the close frame: do not wait forever.
     with contextlib.suppress(Exception):
@@ -171,6 +164,7 @@ async def events() -> None:
             authenticated,
             None if frame is None else _selection(frame),
             None if frame is None else frame["positions"],
+            expires_at,  # the hub's heartbeat closes it (4401) when its token expires
         )
     except Refused as refused:
         await _close(CLOSE_UNAUTHORIZED, refused.reason)
@@ -184,11 +178,11 @@ async def events() -> None:
         gateway.metrics.store_errors.labels(failure.kind).inc()
         await _close(CLOSE_TRY_AGAIN_LATER, f"STORE_UNAVAILABLE {failure.reason}")
         return
+    # Two tasks per socket (memory per idle socket): the pump ends when the hub closes the
+    # subscriber (slow, pong timeout, token expired or revoked, shutdown).
     tasks = [
         asyncio.create_task(_pump(subscriber)),
         asyncio.create_task(_receive(subscriber)),
-        asyncio.create_task(_expire(subscriber, expires_at)),
-        asyncio.create_task(subscriber.closed.wait()),
     ]
     try:
         await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)

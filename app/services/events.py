@@ -211,7 +211,7 @@ class Subscriber:
         "channels",
         "close_code",
         "close_reason",
-        "closed",
+        "expires_at",
         "floor",
         "held",
         "last_ping",
@@ -240,7 +240,7 @@ class Subscriber:
         self.floor: dict[str, str] | None = None
         self.held = True  # until the snapshot or the replay is in front of the outbox
         self.wake = asyncio.Event()
-        self.closed = asyncio.Event()
+        self.expires_at = float("inf")  # the token's expiry, epoch seconds (heartbeat checks)
         self.close_code: int | None = None
         self.close_reason = ""
         self.last_seen = now  # the last frame received (heartbeat)
@@ -269,6 +269,17 @@ class Subscriber:
         elif not self.held:
             self.wake.set()
 
+    def next_text(self) -> str | None:
+        """The next message to send, None when nothing is queued (or it is closed)."""
+        if not self.outbox or self.close_code is not None:
+            return None
+        _, text = self.outbox.popitem(last=False)
+        if not self.outbox:
+            # A dict keeps the table it grew to (a snapshot's hundreds of entries): start
+            # an idle socket again from an empty one.
+            self.outbox = OrderedDict()
+        return text
+
     def hold(self) -> None:
         """Stop sending and forget what is queued: a new snapshot or replay replaces it."""
         self.held = True
@@ -291,8 +302,7 @@ class Subscriber:
     def close(self, code: int, reason: str) -> None:
         if self.close_code is None:
             self.close_code, self.close_reason = code, reason
-            self.outbox.clear()
-            self.closed.set()
+            self.outbox = OrderedDict()
             self.wake.set()
 
 
@@ -395,6 +405,7 @@ class EventHub:
         authenticated: dict[str, Any],
         selection: Selection | None = None,
         positions: dict[str, str] | None = None,
+        expires_at: float = float("inf"),
     ) -> Subscriber:
         """Register a subscriber: its outbox starts with the Authenticated answer, then per
         channel a replay after its position or a snapshot, then live events."""
@@ -406,6 +417,7 @@ class EventHub:
             self.queue_limit,
             self.clock.now(),
         )
+        subscriber.expires_at = expires_at
         if selection is not None:
             self._select(subscriber, config, selection)
         self.subscribers.add(subscriber)
@@ -714,10 +726,14 @@ class EventHub:
 
     def heartbeat(self) -> None:
         """Ping whoever was not pinged for an interval; close (4408) whoever sent nothing for
-        an interval and the pong timeout."""
+        an interval and the pong timeout, and (4401) whoever's token expired. One loop for
+        every socket of the process: no timer task per socket."""
         now = self.clock.now()
+        wall = time.time()
         for subscriber in list(self.subscribers):
-            if now - subscriber.last_seen >= self.ping_interval_s + self.pong_timeout_s:
+            if wall >= subscriber.expires_at:
+                subscriber.close(CLOSE_UNAUTHORIZED, "TOKEN_EXPIRED")
+            elif now - subscriber.last_seen >= self.ping_interval_s + self.pong_timeout_s:
                 subscriber.close(CLOSE_PONG_TIMEOUT, "PONG_TIMEOUT")
             elif now - subscriber.last_ping >= self.ping_interval_s:
                 subscriber.last_ping = now
