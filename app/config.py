@@ -169,6 +169,9 @@ class Settings:
     events_ping_interval_s: float = 25.0
     events_pong_timeout_s: float = 10.0
     events_recent_wins: int = 5  # wins of each instance in a snapshot (data.recent_wins)
+    # permessage-deflate on websockets: each socket that negotiates it (every browser) keeps
+    # a zlib compressor of ~256 KB between messages; off by default (docs/events.md).
+    events_compression: bool = False
     raffle_round_retention_days: int = 90
     callback_allowlist: tuple[str, ...] = field(default_factory=tuple)
     # Peers whose X-Forwarded-For is believed (the router's or load balancer's addresses).
@@ -254,6 +257,7 @@ class Settings:
                 env, "EVENTS_PONG_TIMEOUT_SECONDS", cls.events_pong_timeout_s, 0.1
             ),
             events_recent_wins=_int(env, "EVENTS_RECENT_WINS", cls.events_recent_wins, 0),
+            events_compression=_bool(env, "EVENTS_COMPRESSION", cls.events_compression),
             raffle_round_retention_days=_int(
                 env, "RAFFLE_ROUND_RETENTION_DAYS", cls.raffle_round_retention_days, minimum=1
             ),

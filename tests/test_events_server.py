@@ -317,3 +317,18 @@ async def test_sigterm_closes_websockets_1001_with_several_worker_processes(
                 await asyncio.wait_for(ws.recv(), 20)
     assert [ws.close_code for ws in sockets] == [1001] * len(sockets)
     assert await exit_code == 0, server.output()[-2000:]
+
+
+async def test_websocket_compression_is_off_unless_configured(
+    real_redis_url: str, servers: list[WebServer], token: str
+) -> None:
+    """A browser offers permessage-deflate; a socket that takes it keeps a zlib compressor
+    of ~256 KB while idle (tracemalloc), so it is declined unless EVENTS_COMPRESSION."""
+    plain = start(servers, real_redis_url)
+    deflating = start(servers, real_redis_url, EVENTS_COMPRESSION="1")
+    for server, negotiated in ((plain, None), (deflating, "permessage-deflate")):
+        async with connect(server.ws_url + "/events", compression="deflate") as ws:
+            extensions = ws.response.headers.get("Sec-WebSocket-Extensions")
+            assert ((extensions or "").split(";")[0] or None) == negotiated, extensions
+            await ws.send(authenticate(token))
+            assert (await receive(ws))["event_type"] == "Authenticated"
