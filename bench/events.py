@@ -106,7 +106,13 @@ def _wait_for(path: Path) -> None:
 
 
 async def run_clients(
-    urls: list[str], count: int, ready: Path, stop: Path, out: Path, snapshot_size: int
+    urls: list[str],
+    count: int,
+    ready: Path,
+    stop: Path,
+    out: Path,
+    snapshot_size: int,
+    pace: float = 0.0,
 ) -> None:
     from websockets.asyncio.client import connect
 
@@ -141,8 +147,12 @@ async def run_clients(
 
     # The burst: every socket opened at once, spread over the web processes.
     burst_started = time.monotonic()
-    tasks = [asyncio.create_task(client(urls[n % len(urls)])) for n in range(count)]
-    deadline = burst_started + 60
+    tasks = []
+    for n in range(count):
+        tasks.append(asyncio.create_task(client(urls[n % len(urls)])))
+        if pace:  # paced: no burst high-water mark in the memory figure
+            await asyncio.sleep(1 / pace)
+    deadline = time.monotonic() + 60
     while len(snapshots_done) < count and time.monotonic() < deadline:  # noqa: ASYNC110
         await asyncio.sleep(0.05)
     burst = (max(snapshots_done) - burst_started) if len(snapshots_done) == count else None
@@ -264,6 +274,7 @@ def measure(
                 str(stop),
                 str(out),
                 str(args.instances),
+                str(args.pace),
             ],
             dict(os.environ),
         )
@@ -377,9 +388,17 @@ def report(args: argparse.Namespace, rows: list[dict[str, Any]]) -> None:
 
 def main() -> int:
     if len(sys.argv) > 1 and sys.argv[1] == "--client-process":
-        urls, count, ready, stop, out, size = sys.argv[2:8]
+        urls, count, ready, stop, out, size, pace = sys.argv[2:9]
         asyncio.run(
-            run_clients(urls.split(","), int(count), Path(ready), Path(stop), Path(out), int(size))
+            run_clients(
+                urls.split(","),
+                int(count),
+                Path(ready),
+                Path(stop),
+                Path(out),
+                int(size),
+                float(pace),
+            )
         )
         return 0
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -389,6 +408,9 @@ def main() -> int:
     parser.add_argument("--idle", type=float, default=20.0, help="seconds of idle ticks")
     parser.add_argument("--tick", type=float, default=5.0, help="UPDATE_INTERVAL_SECONDS")
     parser.add_argument("--instances", type=int, default=1, help="instances the clients see")
+    parser.add_argument(
+        "--pace", type=float, default=0.0, help="clients connecting per second (0: a burst)"
+    )
     parser.add_argument(
         "--web-processes", type=int, nargs="+", default=[1], help="events processes per run"
     )

@@ -100,8 +100,7 @@ async def _authenticate() -> tuple[str, dict[str, Any] | None]:
 async def _pump(subscriber: Subscriber) -> None:
     """Send the subscriber's outbox in order until it is closed."""
     while subscriber.close_code is None:
-        await subscriber.wake.wait()
-        subscriber.wake.clear()
+        await subscriber.wait()
         while (text := subscriber.next_text()) is not None:
             await websocket.send(text)
 
@@ -178,21 +177,18 @@ async def events() -> None:
         gateway.metrics.store_errors.labels(failure.kind).inc()
         await _close(CLOSE_TRY_AGAIN_LATER, f"STORE_UNAVAILABLE {failure.reason}")
         return
-    # Two tasks per socket (memory per idle socket): the pump ends when the hub closes the
-    # subscriber (slow, pong timeout, token expired or revoked, shutdown).
-    tasks = [
-        asyncio.create_task(_pump(subscriber)),
-        asyncio.create_task(_receive(subscriber)),
-    ]
+    # One task besides the handler per socket (memory per idle socket): the handler sends
+    # until the hub closes the subscriber (slow, pong timeout, token expired or revoked,
+    # shutdown); a client that leaves makes Quart cancel the handler.
+    receiver = asyncio.create_task(_receive(subscriber))
+    receiver.add_done_callback(lambda _: subscriber.close(1000, "receiver ended"))
     try:
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        await _pump(subscriber)
     finally:
         gateway.events.disconnect(subscriber)
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(BaseException):
-                await task
+        receiver.cancel()
+        with contextlib.suppress(BaseException):
+            await receiver
     if subscriber.close_code is not None:
         await _close(subscriber.close_code, subscriber.close_reason)
 

@@ -207,6 +207,7 @@ class Message:
 class Subscriber:
     __slots__ = (
         "_seq",
+        "_waiter",
         "allowance",
         "channels",
         "close_code",
@@ -222,7 +223,6 @@ class Subscriber:
         "queue_limit",
         "selection",
         "visible",
-        "wake",
     )
 
     def __init__(
@@ -239,7 +239,8 @@ class Subscriber:
         # resumed past what this process has delivered: skip a channel's events up to these
         self.floor: dict[str, str] | None = None
         self.held = True  # until the snapshot or the replay is in front of the outbox
-        self.wake = asyncio.Event()
+        # the sender waiting for news (a bare future: an asyncio.Event holds a deque too)
+        self._waiter: asyncio.Future[None] | None = None
         self.expires_at = float("inf")  # the token's expiry, epoch seconds (heartbeat checks)
         self.close_code: int | None = None
         self.close_reason = ""
@@ -267,7 +268,20 @@ class Subscriber:
         if len(self.outbox) > self.queue_limit + len(self.channels) + self.allowance:
             self.close(CLOSE_TRY_AGAIN_LATER, "too slow: the event queue overflowed")
         elif not self.held:
-            self.wake.set()
+            self._wake()
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    async def wait(self) -> None:
+        """Until there is something to send (or it is closed)."""
+        while self.close_code is None and (self.held or not self.outbox):
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
 
     def next_text(self) -> str | None:
         """The next message to send, None when nothing is queued (or it is closed)."""
@@ -294,16 +308,16 @@ class Subscriber:
         self.allowance = len(prefix)
         for text in prefix:
             self._seq += 1
-            self.outbox[("prefix", self._seq)] = text
+            self.outbox[self._seq] = text  # an int key: the smallest (a snapshot has hundreds)
         self.outbox.update(queued)
         self.held = False
-        self.wake.set()
+        self._wake()
 
     def close(self, code: int, reason: str) -> None:
         if self.close_code is None:
             self.close_code, self.close_reason = code, reason
             self.outbox = OrderedDict()
-            self.wake.set()
+            self._wake()
 
 
 # -- the hub ---------------------------------------------------------------------------------
