@@ -166,7 +166,12 @@ async def test_openapi_lists_the_event_catalogue_as_components(client: QuartClie
     schemas = (await (await client.get("/openapi.json")).get_json())["components"]["schemas"]
     for event_type in ("JackpotUpdateEvent", "JackpotWinEvent", "RaffleWinEvent", "OptInEvent"):
         assert event_type in schemas, event_type
-    assert set(schemas["EventEnvelope"]["required"]) == {"event_type", "event_id", "data"}
+    assert set(schemas["EventEnvelope"]["required"]) == {
+        "event_type",
+        "event_id",
+        "channel",
+        "data",
+    }
     # What a client can receive: internal events (InstanceStatusEvent) are not listed.
     published = schemas["EventEnvelope"]["properties"]["event_type"]["enum"]
     assert set(published) == {event_type.value for event_type in PUBLIC_EVENTS}

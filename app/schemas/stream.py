@@ -60,6 +60,9 @@ class AuthenticateSchema(ChannelsSchema):
 
     token = fields.String(required=True, validate=validate.Length(min=1, max=8192))
     events = fields.List(EventChoice(), load_default=None, allow_none=True)
+    # The old cursor over every instance: accepted from old clients and ignored (a fresh
+    # snapshot follows); send `positions` to resume.
+    last_event_id = fields.String(load_default=None, allow_none=True, load_only=True)
 
 
 class SubscribeRequestSchema(ChannelsSchema):
