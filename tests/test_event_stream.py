@@ -87,10 +87,10 @@ async def win(client: QuartClient, headers: dict[str, str], instance_id: str, **
     return tag
 
 
-async def connect(client: QuartClient, token: str, last_event_id: str | None = None) -> Any:
+async def connect(client: QuartClient, token: str, positions: dict[str, str] | None = None) -> Any:
     ws = client.websocket("/events")
     connection = await ws.__aenter__()
-    await connection.send(authenticate(token, last_event_id))
+    await connection.send(authenticate(token, positions))
     return connection
 
 
