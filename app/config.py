@@ -167,6 +167,14 @@ class Settings:
     events_stream_cap: int = 1000
     events_queue_limit: int = 1000
     events_auth_timeout_s: float = 5.0
+    # Application-level heartbeat of GET /events (below the platform router's 55 s idle cut):
+    # a Ping every interval; a client silent for interval + timeout is closed with 4408.
+    events_ping_interval_s: float = 25.0
+    events_pong_timeout_s: float = 10.0
+    events_recent_wins: int = 5  # wins of each instance in a snapshot (data.recent_wins)
+    # permessage-deflate on websockets: each socket that negotiates it (every browser) keeps
+    # a zlib compressor of ~256 KB between messages; off by default (docs/events.md).
+    events_compression: bool = False
     raffle_round_retention_days: int = 90
     # The ledger archive (docs/ledger.md): a closed UTC day is exported this many days after
     # it ends, then trimmed from Redis. Outside dev, no URL means no archive (and no trim).
@@ -254,6 +262,14 @@ class Settings:
             events_auth_timeout_s=_float(
                 env, "EVENTS_AUTH_TIMEOUT_SECONDS", cls.events_auth_timeout_s, 0.1
             ),
+            events_ping_interval_s=_float(
+                env, "EVENTS_PING_INTERVAL_SECONDS", cls.events_ping_interval_s, 0.1
+            ),
+            events_pong_timeout_s=_float(
+                env, "EVENTS_PONG_TIMEOUT_SECONDS", cls.events_pong_timeout_s, 0.1
+            ),
+            events_recent_wins=_int(env, "EVENTS_RECENT_WINS", cls.events_recent_wins, 0),
+            events_compression=_bool(env, "EVENTS_COMPRESSION", cls.events_compression),
             raffle_round_retention_days=_int(
                 env, "RAFFLE_ROUND_RETENTION_DAYS", cls.raffle_round_retention_days, minimum=1
             ),

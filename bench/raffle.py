@@ -5,9 +5,9 @@ For each size it builds one round of that many tickets held by size/10 players (
 each, so 100,000 players at 10^6), then measures in the same run:
 
   award   the contribute script awarding one ticket to a player of that round
-          (lua/contribute-12.lua: Fenwick update + ticket index), next to the same script
+          (lua/contribute-13.lua: Fenwick update + ticket index), next to the same script
           on an instance without a raffle, and their ratio;
-  draw    one draw of 100 prizes (lua/draw_raffle-10.lua: 100 distinct winners, each a
+  draw    one draw of 100 prizes (lua/draw_raffle-11.lua: 100 distinct winners, each a
           Fenwick descent over the round, checked against the winners the drawing process
           computed), per winner; and the whole draw as the process runs it: the round's
           sales sealed, its tickets read and hashed (the snapshot), the winners sampled,

@@ -309,7 +309,7 @@ async def measure(args: argparse.Namespace, redis_url: str, archive_dir: str) ->
         ]
         print(
             f"# Redis bytes per contribution ({args.count:,} contributions through "
-            f"lua/contribute-12.lua, {args.players:,} players, pipelines of {args.batch}, "
+            f"lua/contribute-13.lua, {args.players:,} players, pipelines of {args.batch}, "
             f"{args.count / seconds:,.0f}/s)\n"
         )
         print("| what | keys | bytes | bytes per contribution |")

@@ -7,7 +7,7 @@
   whose process stopped midway resumes where it was.
 
   The round is closed (drawn: raffle:round has moved on), so nothing writes its fields any
-  more; see contribute-12.lua for their layout ('<r>|...' fields of the tickets hash, index
+  more; see contribute-13.lua for their layout ('<r>|...' fields of the tickets hash, index
   members '<r %010d>|...').
 
   KEYS[1]  instance raffle tickets (hash, fields prefixed '<round>|')

@@ -8,7 +8,7 @@
   contributions). Conservation: total:boosts grows by the amount, and pot value + reserve by
   the same amount, so contributions + seed funding + boosts = pots + reserves + house + wins +
   returned.
-  Pot values and reserves are exact up to 2^63 - 1 (as in contribute-12.lua: a boost that
+  Pot values and reserves are exact up to 2^63 - 1 (as in contribute-13.lua: a boost that
   would take one beyond is refused); total:boosts, like every lifetime total, is an exact
   decimal string of any size (big values of includes/money.lua).
 

@@ -1,6 +1,6 @@
 --[[
   Seal a raffle round's sales before its draw: from this script on, every ticket goes to the
-  next round (contribute-12.lua reads raffle:closed), so the round's tickets are frozen while
+  next round (contribute-13.lua reads raffle:closed), so the round's tickets are frozen while
   the drawing process reads them and hashes its snapshot (app/services/raffles.py), whatever
   the clocks of the web processes say. Sealing twice is a no-op.
 

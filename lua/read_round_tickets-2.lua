@@ -4,7 +4,7 @@
   copies the lines in index order before it removes anything, so lines not yet in the copy
   are still live. Reads only.
 
-  KEYS[1]  instance raffle tickets (hash, fields prefixed '<round>|'; contribute-12.lua)
+  KEYS[1]  instance raffle tickets (hash, fields prefixed '<round>|'; contribute-13.lua)
   KEYS[2]  the archived round's tickets (list, element i-1 = '<player key> <tickets>', or
            '<i> <player key> <tickets>' in a round archived before; archive_round-5.lua)
   ARGV[1]  round

@@ -53,11 +53,17 @@ def test_events_benchmark_delivers_every_win() -> None:
     out = run_bench(
         "bench.events",
         *("--clients", "3", "--rate", "4", "--duration", "1.5", "--idle", "1", "--tick", "0.5"),
+        *("--instances", "3", "--web-processes", "1", "2"),
     )
-    row = next(line for line in out.splitlines() if line.startswith("| 3 |"))
-    wins, delivered = row.split("|")[2].strip(), row.split("|")[3].strip()
-    assert int(wins) > 0
-    assert delivered == f"{3 * int(wins)}/{3 * int(wins)}"
+    for webs in (1, 2):
+        row = next(line for line in out.splitlines() if line.startswith(f"| {webs} | 3 |"))
+        wins, delivered = row.split("|")[3].strip(), row.split("|")[4].strip()
+        assert int(wins) > 0
+        assert delivered == f"{3 * int(wins)}/{3 * int(wins)}"
+        sizes = next(line for line in out.splitlines() if line.startswith(f"| {webs} | 3/3 |"))
+        cells = [cell.strip() for cell in sizes.split("|")]
+        assert "(3 snapshots)" in cells[3], sizes  # every client had its whole snapshot
+        assert 0 < int(cells[5]) <= 1024 and 0 < int(cells[6]) <= 64, sizes
 
 
 def test_raffle_benchmark_draws_and_awards() -> None:

@@ -148,7 +148,7 @@ async def test_processes_hammering_one_instance_conserve_every_micro(
     try:
         engine = await create(store, hammer_definition())
         # The even players opt in: their opt-in records count their contributions (the
-        # others have no record, so no counter: contribute-12.lua's header).
+        # others have no record, so no counter: contribute-13.lua's header).
         opted = {f"w{w}-p{n}" for w in range(PROCESSES) for n in range(0, 25, 2)}
         for player in sorted(opted):
             await store.set_optin(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 import uuid
 from decimal import Decimal
@@ -86,10 +87,10 @@ async def win(client: QuartClient, headers: dict[str, str], instance_id: str, **
     return tag
 
 
-async def connect(client: QuartClient, token: str, last_event_id: str | None = None) -> Any:
+async def connect(client: QuartClient, token: str, positions: dict[str, str] | None = None) -> Any:
     ws = client.websocket("/events")
     connection = await ws.__aenter__()
-    await connection.send(authenticate(token, last_event_id))
+    await connection.send(authenticate(token, positions))
     return connection
 
 
@@ -120,7 +121,11 @@ async def test_first_frame_authenticates_then_a_snapshot_of_the_active_instances
     assert daily["allowed_brands"] == ["demo:brand1", "demo:brand2"]
     assert sorted(daily["allowed_sources"]) == ["sportsbook", "starburst"]
     assert {"timestamp_start", "timestamp_end", "last_updated"} <= set(daily)
-    assert all(m["event_id"] for m in snapshot.values())
+    # an update carries its channel's position (before any event: offset 0-0)
+    assert all(re.fullmatch(r"[0-9a-z]+:\d+-\d+", m["event_id"]) for m in snapshot.values())
+    assert all(m["channel"] == i for i, m in snapshot.items())
+    assert daily["name"] == "Daily Drop" and daily["next_draw_at"] is None
+    assert daily["recent_wins"] == []
 
 
 async def test_a_query_token_authenticates(client: QuartClient, gateway: Services) -> None:
@@ -367,7 +372,12 @@ async def test_operators_see_only_their_instances_and_other_players_are_masked(
         await demo.__aexit__(None, None, None)
 
 
-# -- resume --------------------------------------------------------------------------------
+# -- resume (per channel: docs/events.md) ---------------------------------------------------
+def positions_after(messages: list[dict[str, Any]]) -> dict[str, str]:
+    """What a client keeps: the last event id received on each channel."""
+    return {m["channel"]: m["event_id"] for m in messages if m["event_id"] is not None}
+
+
 @BOTH
 async def test_resume_replays_every_missed_event_in_order_once_then_live(
     client: QuartClient, gateway: Services, headers: dict[str, str]
@@ -378,24 +388,34 @@ async def test_resume_replays_every_missed_event_in_order_once_then_live(
         await ws.send(subscribe("JackpotWinEvent", "OptInEvent"))
         await receive_until(ws, "Subscribed")
         await win(client, headers, "lucky")
-        last = await receive_until(ws, "JackpotWinEvent")
+        await win(client, headers, "private")
+        seen = [await receive_until(ws, "JackpotWinEvent") for _ in range(2)]
+    assert {m["channel"] for m in seen} == {"lucky", "private"}
+    assert all(len(m["event_id"].encode()) <= 64 for m in seen)
     missed = []
-    for n in range(50):  # alternate instances: the replay merges two streams
+    for n in range(50):  # alternate channels: the replay merges two streams
         missed.append(await win(client, headers, "lucky" if n % 2 else "private"))
         # Stream ids order events of different instances by the millisecond only: two
         # wins in one millisecond have no order between them to check.
         await asyncio.sleep(0.002)
     async with client.websocket("/events") as ws:
-        await ws.send(authenticate(token, last["event_id"]))
+        await ws.send(authenticate(token, positions_after(seen)))
         assert (await receive(ws))["event_type"] == "Authenticated"
         # (the process may not have read the last ones yet: those come live, after the
         # pots' current values that follow a replay)
         replayed = [await receive_until(ws, "JackpotWinEvent") for _ in range(50)]
         assert [tag_of(m) for m in replayed] == missed
         assert len({m["event_id"] for m in replayed}) == 50
+        for channel in ("lucky", "private"):  # each channel's offsets strictly increase
+            offsets = [
+                tuple(int(x) for x in m["event_id"].split(":")[1].split("-"))
+                for m in replayed
+                if m["channel"] == channel
+            ]
+            assert offsets == sorted(offsets) and len(set(offsets)) == 25
         live = await win(client, headers, "lucky")
         assert tag_of(await receive_until(ws, "JackpotWinEvent")) == live
-        resume_from = replayed[24]["event_id"]
+        resume_from = positions_after(replayed[:25])
     # from the middle of the replay: the 25 after it, then the live one
     async with client.websocket("/events") as ws:
         await ws.send(authenticate(token, resume_from))
@@ -404,8 +424,80 @@ async def test_resume_replays_every_missed_event_in_order_once_then_live(
         assert again == [*missed[25:], live]
 
 
+async def test_a_channel_without_a_position_gets_a_snapshot_and_no_replay(
+    client: QuartClient, gateway: Services, headers: dict[str, str]
+) -> None:
+    token = gateway.tokens.issue(DEMO)
+    async with client.websocket("/events") as watcher:  # keeps the process up to date
+        await watcher.send(authenticate(token))
+        await receive_until(watcher, "Authenticated")
+        await win(client, headers, "lucky")
+        last = await receive_until(watcher, "JackpotWinEvent")
+        await win(client, headers, "private")  # a channel the client gives no position for
+        missed = await win(client, headers, "lucky")
+        for _ in range(2):
+            await receive_until(watcher, "JackpotWinEvent")
+        async with client.websocket("/events") as ws:
+            await ws.send(authenticate(token, {"lucky": last["event_id"]}))
+            await receive_until(ws, "Authenticated")
+            replayed = await receive(ws)
+            assert replayed["event_type"] == "JackpotWinEvent"
+            assert (replayed["channel"], tag_of(replayed)) == ("lucky", missed)
+            updates = [await receive(ws) for _ in range(4)]
+            assert {m["event_type"] for m in updates} == {"JackpotUpdateEvent"}
+            channels = sorted(m["channel"] for m in updates)
+            assert channels == ["daily-drop", "lucky", "private", "weekly-raffle"]
+
+
+async def test_an_updates_event_id_is_its_channels_position_to_resume_from(
+    client: QuartClient, gateway: Services, headers: dict[str, str]
+) -> None:
+    """A ticker that shows only pot values still resumes exactly: an update carries the id
+    of the last stream event of its channel before it."""
+    token = gateway.tokens.issue(DEMO)
+    async with client.websocket("/events") as ws:
+        await ws.send(authenticate(token, instance_ids=["lucky"]))
+        update = await receive_until(ws, "JackpotUpdateEvent")
+        assert update["channel"] == "lucky"
+    missed = [await win(client, headers, "lucky") for _ in range(2)]
+    async with client.websocket("/events") as ws:
+        await ws.send(authenticate(token, {"lucky": update["event_id"]}, instance_ids=["lucky"]))
+        await receive_until(ws, "Authenticated")
+        assert [tag_of(await receive_tag_any(ws)) for _ in missed] == missed
+
+
+async def receive_tag_any(ws: Any) -> dict[str, Any]:
+    return await receive_until(ws, "JackpotWinEvent")
+
+
+async def receive_tag(ws: Any, tag: str) -> dict[str, Any]:
+    """The win event with this tag (earlier wins the process had not read yet come live
+    first)."""
+    while True:
+        event = await receive_until(ws, "JackpotWinEvent")
+        if tag_of(event) == tag:
+            return event
+
+
+async def resume_failed(
+    client: QuartClient, token: str, positions: dict[str, str]
+) -> tuple[dict[str, Any], dict[str, Any], Any]:
+    """Reconnect with these positions: the ResumeFailed message, the snapshot of its channel
+    that follows, and the open socket."""
+    ws = client.websocket("/events")
+    connection = await ws.__aenter__()
+    await connection.send(authenticate(token, positions))
+    assert (await receive(connection))["event_type"] == "Authenticated"
+    failed = await receive(connection)
+    assert failed["event_type"] == "ResumeFailed", failed
+    snapshot = await receive(connection)
+    assert snapshot["event_type"] == "JackpotUpdateEvent"
+    assert snapshot["channel"] == failed["channel"] and "recent_wins" in snapshot["data"]
+    return failed, snapshot, connection
+
+
 @BOTH
-async def test_a_too_old_event_id_gets_resume_failed_and_a_snapshot(
+async def test_a_trimmed_position_gets_resume_failed_and_a_snapshot_of_that_channel(
     client: QuartClient, gateway: Services, headers: dict[str, str]
 ) -> None:
     token = gateway.tokens.issue(DEMO)
@@ -418,32 +510,103 @@ async def test_a_too_old_event_id_gets_resume_failed_and_a_snapshot(
         await win(client, headers, "lucky")
     # The capped stream dropped the oldest entries, the client's last one among them.
     await gateway.store.client.xtrim(keys.instance_events("lucky"), maxlen=2, approximate=False)
-    async with client.websocket("/events") as ws:
-        await ws.send(authenticate(token, last["event_id"]))
-        assert (await receive(ws))["event_type"] == "Authenticated"
-        failed = await receive(ws)
-        assert failed["event_type"] == "ResumeFailed"
-        assert failed["data"]["reason"] == "EVENTS_TRIMMED"
-        assert failed["data"]["instance_ids"] == ["lucky"]
-        snapshot = [await receive(ws) for _ in range(4)]
-        assert {m["event_type"] for m in snapshot} == {"JackpotUpdateEvent"}
-        assert {m["data"]["id"] for m in snapshot} == {
-            "daily-drop",
-            "lucky",
-            "private",
-            "weekly-raffle",
-        }
+    failed, _, ws = await resume_failed(client, token, {"lucky": last["event_id"]})
+    try:
+        assert failed["data"]["reason"] == "trimmed"
+        assert failed["data"]["position"] == last["event_id"]
+        assert failed["event_id"] is None
+        live = await win(client, headers, "lucky")
+        await receive_tag(ws, live)
+    finally:
+        await ws.__aexit__(None, None, None)
 
 
-async def test_a_malformed_event_id_gets_resume_failed_and_a_snapshot(
+@BOTH
+async def test_a_lost_stream_changes_the_epoch_and_the_old_position_is_refused(
     client: QuartClient, gateway: Services, headers: dict[str, str]
 ) -> None:
+    token = gateway.tokens.issue(DEMO)
     async with client.websocket("/events") as ws:
-        await ws.send(authenticate(gateway.tokens.issue(DEMO), "garbage!"))
+        await ws.send(authenticate(token))
+        await receive_until(ws, "Authenticated")
+        await win(client, headers, "lucky")
+        last = await receive_until(ws, "JackpotWinEvent")
+    # Redis lost the instance's events (a flush, a restore): the stream and its epoch key.
+    await gateway.store.client.delete(
+        keys.instance_events("lucky"), keys.instance_events_epoch("lucky")
+    )
+    await asyncio.sleep(0.005)  # the new epoch is the ms of the next first event
+    await win(client, headers, "lucky")
+    failed, _, ws = await resume_failed(client, token, {"lucky": last["event_id"]})
+    try:
+        assert failed["data"]["reason"] == "epoch"
+        old_epoch = last["event_id"].split(":")[0]
+        assert failed["data"]["epoch"] != old_epoch
+        live = await win(client, headers, "lucky")
+        event = await receive_tag(ws, live)
+        assert event["event_id"].split(":")[0] == failed["data"]["epoch"]
+    finally:
+        await ws.__aexit__(None, None, None)
+
+
+@BOTH
+async def test_a_position_ahead_of_the_stream_is_refused_and_live_events_still_flow(
+    client: QuartClient, gateway: Services, headers: dict[str, str]
+) -> None:
+    """Before epochs, such a cursor silently swallowed every live event."""
+    token = gateway.tokens.issue(DEMO)
+    async with client.websocket("/events") as ws:
+        await ws.send(authenticate(token))
+        await receive_until(ws, "Authenticated")
+        await win(client, headers, "lucky")
+        last = await receive_until(ws, "JackpotWinEvent")
+    epoch, offset = last["event_id"].split(":")
+    ahead = f"{epoch}:{int(offset.split('-')[0]) + 3_600_000}-0"  # an hour ahead
+    failed, _, ws = await resume_failed(client, token, {"lucky": ahead})
+    try:
+        assert failed["data"]["reason"] == "ahead"
+        tags = [await win(client, headers, "lucky") for _ in range(3)]
+        assert [tag_of(await receive_until(ws, "JackpotWinEvent")) for _ in tags] == tags
+    finally:
+        await ws.__aexit__(None, None, None)
+
+
+@pytest.mark.parametrize(
+    "garbage", ["garbage!", "", "abc", "x" * 65, "0:1-2-3", "UPPER:1-0", "a:b"]
+)
+async def test_a_garbage_position_gets_resume_failed_invalid_and_a_snapshot(
+    client: QuartClient, gateway: Services, headers: dict[str, str], garbage: str
+) -> None:
+    failed, _, ws = await resume_failed(client, gateway.tokens.issue(DEMO), {"lucky": garbage})
+    try:
+        assert (failed["channel"], failed["data"]["reason"]) == ("lucky", "invalid")
+    finally:
+        await ws.__aexit__(None, None, None)
+
+
+async def test_positions_outside_the_subscription_are_ignored(
+    client: QuartClient, gateway: Services, headers: dict[str, str]
+) -> None:
+    """rival sees only `lucky`: a position for demo's `private` is not even judged."""
+    async with client.websocket("/events") as ws:
+        await ws.send(authenticate(gateway.tokens.issue(RIVAL), {"private": "garbage"}))
         assert (await receive(ws))["event_type"] == "Authenticated"
-        failed = await receive(ws)
-        assert failed["event_type"] == "ResumeFailed"
-        assert failed["data"]["reason"] == "MALFORMED_EVENT_ID"
+        snapshot = await receive(ws)
+        assert (snapshot["event_type"], snapshot["channel"]) == ("JackpotUpdateEvent", "lucky")
+        with pytest.raises(TimeoutError):
+            await receive(ws, within=0.3)
+
+
+async def test_the_old_all_instances_cursor_is_ignored(
+    client: QuartClient, gateway: Services, headers: dict[str, str]
+) -> None:
+    """An old client's `last_event_id` (a cursor over every instance, up to 17 KB) is not
+    read: a fresh snapshot follows, with no ResumeFailed."""
+    token = gateway.tokens.issue(DEMO)
+    frame = json.dumps({"Authenticate": {"token": token, "last_event_id": "x" * 20_000}})
+    async with client.websocket("/events") as ws:
+        await ws.send(frame)
+        assert (await receive(ws))["event_type"] == "Authenticated"
         assert (await receive(ws))["event_type"] == "JackpotUpdateEvent"
 
 

@@ -8,6 +8,7 @@ app/schemas/events.py (unknown types, missing or extra fields fail).
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
@@ -247,3 +248,41 @@ async def test_the_events_stream_cap_comes_from_configuration(
         )
     # XADD MAXLEN ~ trims whole macro nodes (100 entries by default): near the cap, not at it
     assert 5 <= await gateway.store.client.xlen(keys.instance_events("capped")) <= 105
+
+
+@pytest.mark.parametrize("event_type", sorted(SCENARIOS))
+async def test_every_emitting_script_gives_its_stream_an_epoch(
+    client: QuartClient, headers: dict[str, str], gateway: Services, event_type: str
+) -> None:
+    """The first event of a stream sets its epoch (base36 of that call's now_ms, SET NX);
+    later events keep it; a stream lost with its epoch gets a new one."""
+    await SCENARIOS[event_type](client, headers)
+    streams = await gateway.store.client.keys("{jp:*}:events")
+    assert streams
+    for stream in streams:
+        epoch = await gateway.store.client.get(stream + ":epoch")
+        assert epoch is not None and re.fullmatch(r"[0-9a-z]{1,16}", epoch), stream
+
+
+async def test_the_epoch_is_the_first_events_time_and_a_lost_stream_gets_another(
+    client: QuartClient, headers: dict[str, str], gateway: Services
+) -> None:
+    redis = gateway.store.client
+
+    async def epoch_and_times() -> tuple[int, list[int]]:
+        epoch = await redis.get(keys.instance_events_epoch("ev-epoch"))
+        entries = await redis.xrange(keys.instance_events("ev-epoch"))
+        times = [decode_event(e["payload"])["data"]["timestamp"] for _, e in entries]
+        return int(epoch, 36), times
+
+    await create_instance(client, headers, _instance("ev-epoch"))
+    await set_status(client, headers, "ev-epoch", "pause")
+    await asyncio.sleep(0.005)
+    await set_status(client, headers, "ev-epoch", "resume")
+    epoch, times = await epoch_and_times()
+    assert len(times) == 2 and epoch == times[0] < times[1]  # SET NX: the first one's
+    await redis.delete(keys.instance_events("ev-epoch"), keys.instance_events_epoch("ev-epoch"))
+    await asyncio.sleep(0.005)
+    await set_status(client, headers, "ev-epoch", "pause")
+    new_epoch, (time,) = await epoch_and_times()
+    assert new_epoch == time != epoch

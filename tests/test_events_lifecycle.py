@@ -79,10 +79,10 @@ async def next_update(ws: ClientConnection, instance_id: str) -> dict[str, Any]:
 
 
 async def open_stream(
-    server: WebServer, token: str, last_event_id: str | None = None
+    server: WebServer, token: str, positions: dict[str, str] | None = None
 ) -> ClientConnection:
     ws = await connect(server.ws_url + "/events")
-    await ws.send(authenticate(token, last_event_id))
+    await ws.send(authenticate(token, positions))
     assert (await receive(ws, PROMPT))["event_type"] == "Authenticated"
     return ws
 
@@ -115,7 +115,8 @@ async def test_status_changes_reach_subscribers_at_once(server: WebServer, token
         # A client that left while Paused and comes back after the termination: the
         # snapshot after its (empty) replay says Terminated, though only Active instances
         # are in a fresh snapshot.
-        resumed = await open_stream(server, token, paused["event_id"])
+        # (an update carries its channel's position: the client resumes from it)
+        resumed = await open_stream(server, token, {"life": paused["event_id"]})
         assert (await next_update(resumed, "life"))["data"]["status"] == "Terminated"
         await resumed.close()
         fresh = await open_stream(server, token)

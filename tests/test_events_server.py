@@ -74,9 +74,11 @@ async def next_event(ws: ClientConnection, event_type: str) -> dict[str, Any]:
             return message
 
 
-async def open_stream(server: WebServer, token: str, last_event_id: str | None = None) -> Any:
+async def open_stream(
+    server: WebServer, token: str, positions: dict[str, str] | None = None
+) -> Any:
     ws = await connect(server.ws_url + "/events")
-    await ws.send(authenticate(token, last_event_id))
+    await ws.send(authenticate(token, positions))
     assert (await receive(ws))["event_type"] == "Authenticated"
     return ws
 
@@ -118,7 +120,8 @@ async def test_two_web_processes_both_deliver_and_resume_each_others_ids(
         await first.close()
         # Missed while disconnected from process one; resumed on process two.
         missed = [await win(http, two, token), await win(http, one, token)]
-        resumed = await open_stream(two, token, at_one["event_id"])
+        assert at_one["channel"] == "lucky" and at_one["event_id"] == at_two["event_id"]
+        resumed = await open_stream(two, token, {"lucky": at_one["event_id"]})
         assert [(await next_win(resumed))["data"]["metadata"]["tag"] for _ in missed] == missed
         live = await win(http, one, token)
         assert (await next_win(resumed))["data"]["metadata"]["tag"] == live
@@ -314,3 +317,18 @@ async def test_sigterm_closes_websockets_1001_with_several_worker_processes(
                 await asyncio.wait_for(ws.recv(), 20)
     assert [ws.close_code for ws in sockets] == [1001] * len(sockets)
     assert await exit_code == 0, server.output()[-2000:]
+
+
+async def test_websocket_compression_is_off_unless_configured(
+    real_redis_url: str, servers: list[WebServer], token: str
+) -> None:
+    """A browser offers permessage-deflate; a socket that takes it keeps a zlib compressor
+    of ~256 KB while idle (tracemalloc), so it is declined unless EVENTS_COMPRESSION."""
+    plain = start(servers, real_redis_url)
+    deflating = start(servers, real_redis_url, EVENTS_COMPRESSION="1")
+    for server, negotiated in ((plain, None), (deflating, "permessage-deflate")):
+        async with connect(server.ws_url + "/events", compression="deflate") as ws:
+            extensions = ws.response.headers.get("Sec-WebSocket-Extensions")
+            assert ((extensions or "").split(";")[0] or None) == negotiated, extensions
+            await ws.send(authenticate(token))
+            assert (await receive(ws))["event_type"] == "Authenticated"

@@ -1,5 +1,5 @@
 """The idempotency record keeps only what a replayed or read-back answer shows
-(lua/contribute-12.lua's header): the answers stay byte for byte the first one's, and a
+(lua/contribute-13.lua's header): the answers stay byte for byte the first one's, and a
 record written in the format before (hex hash, JSON context and the whole JSON outcome)
 still replays and reads back, so a retry across an upgrade is still the same contribution."""
 

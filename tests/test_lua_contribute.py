@@ -1,4 +1,4 @@
-"""Contract tests of lua/contribute-12.lua through ContributionStore.contribute.
+"""Contract tests of lua/contribute-13.lua through ContributionStore.contribute.
 
 Every test runs on a private real redis-server and on fakeredis (the `store` fixture), except
 those taking `real_redis_url`. Money is asserted exactly, in integer micro-units.
@@ -197,7 +197,7 @@ async def test_fixed_contribution_is_split_exactly_and_recorded(store: Store) ->
     assert not out.replay
     assert (out.amount, out.house) == (100_000, 30_000)
     assert out.win_pot_id is None and out.win_amount is None and out.win_id is None
-    # p1 has no opt-in record: nothing is counted for them (contribute-12.lua's header)
+    # p1 has no opt-in record: nothing is counted for them (contribute-13.lua's header)
     assert (out.tickets_awarded, out.contribution_count, out.timestamp) == (0, 0, NOW)
     assert (out.gameround_id, out.source_id) == ("round-1", "starburst")
     s = await state(store)
@@ -1076,7 +1076,7 @@ async def test_a_repeated_idempotency_key_replays_the_first_outcome(store: Store
         now=NOW + 10,
     )
     assert again.replay
-    # the lean record keeps what the answer shows (lua/contribute-12.lua's header), exactly
+    # the lean record keeps what the answer shows (lua/contribute-13.lua's header), exactly
     answered = (
         "contribution_id", "instance_id", "timestamp", "paid", "shown", "win_id", "win_pot_id",
         "win_amount", "win_withheld", "tickets_awarded", "raffle_round", "gameround_id",
@@ -1143,7 +1143,7 @@ def test_every_key_is_in_the_instances_slot() -> None:
     for name in contribute_keys("jp1", OP, "key") + contribute_keys("jp1", OP, None):
         assert name.startswith(keys.instance_tag("jp1") + ":")
     # a fixed, small KEYS count whatever the number of pots (no placeholder slots)
-    assert len(contribute_keys("jp1", OP, None)) == 12
+    assert len(contribute_keys("jp1", OP, None)) == 13
 
 
 @pytest.mark.real_redis

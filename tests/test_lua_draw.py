@@ -1,5 +1,5 @@
-"""Contract tests of lua/draw_raffle-10.lua (with open_round-2.lua and the tickets awarded by
-contribute-12.lua): weighted distinct winners, prizes and money, closing the round, refusals.
+"""Contract tests of lua/draw_raffle-11.lua (with open_round-2.lua and the tickets awarded by
+contribute-13.lua): weighted distinct winners, prizes and money, closing the round, refusals.
 
 Randoms are injected, so every outcome is computed exactly by a plain linear scan here."""
 
@@ -207,7 +207,7 @@ async def test_the_script_draws_what_a_linear_scan_draws(
 async def test_the_tree_holds_its_range_sums_after_awards_in_any_order(store: Store) -> None:
     """300 awards of 1 to 4 tickets to 70 players in random order, most of them several
     times, while the tree doubles up to 128 nodes: node i holds the tickets of indexes
-    i - lowbit(i) + 1 .. i (contribute-12.lua's header), and a draw finds the holders that a
+    i - lowbit(i) + 1 .. i (contribute-13.lua's header), and a draw finds the holders that a
     linear scan finds."""
     engine = await raffle(store, ["1"] * 6)
     rng = random.Random(20261130)

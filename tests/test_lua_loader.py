@@ -50,7 +50,7 @@ def test_bad_file_names_are_refused(tmp_path: Path) -> None:
 
 
 async def test_wrong_keys_count_is_refused_before_redis(store: Store) -> None:
-    with pytest.raises(ScriptKeysError, match="takes 5 KEYS, got 1"):
+    with pytest.raises(ScriptKeysError, match="takes 6 KEYS, got 1"):
         await store.script("set_status", ["only-one"], ["pause", 1, "me"])
 
 

@@ -1,4 +1,4 @@
-"""Contract of lua/set_optin-4.lua and OptInStore, on real Redis and on fakeredis."""
+"""Contract of lua/set_optin-5.lua and OptInStore, on real Redis and on fakeredis."""
 
 from __future__ import annotations
 
@@ -338,6 +338,7 @@ def script_keys(instance_id: str = INSTANCE) -> list[str]:
         keys.instance_optins(instance_id),
         keys.instance_events(instance_id),
         keys.instance_channel(instance_id),
+        keys.instance_events_epoch(instance_id),
     ]
 
 

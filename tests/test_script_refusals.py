@@ -66,6 +66,7 @@ RAFFLE: dict[str, Any] = {  # one prize, a ticket per unit contributed, a draw a
 STATE, LEDGER = keys.instance_state(J), keys.instance_ledger(J)
 EVENTS, CHANNEL = keys.instance_events(J), keys.instance_channel(J)
 METER = keys.instance_meter(J)
+EPOCH = keys.instance_events_epoch(J)
 
 
 async def world(store: Store) -> dict[str, Any]:
@@ -126,7 +127,7 @@ def decide(win_id: str, decision: str = "reject", **changes: Any) -> Call:
     for index, value in changes.items():
         args[int(index[1:]) - 1] = value
     return script(
-        "decide_win", [STATE, LEDGER, keys.instance_wins(J), EVENTS, CHANNEL, METER], args
+        "decide_win", [STATE, LEDGER, keys.instance_wins(J), EVENTS, CHANNEL, METER, EPOCH], args
     )
 
 
@@ -234,7 +235,7 @@ async def arrange(store: Store, instance_id: str, **fields: Any) -> None:
 ARCHIVE = [keys.instance_tickets(R), keys.instance_ticket_ranking(R),
            keys.instance_raffle_rounds(R), keys.instance_archived_round(R, 1),
            keys.instance_archived_tickets(R, 1)]  # fmt: skip
-OPTIN = [keys.instance_state(J), keys.instance_optins(J), EVENTS, CHANNEL]
+OPTIN = [keys.instance_state(J), keys.instance_optins(J), EVENTS, CHANNEL, EPOCH]
 OPTIN_ARGS = ["1", NOW, "op1:brand1:p9", "", "", "", "e", J, "p9", "op1:brand1", "publish", 100]
 
 # (script, code, description, arrangement of the state, the call)
@@ -309,7 +310,7 @@ CASES: list[Case] = [
     ("close_round", "ROUND_MISMATCH", "drawn round", None, lambda w: close(1)),
     ("close_round", "ROUND_MISMATCH", "a round not opened", None, lambda w: close(3)),
     ("close_round", "ROUND_NOT_CLOSED", "before its end", None, lambda w: close(now=ENDS - 1)),
-    # contribute-12
+    # contribute-13
     ("contribute", "BAD_ARGUMENT", "bad base wager", None, contribution(base_wager=-1)),
     ("contribute", "BAD_ARGUMENT", "pots differ", None,
      lambda w: lambda store: contribute(store, w["gone"] | {"id": J})),
@@ -349,7 +350,7 @@ CASES: list[Case] = [
                       keys.instance_engine("new"), keys.instance_state("new"),
                       keys.instance_ledger("new"), keys.instance_meter("new")],
                      ["{}", "x", NOW, "Active", "", ""])),
-    # decide_win-6
+    # decide_win-7
     ("decide_win", "BAD_ARGUMENT", "decision", None, lambda w: decide(w["withheld"], "maybe")),
     ("decide_win", "WIN_NOT_FOUND", "no win", None, lambda w: decide("nope")),
     ("decide_win", "WIN_NOT_FOUND", "another operator's", None,
@@ -371,7 +372,7 @@ CASES: list[Case] = [
      lambda w: decide(w["withheld"])),
     ("decide_win", ERROR, "corrupt reserve",
      lambda s: arrange(s, J, **{"pot:main:reserve": "-"}), lambda w: decide(w["withheld"])),
-    # draw_raffle-10 (round 2 sealed first, as the service does, unless it has not ended)
+    # draw_raffle-11 (round 2 sealed first, as the service does, unless it has not ended)
     ("draw_raffle", "BAD_ARGUMENT", "a winner too many", seal,
      lambda w: draw(picks=[(0, 0, 1), (0, 0, 2)])),
     ("draw_raffle", "BAD_ARGUMENT", "no winner", seal, lambda w: draw(picks=[])),
@@ -407,7 +408,7 @@ CASES: list[Case] = [
      lambda w: script("mark_archived", [BOOKS], ["12", "2026-01-01"])),
     ("mark_archived", "BAD_ARGUMENT", "day", None,
      lambda w: script("mark_archived", [BOOKS], ["1-0", "2026-1-1"])),
-    # open_round-4
+    # open_round-5
     ("open_round", "BAD_ARGUMENT", "commitment not hex", None,
      lambda w: open_round(commitment="zz")),
     ("open_round", "BAD_ARGUMENT", "no key id", None, lambda w: open_round(key_id="")),
@@ -450,7 +451,7 @@ CASES: list[Case] = [
      lambda w: script("save_checkpoint", [BOOKS], ["9-0", "{}", "w1", "maybe"])),
     ("save_checkpoint", "BAD_ARGUMENT", "odd pairs", None,
      lambda w: script("save_checkpoint", [BOOKS], ["9-0", "{}", "w1"])),
-    # set_optin-4
+    # set_optin-5
     ("set_optin", "BAD_ARGUMENT", "opt_in", None,
      lambda w: script("set_optin", OPTIN, ["2", *OPTIN_ARGS[1:]])),
     ("set_optin", "INSTANCE_NOT_FOUND", "no instance", None,
@@ -459,24 +460,25 @@ CASES: list[Case] = [
      lambda w: script("set_optin", [keys.instance_state(T), *OPTIN[1:]], OPTIN_ARGS)),
     ("set_optin", "INSTANCE_ENDED", "ended", lambda s: arrange(s, J, timestamp_end=NOW),
      lambda w: script("set_optin", OPTIN, OPTIN_ARGS)),
-    # set_status-5
+    # set_status-6
     ("set_status", "BAD_ARGUMENT", "action", None,
-     lambda w: script("set_status", [STATE, LEDGER, EVENTS, CHANNEL, METER],
+     lambda w: script("set_status", [STATE, LEDGER, EVENTS, CHANNEL, METER, EPOCH],
                       ["explode", NOW, "t", J, "e", "publish", 100])),
     ("set_status", "INSTANCE_NOT_FOUND", "no instance", None,
-     lambda w: script("set_status", [keys.instance_state("x"), LEDGER, EVENTS, CHANNEL, METER],
+     lambda w: script("set_status",
+                      [keys.instance_state("x"), LEDGER, EVENTS, CHANNEL, METER, EPOCH],
                       ["pause", NOW, "t", "x", "e", "publish", 100])),
     ("set_status", "INVALID_TRANSITION", "close an active one", None,
-     lambda w: script("set_status", [STATE, LEDGER, EVENTS, CHANNEL, METER],
+     lambda w: script("set_status", [STATE, LEDGER, EVENTS, CHANNEL, METER, EPOCH],
                       ["close", NOW, "t", J, "e", "publish", 100])),
     ("set_status", ERROR, "terminate with a corrupt pot value",
      lambda s: arrange(s, J, **{"pot:main:value": "12x"}),
-     lambda w: script("set_status", [STATE, LEDGER, EVENTS, CHANNEL, METER],
+     lambda w: script("set_status", [STATE, LEDGER, EVENTS, CHANNEL, METER, EPOCH],
                       ["terminate", NOW, "t", J, "e", "publish", 100])),
     ("set_status", "INVALID_TRANSITION", "pause a terminated one", None,
      lambda w: script("set_status", [keys.instance_state(T), keys.instance_ledger(T),
                       keys.instance_events(T), keys.instance_channel(T),
-                      keys.instance_meter(T)],
+                      keys.instance_meter(T), keys.instance_events_epoch(T)],
                       ["pause", NOW, "t", T, "e", "publish", 100])),
     # trim_ledger-2 (books: checkpoint at 5-0, archived up to 3-0)
     ("trim_ledger", "BAD_ARGUMENT", "until id", books_marks,

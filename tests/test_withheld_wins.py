@@ -241,9 +241,10 @@ async def test_other_operators_listening_see_the_decision_masked(
         if f["event_type"] == "WinDecisionEvent"
     ]
     stored = StoredEvent("held", stream_id, entry["event_type"], entry["payload"])
-    message = Message.from_stored(stored)
+    message = Message.from_stored(stored, "e")
     assert message is not None
-    own, other = json.loads(message.data_for("demo")), json.loads(message.data_for("rival"))
+    own = json.loads(message.text_for("demo"))["data"]
+    other = json.loads(message.text_for("rival"))["data"]
     assert (own["player_id"], own["reason"]) == ("p1", "fraud")
     assert (other["player_id"], other["reason"]) == (MASKED_PLAYER, "")
     assert other["win_amount"] == own["win_amount"] == "5.56"

@@ -1,13 +1,14 @@
 """GET /events: the live event stream (websocket), and GET /ticker: a page showing it.
 
-Protocol (README "Event stream"): authenticate with a first frame
-`{"Authenticate": {"token", "last_event_id"?}}` or `?token=` (and `?last_event_id=`); the
-server answers `Authenticated`, then a snapshot (or the replay after `last_event_id`), then
-live events. `{"SubscribeRequest": {"events": [{"event_type"}], "instance_ids"?}}` filters.
+Protocol (docs/events.md): authenticate with a first frame
+`{"Authenticate": {"token", "positions"?, "events"?, "instance_ids"?, "brands"?}}` or
+`?token=`; the server answers `Authenticated`, then per channel (instance) a replay after
+its position or a snapshot, then live events. `{"SubscribeRequest": {"events", "instance_ids"?,
+"brands"?, "positions"?}}` changes the channels and types; `{"Pong": {}}` answers a `Ping`.
 Close codes: 4401 bad, expired or missing token (also 5 s of silence before authenticating
-and when the token expires), 1013 too slow to keep up (reason `TOO_SLOW`... as the hub says)
-or the store cannot serve now (reason `STORE_UNAVAILABLE <reason>`: connect again later),
-1001 server shutting down.
+and when the token expires), 4408 no frame for ping interval + pong timeout, 1013 too slow
+to keep up or the store cannot serve now (reason `STORE_UNAVAILABLE <reason>`: connect
+again later), 1001 server shutting down.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import time
+from collections.abc import Mapping
 from importlib.resources import files
 from typing import Any
 
@@ -24,11 +25,17 @@ from quart import Blueprint, Response, websocket
 
 from app.contract import Reply, declare
 from app.http import log, services
-from app.schemas.stream import ALL_EVENTS, AuthenticateSchema, SubscribeRequestSchema
+from app.schemas.stream import (
+    ALL_EVENTS,
+    AuthenticateSchema,
+    PongSchema,
+    SubscribeRequestSchema,
+)
 from app.security import TokenError
 from app.services.events import (
     CLOSE_TRY_AGAIN_LATER,
     CLOSE_UNAUTHORIZED,
+    Selection,
     Subscriber,
     control,
 )
@@ -38,6 +45,8 @@ blueprint = Blueprint("events", __name__)
 
 AUTHENTICATE = AuthenticateSchema()
 SUBSCRIBE = SubscribeRequestSchema()
+PONG = PongSchema()
+FRAMES = {"SubscribeRequest": SUBSCRIBE, "Pong": PONG}
 CLOSE_TIMEOUT_S = 30.0
 TICKER_FILES = {"ticker.js": "text/javascript", "ticker.css": "text/css"}
 
@@ -48,48 +57,63 @@ class Refused(Exception):
         self.reason = reason
 
 
-def _frame(text: str | bytes, name: str, schema: Schema) -> dict[str, Any]:
-    """`{name: {...}}` loaded by the schema; raises ValueError or ValidationError."""
+def _frame(text: str | bytes, schemas: Mapping[str, Schema]) -> tuple[str, dict[str, Any]]:
+    """`{name: {...}}` with its body loaded by that name's schema; raises ValueError or
+    ValidationError."""
     document = json.loads(text)
-    if not isinstance(document, dict) or set(document) != {name}:
-        raise ValueError(f"expected a {name} frame")
-    result: dict[str, Any] = schema.load(document[name])
-    return result
+    if not isinstance(document, dict) or len(document) != 1 or next(iter(document)) not in schemas:
+        raise ValueError(f"expected one of {', '.join(schemas)}")
+    name = next(iter(document))
+    result: dict[str, Any] = schemas[name].load(document[name])
+    return name, result
 
 
-async def _authenticate() -> tuple[str, str | None]:
+def _selection(request: dict[str, Any]) -> Selection | None:
+    """What a frame subscribes to; None when it names nothing (Authenticate without it)."""
+    events, ids, brands = request["events"], request["instance_ids"], request["brands"]
+    if events is None and ids is None and brands is None:
+        return None
+    types = None if events is None or ALL_EVENTS in events else frozenset(events)
+    return Selection(
+        types,
+        None if ids is None else frozenset(ids),
+        None if brands is None else frozenset(brands),
+    )
+
+
+async def _authenticate() -> tuple[str, dict[str, Any] | None]:
     token = websocket.args.get("token")
     if token:
-        return token, websocket.args.get("last_event_id")
+        return token, None
     timeout = services().settings.events_auth_timeout_s
     try:
         text = await asyncio.wait_for(websocket.receive(), timeout)
     except TimeoutError:
         raise Refused("AUTHENTICATION_TIMEOUT") from None
     try:
-        frame = _frame(text, "Authenticate", AUTHENTICATE)
+        _, frame = _frame(text, {"Authenticate": AUTHENTICATE})
     except (ValueError, ValidationError):
         raise Refused("AUTHENTICATION_REQUIRED") from None
-    return frame["token"], frame["last_event_id"]
+    return frame["token"], frame
 
 
 async def _pump(subscriber: Subscriber) -> None:
     """Send the subscriber's outbox in order until it is closed."""
     while subscriber.close_code is None:
-        await subscriber.wake.wait()
-        subscriber.wake.clear()
-        while subscriber.outbox and subscriber.close_code is None:
-            _, text = subscriber.outbox.popitem(last=False)
+        await subscriber.wait()
+        while (text := subscriber.next_text()) is not None:
             await websocket.send(text)
 
 
 async def _receive(subscriber: Subscriber) -> None:
-    """SubscribeRequest frames change the filter; anything else is answered with an Error."""
+    """Any frame is a sign of life (heartbeat); SubscribeRequest changes the subscription,
+    Pong only answers a Ping; anything else is answered with an Error."""
     hub = services().events
     while True:
         text = await websocket.receive()
+        hub.touch(subscriber)
         try:
-            request = _frame(text, "SubscribeRequest", SUBSCRIBE)
+            name, request = _frame(text, FRAMES)
         except ValidationError as error:
             subscriber.push(
                 control("Error", {"code": "VALIDATION_ERROR", "details": error.messages})
@@ -99,27 +123,17 @@ async def _receive(subscriber: Subscriber) -> None:
             subscriber.push(
                 control(
                     "Error",
-                    {"code": "UNKNOWN_FRAME", "details": {}, "error": "Expected SubscribeRequest."},
+                    {
+                        "code": "UNKNOWN_FRAME",
+                        "details": {},
+                        "error": "Expected SubscribeRequest or Pong.",
+                    },
                 )
             )
             continue
-        types = {choice["event_type"] for choice in request["events"]}
-        event_types = None if ALL_EVENTS in types else types
-        hub.subscribe(subscriber, event_types, request["instance_ids"])
-        subscriber.push(
-            control(
-                "Subscribed",
-                {
-                    "events": sorted(types),
-                    "instance_ids": request["instance_ids"],
-                },
-            )
-        )
-
-
-async def _expire(subscriber: Subscriber, expires_at: float) -> None:
-    await asyncio.sleep(max(0.0, expires_at - time.time()))
-    subscriber.close(CLOSE_UNAUTHORIZED, "TOKEN_EXPIRED")
+        if name == "SubscribeRequest":
+            selection = _selection(request) or Selection()
+            await hub.subscribe(subscriber, selection, request["positions"])
 
 
 async def _close(code: int, reason: str) -> None:
@@ -133,7 +147,7 @@ async def events() -> None:
     await websocket.accept()
     gateway = services()
     try:
-        token, last_event_id = await _authenticate()
+        token, frame = await _authenticate()
         try:
             _, expires_at = gateway.tokens.verify_until(token)
             principal = await gateway.auth.principal(token)  # also refuses a revoked token
@@ -144,7 +158,13 @@ async def events() -> None:
             "username": principal.username,
             "expires_at": expires_at,
         }
-        subscriber = await gateway.events.connect(principal, authenticated, last_event_id)
+        subscriber = await gateway.events.connect(
+            principal,
+            authenticated,
+            None if frame is None else _selection(frame),
+            None if frame is None else frame["positions"],
+            expires_at,  # the hub's heartbeat closes it (4401) when its token expires
+        )
     except Refused as refused:
         await _close(CLOSE_UNAUTHORIZED, refused.reason)
         return
@@ -157,21 +177,18 @@ async def events() -> None:
         gateway.metrics.store_errors.labels(failure.kind).inc()
         await _close(CLOSE_TRY_AGAIN_LATER, f"STORE_UNAVAILABLE {failure.reason}")
         return
-    tasks = [
-        asyncio.create_task(_pump(subscriber)),
-        asyncio.create_task(_receive(subscriber)),
-        asyncio.create_task(_expire(subscriber, expires_at)),
-        asyncio.create_task(subscriber.closed.wait()),
-    ]
+    # One task besides the handler per socket (memory per idle socket): the handler sends
+    # until the hub closes the subscriber (slow, pong timeout, token expired or revoked,
+    # shutdown); a client that leaves makes Quart cancel the handler.
+    receiver = asyncio.create_task(_receive(subscriber))
+    receiver.add_done_callback(lambda _: subscriber.close(1000, "receiver ended"))
     try:
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        await _pump(subscriber)
     finally:
         gateway.events.disconnect(subscriber)
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(BaseException):
-                await task
+        receiver.cancel()
+        with contextlib.suppress(BaseException):
+            await receiver
     if subscriber.close_code is not None:
         await _close(subscriber.close_code, subscriber.close_reason)
 

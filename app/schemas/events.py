@@ -1,8 +1,10 @@
 """The event catalogue: every event the server emits, one schema per event's `data`.
 
-An event is the envelope `{"event_type", "event_id", "data"}`. Lua scripts emit theirs through
-`lua/includes/events.lua`, which appends `{event_id, event_type, payload}` to the instance's
-capped events stream and publishes `payload` (the envelope JSON) on the instance's channel.
+An event is the envelope `{"event_type", "event_id", "data"}` as a script stores it; the event
+stream sends `{"event_type", "event_id", "channel", "data"}` (docs/events.md). Lua scripts
+emit theirs through `lua/includes/events.lua`, which appends `{event_id, event_type, payload}`
+to the instance's capped events stream and publishes `payload` (the envelope JSON) on the
+instance's channel.
 Field names are the published ones. Amounts are exact decimal strings in units of the
 jackpot's currency ("1234.5"); timestamps are epoch milliseconds. A contract test decodes
 every event any script emits with `decode_event`.
@@ -69,12 +71,28 @@ def Multipliers(**kwargs: Any) -> fields.Dict:
 
 class PotUpdateSchema(StrictSchema):
     id = fields.String(required=True)
+    name = fields.String(required=True, allow_none=True)
     is_progressive = fields.Boolean(required=True)
     current_value = DecimalString(required=True)
 
 
+class RecentWinSchema(StrictSchema):
+    """One of an instance's latest wins, as a snapshot lists it (jackpot and raffle wins)."""
+
+    win_id = fields.String(required=True)
+    win_pot_id = fields.String(required=True)
+    brand_id = fields.String(required=True, metadata={"description": "operator_id:brand_id"})
+    player_id = fields.String(required=True)
+    win_amount = DecimalString(required=True)  # in the jackpot currency
+    currency = fields.String(required=True)
+    timestamp = fields.Integer(required=True)
+    win_withheld = fields.Boolean(required=True)
+    source_id = fields.String(required=True, allow_none=True)
+
+
 class JackpotUpdateEventSchema(StrictSchema):
     id = fields.String(required=True)
+    name = fields.String(required=True, allow_none=True)
     jackpot_type = fields.String(required=True, validate=validate.OneOf(["Jackpot", "Raffle"]))
     currency = fields.String(required=True)
     pots = fields.List(fields.Nested(PotUpdateSchema), required=True)
@@ -83,7 +101,16 @@ class JackpotUpdateEventSchema(StrictSchema):
     status = fields.String(required=True)
     timestamp_start = fields.Integer(required=True, allow_none=True)
     timestamp_end = fields.Integer(required=True, allow_none=True)
+    next_draw_at = fields.Integer(
+        required=True,
+        allow_none=True,
+        metadata={"description": "A raffle's next draw (its open round's end), epoch ms."},
+    )
     last_updated = fields.Integer(required=True)
+    recent_wins = fields.List(
+        fields.Nested(RecentWinSchema),
+        metadata={"description": "Only in a snapshot: the instance's latest wins, newest first."},
+    )
 
 
 class JackpotWinEventSchema(StrictSchema):
@@ -130,7 +157,7 @@ class RaffleWinEventSchema(StrictSchema):
 
 class RaffleNoWinnersEventSchema(StrictSchema):
     """A raffle round drawn without a winner: nobody held a ticket; every prize stays unpaid
-    and no money moves (lua/draw_raffle-10.lua)."""
+    and no money moves (lua/draw_raffle-11.lua)."""
 
     instance_id = fields.String(required=True)
     jackpot_name = fields.String(required=True, allow_none=True)
@@ -184,7 +211,7 @@ class WinDecisionEventSchema(StrictSchema):
 
 
 class InstanceStatusEventSchema(StrictSchema):
-    """An instance's status changed (lua/set_status-5.lua); internal, see INTERNAL_EVENTS."""
+    """An instance's status changed (lua/set_status-6.lua); internal, see INTERNAL_EVENTS."""
 
     instance_id = fields.String(required=True)
     status = fields.String(
@@ -257,8 +284,17 @@ def never_sent(data: dict[str, Any], operator_id: str) -> dict[str, Any]:
     raise ValueError("an internal event is never sent to a client")
 
 
+_hide_recent_winners = hide_for_others("brand_id", {"player_id": MASKED_PLAYER}, "recent_wins")
+
+
+def update_view(data: dict[str, Any], operator_id: str) -> dict[str, Any]:
+    """An update shows the viewer's brands and sources only; in a snapshot, its recent wins
+    show other operators' players masked, as their win events do."""
+    return _hide_recent_winners(own_brands_only(data, operator_id), operator_id)
+
+
 MASKS: dict[EventType, Mask] = {
-    EventType.JACKPOT_UPDATE: own_brands_only,
+    EventType.JACKPOT_UPDATE: update_view,
     EventType.JACKPOT_WIN: hide_for_others(
         "brand_id", {"player_id": MASKED_PLAYER, "metadata": None}
     ),
@@ -280,14 +316,22 @@ class EventEnvelopeSchema(StrictSchema):
     event_type = fields.String(
         required=True, validate=validate.OneOf([t.value for t in PUBLIC_EVENTS])
     )
-    event_id = fields.String(required=True, validate=validate.Length(min=1))
+    event_id = fields.String(
+        required=True,
+        allow_none=True,
+        validate=validate.Length(min=1, max=64),
+        metadata={"description": "<epoch>:<offset> of a stream event; null for an update."},
+    )
+    channel = fields.String(required=True, metadata={"description": "The instance id."})
     data = fields.Dict(required=True)
 
 
-class StoredEventEnvelopeSchema(EventEnvelopeSchema):
+class StoredEventEnvelopeSchema(StrictSchema):
     """An event as a script stores and publishes it: internal events too."""
 
     event_type = fields.String(required=True, validate=validate.OneOf([t.value for t in EventType]))
+    event_id = fields.String(required=True, validate=validate.Length(min=1))
+    data = fields.Dict(required=True)
 
 
 def decode_event(payload: str | bytes) -> dict[str, Any]:

@@ -84,6 +84,9 @@ class Services:
             config,
             update_interval_s=settings.update_interval_s,
             queue_limit=settings.events_queue_limit,
+            ping_interval_s=settings.events_ping_interval_s,
+            pong_timeout_s=settings.events_pong_timeout_s,
+            recent_wins=settings.events_recent_wins,
         )
         events.on_count = metrics.open_websockets.set
         replayer = Replayer(store, settings)

@@ -1,44 +1,49 @@
 """The event stream's fan-out: one hub per web process feeds every websocket of the process.
 
+Channels, offsets, epochs (after Centrifugo). A channel is one jackpot instance; its name is
+the instance id. Each instance's capped events stream (app.store.events) is the channel's
+history: an event's offset is its stream entry id (strictly increasing per channel), and the
+stream's epoch is the short string the first emitting script stored next to it with SET NX
+(lua/includes/events.lua), so a stream lost with its key gets a new epoch. A stream event's
+id is `<epoch>:<offset>` (about 25 bytes whatever the number of instances). A client resumes
+with `positions: {channel: last event id}` for the channels it subscribes to; per channel the
+missed entries are replayed in order, each once, or `ResumeFailed` (reason epoch, ahead,
+trimmed or invalid) is followed by a fresh snapshot of that channel.
+
 - One pub/sub subscription per process (app.store.events) wakes the hub; the hub reads the
-  instance's events stream after the last id it has delivered and puts each event in the
-  bounded outbox of every subscriber that may and wants to see it.
+  woken instances' streams after the last offset it delivered (one pipeline) and renders each
+  event once per operator (masking as the catalogue's MASKS declares), then puts the text in
+  the bounded outbox of every subscriber that may and wants to see it.
 - Every `update_interval_s` the hub reads the state of all instances in one pipeline and
   builds one JackpotUpdateEvent per instance whose values or status changed: the same work
   with 10 or 10,000 subscribers. A subscriber's pending update of an instance is replaced by
-  the newer one (conflation); only discrete events (wins, opt-ins) queue up.
-- A status change (an InstanceStatusEvent in the stream, written by lua/set_status-5.lua;
-  never sent as such) or a raffle draw (its RaffleWinEvent) makes the hub read that
-  instance's state at once and send its JackpotUpdateEvent, so subscribers see a pause,
-  resume, termination or drawn pot without waiting for the tick. A Terminated instance's last
-  update says Terminated; on resume, the snapshot after the replay also carries the current
-  update of every instance whose status changed in the replayed stretch, whatever its status.
+  the newer one (conflation); only discrete events (wins, opt-ins) queue up. An update is
+  state, not history: its event_id is the channel's current position (the id of the last
+  stream event before it), so a client can resume from any message of a channel.
+- A status change (an InstanceStatusEvent in the stream, written by lua/set_status-6.lua;
+  never sent as such) or a raffle draw makes the hub read that instance's state at once and
+  send its JackpotUpdateEvent.
+- A snapshot (after Authenticate or a SubscribeRequest) is, per subscribed Active channel,
+  its JackpotUpdateEvent with `recent_wins` (its last `recent_wins` wins, masked per viewer);
+  those are cached per instance and re-read after a win event.
+- Heartbeats: one loop per process sends every subscriber a Ping each `ping_interval_s` and
+  closes with 4408 the ones silent for `ping_interval_s + pong_timeout_s`. Its clock is
+  injectable (`hub.clock`), so a test can run an hour in a second.
 - A subscriber whose outbox exceeds `queue_limit` is closed with 1013: it cannot slow the
   others, nor grow the process's memory.
-
-Event ids (the resume offset). Each instance's events stream has its own ids, and on a Redis
-Cluster the instances live on different nodes, so no single sequence orders them all. An
-event id is therefore a cursor over every instance the subscriber may see:
-`base64url(JSON {instance_id: stream id of the last event delivered from it})`, unpadded.
-Resuming from it replays, per instance, the stream entries after the cursor's id, merged
-across instances by stream id (time order), each once, then live events. When an entry the
-cursor needs was trimmed from a capped stream, the subscriber gets `ResumeFailed` and a fresh
-snapshot instead.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import contextlib
 import heapq
-import json
 import logging
+import re
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from marshmallow import ValidationError
@@ -56,6 +61,7 @@ from app.security import Principal
 from app.services.config import ConfigCache, ConfigSnapshot
 from app.store import Store
 from app.store.events import START, StoredEvent, stream_id_key
+from app.store.wins import Winner
 
 log = logging.getLogger("jackpot_gateway.events")
 
@@ -65,55 +71,96 @@ INTERNAL = frozenset(t.value for t in INTERNAL_EVENTS)
 STATUS_CHANGE = EventType.INSTANCE_STATUS.value
 # Stream events after which an instance's JackpotUpdateEvent is sent at once (state changed).
 STATE_CHANGES = frozenset({STATUS_CHANGE, EventType.RAFFLE_WIN.value})
+# Stream events after which an instance's recent wins are read again.
+WIN_CHANGES = frozenset(
+    {EventType.JACKPOT_WIN.value, EventType.RAFFLE_WIN.value, EventType.WIN_DECISION.value}
+)
+RECENT_BATCH = 16  # recent-wins reads in flight at once
 CLOSE_GOING_AWAY = 1001
 CLOSE_TRY_AGAIN_LATER = 1013
 CLOSE_UNAUTHORIZED = 4401
+CLOSE_PONG_TIMEOUT = 4408
+
+# -- event ids: "<epoch>:<offset>" -----------------------------------------------------------
+NO_EPOCH = "0"  # a stream written before epochs existed (its first new event sets one)
+MAX_EVENT_ID_BYTES = 64
+_EVENT_ID = re.compile(r"^([0-9a-z]{1,16}):([0-9]{1,20})-([0-9]{1,20})$")
+RESUME_FAILURES = {
+    "invalid": "Not an event id of this channel.",
+    "epoch": "The channel's stream was reset (new epoch): a fresh snapshot follows.",
+    "ahead": "The position is ahead of the channel's stream: a fresh snapshot follows.",
+    "trimmed": "Events after the position are no longer kept: a fresh snapshot follows.",
+}
 
 
-# -- event ids -------------------------------------------------------------------------------
-def encode_cursor(positions: dict[str, str]) -> str:
-    raw = json.dumps(positions, sort_keys=True, separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+def event_id(epoch: str, offset: str) -> str:
+    return f"{epoch}:{offset}"
 
 
-def decode_cursor(event_id: str) -> dict[str, str] | None:
-    """The cursor of an event id, None when it is not one of ours."""
-    try:
-        raw = base64.urlsafe_b64decode(event_id + "=" * (-len(event_id) % 4))
-        cursor = json.loads(raw)
-        if not isinstance(cursor, dict):
-            return None
-        for instance_id, stream_id in cursor.items():
-            if not isinstance(instance_id, str) or not isinstance(stream_id, str):
-                return None
-            stream_id_key(stream_id)
-        return cursor
-    except (ValueError, binascii.Error, UnicodeDecodeError):
+def parse_event_id(text: Any) -> tuple[str, str] | None:
+    """(epoch, offset) of a stream event's id, None when it is not one."""
+    if not isinstance(text, str) or len(text) > MAX_EVENT_ID_BYTES:
         return None
+    match = _EVENT_ID.match(text)
+    if match is None:
+        return None
+    return match.group(1), f"{int(match.group(2))}-{int(match.group(3))}"
 
 
-def _later(a: str, b: str) -> str:
-    return a if stream_id_key(a) >= stream_id_key(b) else b
+class Clock:
+    """The heartbeat's time source; a test injects one it advances itself."""
+
+    def now(self) -> float:
+        return time.monotonic()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What a subscriber chose: event types (None: all), instances and brands (None and
+    None: every visible instance; otherwise the visible instances named or allowed to one
+    of the brands)."""
+
+    event_types: frozenset[str] | None = None
+    instance_ids: frozenset[str] | None = None
+    brands: frozenset[str] | None = None
 
 
 # -- messages --------------------------------------------------------------------------------
-def control(event_type: str, data: dict[str, Any]) -> str:
-    """A message that is not an event (Authenticated, Subscribed, ResumeFailed, Error)."""
-    return jsonio.dumps({"event_type": event_type, "event_id": None, "data": data})
+def control(event_type: str, data: dict[str, Any], channel: str | None = None) -> str:
+    """A message that is not an event (Authenticated, Subscribed, ResumeFailed, Error, Ping)."""
+    return jsonio.dumps(
+        {"event_type": event_type, "event_id": None, "channel": channel, "data": data}
+    )
 
 
-@dataclass
+PING = control("Ping", {})
+
+
 class Message:
-    """One event, built once; its data is rendered once per operator (masking differs)."""
+    """One event, built once; its text is rendered once per operator (masking differs)."""
 
-    event_type: str
-    instance_id: str
-    stream_id: str | None  # None for a JackpotUpdateEvent (not in a stream)
-    data: dict[str, Any]
-    _rendered: dict[str, str] = field(default_factory=dict)
+    __slots__ = ("_rendered", "data", "event_id", "event_type", "instance_id", "stream_id")
+
+    def __init__(
+        self,
+        event_type: str,
+        instance_id: str,
+        stream_id: str | None,
+        data: dict[str, Any],
+        event_id: str | None = None,
+    ) -> None:
+        self.event_type = event_type
+        self.instance_id = instance_id
+        self.stream_id = stream_id  # None for a JackpotUpdateEvent (not in a stream)
+        self.event_id = event_id
+        self.data = data
+        self._rendered: dict[str, str] = {}
 
     @classmethod
-    def from_stored(cls, event: StoredEvent) -> Message | None:
+    def from_stored(cls, event: StoredEvent, epoch: str) -> Message | None:
         """The event as the catalogue reads it; None (logged) when it does not match."""
         try:
             envelope = decode_event(event.payload)
@@ -123,14 +170,12 @@ class Message:
             )
             return None
         return cls(
-            envelope["event_type"].value, event.instance_id, event.stream_id, envelope["data"]
+            envelope["event_type"].value,
+            event.instance_id,
+            event.stream_id,
+            envelope["data"],
+            event_id(epoch, event.stream_id),
         )
-
-    def data_for(self, operator_id: str) -> str:
-        text = self._rendered.get(operator_id)
-        if text is None:
-            text = self._rendered[operator_id] = jsonio.dumps(self._view(operator_id))
-        return text
 
     def _view(self, operator_id: str) -> dict[str, Any]:
         """What one operator may see, as the catalogue declares for this event type (MASKS):
@@ -146,36 +191,67 @@ class Message:
                 raise ValidationError(errors)
         return data
 
-    def render(self, event_id: str, operator_id: str) -> str:
-        return (
-            f'{{"event_type":"{self.event_type}","event_id":"{event_id}",'
-            f'"data":{self.data_for(operator_id)}}}'
-        )
+    def text_for(self, operator_id: str) -> str:
+        text = self._rendered.get(operator_id)
+        if text is None:
+            text = self._rendered[operator_id] = (
+                f'{{"event_type":"{self.event_type}",'
+                f'"event_id":{jsonio.dumps(self.event_id)},'
+                f'"channel":{jsonio.dumps(self.instance_id)},'
+                f'"data":{jsonio.dumps(self._view(operator_id))}}}'
+            )
+        return text
 
 
 # -- one websocket -------------------------------------------------------------------------
 class Subscriber:
-    def __init__(self, principal: Principal, visible: frozenset[str], queue_limit: int) -> None:
+    __slots__ = (
+        "_seq",
+        "_waiter",
+        "allowance",
+        "channels",
+        "close_code",
+        "close_reason",
+        "expires_at",
+        "floor",
+        "held",
+        "last_ping",
+        "last_seen",
+        "operator_id",
+        "outbox",
+        "principal",
+        "queue_limit",
+        "selection",
+        "visible",
+    )
+
+    def __init__(
+        self, principal: Principal, visible: frozenset[str], queue_limit: int, now: float
+    ) -> None:
         self.principal = principal
         self.operator_id = principal.operator_id
         self.visible = visible
-        self.event_types: frozenset[str] | None = None  # None: all
-        self.instance_ids: frozenset[str] | None = None  # None: all visible
+        self.selection = Selection()
+        self.channels = visible  # the instances it receives: visible and selected
         self.queue_limit = queue_limit
+        self.allowance = 0  # the last snapshot's length: it does not count as lagging
         self.outbox: OrderedDict[Any, str] = OrderedDict()
-        self.floor: dict[str, str] = {}  # resumed past this process: skip up to these ids
+        # resumed past what this process has delivered: skip a channel's events up to these
+        self.floor: dict[str, str] | None = None
         self.held = True  # until the snapshot or the replay is in front of the outbox
-        self.wake = asyncio.Event()
-        self.closed = asyncio.Event()
+        # the sender waiting for news (a bare future: an asyncio.Event holds a deque too)
+        self._waiter: asyncio.Future[None] | None = None
+        self.expires_at = float("inf")  # the token's expiry, epoch seconds (heartbeat checks)
         self.close_code: int | None = None
         self.close_reason = ""
+        self.last_seen = now  # the last frame received (heartbeat)
+        self.last_ping = now
         self._seq = 0
 
     def wants(self, message: Message) -> bool:
-        return (
-            message.instance_id in self.visible
-            and (self.event_types is None or message.event_type in self.event_types)
-            and (self.instance_ids is None or message.instance_id in self.instance_ids)
+        types = self.selection.event_types
+        return message.instance_id in self.channels and (
+            types is None or message.event_type in types
         )
 
     def push(self, text: str, conflate_key: Any = None) -> None:
@@ -188,50 +264,95 @@ class Subscriber:
             key = conflate_key
             self.outbox.pop(key, None)  # the newer value replaces the queued one
         self.outbox[key] = text
-        if len(self.outbox) > self.queue_limit:
+        # updates are conflated, one per channel at most: only discrete events count as lag
+        if len(self.outbox) > self.queue_limit + len(self.channels) + self.allowance:
             self.close(CLOSE_TRY_AGAIN_LATER, "too slow: the event queue overflowed")
         elif not self.held:
-            self.wake.set()
+            self._wake()
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    async def wait(self) -> None:
+        """Until there is something to send (or it is closed)."""
+        while self.close_code is None and (self.held or not self.outbox):
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+
+    def next_text(self) -> str | None:
+        """The next message to send, None when nothing is queued (or it is closed)."""
+        if not self.outbox or self.close_code is not None:
+            return None
+        _, text = self.outbox.popitem(last=False)
+        if not self.outbox:
+            # A dict keeps the table it grew to (a snapshot's hundreds of entries): start
+            # an idle socket again from an empty one.
+            self.outbox = OrderedDict()
+        return text
+
+    def hold(self) -> None:
+        """Stop sending and forget what is queued: a new snapshot or replay replaces it."""
+        self.held = True
+        self.outbox.clear()
+        self.floor = None
 
     def release(self, prefix: list[str]) -> None:
         """Put the prefix (authentication answer, snapshot or replay) before what live events
         queued meanwhile, and start sending."""
         queued = self.outbox
         self.outbox = OrderedDict()
+        self.allowance = len(prefix)
         for text in prefix:
             self._seq += 1
-            self.outbox[("prefix", self._seq)] = text
+            self.outbox[self._seq] = text  # an int key: the smallest (a snapshot has hundreds)
         self.outbox.update(queued)
         self.held = False
-        self.wake.set()
+        self._wake()
 
     def close(self, code: int, reason: str) -> None:
         if self.close_code is None:
             self.close_code, self.close_reason = code, reason
-            self.outbox.clear()
-            self.closed.set()
-            self.wake.set()
+            self.outbox = OrderedDict()
+            self._wake()
 
 
 # -- the hub ---------------------------------------------------------------------------------
 class EventHub:
     def __init__(
-        self, store: Store, config: ConfigCache, *, update_interval_s: float, queue_limit: int
+        self,
+        store: Store,
+        config: ConfigCache,
+        *,
+        update_interval_s: float,
+        queue_limit: int,
+        ping_interval_s: float = 25.0,
+        pong_timeout_s: float = 10.0,
+        recent_wins: int = 5,
     ) -> None:
         self._store = store
         self._config = config
         self.update_interval_s = update_interval_s
         self.queue_limit = queue_limit
+        self.ping_interval_s = ping_interval_s
+        self.pong_timeout_s = pong_timeout_s
+        self.recent_wins = recent_wins
+        self.clock: Clock = Clock()
         self.subscribers: set[Subscriber] = set()
         self.on_count: Callable[[int], None] = lambda count: None  # e.g. a metrics gauge
         self.positions: dict[str, str] = {}  # instance -> last stream id delivered
-        self._positions_version = 0
-        self._tokens: dict[str, tuple[int, str]] = {}  # operator -> (positions version, id)
+        self.epochs: dict[str, str] = {}  # instance -> its stream's epoch, as last read
         self._updates: dict[str, dict[str, Any]] = {}  # latest JackpotUpdateEvent data
+        self._recent: dict[str, list[dict[str, Any]]] = {}  # latest wins (unmasked)
+        self._snapshots: dict[str, Message] = {}  # update + recent wins, per instance
         self._visibility: tuple[int, dict[str, frozenset[str]]] = (-1, {})
         self._visible_version = -1  # the config version subscribers' visibility follows
         self._drain_lock = asyncio.Lock()
         self._update_lock = asyncio.Lock()  # state reads and `_updates` stay in order
+        self._recent_lock = asyncio.Lock()
         self._start_lock = asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []
         self._listener: Any = None
@@ -251,10 +372,12 @@ class EventHub:
                 return
             config = await self._listen_from_now()
             await self._refresh_updates(config, publish=False)
+            await self._ensure_recent(config.instances)
             self._stopping = False
             self._tasks = [
                 asyncio.create_task(self._listen_forever()),
                 asyncio.create_task(self._tick_forever()),
+                asyncio.create_task(self._heartbeat_forever()),
             ]
 
     async def _listen_from_now(self) -> ConfigSnapshot:
@@ -265,6 +388,8 @@ class EventHub:
         await self._listener.follow(config.instances)
         for instance_id, position in (await self._store.event_positions(config.instances)).items():
             self.positions.setdefault(instance_id, position)
+        for instance_id, epoch in (await self._store.event_epochs(config.instances)).items():
+            self.epochs.setdefault(instance_id, epoch or NO_EPOCH)
         return config
 
     async def stop(self) -> None:
@@ -289,31 +414,78 @@ class EventHub:
 
     # -- subscribers -------------------------------------------------------------------------
     async def connect(
-        self, principal: Principal, authenticated: dict[str, Any], last_event_id: str | None
+        self,
+        principal: Principal,
+        authenticated: dict[str, Any],
+        selection: Selection | None = None,
+        positions: dict[str, str] | None = None,
+        expires_at: float = float("inf"),
     ) -> Subscriber:
-        """Register a subscriber: its outbox starts with the Authenticated answer, then the
-        snapshot (or the replay after `last_event_id`), then live events."""
+        """Register a subscriber: its outbox starts with the Authenticated answer, then per
+        channel a replay after its position or a snapshot, then live events."""
         await self.ensure_started()
         config = await self._config.get()
         subscriber = Subscriber(
-            principal, self._visible(config, principal.operator_id), self.queue_limit
+            principal,
+            self._visible(config, principal.operator_id),
+            self.queue_limit,
+            self.clock.now(),
         )
+        subscriber.expires_at = expires_at
+        if selection is not None:
+            self._select(subscriber, config, selection)
         self.subscribers.add(subscriber)
         self.on_count(len(self.subscribers))
         self._none_left.clear()
-        prefix = [
-            control("Authenticated", {**authenticated, "instance_ids": sorted(subscriber.visible)})
-        ]
-        if last_event_id is None:
-            prefix += self._snapshot(subscriber)
-        else:
-            try:
-                prefix += await self._resume(subscriber, last_event_id)
-            except BaseException:  # the client left (or Redis failed) while replaying
-                self.disconnect(subscriber)
-                raise
-        subscriber.release(prefix)
+        answer = {
+            **authenticated,
+            "instance_ids": sorted(subscriber.visible),
+            "ping_interval_s": self.ping_interval_s,
+            "pong_timeout_s": self.pong_timeout_s,
+        }
+        if selection is not None:
+            answer["channels"] = sorted(subscriber.channels)
+        try:
+            prefix = await self._catch_up(subscriber, positions or {})
+        except BaseException:  # the client left (or Redis failed) while replaying
+            self.disconnect(subscriber)
+            raise
+        subscriber.release([control("Authenticated", answer), *prefix])
         return subscriber
+
+    async def subscribe(
+        self, subscriber: Subscriber, selection: Selection, positions: dict[str, str] | None
+    ) -> None:
+        """Change what the subscriber receives; answered `Subscribed`, then per channel of
+        the new subscription a replay after its position or a snapshot, then live events."""
+        config = await self._config.get()
+        subscriber.hold()
+        self._select(subscriber, config, selection)
+        answer = control(
+            "Subscribed",
+            {
+                "events": None if selection.event_types is None else sorted(selection.event_types),
+                "instance_ids": None
+                if selection.instance_ids is None
+                else sorted(selection.instance_ids),
+                "brands": None if selection.brands is None else sorted(selection.brands),
+                "channels": sorted(subscriber.channels),
+            },
+        )
+        prefix: list[str] = []
+        try:
+            prefix = await self._catch_up(subscriber, positions or {})
+        finally:  # on a failure too: never leave it held and silent
+            subscriber.release([answer, *prefix])
+
+    def position_id(self, channel: str) -> str:
+        """The id of the channel's position in this process (`<epoch>:0-0` before any
+        event): an update carries it, so a client resumes from any message of a channel."""
+        return event_id(self.epochs.get(channel, NO_EPOCH), self.positions.get(channel, START))
+
+    def touch(self, subscriber: Subscriber) -> None:
+        """The client sent a frame (a Pong or any other): it is alive."""
+        subscriber.last_seen = self.clock.now()
 
     def disconnect(self, subscriber: Subscriber) -> None:
         self.subscribers.discard(subscriber)
@@ -337,96 +509,149 @@ class EventHub:
             )
         return visible
 
-    def event_id_for(self, subscriber: Subscriber) -> str:
-        if subscriber.floor:
-            # Resumed from another process that was ahead: never hand out an older cursor.
-            subscriber.floor = {
-                i: s
-                for i, s in subscriber.floor.items()
-                if stream_id_key(s) > stream_id_key(self.positions.get(i, START))
-            }
-            if subscriber.floor:
-                merged = {i: self.positions.get(i, START) for i in subscriber.visible}
-                merged.update(subscriber.floor)
-                return encode_cursor(merged)
-        cached = self._tokens.get(subscriber.operator_id)
-        if cached is not None and cached[0] == self._positions_version:
-            return cached[1]
-        token = encode_cursor({i: self.positions.get(i, START) for i in subscriber.visible})
-        self._tokens[subscriber.operator_id] = (self._positions_version, token)
-        return token
+    def _select(
+        self, subscriber: Subscriber, config: ConfigSnapshot, selection: Selection | None = None
+    ) -> None:
+        """The subscriber's channels: its visible instances, narrowed by its selection (the
+        instances named, and those allowed to one of the brands named)."""
+        if selection is not None:
+            subscriber.selection = selection
+        chosen = subscriber.selection
+        if chosen.instance_ids is None and chosen.brands is None:
+            subscriber.channels = subscriber.visible
+            return
+        picked = set(chosen.instance_ids or ())
+        if chosen.brands:
+            picked.update(
+                i
+                for i in subscriber.visible
+                if not chosen.brands.isdisjoint(config.instances[i]["allowed_brands"])
+            )
+        subscriber.channels = subscriber.visible & frozenset(picked)
 
-    def _snapshot(
-        self,
-        subscriber: Subscriber,
-        event_id: str | None = None,
-        changed: frozenset[str] | set[str] = frozenset(),
-    ) -> list[str]:
-        """The latest JackpotUpdateEvent of every visible Active instance, and of the
-        `changed` ones (status changes a resumed subscriber missed) whatever their status."""
-        event_id = event_id or self.event_id_for(subscriber)
-        return [
-            Message(UPDATE, instance_id, None, data).render(event_id, subscriber.operator_id)
-            for instance_id, data in sorted(self._updates.items())
-            if instance_id in subscriber.visible
-            and (data["status"] == "Active" or instance_id in changed)
+    async def _catch_up(self, subscriber: Subscriber, positions: dict[str, str]) -> list[str]:
+        """What a subscriber gets before live events: per channel with a position, the
+        entries after it up to what this process has delivered (or ResumeFailed and a
+        snapshot of the channel); for the other channels a snapshot. Positions for channels
+        outside the subscription are ignored."""
+        channels = subscriber.channels
+        # What this process has delivered now; later events are queued live meanwhile.
+        now = {c: self.positions.get(c, START) for c in channels}
+        at = {c: self.position_id(c) for c in channels}
+        parsed: dict[str, tuple[str, str]] = {}
+        failed: dict[str, tuple[str, Any]] = {}
+        for channel, given in positions.items():
+            if channel not in channels:
+                continue
+            position = parse_event_id(given)
+            if position is None:
+                failed[channel] = ("invalid", given)
+            else:
+                parsed[channel] = position
+        heads = await self._store.channel_heads(parsed)
+        resume: dict[str, str] = {}
+        epochs: dict[str, str] = {}
+        floor: dict[str, str] = {}
+        for channel, (epoch, offset) in parsed.items():
+            head = heads[channel]
+            epochs[channel] = current = head.epoch or NO_EPOCH
+            given = positions[channel]
+            if (epoch, offset) == (NO_EPOCH, START) and head.kept_from == START:
+                epoch = current  # seen before the channel's first event: all of it is missed
+            if epoch != current:
+                failed[channel] = ("epoch", given)
+            elif stream_id_key(offset) > stream_id_key(head.last_id):
+                failed[channel] = ("ahead", given)
+            elif head.kept_from != START and stream_id_key(offset) < stream_id_key(head.kept_from):
+                failed[channel] = ("trimmed", given)
+            elif stream_id_key(offset) >= stream_id_key(now[channel]):
+                if stream_id_key(offset) > stream_id_key(now[channel]):
+                    floor[channel] = offset  # another process was ahead of this one
+            else:
+                resume[channel] = offset
+        subscriber.floor = floor or None
+        await self._ensure_recent(channels)
+        reads = await self._store.read_channels(resume, until={c: now[c] for c in resume})
+        replay: list[str] = []
+        changed: set[str] = set()
+        batches = [
+            [(event, epochs[channel]) for event in events]
+            for channel, (_, events) in sorted(reads.items())
         ]
-
-    async def _resume(self, subscriber: Subscriber, last_event_id: str) -> list[str]:
-        cursor = decode_cursor(last_event_id)
-        if cursor is None:
-            return self._resume_failed(subscriber, "MALFORMED_EVENT_ID", [])
-        visible = subscriber.visible
-        now = {i: self.positions.get(i, START) for i in visible}
-        start = {i: cursor.get(i, START) for i in visible}
-        subscriber.floor = {
-            i: s for i, s in start.items() if stream_id_key(s) > stream_id_key(now[i])
-        }
-        behind = [i for i in visible if stream_id_key(start[i]) < stream_id_key(now[i])]
-        kept = await self._store.events_kept_from(behind)
-        lost = sorted(i for i in behind if stream_id_key(kept[i]) > stream_id_key(start[i]))
-        if lost:
-            subscriber.floor = {}
-            return self._resume_failed(subscriber, "EVENTS_TRIMMED", lost)
-        # Everything up to `now` (what this process has delivered when the subscriber was
-        # registered) is replayed from the streams; later events are already queued live.
-        batches = [await self._store.events_after(i, start[i], now[i]) for i in sorted(behind)]
-        state = dict(start)
-        replay = []
-        changed = set()
-        for event in heapq.merge(*batches, key=lambda e: stream_id_key(e.stream_id)):
-            state[event.instance_id] = event.stream_id
+        for event, epoch in heapq.merge(*batches, key=lambda e: stream_id_key(e[0].stream_id)):
             if event.event_type in INTERNAL:
                 if event.event_type == STATUS_CHANGE:
                     changed.add(event.instance_id)
                 continue
-            message = Message.from_stored(event)
+            message = Message.from_stored(event, epoch)
             if message is not None and subscriber.wants(message):
-                replay.append(message.render(encode_cursor(state), subscriber.operator_id))
-        # Pot values are state, not events: the current ones follow the replay, with the
-        # cursor the replay ends at (live events queued meanwhile come after them).
-        caught_up = {i: _later(state[i], now[i]) for i in visible}
-        return [*replay, *self._snapshot(subscriber, encode_cursor(caught_up), changed)]
+                replay.append(message.text_for(subscriber.operator_id))
+        out: list[str] = []
+        for channel, (reason, given) in sorted(failed.items()):
+            data = {"reason": reason, "message": RESUME_FAILURES[reason], "position": given}
+            if channel in heads:
+                data["epoch"] = heads[channel].epoch or NO_EPOCH
+            out.append(control("ResumeFailed", data, channel))
+            out += self._snapshot(subscriber, [channel], at=at)
+        out += replay
+        # Pot values are state, not events: the current ones follow the replay (live events
+        # queued meanwhile come after them).
+        rest = sorted(c for c in channels if c not in failed)
+        return out + self._snapshot(subscriber, rest, changed, at=at)
 
-    def _resume_failed(self, subscriber: Subscriber, reason: str, lost: list[str]) -> list[str]:
-        messages = {
-            "MALFORMED_EVENT_ID": "last_event_id is not an event id of this stream.",
-            "EVENTS_TRIMMED": "Events after last_event_id are no longer kept; a fresh "
-            "snapshot follows.",
-        }
-        failed = control(
-            "ResumeFailed", {"reason": reason, "message": messages[reason], "instance_ids": lost}
-        )
-        return [failed, *self._snapshot(subscriber)]
-
-    def subscribe(
+    def _snapshot(
         self,
         subscriber: Subscriber,
-        event_types: Iterable[str] | None,
-        instance_ids: Iterable[str] | None,
-    ) -> None:
-        subscriber.event_types = None if event_types is None else frozenset(event_types)
-        subscriber.instance_ids = None if instance_ids is None else frozenset(instance_ids)
+        channels: Iterable[str],
+        changed: set[str] | frozenset[str] = frozenset(),
+        *,
+        at: dict[str, str],
+    ) -> list[str]:
+        """The JackpotUpdateEvent (with recent_wins) of each of these channels that is Active,
+        or whose status changed during a replay whatever its status; its event_id is the
+        channel's position `at` (what the replay or the live events continue from)."""
+        types = subscriber.selection.event_types
+        if types is not None and UPDATE not in types:
+            return []
+        out = []
+        for channel in channels:
+            data = self._updates.get(channel)
+            if data is None or (data["status"] != "Active" and channel not in changed):
+                continue
+            message = self._snapshots.get(channel)
+            if message is None or message.event_id != at[channel]:
+                with_wins = {**data, "recent_wins": self._recent.get(channel, [])}
+                message = Message(UPDATE, channel, None, with_wins, at[channel])
+                if at[channel] == self.position_id(channel):
+                    self._snapshots[channel] = message
+            out.append(message.text_for(subscriber.operator_id))
+        return out
+
+    async def _ensure_recent(self, instance_ids: Iterable[str]) -> None:
+        missing = [i for i in instance_ids if i not in self._recent]
+        if missing:
+            await self._load_recent(missing, only_missing=True)
+
+    async def _load_recent(self, instance_ids: Iterable[str], only_missing: bool = False) -> None:
+        """Read the latest wins of these instances (one script call each, concurrently)."""
+        async with self._recent_lock:
+            ids = [i for i in instance_ids if not only_missing or i not in self._recent]
+            if not ids:
+                return
+            if self.recent_wins <= 0:
+                lists: list[list[Winner]] = [[] for _ in ids]
+            else:
+                lists = []
+                for start in range(0, len(ids), RECENT_BATCH):  # within the connection pool
+                    lists += await asyncio.gather(
+                        *(
+                            self._store.winners(i, limit=self.recent_wins)
+                            for i in ids[start : start + RECENT_BATCH]
+                        )
+                    )
+            for instance_id, winners in zip(ids, lists, strict=True):
+                self._recent[instance_id] = [_recent_win(w) for w in winners]
+                self._snapshots.pop(instance_id, None)
 
     # -- delivery ----------------------------------------------------------------------------
     def _dispatch(self, message: Message) -> None:
@@ -434,36 +659,44 @@ class EventHub:
         for subscriber in list(self.subscribers):
             if not subscriber.wants(message):
                 continue
-            floor = subscriber.floor.get(message.instance_id) if subscriber.floor else None
-            if (
-                floor is not None
-                and message.stream_id is not None
-                and stream_id_key(message.stream_id) <= stream_id_key(floor)
-            ):
-                continue  # delivered before the subscriber resumed here
-            event_id = self.event_id_for(subscriber)
-            subscriber.push(message.render(event_id, subscriber.operator_id), conflate)
+            if subscriber.floor and message.stream_id is not None:
+                floor = subscriber.floor.get(message.instance_id)
+                if floor is not None:
+                    if stream_id_key(message.stream_id) <= stream_id_key(floor):
+                        continue  # delivered before the subscriber resumed here
+                    del subscriber.floor[message.instance_id]
+            subscriber.push(message.text_for(subscriber.operator_id), conflate)
 
     async def drain(self, instance_ids: Iterable[str]) -> None:
         """Deliver the stream entries of these instances that this process has not yet."""
         async with self._drain_lock:
             ids = sorted(instance_ids)
             await self._see_new_instances(ids)
-            changed = set()
-            batches = [await self._store.events_after(i, self.positions.get(i, START)) for i in ids]
-            # Several instances' news in one drain: delivered in time order, as a resume does.
-            for event in heapq.merge(*batches, key=lambda e: stream_id_key(e.stream_id)):
+            reads = await self._store.read_channels({i: self.positions.get(i, START) for i in ids})
+            changed: set[str] = set()
+            won: set[str] = set()
+            batches = []
+            for instance_id, (epoch, events) in reads.items():
+                current = epoch or NO_EPOCH
+                self.epochs[instance_id] = current
+                batches.append([(event, current) for event in events])
+                if any(event.event_type in WIN_CHANGES for event in events):
+                    won.add(instance_id)
+            if won:  # before the wins go out: a snapshot taken after one lists it
+                await self._load_recent(won)
+            # Several instances' news in one drain: delivered in time order.
+            for event, epoch in heapq.merge(*batches, key=lambda e: stream_id_key(e[0].stream_id)):
                 self.positions[event.instance_id] = event.stream_id
-                self._positions_version += 1
+                self._snapshots.pop(event.instance_id, None)  # its position moved
                 if event.event_type in STATE_CHANGES:
                     changed.add(event.instance_id)
                 if event.event_type in INTERNAL:
                     continue
-                message = Message.from_stored(event)
+                message = Message.from_stored(event, epoch)
                 if message is not None:
                     self._dispatch(message)
             if changed:
-                # After the events, under the same cursor: the instance's new state.
+                # After the events: the instance's new state.
                 await self._refresh_updates(await self._config.get(), publish=True, only=changed)
 
     async def _see_new_instances(self, instance_ids: list[str]) -> None:
@@ -478,6 +711,7 @@ class EventHub:
             self._visible_version = config.version
             for subscriber in self.subscribers:
                 subscriber.visible = self._visible(config, subscriber.operator_id)
+                self._select(subscriber, config)
 
     # Both loops also check `_stopping`: a Redis client may turn a cancellation into an error.
     async def _listen_forever(self) -> None:
@@ -499,6 +733,26 @@ class EventHub:
                 if not self._stopping:
                     log.exception("event stream: the update tick failed")
 
+    async def _heartbeat_forever(self) -> None:
+        while not self._stopping:
+            await self.clock.sleep(min(self.ping_interval_s, self.pong_timeout_s) / 5)
+            self.heartbeat()
+
+    def heartbeat(self) -> None:
+        """Ping whoever was not pinged for an interval; close (4408) whoever sent nothing for
+        an interval and the pong timeout, and (4401) whoever's token expired. One loop for
+        every socket of the process: no timer task per socket."""
+        now = self.clock.now()
+        wall = time.time()
+        for subscriber in list(self.subscribers):
+            if wall >= subscriber.expires_at:
+                subscriber.close(CLOSE_UNAUTHORIZED, "TOKEN_EXPIRED")
+            elif now - subscriber.last_seen >= self.ping_interval_s + self.pong_timeout_s:
+                subscriber.close(CLOSE_PONG_TIMEOUT, "PONG_TIMEOUT")
+            elif now - subscriber.last_ping >= self.ping_interval_s:
+                subscriber.last_ping = now
+                subscriber.push(PING, "ping")
+
     async def tick(self) -> None:
         """One update round: changed instances' JackpotUpdateEvents to every subscriber."""
         config = await self._config.get()
@@ -519,6 +773,7 @@ class EventHub:
                 subscriber.close(CLOSE_UNAUTHORIZED, "TOKEN_REVOKED")
                 continue
             subscriber.visible = self._visible(config, subscriber.operator_id)
+            self._select(subscriber, config)
         await self._refresh_updates(config, publish=True)
         self.ticks += 1
 
@@ -552,8 +807,27 @@ class EventHub:
                 continue
             data["last_updated"] = now_ms
             self._updates[instance_id] = data
+            self._snapshots.pop(instance_id, None)
             if publish:
-                self._dispatch(Message(UPDATE, instance_id, None, data))
+                self._dispatch(
+                    Message(UPDATE, instance_id, None, data, self.position_id(instance_id))
+                )
+
+
+def _recent_win(winner: Winner) -> dict[str, Any]:
+    """A win as a snapshot lists it (amount in the jackpot's currency); masked per viewer by
+    the JackpotUpdateEvent's declaration in MASKS."""
+    return {
+        "win_id": winner.win_id,
+        "win_pot_id": winner.win_pot_id,
+        "brand_id": f"{winner.operator_id}:{winner.brand_id}",
+        "player_id": winner.player_id,
+        "win_amount": format_amount(from_micros(winner.win_amount)),
+        "currency": winner.currency,
+        "timestamp": winner.timestamp,
+        "win_withheld": winner.win_withheld,
+        "source_id": winner.source_id,
+    }
 
 
 def _update_data(
@@ -562,13 +836,16 @@ def _update_data(
     """The JackpotUpdateEvent data of an instance (all operators' brands and sources; each
     operator's view keeps its own); `last_updated` is set by the caller."""
     instance_id = definition["id"]
+    ends = state.get("raffle:ends")
     return {
         "id": instance_id,
+        "name": definition.get("name"),
         "jackpot_type": definition["jackpot_type"],
         "currency": definition["currency"],
         "pots": [
             {
                 "id": pot["id"],
+                "name": pot.get("name"),
                 "is_progressive": pot["is_progressive"],
                 "current_value": format_amount(
                     from_micros(int(state.get(f"pot:{pot['id']}:value") or 0))
@@ -585,6 +862,8 @@ def _update_data(
         "status": state.get("status"),
         "timestamp_start": _opt_int(state.get("timestamp_start")),
         "timestamp_end": _opt_int(state.get("timestamp_end")),
+        # a raffle's open round ends (and is drawn) then: a page counts down to it
+        "next_draw_at": int(ends) if definition.get("raffle") and ends else None,
         "last_updated": None,
     }
 

@@ -305,7 +305,7 @@ class RaffleService:
             raise draw_refusal(instance_id, refusal) from None
         if next_ends is not None:
             await self._store.schedule("draw", f"{instance_id}@{round_id + 1}", next_ends)
-        if status == "Terminated":  # its last round: now its pots close (set_status-5.lua)
+        if status == "Terminated":  # its last round: now its pots close (set_status-6.lua)
             await self._store.set_status(instance_id, "close", now_ms=now, by=by)
         return await self.round(instance_id, round_id, with_tickets=False)
 

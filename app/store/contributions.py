@@ -1,6 +1,6 @@
 """Contributions: the contribute-and-trigger script.
 
-`contribute` is one EVALSHA of `lua/contribute-12.lua` (its header is the contract). The store
+`contribute` is one EVALSHA of `lua/contribute-13.lua` (its header is the contract). The store
 draws nothing: the caller passes every trigger input (random numbers from `secrets`, next
 hidden values), so tests can inject deterministic ones. All money here is int micro-units of
 the instance currency.
@@ -121,7 +121,7 @@ class ContributionOutcome:
 
     @classmethod
     def from_record(cls, raw: str, instance_id: str = "") -> ContributionOutcome:
-        """A replay from the lean idempotency record of lua/contribute-12.lua (its header):
+        """A replay from the lean idempotency record of lua/contribute-13.lua (its header):
         '1|id|timestamp|paid|tickets|round|pot|win amount|withheld|shown|gameround'."""
         fields = raw.split("|", 10)
         (_, contribution_id, timestamp, paid, tickets, round_, pot_id, won, withheld, shown) = (
@@ -180,7 +180,7 @@ def _multipliers_json_of(items: tuple[tuple[str, Decimal | str | int], ...]) -> 
 
 
 def contribute_keys(instance_id: str, operator_id: str, idempotency_key: str | None) -> list[str]:
-    """The 12 KEYS of contribute-12.lua."""
+    """The 12 KEYS of contribute-13.lua."""
     return [
         keys.instance_engine(instance_id),
         keys.instance_state(instance_id),
@@ -194,6 +194,7 @@ def contribute_keys(instance_id: str, operator_id: str, idempotency_key: str | N
         keys.instance_channel(instance_id),
         keys.instance_idempotency(instance_id, operator_id, idempotency_key or ""),
         keys.instance_meter(instance_id),
+        keys.instance_events_epoch(instance_id),
     ]
 
 
@@ -225,7 +226,7 @@ def contribute_call(
     preference: PricedPreference | None = None,
     shown: Mapping[str, Any] | None = None,
 ) -> tuple[list[str], list[str | int]]:
-    """The KEYS and ARGV of one contribute-12.lua call (ContributionStore.contribute; the
+    """The KEYS and ARGV of one contribute-13.lua call (ContributionStore.contribute; the
     sizing bench pipelines them)."""
     pot_args: list[str | int] = []
     for pot in pots:
@@ -267,7 +268,7 @@ def contribute_call(
 
 class ContributionStore(StoreBase):
     async def contribute(self, instance_id: str, **call: Any) -> ContributionOutcome:
-        """Contribute and settle in one round trip; see lua/contribute-12.lua and
+        """Contribute and settle in one round trip; see lua/contribute-13.lua and
         contribute_call (the arguments).
 
         `pots`: one PotDraw per pot of the instance, in engine order. `amount`: the
@@ -296,7 +297,7 @@ class ContributionStore(StoreBase):
         now_ms: int,
         opt_in_required: bool,
     ) -> Code | None:
-        """What contribute-30.lua would refuse now for the status, the time window and the
+        """What lua/contribute-13.lua would refuse now for the status, the time window and the
         opt-in (in its order), read in one pipeline and changing nothing; None if nothing.
         The script checks again when it runs: this only answers early."""
         pk = keys.player_key(operator_id, brand_id, player_id)

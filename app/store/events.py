@@ -46,7 +46,87 @@ class StoredEvent:
     payload: str  # the envelope JSON written by the script
 
 
+@dataclass(frozen=True)
+class ChannelHead:
+    """Where an instance's events stream stands, for a resume: its epoch (None before its
+    first event), the id of the last entry ever added (START when none) and the first id it
+    still keeps after trimming (START when it never lost an entry)."""
+
+    epoch: str | None
+    last_id: str
+    kept_from: str
+
+
 class EventStore(StoreBase):
+    async def channel_heads(self, instance_ids: Iterable[str]) -> dict[str, ChannelHead]:
+        """Each instance's stream epoch, last id and first kept id, in one pipeline."""
+        ids = list(instance_ids)
+        if not ids:
+            return {}
+        async with self.client.pipeline(transaction=False) as pipe:
+            for instance_id in ids:
+                pipe.get(keys.instance_events_epoch(instance_id))
+                pipe.xinfo_stream(keys.instance_events(instance_id))
+            raws = await pipe.execute(raise_on_error=False)
+        heads = {}
+        for n, instance_id in enumerate(ids):
+            epoch, info = raws[2 * n], raws[2 * n + 1]
+            epoch = epoch if isinstance(epoch, str) else None
+            if not isinstance(info, dict):  # no stream (XINFO answers an error)
+                heads[instance_id] = ChannelHead(epoch, START, START)
+                continue
+            last = info.get("last-generated-id") or START
+            length = int(info["length"])
+            added = int(info.get("entries-added") or length)
+            first = info.get("first-entry")
+            if added == length or not first:
+                kept = START if added == length else last
+            else:
+                kept = first[0]
+            heads[instance_id] = ChannelHead(epoch, last, kept)
+        return heads
+
+    async def read_channels(
+        self, after: dict[str, str], until: dict[str, str] | None = None
+    ) -> dict[str, tuple[str | None, list[StoredEvent]]]:
+        """For each instance: its stream's epoch and its entries after `after[id]` (and up to
+        `until[id]` when given), oldest first; one pipeline for all."""
+        ids = list(after)
+        if not ids:
+            return {}
+        async with self.client.pipeline(transaction=False) as pipe:
+            for instance_id in ids:
+                start = after[instance_id]
+                pipe.get(keys.instance_events_epoch(instance_id))
+                pipe.xrange(
+                    keys.instance_events(instance_id),
+                    "-" if start == START else f"({start}",
+                    "+" if until is None else until.get(instance_id, "+"),
+                )
+            raws = await pipe.execute()
+        found = {}
+        for n, instance_id in enumerate(ids):
+            epoch, entries = raws[2 * n], raws[2 * n + 1]
+            found[instance_id] = (
+                epoch,
+                [
+                    StoredEvent(instance_id, entry_id, fields["event_type"], fields["payload"])
+                    for entry_id, fields in entries
+                ],
+            )
+        return found
+
+    async def event_epochs(self, instance_ids: Iterable[str]) -> dict[str, str | None]:
+        """Each instance's events stream epoch (None before its first event); one pipeline."""
+        ids = list(instance_ids)
+        if not ids:
+            return {}
+        async with self.client.pipeline(transaction=False) as pipe:
+            for instance_id in ids:
+                pipe.get(keys.instance_events_epoch(instance_id))
+            raws = await pipe.execute()
+        return dict(zip(ids, raws, strict=True))
+
     async def event_positions(self, instance_ids: Iterable[str]) -> dict[str, str]:
         """The id of the last entry of each instance's events stream (START when empty)."""
         ids = list(instance_ids)

@@ -83,7 +83,7 @@ class InstanceStore(StoreBase):
     async def set_status(
         self, instance_id: str, action: str, *, now_ms: int, by: str, event_id: str | None = None
     ) -> str:
-        """The new status; a change also emits an InstanceStatusEvent (lua/set_status-5.lua)."""
+        """The new status; a change also emits an InstanceStatusEvent (lua/set_status-6.lua)."""
         return str(
             await self.script(
                 "set_status",
@@ -93,6 +93,7 @@ class InstanceStore(StoreBase):
                     keys.instance_events(instance_id),
                     keys.instance_channel(instance_id),
                     keys.instance_meter(instance_id),
+                    keys.instance_events_epoch(instance_id),
                 ],
                 [
                     action,

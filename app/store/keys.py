@@ -141,6 +141,13 @@ def instance_events(instance_id: str) -> str:
     return instance_tag(instance_id) + ":events"
 
 
+def instance_events_epoch(instance_id: str) -> str:
+    """String: the epoch of the instance's events stream (base36 of the ms of its first event),
+    set with SET NX by the script that emits an event (lua/includes/events.lua): a stream lost
+    with this key gets a new epoch, and clients' offsets in the old one are refused."""
+    return instance_tag(instance_id) + ":events:epoch"
+
+
 def instance_channel(instance_id: str) -> str:
     """Pub/sub channel (SPUBLISH on a cluster) of the instance's events."""
     return instance_tag(instance_id) + ":channel"

@@ -9,7 +9,7 @@ Hash `keys.instance_optins(id)`, fields per player key `<operator>:<brand>:<play
                    a player without a record has no field at all)
   `<pk>|updated`   last change, epoch ms
 
-Writes go through `lua/set_optin-4.lua` (its header has the full contract: opting out keeps
+Writes go through `lua/set_optin-5.lua` (its header has the full contract: opting out keeps
 the preference, a repeated identical call writes and publishes nothing, opting in to a
 Terminated or ended instance is refused, opting out never is). The records end with the
 instance: OPTIN_RETENTION_DAYS after its termination the scheduler runs
@@ -98,6 +98,7 @@ class OptInStore(StoreBase):
                 keys.instance_optins(instance_id),
                 keys.instance_events(instance_id),
                 keys.instance_channel(instance_id),
+                keys.instance_events_epoch(instance_id),
             ],
             [
                 "1" if opted_in else "0",

@@ -1,6 +1,6 @@
 """Raffle tickets and rounds.
 
-Layout (written by lua/contribute-12.lua at award time; its header is the contract):
+Layout (written by lua/contribute-13.lua at award time; its header is the contract):
   `keys.instance_tickets(id)`  hash; every field is prefixed by its round `<r>|`:
       `<r>|<pk>|tickets|cost|first|last|idx`  a player's record of round r
       `<r>|n`, `<r>|total`                       players with a ticket, tickets
@@ -188,7 +188,7 @@ class RaffleStore(StoreBase):
         event_id: str,
         jackpot_name: str | None = None,
     ) -> bool:
-        """Open round 1 (lua/open_round-4.lua); False when the raffle had a round."""
+        """Open round 1 (lua/open_round-5.lua); False when the raffle had a round."""
         opened = await self.script(
             "open_round",
             [
@@ -196,6 +196,7 @@ class RaffleStore(StoreBase):
                 keys.instance_ledger(instance_id),
                 keys.instance_events(instance_id),
                 keys.instance_channel(instance_id),
+                keys.instance_events_epoch(instance_id),
             ],
             [
                 now_ms,
@@ -249,7 +250,7 @@ class RaffleStore(StoreBase):
         publish: str | None = None,
         winners_cap: int = WINNERS_CAP,
     ) -> dict[str, Any]:
-        """Draw the open round and open the next; see lua/draw_raffle-10.lua. `picks` are the
+        """Draw the open round and open the next; see lua/draw_raffle-11.lua. `picks` are the
         winners in prize order: (random, target ticket, index)."""
         raw = await self.script(
             "draw_raffle",
@@ -264,6 +265,7 @@ class RaffleStore(StoreBase):
                 keys.instance_channel(instance_id),
                 keys.instance_raffle_rounds(instance_id),
                 keys.instance_meter(instance_id),
+                keys.instance_events_epoch(instance_id),
             ],
             [
                 now_ms,

@@ -178,7 +178,7 @@ class WinStore(StoreBase):
         event_id: str,
         now_ms: int,
     ) -> dict[str, Any]:
-        """The win record after the decision (lua/decide_win-6.lua)."""
+        """The win record after the decision (lua/decide_win-7.lua)."""
         raw = await self.script(
             "decide_win",
             [
@@ -188,6 +188,7 @@ class WinStore(StoreBase):
                 keys.instance_events(instance_id),
                 keys.instance_channel(instance_id),
                 keys.instance_meter(instance_id),
+                keys.instance_events_epoch(instance_id),
             ],
             [
                 now_ms,

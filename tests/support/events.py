@@ -10,18 +10,57 @@ from typing import Any
 from quart.testing.connections import WebsocketDisconnectError
 
 
-def authenticate(token: str, last_event_id: str | None = None) -> str:
-    frame: dict[str, Any] = {"token": token}
-    if last_event_id is not None:
-        frame["last_event_id"] = last_event_id
+def authenticate(token: str, positions: dict[str, str] | None = None, **subscription: Any) -> str:
+    frame: dict[str, Any] = {"token": token, **subscription}
+    if positions is not None:
+        frame["positions"] = positions
     return json.dumps({"Authenticate": frame})
 
 
-def subscribe(*event_types: str, instance_ids: list[str] | None = None) -> str:
-    request: dict[str, Any] = {"events": [{"event_type": t} for t in event_types]}
+def subscribe(
+    *event_types: str,
+    instance_ids: list[str] | None = None,
+    brands: list[str] | None = None,
+    positions: dict[str, str] | None = None,
+) -> str:
+    request: dict[str, Any] = {"events": list(event_types)}
     if instance_ids is not None:
         request["instance_ids"] = instance_ids
+    if brands is not None:
+        request["brands"] = brands
+    if positions is not None:
+        request["positions"] = positions
     return json.dumps({"SubscribeRequest": request})
+
+
+PONG = json.dumps({"Pong": {}})
+
+
+class ManualClock:
+    """A heartbeat clock that moves only when a test advances it (EventHub.clock)."""
+
+    def __init__(self) -> None:
+        self.t = 0.0
+        self._moved: asyncio.Condition | None = None
+
+    def now(self) -> float:
+        return self.t
+
+    async def sleep(self, seconds: float) -> None:
+        if self._moved is None:
+            self._moved = asyncio.Condition()
+        target = self.t + seconds
+        async with self._moved:
+            await self._moved.wait_for(lambda: self.t >= target)
+
+    async def advance(self, seconds: float) -> None:
+        """Move time on and let the hub's heartbeat run."""
+        self.t += seconds
+        if self._moved is not None:
+            async with self._moved:
+                self._moved.notify_all()
+        for _ in range(5):
+            await asyncio.sleep(0)
 
 
 def parse(text: str | bytes) -> dict[str, Any]:

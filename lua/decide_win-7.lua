@@ -10,7 +10,7 @@
       goes to total:returned;
     - total:returned (money returned to the operator) entirely when the win has no pot (a
       prize of a raffle without pots: operator money) or the instance is Terminated (its pots
-      were closed, see set_status-4.lua).
+      were closed, see set_status-6.lua).
   So contributions + seed funding + boosts = pots + reserves + house + wins + returned still
   holds exactly. Everything is checked before the first write: a decision either writes all
   of it (record, state, ledger, event) or answers an error having written nothing.
@@ -29,6 +29,8 @@
   KEYS[5]  instance event channel (PUBLISH / SPUBLISH target)
   KEYS[6]  instance meter counters (hash; includes/meters.lua): a rejection adds the amount to
            'rejected' (of the pot and the instance) and to_returned to the instance's 'returned'
+  KEYS[7]  instance events epoch (string, base36 of now_ms, SET NX by the first
+           event; includes/events.lua)
   ARGV[1]  now, epoch ms (integer)
   ARGV[2]  win id
   ARGV[3]  decision: 'approve' | 'reject'
@@ -189,5 +191,6 @@ else
     'amount', amount, 'by', by, 'reason', reason, 'ts', now)
 end
 meter_write(KEYS[6], meter_update)
-emit_event(KEYS[4], KEYS[5], ARGV[8], ARGV[9], 'WinDecisionEvent', ARGV[7], data)
+emit_event(KEYS[4], KEYS[5], KEYS[7], now,
+    ARGV[8], ARGV[9], 'WinDecisionEvent', ARGV[7], data)
 return record

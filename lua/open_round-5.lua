@@ -3,12 +3,14 @@
   round's in the state, the ledger and a RaffleRoundOpenedEvent. The seeds themselves are
   never written: each is HMAC-SHA256(draw key, '<instance>:<round>'), held by the processes
   only (app/services/draws.py) and revealed by the round's draw. Later rounds are opened by
-  draw_raffle-10.lua as it closes the previous one. Opening twice is a no-op.
+  draw_raffle-11.lua as it closes the previous one. Opening twice is a no-op.
 
   KEYS[1]  instance state (hash)
   KEYS[2]  instance ledger (stream)
   KEYS[3]  instance events (stream, capped near ARGV[10] entries; includes/events.lua)
   KEYS[4]  instance event channel (PUBLISH / SPUBLISH target)
+  KEYS[5]  instance events epoch (string, base36 of now_ms, SET NX by the first
+           event; includes/events.lua)
   ARGV[1]  now, epoch ms
   ARGV[2]  id of the draw key of round 1 (public: it names the key, reveals nothing of it)
   ARGV[3]  round 1's commitment, sha256 hex of its seed
@@ -65,5 +67,6 @@ local data = '{"instance_id":' .. jstr(ARGV[11])
   .. ',"commitment":' .. jstr(commitment)
   .. ',"key_id":' .. jstr(key_id)
   .. ',"next_commitment":' .. jstr(next_commitment) .. '}'
-emit_event(KEYS[3], KEYS[4], ARGV[10], ARGV[9], 'RaffleRoundOpenedEvent', event_id, data)
+emit_event(KEYS[3], KEYS[4], KEYS[5], now,
+    ARGV[10], ARGV[9], 'RaffleRoundOpenedEvent', event_id, data)
 return 1

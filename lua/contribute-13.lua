@@ -81,6 +81,8 @@
   KEYS[11] idempotency record (string); when the request has no key, a placeholder in the
            same hash tag that is never read or written (ARGV[11] = '')
   KEYS[12] instance meter counters (hash; includes/meters.lua)
+  KEYS[13] instance events epoch (string, base36 of now_ms, SET NX by the first
+           event; includes/events.lua)
 
   ARGV[1]  now, epoch ms (integer)
   ARGV[2]  contribution id (non-empty; also the win id)
@@ -688,7 +690,8 @@ if winner then
     .. ',"seed_deficit":"' .. units(deficit) .. '"'
     .. ',"win_withheld":' .. jbool(withheld)
     .. ',"metadata":' .. metadata_raw .. '}'
-  emit_event(KEYS[9], KEYS[10], events_cap, publish, 'JackpotWinEvent', event_id, data)
+  emit_event(KEYS[9], KEYS[10], KEYS[13], ARGV[1],
+    events_cap, publish, 'JackpotWinEvent', event_id, data)
 end
 
 local outcome = '{"contribution_id":' .. jstr(contribution_id)

@@ -14,14 +14,14 @@
   exactly the snapshot's tickets (ARGV[15]), every t_k is below R_k and falls on index i_k;
   else nothing is written (SNAPSHOT_MISMATCH). A player wins at most once; when every player
   has won, the remaining prizes stay unpaid (reported in unpaid_prizes). A round holds at most
-  2^53 - 1 tickets (contribute-12.lua), so every count here is an exact Lua number.
+  2^53 - 1 tickets (contribute-13.lua), so every count here is an exact Lua number.
 
   Money is micro-units of the instance currency. The prize pot is the instance's first pot
   (none: every prize is operator funding). A prize is engine.raffle.prizes[j] (the engine
   holds the prizes as JSON text, or as a list in an engine stored before): {amount} fixed
   or {share_ppm}: floor(pot value at the draw * share_ppm / 1e6). Each prize is taken from
   the pot's value while it lasts, then from the pot's reserve (a raffle pot is never
-  reseeded: its reserve is prize money, e.g. a rejected withheld prize, lua/decide_win-6.lua,
+  reseeded: its reserve is prize money, e.g. a rejected withheld prize, lua/decide_win-7.lua,
   sent back there), and the shortfall is operator funding, added to total:seed_funding and
   to the pot's deficit and written to the ledger as 'seed_funding' (reason raffle_prize).
   total:wins grows by the prizes paid. A prize above auto_payout_limit (>= 0) is withheld.
@@ -42,6 +42,8 @@
   KEYS[9]  instance raffle rounds (hash: '<round>' -> the drawn round's record, JSON)
   KEYS[10] instance meter counters (hash; includes/meters.lua): each prize adds to wins and
            its shortfall to seed_funding (of the instance, and of the prize pot with a hit)
+  KEYS[11] instance events epoch (string, base36 of now_ms, SET NX by the first
+           event; includes/events.lua)
 
   ARGV[1]  now, epoch ms
   ARGV[2]  round to draw (must be the open round)
@@ -76,12 +78,12 @@
     next_commitment};
     numbers that may exceed 2^53 or are money are decimal strings (micros).
     The next round opens at this round's end (its tickets may have sold since: sales close
-    at the end, contribute-12.lua), or now without an end: its raffle:opened.
+    at the end, contribute-13.lua), or now without an end: its raffle:opened.
   Side effects: ledger 'raffle_draw' (with the snapshot hash), one 'win' per winner,
     'seed_funding' per shortfall, 'raffle_round' for the next round; the snapshot hash also
     in KEYS[9] '<round>|snapshot' (for archive_round-5.lua); each win stored once
     (includes/wins.lua; the record
-    as contribute-12.lua's, win id '<instance>:<round>:<prize>', indexed under the
+    as contribute-13.lua's, win id '<instance>:<round>:<prize>', indexed under the
     instance, the brand and, with a prize pot, the pot); a RaffleWinEvent
     (includes/events.lua; app/schemas/events.py): {brand_id: null, instance_id,
     jackpot_name, jackpot_currency, currency_multipliers, timestamp, round, win_withheld
@@ -418,7 +420,8 @@ if #winners > 0 then
     .. ',"win_withheld":' .. jbool(any_withheld)
     .. ',"winners":[' .. table.concat(event_winners, ',') .. ']'
     .. ',"unpaid_prizes":' .. unpaid_json .. ']}'
-  emit_event(KEYS[7], KEYS[8], events_cap, publish, 'RaffleWinEvent', event_id, data)
+  emit_event(KEYS[7], KEYS[8], KEYS[11], ARGV[1],
+    events_cap, publish, 'RaffleWinEvent', event_id, data)
 else
   local data = '{"instance_id":' .. jstr(engine.id)
     .. ',"jackpot_name":' .. jstr(jackpot_name)
@@ -426,7 +429,8 @@ else
     .. ',"round":' .. fmt(round)
     .. ',"reason":"NO_TICKETS"'
     .. ',"unpaid_prizes":' .. unpaid_json .. ']}'
-  emit_event(KEYS[7], KEYS[8], events_cap, publish, 'RaffleNoWinnersEvent', event_id, data)
+  emit_event(KEYS[7], KEYS[8], KEYS[11], ARGV[1],
+    events_cap, publish, 'RaffleNoWinnersEvent', event_id, data)
 end
 if next_commitment ~= '' then
   local data = '{"instance_id":' .. jstr(engine.id)
@@ -437,7 +441,8 @@ if next_commitment ~= '' then
     .. ',"commitment":' .. jstr(next_commitment)
     .. ',"key_id":' .. jstr(next_key)
     .. ',"next_commitment":' .. jstr(after_commitment) .. '}'
-  emit_event(KEYS[7], KEYS[8], events_cap, publish, 'RaffleRoundOpenedEvent', opened_event_id,
+  emit_event(KEYS[7], KEYS[8], KEYS[11], ARGV[1],
+    events_cap, publish, 'RaffleRoundOpenedEvent', opened_event_id,
     data)
 end
 return record

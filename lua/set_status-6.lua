@@ -17,6 +17,8 @@
   KEYS[3]  instance events (stream, capped near ARGV[7] entries; includes/events.lua)
   KEYS[4]  instance event channel (PUBLISH / SPUBLISH target)
   KEYS[5]  instance meter counters (hash; includes/meters.lua): a close adds to 'returned'
+  KEYS[6]  instance events epoch (string, base36 of now_ms, SET NX by the first
+           event; includes/events.lua)
   ARGV[1]  action: activate | pause | resume | terminate | close (a Terminated instance's
            pots, when terminate left them for a raffle's last draw; nothing when none hold
            money)
@@ -137,7 +139,8 @@ if action ~= 'close' then
     .. ',"status":' .. cjson.encode(target)
     .. ',"previous_status":' .. cjson.encode(current)
     .. ',"timestamp":' .. ARGV[2] .. '}'
-  emit_event(KEYS[3], KEYS[4], ARGV[7], ARGV[6], 'InstanceStatusEvent', event_id, data)
+  emit_event(KEYS[3], KEYS[4], KEYS[6], ARGV[2],
+    ARGV[7], ARGV[6], 'InstanceStatusEvent', event_id, data)
 end
 if #closed > 0 then
   local update = {'last_updated', ARGV[2], 'total:returned', closed.total}

@@ -24,6 +24,8 @@
            entry has the fields event_id <uuid>, event_type OptInEvent, payload <the envelope>
   KEYS[4]  instance event channel (pub/sub channel name, not a key; in KEYS because it shares
            the instance's hash tag and slot, which SPUBLISH on a cluster requires)
+  KEYS[5]  instance events epoch (string, base36 of now_ms, SET NX by the first
+           event; includes/events.lua)
   ARGV[1]  opt_in: '1' to opt in, '0' to opt out
   ARGV[2]  now, epoch milliseconds
   ARGV[3]  player key `<operator>:<brand>:<player>` (field prefix in KEYS[2])
@@ -175,5 +177,6 @@ local data = '{"instance_id":' .. cjson.encode(ARGV[8])
   .. ',"contribution_value":' .. jstr(new_raw)
   .. ',"contribution_count":' .. count
   .. ',"last_updated":' .. now .. '}'
-emit_event(KEYS[3], KEYS[4], ARGV[12], mode, 'OptInEvent', event_id, data)
+emit_event(KEYS[3], KEYS[4], KEYS[5], now,
+    ARGV[12], mode, 'OptInEvent', event_id, data)
 return {opt_in, new_value, new_raw, new_currency, count, now}
