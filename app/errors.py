@@ -55,6 +55,8 @@ STATUS: dict[Code, int] = {
     Code.CALLBACK_HEADER_RESERVED: 400,  # the published schema's header-name pattern refuses it
     Code.INVALID_CREDENTIALS: 401,
     Code.OPERATOR_FORBIDDEN: 403,
+    Code.DISPLAY_TOKEN_FORBIDDEN: 403,
+    Code.DISPLAY_TTL_TOO_LONG: 422,
     Code.PLATFORM_REQUIRED: 403,
     Code.BRAND_NOT_ALLOWED: 403,
     Code.COUNTRY_NOT_ALLOWED: 403,

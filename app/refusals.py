@@ -26,6 +26,10 @@ class Code(StrEnum):
     INVALID_CREDENTIALS = "INVALID_CREDENTIALS"
     TOO_MANY_LOGIN_ATTEMPTS = "TOO_MANY_LOGIN_ATTEMPTS"
     OPERATOR_FORBIDDEN = "OPERATOR_FORBIDDEN"
+    # A display token (read-only, for a lobby screen) opens GET /events and nothing else.
+    DISPLAY_TOKEN_FORBIDDEN = "DISPLAY_TOKEN_FORBIDDEN"
+    # A display token asked to live longer than DISPLAY_TOKEN_MAX_TTL_SECONDS.
+    DISPLAY_TTL_TOO_LONG = "DISPLAY_TTL_TOO_LONG"
     # An admin object the caller knows but does not own alone (an instance shared by several
     # operators, a platform account): the platform role manages it.
     PLATFORM_REQUIRED = "PLATFORM_REQUIRED"

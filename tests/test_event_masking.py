@@ -22,11 +22,12 @@ from app.schemas.events import (
 from app.services.events import Message
 
 SECRET = "secret"  # every value only the owning operator may read contains this
-POT = {"id": "mini", "is_progressive": True, "current_value": "10"}
+POT = {"id": "mini", "name": "Mini", "is_progressive": True, "current_value": "10"}
 WINNER = {"currency": "EUR", "win_amount": "5", "win_withheld": False}
 SAMPLES: dict[EventType, dict[str, Any]] = {
     EventType.JACKPOT_UPDATE: {
         "id": "shared",
+        "name": "Shared",
         "jackpot_type": "Jackpot",
         "currency": "EUR",
         "pots": [POT],

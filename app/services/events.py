@@ -157,7 +157,9 @@ class Message:
 class Subscriber:
     def __init__(self, principal: Principal, visible: frozenset[str], queue_limit: int) -> None:
         self.principal = principal
-        self.operator_id = principal.operator_id
+        # Whom MASKS mask for, and the key of what it may see: the operator of a service; for
+        # a display token no operator at all (every player masked, app.security.viewer).
+        self.operator_id = principal.viewer
         self.visible = visible
         self.event_types: frozenset[str] | None = None  # None: all
         self.instance_ids: frozenset[str] | None = None  # None: all visible
@@ -295,9 +297,7 @@ class EventHub:
         snapshot (or the replay after `last_event_id`), then live events."""
         await self.ensure_started()
         config = await self._config.get()
-        subscriber = Subscriber(
-            principal, self._visible(config, principal.operator_id), self.queue_limit
-        )
+        subscriber = Subscriber(principal, self._visible(config, principal), self.queue_limit)
         self.subscribers.add(subscriber)
         self.on_count(len(self.subscribers))
         self._none_left.clear()
@@ -321,19 +321,18 @@ class EventHub:
         if not self.subscribers:
             self._none_left.set()
 
-    def _visible(self, config: ConfigSnapshot, operator_id: str) -> frozenset[str]:
-        """Instances one of the operator's brands may play."""
+    def _visible(self, config: ConfigSnapshot, principal: Principal) -> frozenset[str]:
+        """Instances one of the operator's brands (a display token's: its brands) may play."""
         version, cache = self._visibility
         if version != config.version:
             cache = {}
             self._visibility = (config.version, cache)
-        visible = cache.get(operator_id)
+        visible = cache.get(principal.viewer)
         if visible is None:
-            prefix = operator_id + ":"
-            visible = cache[operator_id] = frozenset(
+            visible = cache[principal.viewer] = frozenset(
                 i
                 for i, definition in config.instances.items()
-                if any(b.startswith(prefix) for b in definition["allowed_brands"])
+                if any(principal.shows_brand(b) for b in definition["allowed_brands"])
             )
         return visible
 
@@ -477,7 +476,7 @@ class EventHub:
         if config.version != self._visible_version:
             self._visible_version = config.version
             for subscriber in self.subscribers:
-                subscriber.visible = self._visible(config, subscriber.operator_id)
+                subscriber.visible = self._visible(config, subscriber.principal)
 
     # Both loops also check `_stopping`: a Redis client may turn a cancellation into an error.
     async def _listen_forever(self) -> None:
@@ -518,7 +517,7 @@ class EventHub:
                 # the account was deleted or its roles changed: its tokens stop listening
                 subscriber.close(CLOSE_UNAUTHORIZED, "TOKEN_REVOKED")
                 continue
-            subscriber.visible = self._visible(config, subscriber.operator_id)
+            subscriber.visible = self._visible(config, subscriber.principal)
         await self._refresh_updates(config, publish=True)
         self.ticks += 1
 
@@ -564,11 +563,13 @@ def _update_data(
     instance_id = definition["id"]
     return {
         "id": instance_id,
+        "name": definition["name"],
         "jackpot_type": definition["jackpot_type"],
         "currency": definition["currency"],
         "pots": [
             {
                 "id": pot["id"],
+                "name": pot["name"],
                 "is_progressive": pot["is_progressive"],
                 "current_value": format_amount(
                     from_micros(int(state.get(f"pot:{pot['id']}:value") or 0))
