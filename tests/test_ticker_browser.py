@@ -335,6 +335,8 @@ async def test_the_page_stays_live_for_a_simulated_day(chromium: Any, tmp_path: 
     assert len({await item.text_content() for item in await wins.all()}) == 20  # no duplicates
     await expect(draw).to_contain_text("Next draw in")
     await Shots(tmp_path).take(page, "day")
+    summary = {k: stats[k] for k in ("tokens", "pings", "pongs", "authenticated", "closes")}
+    print(f"simulated day: {json.dumps({**summary, 'dark_ms': dark['ms']})}")
     assert errors == []
 
 
@@ -375,6 +377,18 @@ async def test_recent_wins_come_from_the_snapshot_and_backoff_grows_capped_with_
     assert max(gaps) <= 30_000 and len(gaps) >= 20
     await page.evaluate(advance, 30_000)
     await expect(status).to_have_attribute("data-state", "live")
+    # The jitter's bounds: random() = 0 waits half a step, random() -> 1 the whole step.
+    for draw in (0, 0.999):
+        await page.evaluate(f"() => {{ window.fakeServer.options.random = {draw}; }}")
+        await page.evaluate("() => window.fakeServer.restart(120000)")
+        before = await page.evaluate("() => window.fakeServer.stats.opened.length")
+        await page.evaluate(advance, 120_000)
+        opened = (await page.evaluate("() => window.fakeServer.stats.opened"))[before:]
+        gaps = [b - a - 6 for a, b in itertools.pairwise(opened)]
+        steps = [min(30_000, 1000 * 2 ** (k + 1)) for k in range(len(gaps))]
+        assert gaps == [int(step / 2 + draw * step / 2 + 0.5) for step in steps], gaps
+        await page.evaluate(advance, 31_000)
+        await expect(status).to_have_attribute("data-state", "live")
     assert errors == []
 
 

@@ -138,6 +138,7 @@
       tokenExpiresAt: null,
       refreshTimer: null,
       retryTimer: null,
+      retryPending: false,
       silenceTimer: null,
       clockTimer: null,
       attempts: 0,
@@ -524,6 +525,7 @@
 
     function connect() {
       env.clearTimeout(state.retryTimer);
+      state.retryPending = false;
       if (state.stopped || !state.token) return;
       if (!state.socket) setStatus(state.attempts ? 'reconnecting…' : 'connecting…', state.attempts ? 'reconnecting' : 'connecting');
       if (state.opening) { // a newer token replaces a takeover still under way
@@ -568,7 +570,9 @@
       }
       if (!state.socket) setStatus('reconnecting…', 'reconnecting');
       const delay = backoff();
+      state.retryPending = true;
       state.retryTimer = env.setTimeout(() => {
+        state.retryPending = false;
         if (code === 4401) refreshToken(true);
         else connect();
       }, delay);
@@ -628,7 +632,9 @@
       const lifetimeMs = Number(answer.expires_in || 900) * 1000;
       state.tokenExpiresAt = env.now() + lifetimeMs;
       state.refreshTimer = env.setTimeout(() => refreshToken(false), lifetimeMs * REFRESH_AT);
-      connect(); // a first socket, or a new one that takes over once authenticated
+      // A first socket, or a new one that takes over once authenticated; while a reconnect
+      // waits out its backoff, that attempt will use the new token.
+      if (!state.retryPending) connect();
     }
 
     function showConnectForm() {
