@@ -392,6 +392,36 @@ async def test_recent_wins_come_from_the_snapshot_and_backoff_grows_capped_with_
     assert errors == []
 
 
+LOBBY = """<!doctype html><html><head><title>Casino lobby</title></head><body>
+<h1>Welcome to the casino</h1>
+<div data-jackpot-ticker data-token-url="/ticker-token" data-currency="GBP"
+     data-title="Tonight's jackpots"></div>
+<script src="http://ticker.test/ticker/ticker.js" async></script>
+</body></html>"""
+
+
+async def test_the_script_tag_embed_runs_in_the_operators_own_page(chromium: Any) -> None:
+    """docs/ticker.md's script-tag snippet in a page of another origin: the widget mounts,
+    loads its style sheet from the gateway, takes its token from the lobby's own origin."""
+    page = await fake_page(chromium)
+
+    async def lobby(route: Any) -> None:
+        await route.fulfill(status=200, body=LOBBY, content_type="text/html")
+
+    await page.route("http://casino.test/**", lobby)
+    await page.goto("http://casino.test/lobby")
+    await page.evaluate("ms => window.fakeServer.advance(ms)", 1000)
+    await expect(page.locator(".jt-status")).to_have_attribute("data-state", "live")
+    await expect(page.locator(".jt-title")).to_have_text("Tonight's jackpots")
+    mini = page.locator('[data-instance="daily"] [data-pot="mini"] .value')
+    await expect(mini).to_have_text("8.60 GBP")  # 10 EUR at 0.86
+    css = page.locator("link[data-jackpot-ticker-css]")
+    assert await css.get_attribute("href") == f"{FAKE_ORIGIN}/ticker/ticker.css"
+    assert await page.locator("h1").first.text_content() == "Welcome to the casino"
+    margin = await page.evaluate("() => getComputedStyle(document.body).margin")
+    assert margin == "8px"  # the widget leaves the host page's own styles alone
+
+
 async def test_money_is_formatted_exactly_as_the_server_rounds(chromium: Any) -> None:
     """The page's BigInt conversion against app.services.conversion.Converter.shown on random
     amounts, multipliers and currencies (half-to-even ties, 0 and 2 and 3 minor digits, sums
