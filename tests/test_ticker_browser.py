@@ -392,6 +392,71 @@ async def test_recent_wins_come_from_the_snapshot_and_backoff_grows_capped_with_
     assert errors == []
 
 
+async def test_wins_shown_withheld_ones_once_approved_and_never_an_empty_round(
+    chromium: Any,
+) -> None:
+    page = await fake_page(chromium)
+    await page.goto(f"{FAKE_ORIGIN}/ticker#token-url=/ticker-token&currency=JPY")
+    advance = "ms => window.fakeServer.advance(ms)"
+    await page.evaluate(advance, 1000)
+    publish = "([channel, type, data]) => window.fakeServer.publish(channel, type, data)"
+    base = {"instance_id": "daily", "jackpot_name": "Daily Drop", "timestamp": 1, "round": 7}
+    win = {
+        **base,
+        "brand_id": "demo:brand1",
+        "player_id": "***",
+        "source_id": None,
+        "win_pot_id": "major",
+        "win_amount": "1234.5",
+        "jackpot_currency": "EUR",
+        "currency_multipliers": {"EUR": 1, "JPY": 162},
+        "seed": "1000",
+        "seed_deficit": "0",
+        "win_withheld": True,
+        "metadata": None,
+    }
+    del win["round"]
+    await page.evaluate(publish, ["daily", "JackpotWinEvent", win])
+    await page.evaluate(
+        publish, ["raffle", "RaffleNoWinnersEvent", {**base, "instance_id": "raffle"}]
+    )
+    winner = {"brand_id": "demo:brand1", "currency": "EUR", "player_id": "***"}
+    raffle = {
+        **base,
+        "instance_id": "raffle",
+        "brand_id": None,
+        "jackpot_currency": "EUR",
+        "currency_multipliers": {"EUR": "1", "JPY": "162"},
+        "winners": [
+            {**winner, "win_amount": "100.005", "win_withheld": False},
+            {**winner, "win_amount": "50", "win_withheld": True},
+        ],
+        "win_withheld": True,
+        "unpaid_prizes": [],
+    }
+    await page.evaluate(publish, ["raffle", "RaffleWinEvent", raffle])
+    ends = await page.evaluate("() => window.fakeServer.now()") + 90_061_000
+    opened = {**base, "instance_id": "raffle", "opened": 0, "ends": ends, "commitment": "c"}
+    opened |= {"key_id": "k", "next_commitment": None}
+    await page.evaluate(publish, ["raffle", "RaffleRoundOpenedEvent", opened])
+    await page.evaluate(advance, 1000)
+    wins = page.locator(".jt-wins li")
+    await expect(wins).to_have_count(1)  # the paid raffle prize only
+    await expect(wins.first.locator(".amount")).to_have_text("16,201 JPY")  # 16200.81
+    decision = {**base, "win_id": "w-1", "win_pot_id": "major", "brand_id": "demo:brand1"}
+    decision |= {"player_id": "***", "win_amount": "1234.5", "decision": "approved"}
+    decision |= {"reason": "", "timestamp": 2}
+    del decision["round"]
+    await page.evaluate(publish, ["daily", "WinDecisionEvent", decision])
+    await page.evaluate(advance, 1000)
+    await expect(wins).to_have_count(2)
+    await expect(wins.first.locator(".amount")).to_have_text("199,989 JPY")  # 1234.5 x 162
+    await expect(wins.first).to_contain_text("Daily Drop · Major")
+    # the update's next_draw_at (6 h after the start) wins over a round's `ends`
+    draw = page.locator('[data-instance="raffle"] .jt-draw')
+    await expect(draw).to_contain_text("Next draw in 05:59:5")
+
+
 LOBBY = """<!doctype html><html><head><title>Casino lobby</title></head><body>
 <h1>Welcome to the casino</h1>
 <div data-jackpot-ticker data-token-url="/ticker-token" data-currency="GBP"

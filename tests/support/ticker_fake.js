@@ -246,6 +246,6 @@
   };
   window.fakeServer = {
     advance: advance, restart: restart, stats: stats, instances: instances,
-    now: () => now, sockets: () => sockets.size, decimal: decimal, options: options,
+    now: () => now, sockets: () => sockets.size, decimal: decimal, options: options, publish: publish,
   };
 })();

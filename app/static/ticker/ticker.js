@@ -367,10 +367,13 @@
       }, WIN_HIGHLIGHT_MS);
     }
 
+    // A withheld win waits for a manager (it may be rejected): shown once approved.
     function jackpotWin(data, live) {
       if (data.currency_multipliers) state.multipliers = { ...state.multipliers, ...data.currency_multipliers };
+      if (data.win_withheld) return;
       addWin({
-        key: data.win_id || ['j', data.instance_id, data.win_pot_id, data.timestamp, data.win_amount].join('|'),
+        key: data.win_id || ['j', data.instance_id, data.win_pot_id, data.timestamp, data.win_amount,
+          data.brand_id, data.player_id].join('|'),
         instance: data.instance_id,
         instanceName: data.jackpot_name,
         pot: data.win_pot_id,
@@ -385,8 +388,9 @@
 
     function raffleWin(data, live) {
       const winners = data.winners || [];
-      winners.forEach((winner, index) => addWin({
-        key: ['r', data.instance_id, data.round, index].join('|'),
+      winners.forEach((winner, index) => !winner.win_withheld && addWin({
+        // the prize's place: a winner's index in the event, or its own `prize` when listed alone
+        key: ['r', data.instance_id, data.round, winner.prize ?? index].join('|'),
         instance: data.instance_id,
         instanceName: data.jackpot_name,
         pot: null,
@@ -485,6 +489,13 @@
           if ((data.winners || []).length) raffleWin(data, true);
           break;
         case 'RaffleNoWinnersEvent': // an empty round: no win to show
+          break;
+        case 'WinDecisionEvent':
+          if (data.decision === 'approved') {
+            const instance = state.instances[data.instance_id] || {};
+            jackpotWin({ ...data, win_withheld: false, jackpot_currency: instance.currency,
+              win_id: 'w|' + data.instance_id + '|' + data.win_id }, true);
+          }
           break;
         case 'RaffleRoundOpenedEvent':
           if (data.ends != null) {
