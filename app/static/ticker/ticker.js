@@ -91,11 +91,13 @@
     return currency === 'JPY' ? 0 : 2;
   }
 
-  // JSON numbers (currency multipliers) kept as their source text where the browser allows.
+  // JSON numbers with a fraction (currency multipliers) kept as their source text where the
+  // browser allows (JSON.parse source text access); integers stay numbers.
   function parseMessage(text) {
     try {
       return JSON.parse(text, function (key, value, context) {
-        return typeof value === 'number' && context && context.source ? context.source : value;
+        const exact = typeof value === 'number' && !Number.isSafeInteger(value);
+        return exact && context && context.source ? context.source : value;
       });
     } catch (error) {
       return null;
