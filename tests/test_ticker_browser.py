@@ -457,6 +457,29 @@ async def test_wins_shown_withheld_ones_once_approved_and_never_an_empty_round(
     await expect(draw).to_contain_text("Next draw in 05:59:5")
 
 
+async def test_a_stream_that_started_over_is_resumed_fresh_and_its_wins_shown(
+    chromium: Any,
+) -> None:
+    """After a store loss the streams restart under a new epoch with small offsets: the page's
+    old positions get ResumeFailed and a fresh snapshot, and later wins (offset 1, 2 ...) are
+    shown, not mistaken for ones already seen."""
+    page = await fake_page(chromium)
+    await page.goto(f"{FAKE_ORIGIN}/ticker#token-url=/ticker-token&currency=EUR")
+    advance = "ms => window.fakeServer.advance(ms)"
+    await page.evaluate(advance, 3 * HOUR_MS)  # three wins: daily's offset is 3
+    wins = page.locator(".jt-wins li")
+    await expect(wins).to_have_count(3)
+    positions = await page.evaluate("() => window.jackpotTicker.state.positions")
+    assert positions["daily"] == "e1:3"
+    await page.evaluate("() => window.fakeServer.restart(5000, 'e2')")
+    await page.evaluate(advance, 40_000)
+    await expect(page.locator(".jt-status")).to_have_attribute("data-state", "live")
+    assert await page.evaluate("() => window.jackpotTicker.state.positions.daily") == "e2:0"
+    await page.evaluate(advance, HOUR_MS)  # the next win: e2:1, below the old offset 3
+    await expect(wins).to_have_count(4)
+    assert await page.evaluate("() => window.jackpotTicker.state.positions.daily") == "e2:1"
+
+
 LOBBY = """<!doctype html><html><head><title>Casino lobby</title></head><body>
 <h1>Welcome to the casino</h1>
 <div data-jackpot-ticker data-token-url="/ticker-token" data-currency="GBP"

@@ -45,7 +45,7 @@
   }
 
   // -- the server's state -------------------------------------------------------------------
-  const EPOCH = 'e1';
+  let EPOCH = 'e1';
   const multipliers = { EUR: '1', USD: '1.08', GBP: '0.86', JPY: '162' };
   const instances = {
     daily: { id: 'daily', name: 'Daily Drop', jackpot_type: 'Jackpot', currency: 'EUR', status: 'Active',
@@ -229,9 +229,14 @@
   }
   setTimeoutFake(everyMinute, 60000);
 
-  // The server restarts: every socket closed 1001, new ones refused (1013) for `ms`.
-  function restart(ms) {
+  // The server restarts: every socket closed 1001, new ones refused (1013) for `ms`. With
+  // `epoch`, its streams start over (a store lost): offsets restart from 1 under a new epoch.
+  function restart(ms, epoch) {
     down = true;
+    if (epoch) {
+      EPOCH = epoch;
+      for (const id of Object.keys(log)) log[id] = [];
+    }
     for (const socket of Array.from(sockets)) socket.serverClose(1001, 'server shutting down');
     setTimeoutFake(() => { down = false; }, ms);
   }
