@@ -1,4 +1,5 @@
-"""The `jackpot-gateway` command: serve, worker, scheduler, dev, load, create-account, draw."""
+"""The `jackpot-gateway` command: serve, worker, scheduler, dev, load, create-account, draw,
+mint-display-token."""
 
 from __future__ import annotations
 
@@ -17,11 +18,11 @@ import yaml
 from marshmallow import ValidationError
 
 from app import jsonio
-from app.config import ConfigError, Settings, port_busy
+from app.config import DISPLAY_TTL_MIN_S, ConfigError, Settings, port_busy
 from app.logs import configure_logging
 from app.money import MoneyError, format_amount, to_decimal
-from app.refusals import Refused
-from app.security import ROLES
+from app.refusals import Code, Refused
+from app.security import ROLES, Principal
 from app.services import Services
 from app.services.audit import CLI_ACTOR
 from app.services.definitions import load_file, read_definitions
@@ -89,6 +90,26 @@ def cmd_create_account(args: argparse.Namespace, settings: Settings) -> int:
     roles = ", ".join(account["roles"])
     print(f"created {account['username']} for {account['operator_id']} ({roles})")
     return 0
+
+
+def cmd_mint_display_token(args: argparse.Namespace, settings: Settings) -> int:
+    """Print a display token for a lobby screen as JSON (what POST /authenticate/display
+    answers), minted for a service account: deleting the account revokes it."""
+
+    if args.ttl_seconds is not None and args.ttl_seconds < DISPLAY_TTL_MIN_S:
+        return _fail(f"--ttl-seconds must be at least {DISPLAY_TTL_MIN_S}")
+
+    async def mint(services: Services) -> dict[str, Any]:
+        account = await services.store.account(args.account)
+        if account is None:
+            raise Refused(Code.ACCOUNT_NOT_FOUND, f"Account {args.account} does not exist.")
+        caller = Principal(args.account, account["operator_id"], tuple(account["roles"]))
+        return await services.auth.mint_display(caller, args.brand, args.ttl_seconds)
+
+    minted, status = _admin(settings, mint)
+    if status == 0:
+        print(json.dumps(minted, sort_keys=True))
+    return status
 
 
 def _admin(settings: Settings, work: Any) -> tuple[Any, int]:
@@ -396,6 +417,24 @@ def build_parser() -> argparse.ArgumentParser:
     account.add_argument(
         "--password-env", help="read the password from this variable (default: a prompt)"
     )
+    display = command(
+        "mint-display-token",
+        "mint a read-only display token for a lobby screen (prints JSON: token, expires_in)",
+    )
+    display.add_argument(
+        "--account", required=True, help="the service account it is minted for (its operator)"
+    )
+    display.add_argument(
+        "--brand",
+        action="append",
+        required=True,
+        help="a brand whose instances the screen shows (repeat for several)",
+    )
+    display.add_argument(
+        "--ttl-seconds",
+        type=int,
+        help="lifetime in seconds (default DISPLAY_TOKEN_TTL_SECONDS, at most the MAX)",
+    )
     delete = command("delete-account", "delete an account and revoke its tokens")
     delete.add_argument("--username", required=True, help="the account to delete")
     roles = command("set-roles", "change an account's roles and revoke its older tokens")
@@ -482,6 +521,7 @@ HANDLERS = {
     "scheduler": cmd_scheduler,
     "load": cmd_load,
     "create-account": cmd_create_account,
+    "mint-display-token": cmd_mint_display_token,
     "delete-account": cmd_delete_account,
     "set-roles": cmd_set_roles,
     "audit": cmd_audit,

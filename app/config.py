@@ -156,6 +156,10 @@ class Settings:
     draw_keys_previous: tuple[str, ...] = field(default_factory=tuple)
     jwt_issuer: str = "jackpot-gateway"
     token_ttl_s: int = 1800
+    # Display tokens (POST /authenticate/display): the lifetime when the request names none,
+    # and the longest a request may ask for. A lobby page refreshes its token before expiry.
+    display_token_ttl_s: int = 900
+    display_token_max_ttl_s: int = 3600
     idempotency_ttl_s: int = 86400
     login_max_failures: int = 5
     login_window_s: int = 900
@@ -233,6 +237,7 @@ class Settings:
         allow = tuple(
             part.strip() for part in env.get("CALLBACK_ALLOWLIST", "").split(",") if part.strip()
         )
+        display_ttl, display_max_ttl = _display_ttls(env, cls)
         return cls(
             redis_url=redis_url,
             queue_redis_url=env.get("QUEUE_REDIS_URL", ""),
@@ -250,6 +255,8 @@ class Settings:
             draw_keys_previous=previous,
             jwt_issuer=env.get("JWT_ISSUER", cls.jwt_issuer),
             token_ttl_s=_int(env, "TOKEN_TTL_SECONDS", cls.token_ttl_s, minimum=1),
+            display_token_ttl_s=display_ttl,
+            display_token_max_ttl_s=display_max_ttl,
             idempotency_ttl_s=_int(env, "IDEMPOTENCY_TTL_SECONDS", cls.idempotency_ttl_s, 1),
             login_max_failures=_int(env, "LOGIN_MAX_FAILURES", cls.login_max_failures, 1),
             login_window_s=_int(env, "LOGIN_WINDOW_SECONDS", cls.login_window_s, 1),
@@ -297,6 +304,29 @@ class Settings:
                 env, "WORKER_MAINTENANCE_SECONDS", cls.worker_maintenance_s, minimum=1
             ),
         )
+
+
+DISPLAY_TTL_MIN_S = 10
+DISPLAY_TTL_CEILING_S = 86400
+
+
+def _display_ttls(env: Mapping[str, str], defaults: type[Settings]) -> tuple[int, int]:
+    """DISPLAY_TOKEN_TTL_SECONDS and DISPLAY_TOKEN_MAX_TTL_SECONDS: 10 s to a day, the
+    default within the maximum."""
+    ttl = _int(env, "DISPLAY_TOKEN_TTL_SECONDS", defaults.display_token_ttl_s, DISPLAY_TTL_MIN_S)
+    longest = _int(
+        env, "DISPLAY_TOKEN_MAX_TTL_SECONDS", defaults.display_token_max_ttl_s, DISPLAY_TTL_MIN_S
+    )
+    if longest > DISPLAY_TTL_CEILING_S:
+        raise ConfigError(
+            f"DISPLAY_TOKEN_MAX_TTL_SECONDS must be <= {DISPLAY_TTL_CEILING_S}, got {longest}"
+        )
+    if ttl > longest:
+        raise ConfigError(
+            f"DISPLAY_TOKEN_TTL_SECONDS ({ttl}) must be <= "
+            f"DISPLAY_TOKEN_MAX_TTL_SECONDS ({longest})"
+        )
+    return ttl, longest
 
 
 def port_busy(host: str, port: int) -> str | None:

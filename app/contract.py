@@ -99,6 +99,7 @@ class Declaration:
         if not self.public:
             for code in ("MISSING_TOKEN", "INVALID_TOKEN", "TOKEN_EXPIRED", "TOKEN_REVOKED"):
                 add(401, code)
+            add(403, "DISPLAY_TOKEN_FORBIDDEN")  # a display token opens GET /events alone
         if self.role is not None:
             add(403, f"{self.role.upper()}_REQUIRED")
         for code in self.refusals:

@@ -43,6 +43,10 @@ class Code(StrEnum):
     INVALID_CREDENTIALS = "INVALID_CREDENTIALS", 401
     TOO_MANY_LOGIN_ATTEMPTS = "TOO_MANY_LOGIN_ATTEMPTS", 429
     OPERATOR_FORBIDDEN = "OPERATOR_FORBIDDEN", 403
+    # A display token (read-only, for a lobby screen) opens GET /events and nothing else.
+    DISPLAY_TOKEN_FORBIDDEN = "DISPLAY_TOKEN_FORBIDDEN", 403
+    # A display token asked to live longer than DISPLAY_TOKEN_MAX_TTL_SECONDS.
+    DISPLAY_TTL_TOO_LONG = "DISPLAY_TTL_TOO_LONG", 422
     # An admin object the caller knows but does not own alone (an instance shared by several
     # operators, a platform account): the platform role manages it.
     PLATFORM_REQUIRED = "PLATFORM_REQUIRED", 403

@@ -17,6 +17,9 @@ ALGORITHM = "HS256"
 # objects. platform: the jackpot provider's staff, every operator's objects (app.contract.Scope).
 ROLES = ("operator", "admin", "platform")
 PLATFORM = "platform"
+# A display token's only role (minted by POST /authenticate/display, never an account's):
+# read-only, limited to its brands, accepted by GET /events alone (app.services.auth).
+DISPLAY = "display"
 VERIFIED_CACHE_SIZE = 10_000
 
 _hasher = PasswordHasher()  # argon2id with the library's current defaults
@@ -54,6 +57,26 @@ class Principal:
     # When the token was issued (epoch ms): a revocation of the account at or after this
     # moment invalidates the token. Not part of the caller's identity, hence compare=False.
     issued_ms: int = field(default=0, compare=False)
+    # A display token's brands (`operator:brand`, the operator's own); empty for services.
+    brands: tuple[str, ...] = ()
+
+    @property
+    def is_display(self) -> bool:
+        return DISPLAY in self.roles
+
+    @property
+    def viewer(self) -> str:
+        """Who the event stream masks for (app.schemas.events MASKS) and the key of what it
+        shows: the operator for a service; for a display, a key with `|`, which no operator id
+        contains (app.schemas.common.ID_PATTERN): nobody's players are its own."""
+        return f"{DISPLAY}|{','.join(self.brands)}" if self.is_display else self.operator_id
+
+    def shows_brand(self, brand: str) -> bool:
+        """Whether an instance allowing `brand` (`operator:brand`) is shown to this caller on
+        the event stream: its operator's brands, or a display's own brands only."""
+        if self.is_display:
+            return brand in self.brands
+        return brand.startswith(self.operator_id + ":")
 
     @property
     def is_admin(self) -> bool:
@@ -83,18 +106,22 @@ class TokenIssuer:
         )
         self._verified: dict[str, tuple[Principal, int]] = {}
 
-    def issue(self, principal: Principal, *, now: float | None = None) -> str:
+    def issue(
+        self, principal: Principal, *, now: float | None = None, ttl_s: int | None = None
+    ) -> str:
         now = time.time() if now is None else now
         issued = int(now)
-        claims = {
+        claims: dict[str, object] = {
             "iss": self._issuer,
             "sub": principal.username,
             "op": principal.operator_id,
             "roles": list(principal.roles),
             "iat": issued,
             "iat_ms": int(now * 1000),  # `iat` has whole seconds; revocation needs finer
-            "exp": issued + self.ttl_s,
+            "exp": issued + (self.ttl_s if ttl_s is None else ttl_s),
         }
+        if principal.is_display:
+            claims["brands"] = list(principal.brands)
         return jwt.encode({"alg": ALGORITHM}, claims, self._key, algorithms=[ALGORITHM])
 
     def verify(self, token: str) -> Principal:
@@ -125,9 +152,21 @@ class TokenIssuer:
         roles = claims.get("roles") or []
         if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
             raise TokenError("INVALID_TOKEN", "the token is not valid")
+        brands = claims.get("brands")
+        if DISPLAY in roles:  # a display token has that role alone, and brands
+            if roles != [DISPLAY] or not _strings(brands) or not brands:
+                raise TokenError("INVALID_TOKEN", "the token is not valid")
+        elif brands is not None:
+            raise TokenError("INVALID_TOKEN", "the token is not valid")
         issued_ms = claims.get("iat_ms")
         if not isinstance(issued_ms, int):  # a token without it: revoked by any revocation
             iat = claims.get("iat")
             issued_ms = int(iat * 1000) if isinstance(iat, int | float) else 0
-        principal = Principal(str(claims["sub"]), str(claims["op"]), tuple(roles), issued_ms)
+        principal = Principal(
+            str(claims["sub"]), str(claims["op"]), tuple(roles), issued_ms, tuple(brands or ())
+        )
         return principal, int(claims["exp"])
+
+
+def _strings(value: object) -> bool:
+    return isinstance(value, list) and all(isinstance(item, str) for item in value)

@@ -1,4 +1,4 @@
-"""The route-scope matrix: every route of the URL map, for four callers, answers as its
+"""The route-scope matrix: every route of the URL map, for five callers, answers as its
 declaration says (DESIGN.md section 9), and a refused request changes nothing.
 
 The callers: the platform role (the jackpot provider's staff), operator A's admin, operator B's
@@ -17,6 +17,8 @@ test says so):
   others 403 OPERATOR_REQUIRED.
 - operator API, other routes: A's service and A's admin allowed; B's admin and the platform
   (both speak for their own operator there) 403 OPERATOR_FORBIDDEN or 404.
+- a display token of A's (read-only, for a lobby screen): 403 DISPLAY_TOKEN_FORBIDDEN on
+  every route, whatever its scope or role (it opens the GET /events websocket alone).
 
 "Allowed" means past every scope check: 2xx, or a refusal about the object's state (409, 422).
 "403 or 404" is 403 OPERATOR_FORBIDDEN (another operator named) or 404 `*_NOT_FOUND` (another
@@ -49,7 +51,14 @@ from tests.support.http import contribution, expect, post, v2_body
 A_ADMIN = Principal("demo-admin", "demo", ("admin",))
 B_ADMIN = Principal("rival-admin", "rival", ("admin",))
 A_SERVICE = Principal("demo-ops", "demo", ("operator",))
-CALLERS = {"platform": PLATFORM, "a-admin": A_ADMIN, "b-admin": B_ADMIN, "a-service": A_SERVICE}
+A_DISPLAY = Principal("demo-ops", "demo", ("display",), brands=("demo:brand1", "demo:brand2"))
+CALLERS = {
+    "platform": PLATFORM,
+    "a-admin": A_ADMIN,
+    "b-admin": B_ADMIN,
+    "a-service": A_SERVICE,
+    "a-display": A_DISPLAY,
+}
 
 # A's objects, named in every path (and query, and body).
 DELIVERY_ID = "dlv-1"
@@ -95,6 +104,7 @@ BODIES: dict[str, Any] = {
     },
     "admin.set_account_roles": {"roles": ["operator", "admin"]},
     "admin.put_currencies": CURRENCIES,
+    "auth.display_token": {"brands": ["demo:brand1"], "ttl_seconds": 600},
     "admin.put_source": {
         "source_id": "book",
         "owner_id": "demo:brand1",
@@ -167,6 +177,8 @@ def instance_for(rule: Rule) -> str:
 def expected(caller: str, declaration: Declaration, rule: Rule) -> Any:
     """ALLOWED, UNSEEN, FOREIGN or (status, code) for `caller` on a route."""
     who = CALLERS[caller]
+    if who.is_display:
+        return 403, "DISPLAY_TOKEN_FORBIDDEN"
     if declaration.scope is not None:  # the admin API
         if caller == "a-service":
             return 403, "ADMIN_REQUIRED"

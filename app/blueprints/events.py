@@ -150,7 +150,8 @@ async def events() -> None:
         token, frame = await _authenticate()
         try:
             _, expires_at = gateway.tokens.verify_until(token)
-            principal = await gateway.auth.principal(token)  # also refuses a revoked token
+            # also refuses a revoked token; a display token is for this route alone
+            principal = await gateway.auth.principal(token, display=True)
         except TokenError as error:
             raise Refused(error.code) from None
         authenticated = {

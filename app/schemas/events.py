@@ -92,7 +92,9 @@ class RecentWinSchema(StrictSchema):
 
 class JackpotUpdateEventSchema(StrictSchema):
     id = fields.String(required=True)
-    name = fields.String(required=True, allow_none=True)
+    name = fields.String(
+        required=True, allow_none=True, metadata={"description": "What a ticker shows."}
+    )
     jackpot_type = fields.String(required=True, validate=validate.OneOf(["Jackpot", "Raffle"]))
     currency = fields.String(required=True)
     pots = fields.List(fields.Nested(PotUpdateSchema), required=True)
@@ -236,7 +238,9 @@ EVENT_SCHEMAS: dict[EventType, type[Schema]] = {
 # -- what another operator may see ----------------------------------------------------------
 # Every event type declares here how it is shown to an operator other than the one whose player
 # or brands it names; the event stream refuses to send a type without a declaration (a test
-# checks that each one has one), so a new event cannot go out unmasked by omission.
+# checks that each one has one), so a new event cannot go out unmasked by omission. A mask gets
+# the viewer's operator id; a display token's viewer is no operator id (it holds a `|`, see
+# app.security.Principal.viewer), so every player is masked for a lobby screen.
 MASKED_PLAYER = "***"
 Mask = Callable[[dict[str, Any], str], dict[str, Any]]
 

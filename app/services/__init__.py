@@ -69,11 +69,13 @@ class Services:
             round_retention_ms=settings.raffle_round_retention_days * DAY_MS,
         )
         raffles.metrics = metrics
+        # A revocation is kept as long as any token it revokes may live (display tokens too).
+        revoke_for_s = max(settings.token_ttl_s, settings.display_token_max_ttl_s)
         admin = AdminService(
             store,
             config,
             raffles,
-            token_ttl_s=settings.token_ttl_s,
+            token_ttl_s=revoke_for_s,
             optin_retention_ms=settings.optin_retention_days * DAY_MS,
         )
         queue_client = sync_client(settings.queue_url, timeouts=Store.timeouts(settings))

@@ -229,7 +229,9 @@ class Subscriber:
         self, principal: Principal, visible: frozenset[str], queue_limit: int, now: float
     ) -> None:
         self.principal = principal
-        self.operator_id = principal.operator_id
+        # Whom MASKS mask for, and the key of what it may see: the operator of a service; for
+        # a display token no operator at all (every player masked, app.security.viewer).
+        self.operator_id = principal.viewer
         self.visible = visible
         self.selection = Selection()
         self.channels = visible  # the instances it receives: visible and selected
@@ -427,7 +429,7 @@ class EventHub:
         config = await self._config.get()
         subscriber = Subscriber(
             principal,
-            self._visible(config, principal.operator_id),
+            self._visible(config, principal),
             self.queue_limit,
             self.clock.now(),
         )
@@ -493,19 +495,18 @@ class EventHub:
         if not self.subscribers:
             self._none_left.set()
 
-    def _visible(self, config: ConfigSnapshot, operator_id: str) -> frozenset[str]:
-        """Instances one of the operator's brands may play."""
+    def _visible(self, config: ConfigSnapshot, principal: Principal) -> frozenset[str]:
+        """Instances one of the operator's brands (a display token's: its brands) may play."""
         version, cache = self._visibility
         if version != config.version:
             cache = {}
             self._visibility = (config.version, cache)
-        visible = cache.get(operator_id)
+        visible = cache.get(principal.viewer)
         if visible is None:
-            prefix = operator_id + ":"
-            visible = cache[operator_id] = frozenset(
+            visible = cache[principal.viewer] = frozenset(
                 i
                 for i, definition in config.instances.items()
-                if any(b.startswith(prefix) for b in definition["allowed_brands"])
+                if any(principal.shows_brand(b) for b in definition["allowed_brands"])
             )
         return visible
 
@@ -710,7 +711,7 @@ class EventHub:
         if config.version != self._visible_version:
             self._visible_version = config.version
             for subscriber in self.subscribers:
-                subscriber.visible = self._visible(config, subscriber.operator_id)
+                subscriber.visible = self._visible(config, subscriber.principal)
                 self._select(subscriber, config)
 
     # Both loops also check `_stopping`: a Redis client may turn a cancellation into an error.
@@ -772,7 +773,7 @@ class EventHub:
                 # the account was deleted or its roles changed: its tokens stop listening
                 subscriber.close(CLOSE_UNAUTHORIZED, "TOKEN_REVOKED")
                 continue
-            subscriber.visible = self._visible(config, subscriber.operator_id)
+            subscriber.visible = self._visible(config, subscriber.principal)
             self._select(subscriber, config)
         await self._refresh_updates(config, publish=True)
         self.ticks += 1
