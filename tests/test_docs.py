@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -227,3 +228,23 @@ async def test_store_failures_are_documented_where_they_can_happen(client: Quart
         touches_store = "security" in op or path == "/authenticate/service"
         assert ("503" in op["responses"]) == (touches_store or path == "/ready"), (path, method)
         assert ("504" in op["responses"]) == (touches_store and method != "get"), (path, method)
+
+
+def test_every_setting_and_every_lua_script_the_docs_name_exist() -> None:
+    """docs/operating.md lists every environment variable app/config.py reads, and no page
+    names a Lua script file that is not in lua/ (a renamed script leaves no stale name)."""
+    root = Path(__file__).resolve().parents[1]
+    config = (root / "app" / "config.py").read_text()
+    read = set(re.findall(r'env(?:\.get\(|, )"([A-Z][A-Z0-9_]+)"', config))
+    assert {"REDIS_URL", "LEDGER_ARCHIVE_URL", "BODY_TIMEOUT_SECONDS"} <= read
+    operating = (root / "docs" / "operating.md").read_text()
+    assert sorted(name for name in read if f"`{name}`" not in operating) == []
+    scripts = {path.name for path in (root / "lua").glob("*.lua")}
+    pages = [root / "README.md", *sorted((root / "docs").glob("*.md"))]
+    stale = {
+        f"{page.name}: {name}"
+        for page in pages
+        for name in re.findall(r"\b([a-z_]+-\d+\.lua)\b", page.read_text())
+        if name not in scripts
+    }
+    assert sorted(stale) == []
