@@ -73,7 +73,7 @@ class Declaration:
     role: str | None  # named in the 403 code (`ADMIN_REQUIRED`)
     roles: frozenset[str]  # any of them lets the caller in
     scope: Scope | None
-    path: Mapping[str, fields.Field]
+    path: Mapping[str, fields.Field[Any]]
     query: Schema | None
     body: Schema | None
     responses: Mapping[int, Reply]
@@ -127,7 +127,7 @@ def declare(
     public: bool = False,
     role: str | None = None,
     scope: Scope | None = None,
-    path: Mapping[str, fields.Field] | None = None,
+    path: Mapping[str, fields.Field[Any]] | None = None,
     query: Schema | None = None,
     body: Schema | None = None,
     refusals: Iterable[Code] = (),

@@ -28,6 +28,12 @@ def services() -> Services:
     return gateway
 
 
+def dumped(schema: Schema, value: Any) -> dict[str, Any]:
+    """`value` as `schema` shows it (a JSON object)."""
+    shown: dict[str, Any] = schema.dump(value)
+    return shown
+
+
 def principal() -> Principal:
     caller: Principal = g.principal
     return caller

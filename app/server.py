@@ -26,6 +26,7 @@ from hypercorn.config import Config, Sockets
 from hypercorn.protocol import ws_stream
 from hypercorn.utils import wrap_app
 from quart import Quart
+from wsproto.extensions import Extension, PerMessageDeflate
 
 from app.config import Settings
 from app.schemas.stream import MAX_CLIENT_FRAME_BYTES
@@ -56,10 +57,7 @@ def tune_gc() -> None:
     gc.set_threshold(*GC_THRESHOLD)
 
 
-_DEFLATE = ws_stream.PerMessageDeflate  # (wsproto's, as Hypercorn imports it)
-
-
-class _NoCompression(ws_stream.Extension):
+class _NoCompression(Extension):
     """Stands for Hypercorn's permessage-deflate offer when compression is off: its name
     matches no client offer, so none is negotiated."""
 
@@ -73,7 +71,8 @@ def websocket_compression(enabled: bool) -> None:
     """Hypercorn offers permessage-deflate (with context takeover) to every websocket; a
     socket that negotiates it keeps a zlib compressor of about 256 KB between messages
     (measured with tracemalloc: 262 KB per idle socket). Off unless EVENTS_COMPRESSION."""
-    ws_stream.PerMessageDeflate = _DEFLATE if enabled else _NoCompression  # type: ignore[assignment,misc]
+    # Hypercorn's ws_stream module looks the class up by this name for every new socket.
+    setattr(ws_stream, "PerMessageDeflate", PerMessageDeflate if enabled else _NoCompression)  # noqa: B010
 
 
 def hypercorn_config(settings: Settings) -> Config:

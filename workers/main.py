@@ -133,7 +133,7 @@ class Supervised(BaseWorker):
 
     def handle_warm_shutdown_request(self) -> None:
         self.stop_asked = True  # before RQ asks Redis for the worker's state, which may fail
-        super().handle_warm_shutdown_request()  # type: ignore[no-untyped-call, unused-ignore]
+        super().handle_warm_shutdown_request()  # type: ignore[no-untyped-call]
 
 
 class ProcessWorker(Supervised, PromptStop, HerokuWorker):

@@ -10,7 +10,7 @@ from quart import Blueprint, Response
 
 from app.contract import Reply, Scope, View, declare
 from app.errors import APIError
-from app.http import no_content, principal, services
+from app.http import dumped, no_content, principal, services
 from app.refusals import Code, Refused
 from app.schemas.admin import (
     AccountRolesSchema,
@@ -411,7 +411,7 @@ async def boost(instance_id: str, body: dict[str, Any]) -> tuple[dict[str, Any],
 )
 async def reconciliation(instance_id: str) -> dict[str, Any]:
     report = await services().treasury.reconciliation(principal(), instance_id)
-    return ReconciliationSchema().dump(report)
+    return dumped(ReconciliationSchema(), report)
 
 
 @blueprint.get("/instances/<instance_id>/meters")
@@ -453,7 +453,7 @@ async def meter_report(instance_id: str, query: dict[str, Any]) -> Any:
 async def failed_callbacks(query: dict[str, Any]) -> dict[str, Any]:
     operator_id = records_operator(principal(), query["operator_id"])
     failed = await services().deliveries.failed(operator_id, query["limit"])
-    return FailedDeliveriesSchema().dump({"deliveries": failed})
+    return dumped(FailedDeliveriesSchema(), {"deliveries": failed})
 
 
 @blueprint.post("/callbacks/failed/<delivery_id>/redeliver")
@@ -499,7 +499,7 @@ async def withheld_wins(query: dict[str, Any]) -> dict[str, Any]:
     caller = principal()
     operator_id = records_operator(caller, query.pop("operator_id"))
     page = await services().treasury.withheld_wins(caller, operator_id, **query)
-    return WithheldPageSchema().dump(page)
+    return dumped(WithheldPageSchema(), page)
 
 
 WIN_PATH = {"instance_id": INSTANCE_ID, "win_id": fields.String(validate=validate.Length(1, 64))}
@@ -523,7 +523,7 @@ def _decision_route(verb: str) -> Callable[..., Awaitable[dict[str, Any]]]:
         win = await services().treasury.decide_win(
             principal(), instance_id, win_id, approve=verb == "approve", reason=body["reason"]
         )
-        return WinViewSchema().dump(win)
+        return dumped(WinViewSchema(), win)
 
     decide.__name__ = f"{verb}_win"
     summary, body_schema = DECISIONS[verb]
@@ -556,8 +556,9 @@ for _verb in DECISIONS:
 async def audit(query: dict[str, Any]) -> dict[str, Any]:
     operator_id = records_operator(principal(), query["operator_id"])
     entries = await services().admin.audit.page(operator_id, query["after"], query["count"])
-    return AuditPageSchema().dump(
-        {"entries": entries, "next": entries[-1]["id"] if len(entries) == query["count"] else None}
+    return dumped(
+        AuditPageSchema(),
+        {"entries": entries, "next": entries[-1]["id"] if len(entries) == query["count"] else None},
     )
 
 
@@ -575,7 +576,7 @@ async def audit(query: dict[str, Any]) -> dict[str, Any]:
 async def dead_letters(query: dict[str, Any]) -> dict[str, Any]:
     operator_id = records_operator(principal(), query["operator_id"])
     letters = await services().dead_letters.listed(operator_id, query["limit"])
-    return DeadLettersSchema().dump({"dead_letters": letters})
+    return dumped(DeadLettersSchema(), {"dead_letters": letters})
 
 
 @blueprint.post("/dead-letters/<job_id>/replay")

@@ -10,7 +10,7 @@ from quart import Blueprint, request
 
 from app.config import DISPLAY_TTL_CEILING_S, DISPLAY_TTL_MIN_S
 from app.contract import Reply, declare
-from app.http import principal, services
+from app.http import dumped, principal, services
 from app.refusals import Code
 from app.schemas.common import ErrorSchema, Pattern, StrictSchema
 
@@ -48,7 +48,7 @@ class TokenSchema(StrictSchema):
 async def authenticate(body: dict[str, Any]) -> dict[str, Any]:
     address = request.remote_addr or "unknown"
     token = await services().auth.login(body["username"], body["password"], address)
-    return TokenSchema().dump({"token": token})
+    return dumped(TokenSchema(), {"token": token})
 
 
 MAX_DISPLAY_BRANDS = 50
@@ -121,4 +121,4 @@ class DisplayTokenSchema(StrictSchema):
 )
 async def display_token(body: dict[str, Any]) -> dict[str, Any]:
     minted = await services().auth.mint_display(principal(), body["brands"], body["ttl_seconds"])
-    return DisplayTokenSchema().dump(minted)
+    return dumped(DisplayTokenSchema(), minted)

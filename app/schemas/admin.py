@@ -278,7 +278,7 @@ class RaffleDrawSchema(OneOfSchema):
         exactly_one(data, ("at", "every", "daily"), "draw")
 
 
-class Prize(fields.Field):
+class Prize(fields.Field[Any]):
     """A fixed amount ("100") or a share of the prize pot at the draw ({"share": "0.5"})."""
 
     # marshmallow formats error messages with str.format: literal braces are doubled.

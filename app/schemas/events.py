@@ -53,7 +53,7 @@ def DecimalString(**kwargs: Any) -> fields.String:
     )
 
 
-class ExactNumber(fields.Field):
+class ExactNumber(fields.Field[Decimal]):
     """A JSON number kept exact (the JSON is parsed with Decimal floats); not a bool or string."""
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Decimal:

@@ -17,7 +17,7 @@ MAX_CHANNELS = 10_000  # instance ids, brands or positions in one frame
 MAX_CLIENT_FRAME_BYTES = 1024 * 1024
 
 
-class EventChoice(fields.Field):
+class EventChoice(fields.Field[str]):
     """An event type (or `*`), written as a string or as `{"event_type": ...}`."""
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:

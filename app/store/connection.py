@@ -106,7 +106,7 @@ class _Classifying(aredis.connection.AbstractConnection):
 
     async def check_health(self) -> None:
         try:
-            await super().check_health()  # type: ignore[no-untyped-call, unused-ignore]
+            await super().check_health()  # type: ignore[no-untyped-call]
         except _FAILURES as error:
             raise (refused(error) or StoreUnavailable(str(error), reason=_reason(error))) from error
 
@@ -172,7 +172,7 @@ class ClassifyingPool(aredis.BlockingConnectionPool):
 
     async def get_connection(self, *args: Any, **kwargs: Any) -> Any:
         try:
-            return await super().get_connection(*args, **kwargs)  # type: ignore[no-untyped-call, unused-ignore]
+            return await super().get_connection(*args, **kwargs)  # type: ignore[no-untyped-call]
         except StoreUnavailable:
             raise
         except _FAILURES as error:
