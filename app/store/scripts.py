@@ -4,6 +4,7 @@ File names follow `<verb_noun>-<N>.lua`, N being the number of KEYS the script t
 Lua lives in `lua/includes/`: a line `--- @include "includes/x.lua"` (a glob such as
 `"includes/triggers/*.lua"` includes each matching file, sorted) is replaced by that file's
 text before `SCRIPT LOAD`; a file is included once per script however often it is named. A
+name in GENERATED_INCLUDES (`"generated:<what>"`) is replaced by Lua made from Python instead. A
 business refusal in Lua is `redis.error_reply('CODE detail')`; it reaches Python as a
 `ScriptRefusal` whose `code` is a member of `Code`.
 
@@ -17,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -30,6 +32,7 @@ from app.refusals import Code
 from app.store.connection import ClassifyingConnection, HiredisPackingConnection
 from app.store.errors import StoreOutcomeUnknown, StoreUnavailable, refused
 from app.store.pipe import CommandPipe, pack
+from app.triggers import lua_dispatch
 
 _NAME = re.compile(r"^(?P<name>[a-z][a-z0-9_]*)-(?P<nkeys>\d+)\.lua$")
 _INCLUDE = re.compile(r'^--- @include "(?P<path>[^"]+)"[ \t]*$', re.MULTILINE)
@@ -83,6 +86,11 @@ class LuaScript:
             raise ScriptKeysError(f"{self.name} takes {self.nkeys} KEYS, got {len(keys)}")
 
 
+# Lua made from Python when a script is loaded, by include name (given the lua/ directory):
+# the trigger types' dispatch table, from their registry (it refuses a half-registered type).
+GENERATED_INCLUDES: dict[str, Callable[[Path], str]] = {"generated:triggers": lua_dispatch}
+
+
 def expand_includes(source: str, directory: Path, seen: set[Path] | None = None) -> str:
     """`source` with every `--- @include "path"` line replaced by the named files' text
     (paths relative to `directory`, globs allowed, nested includes expanded, each file once)."""
@@ -90,6 +98,9 @@ def expand_includes(source: str, directory: Path, seen: set[Path] | None = None)
 
     def include(match: re.Match[str]) -> str:
         pattern = match.group("path")
+        generate = GENERATED_INCLUDES.get(pattern)
+        if generate is not None:
+            return expand_includes(generate(directory), directory, seen)
         paths = sorted(directory.glob(pattern))
         if not paths:
             raise ValueError(f"Lua include {pattern!r} matches no file")

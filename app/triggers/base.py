@@ -1,4 +1,5 @@
-"""What one trigger type provides; app/triggers/__init__.py registers each one in TRIGGERS."""
+"""What one trigger type provides; app/triggers/__init__.py finds each one (a module of the
+package with its `TRIGGER`) and its Lua half, and registers both in TRIGGERS."""
 
 from __future__ import annotations
 
@@ -23,8 +24,10 @@ def any_pot(pot: dict[str, Any], body: Body) -> None:
 
 @dataclass(frozen=True)
 class TriggerType:
-    """The Python half of a trigger type. Its Lua half (the hit test and the reset on a win) is
-    `lua/includes/triggers/<module>.lua`, registered there in TRIGGERS under the same name.
+    """The Python half of a trigger type, `app/triggers/<module>.py`, which ends with
+    `TRIGGER = TriggerType(...)`. Its Lua half (the hit test and the reset on a win) is
+    `lua/includes/triggers/<module>.lua`, the same module name; the registry pairs them and
+    sets `module`.
 
     - `schema` validates the body in a definition.
     - `compile(body)` is the engine JSON's trigger: integers (micros, ms) and `type`.
@@ -41,3 +44,4 @@ class TriggerType:
     inputs: Callable[[Compiled, int], Inputs]
     initial_state: Callable[[Compiled, int], int | None] = no_state
     check_pot: Callable[[dict[str, Any], Body], None] = any_pot
+    module: str = ""  # set by the registry: the module's name, which is the Lua half's too

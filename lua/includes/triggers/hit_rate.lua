@@ -26,7 +26,7 @@ local function hit_probability(amount, cost, magic)
   return 1 - math.exp(y)
 end
 
-TRIGGERS.HitRate = {
+return {
   inputs = function(trigger, hit_arg, reset_arg, now)
     local r = uint(hit_arg)
     if not r or r >= HIT_RANDOM_BOUND then

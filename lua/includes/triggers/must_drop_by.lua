@@ -1,7 +1,7 @@
 -- MustDropBy {min, max (micros)}: the pot's state is a hidden drop value in [min, max); the
 -- contribution that lifts the pot (before the max_value cap) to it wins. The reset input is
 -- the next drop value, drawn uniformly in [min, max) by the caller, used only on a win.
-TRIGGERS.MustDropBy = {
+return {
   inputs = function(trigger, hit_arg, reset_arg, now)
     local d = uint(reset_arg)
     if not d or d < trigger.min or d >= trigger.max then

@@ -6,7 +6,7 @@
 -- (drop_by) wins, as it would have after a win in the previous period (whose reset input is
 -- this period's moment too). After a win the next period's moment (the reset input) is the
 -- state. The caller draws both inputs uniformly in their windows; they are checked against now.
-TRIGGERS.MustDropByTime = {
+return {
   inputs = function(trigger, hit_arg, reset_arg, now)
     local start = now - now % trigger.period_ms
     local this_moment, next_moment = uint(hit_arg), uint(reset_arg)
