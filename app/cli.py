@@ -29,6 +29,7 @@ from app.services.definitions import load_file, read_definitions
 from app.services.ledger import ArchiveError
 from app.services.treasury import is_whole_days, meter_report_csv, utc_day
 from app.store.errors import BackendError
+from app.triggers import TriggerRegistryError
 
 __all__ = ["main", "read_definitions"]
 
@@ -558,6 +559,8 @@ def main(argv: list[str] | None = None) -> int:
         return HANDLERS[args.command](args, settings)
     except ArchiveError as error:  # e.g. an s3:// archive without s3fs installed
         return _fail(str(error), code=2)
+    except TriggerRegistryError as error:  # a trigger type without its Lua half, or the reverse
+        return _fail(f"refusing to start: {error}", code=2)
 
 
 if __name__ == "__main__":
