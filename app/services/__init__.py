@@ -20,7 +20,7 @@ from app.services.contributions import ContributionService
 from app.services.deadletters import DeadLetterService
 from app.services.deliveries import DeliveryService
 from app.services.draws import DAY_MS, DrawKeys
-from app.services.events import EventHub
+from app.services.events.hub import EventHub
 from app.services.instances import InstanceService
 from app.services.ledger import LedgerService
 from app.services.lifecycle import LifecycleService
