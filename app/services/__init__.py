@@ -12,7 +12,7 @@ from app.metrics import Metrics, new_metrics
 from app.money import from_micros
 from app.queues import CALLBACK_QUEUE, CONTRIBUTION_QUEUE
 from app.security import TokenIssuer
-from app.services.admin import AdminService
+from app.services.admin.service import AdminService
 from app.services.auth import AuthService
 from app.services.catalog import CatalogService
 from app.services.config import ConfigCache
