@@ -13,6 +13,7 @@ The parts, each importing only those listed before it:
 
 - `ids`: a stream event's id, `<epoch>:<offset>`;
 - `messages`: one event rendered once per operator (masking), control messages;
+- `resume`: where a client's positions lead: a replay, or ResumeFailed and a snapshot;
 - `subscriber`: one websocket: its selection, its bounded outbox, its close codes;
 - `updates`: the JackpotUpdateEvent data of an instance and a snapshot's recent wins;
 - `hub`: the EventHub: listening, update ticks, snapshots, resume, heartbeats.

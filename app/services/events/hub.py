@@ -16,8 +16,8 @@
 - A snapshot (after Authenticate or a SubscribeRequest) is, per subscribed Active channel,
   its JackpotUpdateEvent with `recent_wins` (its last `recent_wins` wins, masked per viewer);
   those are cached per instance and re-read after a win event.
-- A resume replays, per channel with a position, the missed entries in order, each once, or
-  answers `ResumeFailed` (RESUME_FAILURES) followed by a fresh snapshot of that channel.
+- A resume (app.services.events.resume) replays, per channel with a position, the missed
+  entries in order, each once, or answers `ResumeFailed` and a fresh snapshot of the channel.
 - Heartbeats: one loop per process sends every subscriber a Ping each `ping_interval_s` and
   closes with 4408 the ones silent for `ping_interval_s + pong_timeout_s`. Its clock is
   injectable (`hub.clock`), so a test can run an hour in a second.
@@ -36,8 +36,9 @@ from typing import Any
 from app.schemas.events import INTERNAL_EVENTS, EventType
 from app.security import Principal
 from app.services.config import ConfigCache, ConfigSnapshot
-from app.services.events.ids import NO_EPOCH, event_id, parse_event_id
+from app.services.events.ids import NO_EPOCH, event_id
 from app.services.events.messages import PING, UPDATE, Message, control
+from app.services.events.resume import parse_positions, plan_resume, resume_failed
 from app.services.events.subscriber import (
     CLOSE_GOING_AWAY,
     CLOSE_PONG_TIMEOUT,
@@ -61,12 +62,6 @@ WIN_CHANGES = frozenset(
     {EventType.JACKPOT_WIN.value, EventType.RAFFLE_WIN.value, EventType.WIN_DECISION.value}
 )
 RECENT_BATCH = 16  # recent-wins reads in flight at once
-RESUME_FAILURES = {
-    "invalid": "Not an event id of this channel.",
-    "epoch": "The channel's stream was reset (new epoch): a fresh snapshot follows.",
-    "ahead": "The position is ahead of the channel's stream: a fresh snapshot follows.",
-    "trimmed": "Events after the position are no longer kept: a fresh snapshot follows.",
-}
 
 
 class Clock:
@@ -295,44 +290,17 @@ class EventHub:
         # What this process has delivered now; later events are queued live meanwhile.
         now = {c: self.positions.get(c, START) for c in channels}
         at = {c: self.position_id(c) for c in channels}
-        parsed: dict[str, tuple[str, str]] = {}
-        failed: dict[str, tuple[str, Any]] = {}
-        for channel, given in positions.items():
-            if channel not in channels:
-                continue
-            position = parse_event_id(given)
-            if position is None:
-                failed[channel] = ("invalid", given)
-            else:
-                parsed[channel] = position
+        parsed, failed = parse_positions(positions, channels)
         heads = await self._store.channel_heads(parsed)
-        resume: dict[str, str] = {}
-        epochs: dict[str, str] = {}
-        floor: dict[str, str] = {}
-        for channel, (epoch, offset) in parsed.items():
-            head = heads[channel]
-            epochs[channel] = current = head.epoch or NO_EPOCH
-            given = positions[channel]
-            if (epoch, offset) == (NO_EPOCH, START) and head.kept_from == START:
-                epoch = current  # seen before the channel's first event: all of it is missed
-            if epoch != current:
-                failed[channel] = ("epoch", given)
-            elif stream_id_key(offset) > stream_id_key(head.last_id):
-                failed[channel] = ("ahead", given)
-            elif head.kept_from != START and stream_id_key(offset) < stream_id_key(head.kept_from):
-                failed[channel] = ("trimmed", given)
-            elif stream_id_key(offset) >= stream_id_key(now[channel]):
-                if stream_id_key(offset) > stream_id_key(now[channel]):
-                    floor[channel] = offset  # another process was ahead of this one
-            else:
-                resume[channel] = offset
-        subscriber.floor = floor or None
+        plan = plan_resume(positions, parsed, heads, now)
+        failed.update(plan.failed)
+        subscriber.floor = plan.floor or None
         await self._ensure_recent(channels)
-        reads = await self._store.read_channels(resume, until={c: now[c] for c in resume})
+        reads = await self._store.read_channels(plan.resume, until={c: now[c] for c in plan.resume})
         replay: list[str] = []
         changed: set[str] = set()
         batches = [
-            [(event, epochs[channel]) for event in events]
+            [(event, plan.epochs[channel]) for event in events]
             for channel, (_, events) in sorted(reads.items())
         ]
         for event, epoch in heapq.merge(*batches, key=lambda e: stream_id_key(e[0].stream_id)):
@@ -345,10 +313,7 @@ class EventHub:
                 replay.append(message.text_for(subscriber.operator_id))
         out: list[str] = []
         for channel, (reason, given) in sorted(failed.items()):
-            data = {"reason": reason, "message": RESUME_FAILURES[reason], "position": given}
-            if channel in heads:
-                data["epoch"] = heads[channel].epoch or NO_EPOCH
-            out.append(control("ResumeFailed", data, channel))
+            out.append(resume_failed(channel, reason, given, heads.get(channel)))
             out += self._snapshot(subscriber, [channel], at=at)
         out += replay
         # Pot values are state, not events: the current ones follow the replay (live events
