@@ -24,7 +24,7 @@ from app.schemas.events import (
     same_for_everyone,
 )
 from app.services import Services
-from app.services.events import Message
+from app.services.events.messages import Message
 from app.store import keys
 from tests.conftest import DEMO, PLATFORM, RIVAL, auth, load_demo, make_settings
 from tests.support.definitions import hit_rate, instance, pot

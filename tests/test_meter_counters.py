@@ -17,7 +17,9 @@ from quart.testing import QuartClient
 
 from app.clock import DAY_MS, now_ms
 from app.money import from_micros
-from app.services import Services, admin, contributions, lifecycle, treasury
+from app.services import Services, contributions, lifecycle, treasury
+from app.services.admin import accounts as admin_accounts
+from app.services.admin import instances as admin_instances
 from app.services.books import replay
 from app.store import keys
 from tests.conftest import CLI
@@ -43,7 +45,7 @@ class Clock:
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     fake = Clock(MIDNIGHT - DAY_MS // 2)
-    for module in (admin, contributions, lifecycle, treasury):
+    for module in (admin_accounts, admin_instances, contributions, lifecycle, treasury):
         monkeypatch.setattr(module, "now_ms", fake)
     return fake
 
@@ -196,7 +198,7 @@ async def test_raffle_prizes_count_as_the_replay_counts_them(
     # sales close by the store's clock too: the next real midnight, the draw on its day
     midnight = (now_ms() // DAY_MS + 1) * DAY_MS
     fake = Clock(midnight - HOUR // 2)
-    for module in (admin, contributions, lifecycle, raffles, treasury):
+    for module in (admin_accounts, admin_instances, contributions, lifecycle, raffles, treasury):
         monkeypatch.setattr(module, "now_ms", fake)
     start = fake.now
     potless = {"pots": [], "house_share": "1"}

@@ -16,7 +16,8 @@ from quart.testing import QuartClient
 
 from app.clock import DAY_MS
 from app.security import Principal
-from app.services import Services, admin
+from app.services import Services
+from app.services.admin import instances as admin_instances
 from tests.conftest import CLI, auth
 from tests.support.definitions import NEVER, hit_rate, instance, pot
 from tests.support.http import contribution, create_instance, expect, post
@@ -75,7 +76,7 @@ async def metered(
     day before the first contribution's, so the initial seeds fall outside it)."""
     today = int(time.time() * 1000) // DAY_MS * DAY_MS
     with monkeypatch.context() as patch:
-        patch.setattr(admin, "now_ms", lambda: today - 1)  # the last ms of yesterday (UTC)
+        patch.setattr(admin_instances, "now_ms", lambda: today - 1)  # yesterday's last ms, UTC
         await create_instance(client, headers, instance("metered", pots=POTS, fixed="1.00"))
     awards = []
     for _ in range(CONTRIBUTIONS):

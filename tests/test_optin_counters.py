@@ -11,7 +11,9 @@ import pytest
 from quart.testing import QuartClient
 
 from app.clock import DAY_MS, now_ms
-from app.services import Services, admin, lifecycle
+from app.services import Services, lifecycle
+from app.services.admin import accounts as admin_accounts
+from app.services.admin import instances as admin_instances
 from app.store import keys
 from tests.support.definitions import instance
 from tests.support.http import contribution, create_instance, expect, post
@@ -28,7 +30,7 @@ class Clock:
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     fake = Clock()
-    for module in (admin, lifecycle):
+    for module in (admin_accounts, admin_instances, lifecycle):
         monkeypatch.setattr(module, "now_ms", fake)
     return fake
 

@@ -18,7 +18,9 @@ import pytest
 from quart.testing import QuartClient
 
 from app.clock import now_ms
-from app.services import Services, admin, lifecycle, raffles
+from app.services import Services, lifecycle, raffles
+from app.services.admin import accounts as admin_accounts
+from app.services.admin import instances as admin_instances
 from app.store import keys
 from tests.conftest import DEMO, PLATFORM, RIVAL, auth, load_demo
 from tests.support.http import bet, expect, post
@@ -30,7 +32,7 @@ LEASE_MS = lifecycle.LEASE_MS
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[Clock]:
     fake = Clock()
-    for module in (admin, lifecycle, raffles):
+    for module in (admin_accounts, admin_instances, lifecycle, raffles):
         monkeypatch.setattr(module, "now_ms", fake)
     yield fake
 

@@ -23,7 +23,9 @@ import pytest
 from quart.testing import QuartClient
 
 from app.clock import now_ms
-from app.services import Services, admin, draws, lifecycle, raffles
+from app.services import Services, draws, lifecycle, raffles
+from app.services.admin import accounts as admin_accounts
+from app.services.admin import instances as admin_instances
 from app.store import Store, keys
 from tests.conftest import DEMO, auth, load_demo
 from tests.support.http import bet, expect, post, v1_body, view
@@ -75,7 +77,7 @@ async def test_the_store_clock_closes_sales_when_the_callers_clock_is_behind(
 def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     """The services' clock, moved by the test (contributions keep the real one)."""
     fake = Clock()
-    for module in (admin, lifecycle, raffles):
+    for module in (admin_accounts, admin_instances, lifecycle, raffles):
         monkeypatch.setattr(module, "now_ms", fake)
     return fake
 

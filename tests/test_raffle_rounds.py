@@ -18,7 +18,9 @@ from quart.testing import QuartClient
 
 from app.cli import main
 from app.clock import now_ms
-from app.services import Services, admin, draws, lifecycle, raffles
+from app.services import Services, draws, lifecycle, raffles
+from app.services.admin import accounts as admin_accounts
+from app.services.admin import instances as admin_instances
 from tests.conftest import DEMO, DRAW_KEY, SECRET, auth, load_demo
 from tests.support.definitions import instance, pot
 from tests.support.http import bet, expect, post, put_source, view
@@ -38,7 +40,7 @@ class Clock:
 def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     """The services' clock, moved by the test (contributions keep the real one)."""
     fake = Clock()
-    for module in (admin, lifecycle, raffles):
+    for module in (admin_accounts, admin_instances, lifecycle, raffles):
         monkeypatch.setattr(module, "now_ms", fake)
     return fake
 

@@ -14,7 +14,7 @@ from quart.testing import QuartClient
 from app.schemas.events import MASKED_PLAYER, EventType, decode_event
 from app.security import Principal
 from app.services import Services
-from app.services.events import Message
+from app.services.events.messages import Message
 from app.store import keys
 from app.store.events import StoredEvent
 from tests.conftest import CLI, auth

@@ -32,12 +32,12 @@ from app.schemas.stream import (
     SubscribeRequestSchema,
 )
 from app.security import TokenError
-from app.services.events import (
+from app.services.events.messages import control
+from app.services.events.subscriber import (
     CLOSE_TRY_AGAIN_LATER,
     CLOSE_UNAUTHORIZED,
     Selection,
     Subscriber,
-    control,
 )
 from app.store.errors import classify
 

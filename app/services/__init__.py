@@ -12,7 +12,7 @@ from app.metrics import Metrics, new_metrics
 from app.money import from_micros
 from app.queues import CALLBACK_QUEUE, CONTRIBUTION_QUEUE
 from app.security import TokenIssuer
-from app.services.admin import AdminService
+from app.services.admin.service import AdminService
 from app.services.auth import AuthService
 from app.services.catalog import CatalogService
 from app.services.config import ConfigCache
@@ -20,7 +20,7 @@ from app.services.contributions import ContributionService
 from app.services.deadletters import DeadLetterService
 from app.services.deliveries import DeliveryService
 from app.services.draws import DAY_MS, DrawKeys
-from app.services.events import EventHub
+from app.services.events.hub import EventHub
 from app.services.instances import InstanceService
 from app.services.ledger import LedgerService
 from app.services.lifecycle import LifecycleService

@@ -13,7 +13,7 @@ import yaml
 from marshmallow import Schema
 
 from app.schemas.admin import DefinitionsSchema
-from app.services.admin import AdminService, environment_passwords
+from app.services.admin.service import AdminService, environment_passwords
 
 DEFINITIONS_SCHEMA: type[Schema] = DefinitionsSchema  # today's schema of a definitions file
 

@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable
 
 from app.clock import now_ms
 from app.refusals import Refused
-from app.services.admin import AdminService
+from app.services.admin.service import AdminService
 from app.services.audit import SCHEDULER_ACTOR
 from app.services.draws import Postponed
 from app.services.raffles import RaffleService

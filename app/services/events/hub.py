@@ -1,14 +1,4 @@
-"""The event stream's fan-out: one hub per web process feeds every websocket of the process.
-
-Channels, offsets, epochs (after Centrifugo). A channel is one jackpot instance; its name is
-the instance id. Each instance's capped events stream (app.store.events) is the channel's
-history: an event's offset is its stream entry id (strictly increasing per channel), and the
-stream's epoch is the short string the first emitting script stored next to it with SET NX
-(lua/includes/events.lua), so a stream lost with its key gets a new epoch. A stream event's
-id is `<epoch>:<offset>` (about 25 bytes whatever the number of instances). A client resumes
-with `positions: {channel: last event id}` for the channels it subscribes to; per channel the
-missed entries are replayed in order, each once, or `ResumeFailed` (reason epoch, ahead,
-trimmed or invalid) is followed by a fresh snapshot of that channel.
+"""The EventHub: one per web process, it feeds every websocket of the process.
 
 - One pub/sub subscription per process (app.store.events) wakes the hub; the hub reads the
   woken instances' streams after the last offset it delivered (one pipeline) and renders each
@@ -26,11 +16,11 @@ trimmed or invalid) is followed by a fresh snapshot of that channel.
 - A snapshot (after Authenticate or a SubscribeRequest) is, per subscribed Active channel,
   its JackpotUpdateEvent with `recent_wins` (its last `recent_wins` wins, masked per viewer);
   those are cached per instance and re-read after a win event.
+- A resume (app.services.events.resume) replays, per channel with a position, the missed
+  entries in order, each once, or answers `ResumeFailed` and a fresh snapshot of the channel.
 - Heartbeats: one loop per process sends every subscriber a Ping each `ping_interval_s` and
   closes with 4408 the ones silent for `ping_interval_s + pong_timeout_s`. Its clock is
   injectable (`hub.clock`), so a test can run an hour in a second.
-- A subscriber whose outbox exceeds `queue_limit` is closed with 1013: it cannot slow the
-  others, nor grow the process's memory.
 """
 
 from __future__ import annotations
@@ -39,34 +29,30 @@ import asyncio
 import contextlib
 import heapq
 import logging
-import re
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import Any
 
-from marshmallow import ValidationError
-
-from app import jsonio
-from app.money import format_amount, from_micros
-from app.schemas.events import (
-    INTERNAL_EVENTS,
-    MASKS,
-    EventType,
-    JackpotUpdateEventSchema,
-    decode_event,
-)
+from app.schemas.events import INTERNAL_EVENTS, EventType
 from app.security import Principal
 from app.services.config import ConfigCache, ConfigSnapshot
+from app.services.events.ids import NO_EPOCH, event_id
+from app.services.events.messages import PING, UPDATE, Message, control
+from app.services.events.resume import parse_positions, plan_resume, resume_failed
+from app.services.events.subscriber import (
+    CLOSE_GOING_AWAY,
+    CLOSE_PONG_TIMEOUT,
+    CLOSE_UNAUTHORIZED,
+    Selection,
+    Subscriber,
+)
+from app.services.events.updates import recent_win, update_data
 from app.store import Store
-from app.store.events import START, StoredEvent, stream_id_key
+from app.store.events import START, stream_id_key
 from app.store.wins import Winner
 
 log = logging.getLogger("jackpot_gateway.events")
 
-UPDATE = EventType.JACKPOT_UPDATE.value
-UPDATE_SCHEMA = JackpotUpdateEventSchema()
 INTERNAL = frozenset(t.value for t in INTERNAL_EVENTS)
 STATUS_CHANGE = EventType.INSTANCE_STATUS.value
 # Stream events after which an instance's JackpotUpdateEvent is sent at once (state changed).
@@ -76,35 +62,6 @@ WIN_CHANGES = frozenset(
     {EventType.JACKPOT_WIN.value, EventType.RAFFLE_WIN.value, EventType.WIN_DECISION.value}
 )
 RECENT_BATCH = 16  # recent-wins reads in flight at once
-CLOSE_GOING_AWAY = 1001
-CLOSE_TRY_AGAIN_LATER = 1013
-CLOSE_UNAUTHORIZED = 4401
-CLOSE_PONG_TIMEOUT = 4408
-
-# -- event ids: "<epoch>:<offset>" -----------------------------------------------------------
-NO_EPOCH = "0"  # a stream written before epochs existed (its first new event sets one)
-MAX_EVENT_ID_BYTES = 64
-_EVENT_ID = re.compile(r"^([0-9a-z]{1,16}):([0-9]{1,20})-([0-9]{1,20})$")
-RESUME_FAILURES = {
-    "invalid": "Not an event id of this channel.",
-    "epoch": "The channel's stream was reset (new epoch): a fresh snapshot follows.",
-    "ahead": "The position is ahead of the channel's stream: a fresh snapshot follows.",
-    "trimmed": "Events after the position are no longer kept: a fresh snapshot follows.",
-}
-
-
-def event_id(epoch: str, offset: str) -> str:
-    return f"{epoch}:{offset}"
-
-
-def parse_event_id(text: Any) -> tuple[str, str] | None:
-    """(epoch, offset) of a stream event's id, None when it is not one."""
-    if not isinstance(text, str) or len(text) > MAX_EVENT_ID_BYTES:
-        return None
-    match = _EVENT_ID.match(text)
-    if match is None:
-        return None
-    return match.group(1), f"{int(match.group(2))}-{int(match.group(3))}"
 
 
 class Clock:
@@ -117,212 +74,6 @@ class Clock:
         await asyncio.sleep(seconds)
 
 
-@dataclass(frozen=True)
-class Selection:
-    """What a subscriber chose: event types (None: all), instances and brands (None and
-    None: every visible instance; otherwise the visible instances named or allowed to one
-    of the brands)."""
-
-    event_types: frozenset[str] | None = None
-    instance_ids: frozenset[str] | None = None
-    brands: frozenset[str] | None = None
-
-
-# -- messages --------------------------------------------------------------------------------
-def control(event_type: str, data: dict[str, Any], channel: str | None = None) -> str:
-    """A message that is not an event (Authenticated, Subscribed, ResumeFailed, Error, Ping)."""
-    return jsonio.dumps(
-        {"event_type": event_type, "event_id": None, "channel": channel, "data": data}
-    )
-
-
-PING = control("Ping", {})
-
-
-class Message:
-    """One event, built once; its text is rendered once per operator (masking differs)."""
-
-    __slots__ = ("_rendered", "data", "event_id", "event_type", "instance_id", "stream_id")
-
-    def __init__(
-        self,
-        event_type: str,
-        instance_id: str,
-        stream_id: str | None,
-        data: dict[str, Any],
-        event_id: str | None = None,
-    ) -> None:
-        self.event_type = event_type
-        self.instance_id = instance_id
-        self.stream_id = stream_id  # None for a JackpotUpdateEvent (not in a stream)
-        self.event_id = event_id
-        self.data = data
-        self._rendered: dict[str, str] = {}
-
-    @classmethod
-    def from_stored(cls, event: StoredEvent, epoch: str) -> Message | None:
-        """The event as the catalogue reads it; None (logged) when it does not match."""
-        try:
-            envelope = decode_event(event.payload)
-        except (ValidationError, ValueError):
-            log.error(
-                "event stream: %s %s is not in the catalogue", event.instance_id, event.stream_id
-            )
-            return None
-        return cls(
-            envelope["event_type"].value,
-            event.instance_id,
-            event.stream_id,
-            envelope["data"],
-            event_id(epoch, event.stream_id),
-        )
-
-    def _view(self, operator_id: str) -> dict[str, Any]:
-        """What one operator may see, as the catalogue declares for this event type (MASKS):
-        other operators' players masked, their brands and sources and their contributions'
-        metadata left out. A type without a declaration is never sent."""
-        mask = MASKS.get(EventType(self.event_type))
-        if mask is None:
-            raise ValidationError(f"{self.event_type} declares no masking (MASKS)")
-        data = mask(self.data, operator_id)
-        if self.event_type == UPDATE:
-            errors = UPDATE_SCHEMA.validate(data)
-            if errors:  # a defect: the catalogue and this builder disagree
-                raise ValidationError(errors)
-        return data
-
-    def text_for(self, operator_id: str) -> str:
-        text = self._rendered.get(operator_id)
-        if text is None:
-            text = self._rendered[operator_id] = (
-                f'{{"event_type":"{self.event_type}",'
-                f'"event_id":{jsonio.dumps(self.event_id)},'
-                f'"channel":{jsonio.dumps(self.instance_id)},'
-                f'"data":{jsonio.dumps(self._view(operator_id))}}}'
-            )
-        return text
-
-
-# -- one websocket -------------------------------------------------------------------------
-class Subscriber:
-    __slots__ = (
-        "_seq",
-        "_waiter",
-        "allowance",
-        "channels",
-        "close_code",
-        "close_reason",
-        "expires_at",
-        "floor",
-        "held",
-        "last_ping",
-        "last_seen",
-        "operator_id",
-        "outbox",
-        "principal",
-        "queue_limit",
-        "selection",
-        "visible",
-    )
-
-    def __init__(
-        self, principal: Principal, visible: frozenset[str], queue_limit: int, now: float
-    ) -> None:
-        self.principal = principal
-        # Whom MASKS mask for, and the key of what it may see: the operator of a service; for
-        # a display token no operator at all (every player masked, app.security.viewer).
-        self.operator_id = principal.viewer
-        self.visible = visible
-        self.selection = Selection()
-        self.channels = visible  # the instances it receives: visible and selected
-        self.queue_limit = queue_limit
-        self.allowance = 0  # the last snapshot's length: it does not count as lagging
-        self.outbox: OrderedDict[Any, str] = OrderedDict()
-        # resumed past what this process has delivered: skip a channel's events up to these
-        self.floor: dict[str, str] | None = None
-        self.held = True  # until the snapshot or the replay is in front of the outbox
-        # the sender waiting for news (a bare future: an asyncio.Event holds a deque too)
-        self._waiter: asyncio.Future[None] | None = None
-        self.expires_at = float("inf")  # the token's expiry, epoch seconds (heartbeat checks)
-        self.close_code: int | None = None
-        self.close_reason = ""
-        self.last_seen = now  # the last frame received (heartbeat)
-        self.last_ping = now
-        self._seq = 0
-
-    def wants(self, message: Message) -> bool:
-        types = self.selection.event_types
-        return message.instance_id in self.channels and (
-            types is None or message.event_type in types
-        )
-
-    def push(self, text: str, conflate_key: Any = None) -> None:
-        if self.close_code is not None:
-            return
-        if conflate_key is None:
-            self._seq += 1
-            key: Any = self._seq
-        else:
-            key = conflate_key
-            self.outbox.pop(key, None)  # the newer value replaces the queued one
-        self.outbox[key] = text
-        # updates are conflated, one per channel at most: only discrete events count as lag
-        if len(self.outbox) > self.queue_limit + len(self.channels) + self.allowance:
-            self.close(CLOSE_TRY_AGAIN_LATER, "too slow: the event queue overflowed")
-        elif not self.held:
-            self._wake()
-
-    def _wake(self) -> None:
-        if self._waiter is not None and not self._waiter.done():
-            self._waiter.set_result(None)
-
-    async def wait(self) -> None:
-        """Until there is something to send (or it is closed)."""
-        while self.close_code is None and (self.held or not self.outbox):
-            self._waiter = asyncio.get_running_loop().create_future()
-            try:
-                await self._waiter
-            finally:
-                self._waiter = None
-
-    def next_text(self) -> str | None:
-        """The next message to send, None when nothing is queued (or it is closed)."""
-        if not self.outbox or self.close_code is not None:
-            return None
-        _, text = self.outbox.popitem(last=False)
-        if not self.outbox:
-            # A dict keeps the table it grew to (a snapshot's hundreds of entries): start
-            # an idle socket again from an empty one.
-            self.outbox = OrderedDict()
-        return text
-
-    def hold(self) -> None:
-        """Stop sending and forget what is queued: a new snapshot or replay replaces it."""
-        self.held = True
-        self.outbox.clear()
-        self.floor = None
-
-    def release(self, prefix: list[str]) -> None:
-        """Put the prefix (authentication answer, snapshot or replay) before what live events
-        queued meanwhile, and start sending."""
-        queued = self.outbox
-        self.outbox = OrderedDict()
-        self.allowance = len(prefix)
-        for text in prefix:
-            self._seq += 1
-            self.outbox[self._seq] = text  # an int key: the smallest (a snapshot has hundreds)
-        self.outbox.update(queued)
-        self.held = False
-        self._wake()
-
-    def close(self, code: int, reason: str) -> None:
-        if self.close_code is None:
-            self.close_code, self.close_reason = code, reason
-            self.outbox = OrderedDict()
-            self._wake()
-
-
-# -- the hub ---------------------------------------------------------------------------------
 class EventHub:
     def __init__(
         self,
@@ -539,44 +290,17 @@ class EventHub:
         # What this process has delivered now; later events are queued live meanwhile.
         now = {c: self.positions.get(c, START) for c in channels}
         at = {c: self.position_id(c) for c in channels}
-        parsed: dict[str, tuple[str, str]] = {}
-        failed: dict[str, tuple[str, Any]] = {}
-        for channel, given in positions.items():
-            if channel not in channels:
-                continue
-            position = parse_event_id(given)
-            if position is None:
-                failed[channel] = ("invalid", given)
-            else:
-                parsed[channel] = position
+        parsed, failed = parse_positions(positions, channels)
         heads = await self._store.channel_heads(parsed)
-        resume: dict[str, str] = {}
-        epochs: dict[str, str] = {}
-        floor: dict[str, str] = {}
-        for channel, (epoch, offset) in parsed.items():
-            head = heads[channel]
-            epochs[channel] = current = head.epoch or NO_EPOCH
-            given = positions[channel]
-            if (epoch, offset) == (NO_EPOCH, START) and head.kept_from == START:
-                epoch = current  # seen before the channel's first event: all of it is missed
-            if epoch != current:
-                failed[channel] = ("epoch", given)
-            elif stream_id_key(offset) > stream_id_key(head.last_id):
-                failed[channel] = ("ahead", given)
-            elif head.kept_from != START and stream_id_key(offset) < stream_id_key(head.kept_from):
-                failed[channel] = ("trimmed", given)
-            elif stream_id_key(offset) >= stream_id_key(now[channel]):
-                if stream_id_key(offset) > stream_id_key(now[channel]):
-                    floor[channel] = offset  # another process was ahead of this one
-            else:
-                resume[channel] = offset
-        subscriber.floor = floor or None
+        plan = plan_resume(positions, parsed, heads, now)
+        failed.update(plan.failed)
+        subscriber.floor = plan.floor or None
         await self._ensure_recent(channels)
-        reads = await self._store.read_channels(resume, until={c: now[c] for c in resume})
+        reads = await self._store.read_channels(plan.resume, until={c: now[c] for c in plan.resume})
         replay: list[str] = []
         changed: set[str] = set()
         batches = [
-            [(event, epochs[channel]) for event in events]
+            [(event, plan.epochs[channel]) for event in events]
             for channel, (_, events) in sorted(reads.items())
         ]
         for event, epoch in heapq.merge(*batches, key=lambda e: stream_id_key(e[0].stream_id)):
@@ -589,10 +313,7 @@ class EventHub:
                 replay.append(message.text_for(subscriber.operator_id))
         out: list[str] = []
         for channel, (reason, given) in sorted(failed.items()):
-            data = {"reason": reason, "message": RESUME_FAILURES[reason], "position": given}
-            if channel in heads:
-                data["epoch"] = heads[channel].epoch or NO_EPOCH
-            out.append(control("ResumeFailed", data, channel))
+            out.append(resume_failed(channel, reason, given, heads.get(channel)))
             out += self._snapshot(subscriber, [channel], at=at)
         out += replay
         # Pot values are state, not events: the current ones follow the replay (live events
@@ -651,7 +372,7 @@ class EventHub:
                         )
                     )
             for instance_id, winners in zip(ids, lists, strict=True):
-                self._recent[instance_id] = [_recent_win(w) for w in winners]
+                self._recent[instance_id] = [recent_win(w) for w in winners]
                 self._snapshots.pop(instance_id, None)
 
     # -- delivery ----------------------------------------------------------------------------
@@ -802,7 +523,7 @@ class EventHub:
             state = states.get(instance_id)
             if state is None:
                 continue
-            data = _update_data(config, definition, state)
+            data = update_data(config, definition, state)
             previous = self._updates.get(instance_id)
             if previous is not None and {**previous, "last_updated": None} == data:
                 continue
@@ -813,61 +534,3 @@ class EventHub:
                 self._dispatch(
                     Message(UPDATE, instance_id, None, data, self.position_id(instance_id))
                 )
-
-
-def _recent_win(winner: Winner) -> dict[str, Any]:
-    """A win as a snapshot lists it (amount in the jackpot's currency); masked per viewer by
-    the JackpotUpdateEvent's declaration in MASKS."""
-    return {
-        "win_id": winner.win_id,
-        "win_pot_id": winner.win_pot_id,
-        "brand_id": f"{winner.operator_id}:{winner.brand_id}",
-        "player_id": winner.player_id,
-        "win_amount": format_amount(from_micros(winner.win_amount)),
-        "currency": winner.currency,
-        "timestamp": winner.timestamp,
-        "win_withheld": winner.win_withheld,
-        "source_id": winner.source_id,
-    }
-
-
-def _update_data(
-    config: ConfigSnapshot, definition: dict[str, Any], state: dict[str, str]
-) -> dict[str, Any]:
-    """The JackpotUpdateEvent data of an instance (all operators' brands and sources; each
-    operator's view keeps its own); `last_updated` is set by the caller."""
-    instance_id = definition["id"]
-    ends = state.get("raffle:ends")
-    return {
-        "id": instance_id,
-        "name": definition.get("name"),
-        "jackpot_type": definition["jackpot_type"],
-        "currency": definition["currency"],
-        "pots": [
-            {
-                "id": pot["id"],
-                "name": pot.get("name"),
-                "is_progressive": pot["is_progressive"],
-                "current_value": format_amount(
-                    from_micros(int(state.get(f"pot:{pot['id']}:value") or 0))
-                ),
-            }
-            for pot in definition["pots"]
-        ],
-        "allowed_brands": list(definition["allowed_brands"]),
-        "allowed_sources": [
-            {"source_id": s["source_id"], "owner_id": s["owner_id"]}
-            for s in config.sources
-            if instance_id in s["instance_ids"]
-        ],
-        "status": state.get("status"),
-        "timestamp_start": _opt_int(state.get("timestamp_start")),
-        "timestamp_end": _opt_int(state.get("timestamp_end")),
-        # a raffle's open round ends (and is drawn) then: a page counts down to it
-        "next_draw_at": int(ends) if definition.get("raffle") and ends else None,
-        "last_updated": None,
-    }
-
-
-def _opt_int(raw: str | None) -> int | None:
-    return int(raw) if raw else None
