@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from app.config import Settings
+from app.store.script_table import ScriptSpec
 from app.store.scripts import ScriptRunner
 
 
@@ -37,8 +38,9 @@ class StoreBase:
         """How scripts publish events: sharded pub/sub on a cluster."""
         return "spublish" if self.cluster else "publish"
 
-    async def script(self, name: str, keys: list[str], args: list[Any]) -> Any:
-        return await self.runner.run(self.client, name, keys, args)
+    async def script(self, spec: ScriptSpec, keys: list[str], args: list[Any]) -> Any:
+        """Run a script of the table (app.store.script_table) with its KEYS and ARGV."""
+        return await self.runner.run(self.client, spec, keys, args)
 
     async def stream_page(
         self, key: str, after: str = "-", count: int = 100
