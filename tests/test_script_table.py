@@ -17,8 +17,8 @@ import pytest
 from app.refusals import Code
 from app.store import Store
 from app.store.script_page import render_markdown
-from app.store.script_table import BY_NAME, SET_STATUS, TABLE, Key, ScriptSpec
-from app.store.scripts import ScriptKeysError, load_scripts, lua_dir
+from app.store.script_table import BY_NAME, READ_WINS, SET_STATUS, TABLE, Key, ScriptSpec
+from app.store.scripts import ScriptArgsError, ScriptKeysError, load_scripts, lua_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGE = ROOT / "docs" / "scripts.md"
@@ -113,6 +113,20 @@ async def test_a_call_with_the_wrong_keys_count_is_refused_before_redis(store: S
     with pytest.raises(ScriptKeysError, match="set_status takes 6 KEYS, got 5"):
         await store.script(SET_STATUS, ["k"] * 5, ["pause", 1, "me", "i", "e", "publish", 10])
     assert await store.client.dbsize() == 0
+
+
+async def test_a_call_with_the_wrong_argv_count_is_refused_before_redis(store: Store) -> None:
+    six = ["pause", 1, "me", "i", "e", "publish"]
+    status_keys = ["k"] * SET_STATUS.nkeys
+    with pytest.raises(ScriptArgsError, match="set_status takes 7 ARGV, got 6"):
+        await store.script(SET_STATUS, status_keys, six)
+    with pytest.raises(ScriptArgsError, match="set_status takes 7 ARGV, got 8"):
+        await store.script(SET_STATUS, status_keys, [*six, 10, "extra"])
+    wins_keys = ["w", "i"]
+    with pytest.raises(ScriptArgsError, match="read_wins takes 1 or more ARGV, got 0"):
+        await store.script(READ_WINS, wins_keys, [])
+    assert await store.client.dbsize() == 0
+    assert await store.script(READ_WINS, wins_keys, [5, "i", "p:x"]) == [[], []]  # a tail
 
 
 def test_a_store_module_calls_scripts_by_their_table_entry_not_by_name() -> None:

@@ -45,6 +45,10 @@ class ScriptKeysError(TypeError):
     """A script was called with the wrong number of KEYS (a programming error)."""
 
 
+class ScriptArgsError(TypeError):
+    """A script was called with another number of ARGV than its table entry declares."""
+
+
 class ScriptRefusal(Exception):
     """A script refused the operation with one of the codes of `app.refusals.Code`."""
 
