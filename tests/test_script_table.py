@@ -160,3 +160,15 @@ def test_the_reference_page_is_what_the_table_renders() -> None:
 
 def test_the_reference_page_is_in_the_site_navigation() -> None:
     assert re.search(r"^\s+- [^:\n]+: scripts\.md$", (ROOT / "mkdocs.yml").read_text(), re.M)
+
+
+def test_a_malformed_table_is_refused() -> None:
+    with pytest.raises(ValueError, match="declared twice"):
+        check_table((SET_STATUS, replace(READ_WINS, name="set_status")))
+    with pytest.raises(ValueError, match="two KEYS share a name"):
+        check_table((replace(SET_STATUS, keys=(*SET_STATUS.keys, SET_STATUS.keys[0])),))
+    with pytest.raises(ValueError, match="two ARGV share a name"):
+        check_table((replace(SET_STATUS, argv=(*SET_STATUS.argv, SET_STATUS.argv[0])),))
+    with pytest.raises(ValueError, match="listed twice"):
+        check_table((replace(SET_STATUS, refusals=(Code.BAD_ARGUMENT, Code.BAD_ARGUMENT)),))
+    check_table(TABLE)
