@@ -17,7 +17,15 @@ import pytest
 from app.refusals import Code
 from app.store import Store
 from app.store.script_page import render_markdown
-from app.store.script_table import BY_NAME, READ_WINS, SET_STATUS, TABLE, Key, ScriptSpec
+from app.store.script_table import (
+    BY_NAME,
+    READ_WINS,
+    SET_STATUS,
+    TABLE,
+    Key,
+    ScriptSpec,
+    check_table,
+)
 from app.store.scripts import ScriptArgsError, ScriptKeysError, load_scripts, lua_dir
 
 ROOT = Path(__file__).resolve().parents[1]
