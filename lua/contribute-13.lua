@@ -36,8 +36,8 @@
   carried. Tickets belong to the open round r (state field raffle:round, 1 when absent) while
   its sales are open; a draw closes the round by moving raffle:round on, so every field below
   is prefixed '<r>|' and the next contribution starts a fresh record. Sales of round r close
-  at its end (state raffle:ends, epoch ms; '' = no end), atomically here: when the later of
-  ARGV[1] and the store's clock (TIME) is at or past the end, or the draw has sealed the round
+  at its end (state raffle:ends, epoch ms; '' = no end), atomically here: when the later
+  of ARGV[1] and the store's clock (TIME) is at or past the end, or the draw has sealed the round
   (state raffle:closed = r, lua/close_round-2.lua), the tickets go to round r + 1 (which the
   draw of r opens: its fields may exist before it does), or, for a raffle drawn once at its
   end (engine.raffle.at_end), nowhere (no ticket, no record). A round holds at most 2^53 - 1
@@ -65,7 +65,7 @@
   when the player is opted in and it is not ''; <pk>|count is incremented by every
   contribution of a player who has an opt-in record (<pk>|opted_in present: opted in, or out
   since): the count the opt-in status and OptInEvent show. A player without one gets no
-  field at all (no bytes per player where opt-in is not required; lua/set_optin-4.lua
+  field at all (no bytes per player where opt-in is not required; lua/set_optin-5.lua
   creates the record, lua/purge_optins-2.lua ends them all after a termination).
 
   KEYS[1]  instance engine (string, JSON, see app/services/engine.py)

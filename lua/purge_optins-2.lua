@@ -2,7 +2,7 @@
   End the opt-in records of a Terminated instance (the scheduler runs it OPTIN_RETENTION_DAYS
   after the termination, app/services/admin/instances.py): the whole opt-ins hash goes
   (UNLINK: Redis frees a big one in the background) and the state remembers when, so that a
-  later opt-out (allowed in every status, lua/set_optin-4.lua) answers without writing a
+  later opt-out (allowed in every status, lua/set_optin-5.lua) answers without writing a
   record again.
   Running it twice is harmless.
 

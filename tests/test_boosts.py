@@ -14,6 +14,7 @@ from app.refusals import Code
 from app.security import Principal
 from app.services import Services
 from app.store import ScriptRefusal, keys
+from app.store.script_table import BOOST_POT
 from tests.conftest import CLI, auth
 from tests.support.definitions import hit_rate, instance, pot
 from tests.support.http import create_instance, expect, post, set_status, v1_body, view
@@ -267,7 +268,7 @@ async def test_the_script_refuses_malformed_arguments_and_writes_nothing(
         keys.instance_meter(boosted),
     ]
     with pytest.raises(ScriptRefusal) as refused:
-        await gateway.store.script("boost_pot", script_keys, args)
+        await gateway.store.script(BOOST_POT, script_keys, args)
     assert refused.value.code is Code.BAD_ARGUMENT
     assert await snapshot(gateway.store, boosted) == state
 

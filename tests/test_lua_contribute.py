@@ -30,6 +30,7 @@ from app.store.contributions import (
     PricedPreference,
     contribute_keys,
 )
+from app.store.script_table import CONTRIBUTE
 from app.store.scripts import ScriptRunner
 from app.triggers.hit_rate import HIT_RANDOM_BOUND
 from tests.support.definitions import hit_rate, must_drop, pot
@@ -1046,10 +1047,10 @@ async def test_raw_arguments_are_checked_before_any_write(
     ok_keys = contribute_keys("jp1", OP, None)
     good = list(args)
     args[index] = value
-    await refused(store, Code.BAD_ARGUMENT, lambda: store.script("contribute", ok_keys, args))
+    await refused(store, Code.BAD_ARGUMENT, lambda: store.script(CONTRIBUTE, ok_keys, args))
     await assert_conserved(store, engine)
     # the same arguments unchanged apply: the refusal was the changed one's
-    replay, _ = await store.script("contribute", ok_keys, good)
+    replay, _ = await store.script(CONTRIBUTE, ok_keys, good)
     assert replay == 0
 
 

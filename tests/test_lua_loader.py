@@ -9,6 +9,7 @@ import pytest
 
 from app.refusals import Code
 from app.store import ScriptRefusal, Store
+from app.store.script_table import SET_STATUS
 from app.store.scripts import ScriptKeysError, load_scripts, lua_dir
 
 # What a script may use anyway, with the words of its header that say why. Redis 7
@@ -46,12 +47,12 @@ def test_every_error_code_in_lua_is_mirrored_in_python() -> None:
 def test_bad_file_names_are_refused(tmp_path: Path) -> None:
     (tmp_path / "noKeysCount.lua").write_text("return 1")
     with pytest.raises(ValueError, match="verb_noun"):
-        load_scripts(tmp_path)
+        load_scripts(tmp_path, table=None)
 
 
 async def test_wrong_keys_count_is_refused_before_redis(store: Store) -> None:
     with pytest.raises(ScriptKeysError, match="takes 6 KEYS, got 1"):
-        await store.script("set_status", ["only-one"], ["pause", 1, "me"])
+        await store.script(SET_STATUS, ["only-one"], ["pause", 1, "me"])
 
 
 async def test_error_reply_becomes_a_refusal_with_its_code(store: Store) -> None:
@@ -80,13 +81,13 @@ def test_includes_are_expanded_once_with_globs_and_nesting(tmp_path: Path) -> No
         '--[[ header ]]\n--- @include "includes/base.lua"\n'
         '--- @include "includes/parts/*.lua"\nreturn A + B\n'
     )
-    source = load_scripts(tmp_path)["use_parts"].source
+    source = load_scripts(tmp_path, table=None)["use_parts"].source
     assert source.count("local BASE = 1") == 1  # named twice, pasted once
     assert source.index("local BASE") < source.index("local A =") < source.index("local B =")
     assert "@include" not in source
     (tmp_path / "broken-0.lua").write_text('--- @include "includes/missing.lua"\n')
     with pytest.raises(ValueError, match="matches no file"):
-        load_scripts(tmp_path)
+        load_scripts(tmp_path, table=None)
 
 
 async def test_an_expanded_script_runs(store: Store) -> None:

@@ -10,6 +10,7 @@ import pytest
 from app.refusals import Code
 from app.store import ScriptRefusal, Store
 from app.store.keys import login_attempts
+from app.store.script_table import TAKE_LOGIN_ATTEMPT
 
 WINDOW_MS = 60_000
 
@@ -18,7 +19,7 @@ async def take(store: Store, limit: int = 5, window_ms: int = WINDOW_MS) -> list
     return [
         int(part)
         for part in await store.script(
-            "take_login_attempt", [login_attempts("192.0.2.1|u")], [limit, window_ms]
+            TAKE_LOGIN_ATTEMPT, [login_attempts("192.0.2.1|u")], [limit, window_ms]
         )
     ]
 
@@ -57,8 +58,6 @@ async def test_bad_arguments_are_refused_before_anything_is_written(
     store: Store, limit: object, window_ms: object
 ) -> None:
     with pytest.raises(ScriptRefusal) as caught:
-        await store.script(
-            "take_login_attempt", [login_attempts("192.0.2.1|u")], [limit, window_ms]
-        )
+        await store.script(TAKE_LOGIN_ATTEMPT, [login_attempts("192.0.2.1|u")], [limit, window_ms])
     assert caught.value.code is Code.BAD_ARGUMENT
     assert await store.client.exists(login_attempts("192.0.2.1|u")) == 0

@@ -17,6 +17,7 @@ from app.schemas.admin import InstanceSchema
 from app.services.engine import compile_engine
 from app.store import ScriptRefusal, Store, keys
 from app.store.optins import OptInRecord
+from app.store.script_table import SET_OPTIN
 from app.triggers import initial_state
 from tests.conftest import make_settings
 
@@ -345,7 +346,7 @@ def script_keys(instance_id: str = INSTANCE) -> list[str]:
 async def test_well_formed_raw_arguments_are_accepted(store: Store) -> None:
     """The baseline of the malformed-argument cases below."""
     await create(store)
-    reply = await store.script("set_optin", script_keys(), raw_args())
+    reply = await store.script(SET_OPTIN, script_keys(), raw_args())
     assert list(reply) == ["1", "250000", "0.25", "EUR", "0", str(NOW)]
 
 
@@ -383,14 +384,14 @@ async def test_malformed_arguments_are_refused_and_nothing_is_written(
     await create(store)
     before = await snapshot(store)
     with pytest.raises(ScriptRefusal) as caught:
-        await store.script("set_optin", script_keys(), raw_args(**overrides))
+        await store.script(SET_OPTIN, script_keys(), raw_args(**overrides))
     assert caught.value.code is Code.BAD_ARGUMENT
     assert await snapshot(store) == before
 
 
 async def test_arguments_are_checked_before_the_instance(store: Store) -> None:
     with pytest.raises(ScriptRefusal) as caught:
-        await store.script("set_optin", script_keys("missing"), raw_args(opt_in="maybe"))
+        await store.script(SET_OPTIN, script_keys("missing"), raw_args(opt_in="maybe"))
     assert caught.value.code is Code.BAD_ARGUMENT
 
 

@@ -139,7 +139,7 @@ def test_the_pipe_runs_on_uvloop(real_redis_url: str) -> None:
     async def main() -> list[str]:
         store = Store(async_client(real_redis_url), ScriptRunner(SCRIPTS))
         try:
-            return list(await store.script("echo", ["k"], ["uv"]))
+            return list(await store.runner.run(store.client, "echo", ["k"], ["uv"]))
         finally:
             await store.close()
 

@@ -20,6 +20,7 @@ from app.refusals import Code
 from app.services.draws import DrawKeys, draw_winners, salted_lines, snapshot_hash
 from app.store import ScriptRefusal, Store, keys
 from app.store.contributions import PricedPreference
+from app.store.script_table import BY_NAME
 from tests.conftest import DRAW_KEY
 from tests.support.definitions import hit_rate, pot
 from tests.test_lua_contribute import NOW, M, contribute, create, definition
@@ -52,7 +53,8 @@ Call = Callable[[Store], Awaitable[Any]]
 
 
 def script(name: str, keys_: list[str], args: list[Any]) -> Call:
-    return lambda store: store.script(name, keys_, args)
+    spec = BY_NAME[name]  # a misspelt script fails when the cases are built
+    return lambda store: store.script(spec, keys_, args)
 
 
 J = "jp1"  # the world's jackpot (a withheld win, a paid win, a decided win, a boost)

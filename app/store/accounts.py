@@ -6,6 +6,7 @@ from typing import Any
 
 from app.store import keys
 from app.store.base import StoreBase, dumps, loads
+from app.store.script_table import TAKE_LOGIN_ATTEMPT
 
 
 class AccountStore(StoreBase):
@@ -45,7 +46,7 @@ class AccountStore(StoreBase):
         """(True, n): attempt n of the window, go ahead; (False, ms): refused, the window
         ends in `ms`. Counted and decided in one script call (see take_login_attempt-1.lua)."""
         allowed, value = await self.script(
-            "take_login_attempt", [keys.login_attempts(subject)], [max_attempts, window_ms]
+            TAKE_LOGIN_ATTEMPT, [keys.login_attempts(subject)], [max_attempts, window_ms]
         )
         return int(allowed) == 1, int(value)
 

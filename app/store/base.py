@@ -6,7 +6,8 @@ import json
 from typing import Any
 
 from app.config import Settings
-from app.store.scripts import ScriptRunner
+from app.store.script_table import ScriptSpec
+from app.store.scripts import ScriptArgsError, ScriptKeysError, ScriptRunner
 
 
 def dumps(value: Any) -> str:
@@ -37,8 +38,17 @@ class StoreBase:
         """How scripts publish events: sharded pub/sub on a cluster."""
         return "spublish" if self.cluster else "publish"
 
-    async def script(self, name: str, keys: list[str], args: list[Any]) -> Any:
-        return await self.runner.run(self.client, name, keys, args)
+    async def script(self, spec: ScriptSpec, keys: list[str], args: list[Any]) -> Any:
+        """Run a script of the table (app.store.script_table) with its KEYS and ARGV: a call
+        with other than the table's ARGV count (at least it, for a variable tail) is refused
+        before anything is sent (ScriptArgsError), as a wrong KEYS count is (ScriptKeysError)."""
+        if len(keys) != spec.nkeys:
+            raise ScriptKeysError(f"{spec.name} takes {spec.nkeys} KEYS, got {len(keys)}")
+        fixed = len(spec.argv)
+        if len(args) < fixed or (spec.rest is None and len(args) > fixed):
+            more = " or more" if spec.rest is not None else ""
+            raise ScriptArgsError(f"{spec.name} takes {fixed}{more} ARGV, got {len(args)}")
+        return await self.runner.run(self.client, spec, keys, args)
 
     async def stream_page(
         self, key: str, after: str = "-", count: int = 100

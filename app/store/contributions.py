@@ -27,8 +27,8 @@ from app.money import format_amount, to_decimal
 from app.refusals import Code
 from app.store import keys
 from app.store.base import StoreBase
+from app.store.script_table import CONTRIBUTE
 
-SCRIPT = "contribute"
 DEFAULT_IDEMPOTENCY_TTL_MS = 24 * 3600 * 1000
 _WINDOW_FIELDS = ("status", "timestamp_start", "timestamp_end")
 
@@ -284,7 +284,7 @@ class ContributionStore(StoreBase):
         script_keys, args = contribute_call(
             instance_id, publish_mode=self.publish_mode, events_cap=self.events_cap, **call
         )
-        replay, raw = await self.script(SCRIPT, script_keys, args)
+        replay, raw = await self.script(CONTRIBUTE, script_keys, args)
         return ContributionOutcome.from_script(bool(int(replay)), raw, instance_id)
 
     async def refusal_now(

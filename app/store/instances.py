@@ -8,6 +8,15 @@ from typing import Any
 
 from app.store import keys
 from app.store.base import StoreBase, dumps, loads
+from app.store.script_table import (
+    ADD_METERS,
+    BOOST_POT,
+    CLAIM_DUE,
+    CREATE_INSTANCE,
+    READ_BOOKS,
+    READ_METERS,
+    SET_STATUS,
+)
 
 
 class InstanceStore(StoreBase):
@@ -58,7 +67,7 @@ class InstanceStore(StoreBase):
         """True when created, False when the instance already existed (nothing written)."""
         instance_id = engine["id"]
         created = await self.script(
-            "create_instance",
+            CREATE_INSTANCE,
             [
                 keys.instance_definition(instance_id),
                 keys.instance_engine(instance_id),
@@ -86,7 +95,7 @@ class InstanceStore(StoreBase):
         """The new status; a change also emits an InstanceStatusEvent (lua/set_status-6.lua)."""
         return str(
             await self.script(
-                "set_status",
+                SET_STATUS,
                 [
                     keys.instance_state(instance_id),
                     keys.instance_ledger(instance_id),
@@ -120,7 +129,7 @@ class InstanceStore(StoreBase):
     ) -> tuple[bool, int, int]:
         """(replayed, micros added to the value, micros added to the reserve)."""
         replay, to_value, to_reserve = await self.script(
-            "boost_pot",
+            BOOST_POT,
             [
                 keys.instance_engine(instance_id),
                 keys.instance_state(instance_id),
@@ -140,7 +149,7 @@ class InstanceStore(StoreBase):
 
     async def claim_due(self, now_ms: int, limit: int, lease_ms: int) -> list[tuple[str, str]]:
         """(action, instance_id) pairs now due, leased to this caller for `lease_ms`."""
-        members = await self.script("claim_due", [keys.SCHEDULE], [now_ms, limit, lease_ms])
+        members = await self.script(CLAIM_DUE, [keys.SCHEDULE], [now_ms, limit, lease_ms])
         return [tuple(member.split("|", 1)) for member in members]
 
     async def renew_due(self, members: list[str], until_ms: int) -> None:
@@ -163,7 +172,7 @@ class InstanceStore(StoreBase):
     async def books(self, instance_id: str) -> tuple[str, dict[str, str]]:
         """(id of the latest ledger entry, the state hash), read atomically."""
         reply = await self.script(
-            "read_books",
+            READ_BOOKS,
             [keys.instance_state(instance_id), keys.instance_ledger(instance_id)],
             [],
         )
@@ -177,7 +186,7 @@ class InstanceStore(StoreBase):
         atomically (lua/read_meters-3.lua); `fields` None reads every counter."""
         mode: list[str] = ["all"] if fields is None else ["fields", *fields]
         last_id, state, counters = await self.script(
-            "read_meters",
+            READ_METERS,
             [
                 keys.instance_state(instance_id),
                 keys.instance_ledger(instance_id),
@@ -197,7 +206,7 @@ class InstanceStore(StoreBase):
         args: list[str] = [until_id]
         for field, amount in adds.items():
             args += [field, str(amount)]
-        done = await self.script("add_meters", [keys.instance_meter(instance_id)], args)
+        done = await self.script(ADD_METERS, [keys.instance_meter(instance_id)], args)
         return bool(int(done))
 
     async def ledger_until(

@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator
 
 from app.store import keys
 from app.store.base import StoreBase
+from app.store.script_table import MARK_ARCHIVED, READ_CHECKPOINT, SAVE_CHECKPOINT, TRIM_LEDGER
 
 
 def _pairs(flat: list[str]) -> dict[str, str]:
@@ -29,7 +30,7 @@ class LedgerStore(StoreBase):
         """(id of the latest ledger entry, the books hash, the state hash), read in one atomic
         step (lua/read_checkpoint-3.lua)."""
         reply = await self.script(
-            "read_checkpoint",
+            READ_CHECKPOINT,
             [
                 keys.instance_state(instance_id),
                 keys.instance_ledger(instance_id),
@@ -51,7 +52,7 @@ class LedgerStore(StoreBase):
         """Store the checkpoint unless one at the same entry or later is held."""
         flat = [part for pair in sorted(decisions.items()) for part in pair]
         stored = await self.script(
-            "save_checkpoint",
+            SAVE_CHECKPOINT,
             [keys.instance_books(instance_id)],
             [checkpoint_id, books_json, *flat],
         )
@@ -59,14 +60,14 @@ class LedgerStore(StoreBase):
 
     async def mark_archived(self, instance_id: str, last_id: str, day: str) -> bool:
         stored = await self.script(
-            "mark_archived", [keys.instance_books(instance_id)], [last_id, day]
+            MARK_ARCHIVED, [keys.instance_books(instance_id)], [last_id, day]
         )
         return bool(int(stored))
 
     async def trim_ledger(self, instance_id: str, until_id: str, limit: int) -> int:
         """Entries removed (at most `limit`) at or before `until_id` (lua/trim_ledger-2.lua)."""
         removed = await self.script(
-            "trim_ledger",
+            TRIM_LEDGER,
             [keys.instance_ledger(instance_id), keys.instance_books(instance_id)],
             [until_id, limit],
         )

@@ -23,6 +23,7 @@ from typing import Any
 
 from app.store import keys
 from app.store.base import StoreBase
+from app.store.script_table import PURGE_OPTINS, SET_OPTIN
 
 _FIELDS = ("opted_in", "value", "value_raw", "currency", "count", "updated")
 
@@ -92,7 +93,7 @@ class OptInStore(StoreBase):
         if publish_mode is None:
             publish_mode = self.publish_mode
         reply = await self.script(
-            "set_optin",
+            SET_OPTIN,
             [
                 keys.instance_state(instance_id),
                 keys.instance_optins(instance_id),
@@ -120,7 +121,7 @@ class OptInStore(StoreBase):
         they had been ended before. Raises `ScriptRefusal` (INSTANCE_NOT_FOUND,
         INVALID_TRANSITION when the instance is not Terminated)."""
         done = await self.script(
-            "purge_optins",
+            PURGE_OPTINS,
             [keys.instance_state(instance_id), keys.instance_optins(instance_id)],
             [now_ms],
         )

@@ -27,6 +27,14 @@ from app.limits import WINNERS_CAP
 from app.store import keys
 from app.store.base import StoreBase
 from app.store.contributions import _multipliers_json
+from app.store.script_table import (
+    ARCHIVE_ROUND,
+    CLOSE_ROUND,
+    DRAW_RAFFLE,
+    OPEN_ROUND,
+    READ_ROUND_TICKETS,
+    RECORD_SNAPSHOT,
+)
 
 ROUND_FIELD = "raffle:round"
 _TICKET_FIELDS = ("tickets", "cost", "first", "last")  # `<r>|<pk>|<name>` in the tickets hash
@@ -190,7 +198,7 @@ class RaffleStore(StoreBase):
     ) -> bool:
         """Open round 1 (lua/open_round-5.lua); False when the raffle had a round."""
         opened = await self.script(
-            "open_round",
+            OPEN_ROUND,
             [
                 keys.instance_state(instance_id),
                 keys.instance_ledger(instance_id),
@@ -221,7 +229,7 @@ class RaffleStore(StoreBase):
         round's key when it has none."""
         return bool(
             await self.script(
-                "close_round",
+                CLOSE_ROUND,
                 [keys.instance_state(instance_id), keys.instance_engine(instance_id)],
                 [now_ms, round_id, key_id],
             )
@@ -253,7 +261,7 @@ class RaffleStore(StoreBase):
         """Draw the open round and open the next; see lua/draw_raffle-11.lua. `picks` are the
         winners in prize order: (random, target ticket, index)."""
         raw = await self.script(
-            "draw_raffle",
+            DRAW_RAFFLE,
             [
                 keys.instance_engine(instance_id),
                 keys.instance_state(instance_id),
@@ -326,7 +334,7 @@ class RaffleStore(StoreBase):
     ) -> tuple[str, int, int]:
         """One bounded step of lua/archive_round-5.lua: (phase, done, total)."""
         phase, done, total = await self.script(
-            "archive_round",
+            ARCHIVE_ROUND,
             [
                 keys.instance_tickets(instance_id),
                 keys.instance_ticket_ranking(instance_id),
@@ -355,7 +363,7 @@ class RaffleStore(StoreBase):
         found: list[tuple[int, str, int]] = []
         while len(found) < players:
             lines = await self.script(
-                "read_round_tickets",
+                READ_ROUND_TICKETS,
                 [
                     keys.instance_tickets(instance_id),
                     keys.instance_archived_tickets(instance_id, round_id),
@@ -398,7 +406,7 @@ class RaffleStore(StoreBase):
     ) -> bool:
         return bool(
             await self.script(
-                "record_snapshot",
+                RECORD_SNAPSHOT,
                 [keys.instance_raffle_rounds(instance_id), keys.instance_ledger(instance_id)],
                 [round_id, snapshot_hash, now_ms],
             )

@@ -1,4 +1,9 @@
-"""Loads the Lua scripts of `lua/` by name and runs them with their KEYS count checked.
+"""Loads the Lua scripts of `lua/` against their table and runs them with their KEYS count
+checked.
+
+The scripts are declared once, in app.store.script_table (name, KEYS, ARGV, refusals): at
+load a file the table does not declare, a declared script without its file, or a KEYS count
+other than the file name's N is refused; the store calls a script by its table entry.
 
 File names follow `<verb_noun>-<N>.lua`, N being the number of KEYS the script takes. Shared
 Lua lives in `lua/includes/`: a line `--- @include "includes/x.lua"` (a glob such as
@@ -32,6 +37,7 @@ from app.refusals import Code
 from app.store.connection import ClassifyingConnection, HiredisPackingConnection
 from app.store.errors import StoreOutcomeUnknown, StoreUnavailable, refused
 from app.store.pipe import CommandPipe, pack
+from app.store.script_table import TABLE, ScriptSpec
 from app.triggers import lua_dispatch
 
 _NAME = re.compile(r"^(?P<name>[a-z][a-z0-9_]*)-(?P<nkeys>\d+)\.lua$")
@@ -40,6 +46,10 @@ _INCLUDE = re.compile(r'^--- @include "(?P<path>[^"]+)"[ \t]*$', re.MULTILINE)
 
 class ScriptKeysError(TypeError):
     """A script was called with the wrong number of KEYS (a programming error)."""
+
+
+class ScriptArgsError(TypeError):
+    """A script was called with another number of ARGV than its table entry declares."""
 
 
 class ScriptRefusal(Exception):
@@ -117,7 +127,12 @@ def expand_includes(source: str, directory: Path, seen: set[Path] | None = None)
     return _INCLUDE.sub(include, source)
 
 
-def load_scripts(directory: Path | None = None) -> dict[str, LuaScript]:
+def load_scripts(
+    directory: Path | None = None, table: tuple[ScriptSpec, ...] | None = TABLE
+) -> dict[str, LuaScript]:
+    """The scripts of `directory` (default `lua/`), checked against `table` (the script table
+    of app.store.script_table; None only for a test's own scripts): a file without an entry,
+    an entry without a file or a KEYS count other than the file name's N is refused."""
     directory = directory or lua_dir()
     scripts: dict[str, LuaScript] = {}
     for path in sorted(directory.glob("*.lua")):
@@ -129,7 +144,27 @@ def load_scripts(directory: Path | None = None) -> dict[str, LuaScript]:
             raise ValueError(f"two Lua scripts are named {name}")
         source = expand_includes(path.read_text(), directory)
         scripts[name] = LuaScript(name, int(match.group("nkeys")), source, path)
+    if table is not None:
+        check_against_table(scripts, table)
     return scripts
+
+
+def check_against_table(scripts: dict[str, LuaScript], table: tuple[ScriptSpec, ...]) -> None:
+    declared = {spec.name: spec for spec in table}
+    for name, script in scripts.items():
+        spec = declared.get(name)
+        if spec is None:
+            raise ValueError(
+                f"Lua script {script.path.name} is not declared in app/store/script_table.py"
+            )
+        if spec.nkeys != script.nkeys:
+            raise ValueError(
+                f"Lua script {script.path.name} takes {script.nkeys} KEYS but "
+                f"app/store/script_table.py declares {spec.nkeys} ({spec.file})"
+            )
+    missing = sorted(spec.file for name, spec in declared.items() if name not in scripts)
+    if missing:
+        raise ValueError(f"app/store/script_table.py declares scripts without a file: {missing}")
 
 
 # Plain TCP connection classes (not TLS, unix sockets or fakeredis, which subclass them).
@@ -145,13 +180,17 @@ class ScriptRunner:
         self.scripts = scripts if scripts is not None else load_scripts()
         self._pipes: dict[tuple[Any, Any], CommandPipe] = {}
 
-    def _script(self, name: str, keys: list[str]) -> LuaScript:
-        script = self.scripts[name]
+    def _script(self, spec: ScriptSpec | str, keys: list[str]) -> LuaScript:
+        script = self.scripts[spec if isinstance(spec, str) else spec.name]
         script.check_keys(keys)
         return script
 
-    async def run(self, client: Any, name: str, keys: list[str], args: list[Any]) -> Any:
-        script = self._script(name, keys)
+    async def run(
+        self, client: Any, spec: ScriptSpec | str, keys: list[str], args: list[Any]
+    ) -> Any:
+        """Run the script `spec` (an entry of app.store.script_table; a name only for a
+        runner built on a test's own scripts)."""
+        script = self._script(spec, keys)
         try:
             pipe = await self._pipe(client, keys)
             if pipe is None:

@@ -19,6 +19,7 @@ from typing import Any
 from app.limits import WINNERS_CAP
 from app.store import keys
 from app.store.base import StoreBase
+from app.store.script_table import ARCHIVE_WINS, DECIDE_WIN, READ_WINS
 
 
 def group(pot_id: str | None = None, brand_path: str | None = None) -> str:
@@ -107,7 +108,7 @@ class WinStore(StoreBase):
         if not pot_ids:
             return {}
         reply = await self.script(
-            "read_wins",
+            READ_WINS,
             [keys.instance_wins(instance_id), keys.instance_wins_index(instance_id)],
             [min(limit, WINNERS_CAP), *(group(p) for p in pot_ids)],
         )
@@ -147,7 +148,7 @@ class WinStore(StoreBase):
         for start in range(0, len(win_ids), 500):
             replaced += int(
                 await self.script(
-                    "archive_wins",
+                    ARCHIVE_WINS,
                     [keys.instance_wins(instance_id), keys.instance_books(instance_id)],
                     [day, *win_ids[start : start + 500]],
                 )
@@ -180,7 +181,7 @@ class WinStore(StoreBase):
     ) -> dict[str, Any]:
         """The win record after the decision (lua/decide_win-7.lua)."""
         raw = await self.script(
-            "decide_win",
+            DECIDE_WIN,
             [
                 keys.instance_state(instance_id),
                 keys.instance_ledger(instance_id),
@@ -210,7 +211,7 @@ class WinStore(StoreBase):
         if limit <= 0:
             return [[] for _ in groups]
         reply = await self.script(
-            "read_wins",
+            READ_WINS,
             [keys.instance_wins(instance_id), keys.instance_wins_index(instance_id)],
             [min(limit, WINNERS_CAP), *groups],
         )
