@@ -1,5 +1,5 @@
-"""Jackpot Gateway. The web application's factory is `app.web.create_app`; importing a part
-(`app.money`, `app.store`, ...) does not import Quart or build the web app."""
+"""Jackpot Gateway. The web application's factory is `app.edge.web.create_app`; importing a part
+(`app.core.money`, `app.store`, ...) does not import Quart or build the web app."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 def __getattr__(name: str) -> Any:
     # `from app import create_app` still works, loading the web app only when asked for.
     if name == "create_app":
-        from app.web import create_app
+        from app.edge.web import create_app
 
         return create_app
     raise AttributeError(f"module 'app' has no attribute {name!r}")

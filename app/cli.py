@@ -17,12 +17,12 @@ from typing import Any
 import yaml
 from marshmallow import ValidationError
 
-from app import jsonio
-from app.config import DISPLAY_TTL_MIN_S, ConfigError, Settings, port_busy
-from app.logs import configure_logging
-from app.money import MoneyError, format_amount, to_decimal
-from app.refusals import Code, Refused
-from app.security import ROLES, Principal
+from app.core import jsonio
+from app.core.config import DISPLAY_TTL_MIN_S, ConfigError, Settings, port_busy
+from app.core.logs import configure_logging
+from app.core.money import MoneyError, format_amount, to_decimal
+from app.core.refusals import Code, Refused
+from app.core.security import ROLES, Principal
 from app.services import Services
 from app.services.audit import CLI_ACTOR
 from app.services.definitions import load_file, read_definitions
@@ -347,8 +347,8 @@ def cmd_ledger(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    from app.server import run, serve, serve_workers
-    from app.web import create_app
+    from app.edge.server import run, serve, serve_workers
+    from app.edge.web import create_app
 
     busy = port_busy(settings.host, settings.port)
     if busy:

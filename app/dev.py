@@ -8,8 +8,8 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from app.config import Settings, port_busy
-from app.logs import configure_logging
+from app.core.config import Settings, port_busy
+from app.core.logs import configure_logging
 from app.store.embedded import EmbeddedRedis
 
 DEMO_PASSWORD = "demo-password-123"
@@ -28,10 +28,10 @@ def demo_file() -> Path:
 
 
 async def _run(settings: Settings, demo: bool, store_name: str) -> None:
-    from app.server import serve
+    from app.edge.server import serve
+    from app.edge.web import create_app
     from app.services import Services
     from app.services.definitions import load_file
-    from app.web import create_app
     from schedulers.main import start_scheduler
     from workers.jobs import configure as configure_jobs
     from workers.main import start_worker_thread

@@ -419,7 +419,7 @@ def cpu_seconds(pid: int) -> float:
 PROFILE_BUCKETS = (  # py-spy names a frame "function (package/module.py:line)"
     # Time in a loop's C code (uvloop) shows as the Python frame that started the loop.
     ("event loop", "Runner.run (asyncio/runners.py"),
-    ("event loop", "run (app/server.py"),
+    ("event loop", "run (app/edge/server.py"),
     ("hypercorn", "(hypercorn/"),
     ("h11", "(h11/"),
     ("quart", "(quart/"),

@@ -416,8 +416,8 @@ def main() -> int:
     )
     args = parser.parse_args()
 
-    from app.config import Settings
-    from app.security import Principal, TokenIssuer
+    from app.core.config import Settings
+    from app.core.security import Principal, TokenIssuer
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-events-"))
     processes = Processes(workdir)

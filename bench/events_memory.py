@@ -26,13 +26,13 @@ from bench.events import INSTANCE, quiet_instances
 async def profile(sockets: int, instances: int, top: int) -> None:
     from websockets.asyncio.client import connect
 
-    from app.config import Settings
-    from app.security import Principal
-    from app.server import serve
+    from app.core.config import Settings
+    from app.core.security import Principal
+    from app.edge.server import serve
+    from app.edge.web import create_app
     from app.services import Services
     from app.services.definitions import read_definitions
     from app.store.embedded import EmbeddedRedis, free_port
-    from app.web import create_app
 
     binary = shutil.which("redis-server")
     if binary is None:

@@ -36,8 +36,8 @@ from typing import Any
 import redis
 
 from app import create_app
-from app.config import Settings
-from app.security import Principal
+from app.core.config import Settings
+from app.core.security import Principal
 from app.services import Services
 from app.services.definitions import read_definitions
 from app.services.ledger import DAY_MS, day_bounds, day_of

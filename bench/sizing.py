@@ -277,12 +277,12 @@ async def measure(args: argparse.Namespace, redis_url: str, archive_dir: str) ->
         }
     )
     os.environ.pop("REDIS_CLUSTER", None)
-    from app.config import Settings
-    from app.security import Principal
+    from app.core.config import Settings
+    from app.core.security import Principal
+    from app.edge.web import create_app
     from app.services import Services
     from app.services.definitions import load_file
     from app.store import keys
-    from app.web import create_app
 
     settings = Settings.from_env()
     services = Services.create(settings)

@@ -14,10 +14,11 @@ from argon2 import PasswordHasher
 from quart import Quart
 from quart.testing import QuartClient
 
-from app import create_app, security
+from app import create_app
 from app.cli import main, read_definitions
-from app.config import Settings
-from app.security import Principal
+from app.core import security
+from app.core.config import Settings
+from app.core.security import Principal
 from app.services import Services
 from app.store import Store
 from tests.support.redis_server import RedisClusterServers, RedisServer

@@ -14,7 +14,7 @@ from quart.testing import QuartClient
 
 from app import create_app
 from app.cli import read_definitions
-from app.security import Principal
+from app.core.security import Principal
 from app.services import Services
 from tests.conftest import DEMO_FILE, make_settings
 

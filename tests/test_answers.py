@@ -9,7 +9,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from app import create_app, jsonio
+from app import create_app
+from app.core import jsonio
 from tests.conftest import DEMO, load_demo, make_settings
 from tests.support.browser import LiveServer
 from tests.support.http import v1_body

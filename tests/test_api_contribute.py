@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from quart.testing import QuartClient
 
-from app.config import Settings
+from app.core.config import Settings
 from app.services import Services
 from tests.conftest import BACKENDS, RIVAL, auth, make_settings
 from tests.support.definitions import hit_rate, instance, must_drop, pot

@@ -587,9 +587,9 @@ async def test_pot_winners_of_every_pot_cost_one_script_call(
     calls: list[str] = []
     real_run = runner.run
 
-    async def counting_run(redis: Any, name: str, keys: list[str], args: list[Any]) -> Any:
-        calls.append(name)
-        return await real_run(redis, name, keys, args)
+    async def counting_run(redis: Any, spec: Any, keys: list[str], args: list[Any]) -> Any:
+        calls.append(spec.name)
+        return await real_run(redis, spec, keys, args)
 
     monkeypatch.setattr(runner, "run", counting_run)
     assert await pot_winners(client, headers, "many") == {f"p{i}": [] for i in range(7)}

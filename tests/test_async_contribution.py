@@ -27,7 +27,7 @@ from rq.job import Job, JobStatus
 from rq.registry import ScheduledJobRegistry
 
 import workers.jobs
-from app.config import Settings
+from app.core.config import Settings
 from app.services import Services
 from app.services.contributions import delivery_id_for
 from tests.conftest import DEMO, DEMO_SECRET, auth, load_demo, make_settings

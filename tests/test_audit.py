@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from quart.testing import QuartClient
 
-from app.security import Principal
+from app.core.security import Principal
 from app.services import Services
 from tests.conftest import CLI, PLATFORM, auth
 from tests.support.definitions import instance

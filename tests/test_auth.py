@@ -18,9 +18,10 @@ from joserfc.jwk import OctKey
 from quart import Quart
 from quart.testing import QuartClient
 
-from app import create_app, jsonio
+from app import create_app
 from app.cli import read_definitions
-from app.security import Principal, TokenIssuer
+from app.core import jsonio
+from app.core.security import Principal, TokenIssuer
 from app.services import Services
 from tests.conftest import DEMO_FILE, DEMO_PASSWORDS, SECRET, login, make_settings
 from tests.support.http import v1_body
@@ -299,7 +300,7 @@ async def test_the_access_log_names_the_same_client_on_every_route(
     proxied_app: Quart, caplog: pytest.LogCaptureFixture
 ) -> None:
     """The Quart routes and the contribution routes answered straight from ASGI
-    (app.direct) see the client address the proxy middleware settled on."""
+    (app.edge.direct) see the client address the proxy middleware settled on."""
     gateway: Services = proxied_app.extensions["gateway"]
     caplog.set_level(logging.INFO, logger="jackpot_gateway.access")
     transport = httpx.ASGITransport(app=proxied_app, client=("10.0.0.7", 40000))

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from quart.testing import QuartClient
 
-from app.refusals import Code
-from app.security import Principal
+from app.core.refusals import Code
+from app.core.security import Principal
 from app.services import Services
 from app.store import ScriptRefusal, keys
 from app.store.script_table import BOOST_POT

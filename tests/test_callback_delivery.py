@@ -15,7 +15,7 @@ from unittest.mock import MagicMock
 import pytest
 
 import workers.jobs
-from app.refusals import Code, Refused
+from app.core.refusals import Code, Refused
 from app.services.callbacks import CallbackFailed
 
 SECRET = "s" * 32

@@ -13,10 +13,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 from quart.testing import QuartClient
 
-from app import create_app, jsonio
-from app.config import Settings
-from app.openapi import build_spec
-from app.refusals import Code, Refused
+from app import create_app
+from app.core import jsonio
+from app.core.config import Settings
+from app.core.refusals import Code, Refused
+from app.edge.openapi import build_spec
 from app.services import Services
 from app.services.callbacks import deliver
 from tests.conftest import DEMO, auth, load_demo, make_settings

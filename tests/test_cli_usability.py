@@ -77,7 +77,7 @@ def test_a_busy_port_is_one_line_that_says_what_to_do(how: str, tmp_path: Path) 
 
 def test_a_warning_in_json_mode_is_a_json_line() -> None:
     code = (
-        "from app.logs import configure_logging; import warnings; "
+        "from app.core.logs import configure_logging; import warnings; "
         "configure_logging('web', json_lines=True); warnings.warn('a library warns')"
     )
     result = subprocess.run(

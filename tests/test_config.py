@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from app.config import DEV_DRAW_KEY, DEV_SECRET, MIN_SECRET_BYTES, ConfigError, Settings
+from app.core.config import DEV_DRAW_KEY, DEV_SECRET, MIN_SECRET_BYTES, ConfigError, Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 GOOD_SECRET = "s" * MIN_SECRET_BYTES

@@ -24,11 +24,12 @@ import schemathesis
 from schemathesis.config import SchemathesisConfig
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from app import create_app, jsonio
-from app.blueprints.health import package_version
-from app.money import BOUNDS_TEXT
-from app.openapi import build_spec
-from app.security import Principal
+from app import create_app
+from app.core import jsonio
+from app.core.money import BOUNDS_TEXT
+from app.core.security import Principal
+from app.edge.openapi import build_spec
+from app.edge.routes.health import package_version
 from tests.conftest import load_demo, make_settings
 from tests.support.browser import LiveServer
 

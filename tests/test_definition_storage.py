@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from marshmallow import fields
 
-from app.refusals import Refused
+from app.core.refusals import Refused
 from app.schemas.admin import DefinitionsSchema, InstanceSchema
 from app.services import Services, canonical, definitions
 from app.services.definitions import load_file

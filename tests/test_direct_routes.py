@@ -1,4 +1,4 @@
-"""The direct contribution routes (app.direct) answer exactly as the Quart views do.
+"""The direct contribution routes (app.edge.direct) answer exactly as the Quart views do.
 
 The same requests go to two apps, each on its own store loaded alike: one as deployed (the
 contribution routes answered straight from ASGI), one with `DIRECT_ROUTES=false` (every
@@ -24,9 +24,10 @@ import pytest
 from quart import Quart, request, request_started
 from quart.testing import QuartClient
 
-from app import create_app, jsonio
-from app.direct import QUART_SETTINGS
-from app.security import Principal
+from app import create_app
+from app.core import jsonio
+from app.core.security import Principal
+from app.edge.direct import QUART_SETTINGS
 from app.services import Services
 from tests.conftest import DEMO, RIVAL, auth, load_demo, make_settings
 from tests.support.definitions import instance
@@ -282,7 +283,7 @@ async def test_a_client_gone_before_the_answer_still_leaves_its_access_line(
 
 
 def test_every_quart_request_setting_is_named_by_the_direct_path() -> None:
-    """A Quart release that adds a request setting fails here until app.direct says what it
+    """A Quart release that adds a request setting fails here until app.edge.direct says what it
     does with it."""
     assert set(Quart.default_config) == set(QUART_SETTINGS)
     honoured = {name for name, what in QUART_SETTINGS.items() if what.startswith("honoured")}

@@ -16,9 +16,9 @@ from joserfc import jwt
 from joserfc.jwk import OctKey
 from quart.testing import QuartClient
 
-from app.config import ConfigError, Settings
+from app.core.config import ConfigError, Settings
+from app.core.security import Principal, TokenError
 from app.schemas.events import MASKED_PLAYER, EventType
-from app.security import Principal, TokenError
 from app.services import Services
 from tests.conftest import CLI, DEMO, PLATFORM, SECRET, auth, load_demo, make_settings
 from tests.support.definitions import hit_rate, instance, pot

@@ -12,9 +12,9 @@ from quart import Quart
 from quart.testing import QuartClient
 
 from app import create_app
-from app.contract import declare
-from app.openapi import UndeclaredRoute, build_spec
-from app.refusals import ELIGIBILITY, Code
+from app.core.refusals import ELIGIBILITY, Code
+from app.edge.contract import declare
+from app.edge.openapi import UndeclaredRoute, build_spec
 from app.schemas.events import PUBLIC_EVENTS
 from tests.conftest import make_settings
 
@@ -135,7 +135,7 @@ async def test_the_callback_and_preference_are_exact_schemas(client: QuartClient
 
 
 def test_every_refusal_is_declared_once_with_its_status() -> None:
-    """app.refusals.Code is the one table: each code's value is its name, its status an
+    """app.core.refusals.Code is the one table: each code's value is its name, its status an
     HTTP error status; the eligibility refusals share 403; a code a script answers has the
     message its refusal shows (or is a defect: 500)."""
     assert all(code.value == code.name for code in Code)
@@ -231,10 +231,10 @@ async def test_store_failures_are_documented_where_they_can_happen(client: Quart
 
 
 def test_every_setting_and_every_lua_script_the_docs_name_exist() -> None:
-    """docs/operating.md lists every environment variable app/config.py reads, and no page
+    """docs/operating.md lists every environment variable app/core/config.py reads, and no page
     names a Lua script file that is not in lua/ (a renamed script leaves no stale name)."""
     root = Path(__file__).resolve().parents[1]
-    config = (root / "app" / "config.py").read_text()
+    config = (root / "app" / "core" / "config.py").read_text()
     read = set(re.findall(r'env(?:\.get\(|, )"([A-Z][A-Z0-9_]+)"', config))
     assert {"REDIS_URL", "LEDGER_ARCHIVE_URL", "BODY_TIMEOUT_SECONDS"} <= read
     operating = (root / "docs" / "operating.md").read_text()

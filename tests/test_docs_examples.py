@@ -9,8 +9,9 @@ import json
 import pytest
 from quart.testing import QuartClient
 
-from app import create_app, jsonio
-from app.openapi import build_spec
+from app import create_app
+from app.core import jsonio
+from app.edge.openapi import build_spec
 from tests.conftest import make_settings
 
 DOCUMENT = json.loads(jsonio.dumps(build_spec(create_app(make_settings("memory://spec")), "x")))

@@ -12,7 +12,7 @@ from quart import Quart
 from quart.testing import QuartClient
 
 from app import create_app
-from app.security import Principal
+from app.core.security import Principal
 from app.services import Services
 from tests.conftest import make_settings
 

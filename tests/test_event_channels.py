@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from quart.testing import QuartClient
 
-from app.config import Settings
+from app.core.config import Settings
 from app.services import Services
 from app.services.definitions import read_definitions
 from tests.conftest import DEMO, PLATFORM, RIVAL, auth, load_demo, make_settings

@@ -11,7 +11,7 @@ import pytest
 from marshmallow import ValidationError
 from quart.testing import QuartClient
 
-from app.config import Settings
+from app.core.config import Settings
 from app.schemas.events import (
     EVENT_SCHEMAS,
     INTERNAL_EVENTS,

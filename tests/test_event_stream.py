@@ -15,8 +15,8 @@ import pytest
 from quart import Quart
 from quart.testing import QuartClient
 
-from app.config import Settings
-from app.security import Principal
+from app.core.config import Settings
+from app.core.security import Principal
 from app.services import Services
 from app.store import keys
 from tests.conftest import DEMO, PLATFORM, RIVAL, auth, load_demo, make_settings

@@ -20,7 +20,7 @@ import pytest
 from marshmallow import ValidationError
 from quart.testing import QuartClient
 
-from app.clock import now_ms
+from app.core.clock import now_ms
 from app.schemas.events import EVENT_SCHEMAS, EventType, decode_event, encode_event
 from app.services import Services
 from app.store import keys

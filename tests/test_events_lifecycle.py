@@ -16,7 +16,7 @@ import httpx
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
-from app.clock import now_ms
+from app.core.clock import now_ms
 from app.schemas.admin import InstanceSchema
 from app.services import Services
 from tests.conftest import DEMO, load_demo, make_settings

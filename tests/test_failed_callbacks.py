@@ -12,7 +12,7 @@ from quart.testing import QuartClient
 from rq import Queue
 from rq.registry import ScheduledJobRegistry
 
-from app.security import Principal
+from app.core.security import Principal
 from app.services import Services
 from app.services.callbacks import CALLBACK_RETRY
 from tests import test_async_contribution as async_mode

@@ -6,7 +6,7 @@ covered without editing this test. Each gets extreme exponents (1e-999999999 pas
 "at most 6 places" check and then built 10**999999999, holding the server for good), huge
 integers, long mantissas and NaN/Infinity in their JSON and string spellings. Each request
 must be answered 400 (or 422) with a JSON error naming the field, within 100 ms, and the
-store must be unchanged afterwards. Through the direct routes (app.direct) and through Quart.
+store must be unchanged afterwards. Through the direct routes (app.edge.direct) and through Quart.
 
 A real server (`jackpot-gateway serve`) gets the hang case too and must still answer
 /health at once.
@@ -31,10 +31,12 @@ from hypothesis import strategies as st
 from marshmallow import Schema, fields
 from quart.testing import QuartClient
 
-from app import create_app, jsonio
-from app.contract import declaration_of
-from app.money import MAX_DIGITS, MAX_EXPONENT
-from app.openapi import build_spec
+from app import create_app
+from app.core import jsonio
+from app.core.money import MAX_DIGITS, MAX_EXPONENT
+from app.core.security import Principal
+from app.edge.contract import declaration_of
+from app.edge.openapi import build_spec
 from app.schemas.admin import DefinitionsSchema, InstanceSchema
 from app.schemas.contributions import (
     ContributeBySourceSchema,
@@ -43,7 +45,6 @@ from app.schemas.contributions import (
 )
 from app.schemas.managers import BoostSchema
 from app.schemas.optins import OptInSchema
-from app.security import Principal
 from app.services import Services
 from tests.conftest import auth, load_demo, make_settings
 from tests.support.snapshots import store_snapshot

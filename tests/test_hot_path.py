@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from app.security import Principal, TokenError, TokenIssuer
+from app.core.security import Principal, TokenError, TokenIssuer
 from app.services.config import ConfigCache
 from app.store import Store
 from tests.conftest import SECRET

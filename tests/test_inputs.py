@@ -30,7 +30,7 @@ async def test_a_key_repeated_in_one_object_is_refused(
 
 
 def post_text(body: dict[str, Any]) -> str:
-    from app import jsonio
+    from app.core import jsonio
 
     return jsonio.dumps(body)
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from app import jsonio
+from app.core import jsonio
 
 VALUES: list[Any] = [
     {"amount": Decimal("0.000001"), "pots": [Decimal("123456789.123456"), Decimal("-5.5")]},

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 from quart.testing import QuartClient
 
-from app.config import Settings
+from app.core.config import Settings
 from app.services import Services
 from app.services.books import replay
 from app.services.ledger import DAY_MS, day_bounds, day_of

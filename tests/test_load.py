@@ -11,7 +11,7 @@ import redis
 import yaml
 
 from app.cli import main
-from app.security import verify_password
+from app.core.security import verify_password
 from tests.conftest import DEMO_FILE, DEMO_PASSWORDS, DRAW_KEY, SECRET
 from tests.support.redis_server import free_port
 

@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 from marshmallow import ValidationError
 
-from app.limits import MAX_POTS
-from app.refusals import Code
+from app.core.limits import MAX_POTS
+from app.core.refusals import Code
 from app.schemas.admin import InstanceSchema
 from app.schemas.events import EventType, decode_event
 from app.services.engine import compile_engine

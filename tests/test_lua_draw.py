@@ -14,8 +14,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app.clock import now_ms
-from app.refusals import Code
+from app.core.clock import now_ms
+from app.core.refusals import Code
 from app.services.draws import commitment, snapshot_hash
 from app.store import Store, keys
 from tests.support.definitions import pot

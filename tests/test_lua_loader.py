@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from app.refusals import Code
+from app.core.refusals import Code
 from app.store import ScriptRefusal, Store
 from app.store.script_table import SET_STATUS
 from app.store.scripts import ScriptKeysError, load_scripts, lua_dir

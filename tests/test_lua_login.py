@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from app.refusals import Code
+from app.core.refusals import Code
 from app.store import ScriptRefusal, Store
 from app.store.keys import login_attempts
 from app.store.script_table import TAKE_LOGIN_ATTEMPT

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.refusals import Code
+from app.core.refusals import Code
 from app.store import ScriptRefusal, Store, keys
 from tests.support.definitions import hit_rate, pot
 from tests.support.snapshots import snapshot

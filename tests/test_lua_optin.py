@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from app.money import format_amount, from_micros
-from app.refusals import Code
+from app.core.money import format_amount, from_micros
+from app.core.refusals import Code
 from app.schemas.admin import InstanceSchema
 from app.services.engine import compile_engine
 from app.store import ScriptRefusal, Store, keys

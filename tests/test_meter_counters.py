@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from quart.testing import QuartClient
 
-from app.clock import DAY_MS, now_ms
-from app.money import from_micros
+from app.core.clock import DAY_MS, now_ms
+from app.core.money import from_micros
 from app.services import Services, contributions, lifecycle, treasury
 from app.services.admin import accounts as admin_accounts
 from app.services.admin import instances as admin_instances

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from quart.testing import QuartClient
 
-from app.clock import DAY_MS
-from app.security import Principal
+from app.core.clock import DAY_MS
+from app.core.security import Principal
 from app.services import Services
 from app.services.admin import instances as admin_instances
 from tests.conftest import CLI, auth

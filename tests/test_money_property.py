@@ -33,7 +33,7 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from quart.testing import QuartClient
 
-from app.config import Settings
+from app.core.config import Settings
 from app.services import raffles
 from tests.conftest import make_settings
 from tests.support.definitions import hit_rate, must_drop, pot

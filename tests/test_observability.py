@@ -12,8 +12,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from quart.testing import QuartClient
 
-from app.config import Settings
-from app.logs import configure_logging
+from app.core.config import Settings
+from app.core.logs import configure_logging
 from app.services import Services
 from tests.conftest import make_settings
 from tests.support.definitions import hit_rate, instance, pot

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from quart.testing import QuartClient
 
-from app.clock import DAY_MS, now_ms
+from app.core.clock import DAY_MS, now_ms
 from app.services import Services, lifecycle
 from app.services.admin import accounts as admin_accounts
 from app.services.admin import instances as admin_instances

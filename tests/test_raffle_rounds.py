@@ -17,7 +17,7 @@ import pytest
 from quart.testing import QuartClient
 
 from app.cli import main
-from app.clock import now_ms
+from app.core.clock import now_ms
 from app.services import Services, draws, lifecycle, raffles
 from app.services.admin import accounts as admin_accounts
 from app.services.admin import instances as admin_instances

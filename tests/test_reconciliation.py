@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from quart.testing import QuartClient
 
-from app.security import Principal
+from app.core.security import Principal
 from app.services import Services
 from app.store import keys
 from tests.conftest import CLI, auth

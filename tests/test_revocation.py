@@ -13,7 +13,7 @@ from quart import Quart
 from quart.testing import QuartClient
 
 from app import create_app
-from app.security import Principal
+from app.core.security import Principal
 from app.services import Services
 from app.store.pipe import CommandPipe
 from tests.conftest import CLI, auth, load_demo, make_settings

@@ -40,9 +40,9 @@ from rq.registry import FailedJobRegistry
 from werkzeug.routing import Rule
 
 from app import create_app
-from app.blueprints import admin as admin_routes
-from app.contract import Declaration, Reply, Scope, declaration_of, declare
-from app.security import Principal
+from app.core.security import Principal
+from app.edge.contract import Declaration, Reply, Scope, declaration_of, declare
+from app.edge.routes import admin as admin_routes
 from app.services import Services
 from tests.conftest import DEMO_PASSWORDS, PLATFORM, auth, load_demo, login, make_settings
 from tests.support.definitions import hit_rate, instance, pot

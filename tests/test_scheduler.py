@@ -11,8 +11,8 @@ import pytest
 from quart.testing import QuartClient
 
 from app.cli import read_definitions
-from app.clock import now_ms
-from app.security import Principal
+from app.core.clock import now_ms
+from app.core.security import Principal
 from app.services import Services, lifecycle
 from app.store import Store
 from tests.conftest import DEMO_FILE

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 import pytest
 from quart.testing import QuartClient
 
-from app.clock import now_ms
+from app.core.clock import now_ms
 from app.services import Services, lifecycle
 from tests.support.http import bet, expect, post
 from tests.test_raffle_integrity import clock, headers  # noqa: F401 (fixtures)

@@ -11,7 +11,7 @@ import pytest
 from quart.testing import QuartClient
 
 from app.cli import read_definitions
-from app.security import Principal
+from app.core.security import Principal
 from app.services import Services
 from tests.conftest import DEMO_FILE
 

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from redis.exceptions import ResponseError
 
-from app.refusals import Code
+from app.core.refusals import Code
 from app.services.draws import DrawKeys, draw_winners, salted_lines, snapshot_hash
 from app.store import ScriptRefusal, Store, keys
 from app.store.contributions import PricedPreference

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from app.refusals import Code
+from app.core.refusals import Code
 from app.store import Store
 from app.store.script_page import render_markdown
 from app.store.script_table import (

@@ -24,7 +24,7 @@ from rq import Queue
 from rq.registry import ScheduledJobRegistry
 
 import workers.jobs
-from app.logs import line_formatter
+from app.core.logs import line_formatter
 from app.services import Services
 from app.services.callbacks import CALLBACK_HEADERS_TTL_S, CALLBACK_RETRY
 from app.store import keys

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from app.web import create_app
+from app.edge.web import create_app
 from tests.conftest import make_settings
 from tests.support.redis_server import RedisClusterServers, RedisServer
 

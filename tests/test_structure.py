@@ -14,12 +14,13 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.mark.parametrize(
     "module",
-    ["app.money", "app.store", "app.cli", "workers.main", "workers.jobs", "schedulers.main"],
+    ["app.core.money", "app.store", "app.cli", "workers.main", "workers.jobs", "schedulers.main"],
 )
 def test_importing_a_part_does_not_build_the_web_app(module: str) -> None:
     check = (
         f"import sys, {module}; "
-        "loaded = [m for m in ('quart', 'hypercorn', 'app.web', 'app.dev') if m in sys.modules]; "
+        "loaded = [m for m in ('quart', 'hypercorn', 'app.edge.web', 'app.dev') "
+        "if m in sys.modules]; "
         "print(','.join(loaded))"
     )
     result = subprocess.run(
@@ -38,7 +39,7 @@ def test_the_dev_server_does_not_import_the_cli() -> None:
 
 def test_the_factory_is_still_reachable_from_the_package() -> None:
     from app import create_app
-    from app.web import create_app as factory
+    from app.edge.web import create_app as factory
 
     assert create_app is factory
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from quart.testing import QuartClient
 
-from app import jsonio
+from app.core import jsonio
 from app.services import Services
 from tests.support.http import expect, post, v1_body, v2_body
 from tests.support.snapshots import snapshot

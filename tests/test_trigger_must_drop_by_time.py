@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from quart.testing import QuartClient
 
-from app.refusals import Code
+from app.core.refusals import Code
 from app.schemas.admin import InstanceSchema
 from app.services.engine import compile_engine
 from app.store import ScriptRefusal, Store, keys

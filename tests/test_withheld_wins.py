@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from quart.testing import QuartClient
 
+from app.core.security import Principal
 from app.schemas.events import MASKED_PLAYER, EventType, decode_event
-from app.security import Principal
 from app.services import Services
 from app.services.events.messages import Message
 from app.store import keys

@@ -26,7 +26,7 @@ from rq import Queue, SimpleWorker
 from rq.job import Job
 from rq.timeouts import TimerDeathPenalty
 
-from app.config import Settings
+from app.core.config import Settings
 from tests.conftest import DRAW_KEY, SECRET
 from tests.support.redis_server import RedisServer
 from tests.test_faults import DurableRedis

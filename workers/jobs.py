@@ -18,9 +18,10 @@ from urllib.parse import urlsplit
 
 from rq import Queue, get_current_job
 
-from app import jsonio
-from app.config import Settings
-from app.refusals import Refused
+from app.core import jsonio
+from app.core.config import Settings
+from app.core.refusals import Refused
+from app.core.security import Principal
 from app.schemas.contributions import (
     ContributeBySourceSchema,
     ContributeSchema,
@@ -29,7 +30,6 @@ from app.schemas.contributions import (
     ContributionV2ItemSchema,
     is_reserved_header,
 )
-from app.security import Principal
 from app.services import Services
 from app.services.callbacks import (
     CALLBACK_RETRY,

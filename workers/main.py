@@ -24,8 +24,8 @@ from rq.scripts import release_lock
 from rq.timeouts import TimerDeathPenalty
 from rq.worker import BaseWorker, HerokuWorker
 
-from app.config import Settings
-from app.queues import QUEUES
+from app.core.config import Settings
+from app.core.queues import QUEUES
 from app.services.deadletters import operator_of
 from app.store.connection import sync_client
 from app.store.errors import BackendError, classify

@@ -12,7 +12,8 @@ from typing import Any
 
 from marshmallow import ValidationError, fields, post_load, validate, validates_schema
 
-from app.limits import MAX_POTS
+from app.core.limits import MAX_POTS
+from app.core.security import ROLES
 from app.schemas.common import (  # period_ms: re-exported, callers import it from here
     PERIOD_PATTERN,
     Amount,
@@ -27,7 +28,6 @@ from app.schemas.common import (  # period_ms: re-exported, callers import it fr
     period_ms,  # noqa: F401
 )
 from app.schemas.optins import RaffleRoundViewSchema
-from app.security import ROLES
 from app.triggers import TRIGGERS, trigger_of
 
 STATUSES = ("Pending", "Active", "Paused", "Terminated")

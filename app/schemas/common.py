@@ -8,7 +8,14 @@ from typing import Any, ClassVar
 
 from marshmallow import RAISE, Schema, ValidationError, fields, pre_load, validate
 
-from app.money import BOUNDS_TEXT, MoneyError, OutOfRange, decimal_places, format_amount, to_decimal
+from app.core.money import (
+    BOUNDS_TEXT,
+    MoneyError,
+    OutOfRange,
+    decimal_places,
+    format_amount,
+    to_decimal,
+)
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
 CURRENCY_PATTERN = r"^[A-Z]{3}$"

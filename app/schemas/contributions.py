@@ -6,7 +6,7 @@ from typing import Any
 
 from marshmallow import ValidationError, fields, validate
 
-from app import jsonio
+from app.core import jsonio
 from app.schemas.common import (
     Amount,
     Country,

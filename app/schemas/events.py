@@ -21,7 +21,7 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate
 
-from app import jsonio
+from app.core import jsonio
 from app.schemas.common import StrictSchema
 
 DECIMAL_STRING = re.compile(r"^-?\d+(\.\d+)?$")
@@ -240,7 +240,7 @@ EVENT_SCHEMAS: dict[EventType, type[Schema]] = {
 # or brands it names; the event stream refuses to send a type without a declaration (a test
 # checks that each one has one), so a new event cannot go out unmasked by omission. A mask gets
 # the viewer's operator id; a display token's viewer is no operator id (it holds a `|`, see
-# app.security.Principal.viewer), so every player is masked for a lobby screen.
+# app.core.security.Principal.viewer), so every player is masked for a lobby screen.
 MASKED_PLAYER = "***"
 Mask = Callable[[dict[str, Any], str], dict[str, Any]]
 

@@ -6,12 +6,12 @@ from typing import Any
 
 from marshmallow import ValidationError, fields, validate, validates_schema
 
-from app.clock import DAY_MS
+from app.core.clock import DAY_MS
 from app.schemas.common import Amount, Id, StrictSchema
 
 
 def Money(description: str = "", **kwargs: Any) -> fields.Raw:
-    """An amount answered as an exact JSON number (a Decimal written by app.jsonio)."""
+    """An amount answered as an exact JSON number (a Decimal written by app.core.jsonio)."""
     return fields.Raw(metadata={"type": "number", "description": description}, **kwargs)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import fields, validate
 
-from app.limits import WINNERS_CAP
+from app.core.limits import WINNERS_CAP
 from app.schemas.common import (
     Amount,
     Country,

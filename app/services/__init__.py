@@ -7,11 +7,11 @@ from dataclasses import dataclass
 
 from rq import Queue
 
-from app.config import Settings
-from app.metrics import Metrics, new_metrics
-from app.money import from_micros
-from app.queues import CALLBACK_QUEUE, CONTRIBUTION_QUEUE
-from app.security import TokenIssuer
+from app.core.config import Settings
+from app.core.metrics import Metrics, new_metrics
+from app.core.money import from_micros
+from app.core.queues import CALLBACK_QUEUE, CONTRIBUTION_QUEUE
+from app.core.security import TokenIssuer
 from app.services.admin.service import AdminService
 from app.services.auth import AuthService
 from app.services.catalog import CatalogService

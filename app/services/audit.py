@@ -13,8 +13,8 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from app.clock import now_ms
-from app.security import Principal
+from app.core.clock import now_ms
+from app.core.security import Principal
 from app.store import Store
 
 SECRETS = frozenset({"callback_secret", "password", "password_hash"})

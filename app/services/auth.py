@@ -7,10 +7,10 @@ import math
 import time
 from typing import Any
 
-from app.config import Settings
-from app.money import format_amount
-from app.refusals import Code, Refused
-from app.security import (
+from app.core.config import Settings
+from app.core.money import format_amount
+from app.core.refusals import Code, Refused
+from app.core.security import (
     DISPLAY,
     DUMMY_HASH,
     Principal,

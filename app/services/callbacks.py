@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 from rq import Retry
 
-from app.refusals import Code, Refused
+from app.core.refusals import Code, Refused
 from app.schemas.contributions import is_reserved_header
 
 SIGNATURE_HEADER = "X-Jackpot-Signature"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.refusals import Code, Refused
-from app.security import Principal
+from app.core.refusals import Code, Refused
+from app.core.security import Principal
 from app.services.config import ConfigCache
 from app.services.scope import resolve_brand
 

@@ -28,8 +28,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from app.money import MICROS_PER_UNIT, format_amount
-from app.refusals import Code, Refused
+from app.core.money import MICROS_PER_UNIT, format_amount
+from app.core.refusals import Code, Refused
 from app.services.conversion import Converter, Ratio, ratio
 
 # 1e9 units: beyond any real stake, and every amount stays far below 2^53 micro-units.

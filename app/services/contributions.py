@@ -18,14 +18,14 @@ from typing import Any
 
 from rq import Queue
 
-from app import jsonio
-from app.clock import now_ms
-from app.config import Settings
-from app.metrics import Metrics, new_metrics
-from app.money import format_amount
-from app.queues import CALLBACK_QUEUE
-from app.refusals import Code, Refused
-from app.security import Principal
+from app.core import jsonio
+from app.core.clock import now_ms
+from app.core.config import Settings
+from app.core.metrics import Metrics, new_metrics
+from app.core.money import format_amount
+from app.core.queues import CALLBACK_QUEUE
+from app.core.refusals import Code, Refused
+from app.core.security import Principal
 from app.services.callbacks import (
     CALLBACK_HEADERS_TTL_S,
     check_callback_headers,

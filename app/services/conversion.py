@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from app.money import MICROS_PER_UNIT, from_micros
+from app.core.money import MICROS_PER_UNIT, from_micros
 
 Ratio = tuple[int, int]  # (numerator, denominator > 0), not necessarily reduced
 

@@ -22,9 +22,9 @@ from rq.exceptions import InvalidJobOperation
 from rq.job import Job
 from rq.registry import FailedJobRegistry
 
-from app.queues import CALLBACK_QUEUE, CONTRIBUTION_QUEUE
-from app.refusals import Code, Refused
-from app.security import Principal
+from app.core.queues import CALLBACK_QUEUE, CONTRIBUTION_QUEUE
+from app.core.refusals import Code, Refused
+from app.core.security import Principal
 from app.services.audit import AuditTrail
 from app.store.jobs import queue_call
 

@@ -14,9 +14,9 @@ from typing import Any
 
 from rq import Queue
 
-from app.clock import now_ms
-from app.refusals import Code, Refused
-from app.security import Principal
+from app.core.clock import now_ms
+from app.core.refusals import Code, Refused
+from app.core.security import Principal
 from app.services.audit import AuditTrail
 from app.services.callbacks import CALLBACK_HEADERS_TTL_S, CALLBACK_RETRY
 from app.services.config import ConfigCache

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from app.refusals import Code, Refused
+from app.core.refusals import Code, Refused
 
 
 def eligibility_error(

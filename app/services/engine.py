@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from app.money import to_micros, to_ppm
+from app.core.money import to_micros, to_ppm
 from app.schemas.common import period_ms
 from app.triggers import compile_trigger
 

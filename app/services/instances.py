@@ -6,8 +6,8 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from app.money import from_micros
-from app.security import Principal
+from app.core.money import from_micros
+from app.core.security import Principal
 from app.services.config import ConfigCache
 from app.services.draws import round_view
 from app.services.optins import status_view

@@ -35,9 +35,9 @@ from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
 from typing import Any
 
-from app.clock import now_ms
-from app.refusals import Code, Refused
-from app.security import Principal
+from app.core.clock import now_ms
+from app.core.refusals import Code, Refused
+from app.core.security import Principal
 from app.services.audit import SCHEDULER_ACTOR
 from app.services.books import (
     NO_MONEY,

@@ -20,8 +20,8 @@ import functools
 import logging
 from collections.abc import Awaitable, Callable
 
-from app.clock import now_ms
-from app.refusals import Refused
+from app.core.clock import now_ms
+from app.core.refusals import Refused
 from app.services.admin.service import AdminService
 from app.services.audit import SCHEDULER_ACTOR
 from app.services.draws import Postponed

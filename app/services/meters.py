@@ -8,7 +8,7 @@ from collections import defaultdict
 from collections.abc import AsyncIterator
 from datetime import date
 
-from app.clock import DAY_MS
+from app.core.clock import DAY_MS
 
 EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 

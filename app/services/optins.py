@@ -6,10 +6,10 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
-from app.clock import now_ms
-from app.money import format_amount
-from app.refusals import Code, Refused
-from app.security import Principal
+from app.core.clock import now_ms
+from app.core.money import format_amount
+from app.core.refusals import Code, Refused
+from app.core.security import Principal
 from app.services.charges import preferred_micros
 from app.services.config import ConfigCache, ConfigSnapshot
 from app.services.eligibility import check_eligible

@@ -7,12 +7,12 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from app.clock import now_ms
-from app.metrics import Metrics
-from app.money import format_amount, from_micros
-from app.refusals import Code, Refused
+from app.core.clock import now_ms
+from app.core.metrics import Metrics
+from app.core.money import format_amount, from_micros
+from app.core.refusals import Code, Refused
+from app.core.security import Principal
 from app.schemas.events import MASKED_PLAYER
-from app.security import Principal
 from app.services.canonical import from_storage
 from app.services.config import ConfigCache, ConfigSnapshot
 from app.services.draws import (

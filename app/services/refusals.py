@@ -1,8 +1,8 @@
-"""Script refusals as domain refusals: the message each code declares (app.refusals.Code)."""
+"""Script refusals as domain refusals: the message each code declares (app.core.refusals.Code)."""
 
 from __future__ import annotations
 
-from app.refusals import Refused
+from app.core.refusals import Refused
 from app.store import ScriptRefusal
 
 

@@ -16,7 +16,7 @@ import os
 from collections.abc import AsyncIterator
 from concurrent.futures import ProcessPoolExecutor
 
-from app.config import Settings
+from app.core.config import Settings
 from app.services.books import Books, replay
 from app.store import Store
 

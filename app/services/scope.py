@@ -17,8 +17,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from app.refusals import Code, Refused
-from app.security import Principal
+from app.core.refusals import Code, Refused
+from app.core.security import Principal
 from app.services.audit import brand_operators
 from app.services.config import ConfigCache, ConfigSnapshot
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from app.clock import now_ms
-from app.refusals import Code, Refused
+from app.core.clock import now_ms
+from app.core.refusals import Code, Refused
 from app.services.config import ConfigSnapshot
 from app.services.eligibility import eligibility_error
 from app.services.scope import BrandRef

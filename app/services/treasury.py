@@ -16,10 +16,10 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from app.clock import DAY_MS, now_ms
-from app.money import format_amount, from_micros, to_micros
-from app.refusals import Code, Refused
-from app.security import Principal
+from app.core.clock import DAY_MS, now_ms
+from app.core.money import format_amount, from_micros, to_micros
+from app.core.refusals import Code, Refused
+from app.core.security import Principal
 from app.services.audit import AuditTrail, brand_operators
 from app.services.books import Books, is_integer, stream_id_after
 from app.services.config import ConfigCache

@@ -7,7 +7,7 @@ from typing import Any
 
 from redis.exceptions import ResponseError
 
-from app.config import Settings
+from app.core.config import Settings
 from app.store import keys
 from app.store.accounts import AccountStore
 from app.store.audit import AuditStore

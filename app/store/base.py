@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from app.config import Settings
+from app.core.config import Settings
 from app.store.script_table import ScriptSpec
 from app.store.scripts import ScriptArgsError, ScriptKeysError, ScriptRunner
 

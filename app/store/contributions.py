@@ -21,10 +21,10 @@ from typing import Any
 
 import orjson
 
-from app import jsonio
-from app.limits import WINNERS_CAP
-from app.money import format_amount, to_decimal
-from app.refusals import Code
+from app.core import jsonio
+from app.core.limits import WINNERS_CAP
+from app.core.money import format_amount, to_decimal
+from app.core.refusals import Code
 from app.store import keys
 from app.store.base import StoreBase
 from app.store.script_table import CONTRIBUTE

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal
 
-from app.limits import WINNERS_CAP
+from app.core.limits import WINNERS_CAP
 from app.store import keys
 from app.store.base import StoreBase
 from app.store.contributions import _multipliers_json

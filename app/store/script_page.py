@@ -57,7 +57,7 @@ Every change to Redis that must be atomic is a Lua script in `lua/`, one file pe
 `<verb_noun>-<N>.lua`, N being the number of KEYS it takes. This page lists each script's
 KEYS, ARGV and the refusal codes it can answer (`redis.error_reply('CODE detail')`, the
 store's `ScriptRefusal`, answered over HTTP with the status in brackets, from
-`app/refusals.py`). Every key a script touches is in its KEYS, and the keys of one instance
+`app/core/refusals.py`). Every key a script touches is in its KEYS, and the keys of one instance
 share the hash tag `{jp:<instance id>}`, so a script runs on one Redis Cluster node.
 
 ## Where scripts are declared
@@ -82,7 +82,7 @@ What enforces it:
 - `tests/test_script_table.py` checks each entry against its file's header (as many
   `KEYS[i]` and `ARGV[i]` as the table has, a variable ARGV tail in both or neither), that
   the refusals are exactly the codes of the script's `redis.error_reply('CODE ...')` (its
-  includes expanded), each a member of `app.refusals.Code`; this page is rendered from the
+  includes expanded), each a member of `app.core.refusals.Code`; this page is rendered from the
   table when the site is built.
 
 ## Adding a script

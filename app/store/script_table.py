@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from app.refusals import Code
+from app.core.refusals import Code
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 

@@ -33,7 +33,7 @@ import redis.asyncio as aredis
 from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import AskError, MovedError, NoScriptError, ResponseError, TryAgainError
 
-from app.refusals import Code
+from app.core.refusals import Code
 from app.store.connection import ClassifyingConnection, HiredisPackingConnection
 from app.store.errors import StoreOutcomeUnknown, StoreUnavailable, refused
 from app.store.pipe import CommandPipe, pack
@@ -53,7 +53,7 @@ class ScriptArgsError(TypeError):
 
 
 class ScriptRefusal(Exception):
-    """A script refused the operation with one of the codes of `app.refusals.Code`."""
+    """A script refused the operation with one of the codes of `app.core.refusals.Code`."""
 
     def __init__(self, code: Code, detail: str = "") -> None:
         super().__init__(f"{code.value} {detail}".strip())

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from app.limits import WINNERS_CAP
+from app.core.limits import WINNERS_CAP
 from app.store import keys
 from app.store.base import StoreBase
 from app.store.script_table import ARCHIVE_WINS, DECIDE_WIN, READ_WINS

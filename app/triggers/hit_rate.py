@@ -9,7 +9,7 @@ from decimal import Decimal
 
 from marshmallow import validate
 
-from app.money import to_micros
+from app.core.money import to_micros
 from app.schemas.common import Amount, StrictInt, StrictSchema
 from app.triggers.base import Body, Compiled, Inputs, TriggerType
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from marshmallow import ValidationError, validates_schema
 
-from app.money import to_micros
+from app.core.money import to_micros
 from app.schemas.common import Amount, StrictSchema
 from app.triggers.base import Body, Compiled, Inputs, TriggerType
 

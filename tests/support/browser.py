@@ -23,8 +23,8 @@ from typing import Any
 import pytest
 from quart import Quart
 
-from app.config import Settings
-from app.server import serve
+from app.core.config import Settings
+from app.edge.server import serve
 from app.store.embedded import free_port
 
 OUTPUT_DIR = Path(os.environ.get("TEST_OUTPUT_DIR", Path(__file__).parents[2] / "test-output"))

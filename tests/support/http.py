@@ -10,7 +10,7 @@ from typing import Any
 
 from quart.testing import QuartClient
 
-from app import jsonio
+from app.core import jsonio
 
 
 # -- JSON, exactly ---------------------------------------------------------------------------

@@ -6,9 +6,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from app.clock import now_ms
-from app.refusals import Code, Refused
-from app.security import PLATFORM, Principal, hash_password
+from app.core.clock import now_ms
+from app.core.refusals import Code, Refused
+from app.core.security import PLATFORM, Principal, hash_password
 from app.services.admin.base import AdminBase
 from app.services.admin.references import invalid_reference, platform_required
 from app.services.audit import CLI_ACTOR

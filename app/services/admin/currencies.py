@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from app.core.security import Principal
 from app.schemas.admin import CurrenciesSchema
-from app.security import Principal
 from app.services.admin.base import AdminBase
 from app.services.admin.references import check_currencies_references
 from app.services.audit import CLI_ACTOR

@@ -7,10 +7,10 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from app.clock import now_ms
-from app.money import format_amount, from_micros
-from app.refusals import Code, Refused
-from app.security import Principal
+from app.core.clock import now_ms
+from app.core.money import format_amount, from_micros
+from app.core.refusals import Code, Refused
+from app.core.security import Principal
 from app.services.admin.base import AdminBase
 from app.services.admin.references import check_instance_references, check_visible_instances
 from app.services.audit import CLI_ACTOR, brand_operators

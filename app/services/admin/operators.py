@@ -5,8 +5,8 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from app.refusals import Code, Refused
-from app.security import Principal
+from app.core.refusals import Code, Refused
+from app.core.security import Principal
 from app.services.admin.base import AdminBase
 from app.services.audit import CLI_ACTOR
 

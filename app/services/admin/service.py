@@ -8,9 +8,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from app.refusals import Code, Refused
+from app.core.refusals import Code, Refused
+from app.core.security import Principal, verify_password
 from app.schemas.admin import CurrenciesSchema, SourceSchema
-from app.security import Principal, verify_password
 from app.services.admin.accounts import AccountAdmin, account_view
 from app.services.admin.currencies import CurrencyAdmin
 from app.services.admin.instances import InstanceAdmin

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.refusals import Code, Refused
+from app.core.refusals import Code, Refused
+from app.core.security import Principal
 from app.schemas.admin import SourceSchema
-from app.security import Principal
 from app.services.admin.base import AdminBase
 from app.services.admin.references import check_source_references, check_visible_instances
 from app.services.audit import CLI_ACTOR, brand_operators

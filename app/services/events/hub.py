@@ -33,8 +33,8 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from app.core.security import Principal
 from app.schemas.events import INTERNAL_EVENTS, EventType
-from app.security import Principal
 from app.services.config import ConfigCache, ConfigSnapshot
 from app.services.events.ids import NO_EPOCH, event_id
 from app.services.events.messages import PING, UPDATE, Message, control

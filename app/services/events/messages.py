@@ -13,7 +13,7 @@ from typing import Any
 
 from marshmallow import ValidationError
 
-from app import jsonio
+from app.core import jsonio
 from app.schemas.events import MASKS, EventType, JackpotUpdateEventSchema, decode_event
 from app.services.events.ids import event_id
 from app.store.events import StoredEvent

@@ -13,7 +13,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
-from app.security import Principal
+from app.core.security import Principal
 from app.services.events.messages import Message
 
 CLOSE_GOING_AWAY = 1001
@@ -59,7 +59,7 @@ class Subscriber:
     ) -> None:
         self.principal = principal
         # Whom MASKS mask for, and the key of what it may see: the operator of a service; for
-        # a display token no operator at all (every player masked, app.security.viewer).
+        # a display token no operator at all (every player masked, app.core.security.viewer).
         self.operator_id = principal.viewer
         self.visible = visible
         self.selection = Selection()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.money import format_amount, from_micros
+from app.core.money import format_amount, from_micros
 from app.services.config import ConfigSnapshot
 from app.store.wins import Winner
 

@@ -7,10 +7,11 @@ from typing import Any
 from marshmallow import fields, validate
 from quart import Blueprint, Response
 
-from app.contract import Reply, declare
-from app.direct import DirectRoute
-from app.http import Answer, principal, respond, services
-from app.refusals import ELIGIBILITY, Code
+from app.core.refusals import ELIGIBILITY, Code
+from app.core.security import Principal
+from app.edge.contract import Reply, declare
+from app.edge.direct import DirectRoute
+from app.edge.http import Answer, principal, respond, services
 from app.schemas.common import StrictSchema
 from app.schemas.contributions import (
     IDEMPOTENCY_KEY,
@@ -30,7 +31,6 @@ from app.schemas.optins import (
     WinnerSchema,
     WinnersQuerySchema,
 )
-from app.security import Principal
 from app.services import Services
 from app.services.contributions import ContributionResult
 
@@ -126,7 +126,7 @@ def queued_v2(body: dict[str, Any]) -> bool:
 
 async def answer_v1(gateway: Services, caller: Principal, body: dict[str, Any]) -> Answer:
     """A synchronous v1 contribution: the instance is named (contribute) or found from the
-    source; served by the Quart views below and by app.direct."""
+    source; served by the Quart views below and by app.edge.direct."""
     return contribution_answer(await gateway.contributions.contribute_v1(caller, body))
 
 
@@ -206,7 +206,7 @@ async def contribute_v2(body: dict[str, Any]) -> Any:
     return respond(await answer_v2(services(), principal(), body))
 
 
-# The contribution routes app.direct answers without Quart's request machinery, for the
+# The contribution routes app.edge.direct answers without Quart's request machinery, for the
 # requests it can (see there); path -> the body schema, the answer, which bodies are queued.
 DIRECT_ROUTES = {
     "/jackpots/contribute": DirectRoute.of(contribute, answer_v1, queued_v1),

@@ -7,9 +7,9 @@ from typing import Any
 from marshmallow import fields, validate
 from quart import Blueprint
 
-from app.contract import declare
-from app.http import principal, services
-from app.refusals import Code
+from app.core.refusals import Code
+from app.edge.contract import declare
+from app.edge.http import principal, services
 from app.schemas.common import StrictSchema
 
 blueprint = Blueprint("catalog", __name__)

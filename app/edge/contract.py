@@ -5,7 +5,7 @@ In the style of Quart-Schema's `@validate_request` / `@validate_response`, over 
 per route says its summary, whether it is public, the role it needs, its path and query
 parameters, its request body, each status it answers with its body, and the domain refusals it
 may raise. The decorator validates the path, query and body (passing `query=` and `body=` to
-the view) and enforces the role; `app.openapi` builds `/openapi.json` from these declarations
+the view) and enforces the role; `app.edge.openapi` builds `/openapi.json` from these declarations
 alone. Response bodies are shaped by the views and checked against their declarations by the
 schemathesis test rather than on every request (the contribution path stays lean).
 """
@@ -21,9 +21,9 @@ from typing import Any, TypeVar
 from marshmallow import Schema, fields
 from quart import g
 
-from app.errors import APIError
-from app.http import load_args, load_body, load_text
-from app.refusals import Code
+from app.core.refusals import Code
+from app.edge.errors import APIError
+from app.edge.http import load_args, load_body, load_text
 
 View = TypeVar("View", bound=Callable[..., Awaitable[Any]])
 

@@ -13,12 +13,12 @@ from marshmallow import Schema, ValidationError, fields
 from quart import Response, current_app, g, request
 from werkzeug.exceptions import HTTPException
 
-from app.errors import APIError, store_error
-from app.money import BOUNDS_TEXT, MAX_DIGITS, within_bounds
-from app.refusals import Refused
-from app.security import Principal
+from app.core.money import BOUNDS_TEXT, MAX_DIGITS, within_bounds
+from app.core.refusals import Refused
+from app.core.security import Principal
+from app.edge.errors import APIError, store_error
 from app.services import Services
-from app.store.errors import classify
+from app.services.failures import classify
 
 log = logging.getLogger("jackpot_gateway")
 
@@ -86,7 +86,7 @@ def _lone_surrogate(data: Any) -> bool:
 
 
 class _Unbounded:
-    """Stands, while a body is parsed, for a JSON number beyond app.money's bounds: the body
+    """Stands, while a body is parsed, for a JSON number beyond app.core.money's bounds: the body
     is then refused, naming where the number was. Nothing computes with such a number."""
 
     __slots__ = ()
@@ -133,7 +133,7 @@ async def json_body() -> Any:
 
 def parse_json(raw: str | bytes) -> Any:
     """A body as JSON with exact decimals; NaN/Infinity and duplicate keys refused, and so is
-    a number beyond app.money's bounds (400 VALIDATION_ERROR naming where it is: checked as
+    a number beyond app.core.money's bounds (400 VALIDATION_ERROR naming where it is: checked as
     the number is parsed, before anything computes with it)."""
     if not raw:
         raise APIError(400, "MALFORMED_JSON", "The request body must be a JSON document.")
@@ -210,7 +210,7 @@ HTTP_CODES = {
 
 def http_error_for(error: HTTPException, method: str, max_body_bytes: int) -> APIError:
     """The answer to an HTTP-level refusal (no such route, a body too large or too slow):
-    one mapping for the Quart app's handler and for app.direct."""
+    one mapping for the Quart app's handler and for app.edge.direct."""
     status = error.code or 500
     message = {
         404: "No such resource.",
@@ -223,7 +223,7 @@ def http_error_for(error: HTTPException, method: str, max_body_bytes: int) -> AP
 
 def error_for(error: Exception, method: str, path: str, gateway: Services | None) -> APIError:
     """The answer to an exception raised while serving a request: one mapping for the Quart
-    app's error handler and for app.direct."""
+    app's error handler and for app.edge.direct."""
     if isinstance(error, APIError):
         return error
     if isinstance(error, Refused):
@@ -255,7 +255,7 @@ def load_args(schema: Schema) -> Any:
 
 def load_text(schema: Schema, values: dict[str, Any]) -> Any:
     """Query or path parameters (text) loaded by their schema. A numeric field's text longer
-    than any number within app.money's bounds is refused before it is parsed (Python's int()
+    than any number within app.core.money's bounds is refused before it is parsed (Python's int()
     of a long text costs quadratic time, and a huge round number or period would go on to
     the store)."""
     numeric = {
@@ -281,7 +281,7 @@ def load_text(schema: Schema, values: dict[str, Any]) -> Any:
 @dataclass(frozen=True)
 class Answer:
     """A view's answer before it becomes a response: a JSON body, or none (a 204). The
-    Quart views turn it into a Response (respond); app.direct writes it to ASGI itself."""
+    Quart views turn it into a Response (respond); app.edge.direct writes it to ASGI itself."""
 
     status: int
     body: Any = None

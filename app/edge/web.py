@@ -10,16 +10,16 @@ from quart import Quart, Response, g, has_request_context, request, websocket
 from quart.json.provider import DefaultJSONProvider
 from werkzeug.exceptions import HTTPException
 
-from app import jsonio
-from app.access import record_request
-from app.config import Settings
-from app.contract import check_scopes
-from app.direct import DirectRoutes, RequestLimits
-from app.errors import APIError
-from app.http import error_for, http_error_for
-from app.logs import REQUEST_ID_HEADER, accept_request_id, request_id
-from app.proxy import TrustedProxies
-from app.security import TokenError
+from app.core import jsonio
+from app.core.config import Settings
+from app.core.logs import REQUEST_ID_HEADER, accept_request_id, request_id
+from app.core.security import TokenError
+from app.edge.access import record_request
+from app.edge.contract import check_scopes
+from app.edge.direct import DirectRoutes, RequestLimits
+from app.edge.errors import APIError
+from app.edge.http import error_for, http_error_for
+from app.edge.proxy import TrustedProxies
 from app.services import Services
 
 ShutdownHook = Callable[[], Awaitable[None]]
@@ -27,13 +27,13 @@ ShutdownHook = Callable[[], Awaitable[None]]
 
 def shutdown_hooks(app: Quart) -> list[ShutdownHook]:
     """Callables the server runs before it stops (the event stream closes its sockets with
-    1001); app.server calls them."""
+    1001); app.edge.server calls them."""
     hooks: list[ShutdownHook] = app.extensions.setdefault("shutdown_hooks", [])
     return hooks
 
 
 class JSONProvider(DefaultJSONProvider):
-    """Responses keep decimals exact (see app.jsonio)."""
+    """Responses keep decimals exact (see app.core.jsonio)."""
 
     def dumps(self, obj: Any, **kwargs: Any) -> str:
         return jsonio.dumps(obj)
@@ -129,7 +129,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             method, path = "GET", websocket.path
         return _json_error(error_for(error, method, path, gateway))
 
-    from app.blueprints import admin, auth, catalog, docs, events, health, jackpots, raffles
+    from app.edge.routes import admin, auth, catalog, docs, events, health, jackpots, raffles
 
     for module in (auth, health, admin, catalog, jackpots, raffles, docs, events):
         app.register_blueprint(module.blueprint)

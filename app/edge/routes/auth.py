@@ -8,10 +8,10 @@ from typing import Any
 from marshmallow import fields, validate
 from quart import Blueprint, request
 
-from app.config import DISPLAY_TTL_CEILING_S, DISPLAY_TTL_MIN_S
-from app.contract import Reply, declare
-from app.http import dumped, principal, services
-from app.refusals import Code
+from app.core.config import DISPLAY_TTL_CEILING_S, DISPLAY_TTL_MIN_S
+from app.core.refusals import Code
+from app.edge.contract import Reply, declare
+from app.edge.http import dumped, principal, services
 from app.schemas.common import ErrorSchema, Pattern, StrictSchema
 
 blueprint = Blueprint("auth", __name__)

@@ -8,10 +8,10 @@ from typing import Any
 from marshmallow import fields, validate
 from quart import Blueprint, Response
 
-from app.contract import Reply, Scope, View, declare
-from app.errors import APIError
-from app.http import dumped, no_content, principal, services
-from app.refusals import Code, Refused
+from app.core.refusals import Code, Refused
+from app.edge.contract import Reply, Scope, View, declare
+from app.edge.errors import APIError
+from app.edge.http import dumped, no_content, principal, services
 from app.schemas.admin import (
     AccountRolesSchema,
     AccountSchema,

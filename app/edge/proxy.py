@@ -8,7 +8,7 @@ From any other peer the header is ignored, so a caller cannot choose its own add
 login throttle is keyed on it).
 
 The middleware wraps the whole ASGI app, so the Quart routes (`request.remote_addr`) and the
-contribution routes answered straight from ASGI (app.direct) see the same `scope["client"]`.
+contribution routes answered straight from ASGI (app.edge.direct) see the same `scope["client"]`.
 Hypercorn's `ProxyFixMiddleware` trusts the last N hops whoever the peer is, and copies the
 whole scope on every request; this one checks the peer and only replaces `client`.
 """

@@ -1,5 +1,5 @@
 """One record per answered request: the request metrics by route and the access log line.
-Shared by the Quart app (an after-request hook) and the direct routes (app.direct)."""
+Shared by the Quart app (an after-request hook) and the direct routes (app.edge.direct)."""
 
 from __future__ import annotations
 

@@ -13,8 +13,8 @@ from marshmallow import fields, validate
 from quart import Blueprint, Response, current_app
 from swagger_ui_bundle import swagger_ui_path
 
-from app.blueprints.health import package_version
-from app.contract import Reply, declare
+from app.edge.contract import Reply, declare
+from app.edge.routes.health import package_version
 
 blueprint = Blueprint("docs", __name__)
 
@@ -63,7 +63,7 @@ def _asset_bytes(name: str) -> bytes:
 async def openapi() -> dict[str, Any]:
     cached = current_app.extensions.get("openapi")
     if cached is None:
-        from app.openapi import build_spec
+        from app.edge.openapi import build_spec
 
         cached = current_app.extensions["openapi"] = build_spec(current_app, package_version())
     return cached

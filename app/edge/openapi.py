@@ -1,4 +1,4 @@
-"""The OpenAPI document, generated from the routes' declarations (`app.contract`) alone."""
+"""The OpenAPI document, generated from the routes' declarations (`app.edge.contract`) alone."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 from marshmallow import fields
 from quart import Quart
 
-from app.contract import Declaration, Reply, Scope, declaration_of
-from app.money import MAX_DIGITS, MAX_EXPONENT
+from app.core.money import MAX_DIGITS, MAX_EXPONENT
+from app.edge.contract import Declaration, Reply, Scope, declaration_of
 from app.schemas.admin import OneOfSchema, Prize
 from app.schemas.common import Amount, ErrorSchema, amount_property
 from app.schemas.events import EVENT_SCHEMAS, INTERNAL_EVENTS, EventEnvelopeSchema

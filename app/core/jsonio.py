@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from app.money import format_amount
+from app.core.money import format_amount
 
 _TOKEN = secrets.token_hex(8)
 _MARKED = re.compile(r'"\\u0000' + _TOKEN + r'(-?[0-9]+(?:\.[0-9]+)?)\\u0000"')

@@ -11,10 +11,10 @@ from typing import Any
 from marshmallow import fields
 from quart import Blueprint, Response, request
 
-from app.contract import Reply, declare
-from app.errors import APIError
-from app.http import services
-from app.metrics import CONTENT_TYPE
+from app.core.metrics import CONTENT_TYPE
+from app.edge.contract import Reply, declare
+from app.edge.errors import APIError
+from app.edge.http import services
 from app.schemas.common import ErrorSchema, StrictSchema
 
 blueprint = Blueprint("health", __name__)

@@ -28,7 +28,7 @@ from hypercorn.utils import wrap_app
 from quart import Quart
 from wsproto.extensions import Extension, PerMessageDeflate
 
-from app.config import Settings
+from app.core.config import Settings
 from app.schemas.stream import MAX_CLIENT_FRAME_BYTES
 
 log = logging.getLogger("jackpot_gateway")
@@ -115,7 +115,7 @@ async def serve(
     async def shutdown_trigger() -> None:
         await stop.wait()
         # Hypercorn does not finish a graceful shutdown while websockets are open: close them.
-        from app.web import shutdown_hooks  # the app's module, imported by whoever built it
+        from app.edge.web import shutdown_hooks  # the app's module, imported by whoever built it
 
         for hook in shutdown_hooks(app):
             with contextlib.suppress(Exception):
@@ -139,7 +139,7 @@ async def serve(
 
 def _worker(sockets: Sockets, parent_stop: ProcessEvent) -> None:
     """One worker process of `serve_workers` (spawned: it imports the app afresh)."""
-    from app.asgi import app, settings
+    from app.edge.asgi import app, settings
 
     run(serve(app, settings, sockets=sockets, parent_stop=parent_stop))
 

@@ -14,7 +14,8 @@ from joserfc.jwt import JWTClaimsRegistry
 
 ALGORITHM = "HS256"
 # operator: the operator API (contribute, opt in, read). admin: the operator's own admin
-# objects. platform: the jackpot provider's staff, every operator's objects (app.contract.Scope).
+# objects. platform: the jackpot provider's staff, every operator's objects
+# (app.edge.contract.Scope).
 ROLES = ("operator", "admin", "platform")
 PLATFORM = "platform"
 # A display token's only role (minted by POST /authenticate/display, never an account's):

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.refusals import Refused
-from app.store.errors import StoreError, StoreUnavailable
+from app.core.refusals import Refused
+from app.services.failures import StoreError, StoreUnavailable
 
 
 class APIError(Exception):
     """An error answered by the HTTP layer itself (validation, token, size, routing);
-    domain refusals are `app.refusals.Refused` and get the status their code declares."""
+    domain refusals are `app.core.refusals.Refused` and get the status their code declares."""
 
     def __init__(
         self, status: int, code: str, message: str, details: dict[str, Any] | None = None

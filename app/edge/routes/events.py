@@ -23,15 +23,15 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields, validate
 from quart import Blueprint, Response, websocket
 
-from app.contract import Reply, declare
-from app.http import log, services
+from app.core.security import TokenError
+from app.edge.contract import Reply, declare
+from app.edge.http import log, services
 from app.schemas.stream import (
     ALL_EVENTS,
     AuthenticateSchema,
     PongSchema,
     SubscribeRequestSchema,
 )
-from app.security import TokenError
 from app.services.events.messages import control
 from app.services.events.subscriber import (
     CLOSE_TRY_AGAIN_LATER,
@@ -39,7 +39,7 @@ from app.services.events.subscriber import (
     Selection,
     Subscriber,
 )
-from app.store.errors import classify
+from app.services.failures import classify
 
 blueprint = Blueprint("events", __name__)
 
@@ -173,7 +173,7 @@ async def events() -> None:
         failure = classify(error)
         if failure is None:
             raise
-        # One line, no traceback (as app.http.error_for does for a request): connect later.
+        # One line, no traceback (as app.edge.http.error_for does for a request): connect later.
         log.warning("store %s on websocket /events: %s", failure.kind, failure)
         gateway.metrics.store_errors.labels(failure.kind).inc()
         await _close(CLOSE_TRY_AGAIN_LATER, f"STORE_UNAVAILABLE {failure.reason}")

@@ -5,9 +5,9 @@ for a request (its request and app contexts, the before and after hooks, the Res
 the timeout task around the view) costs more web CPU than the contribution itself: measured
 on the bench machine, a fixed JSON answer costs 103 µs per request from Hypercorn through a
 bare ASGI callable and 255 µs through a Quart view. So the contribution routes declared in
-`app.blueprints.jackpots.DIRECT_ROUTES` are answered here, by the same code the Quart views
+`app.edge.routes.jackpots.DIRECT_ROUTES` are answered here, by the same code the Quart views
 run: the route's declared body schema and role, the token check, the views' answer functions, the
-same error bodies and headers (app.errors), metrics and access log line (app.access).
+same error bodies and headers (app.edge.errors), metrics and access log line (app.edge.access).
 
 Only a request that gets as far as the store is answered here. Anything else (a missing or
 bad token, a token without the route's role, malformed JSON, a validation error, a body over
@@ -29,12 +29,12 @@ from typing import Any
 from marshmallow import Schema
 from werkzeug.exceptions import RequestTimeout
 
-from app import jsonio
-from app.access import record_request
-from app.contract import declaration_of
-from app.http import Answer, error_for, http_error_for, parse_json
-from app.logs import accept_request_id, request_id
-from app.security import Principal
+from app.core import jsonio
+from app.core.logs import accept_request_id, request_id
+from app.core.security import Principal
+from app.edge.access import record_request
+from app.edge.contract import declaration_of
+from app.edge.http import Answer, error_for, http_error_for, parse_json
 from app.services import Services
 
 Message = dict[str, Any]
@@ -74,13 +74,13 @@ QUART_SETTINGS = {
     "USE_X_SENDFILE": "not applicable: no files are sent",
     "TEMPLATES_AUTO_RELOAD": "not applicable: no templates",
     "EXPLAIN_TEMPLATE_LOADING": "not applicable: no templates",
-    "DEBUG": "same: errors are answered by app.http.error_for on both paths",
-    "ENV": "same: errors are answered by app.http.error_for on both paths",
-    "TESTING": "same: errors are answered by app.http.error_for on both paths",
-    "PROPAGATE_EXCEPTIONS": "same: errors are answered by app.http.error_for on both paths",
+    "DEBUG": "same: errors are answered by app.edge.http.error_for on both paths",
+    "ENV": "same: errors are answered by app.edge.http.error_for on both paths",
+    "TESTING": "same: errors are answered by app.edge.http.error_for on both paths",
+    "PROPAGATE_EXCEPTIONS": "same: errors are answered by app.edge.http.error_for on both paths",
     "PRESERVE_CONTEXT_ON_EXCEPTION": "not applicable: no request context is made",
     "TRAP_BAD_REQUEST_ERRORS": "same: a bad request is handed to Quart",
-    "TRAP_HTTP_EXCEPTIONS": "same: HTTP errors are answered by app.http.http_error_for",
+    "TRAP_HTTP_EXCEPTIONS": "same: HTTP errors are answered by app.edge.http.http_error_for",
     "BACKGROUND_TASK_SHUTDOWN_TIMEOUT": "not applicable: no background tasks are started here",
 }
 
