@@ -248,3 +248,26 @@ def test_every_setting_and_every_lua_script_the_docs_name_exist() -> None:
         if name not in scripts
     }
     assert sorted(stale) == []
+
+
+def test_every_file_the_docs_name_exists() -> None:
+    """A moved or renamed module leaves no stale path on a page (the examples of a file one
+    would add are named as such)."""
+    root = Path(__file__).resolve().parents[1]
+    examples = {"app/triggers/every_nth.py", "lua/includes/triggers/every_nth.lua"}
+    pages = [root / "README.md", *sorted((root / "docs").glob("*.md"))]
+    named = {
+        (page.name, path)
+        for page in pages
+        for path in re.findall(
+            r"\b((?:app|workers|schedulers|bench|tests|lua)/[\w/.-]+\.(?:py|lua|js|yaml))\b",
+            page.read_text(),
+        )
+    }
+    assert len(named) > 30
+    missing = sorted(
+        f"{page}: {path}"
+        for page, path in named
+        if path not in examples and not (root / path).exists()
+    )
+    assert missing == []
