@@ -13,6 +13,8 @@ import asyncio
 import contextlib
 import multiprocessing
 import os
+import threading
+import time
 from collections.abc import AsyncIterator
 from concurrent.futures import ProcessPoolExecutor
 
@@ -27,6 +29,7 @@ REPLAY_PAGE = 100  # entries a round trip in the asking process (parsing a page 
 # pages 1.08x, and the replay was faster (bench/ledger.py, 10^6 entries, docs/ledger.md).
 CHILD_PAGE = 100
 CHILD_NICENESS = 19  # the lowest priority: the CPU goes to the web process and Redis first
+PARENT_CHECK_S = 1.0  # how often the child looks whether the process that asked is still there
 
 
 class Replayer:
@@ -86,7 +89,8 @@ class Replayer:
             self._pool = ProcessPoolExecutor(
                 max_workers=1,
                 mp_context=multiprocessing.get_context("spawn"),
-                initializer=_lower_priority,
+                initializer=_start_child,
+                initargs=(os.getpid(),),
             )
         return self._pool
 
@@ -96,11 +100,21 @@ class Replayer:
             self._pool = None
 
 
-def _lower_priority() -> None:
+def _start_child(parent_pid: int) -> None:
     """In the child: yield the CPU to the requests of the process that asked (a report can
-    wait; a contribution should not)."""
+    wait; a contribution should not), and leave when that process is gone: killed (SIGKILL,
+    out of memory) it cannot shut its pool down, and the child would wait for work forever."""
     with contextlib.suppress(OSError, AttributeError):
         os.nice(CHILD_NICENESS)
+    threading.Thread(
+        target=_exit_with_parent, args=(parent_pid,), name="exit-with-parent", daemon=True
+    ).start()
+
+
+def _exit_with_parent(parent_pid: int) -> None:
+    while os.getppid() == parent_pid:
+        time.sleep(PARENT_CHECK_S)
+    os._exit(0)
 
 
 async def _nothing() -> AsyncIterator[dict[str, str]]:
